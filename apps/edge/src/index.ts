@@ -1,0 +1,2 @@
+/** The HLS edge/origin: playlists and segments from object storage. */
+export * from './app.js';

@@ -1,0 +1,2 @@
+/** Read-model projections from the EVENTS log into PostgreSQL. */
+export * from './projector.js';

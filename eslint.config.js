@@ -1,0 +1,32 @@
+// Flat config. The one rule we enforce beyond the TypeScript compiler is the
+// Temporal workflow sandbox rule: workflow code must stay deterministic, so no
+// Node built-ins and no I/O packages may be imported under workflows/.
+// (Temporal hello-world .eslintrc.js: no-restricted-imports for workflow files.)
+import tseslint from 'typescript-eslint';
+
+const ioPackages = ['pg', 'kysely', '@nats-io/*', '@clickhouse/*', 'pino', 'fastify', '@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@live/db', '@live/messaging', '@live/storage', '@live/media'];
+
+export default tseslint.config(
+  { ignores: ['**/node_modules/**', '**/dist/**', '.run/**', '**/.vitest-results/**'] },
+  {
+    files: ['**/*.ts', '**/*.tsx'],
+    languageOptions: { parser: tseslint.parser },
+    plugins: { '@typescript-eslint': tseslint.plugin },
+    rules: {
+      'no-debugger': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['workflows/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['node:*'], message: 'Workflow code runs in the deterministic Temporal sandbox: no Node built-ins.' },
+          { group: ['fs', 'fs/*', 'path', 'os', 'child_process', 'crypto', 'net', 'http', 'https', 'stream', 'timers', 'worker_threads'], message: 'Workflow code runs in the deterministic Temporal sandbox: no Node built-ins.' },
+          { group: ioPackages, message: 'Workflow code must not do I/O: call an activity through proxyActivities instead.', allowTypeImports: true },
+        ],
+      }],
+    },
+  },
+);

@@ -1,0 +1,215 @@
+import type { EventEnvelope } from './envelope.js';
+
+/**
+ * Media description of a published source, as the ingest node learned it from the RTMP
+ * `onMetaData` and the AVC / AAC sequence headers. Codec strings follow RFC 6381.
+ */
+export interface SourceMedia {
+  readonly video?: {
+    readonly codec: string;
+    readonly codecString?: string;
+    /** Pixels. */
+    readonly width?: number;
+    /** Pixels. */
+    readonly height?: number;
+    /** Frames per second. */
+    readonly frameRate?: number;
+    /** Kilobits per second, as announced by the encoder. */
+    readonly bitrateKbps?: number;
+  };
+  readonly audio?: {
+    readonly codec: string;
+    readonly codecString?: string;
+    /** Hz. */
+    readonly sampleRate?: number;
+    readonly channels?: number;
+    /** Kilobits per second. */
+    readonly bitrateKbps?: number;
+  };
+}
+
+/** One rendition of the ABR ladder as announced in the master playlist. */
+export interface RenditionSummary {
+  /** Ladder name, e.g. `1080p`. */
+  readonly name: string;
+  readonly width: number;
+  readonly height: number;
+  /** Peak bits per second (the master playlist's BANDWIDTH). */
+  readonly bandwidth: number;
+  /** RFC 6381 codec list, e.g. `avc1.64002a,mp4a.40.2`. */
+  readonly codecs: string;
+  /** True when the rendition is the source passed through without re-encoding. */
+  readonly passthrough: boolean;
+}
+
+/** A publisher connected with a valid stream key and its media started flowing. */
+export interface StreamPublishStartedV1 {
+  readonly channelId: string;
+  readonly sessionId: string;
+  /** Id of the ingest node that holds the publisher's connection. */
+  readonly ingestNodeId: string;
+  /** Internal HTTP-FLV relay URL of the session (without its token). */
+  readonly relayUrl: string;
+  /** RTMP application name, e.g. `live`. */
+  readonly app: string;
+  readonly source: SourceMedia;
+}
+
+/** Why a publish ended. */
+export type PublishEndReason = 'unpublished' | 'disconnected' | 'error' | 'kicked';
+
+/** A publisher stopped (cleanly or not). */
+export interface StreamPublishEndedV1 {
+  readonly channelId: string;
+  readonly sessionId: string;
+  readonly reason: PublishEndReason;
+  /** Bytes of RTMP payload received during the session. */
+  readonly bytesReceived: number;
+  /** Milliseconds between publish start and end. */
+  readonly durationMs: number;
+}
+
+/** A transcode attempt of a session started on a worker. `attempt` counts from 1. */
+export interface TranscodeStartedV1 {
+  readonly channelId: string;
+  readonly sessionId: string;
+  readonly attempt: number;
+  readonly renditions: readonly string[];
+  readonly worker: string;
+}
+
+/** Every rendition of the session has segments and the master playlist was written. */
+export interface RenditionsReadyV1 {
+  readonly channelId: string;
+  readonly sessionId: string;
+  /** Storage key of the live master playlist. */
+  readonly masterPlaylistKey: string;
+  readonly renditions: readonly RenditionSummary[];
+}
+
+/** The VOD of a finished session was packaged. */
+export interface VodReadyV1 {
+  readonly channelId: string;
+  readonly sessionId: string;
+  /** Seconds of media in the VOD. */
+  readonly durationSeconds: number;
+  /** Storage key of the VOD master playlist (EXT-X-ENDLIST media playlists). */
+  readonly masterPlaylistKey: string;
+  /** Storage key of the `+faststart` MP4 of the top rendition. */
+  readonly mp4Key: string;
+  readonly renditions: readonly string[];
+}
+
+/** The media pipeline of a session gave up after its retries. */
+export interface StreamFailedV1 {
+  readonly channelId: string;
+  readonly sessionId: string;
+  /** Pipeline stage that failed. */
+  readonly stage: 'transcode' | 'package' | 'orchestration';
+  /** Human-readable reason (last error message). */
+  readonly reason: string;
+}
+
+/** Map from event type to its current data shape. Adding a type here adds it everywhere. */
+export interface EventDataByType {
+  StreamPublishStarted: StreamPublishStartedV1;
+  StreamPublishEnded: StreamPublishEndedV1;
+  TranscodeStarted: TranscodeStartedV1;
+  RenditionsReady: RenditionsReadyV1;
+  VodReady: VodReadyV1;
+  StreamFailed: StreamFailedV1;
+}
+
+/** Every event type name in the catalogue. */
+export type EventType = keyof EventDataByType;
+
+/** Current schema version of each event type; bump it and add an upcaster to evolve a schema. */
+export const CURRENT_VERSION: { readonly [K in EventType]: number } = {
+  StreamPublishStarted: 1,
+  StreamPublishEnded: 1,
+  TranscodeStarted: 1,
+  RenditionsReady: 1,
+  VodReady: 1,
+  StreamFailed: 1,
+};
+
+/** A decoded, current-version domain event. A discriminated union on `type`. */
+export type DomainEvent = { [K in EventType]: EventEnvelope<K, EventDataByType[K]> }[EventType];
+
+/** Narrow a DomainEvent to one type. */
+export type EventOf<K extends EventType> = Extract<DomainEvent, { type: K }>;
+
+/**
+ * An upcaster turns the stored data of `version` into the data of `version + 1`
+ * (stored events are never rewritten; old shapes are lifted when read).
+ */
+export type Upcaster = (data: Record<string, unknown>) => Record<string, unknown>;
+
+/** Upcasters per type, keyed by the version they read. Empty while every type is at v1. */
+export const UPCASTERS: { readonly [K in EventType]?: Readonly<Record<number, Upcaster>> } = {};
+
+/** Thrown when bytes read from the log are not a well-formed event of the catalogue. */
+export class EventDecodeError extends Error {
+  override readonly name = 'EventDecodeError';
+}
+
+const REQUIRED_STRING_FIELDS: { readonly [K in EventType]: readonly string[] } = {
+  StreamPublishStarted: ['channelId', 'sessionId', 'ingestNodeId', 'relayUrl', 'app'],
+  StreamPublishEnded: ['channelId', 'sessionId', 'reason'],
+  TranscodeStarted: ['channelId', 'sessionId', 'worker'],
+  RenditionsReady: ['channelId', 'sessionId', 'masterPlaylistKey'],
+  VodReady: ['channelId', 'sessionId', 'masterPlaylistKey', 'mp4Key'],
+  StreamFailed: ['channelId', 'sessionId', 'stage', 'reason'],
+};
+
+function isEventType(t: unknown): t is EventType {
+  return typeof t === 'string' && Object.prototype.hasOwnProperty.call(CURRENT_VERSION, t);
+}
+
+/**
+ * Decodes a stored event (a JSON value) into the current-version {@link DomainEvent},
+ * applying upcasters from its stored version up to {@link CURRENT_VERSION}.
+ * @throws EventDecodeError when the envelope is malformed, the type is unknown, the version is
+ *   newer than this code knows, an upcaster is missing, or a required data field is absent.
+ */
+export function decodeEvent(value: unknown): DomainEvent {
+  if (typeof value !== 'object' || value === null) throw new EventDecodeError('event is not an object');
+  const e = value as Record<string, unknown>;
+  for (const f of ['id', 'type', 'occurredAt', 'subject'] as const) {
+    if (typeof e[f] !== 'string') throw new EventDecodeError(`event.${f} must be a string`);
+  }
+  if (!isEventType(e.type)) throw new EventDecodeError(`unknown event type ${String(e.type)}`);
+  const type = e.type;
+  let version = e.version;
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
+    throw new EventDecodeError('event.version must be a positive integer');
+  }
+  if (version > CURRENT_VERSION[type]) {
+    throw new EventDecodeError(`${type} v${version} is newer than this code (v${CURRENT_VERSION[type]})`);
+  }
+  if (typeof e.data !== 'object' || e.data === null) throw new EventDecodeError('event.data must be an object');
+  let data = e.data as Record<string, unknown>;
+  while (version < CURRENT_VERSION[type]) {
+    const up = UPCASTERS[type]?.[version];
+    if (!up) throw new EventDecodeError(`no upcaster for ${type} v${version}`);
+    data = up(data);
+    version += 1;
+  }
+  for (const f of REQUIRED_STRING_FIELDS[type]) {
+    if (typeof data[f] !== 'string') throw new EventDecodeError(`${type}.data.${f} must be a string`);
+  }
+  const meta = (typeof e.meta === 'object' && e.meta !== null ? e.meta : {}) as Record<string, unknown>;
+  return {
+    id: e.id as string,
+    type,
+    version,
+    occurredAt: e.occurredAt as string,
+    subject: e.subject as string,
+    data,
+    meta: {
+      correlationId: typeof meta.correlationId === 'string' ? meta.correlationId : '',
+      causationId: typeof meta.causationId === 'string' ? meta.causationId : null,
+      producer: typeof meta.producer === 'string' ? meta.producer : 'unknown',
+    },
+  } as DomainEvent;
+}

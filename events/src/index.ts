@@ -1,0 +1,11 @@
+/**
+ * The domain of the platform: the event catalogue, envelopes, subjects, JetStream stream
+ * definitions and pure projection functions. Nothing here does I/O.
+ */
+export * from './uuid.js';
+export * from './envelope.js';
+export * from './catalogue.js';
+export * from './subjects.js';
+export * from './streams.js';
+export * from './session.js';
+export * from './factory.js';

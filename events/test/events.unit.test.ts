@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import {
+  decodeEvent, EventDecodeError, evolveSession, formatUuidV7, streamEvent, streamSubject, subjectToken,
+  UUID_V7_PATTERN, uuidV7Time, type DomainEvent, type EventClock, type SessionView,
+} from '../src/index.js';
+
+function clockAt(start: number): EventClock & { tick(ms: number): void } {
+  let t = start;
+  let n = 0;
+  return {
+    now: () => t,
+    randomBytes: (k) => Uint8Array.from({ length: k }, (_, i) => (i * 37 + ++n) & 0xff),
+    tick(ms) { t += ms; },
+  };
+}
+
+describe('uuidv7', () => {
+  it('formats version, variant and time per RFC 9562 §5.7', () => {
+    const id = formatUuidV7(0x0189_7a1b_2c3d, new Uint8Array(10).fill(0xff));
+    expect(id).toBe('01897a1b-2c3d-7fff-bfff-ffffffffffff');
+    expect(UUID_V7_PATTERN.test(id)).toBe(true);
+    expect(uuidV7Time(id)).toBe(0x0189_7a1b_2c3d);
+  });
+  it('sorts by time as strings', () => {
+    const a = formatUuidV7(1_700_000_000_000, new Uint8Array(10).fill(0xff));
+    const b = formatUuidV7(1_700_000_000_001, new Uint8Array(10));
+    expect(a < b).toBe(true);
+  });
+  it('refuses out-of-range input', () => {
+    expect(() => formatUuidV7(-1, new Uint8Array(10))).toThrow(RangeError);
+    expect(() => formatUuidV7(2 ** 48, new Uint8Array(10))).toThrow(RangeError);
+    expect(() => formatUuidV7(1, new Uint8Array(9))).toThrow(RangeError);
+  });
+});
+
+describe('subjects', () => {
+  it('builds broad-to-narrow subjects and refuses wildcard tokens', () => {
+    expect(streamSubject('chan_1')).toBe('evt.stream.chan_1');
+    for (const bad of ['', 'a.b', '*', '>', 'a b', 'x'.repeat(129)]) {
+      expect(() => subjectToken(bad)).toThrow(TypeError);
+    }
+  });
+});
+
+describe('decodeEvent', () => {
+  const clock = clockAt(1_700_000_000_000);
+  const started = streamEvent(clock, 'StreamPublishStarted', {
+    channelId: 'c1', sessionId: 's1', ingestNodeId: 'n1', relayUrl: 'http://x/relay/s1.flv', app: 'live', source: {},
+  }, { producer: 'test' });
+
+  it('round-trips through JSON', () => {
+    const decoded = decodeEvent(JSON.parse(JSON.stringify(started)));
+    expect(decoded).toEqual(started);
+    expect(decoded.meta.correlationId).toBe('s1');
+    expect(decoded.subject).toBe('evt.stream.c1');
+  });
+  it('refuses malformed events with EventDecodeError', () => {
+    const bad: unknown[] = [
+      null, 42, 'x', {},
+      { ...started, type: 'Nope' },
+      { ...started, version: 0 },
+      { ...started, version: 99 },
+      { ...started, data: null },
+      { ...started, data: { ...started.data, sessionId: 5 } },
+      { ...started, id: 1 },
+    ];
+    for (const b of bad) expect(() => decodeEvent(b)).toThrow(EventDecodeError);
+  });
+});
+
+describe('evolveSession', () => {
+  it('follows a broadcast from publish to VOD and ignores replays', () => {
+    const clock = clockAt(1_700_000_000_000);
+    const base = { channelId: 'c1', sessionId: 's1' };
+    const events: DomainEvent[] = [];
+    const push = (e: DomainEvent) => { events.push(e); clock.tick(5); };
+    push(streamEvent(clock, 'StreamPublishStarted', { ...base, ingestNodeId: 'n', relayUrl: 'u', app: 'live', source: {} }, { producer: 't' }) as DomainEvent);
+    push(streamEvent(clock, 'TranscodeStarted', { ...base, attempt: 1, renditions: ['720p'], worker: 'w' }, { producer: 't' }) as DomainEvent);
+    push(streamEvent(clock, 'RenditionsReady', { ...base, masterPlaylistKey: 'sessions/s1/master.m3u8', renditions: [{ name: '720p', width: 1280, height: 720, bandwidth: 3_000_000, codecs: 'avc1.4d401f,mp4a.40.2', passthrough: false }] }, { producer: 't' }) as DomainEvent);
+    push(streamEvent(clock, 'StreamPublishEnded', { ...base, reason: 'unpublished', bytesReceived: 10, durationMs: 1000 }, { producer: 't' }) as DomainEvent);
+    push(streamEvent(clock, 'VodReady', { ...base, durationSeconds: 30, masterPlaylistKey: 'sessions/s1/vod.m3u8', mp4Key: 'sessions/s1/vod.mp4', renditions: ['720p'] }, { producer: 't' }) as DomainEvent);
+
+    const states: (SessionView | null)[] = [];
+    let v: SessionView | null = null;
+    for (const e of events) { v = evolveSession(v, e); states.push(v); }
+    expect(states.map((s) => s?.status)).toEqual(['starting', 'starting', 'live', 'ended', 'vod']);
+    expect(v?.vodMp4Key).toBe('sessions/s1/vod.mp4');
+    expect(v?.durationSeconds).toBe(30);
+    // A replay of the whole history changes nothing.
+    let replayed = v;
+    for (const e of events) replayed = evolveSession(replayed, e);
+    expect(replayed).toEqual(v);
+  });
+  it('ignores events for a session it never saw start', () => {
+    const clock = clockAt(1_700_000_000_000);
+    const e = streamEvent(clock, 'VodReady', { channelId: 'c', sessionId: 's', durationSeconds: 1, masterPlaylistKey: 'k', mp4Key: 'm', renditions: [] }, { producer: 't' }) as DomainEvent;
+    expect(evolveSession(null, e)).toBeNull();
+  });
+});

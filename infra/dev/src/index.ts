@@ -1,0 +1,3 @@
+/** The embedded local stack: services, apps, bootstrap. */
+export * from './stack.js';
+export * from './services/index.js';

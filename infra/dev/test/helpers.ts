@@ -1,0 +1,112 @@
+/**
+ * Shared helpers of the whole-stack tests and benchmarks: a real ffmpeg RTMP publisher,
+ * ffprobe, playlist reading and an MP4 box walker.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+/** A running ffmpeg publisher. `done` resolves with its exit code and stderr tail. */
+export interface Publisher {
+  readonly child: ChildProcess;
+  readonly done: Promise<{ code: number | null; stderr: string }>;
+}
+
+/**
+ * Publishes a synthetic test pattern with a 440 Hz tone over RTMP in real time (`-re`), like OBS
+ * would: H.264 (x264 `ultrafast`, 2-second GOP), AAC 128 kb/s.
+ * @param rtmpUrl `rtmp://host:port/live/<streamKey>`.
+ */
+export function publishTestPattern(rtmpUrl: string, o: { seconds: number; width: number; height: number; fps: number; videoKbps: number }): Publisher {
+  const args = [
+    '-hide_banner', '-loglevel', 'error', '-re',
+    '-f', 'lavfi', '-i', `testsrc2=size=${o.width}x${o.height}:rate=${o.fps}`,
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-t', String(o.seconds),
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-g', String(o.fps * 2), '-keyint_min', String(o.fps * 2), '-sc_threshold', '0',
+    '-b:v', `${o.videoKbps}k`, '-maxrate', `${o.videoKbps}k`, '-bufsize', `${o.videoKbps * 2}k`,
+    '-c:a', 'aac', '-b:a', '128k', '-ar', '48000', '-ac', '2',
+    '-f', 'flv', rtmpUrl,
+  ];
+  const child = spawn(process.env.FFMPEG_PATH ?? 'ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  const done = new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    child.on('exit', (code) => resolve({ code, stderr }));
+    child.on('error', (err) => resolve({ code: -1, stderr: String(err) }));
+  });
+  return { child, done };
+}
+
+/** One stream as ffprobe reports it. */
+export interface ProbedStream { codec_type: string; codec_name: string; width?: number; height?: number; profile?: string }
+
+/** Runs `ffprobe -show_streams -show_format` on a URL or file and returns the parsed JSON. */
+export async function probe(url: string): Promise<{ streams: ProbedStream[]; format: { duration?: string; format_name?: string } }> {
+  const { stdout } = await execFileAsync(process.env.FFPROBE_PATH ?? 'ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-of', 'json', url], { maxBuffer: 16 * 1024 * 1024 });
+  return JSON.parse(stdout);
+}
+
+/** Fetches a text resource; throws on a non-2xx status. */
+export async function fetchText(url: string): Promise<string> {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`GET ${url}: HTTP ${r.status}`);
+  return r.text();
+}
+
+/** Polls `fn` every `intervalMs` until it returns a value other than undefined/false, or throws after `timeoutMs`. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 500): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      lastErr = err;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+}
+
+/** `#EXTINF` durations (seconds) of a media playlist, in order. */
+export function segmentDurations(playlist: string): number[] {
+  return [...playlist.matchAll(/^#EXTINF:([\d.]+)/gm)].map((m) => Number(m[1]));
+}
+
+/** Variant URIs of a master playlist with their attribute lists. */
+export function masterVariants(master: string): Array<{ uri: string; attrs: string }> {
+  const lines = master.split(/\r?\n/);
+  const out: Array<{ uri: string; attrs: string }> = [];
+  lines.forEach((l, i) => {
+    if (l.startsWith('#EXT-X-STREAM-INF:')) out.push({ attrs: l.slice('#EXT-X-STREAM-INF:'.length), uri: (lines[i + 1] ?? '').trim() });
+  });
+  return out;
+}
+
+/** Top-level ISO BMFF box types of an MP4 file, in file order (ISO/IEC 14496-12 §4.2). */
+export function topLevelBoxTypes(path: string): string[] {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const types: string[] = [];
+    const header = Buffer.alloc(16);
+    let off = 0;
+    while (off + 8 <= size) {
+      readSync(fd, header, 0, 16, off);
+      let boxSize = header.readUInt32BE(0);
+      const type = header.toString('latin1', 4, 8);
+      if (boxSize === 1) boxSize = Number(header.readBigUInt64BE(8));
+      else if (boxSize === 0) boxSize = size - off;
+      if (boxSize < 8) break;
+      types.push(type);
+      off += boxSize;
+    }
+    return types;
+  } finally {
+    closeSync(fd);
+  }
+}

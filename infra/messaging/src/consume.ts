@@ -1,0 +1,136 @@
+import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { decodeEvent, EventDecodeError, type DomainEvent } from '@live/events';
+import type { Logger } from 'pino';
+
+/** Options of a durable pull consumer run by {@link runDurableConsumer}. */
+export interface DurableConsumerOptions {
+  /** Stream name, e.g. `EVENTS`. */
+  readonly stream: string;
+  /** Durable name; one name = one shared position in the log (e.g. `lifecycle`, `projector-sessions`). */
+  readonly durable: string;
+  /** Subject filter, e.g. `evt.stream.*`. */
+  readonly filterSubject: string;
+  /**
+   * Handles one decoded event. Must be idempotent: the same event may arrive again after a
+   * failure or a replay. Throwing naks the message with backoff.
+   */
+  handle(event: DomainEvent, info: { streamSequence: number; deliveryCount: number }): Promise<void>;
+  readonly logger: Logger;
+  /** Messages handled at once; default 1 (in order). */
+  readonly concurrency?: number;
+  /** Milliseconds the server waits for an ack before redelivering; default 30 000. */
+  readonly ackWaitMs?: number;
+  /** Nak delays in milliseconds by delivery attempt; default 1 s, 2 s, 5 s, 10 s, 30 s. */
+  readonly backoffMs?: readonly number[];
+  /** Deliveries before the server stops redelivering; default 20. */
+  readonly maxDeliver?: number;
+}
+
+/** A running consumer; `stop()` lets in-flight handlers finish and stops fetching. */
+export interface RunningConsumer {
+  stop(): Promise<void>;
+  /** Resolves when the loop has ended. */
+  readonly done: Promise<void>;
+}
+
+/**
+ * Creates (or updates) a durable pull consumer with explicit ack, then consumes it: each
+ * message is decoded with `decodeEvent` and handed to `handle` with bounded concurrency; ack on
+ * success; nak with backoff on failure; a message that is not a valid event is logged and
+ * terminated (`term`) so that it cannot block the log. (nats.js JetStream README, "Consumers".)
+ * @throws JetStreamApiError when the stream does not exist or the consumer cannot be created.
+ */
+export async function runDurableConsumer(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  opts: DurableConsumerOptions,
+): Promise<RunningConsumer> {
+  const ackWaitMs = opts.ackWaitMs ?? 30_000;
+  const backoff = opts.backoffMs ?? [1000, 2000, 5000, 10_000, 30_000];
+  const config = {
+    durable_name: opts.durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    filter_subject: opts.filterSubject,
+    ack_wait: ackWaitMs * 1e6,
+    max_deliver: opts.maxDeliver ?? 20,
+    max_ack_pending: Math.max(16, (opts.concurrency ?? 1) * 4),
+  };
+  try {
+    await jsm.consumers.info(opts.stream, opts.durable);
+    await jsm.consumers.update(opts.stream, opts.durable, {
+      ack_wait: config.ack_wait, max_deliver: config.max_deliver, filter_subject: config.filter_subject, max_ack_pending: config.max_ack_pending,
+    });
+  } catch {
+    await jsm.consumers.add(opts.stream, config);
+  }
+  const consumer = await js.consumers.get(opts.stream, opts.durable);
+  const concurrency = Math.max(1, opts.concurrency ?? 1);
+  const messages = await consumer.consume({ max_messages: concurrency * 2 });
+  const inFlight = new Set<Promise<void>>();
+  let stopping = false;
+
+  const handleOne = async (m: JsMsg): Promise<void> => {
+    let event: DomainEvent;
+    try {
+      event = decodeEvent(m.json());
+    } catch (err) {
+      opts.logger.error({ err: String(err), seq: m.seq, subject: m.subject, durable: opts.durable }, 'undecodable event terminated');
+      m.term(err instanceof EventDecodeError ? err.message : 'invalid JSON');
+      return;
+    }
+    try {
+      await opts.handle(event, { streamSequence: m.seq, deliveryCount: m.info.deliveryCount });
+      m.ack();
+    } catch (err) {
+      const delay = backoff[Math.min(m.info.deliveryCount - 1, backoff.length - 1)] ?? 1000;
+      opts.logger.warn({ err: (err as Error)?.message, eventType: event.type, seq: m.seq, attempt: m.info.deliveryCount, retryInMs: delay, durable: opts.durable }, 'event handler failed; will redeliver');
+      m.nak(delay);
+    }
+  };
+
+  const done = (async () => {
+    for await (const m of messages) {
+      if (stopping) { m.nak(); continue; }
+      const p = handleOne(m).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      if (inFlight.size >= concurrency) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+  })();
+
+  return {
+    done,
+    async stop() {
+      stopping = true;
+      await Promise.all(inFlight);
+      await messages.close().catch(() => undefined);
+      await done.catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * Reads every stored event whose subject matches `filterSubject`, from the start, without a
+ * durable consumer (an ordered ephemeral consumer). For tools and tests: a stream's history.
+ * @returns the decoded events with their stream sequences, in log order.
+ * @throws EventDecodeError when a stored message is not a valid event.
+ */
+export async function readEvents(
+  js: JetStreamClient,
+  stream: string,
+  filterSubject: string,
+): Promise<Array<{ seq: number; event: DomainEvent }>> {
+  const consumer = await js.consumers.get(stream, { filter_subjects: [filterSubject] });
+  const info = await consumer.info(true);
+  const total = info.num_pending;
+  const out: Array<{ seq: number; event: DomainEvent }> = [];
+  if (total === 0) return out;
+  const messages = await consumer.consume();
+  for await (const m of messages) {
+    out.push({ seq: m.seq, event: decodeEvent(m.json()) });
+    if (m.info.pending === 0) break;
+  }
+  await messages.close().catch(() => undefined);
+  return out;
+}

@@ -1,0 +1,51 @@
+/**
+ * Activity contracts of the media pipeline, as types only: workflows import them with
+ * `import type` and call them through `proxyActivities`; apps/worker implements them.
+ */
+import type { EventEnvelope, SourceMedia } from '@live/events';
+
+/** What the transcode activity needs to pull and transcode one session. */
+export interface TranscodeInput {
+  readonly channelId: string;
+  readonly sessionId: string;
+  /** Internal HTTP-FLV relay URL of the session (the worker adds its token). */
+  readonly relayUrl: string;
+  readonly source: SourceMedia;
+  /** Id of the StreamPublishStarted event (causation of what the activity emits). */
+  readonly causationId: string;
+}
+
+/** Why a transcode attempt returned. */
+export interface TranscodeResult {
+  /** `source-ended`: the relay reached EOF (the publisher stopped). `cancelled`: the workflow stopped it. */
+  readonly outcome: 'source-ended' | 'cancelled';
+  /** Segments published per rendition name (all attempts). */
+  readonly segments: Readonly<Record<string, number>>;
+  /** Seconds of media in the top rendition's published playlist. */
+  readonly mediaSeconds: number;
+  readonly renditions: readonly string[];
+}
+
+/** What packaging produced for the VOD. */
+export interface PackageVodResult {
+  /** Seconds of media. */
+  readonly durationSeconds: number;
+  readonly masterPlaylistKey: string;
+  readonly mp4Key: string;
+  readonly renditions: readonly string[];
+}
+
+/** The activities of the `transcode` task queue. */
+export interface PipelineActivities {
+  /**
+   * Runs ffmpeg on the relay until the source ends, publishing segments then playlists to
+   * storage and heartbeating the publisher state; a retry resumes the same playlists after an
+   * EXT-X-DISCONTINUITY. Emits TranscodeStarted and RenditionsReady itself.
+   * Throws (retryable) when ffmpeg fails while the source is still live.
+   */
+  transcode(input: TranscodeInput): Promise<TranscodeResult>;
+  /** Writes the EXT-X-ENDLIST playlists and the `+faststart` MP4 of a finished session. */
+  packageVod(input: { channelId: string; sessionId: string }): Promise<PackageVodResult>;
+  /** Appends an event built by the workflow (its id is fixed in history, so a retry is deduplicated). */
+  appendEvent(event: EventEnvelope): Promise<void>;
+}

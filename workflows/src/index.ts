@@ -1,0 +1,6 @@
+/**
+ * Temporal workflow definitions — the one entry file the worker bundles (`workflowsPath`).
+ * Deterministic code only: no Node built-ins, no I/O (lint rule in eslint.config.js).
+ */
+export * from './live-stream.js';
+export type * from './activities.js';
