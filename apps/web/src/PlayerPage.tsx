@@ -1,0 +1,104 @@
+import { useRef } from 'react';
+import { isLive, liveMasterUrl, vodMasterUrl, type StreamItem } from './api';
+import { hrefFor, Link } from './router';
+import { usePlayer, type PlaybackState } from './usePlayer';
+import { useStreams } from './useStreams';
+
+/** Which player: a channel's live stream, or a recorded session. */
+export type PlayerTarget = { readonly kind: 'live'; readonly channelId: string } | { readonly kind: 'vod'; readonly sessionId: string };
+
+const STATE_LABEL: Record<PlaybackState, string> = {
+  loading: 'Loading…',
+  buffering: 'Buffering…',
+  playing: 'Playing',
+  paused: 'Paused',
+  ended: 'Ended',
+  error: 'Error',
+};
+
+/** The API's item for this target: the channel's current (else latest) session, or the session. */
+function findItem(items: readonly StreamItem[] | null, target: PlayerTarget): StreamItem | undefined {
+  if (!items) return undefined;
+  if (target.kind === 'vod') return items.find((i) => i.sessionId === target.sessionId);
+  const ofChannel = items.filter((i) => i.channelId === target.channelId);
+  return ofChannel.find(isLive) ?? ofChannel[0];
+}
+
+/**
+ * Player page for `/watch/live/<channelId>` (plays `/live/<channelId>/master.m3u8`) and
+ * `/watch/vod/<sessionId>` (plays `/sessions/<sessionId>/vod.m3u8`): video, LIVE badge, status
+ * line, quality selector (Auto + one entry per rendition) and the MP4 download when the API
+ * lists one. Title and links come from `GET /api/streams`; playback works without it.
+ */
+export function PlayerPage({ target }: { target: PlayerTarget }) {
+  const videoRef = useRef<HTMLVideoElement>(null);
+  const live = target.kind === 'live';
+  const src = live ? liveMasterUrl(target.channelId) : vodMasterUrl(target.sessionId);
+  const player = usePlayer(videoRef, src, { live });
+  const { items } = useStreams();
+  const item = findItem(items, target);
+
+  const playing = player.renditions[player.playingLevel];
+  const stateText =
+    STATE_LABEL[player.state] +
+    (player.state === 'playing' && playing ? ` · ${playing.label}` : '') +
+    (player.detail ? ` — ${player.detail}` : '');
+  const recordingHref =
+    live && item && !isLive(item) && item.vodUrl !== null ? hrefFor({ name: 'vod', sessionId: item.sessionId }) : null;
+
+  return (
+    <main className="page player-page">
+      <div className="player-head">
+        <Link href="/" className="back">
+          ← All streams
+        </Link>
+        <h1>
+          {live && (
+            <span className={`badge badge-live${player.state === 'playing' ? ' is-on' : ''}`} data-testid="live-badge">
+              LIVE
+            </span>
+          )}
+          <span>{item?.title || (live ? target.channelId : 'Recording')}</span>
+        </h1>
+        {item && <div className="muted">{item.channelName}</div>}
+      </div>
+
+      <div className="video-wrap">
+        <video ref={videoRef} data-testid="player-video" controls muted autoPlay playsInline />
+      </div>
+
+      <div className="player-bar">
+        <div className={`status status-${player.state}`} data-testid="player-status" data-state={player.state} role="status">
+          {stateText}
+          {player.warning && player.state !== 'error' && <span className="warning"> (recovered: {player.warning})</span>}
+        </div>
+        <label className="quality">
+          Quality
+          <select
+            data-testid="quality-select"
+            value={String(player.selectedLevel)}
+            disabled={!player.canSelectQuality}
+            onChange={(e) => player.selectLevel(Number(e.target.value))}
+          >
+            <option value="-1">Auto{player.selectedLevel === -1 && playing ? ` (${playing.label})` : ''}</option>
+            {[...player.renditions].reverse().map((r) => (
+              <option key={r.index} value={String(r.index)}>
+                {r.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        {item?.vodMp4Url && (
+          <a className="button" href={item.vodMp4Url} download data-testid="download-mp4">
+            Download MP4
+          </a>
+        )}
+        {recordingHref && (
+          <Link className="button" href={recordingHref}>
+            Watch the recording
+          </Link>
+        )}
+      </div>
+    </main>
+  );
+}

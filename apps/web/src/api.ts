@@ -1,0 +1,133 @@
+/**
+ * Client for the platform's HTTP API as seen from the browser (same origin; Vite proxies
+ * `/api/*` to the API service). Only `GET /api/streams` is used by the web app.
+ */
+
+/** Lifecycle of one publishing session, as reported by the API. */
+export type StreamStatus = 'starting' | 'live' | 'ended' | 'vod' | 'failed';
+
+/** One publishing session of a channel (live now, or finished and kept as VOD). */
+export interface StreamItem {
+  readonly sessionId: string;
+  readonly channelId: string;
+  readonly channelName: string;
+  readonly title: string;
+  readonly status: StreamStatus;
+  /** ISO 8601 timestamp. */
+  readonly startedAt: string;
+  /** ISO 8601 timestamp, null while the session runs. */
+  readonly endedAt: string | null;
+  /** Live master playlist, e.g. `/live/<channelId>/master.m3u8`; null when not live. */
+  readonly playbackUrl: string | null;
+  /** VOD master playlist, e.g. `/sessions/<sessionId>/vod.m3u8`; null until recorded. */
+  readonly vodUrl: string | null;
+  /** Progressive MP4 download of the recording; null when not (yet) available. */
+  readonly vodMp4Url: string | null;
+  /** Rendition names of the ladder, e.g. `["720p", "480p", "360p"]`. */
+  readonly renditions: readonly string[];
+}
+
+/** Response body of `GET /api/streams`. */
+export interface StreamsResponse {
+  readonly items: readonly StreamItem[];
+}
+
+/**
+ * Why `/api/streams` could not be read: `network` (no response: API or proxy unreachable),
+ * `http` (non-2xx; `status` is set), `shape` (2xx but not the documented JSON).
+ */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    message: string,
+    readonly kind: 'network' | 'http' | 'shape',
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+const STATUSES: ReadonlySet<string> = new Set<StreamStatus>(['starting', 'live', 'ended', 'vod', 'failed']);
+
+function isStringOrNull(v: unknown): v is string | null {
+  return v === null || typeof v === 'string';
+}
+
+/** True when `v` has the shape of a {@link StreamItem}. */
+export function isStreamItem(v: unknown): v is StreamItem {
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Record<string, unknown>;
+  return (
+    typeof o.sessionId === 'string' &&
+    typeof o.channelId === 'string' &&
+    typeof o.channelName === 'string' &&
+    typeof o.title === 'string' &&
+    typeof o.status === 'string' &&
+    STATUSES.has(o.status) &&
+    typeof o.startedAt === 'string' &&
+    isStringOrNull(o.endedAt) &&
+    isStringOrNull(o.playbackUrl) &&
+    isStringOrNull(o.vodUrl) &&
+    isStringOrNull(o.vodMp4Url) &&
+    Array.isArray(o.renditions) &&
+    o.renditions.every((r) => typeof r === 'string')
+  );
+}
+
+/** True while the session is (about to be) on air and the live playlist is the thing to play. */
+export function isLive(item: StreamItem): boolean {
+  return item.status === 'live' || item.status === 'starting';
+}
+
+/**
+ * Orders items the way the home page lists them: live (and starting) sessions first, then the
+ * rest, each group newest `startedAt` first. Stable; does not mutate its input.
+ */
+export function sortStreams(items: readonly StreamItem[]): StreamItem[] {
+  const time = (i: StreamItem): number => {
+    const t = Date.parse(i.startedAt);
+    return Number.isNaN(t) ? 0 : t;
+  };
+  return [...items].sort((a, b) => Number(isLive(b)) - Number(isLive(a)) || time(b) - time(a));
+}
+
+/**
+ * `GET /api/streams` → the items, validated and sorted with {@link sortStreams}.
+ * Items that do not have the documented shape are dropped (a newer API may add statuses).
+ * @throws ApiError on network failure, non-2xx status, or a body without an `items` array.
+ * @throws DOMException `AbortError` when `signal` aborts.
+ */
+export async function fetchStreams(signal?: AbortSignal): Promise<StreamItem[]> {
+  let res: Response;
+  try {
+    res = await fetch('/api/streams', { signal: signal ?? null, headers: { accept: 'application/json' } });
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    throw new ApiError(`GET /api/streams failed: ${err instanceof Error ? err.message : String(err)}`, 'network');
+  }
+  if (!res.ok) {
+    // Vite's proxy answers 5xx when the API is down; surface the status either way.
+    throw new ApiError(`GET /api/streams answered HTTP ${res.status}`, 'http', res.status);
+  }
+  let body: unknown;
+  try {
+    body = await res.json();
+  } catch {
+    throw new ApiError('GET /api/streams did not return JSON', 'shape', res.status);
+  }
+  const items = (body as { items?: unknown } | null)?.items;
+  if (!Array.isArray(items)) {
+    throw new ApiError('GET /api/streams: response has no "items" array', 'shape', res.status);
+  }
+  return sortStreams(items.filter(isStreamItem));
+}
+
+/** Same-origin URL of a channel's live master playlist (served by the edge). */
+export function liveMasterUrl(channelId: string): string {
+  return `/live/${encodeURIComponent(channelId)}/master.m3u8`;
+}
+
+/** Same-origin URL of a session's VOD master playlist (served by the edge). */
+export function vodMasterUrl(sessionId: string): string {
+  return `/sessions/${encodeURIComponent(sessionId)}/vod.m3u8`;
+}

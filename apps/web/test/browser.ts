@@ -1,0 +1,100 @@
+/**
+ * Browser helpers for this package's tests and the whole-stack e2e test: launch Debian's
+ * Chromium through playwright-core (never `playwright install`) and measure playback of the
+ * player page through `window.__player` (see src/usePlayer.ts).
+ */
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { PlayerHandle } from '../src/usePlayer';
+
+/**
+ * Flags for a headless Chromium in a container: no sandbox (no user namespaces), no GPU, no
+ * background traffic to Google services, no QUIC, and autoplay allowed without a gesture.
+ */
+export const CHROMIUM_ARGS: readonly string[] = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+/**
+ * Launches headless Chromium at `$CHROMIUM_PATH` (default `/usr/bin/chromium`).
+ * The caller closes it (`await browser.close()`).
+ * @throws when the executable is missing or fails to start (playwright-core's launch error).
+ */
+export async function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: [...CHROMIUM_ARGS],
+  });
+}
+
+/** One rendition as hls.js parsed it from the master playlist. `bitrate` in bits per second. */
+export interface MeasuredLevel {
+  readonly height: number;
+  readonly width: number;
+  readonly bitrate: number;
+}
+
+/**
+ * Result of {@link measurePlayback}: `video.currentTime` (seconds) when measuring started and
+ * ended, their difference, and hls.js' levels (empty when the browser played HLS natively).
+ */
+export interface PlaybackMeasurement {
+  readonly startTime: number;
+  readonly endTime: number;
+  readonly advancedSeconds: number;
+  readonly levels: readonly MeasuredLevel[];
+}
+
+/** Options of {@link measurePlayback}. */
+export interface MeasureOptions {
+  /** Wall-clock seconds to let the video play between the two readings. */
+  readonly seconds: number;
+  /** How long to wait for playback to start first, in ms (default 20 000). */
+  readonly startTimeoutMs?: number;
+}
+
+type PlayerWindow = Window & { __player?: PlayerHandle };
+
+/**
+ * Waits until the page's player is actually playing (`window.__player` exists, the video is
+ * unpaused with `readyState >= HAVE_FUTURE_DATA` and `currentTime > 0`), reads
+ * `video.currentTime`, waits `seconds`, and reads it again.
+ * @throws Error when playback does not start within `startTimeoutMs`; the message carries
+ *   the page's status line (`[data-testid=player-status]`), e.g. the hls.js error details.
+ */
+export async function measurePlayback(page: Page, { seconds, startTimeoutMs = 20_000 }: MeasureOptions): Promise<PlaybackMeasurement> {
+  try {
+    await page.waitForFunction(
+      () => {
+        const p = (window as PlayerWindow).__player;
+        return !!p && !p.video.paused && p.video.readyState >= 3 && p.video.currentTime > 0;
+      },
+      undefined,
+      { timeout: startTimeoutMs, polling: 100 },
+    );
+  } catch (err) {
+    const status = await page
+      .locator('[data-testid=player-status]')
+      .textContent({ timeout: 1000 })
+      .catch(() => null);
+    throw new Error(
+      `playback did not start within ${startTimeoutMs} ms (status: ${JSON.stringify(status)}): ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  const startTime = await page.evaluate(() => (window as PlayerWindow).__player?.video.currentTime ?? Number.NaN);
+  await page.waitForTimeout(seconds * 1000);
+  const end = await page.evaluate(() => {
+    const p = (window as PlayerWindow).__player;
+    return {
+      endTime: p?.video.currentTime ?? Number.NaN,
+      levels: (p?.hls?.levels ?? []).map((l) => ({ height: l.height, width: l.width, bitrate: l.bitrate })),
+    };
+  });
+  return { startTime, endTime: end.endTime, advancedSeconds: end.endTime - startTime, levels: end.levels };
+}

@@ -1,0 +1,45 @@
+/**
+ * Vite config for the web app.
+ *
+ * The page only ever uses same-origin relative URLs; this config proxies them:
+ *   /api/*      → API_URL  (default http://127.0.0.1:8080) — the HTTP API (`GET /api/streams`)
+ *   /live/*     → EDGE_URL (default http://127.0.0.1:8081) — live master/media playlists + segments
+ *   /sessions/* → EDGE_URL                                  — VOD playlists, segments and MP4s
+ * for both `vite` (dev server) and `vite preview` (serving the built `dist/`).
+ * Listens on 127.0.0.1:WEB_PORT (default 5173) and fails rather than picking another port.
+ */
+import { defineConfig, type ProxyOptions, type UserConfig } from 'vite';
+
+function portFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`${name} must be a TCP port (1-65535), got ${JSON.stringify(raw)}`);
+  }
+  return port;
+}
+
+export default defineConfig((): UserConfig => {
+  const apiUrl = process.env.API_URL || 'http://127.0.0.1:8080';
+  const edgeUrl = process.env.EDGE_URL || 'http://127.0.0.1:8081';
+  const port = portFromEnv('WEB_PORT', 5173);
+
+  // Keys are path prefixes (String.startsWith); the trailing slash keeps e.g. /livestream
+  // from being proxied. Paths are forwarded unchanged.
+  const proxy: Record<string, ProxyOptions> = {
+    '/api/': { target: apiUrl, changeOrigin: true },
+    '/live/': { target: edgeUrl, changeOrigin: true },
+    '/sessions/': { target: edgeUrl, changeOrigin: true },
+  };
+
+  return {
+    // No @vitejs/plugin-react: Vite's built-in esbuild compiles TSX with the automatic runtime.
+    esbuild: { jsx: 'automatic' },
+    server: { host: '127.0.0.1', port, strictPort: true, proxy },
+    preview: { host: '127.0.0.1', port, strictPort: true, proxy },
+    // The player chunk is the full hls.js build (~600 kB minified, ~190 kB gzip), loaded only
+    // on /watch/* routes; warn above that rather than at Vite's 500 kB default.
+    build: { outDir: 'dist', chunkSizeWarningLimit: 700 },
+  };
+});
