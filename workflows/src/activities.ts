@@ -44,8 +44,8 @@ export interface PipelineActivities {
    * Throws (retryable) when ffmpeg fails while the source is still live.
    */
   transcode(input: TranscodeInput): Promise<TranscodeResult>;
-  /** Writes the EXT-X-ENDLIST playlists and the `+faststart` MP4 of a finished session. */
-  packageVod(input: { channelId: string; sessionId: string }): Promise<PackageVodResult>;
+  /** Writes the EXT-X-ENDLIST playlists and the `+faststart` MP4 of a finished session (the source decides the ladder). */
+  packageVod(input: { channelId: string; sessionId: string; source: SourceMedia }): Promise<PackageVodResult>;
   /** Appends an event built by the workflow (its id is fixed in history, so a retry is deduplicated). */
   appendEvent(event: EventEnvelope): Promise<void>;
 }

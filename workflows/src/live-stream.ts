@@ -126,7 +126,7 @@ export async function liveStream(input: LiveStreamInput): Promise<LiveStreamResu
   stage = 'packaging';
   let vod: PackageVodResult;
   try {
-    vod = await packageVod({ channelId, sessionId });
+    vod = await packageVod({ channelId, sessionId, source: input.source });
   } catch (err) {
     return fail('package', err);
   }

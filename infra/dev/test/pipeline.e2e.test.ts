@@ -12,7 +12,7 @@ import { Connection, Client } from '@temporalio/client';
 import { streamSubject, EVENTS_STREAM, type DomainEvent } from '@live/events';
 import { connectMessaging, readEvents, type Messaging } from '@live/messaging';
 import { startStack, type RunningStack } from '../src/stack.js';
-import { fetchText, masterVariants, probe, publishTestPattern, segmentDurations, topLevelBoxTypes, waitFor } from './helpers.js';
+import { fetchText, masterVariants, probe, publishTestPattern, segmentDurations, topLevelBoxTypes, waitFor } from '../src/testing.js';
 
 const PUBLISH_SECONDS = 30;
 let stack: RunningStack;

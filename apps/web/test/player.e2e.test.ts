@@ -1,0 +1,48 @@
+/**
+ * Browser test on the whole embedded stack (issue 2): a real ffmpeg publishes to the demo
+ * channel, headless Chromium opens the web app's player page for the live stream, and playback
+ * advances by at least 3 s.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { Browser } from 'playwright-core';
+import { startStack, type RunningStack } from '@live/dev';
+import { publishTestPattern, waitFor, type Publisher } from '@live/dev/testing';
+import { launchBrowser, measurePlayback } from './browser.js';
+
+let stack: RunningStack;
+let publisher: Publisher | undefined;
+let browser: Browser | undefined;
+const logFile = join(mkdtempSync(join(tmpdir(), 'e2e-player-')), 'stack.log');
+
+beforeAll(async () => {
+  const logger = pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: false }));
+  stack = await startStack({ logger, persistent: false, name: `e2e-player-${process.pid}`, stackFile: null, web: true });
+}, 240_000);
+
+afterAll(async () => {
+  await browser?.close();
+  publisher?.child.kill('SIGINT');
+  await publisher?.done;
+  await stack?.stop();
+  console.log(`stack log: ${logFile}`);
+}, 90_000);
+
+it('plays a live stream in headless Chromium: playback advances ≥ 3 s', async () => {
+  const { info } = stack;
+  publisher = publishTestPattern(`${info.rtmpUrl}/${info.demoStreamKey}`, { seconds: 60, width: 1280, height: 720, fps: 30, videoKbps: 2500 });
+  // Wait until the channel's live master playlist is on the edge (renditions ready).
+  await waitFor('live master playlist', async () => (await fetch(info.demoPlaybackUrl)).ok, 45_000);
+
+  browser = await launchBrowser();
+  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  await page.goto(info.demoWatchUrl);
+  const result = await measurePlayback(page, { seconds: 5, startTimeoutMs: 30_000 });
+  expect(result.advancedSeconds).toBeGreaterThanOrEqual(3);
+  expect(result.levels.length).toBeGreaterThanOrEqual(3);
+  await expect(page.getByTestId('live-badge').isVisible()).resolves.toBe(true);
+  if (process.env.WEB_PLAYER_SCREENSHOT) await page.screenshot({ path: process.env.WEB_PLAYER_SCREENSHOT });
+}, 180_000);

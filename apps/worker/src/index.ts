@@ -1,0 +1,3 @@
+/** The Temporal worker of the media pipeline and the lifecycle consumer. */
+export * from './activities.js';
+export * from './lifecycle.js';

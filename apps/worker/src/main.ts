@@ -1,0 +1,98 @@
+/**
+ * Worker process: a Temporal worker on the `transcode` task queue (workflow `liveStream` and
+ * the media activities) plus the lifecycle consumer that starts and signals the workflows.
+ * Env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (default `default`), NATS_URL, STORAGE_DIR,
+ * WORK_DIR, RELAY_TOKEN (the ingest relay's internal token), HTTP_PORT (health/metrics),
+ * TRANSCODE_CONCURRENCY (activities at once, default 2), TRANSCODE_PRESET, LOG_LEVEL.
+ */
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
+import pino from 'pino';
+import { Registry, Gauge, Counter, collectDefaultMetrics } from 'prom-client';
+import { NativeConnection, Worker, Runtime, DefaultLogger } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
+import { connectMessaging, ensureEventStreams } from '@live/messaging';
+import { createLocalStorage } from '@live/storage';
+import { TRANSCODE_TASK_QUEUE } from '@live/workflows';
+import { createActivities } from './activities.js';
+import { startLifecycleConsumer } from './lifecycle.js';
+
+const logger = pino({ name: 'worker', level: process.env.LOG_LEVEL ?? 'info' });
+const env = (name: string): string => {
+  const v = process.env[name];
+  if (!v) { logger.fatal(`${name} is required`); process.exit(2); }
+  return v;
+};
+const temporalAddress = env('TEMPORAL_ADDRESS');
+const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
+const workDir = env('WORK_DIR');
+mkdirSync(workDir, { recursive: true });
+const preset = process.env.TRANSCODE_PRESET as 'ultrafast' | 'superfast' | 'veryfast' | undefined;
+
+const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+const running = new Gauge({ name: 'worker_transcodes_running', help: 'Transcode activities running', registers: [registry] });
+const segments = new Counter({ name: 'worker_segments_published_total', help: 'Segments published to storage', labelNames: ['rendition'], registers: [registry] });
+
+Runtime.install({ logger: new DefaultLogger('WARN', (entry) => logger.warn({ temporal: entry.meta }, entry.message)) });
+let ready = false;
+const server = http.createServer(async (req, res) => {
+  if (req.url === '/healthz') {
+    res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ready ? 'ok' : 'starting' }));
+  } else if (req.url === '/metrics') {
+    res.writeHead(200, { 'content-type': registry.contentType }).end(await registry.metrics());
+  } else {
+    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'NOT_FOUND', message: 'No such resource.' }));
+  }
+});
+server.listen(Number(process.env.HTTP_PORT ?? 0), process.env.HTTP_HOST ?? '127.0.0.1');
+
+const messaging = await connectMessaging(env('NATS_URL'), 'worker');
+await ensureEventStreams(messaging.jsm);
+const activities = createActivities({
+  storage: createLocalStorage({ rootDir: env('STORAGE_DIR') }),
+  js: messaging.js,
+  workDir,
+  relayToken: env('RELAY_TOKEN'),
+  logger,
+  ...(preset ? { preset } : {}),
+  metrics: { transcodesRunning: (d) => running.inc(d), segmentPublished: (r) => segments.inc({ rendition: r }) },
+});
+
+const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
+const worker = await Worker.create({
+  connection: nativeConnection,
+  namespace,
+  taskQueue: TRANSCODE_TASK_QUEUE,
+  workflowsPath: fileURLToPath(import.meta.resolve('@live/workflows')),
+  activities,
+  maxConcurrentActivityTaskExecutions: Number(process.env.TRANSCODE_CONCURRENCY ?? 2) + 4,
+  // Give a running ffmpeg time to stop when the worker shuts down (activities are cancelled).
+  shutdownGraceTime: '10 seconds',
+});
+const clientConnection = await Connection.connect({ address: temporalAddress });
+const client = new Client({ connection: clientConnection, namespace });
+const lifecycle = await startLifecycleConsumer({ client, messaging, logger });
+ready = true;
+logger.info({ taskQueue: TRANSCODE_TASK_QUEUE }, 'worker running');
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'stopping');
+  ready = false;
+  await lifecycle.stop();
+  worker.shutdown();
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+await worker.run();
+await clientConnection.close();
+await nativeConnection.close();
+await messaging.close();
+server.close();
+logger.info('stopped');
+process.exit(0);

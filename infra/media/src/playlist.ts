@@ -1,0 +1,304 @@
+/**
+ * HLS playlists: parsing ffmpeg's media playlists and rendering ours (RFC 8216 and
+ * draft-pantos-hls-rfc8216bis, "8216bis" below).
+ */
+
+/**
+ * One media segment of a media playlist.
+ *
+ * - `uri`: segment URI as written in the playlist (relative to the playlist);
+ * - `duration`: EXTINF duration in seconds (8216bis §4.4.4.1);
+ * - `sequence`: its Media Sequence Number (8216bis §3.1.2);
+ * - `programDateTime`: EXT-X-PROGRAM-DATE-TIME of its first sample, ISO 8601 UTC with
+ *   milliseconds (`2026-01-02T03:04:05.678Z`), when known (8216bis §4.4.4.6);
+ * - `discontinuity`: preceded by EXT-X-DISCONTINUITY (8216bis §4.4.4.3);
+ * - `map`: URI of the EXT-X-MAP (init segment) that applies to it (8216bis §4.4.4.5);
+ * - `bytes`: size in bytes when known (for measured bandwidth).
+ */
+export interface PlaylistSegment {
+  uri: string;
+  duration: number;
+  sequence: number;
+  programDateTime?: string;
+  discontinuity: boolean;
+  map?: string;
+  bytes?: number;
+}
+
+/** A parsed media playlist (8216bis §4.4.3 tags). `mediaSequence` and `discontinuitySequence` default to 0. */
+export interface MediaPlaylist {
+  version?: number;
+  targetDuration?: number;
+  mediaSequence: number;
+  discontinuitySequence: number;
+  playlistType?: 'EVENT' | 'VOD';
+  independentSegments: boolean;
+  endList: boolean;
+  segments: PlaylistSegment[];
+}
+
+/** The text is not a playlist we can read (missing `#EXTM3U`, URI without EXTINF, bad number). */
+export class PlaylistParseError extends Error {
+  override readonly name = 'PlaylistParseError';
+}
+
+/**
+ * Parses an attribute list (8216bis §4.2): `KEY=value,KEY="quoted, value"` into a record of
+ * raw values (quotes removed from quoted strings).
+ */
+export function parseAttributeList(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const re = /([A-Z0-9-]+)=("[^"\r\n]*"|[^,]*)(?:,|$)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) !== null) {
+    const raw = m[2]!;
+    out[m[1]!] = raw.startsWith('"') ? raw.slice(1, -1) : raw;
+    if (m[0] === '') re.lastIndex++;
+  }
+  return out;
+}
+
+/**
+ * Normalises a PROGRAM-DATE-TIME value to `toISOString()` form. ffmpeg writes offsets
+ * without a colon (`+0000`), which RFC 3339 / `Date.parse` do not accept everywhere.
+ * Returns `undefined` for an unparsable date.
+ */
+export function normalizeProgramDateTime(value: string): string | undefined {
+  const fixed = value.trim().replace(/([+-]\d{2})(\d{2})$/, '$1:$2');
+  const ms = Date.parse(fixed);
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : undefined;
+}
+
+function parseNumber(value: string, tag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new PlaylistParseError(`${tag}: not a number: ${JSON.stringify(value)}`);
+  return n;
+}
+
+/**
+ * Parses a media playlist, e.g. the `ffmpeg.m3u8` ffmpeg's hls muxer writes (which puts
+ * EXT-X-PROGRAM-DATE-TIME between EXTINF and the URI; any tag order before a URI works).
+ * Unknown tags are ignored (8216bis §4.1: clients ignore unrecognised tags). Segment
+ * sequence numbers start at EXT-X-MEDIA-SEQUENCE.
+ *
+ * @throws {PlaylistParseError} when the text does not start with `#EXTM3U`, a URI has no
+ *   EXTINF, or a numeric tag value is not a number.
+ */
+export function parseMediaPlaylist(text: string): MediaPlaylist {
+  const lines = text.split(/\r?\n/);
+  if (lines[0]?.replace(/^\uFEFF/, '').trim() !== '#EXTM3U') throw new PlaylistParseError('missing #EXTM3U');
+  const pl: MediaPlaylist = { mediaSequence: 0, discontinuitySequence: 0, independentSegments: false, endList: false, segments: [] };
+  let duration: number | undefined;
+  let pdt: string | undefined;
+  let discontinuity = false;
+  let map: string | undefined;
+  for (const rawLine of lines.slice(1)) {
+    const line = rawLine.trim();
+    if (line === '') continue;
+    if (!line.startsWith('#')) {
+      if (duration === undefined) throw new PlaylistParseError(`segment ${JSON.stringify(line)} has no EXTINF`);
+      const seg: PlaylistSegment = { uri: line, duration, sequence: pl.mediaSequence + pl.segments.length, discontinuity };
+      if (pdt !== undefined) seg.programDateTime = pdt;
+      if (map !== undefined) seg.map = map;
+      pl.segments.push(seg);
+      duration = undefined;
+      pdt = undefined;
+      discontinuity = false;
+      continue;
+    }
+    if (!line.startsWith('#EXT')) continue; // a comment
+    const colon = line.indexOf(':');
+    const tag = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? '' : line.slice(colon + 1);
+    switch (tag) {
+      case '#EXTINF':
+        duration = parseNumber(value.split(',')[0] ?? '', tag);
+        break;
+      case '#EXT-X-PROGRAM-DATE-TIME':
+        pdt = normalizeProgramDateTime(value);
+        break;
+      case '#EXT-X-DISCONTINUITY':
+        discontinuity = true;
+        break;
+      case '#EXT-X-MAP':
+        map = parseAttributeList(value).URI;
+        break;
+      case '#EXT-X-ENDLIST':
+        pl.endList = true;
+        break;
+      case '#EXT-X-VERSION':
+        pl.version = parseNumber(value, tag);
+        break;
+      case '#EXT-X-TARGETDURATION':
+        pl.targetDuration = parseNumber(value, tag);
+        break;
+      case '#EXT-X-MEDIA-SEQUENCE':
+        pl.mediaSequence = parseNumber(value, tag);
+        break;
+      case '#EXT-X-DISCONTINUITY-SEQUENCE':
+        pl.discontinuitySequence = parseNumber(value, tag);
+        break;
+      case '#EXT-X-PLAYLIST-TYPE':
+        if (value === 'EVENT' || value === 'VOD') pl.playlistType = value;
+        break;
+      case '#EXT-X-INDEPENDENT-SEGMENTS':
+        pl.independentSegments = true;
+        break;
+      default:
+        break;
+    }
+  }
+  return pl;
+}
+
+/**
+ * EXT-X-TARGETDURATION for a list of segments: the ceiling of the longest EXTINF (as
+ * rendered, 6 decimals), which satisfies 8216bis §4.4.3.1 (every duration rounded to the
+ * nearest integer <= target). At least 1.
+ */
+export function targetDurationFor(segments: readonly Pick<PlaylistSegment, 'duration'>[]): number {
+  let max = 0;
+  for (const s of segments) max = Math.max(max, Number(s.duration.toFixed(6)));
+  return Math.max(1, Math.ceil(max));
+}
+
+/** Options of {@link renderMediaPlaylist}. */
+export interface RenderMediaPlaylistOptions {
+  segments: readonly PlaylistSegment[];
+  /** `EVENT` for a live playlist that only grows, `VOD` for a finished one (8216bis §4.4.3.5). */
+  playlistType: 'EVENT' | 'VOD';
+  /** Append EXT-X-ENDLIST: no more segments will be added (8216bis §4.4.3.4). */
+  endList: boolean;
+  /** EXT-X-MEDIA-SEQUENCE; default the first segment's `sequence` (0 when empty). */
+  mediaSequence?: number;
+  /** EXT-X-DISCONTINUITY-SEQUENCE, written when > 0 (only needed after removing segments). */
+  discontinuitySequence?: number;
+  /** EXT-X-TARGETDURATION; default {@link targetDurationFor} the segments. */
+  targetDuration?: number;
+  /** EXT-X-INDEPENDENT-SEGMENTS (every segment starts with a keyframe). Default true. */
+  independentSegments?: boolean;
+  /**
+   * Where to write EXT-X-PROGRAM-DATE-TIME: `boundaries` (default) on the first segment and
+   * after every discontinuity (the minimum 8216bis §4.4.4.6 / §6.2.1 asks for; clients
+   * extrapolate with EXTINF), or on `every-segment` that has one.
+   */
+  programDateTime?: 'boundaries' | 'every-segment';
+}
+
+/** Formats an EXTINF duration: seconds with 6 decimals, as ffmpeg writes them. */
+export function formatDuration(seconds: number): string {
+  return seconds.toFixed(6);
+}
+
+/**
+ * Renders a media playlist (8216bis §4.4), version 7 (EXT-X-MAP in a non-I-frame playlist
+ * needs >= 6, §7). Layout:
+ *
+ * ```
+ * #EXTM3U
+ * #EXT-X-VERSION:7
+ * #EXT-X-TARGETDURATION:2
+ * #EXT-X-MEDIA-SEQUENCE:0
+ * #EXT-X-INDEPENDENT-SEGMENTS
+ * #EXT-X-PLAYLIST-TYPE:EVENT
+ * #EXT-X-MAP:URI="init_1_720p.mp4"
+ * #EXT-X-PROGRAM-DATE-TIME:2026-01-02T03:04:05.678Z
+ * #EXTINF:2.000000,
+ * seg_00000.m4s
+ * #EXT-X-DISCONTINUITY
+ * #EXT-X-MAP:URI="init_2_720p.mp4"
+ * #EXT-X-PROGRAM-DATE-TIME:...
+ * ...
+ * #EXT-X-ENDLIST
+ * ```
+ *
+ * EXT-X-MAP is written before the first segment, after every discontinuity and whenever the
+ * init segment changes (§4.4.4.5). Ends with a newline.
+ *
+ * @throws {RangeError} for an empty segment list without an explicit `targetDuration`.
+ */
+export function renderMediaPlaylist(opts: RenderMediaPlaylistOptions): string {
+  const segs = opts.segments;
+  if (segs.length === 0 && opts.targetDuration === undefined) throw new RangeError('no segments and no targetDuration');
+  const lines = [
+    '#EXTM3U',
+    '#EXT-X-VERSION:7',
+    `#EXT-X-TARGETDURATION:${opts.targetDuration ?? targetDurationFor(segs)}`,
+    `#EXT-X-MEDIA-SEQUENCE:${opts.mediaSequence ?? segs[0]?.sequence ?? 0}`,
+  ];
+  if (opts.discontinuitySequence) lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${opts.discontinuitySequence}`);
+  if (opts.independentSegments ?? true) lines.push('#EXT-X-INDEPENDENT-SEGMENTS');
+  lines.push(`#EXT-X-PLAYLIST-TYPE:${opts.playlistType}`);
+  const everyPdt = opts.programDateTime === 'every-segment';
+  let prevMap: string | undefined;
+  segs.forEach((seg, i) => {
+    if (seg.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
+    if (seg.map !== undefined && (i === 0 || seg.discontinuity || seg.map !== prevMap)) {
+      lines.push(`#EXT-X-MAP:URI="${seg.map}"`);
+    }
+    prevMap = seg.map;
+    if (seg.programDateTime && (i === 0 || seg.discontinuity || everyPdt)) {
+      lines.push(`#EXT-X-PROGRAM-DATE-TIME:${seg.programDateTime}`);
+    }
+    lines.push(`#EXTINF:${formatDuration(seg.duration)},`, seg.uri);
+  });
+  if (opts.endList) lines.push('#EXT-X-ENDLIST');
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * One variant of a master (multivariant) playlist. `bandwidth` and `averageBandwidth` in
+ * bit/s (8216bis §4.4.6.2), `codecs` RFC 6381 strings, `frameRate` in frames/s, `uri`
+ * relative to the master playlist.
+ */
+export interface VariantStream {
+  uri: string;
+  bandwidth: number;
+  averageBandwidth?: number;
+  width: number;
+  height: number;
+  codecs: readonly string[];
+  frameRate?: number;
+}
+
+/**
+ * Renders a master playlist (8216bis §4.4.6): `#EXTM3U`, `#EXT-X-VERSION:7`,
+ * `#EXT-X-INDEPENDENT-SEGMENTS`, then per variant
+ * `#EXT-X-STREAM-INF:BANDWIDTH=..,AVERAGE-BANDWIDTH=..,RESOLUTION=WxH,CODECS="..",FRAME-RATE=30.000`
+ * and its URI. Variants are ordered highest first (by pixel count, then bandwidth), the
+ * order players list qualities in. Ends with a newline.
+ *
+ * @throws {RangeError} when there are no variants.
+ */
+export function renderMasterPlaylist(variants: readonly VariantStream[]): string {
+  if (variants.length === 0) throw new RangeError('a master playlist needs at least one variant');
+  const sorted = [...variants].sort((a, b) => b.width * b.height - a.width * a.height || b.bandwidth - a.bandwidth);
+  const lines = ['#EXTM3U', '#EXT-X-VERSION:7', '#EXT-X-INDEPENDENT-SEGMENTS'];
+  for (const v of sorted) {
+    const attrs = [`BANDWIDTH=${Math.round(v.bandwidth)}`];
+    if (v.averageBandwidth !== undefined) attrs.push(`AVERAGE-BANDWIDTH=${Math.round(v.averageBandwidth)}`);
+    attrs.push(`RESOLUTION=${v.width}x${v.height}`, `CODECS="${v.codecs.join(',')}"`);
+    if (v.frameRate !== undefined) attrs.push(`FRAME-RATE=${v.frameRate.toFixed(3)}`);
+    lines.push(`#EXT-X-STREAM-INF:${attrs.join(',')}`, v.uri);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * Measured bit rates of a segment list (8216bis §4.4.6.2 definitions), in bit/s:
+ * `peak` is the largest segment bit rate (bytes x 8 / duration), `average` the total bytes x
+ * 8 / total duration. Segments shorter than half the longest one (the tail segment at the
+ * end of a stream, a few frames long) are left out of the peak: their size is dominated by
+ * a keyframe and would report a peak several times the real one. `undefined` when no
+ * segment has a size.
+ */
+export function measureBitrates(segments: readonly PlaylistSegment[]): { peak: number; average: number } | undefined {
+  const sized = segments.filter((s) => s.bytes !== undefined && s.duration > 0);
+  if (sized.length === 0) return undefined;
+  const longest = Math.max(...sized.map((s) => s.duration));
+  const forPeak = sized.filter((s) => s.duration >= longest / 2);
+  const peak = Math.max(...forPeak.map((s) => (s.bytes! * 8) / s.duration));
+  const totalBytes = sized.reduce((n, s) => n + s.bytes!, 0);
+  const totalDuration = sized.reduce((n, s) => n + s.duration, 0);
+  return { peak: Math.round(peak), average: Math.round((totalBytes * 8) / totalDuration) };
+}
