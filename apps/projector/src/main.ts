@@ -1,8 +1,10 @@
 /**
  * Projector process: applies pending migrations, then projects EVENTS into Postgres read models.
- * Env: DATABASE_URL, NATS_URL, LOG_LEVEL.
+ * Env: DATABASE_URL, NATS_URL, HTTP_PORT (/healthz, /metrics), LOG_LEVEL.
  */
+import http from 'node:http';
 import pino from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createDb, migrateToLatest } from '@live/db';
 import { connectMessaging, ensureEventStreams } from '@live/messaging';
 import { startProjector } from './projector.js';
@@ -13,6 +15,14 @@ await migrateToLatest(db);
 const messaging = await connectMessaging(requireEnv('NATS_URL'), 'projector');
 await ensureEventStreams(messaging.jsm);
 const consumer = await startProjector({ db, messaging, logger });
+const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+const server = http.createServer(async (req, res) => {
+  if (req.url === '/healthz') res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+  else if (req.url === '/metrics') res.writeHead(200, { 'content-type': registry.contentType }).end(await registry.metrics());
+  else res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":"NOT_FOUND","message":"No such resource."}');
+});
+server.listen(Number(process.env.HTTP_PORT ?? 0), process.env.HTTP_HOST ?? '127.0.0.1');
 logger.info('projector running');
 
 let stopping = false;
@@ -20,6 +30,7 @@ async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'stopping');
+  server.close();
   await consumer.stop();
   await messaging.close();
   await db.destroy();

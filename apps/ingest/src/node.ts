@@ -1,0 +1,144 @@
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
+import { streamEvent, type EventClock, type EventEnvelope } from '@live/events';
+import { checkStreamKey, type Db } from '@live/db';
+import { appendEvent, type Messaging } from '@live/messaging';
+import { createRtmpServer, type AuthorizePublishResult, type RtmpServer } from './rtmp/index.js';
+import { createRelay, createRelayServer } from './relay/index.js';
+
+/** Node's clock for events emitted by the ingest node. */
+const nodeClock: EventClock = { now: () => Date.now(), randomBytes: (n) => randomBytes(n) };
+
+/** The RTMP application name publishers use: `rtmp://host/live/<stream key>`. */
+export const INGEST_APP = 'live';
+
+/** Dependencies and settings of {@link startIngestNode}. */
+export interface IngestNodeOptions {
+  readonly db: Db;
+  readonly messaging: Messaging;
+  readonly logger: Logger;
+  /** Id of this node, carried in StreamPublishStarted (e.g. `ingest-1`). */
+  readonly nodeId: string;
+  readonly rtmp: { port: number; host: string };
+  /** Internal HTTP listener: the HTTP-FLV relay, `/healthz`, `/metrics`. */
+  readonly http: { port: number; host: string };
+  /** Base URL transcoders reach the relay at, e.g. `http://10.0.0.5:8090`. */
+  readonly relayBaseUrl: string;
+  /** Internal token the relay requires (Bearer or `?token=`). */
+  readonly relayToken: string;
+}
+
+/** A running ingest node. */
+export interface IngestNode {
+  readonly rtmpAddress: AddressInfo;
+  readonly httpAddress: AddressInfo;
+  readonly rtmp: RtmpServer;
+  /** Disconnects publishers (their StreamPublishEnded events are appended) and closes listeners. */
+  close(): Promise<void>;
+}
+
+async function appendWithRetry(messaging: Messaging, event: EventEnvelope, logger: Logger, attempts = 8): Promise<void> {
+  // The same envelope (same id = Nats-Msg-Id) is retried, so JetStream stores it once.
+  for (let i = 1; ; i++) {
+    try {
+      await appendEvent(messaging.js, event);
+      return;
+    } catch (err) {
+      if (i >= attempts) throw err;
+      logger.warn({ err: (err as Error).message, eventType: event.type, attempt: i }, 'append failed; retrying');
+      await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** i)));
+    }
+  }
+}
+
+/**
+ * Starts an ingest node: the RTMP server (stream keys checked against the `stream_keys` read
+ * model; only the `live` app), the HTTP-FLV relay of every accepted session, and the lifecycle
+ * events `StreamPublishStarted` / `StreamPublishEnded` appended to JetStream.
+ * A refused publish emits nothing. A second publisher on a channel already live on this node is
+ * refused by the RTMP server (ALREADY_LIVE).
+ * @throws when a listener cannot bind its port.
+ */
+export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNode> {
+  const { logger, messaging } = opts;
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const publishes = new Counter({ name: 'ingest_publish_attempts_total', help: 'Publish attempts by result', labelNames: ['result'], registers: [registry] });
+  const live = new Gauge({ name: 'ingest_sessions_live', help: 'Sessions publishing on this node', registers: [registry] });
+  const bytes = new Counter({ name: 'ingest_received_bytes_total', help: 'RTMP bytes received by ended sessions', registers: [registry] });
+  const started = new Map<string, { startedAt: number; eventId: string }>();
+
+  const relay = createRelay({ logger: logger.child({ component: 'relay' }) });
+  const rtmp = createRtmpServer({
+    logger: logger.child({ component: 'rtmp' }),
+    mediaSink: relay,
+    async authorizePublish(req): Promise<AuthorizePublishResult> {
+      if (req.app !== INGEST_APP) {
+        publishes.inc({ result: 'bad_app' });
+        return { ok: false, code: 'BAD_APP', description: `unknown application "${req.app.slice(0, 64)}"; publish to /${INGEST_APP}` };
+      }
+      const check = await checkStreamKey(opts.db, req.streamKey);
+      if (!check.ok) {
+        publishes.inc({ result: check.code.toLowerCase() });
+        return { ok: false, code: check.code === 'STREAM_KEY_EXPIRED' ? 'STREAM_KEY_DISABLED' : check.code, description: check.description };
+      }
+      publishes.inc({ result: 'accepted' });
+      return { ok: true, channelId: check.channelId };
+    },
+    async onPublishStarted(s) {
+      const event = streamEvent(nodeClock, 'StreamPublishStarted', {
+        channelId: s.channelId, sessionId: s.sessionId, ingestNodeId: opts.nodeId,
+        relayUrl: `${opts.relayBaseUrl.replace(/\/$/, '')}/relay/${s.sessionId}.flv`, app: s.app, source: s.media,
+      }, { producer: `ingest:${opts.nodeId}` });
+      await appendWithRetry(messaging, event, logger, 3);
+      started.set(s.sessionId, { startedAt: s.startedAt.getTime(), eventId: event.id });
+      live.inc();
+      logger.info({ sessionId: s.sessionId, streamId: s.channelId, media: s.media }, 'publish started');
+    },
+    async onPublishEnded(s) {
+      const st = started.get(s.sessionId);
+      started.delete(s.sessionId);
+      live.dec();
+      bytes.inc(s.bytesReceived);
+      const event = streamEvent(nodeClock, 'StreamPublishEnded', {
+        channelId: s.channelId, sessionId: s.sessionId, reason: s.reason, bytesReceived: s.bytesReceived,
+        durationMs: st ? s.endedAt.getTime() - st.startedAt : 0,
+      }, { producer: `ingest:${opts.nodeId}`, causationId: st?.eventId ?? null });
+      try {
+        await appendWithRetry(messaging, event, logger);
+      } catch (err) {
+        logger.error({ err: (err as Error).message, sessionId: s.sessionId }, 'StreamPublishEnded could not be appended');
+      }
+      logger.info({ sessionId: s.sessionId, streamId: s.channelId, reason: s.reason, detail: s.detail }, 'publish ended');
+    },
+  });
+  const rtmpAddress = await rtmp.listen(opts.rtmp.port, opts.rtmp.host);
+
+  const relayServer = createRelayServer({ relay, token: opts.relayToken, logger: logger.child({ component: 'relay-http' }) });
+  const httpServer = http.createServer((req, res) => {
+    if (req.url === '/metrics') {
+      registry.metrics().then((m) => res.writeHead(200, { 'content-type': registry.contentType }).end(m), () => res.writeHead(500).end());
+      return;
+    }
+    relayServer.emit('request', req, res);
+  });
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(opts.http.port, opts.http.host, () => resolve());
+  });
+  logger.info({ rtmp: rtmpAddress, http: httpServer.address() }, 'ingest node listening');
+
+  return {
+    rtmpAddress,
+    httpAddress: httpServer.address() as AddressInfo,
+    rtmp,
+    async close() {
+      await rtmp.close();
+      httpServer.closeAllConnections();
+      await new Promise<void>((r) => httpServer.close(() => r()));
+    },
+  };
+}

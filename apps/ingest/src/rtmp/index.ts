@@ -1,0 +1,36 @@
+/**
+ * Public API of the RTMP ingest protocol layer. The lead wires `createRtmpServer` in `main.ts`;
+ * the codecs and parsers are exported for tests and tools.
+ */
+export { createRtmpServer, type RtmpServer } from './server.js';
+export type { RtmpSessionInfo, PublishPhase } from './session.js';
+export type {
+  RtmpServerOptions,
+  RtmpLimits,
+  AuthorizePublishRequest,
+  AuthorizePublishResult,
+  PublishRefusalCode,
+  PublishStartedEvent,
+  PublishEndedEvent,
+} from './options.js';
+export type { MediaMessage, MediaSink, MediaSinkFactory, PublishStartInfo, PublishEndReason } from './media-sink.js';
+export { combineMediaSinks } from './media-sink.js';
+export type { MediaInfo, VideoTagInfo, AudioTagInfo } from './media-info.js';
+export { MediaInfoCollector, parseVideoTagHeader, parseAudioTagHeader } from './media-info.js';
+export { RtmpProtocolError, type RtmpProtocolErrorCode } from './errors.js';
+export { encodeAmf0, decodeAmf0, decodeAmf0Value, ecmaArray, isEcmaArray, isAmfObject, AMF0_ECMA_ARRAY, AMF0_MAX_DEPTH, type AmfValue, type AmfObject } from './amf0.js';
+export { ServerHandshake, RTMP_VERSION, HANDSHAKE_PACKET_SIZE, type HandshakeProgress, type ServerHandshakeOptions } from './handshake.js';
+export {
+  ChunkDecoder,
+  encodeMessage,
+  DEFAULT_CHUNK_SIZE,
+  DEFAULT_MAX_CHUNK_SIZE,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  DEFAULT_MAX_CHUNK_STREAMS,
+  type ChunkDecoderOptions,
+  type RtmpMessage,
+  type OutboundMessage,
+} from './chunk.js';
+export { parseH264Sps, parseAvcDecoderConfig, avcCodecString, unescapeRbsp, type H264SpsInfo, type AvcDecoderConfig } from './avc.js';
+export { parseAudioSpecificConfig, AAC_SAMPLE_RATES, type AudioSpecificConfig } from './aac.js';
+export { uuidv7, maskStreamKey, streamKeyFromPublishName, normalizeAppName } from './ids.js';
