@@ -121,7 +121,8 @@ export async function readEvents(
   stream: string,
   filterSubject: string,
 ): Promise<Array<{ seq: number; event: DomainEvent }>> {
-  const consumer = await js.consumers.get(stream, { filter_subjects: [filterSubject] });
+  // A single string is sent as `filter_subject`, which nats-server 2.9 (Debian bookworm) supports.
+  const consumer = await js.consumers.get(stream, { filter_subjects: filterSubject });
   const info = await consumer.info(true);
   const total = info.num_pending;
   const out: Array<{ seq: number; event: DomainEvent }> = [];

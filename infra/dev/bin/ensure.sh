@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Idempotent bootstrap for the embedded local stack (ARCHITECTURE.md, "Embedded default and
+# production mode"): installs only what is missing, prints one line per thing it installed, and
+# is silent (< 2 s) when everything is already there. Runs before `npm start` and `npm test`:
+#
+#   bash infra/dev/bin/ensure.sh
+#
+# - pnpm 10 (npm install -g; corepack is not used)
+# - Debian packages ffmpeg, nats-server, chromium (apt-get; sudo when not root)
+# - Temporal CLI v1.5.1 (go install into $(go env GOPATH)/bin)
+# - node_modules (pnpm install --frozen-lockfile) when missing or older than pnpm-lock.yaml
+#
+# Works without a TTY (CI). Exit status 1 with instructions when something cannot be installed.
+set -euo pipefail
+
+PNPM_VERSION=10.34.8
+TEMPORAL_CLI_VERSION=1.5.1
+APT_PACKAGES_WANTED=() # filled below
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+cd "$ROOT"
+
+say() { printf 'ensure: %s\n' "$*"; }
+die() { printf 'ensure: %s\n' "$*" >&2; exit 1; }
+
+LOG="$(mktemp "${TMPDIR:-/tmp}/live-platform-ensure.XXXXXX")"
+trap 'rm -f "$LOG"' EXIT
+
+# Runs a command with its output in $LOG; on failure shows the end of that output and exits.
+quietly() {
+  if ! "$@" >"$LOG" 2>&1 </dev/null; then
+    printf 'ensure: failed: %s\n' "$*" >&2
+    tail -n 40 "$LOG" >&2
+    exit 1
+  fi
+}
+
+# Runs a command as root: directly when we are root, through sudo when it exists.
+SUDO=""
+can_be_root() {
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; return 0; fi
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; return 0; fi
+  return 1
+}
+
+# Two concurrent runs (npm start + npm test) must not both build or install.
+if command -v flock >/dev/null 2>&1 && exec 9>>"${TMPDIR:-/tmp}/live-platform-ensure.$(id -u).lock"; then
+  flock 9
+fi
+
+# --- pnpm 10 ----------------------------------------------------------------------------------
+pnpm_version="$(pnpm --version 2>/dev/null || true)"
+if [[ "$pnpm_version" != 10.* ]]; then
+  command -v npm >/dev/null 2>&1 || die "npm is missing: install Node.js 20 (https://nodejs.org) first."
+  npm_prefix="$(npm prefix -g 2>/dev/null || echo /usr/local)"
+  if [ -w "$npm_prefix" ] || ! can_be_root; then
+    quietly npm install -g "pnpm@${PNPM_VERSION}" --no-fund --no-audit --loglevel=error
+  else
+    quietly $SUDO npm install -g "pnpm@${PNPM_VERSION}" --no-fund --no-audit --loglevel=error
+  fi
+  hash -r
+  say "installed pnpm ${PNPM_VERSION} (npm install -g)"
+fi
+
+# --- Debian packages --------------------------------------------------------------------------
+has_exe() { # name [extra candidate paths…]
+  command -v "$1" >/dev/null 2>&1 && return 0
+  local candidate
+  for candidate in "${@:2}"; do [ -x "$candidate" ] && return 0; done
+  return 1
+}
+# nats-server lives in /usr/sbin, which is not on a non-root user's PATH on Debian.
+has_exe nats-server /usr/sbin/nats-server "${NATS_SERVER_PATH:-/nonexistent}" || APT_PACKAGES_WANTED+=(nats-server)
+{ has_exe ffmpeg "${FFMPEG_PATH:-/nonexistent}" && has_exe ffprobe "${FFPROBE_PATH:-/nonexistent}"; } || APT_PACKAGES_WANTED+=(ffmpeg)
+has_exe chromium || APT_PACKAGES_WANTED+=(chromium) # only the e2e tests need it
+
+if [ "${#APT_PACKAGES_WANTED[@]}" -gt 0 ]; then
+  wanted="${APT_PACKAGES_WANTED[*]}"
+  if ! command -v apt-get >/dev/null 2>&1; then
+    die "missing programs from: ${wanted}. This is not a Debian/Ubuntu system: install them with your package manager (e.g. brew install ${wanted}) and run this again."
+  fi
+  if ! can_be_root; then
+    die "missing Debian packages: ${wanted}. Run as root: apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${wanted}"
+  fi
+  quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${APT_PACKAGES_WANTED[@]}"
+  for pkg in "${APT_PACKAGES_WANTED[@]}"; do say "installed ${pkg} (apt-get)"; done
+fi
+
+# --- Temporal CLI -----------------------------------------------------------------------------
+GO=""
+if command -v go >/dev/null 2>&1; then GO="$(command -v go)"
+elif [ -x /usr/local/go/bin/go ]; then GO=/usr/local/go/bin/go
+fi
+
+# True when $1 is the Temporal CLI at the pinned version. Release builds print
+# "temporal version 1.5.1 (…)"; a `go install` build prints "0.0.0-DEV", so its module version
+# is read from the binary's build info instead.
+TEMPORAL_VERSION_RE="version ${TEMPORAL_CLI_VERSION//./\\.}([^0-9]|\$)"
+TEMPORAL_MODULE_RE="mod[[:space:]]+github\\.com/temporalio/cli[[:space:]]+v${TEMPORAL_CLI_VERSION//./\\.}[[:space:]]"
+temporal_ok() {
+  [ -x "$1" ] || return 1
+  local out
+  out="$("$1" --version 2>/dev/null || true)"
+  [[ "$out" =~ $TEMPORAL_VERSION_RE ]] && return 0
+  [ -n "$GO" ] || return 1
+  out="$("$GO" version -m "$1" 2>/dev/null || true)"
+  [[ "$out" =~ $TEMPORAL_MODULE_RE ]]
+}
+
+go_bin_dir() {
+  if [ -n "${GOBIN:-}" ]; then echo "$GOBIN"; return; fi
+  if [ -n "$GO" ]; then
+    local lines=()
+    mapfile -t lines < <("$GO" env GOBIN GOPATH 2>/dev/null || true)
+    if [ -n "${lines[0]:-}" ]; then echo "${lines[0]}"; return; fi
+    if [ -n "${lines[1]:-}" ]; then echo "${lines[1]%%:*}/bin"; return; fi
+  fi
+  if [ -n "${GOPATH:-}" ]; then echo "${GOPATH%%:*}/bin"; return; fi
+  echo "$HOME/go/bin"
+}
+
+temporal_found=""
+if [ -n "${TEMPORAL_CLI_PATH:-}" ] && temporal_ok "$TEMPORAL_CLI_PATH"; then temporal_found="$TEMPORAL_CLI_PATH"; fi
+path_temporal="$(command -v temporal 2>/dev/null || true)"
+if [ -z "$temporal_found" ] && [ -n "$path_temporal" ] && temporal_ok "$path_temporal"; then temporal_found="$path_temporal"; fi
+if [ -z "$temporal_found" ]; then
+  gobin_temporal="$(go_bin_dir)/temporal"
+  if ! temporal_ok "$gobin_temporal"; then
+    [ -n "$GO" ] || die "the Temporal CLI v${TEMPORAL_CLI_VERSION} is missing and building it needs Go: install Go 1.24 or newer (https://go.dev/dl/) and put it on PATH, then run this again (or set TEMPORAL_CLI_PATH to a temporal v${TEMPORAL_CLI_VERSION} binary)."
+    say "building the Temporal CLI v${TEMPORAL_CLI_VERSION} with go install (takes a few minutes on the first build)…"
+    # Pure Go (modernc SQLite): no C compiler needed.
+    quietly env CGO_ENABLED=0 "$GO" install "github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}"
+    temporal_ok "$gobin_temporal" || die "go install finished but ${gobin_temporal} is not temporal v${TEMPORAL_CLI_VERSION}"
+    say "installed temporal v${TEMPORAL_CLI_VERSION} at ${gobin_temporal}"
+  fi
+  if [ -n "$path_temporal" ] && [ -z "${TEMPORAL_CLI_PATH:-}" ]; then
+    # resolveBinary() prefers PATH over the Go bin directory.
+    say "note: ${path_temporal} (on PATH) is not v${TEMPORAL_CLI_VERSION}; set TEMPORAL_CLI_PATH=${gobin_temporal} or remove it from PATH"
+  fi
+fi
+
+# --- node_modules -----------------------------------------------------------------------------
+if [ ! -f node_modules/.modules.yaml ] || [ pnpm-lock.yaml -nt node_modules/.modules.yaml ]; then
+  quietly pnpm install --frozen-lockfile --reporter=append-only
+  # pnpm leaves .modules.yaml alone when nothing changed; mark the install as current.
+  touch node_modules/.modules.yaml
+  say "installed node_modules (pnpm install --frozen-lockfile)"
+fi
