@@ -115,9 +115,9 @@ describe('first live stream, end to end', () => {
     expect(head.headers.get('content-type')).toBe('video/mp4');
 
     // The read model followed: the API lists the session as a VOD.
-    const list = await (await fetch(`${info.apiUrl}/api/streams`)).json() as { items: Array<{ sessionId: string; status: string; vodUrl: string | null }> };
+    type Listing = { items: Array<{ sessionId: string; status: string; vodUrl: string | null }> };
     const item = await waitFor('session listed as vod', async () => {
-      const l = await (await fetch(`${info.apiUrl}/api/streams`)).json() as typeof list;
+      const l = await (await fetch(`${info.apiUrl}/api/streams`)).json() as Listing;
       return l.items.find((x) => x.sessionId === sessionId && x.status === 'vod');
     }, 10_000);
     expect(item.vodUrl).toBe(`/sessions/${sessionId}/vod.m3u8`);

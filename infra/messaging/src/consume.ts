@@ -1,5 +1,5 @@
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import { decodeEvent, EventDecodeError, type DomainEvent } from '@live/events';
+import { decodeEvent, type DomainEvent } from '@live/events';
 import type { Logger } from 'pino';
 
 /** Options of a durable pull consumer run by {@link runDurableConsumer}. */
@@ -16,7 +16,11 @@ export interface DurableConsumerOptions {
    */
   handle(event: DomainEvent, info: { streamSequence: number; deliveryCount: number }): Promise<void>;
   readonly logger: Logger;
-  /** Messages handled at once; default 1 (in order). */
+  /**
+   * Messages handled at once; default 1, which is strictly in log order: a failed message is
+   * retried in-process with backoff (extending its ack deadline) before any later message is
+   * handled. With more than 1, a failed message is nak'ed and redelivered by the server later.
+   */
   readonly concurrency?: number;
   /** Milliseconds the server waits for an ack before redelivering; default 30 000. */
   readonly ackWaitMs?: number;
@@ -24,6 +28,10 @@ export interface DurableConsumerOptions {
   readonly backoffMs?: readonly number[];
   /** Deliveries before the server stops redelivering; default 20. */
   readonly maxDeliver?: number;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** A running consumer; `stop()` lets in-flight handlers finish and stops fetching. */
@@ -36,7 +44,8 @@ export interface RunningConsumer {
 /**
  * Creates (or updates) a durable pull consumer with explicit ack, then consumes it: each
  * message is decoded with `decodeEvent` and handed to `handle` with bounded concurrency; ack on
- * success; nak with backoff on failure; a message that is not a valid event is logged and
+ * success; on failure, retry in-process with backoff when ordered (concurrency 1), else nak with
+ * backoff; a message that is not a valid event is logged and
  * terminated (`term`) so that it cannot block the log. (nats.js JetStream README, "Consumers".)
  * @throws JetStreamApiError when the stream does not exist or the consumer cannot be created.
  */
@@ -66,6 +75,7 @@ export async function runDurableConsumer(
   }
   const consumer = await js.consumers.get(opts.stream, opts.durable);
   const concurrency = Math.max(1, opts.concurrency ?? 1);
+  const ordered = concurrency === 1;
   const messages = await consumer.consume({ max_messages: concurrency * 2 });
   const inFlight = new Set<Promise<void>>();
   let stopping = false;
@@ -76,16 +86,28 @@ export async function runDurableConsumer(
       event = decodeEvent(m.json());
     } catch (err) {
       opts.logger.error({ err: String(err), seq: m.seq, subject: m.subject, durable: opts.durable }, 'undecodable event terminated');
-      m.term(err instanceof EventDecodeError ? err.message : 'invalid JSON');
+      // No reason argument: `+TERM <reason>` needs nats-server 2.10.4+; the reason is logged above.
+      m.term();
       return;
     }
-    try {
-      await opts.handle(event, { streamSequence: m.seq, deliveryCount: m.info.deliveryCount });
-      m.ack();
-    } catch (err) {
-      const delay = backoff[Math.min(m.info.deliveryCount - 1, backoff.length - 1)] ?? 1000;
-      opts.logger.warn({ err: (err as Error)?.message, eventType: event.type, seq: m.seq, attempt: m.info.deliveryCount, retryInMs: delay, durable: opts.durable }, 'event handler failed; will redeliver');
-      m.nak(delay);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await opts.handle(event, { streamSequence: m.seq, deliveryCount: m.info.deliveryCount + attempt - 1 });
+        m.ack();
+        return;
+      } catch (err) {
+        const delay = backoff[Math.min(attempt - 1, backoff.length - 1)] ?? 1000;
+        opts.logger.warn({ err: (err as Error)?.message, eventType: event.type, seq: m.seq, attempt, retryInMs: delay, durable: opts.durable }, 'event handler failed; retrying');
+        if (!ordered || stopping) {
+          m.nak(delay);
+          return;
+        }
+        // In order: hold this message (and so every later one) until it succeeds.
+        m.working();
+        await sleep(delay);
+        if (stopping) { m.nak(); return; }
+        m.working();
+      }
     }
   };
 
