@@ -99,6 +99,12 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       requests.inc({ kind, status: 404 });
       return sendError(reply, 'NOT_FOUND');
     }
+    const range = parseRange(req.headers.range, info.size);
+    if (range === 'unsatisfiable') {
+      requests.inc({ kind, status: 416 });
+      return reply.status(416).header('content-range', `bytes */${info.size}`).header('cache-control', 'no-store')
+        .send({ code: 'RANGE_NOT_SATISFIABLE', message: EDGE_ERRORS.RANGE_NOT_SATISFIABLE.message });
+    }
     reply.header('content-type', info.contentType)
       .header('cache-control', info.cacheControl)
       .header('etag', info.etag)
@@ -109,11 +115,6 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     if ((inm && inm === info.etag) || (!inm && ims && Math.floor(info.lastModified.getTime() / 1000) <= Math.floor(Date.parse(ims) / 1000))) {
       requests.inc({ kind, status: 304 });
       return reply.status(304).send();
-    }
-    const range = parseRange(req.headers.range, info.size);
-    if (range === 'unsatisfiable') {
-      requests.inc({ kind, status: 416 });
-      return reply.status(416).header('content-range', `bytes */${info.size}`).send({ code: 'RANGE_NOT_SATISFIABLE', message: EDGE_ERRORS.RANGE_NOT_SATISFIABLE.message });
     }
     const status = range ? 206 : 200;
     if (range) reply.header('content-range', `bytes ${range.start}-${range.end}/${info.size}`);

@@ -6,7 +6,6 @@
  * TRANSCODE_CONCURRENCY (activities at once, default 2), TRANSCODE_PRESET, LOG_LEVEL.
  */
 import http from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { mkdirSync } from 'node:fs';
 import pino from 'pino';
 import { Registry, Gauge, Counter, collectDefaultMetrics } from 'prom-client';
@@ -17,6 +16,7 @@ import { createLocalStorage } from '@live/storage';
 import { TRANSCODE_TASK_QUEUE } from '@live/workflows';
 import { createActivities } from './activities.js';
 import { startLifecycleConsumer } from './lifecycle.js';
+import { WORKFLOWS_PATH } from './workflows-path.js';
 
 const logger = pino({ name: 'worker', level: process.env.LOG_LEVEL ?? 'info' });
 const env = (name: string): string => {
@@ -65,7 +65,7 @@ const worker = await Worker.create({
   connection: nativeConnection,
   namespace,
   taskQueue: TRANSCODE_TASK_QUEUE,
-  workflowsPath: fileURLToPath(import.meta.resolve('@live/workflows')),
+  workflowsPath: WORKFLOWS_PATH,
   activities,
   maxConcurrentActivityTaskExecutions: Number(process.env.TRANSCODE_CONCURRENCY ?? 2) + 4,
   // Give a running ffmpeg time to stop when the worker shuts down (activities are cancelled).

@@ -1,0 +1,115 @@
+/**
+ * The `liveStream` workflow on a real Temporal dev server, with activities implemented in the
+ * test (our own functions, not a mock of Temporal): the happy path emits VodReady after the
+ * publish ends; a transcode failure is retried with backoff; a failure that outlives the
+ * retries ends in StreamFailed with the reason.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { ApplicationFailure } from '@temporalio/activity';
+import { NativeConnection, Worker, Runtime, DefaultLogger } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
+import { startServices, type RunningServices } from '@live/dev';
+import { streamEvent, type DomainEvent, type EventClock, type EventEnvelope } from '@live/events';
+import { randomBytes } from 'node:crypto';
+import { handleLifecycleEvent } from '../src/lifecycle.js';
+import { WORKFLOWS_PATH } from '../src/workflows-path.js';
+import { liveStreamWorkflowId, publishEndedSignal, TRANSCODE_TASK_QUEUE, type LiveStreamResult, type PipelineActivities, type TranscodeInput } from '@live/workflows';
+
+const clock: EventClock = { now: () => Date.now(), randomBytes: (n) => randomBytes(n) };
+let services: RunningServices;
+let worker: Worker;
+let running: Promise<void>;
+let client: Client;
+let clientConnection: Connection;
+let nativeConnection: NativeConnection;
+
+/** What the activities saw, per session. */
+const appended = new Map<string, EventEnvelope[]>();
+const transcodeAttempts = new Map<string, number>();
+/** Per session: how the transcode activity behaves. */
+const behaviour = new Map<string, 'ok' | 'fail-once' | 'fail-always'>();
+
+const activities: PipelineActivities = {
+  async transcode(input: TranscodeInput) {
+    const n = (transcodeAttempts.get(input.sessionId) ?? 0) + 1;
+    transcodeAttempts.set(input.sessionId, n);
+    const b = behaviour.get(input.sessionId);
+    if (b === 'fail-always') throw ApplicationFailure.nonRetryable('ffmpeg exited with 1: Invalid data found when processing input', 'TranscodeFailed');
+    if (b === 'fail-once' && n === 1) throw ApplicationFailure.retryable('ffmpeg crashed', 'TranscodeFailed');
+    return { outcome: 'source-ended', segments: { '720p': 15 }, mediaSeconds: 30, renditions: ['720p'] };
+  },
+  async packageVod(input) {
+    return { durationSeconds: 30, masterPlaylistKey: `sessions/${input.sessionId}/vod.m3u8`, mp4Key: `sessions/${input.sessionId}/vod.mp4`, renditions: ['720p'] };
+  },
+  async appendEvent(event) {
+    const sid = (event.data as { sessionId: string }).sessionId;
+    appended.set(sid, [...(appended.get(sid) ?? []), event]);
+  },
+};
+
+beforeAll(async () => {
+  services = await startServices({ logger: pino({ level: 'silent' }), name: 'workflow-int', external: { natsUrl: 'nats://127.0.0.1:1', databaseUrl: 'postgres://unused@127.0.0.1:1/x' } });
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  nativeConnection = await NativeConnection.connect({ address: services.endpoints.temporalAddress });
+  worker = await Worker.create({
+    connection: nativeConnection, taskQueue: TRANSCODE_TASK_QUEUE, activities,
+    workflowsPath: WORKFLOWS_PATH,
+  });
+  running = worker.run();
+  clientConnection = await Connection.connect({ address: services.endpoints.temporalAddress });
+  client = new Client({ connection: clientConnection });
+}, 120_000);
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await clientConnection?.close();
+  await nativeConnection?.close();
+  await services?.stop();
+}, 60_000);
+
+function start(sessionId: string) {
+  return client.workflow.start('liveStream', {
+    taskQueue: TRANSCODE_TASK_QUEUE, workflowId: liveStreamWorkflowId(sessionId),
+    args: [{ channelId: 'demo', sessionId, relayUrl: 'http://127.0.0.1:1/relay/x.flv', source: {}, publishEventId: 'evt-1' }],
+  });
+}
+
+describe('liveStream workflow', () => {
+  it('transcodes, waits for the publish to end, packages the VOD and emits VodReady', async () => {
+    behaviour.set('s-ok', 'ok');
+    const handle = await start('s-ok');
+    await handle.signal(publishEndedSignal, { reason: 'unpublished', eventId: 'evt-2' });
+    const result = (await handle.result()) as LiveStreamResult;
+    expect(result.status).toBe('vod');
+    const events = appended.get('s-ok') ?? [];
+    expect(events.map((e) => e.type)).toEqual(['VodReady']);
+    expect(events[0]).toMatchObject({ subject: 'evt.stream.demo', data: { mp4Key: 'sessions/s-ok/vod.mp4', durationSeconds: 30 }, meta: { causationId: 'evt-2', correlationId: 's-ok' } });
+    expect(events[0]!.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+    // The workflow id is derived from the session: a redelivered start event starts nothing twice.
+    const before = await handle.describe();
+    const redelivered = streamEvent(clock, 'StreamPublishStarted', { channelId: 'demo', sessionId: 's-ok', ingestNodeId: 'n', relayUrl: 'http://x/relay/s-ok.flv', app: 'live', source: {} }, { producer: 'test' });
+    await handleLifecycleEvent(client, redelivered as DomainEvent, pino({ level: 'silent' }));
+    const after = await client.workflow.getHandle(liveStreamWorkflowId('s-ok')).describe();
+    expect(after.runId).toBe(before.runId);
+    expect(after.status.name).toBe('COMPLETED');
+  }, 60_000);
+
+  it('retries a failed transcode with backoff', async () => {
+    behaviour.set('s-retry', 'fail-once');
+    const handle = await start('s-retry');
+    await handle.signal(publishEndedSignal, { reason: 'unpublished', eventId: 'evt-3' });
+    expect(((await handle.result()) as LiveStreamResult).status).toBe('vod');
+    expect(transcodeAttempts.get('s-retry')).toBe(2);
+  }, 60_000);
+
+  it('ends in StreamFailed with the reason when the transcode cannot succeed', async () => {
+    behaviour.set('s-fail', 'fail-always');
+    const result = (await (await start('s-fail')).result()) as LiveStreamResult;
+    expect(result.status).toBe('failed');
+    const events = appended.get('s-fail') ?? [];
+    expect(events.map((e) => e.type)).toEqual(['StreamFailed']);
+    expect(events[0]!.data).toMatchObject({ stage: 'transcode', reason: expect.stringContaining('Invalid data found') });
+  }, 60_000);
+});
