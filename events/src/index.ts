@@ -9,3 +9,4 @@ export * from './subjects.js';
 export * from './streams.js';
 export * from './session.js';
 export * from './factory.js';
+export * from './keys.js';

@@ -15,11 +15,6 @@ export function hashStreamKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
 }
 
-/** Masks a key for logs and UIs: `live_…abcd`. Never log a key unmasked. */
-export function maskStreamKey(key: string): string {
-  return key.length <= 4 ? '…' : `${key.slice(0, Math.min(5, key.length - 4))}…${key.slice(-4)}`;
-}
-
 /** Outcome of looking a stream key up for a publish. */
 export type StreamKeyCheck =
   | { ok: true; channelId: string; keyId: string }

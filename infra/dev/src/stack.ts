@@ -46,6 +46,8 @@ export interface StackInfo {
   internalToken: string;
   /** pid of every app process, by name. */
   pids: Record<string, number>;
+  /** pid of every server this stack started (absent when external). */
+  servicePids: { nats?: number; temporal?: number; postgres?: number };
 }
 
 /** Options of {@link startStack}. */
@@ -226,6 +228,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       natsUrl: ep.natsUrl, temporalAddress: ep.temporalAddress, temporalUiUrl: ep.temporalUiUrl, databaseUrl: ep.databaseUrl,
       storageDir, internalToken,
       pids: Object.fromEntries([...apps].map(([n, pr]) => [n, pr.pid ?? -1])),
+      servicePids: { ...services.pids },
     };
     const stackFile = opts.stackFile === undefined ? join(REPO_ROOT, '.run/stack.json') : opts.stackFile;
     if (stackFile) {

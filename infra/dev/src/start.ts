@@ -1,8 +1,8 @@
 /**
  * `npm start`: starts the whole platform on this machine (embedded default), prints where to
  * publish and where to watch, writes `.run/stack.json`, and stops everything on Ctrl-C.
- * Env: LOG_LEVEL (default info), DATA_DIR, and NATS_URL / TEMPORAL_ADDRESS / DATABASE_URL to use
- * external servers instead of embedded ones.
+ * Env: LOG_LEVEL (default info), DATA_DIR, STACK_FILE (default `<repo>/.run/stack.json`), and
+ * NATS_URL / TEMPORAL_ADDRESS / DATABASE_URL to use external servers instead of embedded ones.
  */
 import pino from 'pino';
 import { relative } from 'node:path';
@@ -13,7 +13,11 @@ const t0 = Date.now();
 logger.info('starting the platform (nats-server, Temporal, PostgreSQL, apps)…');
 let stack: Awaited<ReturnType<typeof startStack>>;
 try {
-  stack = await startStack({ logger, persistent: true, ...(process.env.DATA_DIR ? { dataDir: process.env.DATA_DIR } : {}) });
+  stack = await startStack({
+    logger, persistent: true,
+    ...(process.env.DATA_DIR ? { dataDir: process.env.DATA_DIR } : {}),
+    ...(process.env.STACK_FILE ? { stackFile: process.env.STACK_FILE } : {}),
+  });
 } catch (err) {
   logger.fatal({ err: (err as Error).message }, 'the platform failed to start');
   process.exit(1);
@@ -33,7 +37,7 @@ const lines = [
   `  Playback URL  ${i.demoPlaybackUrl}`,
   `  API           ${i.apiUrl}/api/streams`,
   ...(i.temporalUiUrl ? [`  Temporal UI   ${i.temporalUiUrl}`] : []),
-  `  Stack file    ${relative(process.cwd(), `${REPO_ROOT}/.run/stack.json`) || '.run/stack.json'}`,
+  `  Stack file    ${relative(process.cwd(), process.env.STACK_FILE ?? `${REPO_ROOT}/.run/stack.json`)}`,
   '',
   'Press Ctrl-C to stop.',
   '',

