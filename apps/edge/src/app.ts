@@ -75,7 +75,7 @@ export function parseRange(header: string | undefined, size: number): { start: n
  * 404 `{ code, message }` for what does not exist; 400 for traversal attempts.
  */
 export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, maxParamLength: 1024 });
+  const app = Fastify({ logger: opts.logger ?? false, routerOptions: { maxParamLength: 1024 } });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const requests = new Counter({ name: 'edge_requests_total', help: 'Edge object requests by kind and status', labelNames: ['kind', 'status'], registers: [registry] });

@@ -84,7 +84,8 @@ async function shutdown(signal: string) {
   logger.info({ signal }, 'stopping');
   ready = false;
   await lifecycle.stop();
-  worker.shutdown();
+  // Temporal's Runtime also reacts to SIGINT/SIGTERM by shutting the worker down: only ask once.
+  if (worker.getState() === 'RUNNING') worker.shutdown();
 }
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -64,6 +64,10 @@ export interface StartStackOptions {
   readonly web?: boolean;
   /** Preferred ports (used when free, else any free port). */
   readonly ports?: Partial<Record<'rtmp' | 'api' | 'edge' | 'web' | 'ingestHttp', number>>;
+  /** Receives every output line of the app processes at debug level (default: `logger`). */
+  readonly appLogger?: Logger;
+  /** Host the RTMP listener binds; default `127.0.0.1` (`0.0.0.0` accepts publishers from other machines). */
+  readonly rtmpHost?: string;
   /** LOG_LEVEL of the app processes; default `info`. */
   readonly appLogLevel?: string;
   /** Environment overrides for the apps (e.g. TRANSCODE_PRESET). */
@@ -170,7 +174,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       NATS_URL: ep.natsUrl, TEMPORAL_ADDRESS: ep.temporalAddress, DATABASE_URL: ep.databaseUrl,
       STORAGE_DIR: storageDir, INTERNAL_TOKEN: internalToken, LOG_LEVEL: opts.appLogLevel ?? 'info',
     };
-    const appLogger = logger.child({ component: 'app' });
+    const appLogger = opts.appLogger ?? logger.child({ component: 'app' });
     const spawnApp = (name: string, env: Record<string, string>) => {
       const proc = new ManagedProcess({
         service: name, command: process.execPath, args: [...TSX_IMPORT, `apps/${name}/src/main.ts`],
@@ -183,7 +187,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     const projector = spawnApp('projector', { HTTP_PORT: String(projectorHttpPort) });
     const worker = spawnApp('worker', { HTTP_PORT: String(workerHttpPort), WORK_DIR: workDir, RELAY_TOKEN: internalToken });
     const ingest = spawnApp('ingest', {
-      RTMP_PORT: String(rtmpPort), RTMP_HOST: '127.0.0.1', HTTP_PORT: String(ingestHttpPort), HTTP_HOST: '127.0.0.1',
+      RTMP_PORT: String(rtmpPort), RTMP_HOST: opts.rtmpHost ?? '127.0.0.1', HTTP_PORT: String(ingestHttpPort), HTTP_HOST: '127.0.0.1',
       RELAY_BASE_URL: ingestHttpUrl, INGEST_NODE_ID: `ingest-${rtmpPort}`,
     });
     const edge = spawnApp('edge', { EDGE_PORT: String(edgePort) });
@@ -217,8 +221,9 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     }
     await Promise.all(ready);
 
+    const rtmpPublicHost = !opts.rtmpHost || opts.rtmpHost === '0.0.0.0' || opts.rtmpHost === '::' ? '127.0.0.1' : opts.rtmpHost;
     const info: StackInfo = {
-      rtmpUrl: `rtmp://127.0.0.1:${rtmpPort}/live`,
+      rtmpUrl: `rtmp://${rtmpPublicHost}:${rtmpPort}/live`,
       demoStreamKey: key,
       demoChannelId,
       demoPlaybackUrl: `${edgeUrl}/live/${demoChannelId}/master.m3u8`,

@@ -1,20 +1,55 @@
 /**
  * `npm start`: starts the whole platform on this machine (embedded default), prints where to
  * publish and where to watch, writes `.run/stack.json`, and stops everything on Ctrl-C.
- * Env: LOG_LEVEL (default info), DATA_DIR, STACK_FILE (default `<repo>/.run/stack.json`), and
+ * Env: LOG_LEVEL (default info; app logs at or above it are printed), DATA_DIR, STACK_FILE
+ * (default `<repo>/.run/stack.json`), RTMP_HOST, RTMP_PORT, API_PORT, EDGE_PORT, WEB_PORT, and
  * NATS_URL / TEMPORAL_ADDRESS / DATABASE_URL to use external servers instead of embedded ones.
  */
 import pino from 'pino';
 import { relative } from 'node:path';
+import { Writable } from 'node:stream';
 import { REPO_ROOT, startStack } from './stack.js';
 
-const logger = pino({ name: 'stack', level: process.env.LOG_LEVEL ?? 'info' });
+const level = process.env.LOG_LEVEL ?? 'info';
+const logger = pino({ name: 'stack', level });
+const minLevel = pino.levels.values[level] ?? 30;
+
+/**
+ * The apps log pino JSON; the supervisor hands each line over wrapped in its own record. Print
+ * the app records at or above LOG_LEVEL as one readable line each (`[ingest] warn publish
+ * refused code=UNKNOWN_STREAM_KEY`), and any non-JSON stderr (a crash) as it is.
+ */
+const appConsole = new Writable({
+  write(chunk: Buffer, _enc, done) {
+    for (const raw of chunk.toString('utf8').split('\n')) {
+      if (!raw) continue;
+      let outer: { service?: string; stream?: string; msg?: string };
+      try { outer = JSON.parse(raw); } catch { continue; }
+      const line = outer.msg ?? '';
+      let inner: Record<string, unknown> | null = null;
+      try { inner = JSON.parse(line); } catch { inner = null; }
+      if (inner && typeof inner.level === 'number') {
+        if (inner.level < minLevel) continue;
+        const { level: lvl, time: _t, pid: _p, hostname: _h, name: _n, msg, ...rest } = inner;
+        const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+        process.stdout.write(`[${outer.service}] ${pino.levels.labels[lvl as number] ?? lvl} ${String(msg ?? '')}${fields ? ` ${fields}` : ''}\n`);
+      } else if (outer.stream === 'stderr' || minLevel <= 20) {
+        process.stdout.write(`[${outer.service}] ${line}\n`);
+      }
+    }
+    done();
+  },
+});
+const appLogger = pino({ level: 'debug' }, appConsole);
+const port = (name: string): number | undefined => (process.env[name] ? Number(process.env[name]) : undefined);
 const t0 = Date.now();
 logger.info('starting the platform (nats-server, Temporal, PostgreSQL, apps)…');
 let stack: Awaited<ReturnType<typeof startStack>>;
 try {
   stack = await startStack({
-    logger, persistent: true,
+    logger, appLogger, persistent: true,
+    ...(process.env.RTMP_HOST ? { rtmpHost: process.env.RTMP_HOST } : {}),
+    ports: { rtmp: port('RTMP_PORT'), api: port('API_PORT'), edge: port('EDGE_PORT'), web: port('WEB_PORT') },
     ...(process.env.DATA_DIR ? { dataDir: process.env.DATA_DIR } : {}),
     ...(process.env.STACK_FILE ? { stackFile: process.env.STACK_FILE } : {}),
   });

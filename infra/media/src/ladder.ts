@@ -6,8 +6,12 @@
  * x264 `veryfast` while the top rung is a passthrough copy of the source.
  */
 
-/** Name of a ladder rung: the short side of the picture in pixels + `p`. */
-export type RenditionName = '1080p' | '720p' | '480p' | '240p';
+/**
+ * Name of a rendition: the short side of the picture in pixels + `p`. The standard rungs are
+ * `1080p`, `720p`, `480p`, `240p`; a passthrough rendition of an off-ladder source is named after
+ * its own size (e.g. `360p`, `900p`).
+ */
+export type RenditionName = `${number}p`;
 
 /** H.264 profile of a rendition (ITU-T H.264 Annex A.2). */
 export type H264Profile = 'high' | 'main' | 'baseline';
@@ -190,8 +194,8 @@ export function canPassthrough(source: SourceInfo, maxBitrateKbps = MAX_PASSTHRO
  *   1080x1920 phone stream gets 720x1280, 480x854, ... (16:9 landscape defaults when the
  *   source size is unknown).
  * - Passthrough ({@link canPassthrough}): the top rendition is the source copied, at the
- *   source size, named after the largest rung not taller than the source (a 1080p source ->
- *   `1080p`, a 720p source -> `720p`); lower rungs are encoded.
+ *   source size, named after the source's short side (a 1080p source -> `1080p`, a 360p source
+ *   -> `360p`); every rung shorter than the source is encoded below it.
  * - Otherwise every rung not taller than the source is encoded (1080p @ 6000k for a 4K or
  *   HEVC source).
  * - Never upscales: rungs taller than the source are skipped; when that leaves nothing (a
@@ -236,13 +240,15 @@ export function selectLadder(source: SourceInfo, options: SelectLadderOptions = 
   const out: Rendition[] = [];
   if (canPassthrough(source, options.maxPassthroughBitrateKbps)) {
     const top = fitting[0] ?? rungs[rungs.length - 1]!;
+    // Off-ladder sources (360p, 900p, …) keep their own size and name; the rungs below are encoded.
+    const below = fitting.filter((r) => r.shortSide < srcShort);
     const parsed = v.codecString ? parseAvcCodecString(v.codecString) : undefined;
     const profile: H264Profile = parsed?.profileIdc === 66 ? 'baseline' : parsed?.profileIdc === 77 ? 'main' : 'high';
     const bitrate = v.bitrateKbps ?? top.videoBitrateKbps;
     const maxrateKbps = Math.round(bitrate * MAXRATE_FACTOR);
     const level = parsed ? (parsed.levelIdc / 10).toFixed(1) : h264Level(srcW, srcH, fps, maxrateKbps, profile);
     out.push({
-      name: top.name,
+      name: `${srcShort}p`,
       width: srcW,
       height: srcH,
       videoBitrateKbps: bitrate,
@@ -254,7 +260,7 @@ export function selectLadder(source: SourceInfo, options: SelectLadderOptions = 
       level,
       codecString: v.codecString ?? h264CodecString(profile, level),
     });
-    for (const rung of fitting.slice(1)) out.push(encoded(rung, fitSize(rung.shortSide, srcW, srcH)));
+    for (const rung of below) out.push(encoded(rung, fitSize(rung.shortSide, srcW, srcH)));
     return out;
   }
   if (fitting.length === 0) {

@@ -186,7 +186,7 @@ describe('buildLadderArgs', () => {
     const args = buildLadderArgs({ input: 'i', source, ladder, outputDir: 'o', segmentSeconds: 2, startNumber: 0, initSegmentName: 'init_2.mp4', frameRate: 30 });
     expect(args).not.toContain('-filter_complex');
     expect(args).toContain('init_2.mp4');
-    expect(args.at(-2)).toBe('v:0,a:0,name:240p');
+    expect(args.at(-2)).toBe('v:0,a:0,name:180p');
   });
 
   it('refuses malformed ladders', () => {

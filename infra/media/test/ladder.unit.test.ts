@@ -44,7 +44,14 @@ describe('selectLadder', () => {
     expect(tiny).toHaveLength(1);
     expect(tiny[0]).toMatchObject({ name: '240p', width: 176, height: 144, passthrough: false });
     const tinyH264 = selectLadder({ video: { codec: 'h264', width: 176, height: 144, frameRate: 15 } });
-    expect(tinyH264.map((r) => [r.name, r.width, r.height, r.passthrough])).toEqual([['240p', 176, 144, true]]);
+    expect(tinyH264.map((r) => [r.name, r.width, r.height, r.passthrough])).toEqual([['144p', 176, 144, true]]);
+  });
+
+  it('names an off-ladder passthrough after its own size and encodes the rungs below it', () => {
+    const l360 = selectLadder({ video: { codec: 'h264', width: 640, height: 360, frameRate: 30 }, audio: { codec: 'aac' } });
+    expect(l360.map((r) => [r.name, r.width, r.height, r.passthrough])).toEqual([['360p', 640, 360, true], ['240p', 426, 240, false]]);
+    const l900 = selectLadder({ video: { codec: 'h264', width: 1600, height: 900, frameRate: 30 } });
+    expect(l900.map((r) => [r.name, r.passthrough])).toEqual([['900p', true], ['720p', false], ['480p', false], ['240p', false]]);
   });
 
   it('keeps the aspect ratio of portrait sources (the rung is the short side)', () => {
