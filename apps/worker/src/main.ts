@@ -3,7 +3,8 @@
  * the media activities) plus the lifecycle consumer that starts and signals the workflows.
  * Env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (default `default`), NATS_URL, STORAGE_DIR,
  * WORK_DIR, RELAY_TOKEN (the ingest relay's internal token), HTTP_PORT (health/metrics),
- * TRANSCODE_CONCURRENCY (activities at once, default 2), TRANSCODE_PRESET, LOG_LEVEL.
+ * ACTIVITY_SLOTS (activities at once on this worker — transcodes plus the short packaging and
+ * event activities; default 6), TRANSCODE_PRESET (x264 preset, default veryfast), LOG_LEVEL.
  */
 import http from 'node:http';
 import { mkdirSync } from 'node:fs';
@@ -67,7 +68,7 @@ const worker = await Worker.create({
   taskQueue: TRANSCODE_TASK_QUEUE,
   workflowsPath: WORKFLOWS_PATH,
   activities,
-  maxConcurrentActivityTaskExecutions: Number(process.env.TRANSCODE_CONCURRENCY ?? 2) + 4,
+  maxConcurrentActivityTaskExecutions: Number(process.env.ACTIVITY_SLOTS ?? 6),
   // Give a running ffmpeg time to stop when the worker shuts down (activities are cancelled).
   shutdownGraceTime: '10 seconds',
 });
