@@ -17,8 +17,11 @@ export interface TranscodeInput {
 
 /** Why a transcode attempt returned. */
 export interface TranscodeResult {
-  /** `source-ended`: the relay reached EOF (the publisher stopped). `cancelled`: the workflow stopped it. */
-  readonly outcome: 'source-ended' | 'cancelled';
+  /**
+   * `source-ended`: the relay reached EOF (the publisher stopped). A transcode the workflow
+   * cancels (drain timeout) does not return: it finishes the playlists and throws CancelledFailure.
+   */
+  readonly outcome: 'source-ended';
   /** Segments published per rendition name (all attempts). */
   readonly segments: Readonly<Record<string, number>>;
   /** Seconds of media in the top rendition's published playlist. */

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { mkdir, rm } from 'node:fs/promises';
-import { Context, ApplicationFailure } from '@temporalio/activity';
+import { Context, ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import type { Messaging } from '@live/messaging';
 import { streamEvent, type EventClock, type EventEnvelope, type RenditionSummary } from '@live/events';
@@ -166,10 +166,21 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
           failure = err;
         }
         await publisher.stop();
-        const cancelled = ctx.cancellationSignal.aborted;
+        if (ctx.cancellationSignal.aborted) {
+          if (ctx.cancellationDetails?.cancelRequested) {
+            // The workflow cancelled us after the publisher ended (drain timeout): close the playlists.
+            await publisher.finish();
+            log.info('transcode cancelled by the workflow; playlists finished');
+          } else {
+            // Worker shutdown, lost heartbeat, reset: the broadcast goes on. Leave the playlists open
+            // so the retry (on this or another worker) continues them after a discontinuity.
+            log.warn({ reason: String(ctx.cancellationSignal.reason) }, 'transcode interrupted; playlists left open for the retry');
+          }
+          throw ctx.cancellationSignal.reason instanceof Error ? ctx.cancellationSignal.reason : new CancelledFailure('transcode cancelled');
+        }
         // ffmpeg exits cleanly at the relay's EOF. A failure while the relay is gone is the same
         // end of the source (the ingest node closed it); a failure while it lives is retried.
-        if (failure && !cancelled && (await relayAlive(input.relayUrl, deps.relayToken))) {
+        if (failure && (await relayAlive(input.relayUrl, deps.relayToken))) {
           const msg = failure instanceof FfmpegError ? `ffmpeg exited with ${failure.exitCode ?? failure.signal}: ${failure.stderrTail.slice(-1500)}` : String(failure);
           log.warn({ err: msg }, 'transcode failed while the source is live; will retry');
           throw ApplicationFailure.retryable(msg, 'TranscodeFailed');
@@ -178,9 +189,9 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
         await sendRenditionsReady();
         const top = state.renditions[0];
         const mediaSeconds = top ? top.segments.reduce((s, x) => s + x.duration, 0) : 0;
-        log.info({ mediaSeconds, cancelled }, 'transcode finished');
+        log.info({ mediaSeconds }, 'transcode finished');
         return {
-          outcome: cancelled ? 'cancelled' : 'source-ended',
+          outcome: 'source-ended',
           segments: Object.fromEntries(state.renditions.map((r) => [r.rendition.name, r.segments.length])),
           mediaSeconds,
           renditions: ladder.map((r) => r.name),

@@ -79,6 +79,12 @@ export interface RunningStack {
   readonly info: StackInfo;
   readonly services: RunningServices;
   readonly apps: ReadonlyMap<string, ManagedProcess>;
+  /**
+   * Stops an app process (if it runs) and starts a new one with the same command and environment,
+   * resolving when it answers its health check (operators' "restart a node"; tests of failover).
+   * @throws when `name` is not an app of this stack, or the new process is not healthy in time.
+   */
+  restartApp(name: string): Promise<ManagedProcess>;
   stop(): Promise<void>;
 }
 
@@ -134,12 +140,15 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     logger, persistent, name: opts.name ?? 'default', ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
   });
   const apps = new Map<string, ManagedProcess>();
+  const specs = new Map<string, { env: Record<string, string>; healthUrl: string }>();
   let stopped = false;
+  let restartApp: RunningStack['restartApp'] = async () => { throw new Error('the stack is not started'); };
   const stop = async () => {
     if (stopped) return;
     stopped = true;
     const order = ['ingest', 'web', 'api', 'edge', 'worker', 'projector'];
-    await Promise.all(order.filter((n) => apps.has(n)).map((n) => apps.get(n)!.stop()));
+    // The worker gets longer: its running transcodes stop ffmpeg before it exits (shutdownGraceTime 10 s).
+    await Promise.all(order.filter((n) => apps.has(n)).map((n) => apps.get(n)!.stop(n === 'worker' ? 20_000 : undefined)));
     await services.stop();
   };
   try {
@@ -175,7 +184,8 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       STORAGE_DIR: storageDir, INTERNAL_TOKEN: internalToken, LOG_LEVEL: opts.appLogLevel ?? 'info',
     };
     const appLogger = opts.appLogger ?? logger.child({ component: 'app' });
-    const spawnApp = (name: string, env: Record<string, string>) => {
+    const spawnApp = (name: string, env: Record<string, string>, healthUrl: string) => {
+      specs.set(name, { env, healthUrl });
       const proc = new ManagedProcess({
         service: name, command: process.execPath, args: [...TSX_IMPORT, `apps/${name}/src/main.ts`],
         cwd: REPO_ROOT, logger: appLogger, env: { ...process.env, ...common, ...env, ...(opts.appEnv ?? {}) },
@@ -184,21 +194,24 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       return proc;
     };
 
-    const projector = spawnApp('projector', { HTTP_PORT: String(projectorHttpPort) });
-    const worker = spawnApp('worker', { HTTP_PORT: String(workerHttpPort), WORK_DIR: workDir, RELAY_TOKEN: internalToken });
-    const ingest = spawnApp('ingest', {
-      RTMP_PORT: String(rtmpPort), RTMP_HOST: opts.rtmpHost ?? '127.0.0.1', HTTP_PORT: String(ingestHttpPort), HTTP_HOST: '127.0.0.1',
-      RELAY_BASE_URL: ingestHttpUrl, INGEST_NODE_ID: `ingest-${rtmpPort}`,
-    });
-    const edge = spawnApp('edge', { EDGE_PORT: String(edgePort) });
-    const api = spawnApp('api', { API_PORT: String(apiPort), EDGE_PUBLIC_URL: '' });
+    restartApp = async (name: string) => {
+      const spec = specs.get(name);
+      if (!spec) throw new Error(`no app named ${name}`);
+      await apps.get(name)?.stop(name === 'worker' ? 20_000 : undefined);
+      const proc = spawnApp(name, spec.env, spec.healthUrl);
+      await waitForHttp(spec.healthUrl, proc, 90_000);
+      return proc;
+    };
     const ready = [
-      waitForHttp(`http://127.0.0.1:${projectorHttpPort}/healthz`, projector, 60_000),
-      waitForHttp(`http://127.0.0.1:${workerHttpPort}/healthz`, worker, 90_000),
-      waitForHttp(`${ingestHttpUrl}/healthz`, ingest, 60_000),
-      waitForHttp(`${edgeUrl}/healthz`, edge, 60_000),
-      waitForHttp(`${apiUrl}/healthz`, api, 60_000),
-    ];
+      spawnApp('projector', { HTTP_PORT: String(projectorHttpPort) }, `http://127.0.0.1:${projectorHttpPort}/healthz`),
+      spawnApp('worker', { HTTP_PORT: String(workerHttpPort), WORK_DIR: workDir, RELAY_TOKEN: internalToken }, `http://127.0.0.1:${workerHttpPort}/healthz`),
+      spawnApp('ingest', {
+        RTMP_PORT: String(rtmpPort), RTMP_HOST: opts.rtmpHost ?? '127.0.0.1', HTTP_PORT: String(ingestHttpPort), HTTP_HOST: '127.0.0.1',
+        RELAY_BASE_URL: ingestHttpUrl, INGEST_NODE_ID: `ingest-${rtmpPort}`,
+      }, `${ingestHttpUrl}/healthz`),
+      spawnApp('edge', { EDGE_PORT: String(edgePort) }, `${edgeUrl}/healthz`),
+      spawnApp('api', { API_PORT: String(apiPort), EDGE_PUBLIC_URL: '' }, `${apiUrl}/healthz`),
+    ].map((proc) => waitForHttp(specs.get(proc.service)!.healthUrl, proc, 90_000));
 
     let webUrl = '';
     if (opts.web ?? true) {
@@ -240,7 +253,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       mkdirSync(dirname(stackFile), { recursive: true });
       writeFileSync(stackFile, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
     }
-    return { info, services, apps, stop };
+    return { info, services, apps, stop, restartApp };
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;

@@ -1,0 +1,121 @@
+/**
+ * A transcoder crash mid-broadcast (issue 2, orchestration): the worker's ffmpeg is SIGKILLed
+ * while the publisher is live; the transcode activity fails, Temporal retries it with backoff,
+ * and the retry continues the same playlists after an EXT-X-DISCONTINUITY (new init segment,
+ * continuing media sequence numbers); the VOD spans both attempts.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { streamSubject, EVENTS_STREAM, type DomainEvent } from '@live/events';
+import { connectMessaging, readEvents, type Messaging } from '@live/messaging';
+import { startStack, type RunningStack } from '../src/stack.js';
+import { fetchText, probe, publishTestPattern, segmentDurations, waitFor } from '../src/testing.js';
+
+let stack: RunningStack;
+let messaging: Messaging;
+const logFile = join(mkdtempSync(join(tmpdir(), 'e2e-retry-')), 'stack.log');
+
+async function channelEvents(): Promise<DomainEvent[]> {
+  return (await readEvents(messaging.js, EVENTS_STREAM, streamSubject(stack.info.demoChannelId))).map((e) => e.event);
+}
+
+/** pids of the transcoding ffmpeg of a session (its input is the session's relay URL). */
+function transcoderPids(sessionId: string): number[] {
+  try {
+    return execFileSync('pgrep', ['-f', `relay/${sessionId}.flv`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number)
+      .filter((pid) => execFileSync('ps', ['-o', 'comm=', '-p', String(pid)], { encoding: 'utf8' }).trim() === 'ffmpeg');
+  } catch {
+    return [];
+  }
+}
+
+beforeAll(async () => {
+  const logger = pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: false }));
+  stack = await startStack({ logger, persistent: false, name: `e2e-retry-${process.pid}`, stackFile: null, web: false });
+  messaging = await connectMessaging(stack.info.natsUrl, 'e2e-retry');
+}, 240_000);
+
+afterAll(async () => {
+  await messaging?.close();
+  await stack?.stop();
+  console.log(`stack log: ${logFile}`);
+}, 60_000);
+
+it('resumes the same playlists after the transcoder is killed mid-stream', async () => {
+  const { info } = stack;
+  const pub = publishTestPattern(`${info.rtmpUrl}/${info.demoStreamKey}`, { seconds: 30, width: 1280, height: 720, fps: 30, videoKbps: 2500 });
+  await waitFor('live master playlist', async () => (await fetch(info.demoPlaybackUrl)).ok, 40_000);
+  const sessionId = (await channelEvents())[0]!.data.sessionId;
+  // Let a few segments be published, then kill the transcoder.
+  await waitFor('4 segments', async () => segmentDurations(await fetchText(`${info.edgeUrl}/sessions/${sessionId}/720p/index.m3u8`)).length >= 4, 30_000);
+  const [pid] = transcoderPids(sessionId);
+  expect(pid, 'transcoding ffmpeg found').toBeGreaterThan(0);
+  process.kill(pid!, 'SIGKILL');
+
+  // The retry publishes segments again: the live playlist now has a discontinuity and a new map.
+  const live = await waitFor('segments after the discontinuity', async () => {
+    const text = await fetchText(`${info.edgeUrl}/sessions/${sessionId}/720p/index.m3u8`);
+    const after = text.split('#EXT-X-DISCONTINUITY')[1];
+    return after && segmentDurations(after).length >= 2 ? text : undefined;
+  }, 40_000);
+  const maps = [...live.matchAll(/#EXT-X-MAP:URI="([^"]+)"/g)].map((m) => m[1]);
+  expect(maps).toHaveLength(2);
+  expect(maps[0]).not.toBe(maps[1]);
+  const sequences = [...live.matchAll(/^seg_(\d+)\.m4s$/gm)].map((m) => Number(m[1]));
+  expect(sequences).toEqual([...sequences].sort((a, b) => a - b));
+  expect(new Set(sequences).size).toBe(sequences.length); // no segment name reused (segments are immutable)
+
+  expect((await pub.done).code).toBe(0);
+  const events = await waitFor('VodReady', async () => {
+    const evs = await channelEvents();
+    return evs.some((e) => e.type === 'VodReady' || e.type === 'StreamFailed') ? evs : undefined;
+  }, 120_000, 1000);
+  const types = events.map((e) => e.type);
+  expect(types).not.toContain('StreamFailed');
+  expect(types.filter((t) => t === 'TranscodeStarted')).toHaveLength(2);
+  expect(types.filter((t) => t === 'RenditionsReady')).toHaveLength(1);
+  expect(types.at(-1)).toBe('VodReady');
+  const attempts = events.filter((e): e is Extract<DomainEvent, { type: 'TranscodeStarted' }> => e.type === 'TranscodeStarted').map((e) => e.data.attempt);
+  expect(attempts).toEqual([1, 2]);
+
+  // The VOD spans both attempts and plays: its playlist keeps the discontinuity, the MP4 is one file.
+  const vodPlaylist = await fetchText(`${info.edgeUrl}/sessions/${sessionId}/720p/vod.m3u8`);
+  expect(vodPlaylist).toContain('#EXT-X-DISCONTINUITY');
+  expect(vodPlaylist).toContain('#EXT-X-ENDLIST');
+  const vod = events.at(-1) as Extract<DomainEvent, { type: 'VodReady' }>;
+  const mp4 = await probe(join(info.storageDir, vod.data.mp4Key));
+  expect(Number(mp4.format.duration)).toBeGreaterThan(20);
+  expect(Number(mp4.format.duration)).toBeLessThanOrEqual(31);
+}, 240_000);
+
+it('kills the transcoding ffmpeg when the worker shuts down mid-stream; a new worker continues', async () => {
+  const { info } = stack;
+  const before = new Set((await channelEvents()).map((e) => e.data.sessionId));
+  const pub = publishTestPattern(`${info.rtmpUrl}/${info.demoStreamKey}`, { seconds: 60, width: 640, height: 360, fps: 30, videoKbps: 800 });
+  try {
+    const sessionId = await waitFor('a new session', async () => (await channelEvents()).map((e) => e.data.sessionId).find((s) => !before.has(s)), 30_000);
+    const pids = await waitFor('the transcoding ffmpeg', async () => { const p = transcoderPids(sessionId); return p.length ? p : undefined; }, 30_000);
+    const worker = stack.apps.get('worker')!;
+    await waitFor('a published segment', async () => segmentDurations(await fetchText(`${info.edgeUrl}/sessions/${sessionId}/360p/index.m3u8`)).length >= 1, 30_000);
+    await worker.stop(20_000); // SIGTERM: the worker shuts down, cancelling its running activities
+    expect(worker.exit).toMatchObject({ code: 0 });
+    await waitFor('ffmpeg gone', async () => pids.every((pid) => { try { process.kill(pid, 0); return false; } catch { return true; } }), 15_000, 200);
+    // The broadcast goes on: the playlists stay open for the retry on another worker.
+    expect(await fetchText(`${info.edgeUrl}/sessions/${sessionId}/360p/index.m3u8`)).not.toContain('#EXT-X-ENDLIST');
+
+    // A new worker picks the transcode up (attempt 2) and continues the same playlists.
+    await stack.restartApp('worker');
+    await waitFor('TranscodeStarted attempt 2', async () => (await channelEvents()).some((e) => e.type === 'TranscodeStarted' && e.data.sessionId === sessionId && e.data.attempt === 2), 60_000);
+    await waitFor('segments after the discontinuity', async () => {
+      const after = (await fetchText(`${info.edgeUrl}/sessions/${sessionId}/360p/index.m3u8`)).split('#EXT-X-DISCONTINUITY')[1];
+      return after !== undefined && segmentDurations(after).length >= 1;
+    }, 40_000);
+  } finally {
+    pub.child.kill('SIGINT');
+    await pub.done;
+  }
+}, 180_000);
