@@ -1,4 +1,4 @@
-import { EVENTS_STREAM, EVENTS_SUBJECT_PREFIX } from './subjects.js';
+import { EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, LEASES_STREAM } from './subjects.js';
 
 /**
  * Declarative JetStream stream definition (the fields of the JetStream `StreamConfig` we set;
@@ -35,5 +35,25 @@ export const EVENTS_STREAM_DEFINITION: StreamDefinition = {
   maxAgeNs: 0,
   maxMsgsPerSubject: -1,
   maxMsgSize: 1024 * 1024,
+  replicas: 1,
+};
+
+/** Seconds a lease lives without renewal (a crashed holder frees it after at most this long). */
+export const LEASE_TTL_SECONDS = 30;
+
+/**
+ * The LEASES stream: one message per subject (the current holder, or a release marker), each
+ * expiring after {@link LEASE_TTL_SECONDS} unless renewed. Claims are made with an expected last
+ * subject sequence, so two nodes can never both win.
+ */
+export const LEASES_STREAM_DEFINITION: StreamDefinition = {
+  name: LEASES_STREAM,
+  subjects: ['lease.>'],
+  retention: 'limits',
+  storage: 'file',
+  duplicateWindowNs: 5 * 1e9, // must not exceed max_age
+  maxAgeNs: LEASE_TTL_SECONDS * 1e9,
+  maxMsgsPerSubject: 1,
+  maxMsgSize: 4096,
   replicas: 1,
 };

@@ -33,3 +33,11 @@ export const ALL_STREAM_SUBJECTS = `${EVENTS_SUBJECT_PREFIX}.stream.*`;
 export function channelSubject(channelId: string): string {
   return `${EVENTS_SUBJECT_PREFIX}.channel.${subjectToken(channelId)}`;
 }
+
+/** The JetStream stream that holds leases (coordination state, not facts: it expires). */
+export const LEASES_STREAM = 'LEASES';
+
+/** `lease.publish.<channelId>`: which ingest session holds a channel's one live publish. */
+export function publishLeaseSubject(channelId: string): string {
+  return `lease.publish.${subjectToken(channelId)}`;
+}

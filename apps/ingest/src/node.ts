@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
-import { streamEvent, type EventClock, type EventEnvelope } from '@live/events';
+import { publishLeaseSubject, streamEvent, type EventClock, type EventEnvelope } from '@live/events';
 import { checkStreamKey, type Db } from '@live/db';
-import { appendEvent, type Messaging } from '@live/messaging';
+import { appendEvent, createLeaseStore, type Messaging } from '@live/messaging';
 import { createRtmpServer, type AuthorizePublishResult, type RtmpServer } from './rtmp/index.js';
 import { createRelay, createRelayServer } from './relay/index.js';
 
@@ -58,8 +58,10 @@ async function appendWithRetry(messaging: Messaging, event: EventEnvelope, logge
  * Starts an ingest node: the RTMP server (stream keys checked against the `stream_keys` read
  * model; only the `live` app), the HTTP-FLV relay of every accepted session, and the lifecycle
  * events `StreamPublishStarted` / `StreamPublishEnded` appended to JetStream.
- * A refused publish emits nothing. A second publisher on a channel already live on this node is
- * refused by the RTMP server (ALREADY_LIVE).
+ * A refused publish emits nothing. A second publisher on a channel that is already live — on this
+ * node or on any other node sharing the JetStream — is refused with ALREADY_LIVE: each accepted
+ * publish holds the channel's lease in the LEASES stream until it ends (or, if the node dies,
+ * until the lease expires).
  * @throws when a listener cannot bind its port.
  */
 export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNode> {
@@ -72,9 +74,15 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
   const started = new Map<string, { startedAt: number; eventId: string }>();
 
   const relay = createRelay({ logger: logger.child({ component: 'relay' }) });
+  const leases = createLeaseStore(messaging, { logger: logger.child({ component: 'leases' }) });
+  const leaseHolder = (sessionId: string) => `${opts.nodeId}/${sessionId}`;
   const rtmp = createRtmpServer({
     logger: logger.child({ component: 'rtmp' }),
     mediaSink: relay,
+    channelClaims: {
+      claim: ({ channelId, sessionId }) => leases.acquire(publishLeaseSubject(channelId), leaseHolder(sessionId)),
+      release: ({ channelId, sessionId }) => leases.release(publishLeaseSubject(channelId), leaseHolder(sessionId)),
+    },
     async authorizePublish(req): Promise<AuthorizePublishResult> {
       if (req.app !== INGEST_APP) {
         publishes.inc({ result: 'bad_app' });
@@ -137,6 +145,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     rtmp,
     async close() {
       await rtmp.close();
+      await leases.close();
       httpServer.closeAllConnections();
       await new Promise<void>((r) => httpServer.close(() => r()));
     },

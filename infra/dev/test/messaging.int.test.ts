@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { channelSubject, EVENTS_STREAM, streamEvent, streamSubject, makeEnvelope, type DomainEvent, type EventClock } from '@live/events';
-import { appendEvent, ConcurrencyError, connectMessaging, ensureEventStreams, readEvents, runDurableConsumer, type Messaging } from '@live/messaging';
+import { channelSubject, EVENTS_STREAM, LEASES_STREAM, publishLeaseSubject, streamEvent, streamSubject, makeEnvelope, type DomainEvent, type EventClock } from '@live/events';
+import { appendEvent, ConcurrencyError, connectMessaging, createLeaseStore, ensureEventStreams, readEvents, runDurableConsumer, type Messaging } from '@live/messaging';
 import { startServices, type RunningServices } from '../src/services/index.js';
 import { waitFor } from '../src/testing.js';
 import { randomBytes } from 'node:crypto';
@@ -89,4 +89,38 @@ describe('messaging', () => {
     }, 5000, 100);
     expect(info.delivered.stream_seq).toBeGreaterThanOrEqual(4);
   }, 30_000);
+});
+
+describe('leases', () => {
+  it('lets exactly one holder claim a subject until it is released', async () => {
+    const a = createLeaseStore(m, { logger });
+    const b = createLeaseStore(m, { logger });
+    const subject = publishLeaseSubject('lease-1');
+    const results = await Promise.all([a.acquire(subject, 'node-a/s1'), b.acquire(subject, 'node-b/s2')]);
+    expect(results.filter(Boolean)).toHaveLength(1); // concurrent claims: exactly one wins
+    const [winner, loser] = results[0] ? [a, b] : [b, a];
+    const winnerId = results[0] ? 'node-a/s1' : 'node-b/s2';
+    expect(await loser.acquire(subject, 'node-x/s3')).toBe(false);
+    winner.release(subject, winnerId);
+    await waitFor('released', async () => loser.acquire(subject, 'node-x/s3'), 5000, 100);
+    await loser.close();
+    await winner.close();
+  });
+
+  it('renews a held lease, and a release during the claim frees it', async () => {
+    const a = createLeaseStore(m, { logger, renewEveryMs: 100 });
+    const subject = publishLeaseSubject('lease-2');
+    expect(await a.acquire(subject, 'n/s1')).toBe(true);
+    const first = await m.jsm.streams.getMessage(LEASES_STREAM, { last_by_subj: subject });
+    await new Promise((r) => setTimeout(r, 350));
+    const renewed = await m.jsm.streams.getMessage(LEASES_STREAM, { last_by_subj: subject });
+    expect(renewed!.seq).toBeGreaterThan(first!.seq);
+    await a.close();
+    expect((await m.jsm.streams.getMessage(LEASES_STREAM, { last_by_subj: subject }))!.json()).toMatchObject({ state: 'released' });
+
+    const pending = a.acquire(subject, 'n/s2');
+    a.release(subject, 'n/s2'); // the publisher left while its claim was in flight
+    expect(await pending).toBe(false);
+    expect((await m.jsm.streams.getMessage(LEASES_STREAM, { last_by_subj: subject }))!.json()).toMatchObject({ state: 'released', holder: 'n/s2' });
+  });
 });

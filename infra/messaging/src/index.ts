@@ -6,3 +6,4 @@
 export * from './connection.js';
 export * from './publish.js';
 export * from './consume.js';
+export * from './lease.js';

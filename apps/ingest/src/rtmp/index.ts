@@ -6,6 +6,7 @@ export { createRtmpServer, type RtmpServer } from './server.js';
 export type { RtmpSessionInfo, PublishPhase } from './session.js';
 export type {
   RtmpServerOptions,
+  ChannelClaims,
   RtmpLimits,
   AuthorizePublishRequest,
   AuthorizePublishResult,

@@ -88,7 +88,21 @@ export interface RtmpServerOptions {
    * hears about the session). Pass the relay from `createRelay()` here.
    */
   mediaSink?: MediaSinkFactory;
+  /**
+   * Cluster-wide "one live session per channel" (optional). After a publish is authorized and
+   * the channel is free on this node, `claim` is asked; `false` (or a throw) refuses the publish
+   * with ALREADY_LIVE. `release` is called exactly once for every claim asked, when that publish
+   * ends for any reason — possibly while the claim is still in flight, which the implementation
+   * must handle (release what it acquires late).
+   */
+  channelClaims?: ChannelClaims;
   limits?: RtmpLimits;
+}
+
+/** See {@link RtmpServerOptions.channelClaims}. */
+export interface ChannelClaims {
+  claim(req: { channelId: string; sessionId: string }): Promise<boolean>;
+  release(req: { channelId: string; sessionId: string }): void;
 }
 
 /** {@link RtmpLimits} with defaults applied. */

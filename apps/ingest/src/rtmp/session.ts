@@ -36,7 +36,7 @@ export const OUT_CHUNK_SIZE = 4096;
 export const SERVER_WINDOW_ACK_SIZE = 2_500_000;
 
 /** Where a publish on a session stands. */
-export type PublishPhase = 'authorizing' | 'awaiting-media' | 'starting' | 'live' | 'ended';
+export type PublishPhase = 'authorizing' | 'claiming' | 'awaiting-media' | 'starting' | 'live' | 'ended';
 
 /** Snapshot of one RTMP session, as listed by `RtmpServer.sessions()`. */
 export interface RtmpSessionInfo {
@@ -427,6 +427,36 @@ export class RtmpSession {
     }
     this.ctx.liveChannels.set(res.channelId, this.sessionId);
     p.channelId = res.channelId;
+    const claims = this.ctx.options.channelClaims;
+    if (!claims) return this.accept(p);
+    // Cluster-wide claim: media keeps being buffered while it is asked.
+    p.phase = 'claiming';
+    this.ctx.track(
+      Promise.resolve()
+        .then(() => claims.claim({ channelId: res.channelId, sessionId: this.sessionId }))
+        .then(
+          (ok) => this.guard(() => this.onClaimed(p, ok === true)),
+          (err: unknown) =>
+            this.guard(() => {
+              this.logger.error({ err, channelId: p.channelId }, 'channel claim failed');
+              this.onClaimed(p, false);
+            }),
+        ),
+    );
+  }
+
+  private onClaimed(p: PublishState, ok: boolean): void {
+    // Ended meanwhile: endPublish already released the channel.
+    if (this.publish !== p || p.phase !== 'claiming' || this.phase === 'closed') return;
+    if (!ok) {
+      this.releaseChannel(p);
+      return this.refuse(p, 'ALREADY_LIVE', 'This stream is already live.', p.channelId);
+    }
+    this.accept(p);
+  }
+
+  /** The channel is ours: tell the publisher to start and wait for its media info. */
+  private accept(p: PublishState): void {
     p.acceptedAt = new Date();
     p.phase = 'awaiting-media';
     this.send(userControlMessage(UserControlEvent.StreamBegin, p.streamId));
@@ -450,7 +480,7 @@ export class RtmpSession {
 
   private acceptsMedia(p: PublishState | null): p is PublishState {
     if (!p || p.endRequested) return false;
-    return p.phase === 'authorizing' || p.phase === 'awaiting-media' || p.phase === 'starting' || p.phase === 'live';
+    return p.phase === 'authorizing' || p.phase === 'claiming' || p.phase === 'awaiting-media' || p.phase === 'starting' || p.phase === 'live';
   }
 
   private onMedia(kind: 'audio' | 'video', m: RtmpMessage): void {
@@ -460,7 +490,7 @@ export class RtmpSession {
     const tag = kind === 'video' ? video : parseAudioTagHeader(m.payload);
     if (!tag) return; // empty message: nothing to relay
     const msg: MediaMessage = { kind, timestamp: m.timestamp, payload: m.payload, keyframe: video?.keyframe ?? false, sequenceHeader: tag.sequenceHeader };
-    if (p.phase === 'authorizing' || p.phase === 'awaiting-media') {
+    if (p.phase === 'authorizing' || p.phase === 'claiming' || p.phase === 'awaiting-media') {
       p.collector.observe(kind, m.payload);
       this.bufferMedia(p, msg);
     } else {
@@ -576,6 +606,11 @@ export class RtmpSession {
         p.phase = 'ended';
         p.pending = [];
         return;
+      case 'claiming':
+        p.phase = 'ended';
+        p.pending = [];
+        this.releaseChannel(p);
+        return;
       case 'awaiting-media':
         clearTimeout(p.timer);
         p.phase = 'ended';
@@ -630,7 +665,13 @@ export class RtmpSession {
   }
 
   private releaseChannel(p: PublishState): void {
-    if (p.channelId !== undefined && this.ctx.liveChannels.get(p.channelId) === this.sessionId) this.ctx.liveChannels.delete(p.channelId);
+    if (p.channelId === undefined || this.ctx.liveChannels.get(p.channelId) !== this.sessionId) return;
+    this.ctx.liveChannels.delete(p.channelId);
+    try {
+      this.ctx.options.channelClaims?.release({ channelId: p.channelId, sessionId: this.sessionId });
+    } catch (err) {
+      this.logger.error({ err, channelId: p.channelId }, 'channel release failed');
+    }
   }
 
   /**
