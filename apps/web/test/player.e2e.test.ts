@@ -4,35 +4,25 @@
  * advances by at least 3 s.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
 import type { Browser } from 'playwright-core';
-import { startStack, type RunningStack } from '@live/dev';
-import { publishTestPattern, waitFor, type Publisher } from '@live/dev/testing';
+import { publishTestPattern, startTestStack, waitFor, type Publisher, type TestStack } from '@live/dev/testing';
 import { launchBrowser, measurePlayback } from './browser.js';
 
-let stack: RunningStack;
+let t: TestStack;
 let publisher: Publisher | undefined;
 let browser: Browser | undefined;
-const logFile = join(mkdtempSync(join(tmpdir(), 'e2e-player-')), 'stack.log');
 
-beforeAll(async () => {
-  const logger = pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: false }));
-  stack = await startStack({ logger, persistent: false, name: `e2e-player-${process.pid}`, stackFile: null, web: true });
-}, 240_000);
+beforeAll(async () => { t = await startTestStack('e2e-player', { web: true }); }, 240_000);
 
 afterAll(async () => {
   await browser?.close();
   publisher?.child.kill('SIGINT');
   await publisher?.done;
-  await stack?.stop();
-  console.log(`stack log: ${logFile}`);
+  await t?.stop();
 }, 90_000);
 
 it('plays a live stream in headless Chromium: playback advances ≥ 3 s', async () => {
-  const { info } = stack;
+  const { info } = t.stack;
   publisher = publishTestPattern(`${info.rtmpUrl}/${info.demoStreamKey}`, { seconds: 60, width: 1280, height: 720, fps: 30, videoKbps: 2500 });
   // Wait until the channel's live master playlist is on the edge (renditions ready).
   await waitFor('live master playlist', async () => (await fetch(info.demoPlaybackUrl)).ok, 45_000);

@@ -1,9 +1,16 @@
 /**
  * Shared helpers of the whole-stack tests and benchmarks: a real ffmpeg RTMP publisher,
- * ffprobe and playlist reading.
+ * ffprobe, playlist reading, and a throwaway embedded stack ({@link startTestStack}).
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { EVENTS_STREAM, streamSubject, type DomainEvent } from '@live/events';
+import { connectMessaging, readEvents, type Messaging } from '@live/messaging';
+import { startStack, type RunningStack } from './stack.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -86,3 +93,36 @@ export function masterVariants(master: string): Array<{ uri: string; attrs: stri
   return out;
 }
 
+
+/** An embedded stack for a whole-flow test, with a JetStream connection to read its events. */
+export interface TestStack {
+  readonly stack: RunningStack;
+  readonly messaging: Messaging;
+  /** Debug log of the stack and every app (printed on stop, for failures). */
+  readonly logFile: string;
+  /** Every event of the demo channel's lifecycle subject, in log order. */
+  channelEvents(): Promise<DomainEvent[]>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a throwaway embedded stack (fresh data, free ports, no stack file) whose debug log goes
+ * to a temporary file, and connects to its JetStream.
+ * @param name distinguishes the data directory and log file, e.g. `e2e-pipeline`.
+ * @throws when the stack does not start (see {@link startStack}).
+ */
+export async function startTestStack(name: string, opts: { web?: boolean } = {}): Promise<TestStack> {
+  const logFile = join(mkdtempSync(join(tmpdir(), `${name}-`)), 'stack.log');
+  const logger = pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: false }));
+  const stack = await startStack({ logger, persistent: false, name: `${name}-${process.pid}`, stackFile: null, web: opts.web ?? false });
+  const messaging = await connectMessaging(stack.info.natsUrl, name);
+  return {
+    stack, messaging, logFile,
+    channelEvents: async () => (await readEvents(messaging.js, EVENTS_STREAM, streamSubject(stack.info.demoChannelId))).map((e) => e.event),
+    async stop() {
+      await messaging.close();
+      await stack.stop();
+      console.log(`stack log: ${logFile}`);
+    },
+  };
+}

@@ -5,47 +5,27 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import pino from 'pino';
 import { Connection, Client } from '@temporalio/client';
-import { streamSubject, EVENTS_STREAM, type DomainEvent } from '@live/events';
-import { connectMessaging, readEvents, type Messaging } from '@live/messaging';
-import { startStack, type RunningStack } from '../src/stack.js';
+import type { DomainEvent } from '@live/events';
 import { topLevelBoxes } from '@live/media';
-import { fetchText, masterVariants, probe, publishTestPattern, segmentDurations, waitFor } from '../src/testing.js';
+import { fetchText, masterVariants, probe, publishTestPattern, segmentDurations, startTestStack, waitFor, type TestStack } from '../src/testing.js';
 
 const PUBLISH_SECONDS = 30;
-let stack: RunningStack;
-let messaging: Messaging;
-const logFile = join(mkdtempSync(join(tmpdir(), 'e2e-pipeline-')), 'stack.log');
+let t: TestStack;
 
-async function channelEvents(): Promise<DomainEvent[]> {
-  return (await readEvents(messaging.js, EVENTS_STREAM, streamSubject(stack.info.demoChannelId))).map((e) => e.event);
-}
-
-beforeAll(async () => {
-  const logger = pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: false }));
-  stack = await startStack({ logger, persistent: false, name: `e2e-pipeline-${process.pid}`, stackFile: null, web: false });
-  messaging = await connectMessaging(stack.info.natsUrl, 'e2e-test');
-}, 240_000);
-
-afterAll(async () => {
-  await messaging?.close();
-  await stack?.stop();
-  console.log(`stack log: ${logFile}`);
-}, 60_000);
+beforeAll(async () => { t = await startTestStack('e2e-pipeline'); }, 240_000);
+afterAll(async () => { await t?.stop(); }, 60_000);
 
 describe('first live stream, end to end', () => {
   it('refuses a wrong stream key and emits no StreamPublishStarted', async () => {
-    const pub = publishTestPattern(`${stack.info.rtmpUrl}/live_wrong-key-000000000000`, { seconds: 5, width: 640, height: 360, fps: 30, videoKbps: 800 });
+    const pub = publishTestPattern(`${t.stack.info.rtmpUrl}/live_wrong-key-000000000000`, { seconds: 5, width: 640, height: 360, fps: 30, videoKbps: 800 });
     const exit = await pub.done;
     expect(exit.code).not.toBe(0);
-    expect(await channelEvents()).toEqual([]);
+    expect(await t.channelEvents()).toEqual([]);
   }, 60_000);
 
   it('publishes 30 s of 1080p30 and gets ABR HLS, events in order, a completed workflow and a VOD', async () => {
-    const { info } = stack;
+    const { info } = t.stack;
     const pub = publishTestPattern(`${info.rtmpUrl}/${info.demoStreamKey}`, { seconds: PUBLISH_SECONDS, width: 1920, height: 1080, fps: 30, videoKbps: 4500 });
 
     // Live: the master playlist appears on the channel's stable playback URL.
@@ -68,7 +48,7 @@ describe('first live stream, end to end', () => {
 
     // The workflow drains, packages the VOD and emits VodReady.
     const events = await waitFor('VodReady', async () => {
-      const evs = await channelEvents();
+      const evs = await t.channelEvents();
       return evs.some((e) => e.type === 'VodReady' || e.type === 'StreamFailed') ? evs : undefined;
     }, 120_000, 1000);
     const types = events.map((e) => e.type);

@@ -6,22 +6,12 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
-import { streamSubject, EVENTS_STREAM, type DomainEvent } from '@live/events';
-import { connectMessaging, readEvents, type Messaging } from '@live/messaging';
-import { startStack, type RunningStack } from '../src/stack.js';
-import { fetchText, probe, publishTestPattern, segmentDurations, waitFor } from '../src/testing.js';
+import type { DomainEvent } from '@live/events';
+import { fetchText, probe, publishTestPattern, segmentDurations, startTestStack, waitFor, type TestStack } from '../src/testing.js';
 
-let stack: RunningStack;
-let messaging: Messaging;
-const logFile = join(mkdtempSync(join(tmpdir(), 'e2e-retry-')), 'stack.log');
-
-async function channelEvents(): Promise<DomainEvent[]> {
-  return (await readEvents(messaging.js, EVENTS_STREAM, streamSubject(stack.info.demoChannelId))).map((e) => e.event);
-}
+let t: TestStack;
+const channelEvents = () => t.channelEvents();
 
 /** pids of the transcoding ffmpeg of a session (its input is the session's relay URL). */
 function transcoderPids(sessionId: string): number[] {
@@ -33,20 +23,11 @@ function transcoderPids(sessionId: string): number[] {
   }
 }
 
-beforeAll(async () => {
-  const logger = pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: false }));
-  stack = await startStack({ logger, persistent: false, name: `e2e-retry-${process.pid}`, stackFile: null, web: false });
-  messaging = await connectMessaging(stack.info.natsUrl, 'e2e-retry');
-}, 240_000);
-
-afterAll(async () => {
-  await messaging?.close();
-  await stack?.stop();
-  console.log(`stack log: ${logFile}`);
-}, 60_000);
+beforeAll(async () => { t = await startTestStack('e2e-retry'); }, 240_000);
+afterAll(async () => { await t?.stop(); }, 60_000);
 
 it('resumes the same playlists after the transcoder is killed mid-stream', async () => {
-  const { info } = stack;
+  const { info } = t.stack;
   const pub = publishTestPattern(`${info.rtmpUrl}/${info.demoStreamKey}`, { seconds: 30, width: 1280, height: 720, fps: 30, videoKbps: 2500 });
   await waitFor('live master playlist', async () => (await fetch(info.demoPlaybackUrl)).ok, 40_000);
   const sessionId = (await channelEvents())[0]!.data.sessionId;
@@ -93,13 +74,13 @@ it('resumes the same playlists after the transcoder is killed mid-stream', async
 }, 240_000);
 
 it('kills the transcoding ffmpeg when the worker shuts down mid-stream; a new worker continues', async () => {
-  const { info } = stack;
+  const { info } = t.stack;
   const before = new Set((await channelEvents()).map((e) => e.data.sessionId));
   const pub = publishTestPattern(`${info.rtmpUrl}/${info.demoStreamKey}`, { seconds: 60, width: 640, height: 360, fps: 30, videoKbps: 800 });
   try {
     const sessionId = await waitFor('a new session', async () => (await channelEvents()).map((e) => e.data.sessionId).find((s) => !before.has(s)), 30_000);
     const pids = await waitFor('the transcoding ffmpeg', async () => { const p = transcoderPids(sessionId); return p.length ? p : undefined; }, 30_000);
-    const worker = stack.apps.get('worker')!;
+    const worker = t.stack.apps.get('worker')!;
     await waitFor('a published segment', async () => segmentDurations(await fetchText(`${info.edgeUrl}/sessions/${sessionId}/360p/index.m3u8`)).length >= 1, 30_000);
     await worker.stop(20_000); // SIGTERM: the worker shuts down, cancelling its running activities
     expect(worker.exit).toMatchObject({ code: 0 });
@@ -108,7 +89,7 @@ it('kills the transcoding ffmpeg when the worker shuts down mid-stream; a new wo
     expect(await fetchText(`${info.edgeUrl}/sessions/${sessionId}/360p/index.m3u8`)).not.toContain('#EXT-X-ENDLIST');
 
     // A new worker picks the transcode up (attempt 2) and continues the same playlists.
-    await stack.restartApp('worker');
+    await t.stack.restartApp('worker');
     await waitFor('TranscodeStarted attempt 2', async () => (await channelEvents()).some((e) => e.type === 'TranscodeStarted' && e.data.sessionId === sessionId && e.data.attempt === 2), 60_000);
     await waitFor('segments after the discontinuity', async () => {
       const after = (await fetchText(`${info.edgeUrl}/sessions/${sessionId}/360p/index.m3u8`)).split('#EXT-X-DISCONTINUITY')[1];
