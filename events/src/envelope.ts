@@ -38,6 +38,16 @@ export interface EventClock {
 }
 
 /**
+ * The process's wall clock and the platform's cryptographic random source (Web Crypto
+ * `crypto.getRandomValues`, global in Node ≥ 19 and browsers). For every producer outside
+ * workflow code, which passes the sandbox's deterministic clock instead.
+ */
+export const systemClock: EventClock = {
+  now: () => Date.now(),
+  randomBytes: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
+};
+
+/**
  * Builds an envelope with a fresh UUIDv7 id and `occurredAt` from the given clock.
  * @throws RangeError from {@link formatUuidV7} when the clock is out of range.
  */

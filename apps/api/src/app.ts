@@ -3,7 +3,7 @@ import cors from '@fastify/cors';
 import { Type, type Static } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { getSession, listSessions, pingDb, type Db, type SessionListing } from '@live/db';
+import { listSessions, pingDb, type Db, type SessionListing } from '@live/db';
 import { API_ERRORS, ApiError, type ApiErrorCode } from './errors.js';
 
 /** Dependencies and settings of {@link buildApp}. */
@@ -117,9 +117,7 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
       response: { 200: StreamItem, 404: ErrorBody, 400: ErrorBody },
     },
   }, async (req) => {
-    const s = await getSession(opts.db, req.params.sessionId);
-    if (!s) throw new ApiError('SESSION_NOT_FOUND');
-    const [listing] = (await listSessions(opts.db, { limit: 200, channelId: s.channelId })).filter((x) => x.sessionId === s.sessionId);
+    const [listing] = await listSessions(opts.db, { limit: 1, sessionId: req.params.sessionId });
     if (!listing) throw new ApiError('SESSION_NOT_FOUND');
     return toItem(listing, edge);
   });

@@ -1,16 +1,12 @@
 import http from 'node:http';
-import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
-import { publishLeaseSubject, streamEvent, type EventClock, type EventEnvelope } from '@live/events';
+import { publishLeaseSubject, streamEvent, systemClock, type EventEnvelope } from '@live/events';
 import { checkStreamKey, type Db } from '@live/db';
 import { appendEvent, createLeaseStore, type Messaging } from '@live/messaging';
 import { createRtmpServer, type AuthorizePublishResult, type RtmpServer } from './rtmp/index.js';
 import { createRelay, createRelayServer } from './relay/index.js';
-
-/** Node's clock for events emitted by the ingest node. */
-const nodeClock: EventClock = { now: () => Date.now(), randomBytes: (n) => randomBytes(n) };
 
 /** The RTMP application name publishers use: `rtmp://host/live/<stream key>`. */
 export const INGEST_APP = 'live';
@@ -97,7 +93,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
       return { ok: true, channelId: check.channelId };
     },
     async onPublishStarted(s) {
-      const event = streamEvent(nodeClock, 'StreamPublishStarted', {
+      const event = streamEvent(systemClock, 'StreamPublishStarted', {
         channelId: s.channelId, sessionId: s.sessionId, ingestNodeId: opts.nodeId,
         relayUrl: `${opts.relayBaseUrl.replace(/\/$/, '')}/relay/${s.sessionId}.flv`, app: s.app, source: s.media,
       }, { producer: `ingest:${opts.nodeId}` });
@@ -111,7 +107,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
       started.delete(s.sessionId);
       live.dec();
       bytes.inc(s.bytesReceived);
-      const event = streamEvent(nodeClock, 'StreamPublishEnded', {
+      const event = streamEvent(systemClock, 'StreamPublishEnded', {
         channelId: s.channelId, sessionId: s.sessionId, reason: s.reason, bytesReceived: s.bytesReceived,
         durationMs: st ? s.endedAt.getTime() - st.startedAt : 0,
       }, { producer: `ingest:${opts.nodeId}`, causationId: st?.eventId ?? null });

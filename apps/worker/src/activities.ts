@@ -4,7 +4,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { Context, ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import type { Messaging } from '@live/messaging';
-import { streamEvent, type EventClock, type EventEnvelope, type RenditionSummary } from '@live/events';
+import { streamEvent, systemClock, type EventEnvelope, type RenditionSummary, type SourceMedia } from '@live/events';
 import { appendEvent as appendToLog } from '@live/messaging';
 import {
   buildLadderArgs, createHlsPublisher, FfmpegError, loadPublisherState, nextAttemptNumber, nextStartNumber, packageVod as packageVodFiles,
@@ -12,10 +12,6 @@ import {
 } from '@live/media';
 import type { ObjectStorage } from '@live/storage';
 import type { PackageVodResult, PipelineActivities, TranscodeInput, TranscodeResult } from '@live/workflows';
-import { randomBytes } from 'node:crypto';
-
-/** Node's clock for events emitted by activities. */
-export const nodeClock: EventClock = { now: () => Date.now(), randomBytes: (n) => randomBytes(n) };
 
 /** Dependencies of {@link createActivities}. */
 export interface ActivityDeps {
@@ -30,6 +26,25 @@ export interface ActivityDeps {
   readonly preset?: 'ultrafast' | 'superfast' | 'veryfast';
   /** Metrics hooks. */
   readonly metrics?: { transcodesRunning(delta: number): void; segmentPublished(rendition: string): void };
+}
+
+/** Frames per second of the source as announced, or 30 when unknown. */
+function sourceFrameRate(source: SourceMedia): number {
+  const fps = source.video?.frameRate;
+  return fps && fps > 0 ? fps : 30;
+}
+
+/**
+ * The ladder for a source; a source the pipeline cannot take (no video) is a rule violation, so
+ * it fails without retries.
+ */
+function ladderFor(source: SourceMedia): Rendition[] {
+  try {
+    return selectLadder(source);
+  } catch (err) {
+    if (err instanceof UnsupportedSourceError) throw ApplicationFailure.nonRetryable(err.message, 'UnsupportedSource');
+    throw err;
+  }
 }
 
 /** Storage key prefix of a session's objects. */
@@ -95,15 +110,9 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
       const attempt = ctx.info.attempt;
       const { channelId, sessionId } = input;
       const log = deps.logger.child({ sessionId, streamId: channelId, attempt });
-      let ladder: Rendition[];
-      try {
-        ladder = selectLadder(input.source);
-      } catch (err) {
-        if (err instanceof UnsupportedSourceError) throw ApplicationFailure.nonRetryable(err.message, 'UnsupportedSource');
-        throw err;
-      }
+      const ladder = ladderFor(input.source);
       const keyPrefix = sessionKeyPrefix(sessionId);
-      const frameRate = input.source.video?.frameRate && input.source.video.frameRate > 0 ? input.source.video.frameRate : 30;
+      const frameRate = sourceFrameRate(input.source);
       // A retry (here or on another worker) continues the published playlists after a discontinuity.
       const resume = attempt > 1 ? await loadPublisherState(deps.storage, keyPrefix, ladder, { frameRate }) : undefined;
       const hasResume = resume && resume.renditions.some((r) => r.segments.length > 0);
@@ -112,7 +121,6 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
       await mkdir(outputDir, { recursive: true });
 
       const lastSegment: Record<string, number> = {};
-      const segmentsPublished: Record<string, number> = {};
       let masterWritten = false;
       const publisher = createHlsPublisher({
         storage: deps.storage, outputDir, keyPrefix, ladder, source: input.source, frameRate,
@@ -121,7 +129,6 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
         events: {
           onSegment(name, seg) {
             lastSegment[name] = seg.sequence;
-            segmentsPublished[name] = (segmentsPublished[name] ?? 0) + 1;
             deps.metrics?.segmentPublished(name);
           },
           onMasterWritten() { masterWritten = true; },
@@ -133,7 +140,7 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
         startNumber: hasResume ? nextStartNumber(resume) : 0, initSegmentName: `init_${hasResume ? nextAttemptNumber(resume) : 1}.mp4`,
         frameRate, ...(deps.preset ? { preset: deps.preset } : {}),
       });
-      await emit(streamEvent(nodeClock, 'TranscodeStarted', { channelId, sessionId, attempt, renditions: ladder.map((r) => r.name), worker }, { producer: worker, causationId: input.causationId }));
+      await emit(streamEvent(systemClock, 'TranscodeStarted', { channelId, sessionId, attempt, renditions: ladder.map((r) => r.name), worker }, { producer: worker, causationId: input.causationId }));
       log.info({ renditions: ladder.map((r) => `${r.name}${r.passthrough ? '(copy)' : ''}`) }, 'transcode started');
 
       let outTimeSeconds = 0;
@@ -143,7 +150,7 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
         if (renditionsReadySent || !masterWritten) return;
         renditionsReadySent = true;
         const renditions = await summaries(deps.storage, keyPrefix, ladder, publisher.state(), Boolean(input.source.audio));
-        await emit(streamEvent(nodeClock, 'RenditionsReady', {
+        await emit(streamEvent(systemClock, 'RenditionsReady', {
           channelId, sessionId, masterPlaylistKey: masterPlaylistKey(keyPrefix), renditions,
         }, { producer: worker, causationId: input.causationId }));
         log.info('renditions ready');
@@ -205,8 +212,8 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
 
     async packageVod(input): Promise<PackageVodResult> {
       const keyPrefix = sessionKeyPrefix(input.sessionId);
-      const ladder = selectLadder(input.source);
-      const frameRate = input.source.video?.frameRate && input.source.video.frameRate > 0 ? input.source.video.frameRate : 30;
+      const ladder = ladderFor(input.source);
+      const frameRate = sourceFrameRate(input.source);
       const state = await loadPublisherState(deps.storage, keyPrefix, ladder, { frameRate });
       if (!state.renditions.some((r) => r.segments.length > 0)) {
         throw ApplicationFailure.nonRetryable('no segments were published for this session', 'NothingToPackage');

@@ -10,13 +10,12 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { NativeConnection, Worker, Runtime, DefaultLogger } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { startServices, type RunningServices } from '@live/dev';
-import { streamEvent, type DomainEvent, type EventClock, type EventEnvelope } from '@live/events';
-import { randomBytes } from 'node:crypto';
+import { streamEvent, systemClock, type DomainEvent, type EventEnvelope } from '@live/events';
 import { handleLifecycleEvent } from '../src/lifecycle.js';
 import { WORKFLOWS_PATH } from '../src/workflows-path.js';
 import { liveStreamWorkflowId, publishEndedSignal, TRANSCODE_TASK_QUEUE, type LiveStreamResult, type PipelineActivities, type TranscodeInput } from '@live/workflows';
 
-const clock: EventClock = { now: () => Date.now(), randomBytes: (n) => randomBytes(n) };
+const clock = systemClock;
 let services: RunningServices;
 let worker: Worker;
 let running: Promise<void>;

@@ -67,14 +67,16 @@ export interface SessionListing extends SessionView {
 /**
  * Lists sessions for discovery: live ones (`starting`, `live`) first, then the rest, newest first.
  * @param limit at most this many rows (1..200).
+ * @param channelId only this channel's sessions; `sessionId` only that session.
  */
-export async function listSessions(db: Kysely<Database>, opts: { limit: number; channelId?: string }): Promise<SessionListing[]> {
+export async function listSessions(db: Kysely<Database>, opts: { limit: number; channelId?: string; sessionId?: string }): Promise<SessionListing[]> {
   let q = db.selectFrom('stream_sessions as s').innerJoin('channels as c', 'c.id', 's.channel_id')
     .selectAll('s').select(['c.display_name', 'c.title'])
     .orderBy(sql`case when s.status in ('starting','live') then 0 else 1 end`)
     .orderBy('s.started_at', 'desc')
     .limit(Math.max(1, Math.min(200, opts.limit)));
   if (opts.channelId) q = q.where('s.channel_id', '=', opts.channelId);
+  if (opts.sessionId) q = q.where('s.session_id', '=', opts.sessionId);
   const rows = await q.execute();
   return rows.map((r) => ({ ...rowToView(r), channelName: r.display_name, title: r.title }));
 }
@@ -86,8 +88,3 @@ export async function currentLiveSession(db: Kysely<Database>, channelId: string
   return r ? rowToView(r) : null;
 }
 
-/** One session by id, or null. */
-export async function getSession(db: Kysely<Database>, sessionId: string): Promise<SessionView | null> {
-  const r = await db.selectFrom('stream_sessions').selectAll().where('session_id', '=', sessionId).executeTakeFirst();
-  return r ? rowToView(r) : null;
-}

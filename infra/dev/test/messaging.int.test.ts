@@ -5,13 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { channelSubject, EVENTS_STREAM, LEASES_STREAM, publishLeaseSubject, streamEvent, streamSubject, makeEnvelope, type DomainEvent, type EventClock } from '@live/events';
+import { channelSubject, EVENTS_STREAM, LEASES_STREAM, publishLeaseSubject, streamEvent, streamSubject, makeEnvelope, systemClock, type DomainEvent } from '@live/events';
 import { appendEvent, ConcurrencyError, connectMessaging, createLeaseStore, ensureEventStreams, readEvents, runDurableConsumer, type Messaging } from '@live/messaging';
 import { startServices, type RunningServices } from '../src/services/index.js';
 import { waitFor } from '../src/testing.js';
-import { randomBytes } from 'node:crypto';
 
-const clock: EventClock = { now: () => Date.now(), randomBytes: (n) => randomBytes(n) };
+const clock = systemClock;
 const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
 let services: RunningServices;
 let m: Messaging;
