@@ -1,4 +1,9 @@
 import type { EventEnvelope } from './envelope.js';
+import type {
+  ChannelCreatedV1, ChannelFollowChangedV1, ChannelMetadataUpdatedV1, ChannelModeratorChangedV1, StreamKeyIssuedV1,
+  StreamKeyRevokedV1, StreamKeyRotatedV1, StreamStopRequestedV1, UniqueValueClaimedV1, UniqueValueReleasedV1,
+  NotificationsReadV1, UserPasswordChangedV1, UserProfileUpdatedV1, UserRegisteredV1, UserRoleChangedV1,
+} from './accounts.js';
 
 /**
  * Media description of a published source, as the ingest node learned it from the RTMP
@@ -118,6 +123,24 @@ export interface EventDataByType {
   RenditionsReady: RenditionsReadyV1;
   VodReady: VodReadyV1;
   StreamFailed: StreamFailedV1;
+  StreamStopRequested: StreamStopRequestedV1;
+  UserRegistered: UserRegisteredV1;
+  UserProfileUpdated: UserProfileUpdatedV1;
+  UserPasswordChanged: UserPasswordChangedV1;
+  UserRoleGranted: UserRoleChangedV1;
+  UserRoleRevoked: UserRoleChangedV1;
+  UniqueValueClaimed: UniqueValueClaimedV1;
+  UniqueValueReleased: UniqueValueReleasedV1;
+  ChannelCreated: ChannelCreatedV1;
+  ChannelMetadataUpdated: ChannelMetadataUpdatedV1;
+  ChannelModeratorAdded: ChannelModeratorChangedV1;
+  ChannelModeratorRemoved: ChannelModeratorChangedV1;
+  StreamKeyIssued: StreamKeyIssuedV1;
+  StreamKeyRotated: StreamKeyRotatedV1;
+  StreamKeyRevoked: StreamKeyRevokedV1;
+  ChannelFollowed: ChannelFollowChangedV1;
+  ChannelUnfollowed: ChannelFollowChangedV1;
+  NotificationsRead: NotificationsReadV1;
 }
 
 /** Every event type name in the catalogue. */
@@ -131,6 +154,24 @@ export const CURRENT_VERSION: { readonly [K in EventType]: number } = {
   RenditionsReady: 1,
   VodReady: 1,
   StreamFailed: 1,
+  StreamStopRequested: 1,
+  UserRegistered: 1,
+  UserProfileUpdated: 1,
+  UserPasswordChanged: 1,
+  UserRoleGranted: 1,
+  UserRoleRevoked: 1,
+  UniqueValueClaimed: 1,
+  UniqueValueReleased: 1,
+  ChannelCreated: 1,
+  ChannelMetadataUpdated: 1,
+  ChannelModeratorAdded: 1,
+  ChannelModeratorRemoved: 1,
+  StreamKeyIssued: 1,
+  StreamKeyRotated: 1,
+  StreamKeyRevoked: 1,
+  ChannelFollowed: 1,
+  ChannelUnfollowed: 1,
+  NotificationsRead: 1,
 };
 
 /** A decoded, current-version domain event. A discriminated union on `type`. */
@@ -160,6 +201,24 @@ const REQUIRED_STRING_FIELDS: { readonly [K in EventType]: readonly string[] } =
   RenditionsReady: ['channelId', 'sessionId', 'masterPlaylistKey'],
   VodReady: ['channelId', 'sessionId', 'masterPlaylistKey', 'mp4Key'],
   StreamFailed: ['channelId', 'sessionId', 'stage', 'reason'],
+  StreamStopRequested: ['channelId', 'sessionId'],
+  UserRegistered: ['userId', 'username', 'email', 'displayName', 'passwordHash'],
+  UserProfileUpdated: ['userId', 'displayName', 'bio'],
+  UserPasswordChanged: ['userId', 'passwordHash'],
+  UserRoleGranted: ['userId', 'role', 'actorUserId'],
+  UserRoleRevoked: ['userId', 'role', 'actorUserId'],
+  UniqueValueClaimed: ['kind', 'value', 'userId'],
+  UniqueValueReleased: ['kind', 'value', 'userId'],
+  ChannelCreated: ['channelId', 'displayName'],
+  ChannelMetadataUpdated: ['channelId', 'title', 'category', 'language'],
+  ChannelModeratorAdded: ['channelId', 'userId'],
+  ChannelModeratorRemoved: ['channelId', 'userId'],
+  StreamKeyIssued: ['channelId', 'keyId', 'keyHash', 'keyLast4', 'label'],
+  StreamKeyRotated: ['channelId', 'oldKeyId', 'keyId', 'keyHash', 'keyLast4', 'label'],
+  StreamKeyRevoked: ['channelId', 'keyId'],
+  ChannelFollowed: ['userId', 'channelId'],
+  ChannelUnfollowed: ['userId', 'channelId'],
+  NotificationsRead: ['userId', 'readUpTo'],
 };
 
 function isEventType(t: unknown): t is EventType {

@@ -10,3 +10,4 @@ export * from './streams.js';
 export * from './session.js';
 export * from './factory.js';
 export * from './keys.js';
+export * from './accounts.js';

@@ -80,5 +80,9 @@ export function evolveSession(view: SessionView | null, event: DomainEvent): Ses
     case 'StreamFailed':
       if (!view) return null;
       return { ...view, status: 'failed', failureReason: event.data.reason, endedAt: view.endedAt ?? at };
+    default:
+      // Events of other aggregates (and StreamStopRequested, which the ingest node acts on and
+      // whose effect arrives as StreamPublishEnded) do not change a session's view.
+      return view;
   }
 }

@@ -34,6 +34,34 @@ export function channelSubject(channelId: string): string {
   return `${EVENTS_SUBJECT_PREFIX}.channel.${subjectToken(channelId)}`;
 }
 
+/** `evt.user.<userId>`: the user aggregate (account, profile, roles, follows). */
+export function userSubject(userId: string): string {
+  return `${EVENTS_SUBJECT_PREFIX}.user.${subjectToken(userId)}`;
+}
+
+/** Filter matching every channel aggregate's events: `evt.channel.*`. */
+export const ALL_CHANNEL_SUBJECTS = `${EVENTS_SUBJECT_PREFIX}.channel.*`;
+
+/**
+ * `evt.claim.<kind>.<digest>`: the guard that keeps one normalised value (a username, an
+ * email) unique. `digest` is a hex hash of the normalised value (subjects cannot hold arbitrary
+ * text); the caller hashes, this module stays free of crypto.
+ * @throws TypeError when `digest` is not 16..64 lower-case hex characters.
+ */
+export function uniqueClaimSubject(kind: 'username' | 'email', digest: string): string {
+  if (!/^[0-9a-f]{16,64}$/.test(digest)) throw new TypeError('claim digest must be 16..64 lower-case hex characters');
+  return `${EVENTS_SUBJECT_PREFIX}.claim.${kind}.${digest}`;
+}
+
+/**
+ * `notify.user.<userId>`: core NATS (not JetStream) subject on which a user's live
+ * notifications are pushed to whichever API instance holds their Server-Sent Events stream.
+ * The kept copy is the `notifications` read model.
+ */
+export function userNotificationSubject(userId: string): string {
+  return `notify.user.${subjectToken(userId)}`;
+}
+
 /** The JetStream stream that holds leases (coordination state, not facts: it expires). */
 export const LEASES_STREAM = 'LEASES';
 

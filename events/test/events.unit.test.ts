@@ -97,3 +97,22 @@ describe('evolveSession', () => {
     expect(evolveSession(null, e)).toBeNull();
   });
 });
+
+describe('account, channel and key events', () => {
+  it('builds them on their aggregate subjects and decodes them back', async () => {
+    const { domainEvent, userSubject, channelSubject, uniqueClaimSubject, decodeEvent: decode, isCategory } = await import('../src/index.js');
+    const clock = clockAt(1_800_000_000_000);
+    const reg = domainEvent(clock, 'UserRegistered', userSubject('u-1'), { userId: 'u-1', username: 'Ann', email: 'ann@example.com', displayName: 'Ann', passwordHash: '$argon2id$x', roles: [] }, { producer: 'test' });
+    expect(reg.subject).toBe('evt.user.u-1');
+    expect(reg.meta.correlationId).toBe(reg.id);
+    expect(decode(JSON.parse(JSON.stringify(reg)))).toEqual(reg);
+    const key = domainEvent(clock, 'StreamKeyRotated', channelSubject('ann'), { channelId: 'ann', oldKeyId: 'k1', keyId: 'k2', keyHash: 'ab', keyLast4: 'wxyz', label: 'obs', expiresAt: null, allowedCidrs: [], actorUserId: 'u-1' }, { producer: 'test' });
+    expect(decode(JSON.parse(JSON.stringify(key))).type).toBe('StreamKeyRotated');
+    const broken = { ...JSON.parse(JSON.stringify(key)), data: { channelId: 'ann', keyId: 'k2' } };
+    expect(() => decode(broken)).toThrow(/oldKeyId/);
+    expect(uniqueClaimSubject('username', 'a'.repeat(40))).toBe(`evt.claim.username.${'a'.repeat(40)}`);
+    expect(() => uniqueClaimSubject('email', 'not hex')).toThrow(TypeError);
+    expect(isCategory('gaming')).toBe(true);
+    expect(isCategory('Gaming')).toBe(false);
+  });
+});

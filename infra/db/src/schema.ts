@@ -3,11 +3,101 @@ import type { ColumnType, Generated } from 'kysely';
 /** `channels`: one per streamer channel. `id` is a subject-safe token (see events `subjectToken`). */
 export interface ChannelsTable {
   id: string;
-  /** URL-safe unique name, e.g. `demo`. */
+  /** URL-safe unique name, e.g. `demo`; equal to `id` for every channel created through events. */
   slug: string;
   display_name: string;
   title: string;
   created_at: ColumnType<Date, Date | string | undefined, never>;
+  /** Owning user; null for operator-seeded channels (the demo). */
+  owner_user_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** A category id from events `CATEGORIES`, or ''. */
+  category: Generated<string>;
+  tags: ColumnType<string[], string[] | undefined, string[]>;
+  /** BCP 47 primary language subtag or ''. */
+  language: Generated<string>;
+  mature: Generated<boolean>;
+  follower_count: Generated<number>;
+  /** Current viewers of the live session (0 when offline). */
+  viewer_count: Generated<number>;
+  /** The session publishing now; null when offline. */
+  live_session_id: ColumnType<string | null, string | null | undefined, string | null>;
+  live_started_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** Lower-cased channel id, display name, title and tags: what discovery search matches. */
+  search_text: Generated<string>;
+  /** Generated `to_tsvector('simple', search_text)`. Never written. */
+  search_vector: ColumnType<string, never, never>;
+  updated_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+}
+
+/** `users`: accounts, projected from the user aggregate's events. */
+export interface UsersTable {
+  id: string;
+  username: string;
+  /** Lower-cased username: unique. */
+  username_lower: string;
+  /** Lower-cased: unique. */
+  email: string;
+  display_name: string;
+  bio: Generated<string>;
+  /** argon2id PHC string. */
+  password_hash: string;
+  is_admin: Generated<boolean>;
+  /** Notifications created at or before this are read. */
+  notifications_read_up_to: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** `channel_moderators`: who moderates which channel. */
+export interface ChannelModeratorsTable {
+  channel_id: string;
+  user_id: string;
+  created_at: Date;
+}
+
+/** `follows`: follower → channel. */
+export interface FollowsTable {
+  follower_id: string;
+  channel_id: string;
+  created_at: Date;
+}
+
+/** `notifications`: kept notifications (`FollowedChannelWentLive`), one per follower and session. */
+export interface NotificationsTable {
+  /** `<sessionId>:<userId>` (deterministic, so a replay writes the same rows). */
+  id: string;
+  user_id: string;
+  type: 'FollowedChannelWentLive';
+  channel_id: string;
+  session_id: string;
+  /** JSON object: `{ channelId, channelName, title, sessionId, startedAt }`. */
+  payload: ColumnType<unknown, string, string>;
+  created_at: Date;
+}
+
+/**
+ * `auth_refresh_tokens`: refresh tokens (hashed), grouped in families (one per login). A token
+ * is single-use; presenting a used one revokes its family. Command-side credential store, not a
+ * projection of EVENTS.
+ */
+export interface AuthRefreshTokensTable {
+  id: string;
+  family_id: string;
+  user_id: string;
+  /** Hex SHA-256 of the token. */
+  token_hash: string;
+  created_at: Generated<Date>;
+  expires_at: Date;
+  used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+/** `auth_login_failures`: failed logins per key (`account:<username>` / `address:<ip>`) in a window. */
+export interface AuthLoginFailuresTable {
+  key: string;
+  window_start: Date;
+  failures: number;
+  blocked_until: Date | null;
 }
 
 /**
@@ -24,6 +114,12 @@ export interface StreamKeysTable {
   created_at: ColumnType<Date, Date | string | undefined, never>;
   /** NULL = never expires. */
   expires_at: Date | null;
+  label: Generated<string>;
+  /** CIDR blocks a publisher must connect from; empty = any. */
+  allowed_cidrs: ColumnType<string[], string[] | undefined, string[]>;
+  revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** Key id that replaced this one on rotation. */
+  replaced_by: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** `stream_sessions`: read model of broadcast sessions, projected from EVENTS. */
@@ -57,4 +153,10 @@ export interface Database {
   stream_keys: StreamKeysTable;
   stream_sessions: StreamSessionsTable;
   projection_offsets: ProjectionOffsetsTable;
+  users: UsersTable;
+  channel_moderators: ChannelModeratorsTable;
+  follows: FollowsTable;
+  notifications: NotificationsTable;
+  auth_refresh_tokens: AuthRefreshTokensTable;
+  auth_login_failures: AuthLoginFailuresTable;
 }

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { evolveSession, type DomainEvent, type SessionView } from '@live/events';
 import type { Database } from './schema.js';
 
@@ -32,30 +32,41 @@ export async function applySessionEvent(
   streamSequence: number,
   table: 'stream_sessions' = 'stream_sessions',
 ): Promise<void> {
+  await db.transaction().execute((trx) => applySessionEventIn(trx, event, streamSequence, table));
+}
+
+/**
+ * {@link applySessionEvent} inside a transaction the caller holds (the read-model projection
+ * applies it together with the other tables an event touches).
+ */
+export async function applySessionEventIn(
+  trx: Transaction<Database>,
+  event: DomainEvent,
+  streamSequence: number,
+  table: 'stream_sessions' = 'stream_sessions',
+): Promise<void> {
   const sessionId = (event.data as { sessionId?: string }).sessionId;
   if (!sessionId) return;
-  await db.transaction().execute(async (trx) => {
-    const row = await trx.selectFrom(table).selectAll().where('session_id', '=', sessionId).forUpdate().executeTakeFirst();
-    if (row && Number(row.last_seq) >= streamSequence) return;
-    const next = evolveSession(row ? rowToView(row) : null, event);
-    if (!next) return;
-    const values = {
-      session_id: next.sessionId,
-      channel_id: next.channelId,
-      status: next.status,
-      started_at: new Date(next.startedAt),
-      ended_at: next.endedAt ? new Date(next.endedAt) : null,
-      renditions: JSON.stringify(next.renditions),
-      master_playlist_key: next.masterPlaylistKey,
-      vod_master_playlist_key: next.vodMasterPlaylistKey,
-      vod_mp4_key: next.vodMp4Key,
-      duration_seconds: next.durationSeconds,
-      failure_reason: next.failureReason,
-      last_seq: streamSequence,
-    };
-    await trx.insertInto(table).values(values)
-      .onConflict((oc) => oc.column('session_id').doUpdateSet({ ...values, session_id: sql`excluded.session_id` })).execute();
-  });
+  const row = await trx.selectFrom(table).selectAll().where('session_id', '=', sessionId).forUpdate().executeTakeFirst();
+  if (row && Number(row.last_seq) >= streamSequence) return;
+  const next = evolveSession(row ? rowToView(row) : null, event);
+  if (!next) return;
+  const values = {
+    session_id: next.sessionId,
+    channel_id: next.channelId,
+    status: next.status,
+    started_at: new Date(next.startedAt),
+    ended_at: next.endedAt ? new Date(next.endedAt) : null,
+    renditions: JSON.stringify(next.renditions),
+    master_playlist_key: next.masterPlaylistKey,
+    vod_master_playlist_key: next.vodMasterPlaylistKey,
+    vod_mp4_key: next.vodMp4Key,
+    duration_seconds: next.durationSeconds,
+    failure_reason: next.failureReason,
+    last_seq: streamSequence,
+  };
+  await trx.insertInto(table).values(values)
+    .onConflict((oc) => oc.column('session_id').doUpdateSet({ ...values, session_id: sql`excluded.session_id` })).execute();
 }
 
 /** A session joined with its channel, as the API lists it. */

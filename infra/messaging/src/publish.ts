@@ -1,4 +1,4 @@
-import type { JetStreamClient } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { EventEnvelope } from '@live/events';
 
 /**
@@ -48,6 +48,22 @@ export async function appendEvent(
     if (code === JS_WRONG_LAST_SEQUENCE || /wrong last sequence/i.test((err as Error)?.message ?? '')) {
       throw new ConcurrencyError(event.subject, opts.expectedLastSubjectSequence ?? -1, err);
     }
+    throw err;
+  }
+}
+
+/**
+ * The stream sequence of the newest message on `subject` (the aggregate's version, for an
+ * optimistic-concurrency append), or 0 when the subject holds none.
+ * @throws the nats.js error for anything but "no message found" (JetStream 10037).
+ */
+export async function lastSubjectSequence(jsm: JetStreamManager, stream: string, subject: string): Promise<number> {
+  try {
+    const m = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+    return m?.seq ?? 0;
+  } catch (err) {
+    const code = (err as { apiError?: () => { err_code?: number } })?.apiError?.()?.err_code ?? (err as { code?: number | string }).code;
+    if (code === 10037 || code === 404 || code === '404' || /no message found/i.test((err as Error)?.message ?? '')) return 0;
     throw err;
   }
 }
