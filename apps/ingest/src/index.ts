@@ -1,4 +1,5 @@
-/** The RTMP ingest node: RTMP server, HTTP-FLV relay, lifecycle events. */
+/** The RTMP ingest node: RTMP server, HTTP-FLV relay, lifecycle events, control listener. */
 export * from './node.js';
+export * from './control.js';
 export * from './rtmp/index.js';
 export * from './relay/index.js';

@@ -5,8 +5,9 @@ import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
 import { publishLeaseSubject, streamEvent, systemClock, type EventEnvelope } from '@live/events';
 import { checkStreamKey, type Db } from '@live/db';
 import { appendEvent, createLeaseStore, type Messaging } from '@live/messaging';
-import { createRtmpServer, type AuthorizePublishResult, type RtmpServer } from './rtmp/index.js';
+import { createRtmpServer, maskStreamKey, type AuthorizePublishResult, type RtmpServer } from './rtmp/index.js';
 import { createRelay, createRelayServer } from './relay/index.js';
+import { KEY_ROTATED_REASON, startControlListener, type ControlListener } from './control.js';
 
 /** The RTMP application name publishers use: `rtmp://host/live/<stream key>`. */
 export const INGEST_APP = 'live';
@@ -32,7 +33,12 @@ export interface IngestNode {
   readonly rtmpAddress: AddressInfo;
   readonly httpAddress: AddressInfo;
   readonly rtmp: RtmpServer;
-  /** Disconnects publishers (their StreamPublishEnded events are appended) and closes listeners. */
+  /** The node's control listener (key revocations / rotations, stop requests); see control.ts. */
+  readonly control: ControlListener;
+  /**
+   * Stops the control listener, disconnects publishers (their StreamPublishEnded events are
+   * appended) and closes listeners.
+   */
   close(): Promise<void>;
 }
 
@@ -58,7 +64,17 @@ async function appendWithRetry(messaging: Messaging, event: EventEnvelope, logge
  * node or on any other node sharing the JetStream — is refused with ALREADY_LIVE: each accepted
  * publish holds the channel's lease in the LEASES stream until it ends (or, if the node dies,
  * until the lease expires).
- * @throws when a listener cannot bind its port.
+ *
+ * Stream keys are checked with `checkStreamKey` (status, expiry, the key's CIDR allow-list
+ * against the publisher's address). Refusals are answered with the Adobe NetStream status of
+ * their code (RTMP 1.0 §7.2.2.6): UNKNOWN_STREAM_KEY → NetStream.Publish.BadName;
+ * STREAM_KEY_DISABLED, STREAM_KEY_EXPIRED, ADDRESS_NOT_ALLOWED → NetStream.Publish.Denied; and
+ * logged at info with the key masked. Each accepted session remembers its key id, so the control
+ * listener (control.ts) can kick the sessions of a revoked or rotated key and the session a
+ * StreamStopRequested names; those publishes end with reason `kicked`, counted in
+ * `ingest_kicks_total{reason}` on `/metrics`.
+ * @throws when a listener cannot bind its port, or the control listener cannot create its
+ *   JetStream consumers (no EVENTS stream: call `ensureEventStreams` first).
  */
 export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNode> {
   const { logger, messaging } = opts;
@@ -67,6 +83,9 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
   const publishes = new Counter({ name: 'ingest_publish_attempts_total', help: 'Publish attempts by result', labelNames: ['result'], registers: [registry] });
   const live = new Gauge({ name: 'ingest_sessions_live', help: 'Sessions publishing on this node', registers: [registry] });
   const bytes = new Counter({ name: 'ingest_received_bytes_total', help: 'RTMP bytes received by ended sessions', registers: [registry] });
+  const kicks = new Counter({ name: 'ingest_kicks_total', help: 'Sessions kicked by control events, by reason (key_revoked, key_rotated, stop_requested)', labelNames: ['reason'], registers: [registry] });
+  // Set before the RTMP server listens; authorizePublish is only called once it does.
+  let control: ControlListener | undefined;
   const started = new Map<string, { startedAt: number; eventId: string }>();
 
   const relay = createRelay({ logger: logger.child({ component: 'relay' }) });
@@ -84,13 +103,25 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
         publishes.inc({ result: 'bad_app' });
         return { ok: false, code: 'BAD_APP', description: `unknown application "${req.app.slice(0, 64)}"; publish to /${INGEST_APP}` };
       }
-      const check = await checkStreamKey(opts.db, req.streamKey);
+      const check = await checkStreamKey(opts.db, req.streamKey, { remoteAddress: req.remoteAddress });
+      let result: AuthorizePublishResult;
       if (!check.ok) {
-        publishes.inc({ result: check.code.toLowerCase() });
-        return { ok: false, code: check.code === 'STREAM_KEY_EXPIRED' ? 'STREAM_KEY_DISABLED' : check.code, description: check.description };
+        result = { ok: false, code: check.code, description: check.description };
+      } else {
+        // The read model may still show a key as active that this node already heard was revoked
+        // or rotated (the projector lags): the control listener's deny list closes that gap.
+        const denied = control?.deniedKey(check.keyId);
+        result = denied === undefined
+          ? { ok: true, channelId: check.channelId, keyId: check.keyId }
+          : { ok: false, code: 'STREAM_KEY_DISABLED', description: denied === KEY_ROTATED_REASON ? 'stream key was rotated; use the new key' : 'stream key was revoked' };
+      }
+      if (!result.ok) {
+        publishes.inc({ result: result.code.toLowerCase() });
+        logger.info({ sessionId: req.sessionId, code: result.code, reason: result.description, streamKey: maskStreamKey(req.streamKey), remoteAddress: req.remoteAddress }, 'stream key refused');
+        return result;
       }
       publishes.inc({ result: 'accepted' });
-      return { ok: true, channelId: check.channelId };
+      return result;
     },
     async onPublishStarted(s) {
       const event = streamEvent(systemClock, 'StreamPublishStarted', {
@@ -119,7 +150,15 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
       logger.info({ sessionId: s.sessionId, streamId: s.channelId, reason: s.reason, detail: s.detail }, 'publish ended');
     },
   });
-  const rtmpAddress = await rtmp.listen(opts.rtmp.port, opts.rtmp.host);
+  control = await startControlListener({ messaging, rtmp, logger: logger.child({ component: 'control' }), kicks });
+  let rtmpAddress: AddressInfo;
+  try {
+    rtmpAddress = await rtmp.listen(opts.rtmp.port, opts.rtmp.host);
+  } catch (err) {
+    await control.close();
+    throw err;
+  }
+  const controlListener = control;
 
   const relayServer = createRelayServer({ relay, token: opts.relayToken, logger: logger.child({ component: 'relay-http' }) });
   const httpServer = http.createServer((req, res) => {
@@ -129,17 +168,25 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     }
     relayServer.emit('request', req, res);
   });
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', reject);
-    httpServer.listen(opts.http.port, opts.http.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(opts.http.port, opts.http.host, () => resolve());
+    });
+  } catch (err) {
+    await controlListener.close();
+    await rtmp.close();
+    throw err;
+  }
   logger.info({ rtmp: rtmpAddress, http: httpServer.address() }, 'ingest node listening');
 
   return {
     rtmpAddress,
     httpAddress: httpServer.address() as AddressInfo,
     rtmp,
+    control: controlListener,
     async close() {
+      await controlListener.close();
       await rtmp.close();
       await leases.close();
       httpServer.closeAllConnections();

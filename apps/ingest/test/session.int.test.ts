@@ -114,7 +114,7 @@ describe('RTMP session', () => {
     const c = await client(port);
     const { sid, status } = await publish(c, 'good-key?secret=1');
     expect(status).toMatchObject({ level: 'status', code: 'NetStream.Publish.Start' });
-    expect(authorized).toEqual([{ app: 'live', streamKey: 'good-key', remoteAddress: expect.stringContaining('127.0.0.1') }]);
+    expect(authorized).toEqual([{ sessionId: expect.any(String), app: 'live', streamKey: 'good-key', remoteAddress: expect.stringContaining('127.0.0.1') }]);
     sendSequenceHeaders(c, sid);
     await until(() => started.length === 1);
     expect(started[0]).toMatchObject({
@@ -126,6 +126,7 @@ describe('RTMP session', () => {
       },
     });
     expect(started[0]!.sessionId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(authorized[0]!.sessionId).toBe(started[0]!.sessionId);
     expect(relay.has(started[0]!.sessionId)).toBe(true);
     c.send(9, Buffer.from([0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]), { csid: 6, streamId: sid, timestamp: 40 });
     c.streamCommand(sid, 'FCUnpublish', 6, null, 'good-key');
@@ -179,6 +180,27 @@ describe('RTMP session', () => {
     mode = 'throw';
     const b = await client(port);
     expect((await publish(b)).status).toMatchObject({ level: 'error', code: 'NetStream.Publish.Failed' });
+  });
+
+  it('remembers the keyId the authorizer accepted a publish with, in sessions(), and kick() by it ends the publish', async () => {
+    const { server, port, started, ended } = await startServer({
+      async authorizePublish(req) {
+        return req.streamKey === 'good-key' ? { ok: true, channelId: 'ch-good', keyId: 'key-1' } : { ok: false, code: 'ADDRESS_NOT_ALLOWED', description: 'Not from here.' };
+      },
+    });
+    const a = await client(port);
+    const { sid } = await publish(a);
+    sendSequenceHeaders(a, sid);
+    await until(() => started.length === 1);
+    const info = server.sessions().get(started[0]!.sessionId);
+    expect(info).toMatchObject({ keyId: 'key-1', channelId: 'ch-good', publish: 'live' });
+    const refused = await client(port);
+    expect((await publish(refused, 'other-key')).status).toMatchObject({ level: 'error', code: 'NetStream.Publish.Denied', description: 'Not from here.' });
+    const byKey = [...server.sessions().values()].filter((s) => s.keyId === 'key-1');
+    expect(byKey.map((s) => s.sessionId)).toEqual([started[0]!.sessionId]);
+    expect(server.kick(byKey[0]!.sessionId, 'stream key revoked')).toBe(true);
+    await until(() => ended.length === 1);
+    expect(ended[0]).toMatchObject({ reason: 'kicked', detail: 'stream key revoked' });
   });
 
   it('refuses a second publish of a channel already live on this node, even when authorized', async () => {

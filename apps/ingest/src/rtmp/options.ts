@@ -6,6 +6,8 @@ import type { MediaSinkFactory, PublishEndReason } from './media-sink.js';
 
 /** Input of {@link RtmpServerOptions.authorizePublish}. */
 export interface AuthorizePublishRequest {
+  /** The RTMP session (connection) asking, a UUIDv7: the id `RtmpServer.kick` and `sessions()` use. */
+  sessionId: string;
   /** Application name from `connect` (query and slashes stripped), e.g. `live`. */
   app: string;
   /** Stream key from `publish`, `?query` stripped. A secret: never log it unmasked. */
@@ -13,11 +15,32 @@ export interface AuthorizePublishRequest {
   remoteAddress: string;
 }
 
-/** Codes an authorizer may refuse a publish with (mapped to NetStream.Publish.* statuses). */
-export type PublishRefusalCode = 'UNKNOWN_STREAM_KEY' | 'STREAM_KEY_DISABLED' | 'ALREADY_LIVE' | 'BAD_APP' | 'INTERNAL';
+/**
+ * Codes an authorizer may refuse a publish with, each answered with an Adobe NetStream status
+ * (RTMP 1.0 §7.2.2.6 `onStatus`):
+ * - `NetStream.Publish.BadName`: UNKNOWN_STREAM_KEY, ALREADY_LIVE (the name is not publishable);
+ * - `NetStream.Publish.Denied`: STREAM_KEY_DISABLED, STREAM_KEY_EXPIRED, ADDRESS_NOT_ALLOWED,
+ *   BAD_APP (the name is known but this publisher may not use it);
+ * - `NetStream.Publish.Failed`: INTERNAL.
+ */
+export type PublishRefusalCode =
+  | 'UNKNOWN_STREAM_KEY'
+  | 'STREAM_KEY_DISABLED'
+  | 'STREAM_KEY_EXPIRED'
+  | 'ADDRESS_NOT_ALLOWED'
+  | 'ALREADY_LIVE'
+  | 'BAD_APP'
+  | 'INTERNAL';
 
-/** Output of {@link RtmpServerOptions.authorizePublish}. */
-export type AuthorizePublishResult = { ok: true; channelId: string } | { ok: false; code: PublishRefusalCode; description: string };
+/**
+ * Output of {@link RtmpServerOptions.authorizePublish}. `keyId` (optional, opaque to the RTMP
+ * server) names the credential the publish was accepted with; the session keeps it and reports
+ * it in `RtmpServer.sessions()`, so the owner can kick every session of a key that stops being
+ * valid. `description` of a refusal is sent to the publisher (at most 256 characters).
+ */
+export type AuthorizePublishResult =
+  | { ok: true; channelId: string; keyId?: string }
+  | { ok: false; code: PublishRefusalCode; description: string };
 
 /** Input of {@link RtmpServerOptions.onPublishStarted}. */
 export interface PublishStartedEvent {

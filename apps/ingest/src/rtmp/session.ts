@@ -50,6 +50,8 @@ export interface RtmpSessionInfo {
   /** Masked stream key (last 4 characters), once a publish was requested. */
   readonly streamKeyMasked?: string;
   readonly channelId?: string;
+  /** The `keyId` the authorizer accepted the publish with, once authorized (see AuthorizePublishResult). */
+  readonly keyId?: string;
   readonly publish?: PublishPhase;
   readonly media?: MediaInfo;
   /** Bytes received on the connection so far, handshake included. */
@@ -83,6 +85,7 @@ interface PublishState {
   streamId: number;
   streamKeyMasked: string;
   channelId?: string;
+  keyId?: string;
   acceptedAt?: Date;
   collector: MediaInfoCollector;
   media?: MediaInfo;
@@ -98,6 +101,8 @@ const REFUSAL_STATUS: Record<PublishRefusalCode, string> = {
   UNKNOWN_STREAM_KEY: 'NetStream.Publish.BadName',
   ALREADY_LIVE: 'NetStream.Publish.BadName',
   STREAM_KEY_DISABLED: 'NetStream.Publish.Denied',
+  STREAM_KEY_EXPIRED: 'NetStream.Publish.Denied',
+  ADDRESS_NOT_ALLOWED: 'NetStream.Publish.Denied',
   BAD_APP: 'NetStream.Publish.Denied',
   INTERNAL: 'NetStream.Publish.Failed',
 };
@@ -182,6 +187,7 @@ export class RtmpSession {
       ...(this.app !== undefined ? { app: this.app } : {}),
       ...(p ? { streamKeyMasked: p.streamKeyMasked, publish: p.phase } : {}),
       ...(p?.channelId !== undefined ? { channelId: p.channelId } : {}),
+      ...(p?.keyId !== undefined ? { keyId: p.keyId } : {}),
       ...(p?.media !== undefined ? { media: p.media } : {}),
     };
   }
@@ -404,7 +410,7 @@ export class RtmpSession {
     this.logger.info({ app, streamKey: p.streamKeyMasked, publishType: str(typeArg) }, 'publish requested');
     this.ctx.track(
       Promise.resolve()
-        .then(() => this.ctx.options.authorizePublish({ app, streamKey, remoteAddress: this.remoteAddress }))
+        .then(() => this.ctx.options.authorizePublish({ sessionId: this.sessionId, app, streamKey, remoteAddress: this.remoteAddress }))
         .then(
           (res) => this.guard(() => this.onAuthorized(p, res)),
           (err: unknown) =>
@@ -427,6 +433,7 @@ export class RtmpSession {
     }
     this.ctx.liveChannels.set(res.channelId, this.sessionId);
     p.channelId = res.channelId;
+    if (typeof res.keyId === 'string') p.keyId = res.keyId;
     const claims = this.ctx.options.channelClaims;
     if (!claims) return this.accept(p);
     // Cluster-wide claim: media keeps being buffered while it is asked.
