@@ -2,7 +2,9 @@
  * Vite config for the web app.
  *
  * The page only ever uses same-origin relative URLs; this config proxies them:
- *   /api/*      → API_URL  (default http://127.0.0.1:8080) — the HTTP API (`GET /api/streams`)
+ *   /api/*      → API_URL  (default http://127.0.0.1:8080) — the HTTP API (streams, accounts,
+ *                 channels, discovery, notifications; the SSE stream `/api/notifications/stream`
+ *                 passes through unbuffered)
  *   /live/*     → EDGE_URL (default http://127.0.0.1:8081) — live master/media playlists + segments
  *   /sessions/* → EDGE_URL                                  — VOD playlists, segments and MP4s
  * for both `vite` (dev server) and `vite preview` (serving the built `dist/`).

@@ -1,6 +1,10 @@
 import { lazy, Suspense } from 'react';
+import { SignInPage, SignUpPage } from './AuthPages';
+import { DashboardPage } from './DashboardPage';
+import { Header } from './Header';
 import { HomePage } from './HomePage';
 import { Link, useRoute } from './router';
+import { SearchPage } from './SearchPage';
 
 // hls.js is most of the bundle; the home page does not need it.
 const PlayerPage = lazy(() => import('./PlayerPage').then((m) => ({ default: m.PlayerPage })));
@@ -10,16 +14,16 @@ export function App() {
   const route = useRoute();
   return (
     <>
-      <header className="topbar">
-        <Link href="/" className="brand">
-          ● live
-        </Link>
-      </header>
+      <Header route={route} />
       {route.name === 'home' && <HomePage />}
       <Suspense fallback={<main className="page muted">Loading player…</main>}>
         {route.name === 'live' && <PlayerPage key={`live:${route.channelId}`} target={{ kind: 'live', channelId: route.channelId }} />}
         {route.name === 'vod' && <PlayerPage key={`vod:${route.sessionId}`} target={{ kind: 'vod', sessionId: route.sessionId }} />}
       </Suspense>
+      {route.name === 'search' && <SearchPage params={route} />}
+      {route.name === 'signin' && <SignInPage next={route.next} />}
+      {route.name === 'signup' && <SignUpPage next={route.next} />}
+      {route.name === 'dashboard' && <DashboardPage />}
       {route.name === 'not-found' && (
         <main className="page">
           <h2>Not found</h2>

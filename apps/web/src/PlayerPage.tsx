@@ -1,6 +1,8 @@
 import { useRef } from 'react';
 import { isLive, liveMasterUrl, vodMasterUrl, type StreamItem } from './api';
+import { ChannelPanel } from './ChannelPanel';
 import { hrefFor, Link } from './router';
+import { useChannel } from './useChannel';
 import { usePlayer, type PlaybackState } from './usePlayer';
 import { useStreams } from './useStreams';
 
@@ -29,6 +31,8 @@ function findItem(items: readonly StreamItem[] | null, target: PlayerTarget): St
  * `/watch/vod/<sessionId>` (plays `/sessions/<sessionId>/vod.m3u8`): video, LIVE badge, status
  * line, quality selector (Auto + one entry per rendition) and the MP4 download when the API
  * lists one. Title and links come from `GET /api/streams`; playback works without it.
+ * Live pages also show the channel (`GET /api/channels/<channelId>`): title, category, follower
+ * count and the Follow/Unfollow button.
  */
 export function PlayerPage({ target }: { target: PlayerTarget }) {
   const videoRef = useRef<HTMLVideoElement>(null);
@@ -37,6 +41,8 @@ export function PlayerPage({ target }: { target: PlayerTarget }) {
   const player = usePlayer(videoRef, src, { live });
   const { items } = useStreams();
   const item = findItem(items, target);
+  const channelHandle = useChannel(live ? target.channelId : null);
+  const channel = channelHandle.channel;
 
   const playing = player.renditions[player.playingLevel];
   const stateText =
@@ -58,9 +64,9 @@ export function PlayerPage({ target }: { target: PlayerTarget }) {
               LIVE
             </span>
           )}
-          <span>{item?.title || (live ? target.channelId : 'Recording')}</span>
+          <span>{item?.title || channel?.title || (live ? target.channelId : 'Recording')}</span>
         </h1>
-        {item && <div className="muted">{item.channelName}</div>}
+        {item ? <div className="muted">{item.channelName}</div> : channel && <div className="muted">{channel.displayName}</div>}
       </div>
 
       <div className="video-wrap">
@@ -99,6 +105,8 @@ export function PlayerPage({ target }: { target: PlayerTarget }) {
           </Link>
         )}
       </div>
+
+      {live && <ChannelPanel channelId={target.channelId} handle={channelHandle} />}
     </main>
   );
 }

@@ -1,6 +1,7 @@
 /**
  * Client for the platform's HTTP API as seen from the browser (same origin; Vite proxies
- * `/api/*` to the API service). Only `GET /api/streams` is used by the web app.
+ * `/api/*` to the API service): the `/api/streams` listing, and {@link callApi}, the one JSON
+ * request helper every other call goes through (errors are the API's `{ code, message }`).
  */
 
 /** Lifecycle of one publishing session, as reported by the API. */
@@ -33,8 +34,9 @@ export interface StreamsResponse {
 }
 
 /**
- * Why `/api/streams` could not be read: `network` (no response: API or proxy unreachable),
- * `http` (non-2xx; `status` is set), `shape` (2xx but not the documented JSON).
+ * Why an API call failed: `network` (no response: API or proxy unreachable), `http` (non-2xx;
+ * `status` is set, and `code` when the body was the API's `{ code, message }`, whose `message`
+ * then is this error's message), `shape` (2xx but not the documented JSON).
  */
 export class ApiError extends Error {
   override readonly name = 'ApiError';
@@ -42,9 +44,81 @@ export class ApiError extends Error {
     message: string,
     readonly kind: 'network' | 'http' | 'shape',
     readonly status?: number,
+    /** The API's error code, e.g. `USERNAME_TAKEN`, `TOKEN_EXPIRED`. */
+    readonly code?: string,
   ) {
     super(message);
   }
+}
+
+/** True when `v` is the API's error body `{ code, message }`. */
+export function isErrorBody(v: unknown): v is { code: string; message: string } {
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Record<string, unknown>;
+  return typeof o.code === 'string' && typeof o.message === 'string';
+}
+
+/** A `fetch` as {@link callApi} uses it (injectable for tests). */
+export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
+
+/** Options of {@link callApi}. */
+export interface CallOptions {
+  readonly method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
+  /** Sent as JSON when defined. */
+  readonly body?: unknown;
+  /** Access token sent as `Authorization: Bearer`; none when null/undefined. */
+  readonly token?: string | null;
+  readonly signal?: AbortSignal | undefined;
+  /** Default: the global `fetch`. */
+  readonly fetch?: FetchLike;
+}
+
+/**
+ * One JSON request to the API: returns the parsed body (null for 204 No Content).
+ * @throws ApiError `network` when there is no response, `http` for a non-2xx status (with the
+ *   API's `code` and `message` when the body is `{ code, message }`), `shape` for a 2xx body
+ *   that is not JSON.
+ * @throws DOMException `AbortError` when `signal` aborts.
+ */
+export async function callApi(path: string, opts: CallOptions = {}): Promise<unknown> {
+  const method = opts.method ?? 'GET';
+  const what = `${method} ${path.split('?')[0]}`;
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  const doFetch: FetchLike = opts.fetch ?? ((input, init) => fetch(input, init));
+  let res: Response;
+  let text: string;
+  try {
+    res = await doFetch(path, {
+      method,
+      headers,
+      body: opts.body === undefined ? null : JSON.stringify(opts.body),
+      signal: opts.signal ?? null,
+    });
+    text = await res.text();
+  } catch (err) {
+    if (opts.signal?.aborted) throw err;
+    throw new ApiError(`${what} failed: ${err instanceof Error ? err.message : String(err)}`, 'network');
+  }
+  let body: unknown = undefined;
+  try {
+    body = text === '' ? null : JSON.parse(text);
+  } catch {
+    // not JSON: handled below
+  }
+  if (!res.ok) {
+    if (isErrorBody(body)) throw new ApiError(body.message, 'http', res.status, body.code);
+    throw new ApiError(`${what} answered HTTP ${res.status}`, 'http', res.status);
+  }
+  if (res.status === 204) return null;
+  if (body === undefined) throw new ApiError(`${what} did not return JSON`, 'shape', res.status);
+  return body;
+}
+
+/** The message to show for a failed call: the API's own message, or the error's text. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 const STATUSES: ReadonlySet<string> = new Set<StreamStatus>(['starting', 'live', 'ended', 'vod', 'failed']);

@@ -1,8 +1,8 @@
 /** A tiny History-API router over the route table in ./routes (no router dependency). */
-import { useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent, type ReactNode } from 'react';
+import { useMemo, useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent, type ReactNode } from 'react';
 import { parseRoute, type Route } from './routes';
 
-export { hrefFor, parseRoute, type Route } from './routes';
+export { hrefFor, parseRoute, safeNext, type Route, type SearchParams } from './routes';
 
 const listeners = new Set<() => void>();
 
@@ -23,10 +23,13 @@ export function navigate(href: string): void {
   for (const l of listeners) l();
 }
 
-/** The current route; re-renders on {@link navigate} and on back/forward. */
+/** The current route (path and query); re-renders on {@link navigate} and on back/forward. */
 export function useRoute(): Route {
-  const pathname = useSyncExternalStore(subscribe, () => location.pathname);
-  return parseRoute(pathname);
+  const href = useSyncExternalStore(subscribe, () => location.pathname + location.search);
+  return useMemo(() => {
+    const q = href.indexOf('?');
+    return q < 0 ? parseRoute(href) : parseRoute(href.slice(0, q), href.slice(q));
+  }, [href]);
 }
 
 /**

@@ -1,0 +1,287 @@
+import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { ApiError, errorMessage } from './api';
+import { countLabel, isPreparedBroadcast, MAX_TAGS, parseTags, TITLE_MAX_LENGTH, type ChannelView, type PreparedBroadcast } from './platform';
+import { hrefFor, Link } from './router';
+import { useCategories } from './useCategories';
+import { useChannel } from './useChannel';
+import { appSession, useSession } from './useSession';
+
+/** How often the dashboard re-reads the channel's live state once the stream is set up. */
+const LIVE_POLL_MS = 5000;
+
+/** A button that copies `text` to the clipboard and says whether it worked. */
+function CopyButton({ text, label }: { text: string; label: string }) {
+  const [result, setResult] = useState<'copied' | 'failed' | null>(null);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      setResult('copied');
+    } catch {
+      setResult('failed');
+    }
+  };
+  return (
+    <>
+      <button type="button" className="button" onClick={() => void copy()} aria-label={label}>
+        Copy
+      </button>
+      <span className="muted copy-result" role="status">
+        {result === 'copied' ? 'Copied' : result === 'failed' ? 'Copy failed: select the text and copy it' : ''}
+      </span>
+    </>
+  );
+}
+
+/** Step 1 for a user without a channel: create it (its id is the lower-cased username). */
+function CreateChannel({ username }: { username: string }) {
+  const [displayName, setDisplayName] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const name = displayName.trim();
+      await appSession().request('/api/channels', { method: 'POST', body: name !== '' ? { displayName: name } : {}, auth: 'required' });
+      await appSession().reloadUser();
+    } catch (err) {
+      // Created by an earlier attempt whose answer was lost: the account now has it.
+      if (err instanceof ApiError && err.code === 'CHANNEL_EXISTS') {
+        await appSession().reloadUser().catch(() => undefined);
+      }
+      setError(errorMessage(err));
+      setBusy(false);
+    }
+  };
+  const channelId = username.toLowerCase();
+  return (
+    <section className="panel" aria-labelledby="create-channel-title">
+      <h2 id="create-channel-title">Create your channel</h2>
+      <p>
+        You need a channel to go live. It will be at{' '}
+        <code>{hrefFor({ name: 'live', channelId })}</code>.
+      </p>
+      <form className="form" onSubmit={(e) => void submit(e)}>
+        {error !== null && (
+          <p className="form-error" role="alert" data-testid="form-error">
+            {error}
+          </p>
+        )}
+        <div className="field">
+          <label htmlFor="channel-display-name">
+            Channel name <span className="muted">(optional, default: {username})</span>
+          </label>
+          <input id="channel-display-name" name="displayName" maxLength={50} value={displayName} onChange={(e) => setDisplayName(e.target.value)} />
+        </div>
+        <button type="submit" className="button button-primary" disabled={busy} aria-busy={busy} data-testid="create-channel">
+          {busy ? 'Creating…' : 'Create channel'}
+        </button>
+      </form>
+    </section>
+  );
+}
+
+/** Where to publish: the RTMP server and the stream key (or its masked form) for OBS. */
+function ObsSettings({ result }: { result: PreparedBroadcast }) {
+  const channelId = result.channel.channelId;
+  return (
+    <section className="panel" aria-labelledby="obs-title" data-testid="obs-settings">
+      <h2 id="obs-title">Stream with OBS</h2>
+      <p className="muted">
+        In OBS: Settings → Stream → Service “Custom…”, then paste the server and the stream key and press “Start Streaming”.
+      </p>
+      <dl className="settings">
+        <dt>Server</dt>
+        <dd>
+          <code data-testid="ingest-url">{result.ingestUrl}</code> <CopyButton text={result.ingestUrl} label="Copy the server URL" />
+        </dd>
+        <dt>Stream key</dt>
+        {result.streamKey !== null ? (
+          <dd>
+            <code className="secret" data-testid="stream-key">
+              {result.streamKey}
+            </code>{' '}
+            <CopyButton text={result.streamKey} label="Copy the stream key" />
+            <p className="hint hint-warning" role="note">
+              This key is shown only this once: copy it into OBS now. Anyone with it can stream to your channel, so keep it secret.
+            </p>
+          </dd>
+        ) : (
+          <dd>
+            <code data-testid="stream-key-masked">{result.maskedKey}</code>
+            <p className="hint" role="note">
+              Your key was shown when it was issued and is not stored in readable form. Lost it? Rotate it in the API to get a new one
+              (this disconnects anyone using the old key): <code>POST /api/channels/{channelId}/stream-keys/{result.keyId}/rotate</code>
+            </p>
+          </dd>
+        )}
+      </dl>
+    </section>
+  );
+}
+
+/** The stream info form, initialised from the loaded channel (never overwritten while typing). */
+function SetupForm({ channel, onPrepared }: { channel: ChannelView; onPrepared: (r: PreparedBroadcast) => void }) {
+  const { categories } = useCategories();
+  const [title, setTitle] = useState(channel.title);
+  const [category, setCategory] = useState(channel.category);
+  const [tagsText, setTagsText] = useState(channel.tags.join(', '));
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [saved, setSaved] = useState(false);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const parsed = parseTags(tagsText);
+    if (parsed.invalid.length > 0) {
+      setError(`Tags may only use a-z, 0-9 and “-” (at most 25 characters each): ${parsed.invalid.join(', ')}`);
+      return;
+    }
+    if (parsed.tooMany) {
+      setError(`At most ${MAX_TAGS} tags.`);
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const body = await appSession().request('/api/streams/start', {
+        method: 'POST',
+        body: { title: title.trim(), category, tags: parsed.tags },
+        auth: 'required',
+      });
+      if (!isPreparedBroadcast(body)) throw new ApiError('POST /api/streams/start: unexpected response', 'shape');
+      setSaved(true);
+      onPrepared(body);
+    } catch (err) {
+      setError(errorMessage(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form className="form" onSubmit={(e) => void submit(e)}>
+      {error !== null && (
+        <p className="form-error" role="alert" data-testid="form-error">
+          {error}
+        </p>
+      )}
+      <div className="field">
+        <label htmlFor="setup-title">Title</label>
+        <input id="setup-title" name="title" maxLength={TITLE_MAX_LENGTH} value={title} onChange={(e) => setTitle(e.target.value)} placeholder="What are you streaming today?" />
+      </div>
+      <div className="field">
+        <label htmlFor="setup-category">Category</label>
+        <select id="setup-category" name="category" value={category} onChange={(e) => setCategory(e.target.value)}>
+          <option value="">No category</option>
+          {categories?.map((c) => (
+            <option key={c.id} value={c.id}>
+              {c.name}
+            </option>
+          ))}
+          {category !== '' && !categories?.some((c) => c.id === category) && <option value={category}>{category}</option>}
+        </select>
+      </div>
+      <div className="field">
+        <label htmlFor="setup-tags">Tags</label>
+        <input id="setup-tags" name="tags" value={tagsText} onChange={(e) => setTagsText(e.target.value)} placeholder="speedrun, chill" aria-describedby="tags-hint" />
+        <small id="tags-hint" className="muted">
+          Up to {MAX_TAGS}, separated by commas: lower-case letters, digits and “-”.
+        </small>
+      </div>
+      <button type="submit" className="button button-primary" disabled={busy} aria-busy={busy} data-testid="go-live">
+        {busy ? 'Saving…' : saved ? 'Update stream info' : 'Go live'}
+      </button>
+    </form>
+  );
+}
+
+/** Step 2: title, category and tags, then `POST /api/streams/start` for the OBS settings. */
+function StreamSetup({ channelId }: { channelId: string }) {
+  const handle = useChannel(channelId);
+  const { channel, reload, patch } = handle;
+  const [result, setResult] = useState<PreparedBroadcast | null>(null);
+
+  // Once set up, keep the live state current (the encoder connects whenever the streamer is ready).
+  useEffect(() => {
+    if (!result) return;
+    const timer = setInterval(() => void reload(), LIVE_POLL_MS);
+    return () => clearInterval(timer);
+  }, [result, reload]);
+
+  const onPrepared = useCallback(
+    (body: PreparedBroadcast) => {
+      // A key shown once stays on screen until the page is left, even though later calls return null.
+      setResult((prev) => (body.streamKey === null && prev?.streamKey && prev.keyId === body.keyId ? { ...body, streamKey: prev.streamKey } : body));
+      patch(body.channel);
+    },
+    [patch],
+  );
+
+  const liveNow = channel?.live ?? false;
+  return (
+    <>
+      <section className="panel" aria-labelledby="go-live-heading">
+        <h2 id="go-live-heading">Go live</h2>
+        <p className="channel-status" role="status" data-testid="channel-status" data-live={liveNow}>
+          {liveNow ? (
+            <>
+              <span className="badge badge-live">LIVE</span> You’re live with {countLabel(channel?.viewers ?? 0, 'viewer')}.{' '}
+            </>
+          ) : (
+            'Offline. '
+          )}
+          <Link href={hrefFor({ name: 'live', channelId })}>Open your channel page</Link>
+        </p>
+        {channel ? (
+          <SetupForm channel={channel} onPrepared={onPrepared} />
+        ) : handle.error !== null ? (
+          <p className="form-error" role="alert">
+            Can’t load your channel: {handle.error}
+          </p>
+        ) : (
+          <p className="muted" role="status">
+            Loading your channel…
+          </p>
+        )}
+      </section>
+      {result && <ObsSettings result={result} />}
+    </>
+  );
+}
+
+/**
+ * `/dashboard` (signed in): create your channel if you have none, then set the stream's
+ * title, category and tags and get the RTMP server URL and stream key for OBS (the key in
+ * full only when it was just issued; otherwise masked, with how to rotate it).
+ */
+export function DashboardPage() {
+  const { status, user } = useSession();
+  if (status === 'restoring') {
+    return (
+      <main className="page">
+        <p className="muted" role="status">
+          Loading your account…
+        </p>
+      </main>
+    );
+  }
+  if (!user) {
+    return (
+      <main className="page narrow">
+        <h1 className="page-title">Creator dashboard</h1>
+        <p>
+          <Link href={hrefFor({ name: 'signin', next: '/dashboard' })}>Sign in</Link> or{' '}
+          <Link href={hrefFor({ name: 'signup', next: '/dashboard' })}>create an account</Link> to set up your channel and go live.
+        </p>
+      </main>
+    );
+  }
+  return (
+    <main className="page narrow">
+      <h1 className="page-title">Creator dashboard</h1>
+      {user.channelId === null ? <CreateChannel username={user.username} /> : <StreamSetup key={user.channelId} channelId={user.channelId} />}
+    </main>
+  );
+}
