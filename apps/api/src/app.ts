@@ -1,126 +1,140 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import cors from '@fastify/cors';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { listSessions, pingDb, type Db, type SessionListing } from '@live/db';
-import { API_ERRORS, ApiError, type ApiErrorCode } from './errors.js';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { systemClock, type EventClock } from '@live/events';
+import { pingDb, type Db } from '@live/db';
+import type { Messaging } from '@live/messaging';
+import { API_ERRORS, ApiError, ErrorBody, type ApiErrorCode } from './errors.js';
+import { createApiContext, DEFAULT_API_CONFIG, type ApiConfig } from './context.js';
+import { createAuthenticator, redactAccessToken } from './auth/plugin.js';
+import { userRoutes } from './routes/users.js';
+import { discoveryRoutes } from './routes/discovery.js';
+import { channelRoutes } from './routes/channels.js';
+import { streamRoutes } from './routes/streams.js';
+import { notificationRoutes } from './routes/notifications.js';
 
 /** Dependencies and settings of {@link buildApp}. */
 export interface ApiOptions {
   readonly db: Db;
-  /** Prefix for playback URLs (the edge's public base URL); '' gives same-origin paths like `/live/<channelId>/master.m3u8`. */
-  readonly edgeBaseUrl?: string;
+  /** JetStream connection for commands (and live notifications); null = read-only API. */
+  readonly messaging?: Messaging | null;
+  /** Settings; everything but `jwtKeys` has a default ({@link DEFAULT_API_CONFIG}). */
+  readonly config: Partial<ApiConfig> & Pick<ApiConfig, 'jwtKeys'>;
   /** Origins allowed by CORS (the web app). Default: any. */
   readonly corsOrigins?: string[] | true;
   readonly logger?: FastifyServerOptions['logger'];
+  /** Time and randomness of new events (default: the system clock). */
+  readonly clock?: EventClock;
+  /** Global per-address request limit (default 600 per minute). */
+  readonly rateLimit?: { max: number; timeWindowMs: number };
 }
 
-const ErrorBody = Type.Object({ code: Type.String(), message: Type.String() });
-
-const Rendition = Type.Object({
-  name: Type.String(), width: Type.Integer(), height: Type.Integer(), bandwidth: Type.Integer(), codecs: Type.String(), passthrough: Type.Boolean(),
-});
-
-/** One broadcast session as the API returns it. */
-export const StreamItem = Type.Object({
-  sessionId: Type.String(),
-  channelId: Type.String(),
-  channelName: Type.String(),
-  title: Type.String(),
-  status: Type.Union([Type.Literal('starting'), Type.Literal('live'), Type.Literal('ended'), Type.Literal('vod'), Type.Literal('failed')]),
-  startedAt: Type.String({ format: 'date-time' }),
-  endedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  playbackUrl: Type.Union([Type.String(), Type.Null()]),
-  vodUrl: Type.Union([Type.String(), Type.Null()]),
-  vodMp4Url: Type.Union([Type.String(), Type.Null()]),
-  durationSeconds: Type.Union([Type.Number(), Type.Null()]),
-  renditions: Type.Array(Type.String()),
-  renditionDetails: Type.Array(Rendition),
-  failureReason: Type.Union([Type.String(), Type.Null()]),
-});
-/** Static type of {@link StreamItem}. */
-export type StreamItem = Static<typeof StreamItem>;
-
-function toItem(s: SessionListing, edge: string): StreamItem {
-  const live = s.status === 'starting' || s.status === 'live';
+// Fastify logs every request's URL before any hook runs; the notification stream's EventSource
+// carries its access token in the query, so the request serializer redacts it.
+function redactingLogger(logger: FastifyServerOptions['logger']): FastifyServerOptions['logger'] {
+  if (!logger) return false;
+  const base = typeof logger === 'object' ? logger : {};
   return {
-    sessionId: s.sessionId,
-    channelId: s.channelId,
-    channelName: s.channelName,
-    title: s.title,
-    status: s.status,
-    startedAt: s.startedAt,
-    endedAt: s.endedAt,
-    playbackUrl: live ? `${edge}/live/${s.channelId}/master.m3u8` : null,
-    vodUrl: s.vodMasterPlaylistKey ? `${edge}/${s.vodMasterPlaylistKey}` : null,
-    vodMp4Url: s.vodMp4Key ? `${edge}/${s.vodMp4Key}` : null,
-    durationSeconds: s.durationSeconds,
-    renditions: s.renditions.map((r) => r.name),
-    renditionDetails: s.renditions.map((r) => ({ ...r })),
-    failureReason: s.failureReason,
+    ...base,
+    serializers: {
+      ...(typeof logger === 'object' ? logger.serializers : {}),
+      req: (req: { method: string; url: string; ip?: string; hostname?: string }) => ({ method: req.method, url: redactAccessToken(req.url), hostname: req.hostname, remoteAddress: req.ip }),
+    },
   };
 }
 
 /**
- * Builds the platform API (Fastify 5, TypeBox schemas on every route). `server.ts`/`main.ts`
- * only listens; tests use `app.inject()`.
- * Routes: `GET /healthz`, `GET /readyz`, `GET /metrics`, `GET /api/streams`, `GET /api/streams/:sessionId`.
- * Errors are `{ code, message }` from {@link API_ERRORS}.
+ * Builds the platform API (Fastify 5, TypeBox schemas on every route, OpenAPI at `/docs`).
+ * `main.ts` only listens; tests use `app.inject()`.
+ * Cross-cutting: security headers (helmet), CORS for the web app, a per-address rate limit,
+ * the auth hook (`Authorization: Bearer <access token>` → `req.user`), and one error handler
+ * that answers every failure as `{ code, message }` from {@link API_ERRORS} (never a stack trace).
+ * Routes: `/healthz`, `/readyz`, `/metrics`, accounts (`/api/users/*`, `/api/auth/*`), channels,
+ * stream keys, follows (`/api/channels/*`), streams (`/api/streams/*`), discovery
+ * (`/api/streams/search`, `/api/categories`) and notifications (`/api/notifications*`).
  */
 export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024 }).withTypeProvider<TypeBoxTypeProvider>();
-  const edge = (opts.edgeBaseUrl ?? '').replace(/\/$/, '');
+  const app = Fastify({
+    logger: redactingLogger(opts.logger), bodyLimit: 64 * 1024, trustProxy: false,
+    // Unknown properties are refused (VALIDATION_FAILED), not silently dropped: a client that
+    // misspells a field learns it. Query strings are still coerced (`limit=20` → 20).
+    ajv: { customOptions: { removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  const config: ApiConfig = { ...DEFAULT_API_CONFIG, ...opts.config };
+  if (config.jwtKeys.length === 0) throw new Error('ApiConfig.jwtKeys needs at least one key');
+  const ctx = createApiContext({ db: opts.db, messaging: opts.messaging ?? null, config, clock: opts.clock ?? systemClock });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  await app.register(cors, { origin: opts.corsOrigins ?? true });
-
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
-    if (err instanceof ApiError) return reply.status(err.statusCode).send({ code: err.code, message: err.message });
+    if (err instanceof ApiError) {
+      if (err.retryAfterSeconds !== undefined) void reply.header('retry-after', String(err.retryAfterSeconds));
+      return reply.status(err.statusCode).send({ code: err.code, message: err.message });
+    }
     if (err.validation) return reply.status(400).send({ code: 'VALIDATION_FAILED', message: err.message });
-    const status = err.statusCode ?? 500;
-    const byStatus: Partial<Record<number, ApiErrorCode>> = { 400: 'BAD_REQUEST', 404: 'NOT_FOUND', 413: 'PAYLOAD_TOO_LARGE', 415: 'BAD_REQUEST', 429: 'RATE_LIMITED' };
-    const code = byStatus[status] ?? 'INTERNAL';
+    let code: ApiErrorCode;
+    if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) code = 'BAD_JSON';
+    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') code = 'UNSUPPORTED_MEDIA_TYPE';
+    else {
+      const status = err.statusCode ?? 500;
+      const byStatus: Partial<Record<number, ApiErrorCode>> = { 400: 'BAD_REQUEST', 404: 'NOT_FOUND', 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE', 429: 'RATE_LIMITED' };
+      code = byStatus[status] ?? 'INTERNAL';
+    }
     if (code === 'INTERNAL') req.log.error({ err }, 'unhandled error');
-    return reply.status(API_ERRORS[code].status).send({ code, message: code === 'INTERNAL' ? API_ERRORS.INTERNAL.message : err.message });
+    const message = code === 'INTERNAL' || code === 'BAD_JSON' || code === 'UNSUPPORTED_MEDIA_TYPE' ? API_ERRORS[code].message : err.message;
+    return reply.status(API_ERRORS[code].status).send({ code, message });
   });
   app.setNotFoundHandler((_req, reply) => reply.status(404).send({ code: 'NOT_FOUND', message: API_ERRORS.NOT_FOUND.message }));
 
-  app.get('/healthz', { schema: { response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
-  app.get('/readyz', { schema: { response: { 200: Type.Object({ status: Type.Literal('ok') }), 503: ErrorBody } } }, async () => {
+  await app.register(helmet, {
+    // The API serves JSON (and the OpenAPI UI at /docs, which needs its own inline assets).
+    contentSecurityPolicy: false,
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+  });
+  await app.register(cors, { origin: opts.corsOrigins ?? true, credentials: true, methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] });
+  await app.register(rateLimit, {
+    max: opts.rateLimit?.max ?? 600,
+    timeWindow: opts.rateLimit?.timeWindowMs ?? 60_000,
+    allowList: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics',
+    errorResponseBuilder: (_req, c) => new ApiError('RATE_LIMITED', `Too many requests; retry in ${Math.ceil(c.ttl / 1000)} s.`, { retryAfterSeconds: Math.ceil(c.ttl / 1000) }),
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Live platform API', version: '0.1.0', description: 'Accounts, channels, stream keys, streams, discovery, follows and notifications. Errors are `{ code, message }`.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  // A command without a body (`POST …/rotate`, `POST /api/notifications/read`) is validated as `{}`.
+  app.addHook('preValidation', async (req) => {
+    if (req.body === undefined && req.method !== 'GET' && req.method !== 'HEAD') req.body = {};
+  });
+  app.decorateRequest('user', null);
+  app.addHook('onRequest', createAuthenticator(ctx));
+
+  app.get('/healthz', { schema: { hide: true, response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
+  app.get('/readyz', { schema: { hide: true, response: { 200: Type.Object({ status: Type.Literal('ok') }), 503: ErrorBody } } }, async () => {
     try {
       await pingDb(opts.db);
     } catch {
       throw new ApiError('NOT_READY', 'database unavailable');
     }
+    if (opts.messaging && opts.messaging.nc.isClosed()) throw new ApiError('NOT_READY', 'NATS connection closed');
     return { status: 'ok' as const };
   });
-  app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
 
-  app.get('/api/streams', {
-    schema: {
-      querystring: Type.Object({
-        limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
-        channelId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' })),
-      }, { additionalProperties: false }),
-      response: { 200: Type.Object({ items: Type.Array(StreamItem) }), 400: ErrorBody },
-    },
-  }, async (req) => {
-    const rows = await listSessions(opts.db, { limit: req.query.limit, ...(req.query.channelId ? { channelId: req.query.channelId } : {}) });
-    return { items: rows.map((r) => toItem(r, edge)) };
-  });
-
-  app.get('/api/streams/:sessionId', {
-    schema: {
-      params: Type.Object({ sessionId: Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' }) }),
-      response: { 200: StreamItem, 404: ErrorBody, 400: ErrorBody },
-    },
-  }, async (req) => {
-    const [listing] = await listSessions(opts.db, { limit: 1, sessionId: req.params.sessionId });
-    if (!listing) throw new ApiError('SESSION_NOT_FOUND');
-    return toItem(listing, edge);
-  });
-
+  await userRoutes(app, ctx);
+  await discoveryRoutes(app, ctx);
+  await channelRoutes(app, ctx);
+  await streamRoutes(app, ctx);
+  await notificationRoutes(app, ctx);
   return app;
 }

@@ -1,16 +1,42 @@
+import { Type } from '@sinclair/typebox';
+
 /**
  * The API's error catalogue: every error a client can see, with its HTTP status. Bodies are
  * `{ code, message }`; a stack trace never reaches a client.
  */
 export const API_ERRORS = {
   BAD_REQUEST: { status: 400, message: 'The request is malformed.' },
+  BAD_JSON: { status: 400, message: 'The request body is not valid JSON.' },
   VALIDATION_FAILED: { status: 400, message: 'The request does not match the schema.' },
+  INVALID_CURSOR: { status: 400, message: 'The cursor is not one this API issued.' },
+  UNAUTHENTICATED: { status: 401, message: 'Sign in first: this needs a valid access token.' },
+  TOKEN_INVALID: { status: 401, message: 'The access token is invalid.' },
+  TOKEN_EXPIRED: { status: 401, message: 'The access token has expired; refresh it.' },
+  INVALID_CREDENTIALS: { status: 401, message: 'Wrong username or password.' },
+  REFRESH_TOKEN_INVALID: { status: 401, message: 'The refresh token is invalid or expired; sign in again.' },
+  REFRESH_TOKEN_REUSED: { status: 401, message: 'The refresh token was already used; every session of this sign-in was revoked. Sign in again.' },
+  FORBIDDEN: { status: 403, message: 'Your role does not allow this.' },
+  NOT_CHANNEL_OWNER: { status: 403, message: 'Only the channel owner (or an admin) may do this.' },
   NOT_FOUND: { status: 404, message: 'No such resource.' },
   SESSION_NOT_FOUND: { status: 404, message: 'No such stream session.' },
+  STREAM_NOT_FOUND: { status: 404, message: 'No such stream.' },
+  USER_NOT_FOUND: { status: 404, message: 'No such user.' },
+  CHANNEL_NOT_FOUND: { status: 404, message: 'No such channel.' },
+  STREAM_KEY_NOT_FOUND: { status: 404, message: 'No such stream key.' },
+  USERNAME_TAKEN: { status: 409, message: 'That username is taken.' },
+  EMAIL_TAKEN: { status: 409, message: 'That email address is already registered.' },
+  CHANNEL_EXISTS: { status: 409, message: 'You already have a channel.' },
+  STREAM_KEY_REVOKED: { status: 409, message: 'The stream key is revoked.' },
+  STREAM_KEY_LIMIT: { status: 409, message: 'The channel has the most active stream keys allowed; revoke one first.' },
+  STREAM_NOT_LIVE: { status: 409, message: 'The stream is not live.' },
+  CONFLICT: { status: 409, message: 'Someone else changed this at the same time; retry.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send the body as application/json.' },
   RATE_LIMITED: { status: 429, message: 'Too many requests.' },
+  LOGIN_THROTTLED: { status: 429, message: 'Too many failed sign-ins; wait and try again.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
   NOT_READY: { status: 503, message: 'A dependency is unavailable.' },
+  EVENT_LOG_UNAVAILABLE: { status: 503, message: 'The event log is unavailable; nothing was changed. Retry.' },
 } as const;
 
 /** A catalogue error code. */
@@ -20,8 +46,14 @@ export type ApiErrorCode = keyof typeof API_ERRORS;
 export class ApiError extends Error {
   override readonly name = 'ApiError';
   readonly statusCode: number;
-  constructor(readonly code: ApiErrorCode, message?: string) {
+  /** Seconds the client should wait (sent as `Retry-After`), for 429s. */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(readonly code: ApiErrorCode, message?: string, opts: { retryAfterSeconds?: number } = {}) {
     super(message ?? API_ERRORS[code].message);
     this.statusCode = API_ERRORS[code].status;
+    this.retryAfterSeconds = opts.retryAfterSeconds;
   }
 }
+
+/** TypeBox schema of every error answer: `{ code, message }`. */
+export const ErrorBody = Type.Object({ code: Type.String(), message: Type.String() });

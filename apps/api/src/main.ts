@@ -1,23 +1,84 @@
 /**
  * API process: listens on API_PORT (default 8080) at API_HOST (default 127.0.0.1).
- * Env: DATABASE_URL, EDGE_PUBLIC_URL (prefix of playback URLs, default same-origin), LOG_LEVEL.
+ * Env:
+ * - DATABASE_URL, NATS_URL (required);
+ * - JWT_KEYS: the access-token key ring, `kid:secret[,kid:secret…]` (the first signs; each
+ *   secret at least 32 characters); required;
+ * - INGEST_PUBLIC_URL: the RTMP URL publishers are told (default rtmp://127.0.0.1:1935/live);
+ * - EDGE_PUBLIC_URL: prefix of playback URLs (default same-origin);
+ * - ADMIN_USERNAMES: comma-separated usernames that become admins when they register;
+ * - STREAM_KEY_TTL_DAYS (default 30), ACCESS_TOKEN_TTL_SECONDS (900), REFRESH_TOKEN_TTL_SECONDS (2592000);
+ * - LOGIN_MAX_FAILURES (10) per account and per address within LOGIN_WINDOW_SECONDS (900);
+ * - CORS_ORIGINS: comma-separated allowed origins (default any); RATE_LIMIT_PER_MINUTE (600); LOG_LEVEL.
+ * Every hour it deletes expired refresh tokens and stale sign-in failure counters.
  */
 import { createDb, migrateToLatest } from '@live/db';
+import { connectMessaging, ensureEventStreams } from '@live/messaging';
 import { buildApp } from './app.js';
+import { deleteExpiredRefreshTokens } from './auth/refresh.js';
+import { deleteStaleLoginFailures } from './auth/throttle.js';
+import { DEFAULT_API_CONFIG, type JwtKey } from './context.js';
 
 const level = process.env.LOG_LEVEL ?? 'info';
-const databaseUrl = process.env.DATABASE_URL;
-if (!databaseUrl) { console.error('DATABASE_URL is required'); process.exit(2); }
-const db = createDb(databaseUrl);
+function env(name: string): string {
+  const v = process.env[name];
+  if (!v) { console.error(`${name} is required`); process.exit(2); }
+  return v;
+}
+function parseJwtKeys(text: string): JwtKey[] {
+  const keys = text.split(',').map((pair) => {
+    const i = pair.indexOf(':');
+    return { kid: pair.slice(0, i).trim(), secret: pair.slice(i + 1).trim() };
+  });
+  for (const k of keys) {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(k.kid) || k.secret.length < 32) {
+      console.error('JWT_KEYS must be kid:secret pairs with secrets of at least 32 characters');
+      process.exit(2);
+    }
+  }
+  return keys;
+}
+const num = (name: string, dflt: number): number => (process.env[name] ? Number(process.env[name]) : dflt);
+
+const db = createDb(env('DATABASE_URL'));
 await migrateToLatest(db);
-const app = await buildApp({ db, edgeBaseUrl: process.env.EDGE_PUBLIC_URL ?? '', logger: { name: 'api', level } });
+const messaging = await connectMessaging(env('NATS_URL'), 'api');
+await ensureEventStreams(messaging.jsm);
+const app = await buildApp({
+  db,
+  messaging,
+  logger: { name: 'api', level },
+  config: {
+    jwtKeys: parseJwtKeys(env('JWT_KEYS')),
+    ingestUrl: process.env.INGEST_PUBLIC_URL ?? DEFAULT_API_CONFIG.ingestUrl,
+    edgeBaseUrl: process.env.EDGE_PUBLIC_URL ?? '',
+    adminUsernames: (process.env.ADMIN_USERNAMES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    streamKeyTtlDays: num('STREAM_KEY_TTL_DAYS', DEFAULT_API_CONFIG.streamKeyTtlDays),
+    accessTokenTtlSeconds: num('ACCESS_TOKEN_TTL_SECONDS', DEFAULT_API_CONFIG.accessTokenTtlSeconds),
+    refreshTokenTtlSeconds: num('REFRESH_TOKEN_TTL_SECONDS', DEFAULT_API_CONFIG.refreshTokenTtlSeconds),
+    loginMaxFailures: num('LOGIN_MAX_FAILURES', DEFAULT_API_CONFIG.loginMaxFailures),
+    loginWindowSeconds: num('LOGIN_WINDOW_SECONDS', DEFAULT_API_CONFIG.loginWindowSeconds),
+  },
+  ...(process.env.CORS_ORIGINS ? { corsOrigins: process.env.CORS_ORIGINS.split(',').map((s) => s.trim()) } : {}),
+  rateLimit: { max: num('RATE_LIMIT_PER_MINUTE', 600), timeWindowMs: 60_000 },
+});
 await app.listen({ port: Number(process.env.API_PORT ?? 8080), host: process.env.API_HOST ?? '127.0.0.1' });
+
+const housekeeping = setInterval(() => {
+  const now = Date.now();
+  Promise.all([deleteExpiredRefreshTokens(db, now), deleteStaleLoginFailures(db, now, num('LOGIN_WINDOW_SECONDS', DEFAULT_API_CONFIG.loginWindowSeconds))])
+    .then(([tokens, counters]) => app.log.info({ tokens, counters }, 'housekeeping: expired credentials deleted'))
+    .catch((err: unknown) => app.log.warn({ err: (err as Error).message }, 'housekeeping failed'));
+}, 3600_000);
+housekeeping.unref();
 
 let stopping = false;
 async function shutdown() {
   if (stopping) return;
   stopping = true;
+  clearInterval(housekeeping);
   await app.close();
+  await messaging.close();
   await db.destroy();
   process.exit(0);
 }

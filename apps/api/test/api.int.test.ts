@@ -22,7 +22,7 @@ beforeAll(async () => {
     { session_id: 'old', channel_id: 'demo', status: 'vod', started_at: new Date('2026-01-01T00:00:00Z'), ended_at: new Date('2026-01-01T00:30:00Z'), renditions: '[]', vod_master_playlist_key: 'sessions/old/vod.m3u8', vod_mp4_key: 'sessions/old/vod.mp4', duration_seconds: 1800, last_seq: 5 },
     { session_id: 'now', channel_id: 'demo', status: 'live', started_at: new Date('2025-12-31T00:00:00Z'), renditions: JSON.stringify([{ name: '720p', width: 1280, height: 720, bandwidth: 3300000, codecs: 'avc1.4d401f,mp4a.40.2', passthrough: false }]), master_playlist_key: 'sessions/now/master.m3u8', last_seq: 9 },
   ]).execute();
-  app = await buildApp({ db });
+  app = await buildApp({ db, config: { jwtKeys: [{ kid: 'k1', secret: 'read-only-test-secret-0123456789abcdef' }] } });
 }, 90_000);
 afterAll(async () => {
   await app?.close();
@@ -40,10 +40,16 @@ describe('api', () => {
     expect(body.items[1]).toMatchObject({ playbackUrl: null, vodUrl: '/sessions/old/vod.m3u8', vodMp4Url: '/sessions/old/vod.mp4', durationSeconds: 1800 });
   });
 
-  it('returns one session, or SESSION_NOT_FOUND', async () => {
-    expect((await app.inject({ method: 'GET', url: '/api/streams/old' })).json()).toMatchObject({ sessionId: 'old', status: 'vod' });
+  it('returns one session, or STREAM_NOT_FOUND', async () => {
+    expect((await app.inject({ method: 'GET', url: '/api/streams/old' })).json()).toMatchObject({ sessionId: 'old', status: 'vod', live: false });
     const r = await app.inject({ method: 'GET', url: '/api/streams/nope' });
-    expect([r.statusCode, r.json()]).toEqual([404, { code: 'SESSION_NOT_FOUND', message: 'No such stream session.' }]);
+    expect([r.statusCode, r.json()]).toEqual([404, { code: 'STREAM_NOT_FOUND', message: 'No such stream.' }]);
+  });
+
+  it('answers commands with EVENT_LOG_UNAVAILABLE when it runs without NATS, writing nothing', async () => {
+    const r = await app.inject({ method: 'POST', url: '/api/users/register', payload: { username: 'nobody', email: 'n@example.com', password: 'long enough password' } });
+    expect([r.statusCode, (r.json() as { code: string }).code]).toEqual([503, 'EVENT_LOG_UNAVAILABLE']);
+    expect(await db.selectFrom('users').selectAll().execute()).toEqual([]);
   });
 
   it.each([
@@ -52,6 +58,8 @@ describe('api', () => {
     ['/api/streams?limit=0', 400, 'VALIDATION_FAILED'],
     ["/api/streams?channelId=x'%20or%201=1--", 400, 'VALIDATION_FAILED'],
     ['/api/streams/%E2%80%AE%F0%9F%98%80', 400, 'VALIDATION_FAILED'],
+    ['/api/streams?limt=5', 400, 'VALIDATION_FAILED'],
+    ['/api/streams/search?q=x&sort=desc', 400, 'VALIDATION_FAILED'],
     ['/api/nothing-here', 404, 'NOT_FOUND'],
   ])('%s → %i %s', async (url, status, code) => {
     const r = await app.inject({ method: 'GET', url });

@@ -10,6 +10,7 @@ export * from './schema.js';
 export * from './migrations.js';
 export * from './keys.js';
 export * from './sessions.js';
+export * from './projections.js';
 
 /**
  * Opens a pooled Kysely instance on `databaseUrl` (`postgres://user:pass@host:port/db`).
@@ -33,3 +34,4 @@ export type Db = Kysely<Database>;
 export async function pingDb(db: Db): Promise<void> {
   await sql`select 1`.execute(db);
 }
+export * from './discovery.js';

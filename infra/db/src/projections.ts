@@ -81,7 +81,9 @@ async function apply(trx: Trx, e: DomainEvent, seq: number): Promise<KeptNotific
         id: e.data.userId, username: e.data.username, username_lower: e.data.username.toLowerCase(), email: e.data.email,
         display_name: e.data.displayName, bio: '', password_hash: e.data.passwordHash, is_admin: e.data.roles.includes('admin'),
         created_at: at, updated_at: at,
-      }).onConflict((oc) => oc.column('id').doNothing()).execute();
+      // Any conflict (same id on redelivery; a duplicate username or email, which the API's claims
+      // in the log rule out) is skipped rather than stopping the projection.
+      }).onConflict((oc) => oc.doNothing()).execute();
       return [];
     case 'UserProfileUpdated':
       await trx.updateTable('users').set({ display_name: e.data.displayName, bio: e.data.bio, updated_at: at }).where('id', '=', e.data.userId).execute();

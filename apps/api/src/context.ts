@@ -1,0 +1,188 @@
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { EVENTS_STREAM, type EventClock, type EventEnvelope, type Role } from '@live/events';
+import { waitForProjection, type Db } from '@live/db';
+import { appendEvent, ConcurrencyError, lastSubjectSequence, type Messaging } from '@live/messaging';
+import { ApiError } from './errors.js';
+
+/** The Fastify instance type every route module receives (TypeBox type provider). */
+export type ApiApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+/** One HMAC key of the access-token key ring. */
+export interface JwtKey {
+  /** Key id, sent as the JWT header `kid`. `[A-Za-z0-9_-]{1,64}`. */
+  readonly kid: string;
+  /** At least 32 bytes of secret. */
+  readonly secret: string;
+}
+
+/** Settings of the API (environment in `main.ts`, literals in tests). */
+export interface ApiConfig {
+  /**
+   * Access-token key ring: the first key signs; every key verifies. Rotating the secret = put a
+   * new key first and keep the old one until its tokens have expired (no one is logged out).
+   */
+  readonly jwtKeys: readonly JwtKey[];
+  /** Access-token lifetime, seconds (default 900). */
+  readonly accessTokenTtlSeconds: number;
+  /** Refresh-token lifetime, seconds (default 30 days). */
+  readonly refreshTokenTtlSeconds: number;
+  /** Default stream-key lifetime, days (default 30). */
+  readonly streamKeyTtlDays: number;
+  /** RTMP URL publishers are told to use, e.g. `rtmp://127.0.0.1:1935/live`. */
+  readonly ingestUrl: string;
+  /** Prefix of playback URLs (the edge's public base URL); '' = same-origin paths. */
+  readonly edgeBaseUrl: string;
+  /** Usernames that become admins when they register (bootstrap of the first admin). */
+  readonly adminUsernames: readonly string[];
+  /** How long a command waits for the read models to include its events, ms (default 5000). */
+  readonly projectionTimeoutMs: number;
+  /** Failed sign-ins allowed per account and per address within `loginWindowSeconds` (default 10). */
+  readonly loginMaxFailures: number;
+  /** Window of `loginMaxFailures`, seconds (default 900). */
+  readonly loginWindowSeconds: number;
+}
+
+/** Defaults of {@link ApiConfig} (all but `jwtKeys`). */
+export const DEFAULT_API_CONFIG: Omit<ApiConfig, 'jwtKeys'> = {
+  accessTokenTtlSeconds: 900,
+  refreshTokenTtlSeconds: 30 * 24 * 3600,
+  streamKeyTtlDays: 30,
+  ingestUrl: 'rtmp://127.0.0.1:1935/live',
+  edgeBaseUrl: '',
+  adminUsernames: [],
+  projectionTimeoutMs: 5000,
+  loginMaxFailures: 10,
+  loginWindowSeconds: 900,
+};
+
+/** The authenticated caller, from a verified access token. */
+export interface AuthUser {
+  readonly userId: string;
+  readonly username: string;
+  /** Global roles: always `viewer`; `streamer` when they own a channel; `admin`. */
+  readonly roles: readonly Role[];
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The caller, or null for an anonymous request. Set by the auth hook from `Authorization: Bearer`. */
+    user: AuthUser | null;
+  }
+}
+
+/** What every route module works with: dependencies plus the command helpers. */
+export interface ApiContext {
+  readonly db: Db;
+  /** Null when the API runs without NATS (read-only); commands then fail with EVENT_LOG_UNAVAILABLE. */
+  readonly messaging: Messaging | null;
+  readonly config: ApiConfig;
+  readonly clock: EventClock;
+  /**
+   * Appends one event to EVENTS (`Nats-Msg-Id` = event id) and returns its stream sequence.
+   * `expectedLastSubjectSequence` makes it a guarded write on the event's subject (0 = empty).
+   * @throws ConcurrencyError (from @live/messaging) when the guard fails.
+   * @throws ApiError EVENT_LOG_UNAVAILABLE when JetStream does not answer; nothing was appended.
+   */
+  append(event: EventEnvelope, opts?: { expectedLastSubjectSequence?: number }): Promise<number>;
+  /**
+   * Appends events in order (each unguarded), then waits until the read models include the last
+   * one, so the caller's next read sees its own write. Returns the last sequence.
+   * @throws ApiError EVENT_LOG_UNAVAILABLE as {@link append}.
+   */
+  commit(events: readonly EventEnvelope[]): Promise<number>;
+  /** Waits until the read models include `streamSequence` (see `waitForProjection`). */
+  projected(streamSequence: number): Promise<boolean>;
+  /** The newest sequence stored on `subject`, 0 when none (for guarded writes). */
+  subjectVersion(subject: string): Promise<number>;
+}
+
+/**
+ * Builds the {@link ApiContext} over the given dependencies.
+ */
+export function createApiContext(deps: { db: Db; messaging: Messaging | null; config: ApiConfig; clock: EventClock }): ApiContext {
+  const { db, messaging, config } = deps;
+  const requireMessaging = (): Messaging => {
+    if (!messaging) throw new ApiError('EVENT_LOG_UNAVAILABLE');
+    return messaging;
+  };
+  const ctx: ApiContext = {
+    db, messaging, config, clock: deps.clock,
+    async append(event, opts = {}) {
+      const m = requireMessaging();
+      try {
+        const r = await appendEvent(m.js, event, opts.expectedLastSubjectSequence !== undefined ? { expectedLastSubjectSequence: opts.expectedLastSubjectSequence } : {});
+        return r.seq;
+      } catch (err) {
+        if (err instanceof ConcurrencyError) throw err;
+        throw new ApiError('EVENT_LOG_UNAVAILABLE');
+      }
+    },
+    async commit(events) {
+      let seq = 0;
+      for (const e of events) seq = await ctx.append(e);
+      if (seq > 0) await ctx.projected(seq);
+      return seq;
+    },
+    projected: (seq) => waitForProjection(db, seq, config.projectionTimeoutMs),
+    async subjectVersion(subject) {
+      const m = requireMessaging();
+      try {
+        return await lastSubjectSequence(m.jsm, EVENTS_STREAM, subject);
+      } catch {
+        throw new ApiError('EVENT_LOG_UNAVAILABLE');
+      }
+    },
+  };
+  return ctx;
+}
+
+/**
+ * The caller, or a 401.
+ * @throws ApiError UNAUTHENTICATED for an anonymous request.
+ */
+export function requireUser(req: FastifyRequest): AuthUser {
+  if (!req.user) throw new ApiError('UNAUTHENTICATED');
+  return req.user;
+}
+
+/**
+ * The caller when they hold `role` globally (admins pass every check), or a 401/403.
+ * @throws ApiError UNAUTHENTICATED (anonymous) or FORBIDDEN (role missing).
+ */
+export function requireRole(req: FastifyRequest, role: Exclude<Role, 'moderator'>): AuthUser {
+  const u = requireUser(req);
+  if (!u.roles.includes(role) && !u.roles.includes('admin')) throw new ApiError('FORBIDDEN', `This needs the ${role} role.`);
+  return u;
+}
+
+/** How a user relates to a channel, strongest first. */
+export type ChannelRelation = 'admin' | 'owner' | 'moderator' | 'none';
+
+/**
+ * The caller's relation to `channelId`, read from the read models (not from the token, so a
+ * moderator removed a second ago is refused at once).
+ * @throws ApiError CHANNEL_NOT_FOUND when the channel does not exist.
+ */
+export async function channelRelation(db: Db, user: AuthUser | null, channelId: string): Promise<ChannelRelation> {
+  const ch = await db.selectFrom('channels').select(['id', 'owner_user_id']).where('id', '=', channelId).executeTakeFirst();
+  if (!ch) throw new ApiError('CHANNEL_NOT_FOUND');
+  if (!user) return 'none';
+  if (user.roles.includes('admin')) return 'admin';
+  if (ch.owner_user_id === user.userId) return 'owner';
+  const m = await db.selectFrom('channel_moderators').select('user_id').where('channel_id', '=', channelId).where('user_id', '=', user.userId).executeTakeFirst();
+  return m ? 'moderator' : 'none';
+}
+
+/**
+ * The caller when they own `channelId` (or are an admin; with `allowModerators`, also a
+ * moderator of it).
+ * @throws ApiError UNAUTHENTICATED, CHANNEL_NOT_FOUND, or NOT_CHANNEL_OWNER / FORBIDDEN.
+ */
+export async function requireChannelManager(ctx: ApiContext, req: FastifyRequest, channelId: string, opts: { allowModerators?: boolean } = {}): Promise<AuthUser> {
+  const u = requireUser(req);
+  const rel = await channelRelation(ctx.db, u, channelId);
+  if (rel === 'admin' || rel === 'owner') return u;
+  if (rel === 'moderator' && opts.allowModerators) return u;
+  throw new ApiError(rel === 'moderator' ? 'FORBIDDEN' : 'NOT_CHANNEL_OWNER');
+}
