@@ -8,8 +8,10 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, wri
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { createDb, ensureChannelWithKey, generateStreamKey, migrateToLatest } from '@live/db';
-import { connectMessaging, ensureEventStreams } from '@live/messaging';
+import { createHash } from 'node:crypto';
+import { channelSubject, domainEvent, EVENTS_STREAM, systemClock } from '@live/events';
+import { createDb, generateStreamKey, hashStreamKey, migrateToLatest, type Db } from '@live/db';
+import { appendEvent, connectMessaging, ensureEventStreams, readEvents, type Messaging } from '@live/messaging';
 import { startServices, freePort, type RunningServices, type ServiceEndpoints } from './services/index.js';
 import { ManagedProcess } from './services/process.js';
 
@@ -126,6 +128,57 @@ function demoKey(dataDir: string, persistent: boolean): string {
   return key;
 }
 
+function rtmpPublicHost(bind: string | undefined): string {
+  return !bind || bind === '0.0.0.0' || bind === '::' ? '127.0.0.1' : bind;
+}
+
+/** `kid:secret` of the API's access-token key ring: JWT_KEYS from the environment, else one kept in the data dir. */
+function jwtKeyRing(dataDir: string, persistent: boolean): string {
+  if (process.env.JWT_KEYS) return process.env.JWT_KEYS;
+  const file = join(dataDir, 'jwt-keys');
+  if (persistent && existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const ring = `k${Date.now().toString(36)}:${randomBytes(32).toString('base64url')}`;
+  if (persistent) writeFileSync(file, ring + '\n', { mode: 0o600 });
+  return ring;
+}
+
+/**
+ * Makes sure the EVENTS log holds the demo channel (ChannelCreated, ChannelMetadataUpdated) and
+ * a StreamKeyIssued for `key` (its hash; no expiry: it is the operator's key). Idempotent: reads
+ * the channel's history first. Returns the channel id.
+ */
+async function seedDemoChannel(m: Messaging, key: string): Promise<string> {
+  const channelId = DEMO_CHANNEL.slug;
+  const subject = channelSubject(channelId);
+  const history = await readEvents(m.js, EVENTS_STREAM, subject);
+  const producer = 'stack-bootstrap';
+  if (!history.some((h) => h.event.type === 'ChannelCreated')) {
+    await appendEvent(m.js, domainEvent(systemClock, 'ChannelCreated', subject, { channelId, ownerUserId: null, displayName: DEMO_CHANNEL.displayName }, { producer }));
+    await appendEvent(m.js, domainEvent(systemClock, 'ChannelMetadataUpdated', subject, { channelId, title: DEMO_CHANNEL.title, category: 'just-chatting', tags: ['demo'], language: 'en', mature: false }, { producer }));
+  }
+  const keyHash = hashStreamKey(key);
+  const known = history.some((h) => (h.event.type === 'StreamKeyIssued' || h.event.type === 'StreamKeyRotated') && h.event.data.keyHash === keyHash);
+  if (!known) {
+    // Key id derived from the hash, so a re-seed of the same key is the same key.
+    const keyId = `demo-${createHash('sha256').update(keyHash).digest('hex').slice(0, 16)}`;
+    await appendEvent(m.js, domainEvent(systemClock, 'StreamKeyIssued', subject, {
+      channelId, keyId, keyHash, keyLast4: key.slice(-4), label: 'demo', expiresAt: null, allowedCidrs: [], actorUserId: null,
+    }, { producer }));
+  }
+  return channelId;
+}
+
+async function waitForDemoKey(db: Db, key: string): Promise<void> {
+  const hash = hashStreamKey(key);
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const row = await db.selectFrom('stream_keys').select('id').where('key_hash', '=', hash).where('status', '=', 'active').executeTakeFirst();
+    if (row) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the projector did not write the demo stream key into the read model within 60 s');
+}
+
 /**
  * Starts the whole platform on this machine and returns when every app answers its health check.
  * External servers are used instead of embedded ones when NATS_URL, TEMPORAL_ADDRESS or
@@ -160,15 +213,16 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     if (!persistent) rmSync(workDir, { recursive: true, force: true });
     mkdirSync(workDir, { recursive: true });
 
-    // Schema, demo channel, event streams.
+    // Schema, event streams, and the demo channel and its key as events (the projector, started
+    // below, writes them into the read models).
     const db = createDb(ep.databaseUrl, 2);
     await migrateToLatest(db);
     const key = demoKey(dataDir, persistent);
-    const demoChannelId = await ensureChannelWithKey(db, DEMO_CHANNEL, key);
-    await db.destroy();
     const messaging = await connectMessaging(ep.natsUrl, 'stack-bootstrap');
     await ensureEventStreams(messaging.jsm);
+    const demoChannelId = await seedDemoChannel(messaging, key);
     await messaging.close();
+    const jwtKeys = jwtKeyRing(dataDir, persistent);
 
     const p = opts.ports ?? {};
     const [rtmpPort, ingestHttpPort, apiPort, edgePort, webPort, workerHttpPort, projectorHttpPort] = [
@@ -210,7 +264,10 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
         RELAY_BASE_URL: ingestHttpUrl, INGEST_NODE_ID: `ingest-${rtmpPort}`,
       }, `${ingestHttpUrl}/healthz`),
       spawnApp('edge', { EDGE_PORT: String(edgePort) }, `${edgeUrl}/healthz`),
-      spawnApp('api', { API_PORT: String(apiPort), EDGE_PUBLIC_URL: '' }, `${apiUrl}/healthz`),
+      spawnApp('api', {
+        API_PORT: String(apiPort), EDGE_PUBLIC_URL: '', JWT_KEYS: jwtKeys,
+        INGEST_PUBLIC_URL: `rtmp://${rtmpPublicHost(opts.rtmpHost)}:${rtmpPort}/live`,
+      }, `${apiUrl}/healthz`),
     ].map((proc) => waitForHttp(specs.get(proc.service)!.healthUrl, proc, 90_000));
 
     let webUrl = '';
@@ -233,10 +290,11 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       ready.push(waitForHttp(webUrl, web, 60_000));
     }
     await Promise.all(ready);
+    await waitForDemoKey(db, key);
+    await db.destroy();
 
-    const rtmpPublicHost = !opts.rtmpHost || opts.rtmpHost === '0.0.0.0' || opts.rtmpHost === '::' ? '127.0.0.1' : opts.rtmpHost;
     const info: StackInfo = {
-      rtmpUrl: `rtmp://${rtmpPublicHost}:${rtmpPort}/live`,
+      rtmpUrl: `rtmp://${rtmpPublicHost(opts.rtmpHost)}:${rtmpPort}/live`,
       demoStreamKey: key,
       demoChannelId,
       demoPlaybackUrl: `${edgeUrl}/live/${demoChannelId}/master.m3u8`,

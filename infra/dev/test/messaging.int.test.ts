@@ -70,7 +70,7 @@ describe('messaging', () => {
     const consumer = await runDurableConsumer(m.js, m.jsm, {
       stream: EVENTS_STREAM, durable: 'test-cons', filterSubject: streamSubject('cons'), logger, backoffMs: [100],
       async handle(event: DomainEvent) {
-        const sid = event.data.sessionId;
+        const sid = (event.data as { sessionId: string }).sessionId;
         if (sid === 's2' && !failedOnce) { failedOnce = true; throw new Error('transient'); }
         seen.push(sid);
         if (seen.length === 3) resolveAll();

@@ -54,9 +54,9 @@ describe('first live stream, end to end', () => {
     const types = events.map((e) => e.type);
     expect(types).not.toContain('StreamFailed');
     expect(types).toEqual(['StreamPublishStarted', 'TranscodeStarted', 'RenditionsReady', 'StreamPublishEnded', 'VodReady']);
-    const sessionIds = new Set(events.map((e) => e.data.sessionId));
+    const sessionIds = new Set(events.map((e) => (e.data as { sessionId: string }).sessionId));
     expect(sessionIds.size).toBe(1);
-    const sessionId = events[0]!.data.sessionId;
+    const sessionId = (events[0]!.data as { sessionId: string }).sessionId;
 
     // Temporal: the session's workflow completed.
     const connection = await Connection.connect({ address: info.temporalAddress });

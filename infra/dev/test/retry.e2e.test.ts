@@ -30,7 +30,7 @@ it('resumes the same playlists after the transcoder is killed mid-stream', async
   const { info } = t.stack;
   const pub = publishTestPattern(`${info.rtmpUrl}/${info.demoStreamKey}`, { seconds: 30, width: 1280, height: 720, fps: 30, videoKbps: 2500 });
   await waitFor('live master playlist', async () => (await fetch(info.demoPlaybackUrl)).ok, 40_000);
-  const sessionId = (await channelEvents())[0]!.data.sessionId;
+  const sessionId = ((await channelEvents())[0]!.data as { sessionId: string }).sessionId;
   // Let a few segments be published, then kill the transcoder.
   await waitFor('4 segments', async () => segmentDurations(await fetchText(`${info.edgeUrl}/sessions/${sessionId}/720p/index.m3u8`)).length >= 4, 30_000);
   const [pid] = transcoderPids(sessionId);
@@ -75,10 +75,10 @@ it('resumes the same playlists after the transcoder is killed mid-stream', async
 
 it('kills the transcoding ffmpeg when the worker shuts down mid-stream; a new worker continues', async () => {
   const { info } = t.stack;
-  const before = new Set((await channelEvents()).map((e) => e.data.sessionId));
+  const before = new Set((await channelEvents()).map((e) => (e.data as { sessionId: string }).sessionId));
   const pub = publishTestPattern(`${info.rtmpUrl}/${info.demoStreamKey}`, { seconds: 60, width: 640, height: 360, fps: 30, videoKbps: 800 });
   try {
-    const sessionId = await waitFor('a new session', async () => (await channelEvents()).map((e) => e.data.sessionId).find((s) => !before.has(s)), 30_000);
+    const sessionId = await waitFor('a new session', async () => (await channelEvents()).map((e) => (e.data as { sessionId: string }).sessionId).find((s) => !before.has(s)), 30_000);
     const pids = await waitFor('the transcoding ffmpeg', async () => { const p = transcoderPids(sessionId); return p.length ? p : undefined; }, 30_000);
     const worker = t.stack.apps.get('worker')!;
     await waitFor('a published segment', async () => segmentDurations(await fetchText(`${info.edgeUrl}/sessions/${sessionId}/360p/index.m3u8`)).length >= 1, 30_000);
