@@ -53,17 +53,29 @@ export async function appendEvent(
 }
 
 /**
+ * The newest message on `subject`: its stream sequence and its JSON body (an event envelope for
+ * EVENTS subjects), or null when the subject holds none.
+ * @throws the nats.js error for anything but "no message found" (JetStream 10037).
+ */
+export async function lastSubjectMessage(jsm: JetStreamManager, stream: string, subject: string): Promise<{ seq: number; body: unknown } | null> {
+  try {
+    const m = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+    if (!m) return null;
+    let body: unknown = null;
+    try { body = m.json(); } catch { body = null; }
+    return { seq: m.seq, body };
+  } catch (err) {
+    const code = (err as { apiError?: () => { err_code?: number } })?.apiError?.()?.err_code ?? (err as { code?: number | string }).code;
+    if (code === 10037 || code === 404 || code === '404' || /no message found/i.test((err as Error)?.message ?? '')) return null;
+    throw err;
+  }
+}
+
+/**
  * The stream sequence of the newest message on `subject` (the aggregate's version, for an
  * optimistic-concurrency append), or 0 when the subject holds none.
  * @throws the nats.js error for anything but "no message found" (JetStream 10037).
  */
 export async function lastSubjectSequence(jsm: JetStreamManager, stream: string, subject: string): Promise<number> {
-  try {
-    const m = await jsm.streams.getMessage(stream, { last_by_subj: subject });
-    return m?.seq ?? 0;
-  } catch (err) {
-    const code = (err as { apiError?: () => { err_code?: number } })?.apiError?.()?.err_code ?? (err as { code?: number | string }).code;
-    if (code === 10037 || code === 404 || code === '404' || /no message found/i.test((err as Error)?.message ?? '')) return 0;
-    throw err;
-  }
+  return (await lastSubjectMessage(jsm, stream, subject))?.seq ?? 0;
 }
