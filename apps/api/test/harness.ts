@@ -8,12 +8,15 @@ import { createDb, migrateToLatest, type Db } from '@live/db';
 import { connectMessaging, ensureEventStreams, type Messaging, type RunningConsumer } from '@live/messaging';
 import { startProjector } from '@live/projector';
 
-/** Running back ends; `stop()` stops the projector, closes the clients and stops the servers. */
+/**
+ * Running back ends; `stop()` stops the projector, closes the clients and stops the servers.
+ * `projector` may be replaced by a test that stops and restarts it.
+ */
 export interface Backends {
   readonly services: RunningServices;
   readonly db: Db;
   readonly messaging: Messaging;
-  readonly projector: RunningConsumer;
+  projector: RunningConsumer;
   stop(): Promise<void>;
 }
 
@@ -28,14 +31,15 @@ export async function startBackends(name: string, logger: Logger, poolSize = 6):
   await migrateToLatest(db);
   const messaging = await connectMessaging(services.endpoints.natsUrl, name);
   await ensureEventStreams(messaging.jsm);
-  const projector = await startProjector({ db, messaging, logger, durable: `${name}-projector` });
-  return {
-    services, db, messaging, projector,
+  const backends: Backends = {
+    services, db, messaging,
+    projector: await startProjector({ db, messaging, logger, durable: `${name}-projector` }),
     async stop() {
-      await projector.stop();
+      await backends.projector.stop();
       await messaging.close();
       await db.destroy();
       await services.stop();
     },
   };
+  return backends;
 }

@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { EVENTS_STREAM, streamEvent, systemClock, type DomainEvent } from '@live/events';
 import { createReadModelSchema, hashStreamKey, projectEvent, READ_MODEL_TABLES, readModelRows, waitForProjection, type Db } from '@live/db';
 import { appendEvent, readEvents, type Messaging } from '@live/messaging';
+import { startProjector } from '@live/projector';
 import { startBackends, type Backends } from './harness.js';
 import { buildApp } from '../src/app.js';
 
@@ -248,6 +249,30 @@ describe('unique usernames', () => {
     expect((await reg('ghost_old')).statusCode).toBe(201);
     const recent = await reg('ghost_new');
     expect([recent.statusCode, recent.json().code]).toEqual([409, 'USERNAME_TAKEN']);
+  });
+});
+
+describe('a projector that is down', () => {
+  it('still accepts a command (it is in the log) and the read model catches up when the projector is back', async () => {
+    await backends.projector.stop();
+    const quick = await buildApp({ db, messaging: m, config: { jwtKeys: [{ kid: 'k1', secret: 'platform-test-secret-0123456789abcdef' }], projectionTimeoutMs: 100 } });
+    try {
+      const dora = await (async () => {
+        const r = await quick.inject({ method: 'POST', url: '/api/users/register', payload: { username: 'dora_4', email: 'dora@example.com', password: 'a long enough password' } });
+        expect(r.statusCode, r.body).toBe(201);
+        return r.json() as { user: { userId: string }; accessToken: string };
+      })();
+      const r = await quick.inject({ method: 'POST', url: '/api/channels', headers: { authorization: `Bearer ${dora.accessToken}` }, payload: {} });
+      expect(r.statusCode, r.body).toBe(201);
+      expect(r.json()).toMatchObject({ channelId: 'dora_4', ownerUserId: dora.user.userId, live: false });
+      expect(await db.selectFrom('channels').select('id').where('id', '=', 'dora_4').executeTakeFirst()).toBeUndefined();
+    } finally {
+      await quick.close();
+      backends.projector = await startProjector({ db, messaging: m, logger, durable: 'api-platform-int-projector' });
+    }
+    const log = await readEvents(m.js, EVENTS_STREAM, 'evt.>');
+    expect(await waitForProjection(db, log.at(-1)!.seq, 10_000)).toBe(true);
+    expect((await app.inject({ method: 'GET', url: '/api/channels/dora_4' })).json()).toMatchObject({ channelId: 'dora_4', displayName: 'dora_4' });
   });
 });
 

@@ -176,8 +176,11 @@ export async function channelRoutes(app: ApiApp, ctx: ApiContext): Promise<void>
       throw err;
     }
     await ctx.projected(seq);
-    const view = await loadChannelView(ctx.db, edge, channelId, u.userId);
-    if (!view) throw new ApiError('INTERNAL');
+    // When the projector is behind (it catches up from the log), answer from the event itself.
+    const view = await loadChannelView(ctx.db, edge, channelId, u.userId) ?? {
+      channelId, displayName, ownerUserId: u.userId, title: '', category: '', tags: [], language: '', mature: false, followers: 0,
+      live: false, sessionId: null, startedAt: null, viewers: 0, playbackUrl: null, createdAt: ev.occurredAt, following: false,
+    };
     return reply.status(201).send(view);
   });
 
