@@ -97,7 +97,9 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
     contentSecurityPolicy: false,
     crossOriginResourcePolicy: { policy: 'cross-origin' },
   });
-  await app.register(cors, { origin: opts.corsOrigins ?? true, credentials: true, methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] });
+  // Credentials travel as `Authorization: Bearer`, never as cookies, so CORS does not allow
+  // credentialed requests: a reflected origin then grants nothing a page could not do anyway.
+  await app.register(cors, { origin: opts.corsOrigins ?? true, credentials: false, methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] });
   await app.register(rateLimit, {
     max: opts.rateLimit?.max ?? 600,
     timeWindow: opts.rateLimit?.timeWindowMs ?? 60_000,
