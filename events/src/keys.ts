@@ -5,5 +5,13 @@
  */
 export function maskStreamKey(key: string): string {
   if (key.length <= 8) return '********';
-  return `********${key.slice(-4)}`;
+  return maskedStreamKeyFromLast4(key.slice(-4));
+}
+
+/**
+ * The masked form of a stored key from its kept last 4 characters (the read model keeps only
+ * those and the hash): the same text {@link maskStreamKey} gives for the full key.
+ */
+export function maskedStreamKeyFromLast4(last4: string): string {
+  return `********${last4}`;
 }

@@ -1,8 +1,8 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { EVENTS_STREAM, type EventClock, type EventEnvelope, type Role } from '@live/events';
+import type { EventClock, EventEnvelope, Role } from '@live/events';
 import { waitForProjection, type Db } from '@live/db';
-import { appendEvent, ConcurrencyError, lastSubjectSequence, type Messaging } from '@live/messaging';
+import { appendEvent, ConcurrencyError, type Messaging } from '@live/messaging';
 import { ApiError } from './errors.js';
 
 /** The Fastify instance type every route module receives (TypeBox type provider). */
@@ -93,8 +93,6 @@ export interface ApiContext {
   commit(events: readonly EventEnvelope[]): Promise<number>;
   /** Waits until the read models include `streamSequence` (see `waitForProjection`). */
   projected(streamSequence: number): Promise<boolean>;
-  /** The newest sequence stored on `subject`, 0 when none (for guarded writes). */
-  subjectVersion(subject: string): Promise<number>;
 }
 
 /**
@@ -125,14 +123,6 @@ export function createApiContext(deps: { db: Db; messaging: Messaging | null; co
       return seq;
     },
     projected: (seq) => waitForProjection(db, seq, config.projectionTimeoutMs),
-    async subjectVersion(subject) {
-      const m = requireMessaging();
-      try {
-        return await lastSubjectSequence(m.jsm, EVENTS_STREAM, subject);
-      } catch {
-        throw new ApiError('EVENT_LOG_UNAVAILABLE');
-      }
-    },
   };
   return ctx;
 }

@@ -70,12 +70,3 @@ export async function lastSubjectMessage(jsm: JetStreamManager, stream: string, 
     throw err;
   }
 }
-
-/**
- * The stream sequence of the newest message on `subject` (the aggregate's version, for an
- * optimistic-concurrency append), or 0 when the subject holds none.
- * @throws the nats.js error for anything but "no message found" (JetStream 10037).
- */
-export async function lastSubjectSequence(jsm: JetStreamManager, stream: string, subject: string): Promise<number> {
-  return (await lastSubjectMessage(jsm, stream, subject))?.seq ?? 0;
-}

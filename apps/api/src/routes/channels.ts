@@ -1,8 +1,8 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
-import { channelSubject, domainEvent, isCategory, maskStreamKey, userSubject, type EventEnvelope } from '@live/events';
-import { generateStreamKey, type Db } from '@live/db';
+import { channelSubject, domainEvent, isCategory, maskedStreamKeyFromLast4, userSubject, type EventEnvelope } from '@live/events';
+import { generateStreamKey, hashStreamKey, type Db } from '@live/db';
 import { ConcurrencyError } from '@live/messaging';
 import { ApiError, ErrorBody } from '../errors.js';
 import { channelRelation, requireChannelManager, requireUser, type ApiApp, type ApiContext } from '../context.js';
@@ -84,7 +84,7 @@ export async function loadChannelView(db: Db, edge: string, channelId: string, v
 function keyView(r: { id: string; label: string; key_last4: string; status: string; created_at: Date; expires_at: Date | null; revoked_at: Date | null; allowed_cidrs: string[] }, now: number): StreamKeyView {
   const expired = r.status === 'active' && r.expires_at !== null && r.expires_at.getTime() <= now;
   return {
-    keyId: r.id, label: r.label, masked: maskStreamKey(`${'x'.repeat(9)}${r.key_last4}`),
+    keyId: r.id, label: r.label, masked: maskedStreamKeyFromLast4(r.key_last4),
     status: expired ? 'expired' : (r.status as StreamKeyView['status']),
     createdAt: r.created_at.toISOString(), expiresAt: r.expires_at ? r.expires_at.toISOString() : null,
     revokedAt: r.revoked_at ? r.revoked_at.toISOString() : null, allowedCidrs: r.allowed_cidrs,
@@ -112,7 +112,7 @@ export function parseCidrs(list: readonly string[]): string[] {
 
 function newKeyMaterial() {
   const key = generateStreamKey();
-  return { key, keyHash: createHash('sha256').update(key, 'utf8').digest('hex'), keyLast4: key.slice(-4) };
+  return { key, keyHash: hashStreamKey(key), keyLast4: key.slice(-4) };
 }
 
 /**

@@ -1,9 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { streamEvent } from '@live/events';
+import { maskedStreamKeyFromLast4, streamEvent } from '@live/events';
 import { listSessions, type SessionListing } from '@live/db';
 import { ApiError, ErrorBody } from '../errors.js';
 import { requireChannelManager, requireUser, type ApiApp, type ApiContext } from '../context.js';
-import { activeKeyCount, issueStreamKey, loadChannelView, metadataEvent, ChannelView } from './channels.js';
+import { issueStreamKey, loadChannelView, metadataEvent, ChannelView } from './channels.js';
 
 const IdParam = Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' });
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
@@ -158,7 +158,6 @@ export async function streamRoutes(app: ApiApp, ctx: ApiContext): Promise<void> 
     let key = await ctx.db.selectFrom('stream_keys').select(['id', 'key_last4']).where('channel_id', '=', channelId).where('status', '=', 'active')
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)])).orderBy('created_at', 'desc').executeTakeFirst();
     if (!key) {
-      if ((await activeKeyCount(ctx.db, channelId, now)) > 0) throw new ApiError('INTERNAL');
       const issued = await issueStreamKey(ctx, channelId, u.userId, { label: 'default', expiresInDays: ctx.config.streamKeyTtlDays, allowedCidrs: [] });
       streamKey = issued.key;
       key = { id: issued.view.keyId, key_last4: issued.key.slice(-4) };
@@ -166,7 +165,7 @@ export async function streamRoutes(app: ApiApp, ctx: ApiContext): Promise<void> 
     const channel = await loadChannelView(ctx.db, edge, channelId, u.userId);
     if (!channel) throw new ApiError('CHANNEL_NOT_FOUND');
     return {
-      channel, ingestUrl: ctx.config.ingestUrl, keyId: key.id, maskedKey: `********${key.key_last4}`, streamKey,
+      channel, ingestUrl: ctx.config.ingestUrl, keyId: key.id, maskedKey: maskedStreamKeyFromLast4(key.key_last4), streamKey,
       playbackUrl: `${edge}/live/${channelId}/master.m3u8`,
     };
   });
