@@ -1,7 +1,7 @@
 import { useState, type FormEvent, type ReactNode } from 'react';
-import { errorMessage } from './api';
 import { hrefFor, Link, navigate } from './router';
 import { appSession, useSession } from './useSession';
+import { useAction } from './useAction';
 
 /** Username rule of the API: 3-32 letters, digits or underscores. */
 const USERNAME_PATTERN = '[A-Za-z0-9_]{3,32}';
@@ -60,24 +60,14 @@ export function SignInPage({ next }: { next: string | null }) {
   const { status, user } = useSession();
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, run } = useAction();
 
   if (status === 'signed-in' && user && !busy) return <AlreadySignedIn name={user.displayName} next={next} />;
 
-  const onSubmit = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await appSession().signIn(username.trim(), password);
-      navigate(next ?? '/');
-    } catch (err) {
-      setError(errorMessage(err));
-      setPassword('');
-    } finally {
-      setBusy(false);
-    }
-  };
+  const onSubmit = () => run(async () => {
+    await appSession().signIn(username.trim(), password);
+    navigate(next ?? '/');
+  }, () => setPassword(''));
 
   return (
     <AuthForm
@@ -114,24 +104,15 @@ export function SignUpPage({ next }: { next: string | null }) {
   const [email, setEmail] = useState('');
   const [displayName, setDisplayName] = useState('');
   const [password, setPassword] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, run } = useAction();
 
   if (status === 'signed-in' && user && !busy) return <AlreadySignedIn name={user.displayName} next={next} />;
 
-  const onSubmit = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      const name = displayName.trim();
-      await appSession().register({ username: username.trim(), email: email.trim(), password, ...(name !== '' ? { displayName: name } : {}) });
-      navigate(next ?? '/');
-    } catch (err) {
-      setError(errorMessage(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const onSubmit = () => run(async () => {
+    const name = displayName.trim();
+    await appSession().register({ username: username.trim(), email: email.trim(), password, ...(name !== '' ? { displayName: name } : {}) });
+    navigate(next ?? '/');
+  });
 
   return (
     <AuthForm

@@ -5,6 +5,7 @@ import { hrefFor, Link } from './router';
 import { useCategories } from './useCategories';
 import { useChannel } from './useChannel';
 import { appSession, useSession } from './useSession';
+import { useAction } from './useAction';
 
 /** How often the dashboard re-reads the channel's live state once the stream is set up. */
 const LIVE_POLL_MS = 5000;
@@ -127,8 +128,7 @@ function SetupForm({ channel, onPrepared }: { channel: ChannelView; onPrepared: 
   const [title, setTitle] = useState(channel.title);
   const [category, setCategory] = useState(channel.category);
   const [tagsText, setTagsText] = useState(channel.tags.join(', '));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, setError, run } = useAction();
   const [saved, setSaved] = useState(false);
 
   const submit = async (e: FormEvent) => {
@@ -142,9 +142,7 @@ function SetupForm({ channel, onPrepared }: { channel: ChannelView; onPrepared: 
       setError(`At most ${MAX_TAGS} tags.`);
       return;
     }
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       const body = await appSession().request('/api/streams/start', {
         method: 'POST',
         body: { title: title.trim(), category, tags: parsed.tags },
@@ -153,11 +151,7 @@ function SetupForm({ channel, onPrepared }: { channel: ChannelView; onPrepared: 
       if (!isPreparedBroadcast(body)) throw new ApiError('POST /api/streams/start: unexpected response', 'shape');
       setSaved(true);
       onPrepared(body);
-    } catch (err) {
-      setError(errorMessage(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
