@@ -4,6 +4,10 @@ import type {
   StreamKeyRevokedV1, StreamKeyRotatedV1, StreamStopRequestedV1, UniqueValueClaimedV1, UniqueValueReleasedV1,
   NotificationsReadV1, UserPasswordChangedV1, UserProfileUpdatedV1, UserRegisteredV1, UserRoleChangedV1,
 } from './accounts.js';
+import type {
+  ChannelViewersCountedV1, ChatBannedTermsSetV1, ChatMessageAcceptedV1, ChatMessageDeletedV1, ChatMessageHeldV1, ChatMessageReportedV1,
+  ChatSettingsChangedV1, ChatUserBannedV1, ChatUserTimedOutV1, ChatUserUnbannedV1, ModerationItemResolvedV1,
+} from './chat.js';
 
 /**
  * Media description of a published source, as the ingest node learned it from the RTMP
@@ -141,6 +145,17 @@ export interface EventDataByType {
   ChannelFollowed: ChannelFollowChangedV1;
   ChannelUnfollowed: ChannelFollowChangedV1;
   NotificationsRead: NotificationsReadV1;
+  ChatMessageAccepted: ChatMessageAcceptedV1;
+  ChatMessageDeleted: ChatMessageDeletedV1;
+  ChatUserTimedOut: ChatUserTimedOutV1;
+  ChatUserBanned: ChatUserBannedV1;
+  ChatUserUnbanned: ChatUserUnbannedV1;
+  ChatSettingsChanged: ChatSettingsChangedV1;
+  ChatBannedTermsSet: ChatBannedTermsSetV1;
+  ChatMessageReported: ChatMessageReportedV1;
+  ChatMessageHeld: ChatMessageHeldV1;
+  ModerationItemResolved: ModerationItemResolvedV1;
+  ChannelViewersCounted: ChannelViewersCountedV1;
 }
 
 /** Every event type name in the catalogue. */
@@ -172,6 +187,17 @@ export const CURRENT_VERSION: { readonly [K in EventType]: number } = {
   ChannelFollowed: 1,
   ChannelUnfollowed: 1,
   NotificationsRead: 1,
+  ChatMessageAccepted: 1,
+  ChatMessageDeleted: 1,
+  ChatUserTimedOut: 1,
+  ChatUserBanned: 1,
+  ChatUserUnbanned: 1,
+  ChatSettingsChanged: 1,
+  ChatBannedTermsSet: 1,
+  ChatMessageReported: 1,
+  ChatMessageHeld: 1,
+  ModerationItemResolved: 1,
+  ChannelViewersCounted: 1,
 };
 
 /** A decoded, current-version domain event. A discriminated union on `type`. */
@@ -219,6 +245,17 @@ const REQUIRED_STRING_FIELDS: { readonly [K in EventType]: readonly string[] } =
   ChannelFollowed: ['userId', 'channelId'],
   ChannelUnfollowed: ['userId', 'channelId'],
   NotificationsRead: ['userId', 'readUpTo'],
+  ChatMessageAccepted: ['channelId', 'userId', 'username', 'kind', 'text'],
+  ChatMessageDeleted: ['channelId', 'messageId', 'authorUserId', 'actorUserId'],
+  ChatUserTimedOut: ['channelId', 'userId', 'actorUserId', 'until'],
+  ChatUserBanned: ['channelId', 'userId', 'actorUserId'],
+  ChatUserUnbanned: ['channelId', 'userId', 'actorUserId'],
+  ChatSettingsChanged: ['channelId', 'actorUserId'],
+  ChatBannedTermsSet: ['channelId', 'actorUserId'],
+  ChatMessageReported: ['channelId', 'messageId', 'reporterUserId', 'authorUserId', 'text'],
+  ChatMessageHeld: ['channelId', 'userId', 'username', 'kind', 'text', 'term'],
+  ModerationItemResolved: ['channelId', 'itemId', 'actorUserId', 'resolution'],
+  ChannelViewersCounted: ['channelId'],
 };
 
 function isEventType(t: unknown): t is EventType {

@@ -11,3 +11,5 @@ export * from './session.js';
 export * from './factory.js';
 export * from './keys.js';
 export * from './accounts.js';
+export * from './chat.js';
+export * from './text.js';

@@ -18,6 +18,7 @@ import { discoveryRoutes } from './routes/discovery.js';
 import { channelRoutes } from './routes/channels.js';
 import { streamRoutes } from './routes/streams.js';
 import { notificationRoutes } from './routes/notifications.js';
+import { chatRoutes } from './routes/chat.js';
 
 /** Dependencies and settings of {@link buildApp}. */
 export interface ApiOptions {
@@ -57,7 +58,8 @@ function redactingLogger(logger: FastifyServerOptions['logger']): FastifyServerO
  * that answers every failure as `{ code, message }` from {@link API_ERRORS} (never a stack trace).
  * Routes: `/healthz`, `/readyz`, `/metrics`, accounts (`/api/users/*`, `/api/auth/*`), channels,
  * stream keys, follows (`/api/channels/*`), streams (`/api/streams/*`), discovery
- * (`/api/streams/search`, `/api/categories`) and notifications (`/api/notifications*`).
+ * (`/api/streams/search`, `/api/categories`), notifications (`/api/notifications*`) and chat
+ * (history, moderation queue, room settings, banned terms, restrictions, audit log: routes/chat.ts).
  */
 export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -108,7 +110,7 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
   });
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Live platform API', version: '0.1.0', description: 'Accounts, channels, stream keys, streams, discovery, follows and notifications. Errors are `{ code, message }`.' },
+      info: { title: 'Live platform API', version: '0.1.0', description: 'Accounts, channels, stream keys, streams, discovery, follows, notifications and chat moderation. Errors are `{ code, message }`.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
   });
@@ -138,5 +140,6 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
   await channelRoutes(app, ctx);
   await streamRoutes(app, ctx);
   await notificationRoutes(app, ctx);
+  await chatRoutes(app, ctx);
   return app;
 }

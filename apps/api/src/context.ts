@@ -4,17 +4,12 @@ import type { EventClock, EventEnvelope, Role } from '@live/events';
 import { waitForProjection, type Db } from '@live/db';
 import { appendEvent, ConcurrencyError, type Messaging } from '@live/messaging';
 import { ApiError } from './errors.js';
+import type { AuthUser, JwtKey } from '@live/auth';
+
+export type { AuthUser, JwtKey } from '@live/auth';
 
 /** The Fastify instance type every route module receives (TypeBox type provider). */
 export type ApiApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
-
-/** One HMAC key of the access-token key ring. */
-export interface JwtKey {
-  /** Key id, sent as the JWT header `kid`. `[A-Za-z0-9_-]{1,64}`. */
-  readonly kid: string;
-  /** At least 32 bytes of secret. */
-  readonly secret: string;
-}
 
 /** Settings of the API (environment in `main.ts`, literals in tests). */
 export interface ApiConfig {
@@ -55,14 +50,6 @@ export const DEFAULT_API_CONFIG: Omit<ApiConfig, 'jwtKeys'> = {
   loginMaxFailures: 10,
   loginWindowSeconds: 900,
 };
-
-/** The authenticated caller, from a verified access token. */
-export interface AuthUser {
-  readonly userId: string;
-  readonly username: string;
-  /** Global roles: always `viewer`; `streamer` when they own a channel; `admin`. */
-  readonly roles: readonly Role[];
-}
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -17,7 +17,8 @@ import { connectMessaging, ensureEventStreams } from '@live/messaging';
 import { buildApp } from './app.js';
 import { deleteExpiredRefreshTokens } from './auth/refresh.js';
 import { deleteStaleLoginFailures } from './auth/throttle.js';
-import { DEFAULT_API_CONFIG, type JwtKey } from './context.js';
+import { parseJwtKeys, type JwtKey } from '@live/auth';
+import { DEFAULT_API_CONFIG } from './context.js';
 
 const level = process.env.LOG_LEVEL ?? 'info';
 function env(name: string): string {
@@ -25,18 +26,13 @@ function env(name: string): string {
   if (!v) { console.error(`${name} is required`); process.exit(2); }
   return v;
 }
-function parseJwtKeys(text: string): JwtKey[] {
-  const keys = text.split(',').map((pair) => {
-    const i = pair.indexOf(':');
-    return { kid: pair.slice(0, i).trim(), secret: pair.slice(i + 1).trim() };
-  });
-  for (const k of keys) {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(k.kid) || k.secret.length < 32) {
-      console.error('JWT_KEYS must be kid:secret pairs with secrets of at least 32 characters');
-      process.exit(2);
-    }
+function jwtKeysFromEnv(): JwtKey[] {
+  try {
+    return parseJwtKeys(env('JWT_KEYS'));
+  } catch (err) {
+    console.error(`JWT_KEYS: ${(err as Error).message}`);
+    process.exit(2);
   }
-  return keys;
 }
 const num = (name: string, dflt: number): number => (process.env[name] ? Number(process.env[name]) : dflt);
 
@@ -49,7 +45,7 @@ const app = await buildApp({
   messaging,
   logger: { name: 'api', level },
   config: {
-    jwtKeys: parseJwtKeys(env('JWT_KEYS')),
+    jwtKeys: jwtKeysFromEnv(),
     ingestUrl: process.env.INGEST_PUBLIC_URL ?? DEFAULT_API_CONFIG.ingestUrl,
     edgeBaseUrl: process.env.EDGE_PUBLIC_URL ?? '',
     adminUsernames: (process.env.ADMIN_USERNAMES ?? '').split(',').map((s) => s.trim()).filter(Boolean),

@@ -297,6 +297,28 @@ describe('housekeeping', () => {
   });
 });
 
+describe('chat moderation', () => {
+  it('projects room settings, banned terms, restrictions, the moderation queue and the audit log (rebuilt by the replay below)', async () => {
+    const { channelSubject, domainEvent } = await import('@live/events');
+    const put = (url: string, who: Session, payload: object) => app.inject({ method: 'PUT', url, headers: auth(who), payload });
+    expect((await put('/api/channels/alice_1/chat/settings', carol, { slowModeSeconds: 10, followersOnly: false, emoteOnly: false, linksAllowed: false, duplicateFilter: true })).statusCode).toBe(200);
+    expect((await put('/api/channels/alice_1/chat/banned-terms', alice, { terms: [{ pattern: 'spoiler', action: 'hold' }] })).statusCode).toBe(200);
+    const timeout = await app.inject({ method: 'POST', url: '/api/channels/alice_1/chat/restrictions', headers: auth(carol), payload: { userId: bob.userId, durationSeconds: 600, reason: 'cool down' } });
+    expect(timeout.statusCode, timeout.body).toBe(201);
+    // A gateway would append these two.
+    const held = domainEvent(systemClock, 'ChatMessageHeld', channelSubject('alice_1'), { channelId: 'alice_1', userId: bob.userId, username: 'bob_2', kind: 'message', text: 'spoiler: it ends', term: 'spoiler', sessionId: null }, { producer: 'test' });
+    const report = domainEvent(systemClock, 'ChatMessageReported', channelSubject('alice_1'), { channelId: 'alice_1', messageId: 'm1', messageSeq: 1, reporterUserId: bob.userId, reason: 'rude', authorUserId: carol.userId, authorUsername: 'carol_3', text: 'hm' }, { producer: 'test' });
+    await appendEvent(m.js, held);
+    await waitForProjection(db, (await appendEvent(m.js, report)).seq);
+    const approve = await app.inject({ method: 'POST', url: `/api/moderation/queue/${held.id}/resolve`, headers: auth(alice), payload: { resolution: 'approved' } });
+    expect(approve.json()).toMatchObject({ status: 'approved' });
+    const dismiss = await app.inject({ method: 'POST', url: `/api/moderation/queue/${report.id}/resolve`, headers: auth(carol), payload: { resolution: 'dismissed' } });
+    expect(dismiss.json()).toMatchObject({ status: 'dismissed' });
+    const log = (await app.inject({ method: 'GET', url: '/api/channels/alice_1/chat/log', headers: auth(alice) })).json() as { items: Array<{ action: string }> };
+    expect(log.items.map((i) => i.action)).toEqual(['ModerationItemResolved', 'ModerationItemResolved', 'ChatUserTimedOut', 'ChatBannedTermsSet', 'ChatSettingsChanged']);
+  });
+});
+
 describe('replay', () => {
   it('rebuilds every read model from EVENTS into empty tables with the same rows, and a second replay changes nothing', async () => {
     expect(aliceKey).not.toBe('');

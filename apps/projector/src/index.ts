@@ -1,2 +1,3 @@
-/** Read-model projections from the EVENTS log into PostgreSQL. */
+/** Read-model projections from the EVENTS log into PostgreSQL, and the chat presence aggregator. */
 export * from './projector.js';
+export * from './presence.js';

@@ -1,5 +1,6 @@
 /**
- * Projector process: applies pending migrations, then projects EVENTS into Postgres read models.
+ * Projector process: applies pending migrations, then projects EVENTS into Postgres read models,
+ * and aggregates the chat gateways' presence reports into viewer counts (`presence.ts`).
  * Env: DATABASE_URL, NATS_URL, HTTP_PORT (/healthz, /metrics), LOG_LEVEL.
  */
 import http from 'node:http';
@@ -8,6 +9,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createDb, migrateToLatest } from '@live/db';
 import { connectMessaging, ensureEventStreams } from '@live/messaging';
 import { startProjector } from './projector.js';
+import { startPresenceAggregator } from './presence.js';
 
 const logger = pino({ name: 'projector', level: process.env.LOG_LEVEL ?? 'info' });
 const db = createDb(requireEnv('DATABASE_URL'));
@@ -15,6 +17,8 @@ await migrateToLatest(db);
 const messaging = await connectMessaging(requireEnv('NATS_URL'), 'projector');
 await ensureEventStreams(messaging.jsm);
 const consumer = await startProjector({ db, messaging, logger });
+// Chat presence → ChannelViewersCounted; of several projector processes, the lease holder emits.
+const presence = startPresenceAggregator({ messaging, logger });
 const registry = new Registry();
 collectDefaultMetrics({ register: registry });
 const server = http.createServer(async (req, res) => {
@@ -31,6 +35,7 @@ async function shutdown(signal: string) {
   stopping = true;
   logger.info({ signal }, 'stopping');
   server.close();
+  await presence.stop();
   await consumer.stop();
   await messaging.close();
   await db.destroy();

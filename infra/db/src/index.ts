@@ -1,6 +1,6 @@
 /**
- * PostgreSQL access: the Kysely schema, migrations, stream-key checks and the stream session
- * read model. `createDb(url)` is the only place a pool is made.
+ * PostgreSQL access: the Kysely schema, migrations, stream-key checks, the stream session
+ * read model and the chat read models' loaders. `createDb(url)` is the only place a pool is made.
  */
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
@@ -11,6 +11,7 @@ export * from './migrations.js';
 export * from './keys.js';
 export * from './sessions.js';
 export * from './projections.js';
+export * from './chat.js';
 
 /**
  * Opens a pooled Kysely instance on `databaseUrl` (`postgres://user:pass@host:port/db`).

@@ -156,6 +156,79 @@ export const MIGRATIONS: Record<string, Migration> = {
       await sql`alter index channels_search_trgm_idx reset (gin_pending_list_limit)`.execute(db);
     },
   },
+  '0004_chat': {
+    // Chat moderation read models (projected from EVENTS; see projections.ts). No foreign keys:
+    // the log is the truth, and a projection must never stop on an event that names a channel or
+    // user the read models do not have (yet). Every timestamp comes from the event, so a replay
+    // writes identical rows; nothing here defaults to now().
+    async up(db: Kysely<any>) {
+      await db.schema.createTable('chat_settings')
+        .addColumn('channel_id', 'text', (c) => c.primaryKey())
+        .addColumn('slow_mode_seconds', 'integer', (c) => c.notNull())
+        .addColumn('followers_only', 'boolean', (c) => c.notNull())
+        .addColumn('emote_only', 'boolean', (c) => c.notNull())
+        .addColumn('links_allowed', 'boolean', (c) => c.notNull())
+        .addColumn('duplicate_filter', 'boolean', (c) => c.notNull())
+        .addColumn('updated_by', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+      await db.schema.createTable('chat_restrictions')
+        .addColumn('channel_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull().check(sql`kind in ('ban','timeout')`))
+        .addColumn('until', 'timestamptz')
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('actor_user_id', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addPrimaryKeyConstraint('chat_restrictions_pk', ['channel_id', 'user_id'])
+        .addCheckConstraint('chat_restrictions_until_check', sql`(kind = 'ban') = (until is null)`)
+        .execute();
+      await db.schema.createTable('chat_banned_terms')
+        .addColumn('channel_id', 'text', (c) => c.notNull())
+        .addColumn('position', 'integer', (c) => c.notNull())
+        .addColumn('pattern', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull().check(sql`action in ('block','hold')`))
+        .addPrimaryKeyConstraint('chat_banned_terms_pk', ['channel_id', 'position'])
+        .execute();
+      await db.schema.createTable('moderation_queue')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .addColumn('channel_id', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull().check(sql`kind in ('report','held')`))
+        .addColumn('message_id', 'text', (c) => c.notNull())
+        .addColumn('message_seq', 'bigint')
+        .addColumn('message_kind', 'text', (c) => c.check(sql`message_kind in ('message','emote')`))
+        .addColumn('author_user_id', 'text', (c) => c.notNull())
+        .addColumn('author_username', 'text', (c) => c.notNull())
+        .addColumn('text', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('reporter_user_id', 'text')
+        .addColumn('session_id', 'text')
+        .addColumn('status', 'text', (c) => c.notNull().check(sql`status in ('open','approved','dismissed','deleted')`))
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('resolved_by', 'text')
+        .addColumn('resolved_at', 'timestamptz')
+        .execute();
+      await db.schema.createIndex('moderation_queue_channel_idx').on('moderation_queue').columns(['channel_id', 'status', 'seq']).execute();
+      await db.schema.createIndex('moderation_queue_status_idx').on('moderation_queue').columns(['status', 'seq']).execute();
+      await db.schema.createIndex('moderation_queue_message_idx').on('moderation_queue').column('message_id').execute();
+      await db.schema.createTable('chat_moderation_log')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .addColumn('channel_id', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('actor_user_id', 'text', (c) => c.notNull())
+        .addColumn('target_user_id', 'text')
+        .addColumn('message_id', 'text')
+        .addColumn('detail', 'jsonb', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('chat_moderation_log_channel_idx').on('chat_moderation_log').columns(['channel_id', 'seq']).execute();
+    },
+    async down(db: Kysely<any>) {
+      for (const t of ['chat_moderation_log', 'moderation_queue', 'chat_banned_terms', 'chat_restrictions', 'chat_settings']) await db.schema.dropTable(t).ifExists().execute();
+    },
+  },
 };
 
 class InCodeProvider implements MigrationProvider {

@@ -1,7 +1,8 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { DomainEvent, EventOf } from '@live/events';
+import { DEFAULT_CHAT_SETTINGS, type ChatRoomSettings, type DomainEvent, type EventOf } from '@live/events';
 import type { Database } from './schema.js';
 import { applySessionEventIn } from './sessions.js';
+import { chatSettingsOfRow } from './chat.js';
 
 /** Name of the read-model projection in `projection_offsets` (and of its durable consumer). */
 export const READ_MODELS_PROJECTION = 'readmodels';
@@ -162,6 +163,81 @@ async function apply(trx: Trx, e: DomainEvent, seq: number): Promise<KeptNotific
     case 'VodReady':
       await applySessionEventIn(trx, e, seq);
       return [];
+    case 'ChatSettingsChanged': {
+      // The event carries the whole settings; fields a producer left out keep their current value.
+      const st: ChatRoomSettings = { ...(await currentChatSettings(trx, e.data.channelId)), ...e.data.settings };
+      const row = {
+        slow_mode_seconds: st.slowModeSeconds, followers_only: st.followersOnly, emote_only: st.emoteOnly,
+        links_allowed: st.linksAllowed, duplicate_filter: st.duplicateFilter, updated_by: e.data.actorUserId, updated_at: at,
+      };
+      await trx.insertInto('chat_settings').values({ channel_id: e.data.channelId, ...row })
+        .onConflict((oc) => oc.column('channel_id').doUpdateSet(row)).execute();
+      await logModeration(trx, e, seq, { target: null, message: null, detail: { settings: st } });
+      return [];
+    }
+    case 'ChatUserTimedOut':
+    case 'ChatUserBanned': {
+      const row = {
+        kind: e.type === 'ChatUserBanned' ? 'ban' as const : 'timeout' as const,
+        until: e.type === 'ChatUserTimedOut' ? new Date(e.data.until) : null,
+        reason: e.data.reason ?? '', actor_user_id: e.data.actorUserId, created_at: at,
+      };
+      await trx.insertInto('chat_restrictions').values({ channel_id: e.data.channelId, user_id: e.data.userId, ...row })
+        .onConflict((oc) => oc.columns(['channel_id', 'user_id']).doUpdateSet(row)).execute();
+      const detail = e.type === 'ChatUserTimedOut'
+        ? { reason: row.reason, durationSeconds: e.data.durationSeconds, until: e.data.until }
+        : { reason: row.reason };
+      await logModeration(trx, e, seq, { target: e.data.userId, message: null, detail });
+      return [];
+    }
+    case 'ChatUserUnbanned':
+      await trx.deleteFrom('chat_restrictions').where('channel_id', '=', e.data.channelId).where('user_id', '=', e.data.userId).execute();
+      await logModeration(trx, e, seq, { target: e.data.userId, message: null, detail: {} });
+      return [];
+    case 'ChatBannedTermsSet': {
+      const terms = Array.isArray(e.data.terms) ? e.data.terms : [];
+      await trx.deleteFrom('chat_banned_terms').where('channel_id', '=', e.data.channelId).execute();
+      if (terms.length > 0) {
+        await trx.insertInto('chat_banned_terms')
+          .values(terms.map((t, position) => ({ channel_id: e.data.channelId, position, pattern: t.pattern, action: t.action }))).execute();
+      }
+      await logModeration(trx, e, seq, { target: null, message: null, detail: { terms } });
+      return [];
+    }
+    case 'ChatMessageReported':
+      await trx.insertInto('moderation_queue').values({
+        id: e.id, seq, channel_id: e.data.channelId, kind: 'report', message_id: e.data.messageId, message_seq: e.data.messageSeq, message_kind: null,
+        author_user_id: e.data.authorUserId, author_username: e.data.authorUsername ?? '', text: e.data.text, reason: e.data.reason ?? '',
+        reporter_user_id: e.data.reporterUserId, session_id: null, status: 'open', created_at: at, resolved_by: null, resolved_at: null,
+      }).onConflict((oc) => oc.column('id').doNothing()).execute();
+      return [];
+    case 'ChatMessageHeld':
+      await trx.insertInto('moderation_queue').values({
+        id: e.id, seq, channel_id: e.data.channelId, kind: 'held', message_id: e.id, message_seq: null, message_kind: e.data.kind,
+        author_user_id: e.data.userId, author_username: e.data.username, text: e.data.text, reason: e.data.term,
+        reporter_user_id: null, session_id: e.data.sessionId ?? null, status: 'open', created_at: at, resolved_by: null, resolved_at: null,
+      }).onConflict((oc) => oc.column('id').doNothing()).execute();
+      return [];
+    case 'ModerationItemResolved': {
+      const item = await trx.updateTable('moderation_queue').set({ status: e.data.resolution, resolved_by: e.data.actorUserId, resolved_at: at })
+        .where('id', '=', e.data.itemId).returning(['author_user_id', 'message_id', 'kind']).executeTakeFirst();
+      await logModeration(trx, e, seq, {
+        target: item?.author_user_id ?? null, message: item?.message_id ?? null,
+        detail: { itemId: e.data.itemId, resolution: e.data.resolution, ...(item ? { kind: item.kind } : {}) },
+      });
+      return [];
+    }
+    case 'ChatMessageDeleted':
+      await trx.updateTable('moderation_queue').set({ status: 'deleted', resolved_by: e.data.actorUserId, resolved_at: at })
+        .where('message_id', '=', e.data.messageId).where('kind', '=', 'report').where('status', '=', 'open').execute();
+      await logModeration(trx, e, seq, { target: e.data.authorUserId, message: e.data.messageId, detail: { reason: e.data.reason ?? '', messageSeq: e.data.messageSeq } });
+      return [];
+    case 'ChannelViewersCounted':
+      // Viewers of a live session only: the column is 0 while offline (reset on publish start/end).
+      await trx.updateTable('channels').set({ viewer_count: Number.isFinite(e.data.viewers) ? Math.max(0, Math.trunc(e.data.viewers)) : 0 })
+        .where('id', '=', e.data.channelId).where('live_session_id', 'is not', null).execute();
+      return [];
+    case 'ChatMessageAccepted': // only ever stored in CHAT, never on EVENTS
     case 'StreamStopRequested':
     case 'UniqueValueClaimed':
     case 'UniqueValueReleased':
@@ -169,9 +245,24 @@ async function apply(trx: Trx, e: DomainEvent, seq: number): Promise<KeptNotific
   }
 }
 
+async function currentChatSettings(trx: Trx, channelId: string): Promise<ChatRoomSettings> {
+  const r = await trx.selectFrom('chat_settings').selectAll().where('channel_id', '=', channelId).executeTakeFirst();
+  return r ? chatSettingsOfRow(r) : DEFAULT_CHAT_SETTINGS;
+}
+
+/** Appends the audit row of a moderation event to `chat_moderation_log` (idempotent by event id). */
+async function logModeration(trx: Trx, e: DomainEvent & { data: { channelId: string; actorUserId: string } }, seq: number, row: { target: string | null; message: string | null; detail: Record<string, unknown> }): Promise<void> {
+  await trx.insertInto('chat_moderation_log').values({
+    id: e.id, seq, channel_id: e.data.channelId, action: e.type, actor_user_id: e.data.actorUserId, target_user_id: row.target,
+    message_id: row.message, detail: JSON.stringify(row.detail), created_at: new Date(e.occurredAt),
+  }).onConflict((oc) => oc.column('id').doNothing()).execute();
+}
+
 /**
  * Applies one event of the EVENTS log to every Postgres read model (users, channels,
- * stream_keys, channel_moderators, follows, notifications, stream_sessions) in one transaction,
+ * stream_keys, channel_moderators, follows, notifications, stream_sessions, and the chat
+ * moderation models chat_settings, chat_restrictions, chat_banned_terms, moderation_queue,
+ * chat_moderation_log) in one transaction,
  * together with the projection's offset in `projection_offsets` (name {@link READ_MODELS_PROJECTION}).
  * Events must arrive in stream order; an event whose sequence is not above the stored offset is
  * skipped, so redelivery and a replay over populated tables change nothing. Every timestamp
@@ -223,6 +314,11 @@ export const READ_MODEL_TABLES = {
   follows: ['follower_id', 'channel_id'],
   notifications: ['id'],
   stream_sessions: ['session_id'],
+  chat_settings: ['channel_id'],
+  chat_restrictions: ['channel_id', 'user_id'],
+  chat_banned_terms: ['channel_id', 'position'],
+  moderation_queue: ['id'],
+  chat_moderation_log: ['id'],
   projection_offsets: ['name'],
 } as const satisfies Partial<Record<keyof Database, readonly string[]>>;
 

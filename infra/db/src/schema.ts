@@ -1,4 +1,4 @@
-import type { ColumnType, Generated } from 'kysely';
+import type { ColumnType, Generated, Selectable } from 'kysely';
 
 /** `channels`: one per streamer channel. `id` is a subject-safe token (see events `subjectToken`). */
 export interface ChannelsTable {
@@ -17,7 +17,7 @@ export interface ChannelsTable {
   language: Generated<string>;
   mature: Generated<boolean>;
   follower_count: Generated<number>;
-  /** Current viewers of the live session (0 when offline). */
+  /** Current viewers of the live session (0 when offline): chat room members across gateways, from ChannelViewersCounted. */
   viewer_count: Generated<number>;
   /** The session publishing now; null when offline. */
   live_session_id: ColumnType<string | null, string | null | undefined, string | null>;
@@ -147,6 +147,101 @@ export interface ProjectionOffsetsTable {
   updated_at: Generated<Date>;
 }
 
+/** `chat_settings`: a room's modes (ChatSettingsChanged); no row = `DEFAULT_CHAT_SETTINGS`. */
+export interface ChatSettingsTable {
+  channel_id: string;
+  /** Seconds between a non-moderator's messages; 0 = off. */
+  slow_mode_seconds: number;
+  followers_only: boolean;
+  emote_only: boolean;
+  links_allowed: boolean;
+  duplicate_filter: boolean;
+  /** User who made the last change. */
+  updated_by: string;
+  updated_at: Date;
+}
+
+/**
+ * `chat_restrictions`: who may not send in a room (ChatUserBanned / ChatUserTimedOut upsert,
+ * ChatUserUnbanned deletes). Expired timeouts may stay: readers filter on `until > now`.
+ */
+export interface ChatRestrictionsTable {
+  channel_id: string;
+  user_id: string;
+  kind: 'ban' | 'timeout';
+  /** End of a timeout; null for a ban. */
+  until: Date | null;
+  reason: string;
+  actor_user_id: string;
+  created_at: Date;
+}
+
+/** `chat_banned_terms`: one banned-term list per channel, `channel_id` '' = the global list (ChatBannedTermsSet replaces it). */
+export interface ChatBannedTermsTable {
+  channel_id: string;
+  /** 0-based position in the list. */
+  position: number;
+  /** RE2 pattern. */
+  pattern: string;
+  action: 'block' | 'hold';
+}
+
+/** Status of a moderation-queue item. */
+export type ModerationItemStatus = 'open' | 'approved' | 'dismissed' | 'deleted';
+
+/**
+ * `moderation_queue`: reported messages (ChatMessageReported) and held messages
+ * (ChatMessageHeld), resolved by ModerationItemResolved; a ChatMessageDeleted marks the open
+ * reports of its message `deleted`.
+ */
+export interface ModerationQueueTable {
+  /** Event id of the report or of the held message. */
+  id: string;
+  /** EVENTS stream sequence of that event: the queue's order. */
+  seq: ColumnType<string, number | string, number | string>;
+  channel_id: string;
+  kind: 'report' | 'held';
+  /** The reported message's id; for a held message, its own id (= `id`). */
+  message_id: string;
+  /** CHAT stream sequence of the reported message; null for a held message (never stored in CHAT). */
+  message_seq: ColumnType<string | null, number | string | null, number | string | null>;
+  /** Kind of a held message (what an approval releases); null for a report (the event does not carry it). */
+  message_kind: 'message' | 'emote' | null;
+  author_user_id: string;
+  author_username: string;
+  text: string;
+  /** The report's reason, or the banned-term pattern that held the message. */
+  reason: string;
+  reporter_user_id: string | null;
+  /** Live session of a held message; null for reports. */
+  session_id: string | null;
+  status: ModerationItemStatus;
+  created_at: Date;
+  resolved_by: string | null;
+  resolved_at: Date | null;
+}
+
+/** A `moderation_queue` row as selected (`message_seq` is a bigint string). */
+export type ModerationQueueRow = Selectable<ModerationQueueTable>;
+
+/** `chat_moderation_log`: one row per moderation event (the chat audit trail). */
+export interface ChatModerationLogTable {
+  /** The event id. */
+  id: string;
+  /** EVENTS stream sequence of the event: the log's order. */
+  seq: ColumnType<string, number | string, number | string>;
+  /** '' for the global banned-term list. */
+  channel_id: string;
+  /** The event type, e.g. `ChatUserBanned`. */
+  action: string;
+  actor_user_id: string;
+  target_user_id: string | null;
+  message_id: string | null;
+  /** JSON object: what the event said beyond the columns (reason, duration, settings, terms, resolution). */
+  detail: ColumnType<Record<string, unknown>, string, string>;
+  created_at: Date;
+}
+
 /** The whole Postgres schema as Kysely sees it. */
 export interface Database {
   channels: ChannelsTable;
@@ -159,4 +254,9 @@ export interface Database {
   notifications: NotificationsTable;
   auth_refresh_tokens: AuthRefreshTokensTable;
   auth_login_failures: AuthLoginFailuresTable;
+  chat_settings: ChatSettingsTable;
+  chat_restrictions: ChatRestrictionsTable;
+  chat_banned_terms: ChatBannedTermsTable;
+  moderation_queue: ModerationQueueTable;
+  chat_moderation_log: ChatModerationLogTable;
 }

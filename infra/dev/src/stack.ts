@@ -38,6 +38,8 @@ export interface StackInfo {
   edgeUrl: string;
   /** Internal HTTP base of the ingest node (relay, /healthz, /metrics). */
   ingestHttpUrl: string;
+  /** The chat gateway (`ws://…/chat/<channelId>` with http→ws; /healthz, /metrics). */
+  chatUrl: string;
   natsUrl: string;
   temporalAddress: string;
   temporalUiUrl: string | null;
@@ -65,7 +67,7 @@ export interface StartStackOptions {
   /** Start the web app (vite build + preview); default true. */
   readonly web?: boolean;
   /** Preferred ports (used when free, else any free port). */
-  readonly ports?: Partial<Record<'rtmp' | 'api' | 'edge' | 'web' | 'ingestHttp', number>>;
+  readonly ports?: Partial<Record<'rtmp' | 'api' | 'edge' | 'web' | 'ingestHttp' | 'chat', number>>;
   /** Receives every output line of the app processes at debug level (default: `logger`). */
   readonly appLogger?: Logger;
   /** Host the RTMP listener binds; default `127.0.0.1` (`0.0.0.0` accepts publishers from other machines). */
@@ -199,7 +201,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    const order = ['ingest', 'web', 'api', 'edge', 'worker', 'projector'];
+    const order = ['ingest', 'web', 'chat', 'api', 'edge', 'worker', 'projector'];
     // The worker gets longer: its running transcodes stop ffmpeg before it exits (shutdownGraceTime 10 s).
     await Promise.all(order.filter((n) => apps.has(n)).map((n) => apps.get(n)!.stop(n === 'worker' ? 20_000 : undefined)));
     await services.stop();
@@ -225,13 +227,14 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     const jwtKeys = jwtKeyRing(dataDir, persistent);
 
     const p = opts.ports ?? {};
-    const [rtmpPort, ingestHttpPort, apiPort, edgePort, webPort, workerHttpPort, projectorHttpPort] = [
+    const [rtmpPort, ingestHttpPort, apiPort, edgePort, webPort, workerHttpPort, projectorHttpPort, chatPort] = [
       await freePort(p.rtmp ?? 1935), await freePort(p.ingestHttp ?? 8090), await freePort(p.api ?? 8080), await freePort(p.edge ?? 8081),
-      await freePort(p.web ?? 5173), await freePort(), await freePort(),
+      await freePort(p.web ?? 5173), await freePort(), await freePort(), await freePort(p.chat ?? 8082),
     ];
     const internalToken = process.env.INTERNAL_TOKEN ?? randomBytes(24).toString('base64url');
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const edgeUrl = `http://127.0.0.1:${edgePort}`;
+    const chatUrl = `http://127.0.0.1:${chatPort}`;
     const ingestHttpUrl = `http://127.0.0.1:${ingestHttpPort}`;
     const common: Record<string, string> = {
       NATS_URL: ep.natsUrl, TEMPORAL_ADDRESS: ep.temporalAddress, DATABASE_URL: ep.databaseUrl,
@@ -268,6 +271,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
         API_PORT: String(apiPort), EDGE_PUBLIC_URL: '', JWT_KEYS: jwtKeys,
         INGEST_PUBLIC_URL: `rtmp://${rtmpPublicHost(opts.rtmpHost)}:${rtmpPort}/live`,
       }, `${apiUrl}/healthz`),
+      spawnApp('chat', { CHAT_PORT: String(chatPort), CHAT_HOST: '127.0.0.1', GATEWAY_ID: `chat-${chatPort}`, JWT_KEYS: jwtKeys }, `${chatUrl}/healthz`),
     ].map((proc) => waitForHttp(specs.get(proc.service)!.healthUrl, proc, 90_000));
 
     let webUrl = '';
@@ -283,7 +287,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       }
       const web = new ManagedProcess({
         service: 'web', command: process.execPath, args: [viteBin, 'preview', '--port', String(webPort), '--strictPort', '--host', '127.0.0.1'],
-        cwd: webDir, logger: appLogger, env: { ...process.env, API_URL: apiUrl, EDGE_URL: edgeUrl, WEB_PORT: String(webPort) },
+        cwd: webDir, logger: appLogger, env: { ...process.env, API_URL: apiUrl, EDGE_URL: edgeUrl, CHAT_URL: chatUrl, WEB_PORT: String(webPort) },
       });
       apps.set('web', web);
       webUrl = `http://127.0.0.1:${webPort}`;
@@ -300,7 +304,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       demoPlaybackUrl: `${edgeUrl}/live/${demoChannelId}/master.m3u8`,
       webUrl,
       demoWatchUrl: webUrl ? `${webUrl}/watch/live/${demoChannelId}` : '',
-      apiUrl, edgeUrl, ingestHttpUrl,
+      apiUrl, edgeUrl, ingestHttpUrl, chatUrl,
       natsUrl: ep.natsUrl, temporalAddress: ep.temporalAddress, temporalUiUrl: ep.temporalUiUrl, databaseUrl: ep.databaseUrl,
       storageDir, internalToken,
       pids: Object.fromEntries([...apps].map(([n, pr]) => [n, pr.pid ?? -1])),

@@ -71,6 +71,7 @@ const lines = [
   `  All streams   ${i.webUrl}`,
   `  Playback URL  ${i.demoPlaybackUrl}`,
   `  API           ${i.apiUrl}/api/streams`,
+  `  Chat          ${i.chatUrl.replace(/^http/, 'ws')}/chat/${i.demoChannelId}`,
   ...(i.temporalUiUrl ? [`  Temporal UI   ${i.temporalUiUrl}`] : []),
   `  Stack file    ${relative(process.cwd(), process.env.STACK_FILE ?? `${REPO_ROOT}/.run/stack.json`)}`,
   '',

@@ -7,3 +7,5 @@ export * from './connection.js';
 export * from './publish.js';
 export * from './consume.js';
 export * from './lease.js';
+export * from './chat.js';
+export * from './follow.js';

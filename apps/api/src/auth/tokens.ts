@@ -1,152 +1,24 @@
 /**
- * Access tokens: short-lived JWTs (RFC 7519) in JWS compact serialisation (RFC 7515), HS256
- * over a key ring so that secrets rotate without signing anyone out. Follows the JWT Best
- * Current Practices (RFC 8725): one allowed algorithm, explicit typing (`typ: at+jwt`, RFC 9068
- * §2.1), issuer and audience checked, keys chosen by `kid` from the ring only.
+ * Access tokens of the API: the shared implementation in `@live/auth` (HS256 JWTs over a key
+ * ring, RFC 7519 / RFC 8725), with its {@link TokenError} mapped onto the API's error catalogue.
  */
-import { randomUUID } from 'node:crypto';
-import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
-import type { Role } from '@live/events';
-import type { ApiConfig, AuthUser, JwtKey } from '../context.js';
+import { assertKeyRing, signAccessToken, TokenError, verifyAccessToken as verifyToken, type AuthUser, type JwtKey } from '@live/auth';
 import { ApiError } from '../errors.js';
 
-/** `iss` of every access token. */
-export const JWT_ISSUER = 'live-platform';
-/** `aud` of every access token. */
-export const JWT_AUDIENCE = 'live-api';
-/** JOSE header `typ` of access tokens (RFC 9068 §2.1), so no other JWT passes as one (RFC 8725 §3.11). */
-export const ACCESS_TOKEN_TYP = 'at+jwt';
-/** The only JWS algorithm signed and accepted. `none`, RS*, ES*, PS*, EdDSA are all refused. */
-export const JWT_ALGORITHM = 'HS256';
-/** Shortest secret accepted, bytes (RFC 7518 §3.2: an HS256 key must be at least the hash size). */
-export const JWT_MIN_SECRET_BYTES = 32;
-
-/** Longest token string considered at all (a real one is ~450 characters). */
-const MAX_TOKEN_LENGTH = 4096;
-const KID = /^[A-Za-z0-9_-]{1,64}$/;
-const TOKEN_ROLES: readonly Role[] = ['viewer', 'streamer', 'admin'];
-
-/** The claims set of an access token (RFC 7519 §4). Times are seconds since the Unix epoch. */
-export interface AccessTokenClaims {
-  /** The user id. */
-  readonly sub: string;
-  /** The username. */
-  readonly name: string;
-  /** Global roles at issue time: `viewer` always, `streamer`, `admin`. */
-  readonly roles: readonly Role[];
-  readonly iss: typeof JWT_ISSUER;
-  readonly aud: typeof JWT_AUDIENCE;
-  readonly iat: number;
-  readonly exp: number;
-  /** Unique token id (UUIDv4). */
-  readonly jti: string;
-}
-
-/** A signed access token and its lifetime. */
-export interface SignedAccessToken {
-  /** The compact JWS (`header.payload.signature`). */
-  readonly accessToken: string;
-  /** Seconds until it expires (the config's `accessTokenTtlSeconds`). */
-  readonly expiresIn: number;
-}
-
-type KeyRing = ReadonlyMap<string, Uint8Array>;
-const rings = new WeakMap<readonly JwtKey[], KeyRing>();
+export { assertKeyRing, signAccessToken };
+export { ACCESS_TOKEN_TYP, JWT_ALGORITHM, JWT_AUDIENCE, JWT_ISSUER, JWT_MIN_SECRET_BYTES, type AccessTokenClaims, type SignedAccessToken } from '@live/auth';
 
 /**
- * Checks the key ring and returns it as `kid → secret bytes` (cached per ring array).
- * Called once at start-up by the authenticator, so a bad configuration fails there.
- * @throws TypeError when the ring is empty, a `kid` is not `[A-Za-z0-9_-]{1,64}` or repeats,
- *   or a secret is shorter than {@link JWT_MIN_SECRET_BYTES} bytes (UTF-8).
- */
-export function assertKeyRing(keys: readonly JwtKey[]): void {
-  keyRing(keys);
-}
-
-function keyRing(keys: readonly JwtKey[]): KeyRing {
-  const cached = rings.get(keys);
-  if (cached) return cached;
-  if (keys.length === 0) throw new TypeError('jwtKeys needs at least one key');
-  const ring = new Map<string, Uint8Array>();
-  for (const k of keys) {
-    if (!KID.test(k.kid)) throw new TypeError(`jwtKeys: kid ${JSON.stringify(k.kid)} must match ${KID.source}`);
-    if (ring.has(k.kid)) throw new TypeError(`jwtKeys: kid ${k.kid} appears twice`);
-    const secret = new TextEncoder().encode(k.secret);
-    if (secret.length < JWT_MIN_SECRET_BYTES) throw new TypeError(`jwtKeys: the secret of ${k.kid} is shorter than ${JWT_MIN_SECRET_BYTES} bytes`);
-    ring.set(k.kid, secret);
-  }
-  rings.set(keys, ring);
-  return ring;
-}
-
-/**
- * Signs an access token for `user` with the first key of `config.jwtKeys` (header
- * `{ alg: HS256, typ: at+jwt, kid }`), valid for `config.accessTokenTtlSeconds`.
- * Claims: see {@link AccessTokenClaims}.
- * @param nowMs issue time, ms since the epoch (default: now).
- * @throws TypeError when the key ring is invalid (see {@link assertKeyRing}).
- */
-export async function signAccessToken(
-  config: Pick<ApiConfig, 'jwtKeys' | 'accessTokenTtlSeconds'>,
-  user: AuthUser,
-  nowMs: number = Date.now(),
-): Promise<SignedAccessToken> {
-  const ring = keyRing(config.jwtKeys);
-  const first = config.jwtKeys[0]!;
-  const iat = Math.floor(nowMs / 1000);
-  const accessToken = await new SignJWT({ name: user.username, roles: [...user.roles] })
-    .setProtectedHeader({ alg: JWT_ALGORITHM, typ: ACCESS_TOKEN_TYP, kid: first.kid })
-    .setSubject(user.userId)
-    .setIssuer(JWT_ISSUER)
-    .setAudience(JWT_AUDIENCE)
-    .setIssuedAt(iat)
-    .setExpirationTime(iat + config.accessTokenTtlSeconds)
-    .setJti(randomUUID())
-    .sign(ring.get(first.kid)!);
-  return { accessToken, expiresIn: config.accessTokenTtlSeconds };
-}
-
-/**
- * Verifies an access token and returns the caller it names.
- * Steps: the protected header is read without trusting it (RFC 7515 §5.2); its `alg` must be
- * HS256 and its `kid` one of the ring (any key of the ring verifies, so tokens signed before a
- * rotation keep working until they expire); then the signature, `typ`, `iss`, `aud`, `exp`,
- * `iat`, and the shapes of `sub`, `name`, `roles`, `jti` are checked.
- * Error messages are the catalogue's, never jose's.
- * @param nowMs the current time, ms since the epoch (default: now); `exp` has no leeway.
+ * Verifies an access token (see `@live/auth` `verifyAccessToken` for every check made).
+ * @param nowMs the current time, ms since the epoch (default: now).
  * @throws ApiError TOKEN_EXPIRED when the token is authentic but past `exp`.
- * @throws ApiError TOKEN_INVALID for anything else: malformed, `alg: none` or any other
- *   algorithm, missing or unknown `kid`, bad signature, wrong `typ`/`iss`/`aud`, bad claims.
+ * @throws ApiError TOKEN_INVALID for anything else.
  */
-export async function verifyAccessToken(config: Pick<ApiConfig, 'jwtKeys'>, token: string, nowMs?: number): Promise<AuthUser> {
-  const ring = keyRing(config.jwtKeys);
-  if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw new ApiError('TOKEN_INVALID');
-  let header: { alg?: unknown; kid?: unknown };
+export async function verifyAccessToken(config: { readonly jwtKeys: readonly JwtKey[] }, token: string, nowMs?: number): Promise<AuthUser> {
   try {
-    header = decodeProtectedHeader(token);
-  } catch {
-    throw new ApiError('TOKEN_INVALID');
-  }
-  if (header.alg !== JWT_ALGORITHM) throw new ApiError('TOKEN_INVALID');
-  const secret = typeof header.kid === 'string' ? ring.get(header.kid) : undefined;
-  if (!secret) throw new ApiError('TOKEN_INVALID');
-  let payload: Record<string, unknown>;
-  try {
-    ({ payload } = await jwtVerify(token, secret, {
-      algorithms: [JWT_ALGORITHM],
-      typ: ACCESS_TOKEN_TYP,
-      issuer: JWT_ISSUER,
-      audience: JWT_AUDIENCE,
-      requiredClaims: ['sub', 'iat', 'exp', 'jti'],
-      ...(nowMs !== undefined ? { currentDate: new Date(nowMs) } : {}),
-    }));
+    return await verifyToken(config, token, nowMs);
   } catch (err) {
-    // jose checks the signature before the claims, so "expired" implies "authentic".
-    if (err instanceof joseErrors.JWTExpired) throw new ApiError('TOKEN_EXPIRED');
-    throw new ApiError('TOKEN_INVALID');
+    if (err instanceof TokenError) throw new ApiError(err.code);
+    throw err;
   }
-  const { sub, name, roles, jti } = payload;
-  if (typeof sub !== 'string' || sub.length === 0 || typeof name !== 'string' || typeof jti !== 'string') throw new ApiError('TOKEN_INVALID');
-  if (!Array.isArray(roles) || !roles.every((r): r is Role => TOKEN_ROLES.includes(r as Role))) throw new ApiError('TOKEN_INVALID');
-  return { userId: sub, username: name, roles: [...new Set(roles)] };
 }

@@ -20,6 +20,7 @@ import { isProcessAlive, onExitCleanup, PID_FILE_NAME, pidFileOwners, reapStaleS
 import { startTemporalDevServer, type TemporalServerHandle } from './temporal.js';
 
 export { freePort } from './ports.js';
+export { ManagedProcess, type ManagedProcessOptions } from './process.js';
 export { resolveBinary, type BinaryName } from './binaries.js';
 
 /** Where each service is reachable. Every value is what the matching client library takes. */

@@ -1,0 +1,112 @@
+/**
+ * Abuse controls of a room, per user: a token bucket (rate limit), slow mode and the duplicate
+ * filter; plus link detection. Pure, in-memory, time passed in by the caller (ms).
+ */
+
+/** Rate-limit settings: `capacity` messages, refilled evenly over `windowMs`. */
+export interface RateLimit {
+  /** Burst size and messages per window (default 20). */
+  readonly capacity: number;
+  /** Window over which `capacity` tokens refill, ms (default 5000). */
+  readonly windowMs: number;
+}
+
+/** The issue's default: 20 messages per 5 s per user per room. */
+export const DEFAULT_RATE_LIMIT: RateLimit = { capacity: 20, windowMs: 5000 };
+
+/** How long the duplicate filter remembers a user's last text, ms. */
+export const DUPLICATE_WINDOW_MS = 30_000;
+
+/** Per-user state of one room on one gateway. */
+interface UserState {
+  tokens: number;
+  refilledAt: number;
+  lastAcceptedAt: number;
+  lastText: string;
+  touchedAt: number;
+}
+
+/**
+ * Per-user counters of one room. A token bucket (RFC 2697-style single rate: `capacity` tokens,
+ * refilled at capacity/windowMs per ms) takes one token for every frame a user sends that could
+ * write (message, emote, report); slow mode and the duplicate filter look at the last accepted
+ * message. State is per gateway: a user connected to two gateways at once gets two buckets.
+ */
+export class UserLimits {
+  private readonly users = new Map<string, UserState>();
+
+  constructor(private readonly limit: RateLimit = DEFAULT_RATE_LIMIT) {}
+
+  private state(userId: string, now: number): UserState {
+    let s = this.users.get(userId);
+    if (!s) {
+      s = { tokens: this.limit.capacity, refilledAt: now, lastAcceptedAt: -Infinity, lastText: '', touchedAt: now };
+      this.users.set(userId, s);
+    }
+    s.touchedAt = now;
+    return s;
+  }
+
+  /**
+   * Takes one token for `userId`.
+   * @returns 0 when taken, else the ms until a token is available (nothing is taken then).
+   */
+  take(userId: string, now: number): number {
+    const s = this.state(userId, now);
+    const rate = this.limit.capacity / this.limit.windowMs;
+    s.tokens = Math.min(this.limit.capacity, s.tokens + (now - s.refilledAt) * rate);
+    s.refilledAt = now;
+    if (s.tokens >= 1) {
+      s.tokens -= 1;
+      return 0;
+    }
+    return (1 - s.tokens) / rate;
+  }
+
+  /** ms the user must still wait under a slow mode of `slowModeSeconds` (0 = may send now). */
+  slowModeWait(userId: string, slowModeSeconds: number, now: number): number {
+    if (slowModeSeconds <= 0) return 0;
+    const s = this.users.get(userId);
+    if (!s) return 0;
+    return Math.max(0, s.lastAcceptedAt + slowModeSeconds * 1000 - now);
+  }
+
+  /** True when `text` equals (case-insensitively, whitespace-collapsed) the user's last accepted text of the last 30 s. */
+  isDuplicate(userId: string, text: string, now: number): boolean {
+    const s = this.users.get(userId);
+    return !!s && now - s.lastAcceptedAt < DUPLICATE_WINDOW_MS && s.lastText === normaliseForDuplicates(text);
+  }
+
+  /** Records an accepted message (for slow mode and the duplicate filter). */
+  accepted(userId: string, text: string, now: number): void {
+    const s = this.state(userId, now);
+    s.lastAcceptedAt = now;
+    s.lastText = normaliseForDuplicates(text);
+  }
+
+  /**
+   * Forgets users idle for longer than `idleMs` (default 1 h: the longest slow mode, so
+   * forgetting loses nothing — their bucket is full and no interval is still running).
+   */
+  sweep(now: number, idleMs = 3600_000): void {
+    for (const [id, s] of this.users) if (now - s.touchedAt > idleMs) this.users.delete(id);
+  }
+
+  /** Users with state. */
+  get size(): number {
+    return this.users.size;
+  }
+}
+
+function normaliseForDuplicates(text: string): string {
+  return text.toLowerCase().replace(/\s+/g, ' ').trim();
+}
+
+// A scheme URL, `www.` host, or a bare domain with a common top-level domain (the forms chat
+// spam uses); deliberately broad: the filter is for rooms that chose "no links".
+const LINK = /\b(?:[a-z][a-z0-9+.-]*:\/\/|www\.)\S|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|info|io|tv|gg|co|me|ly|xyz|app|dev|ru|cn|de|uk|fr|be|link|live|site|online|shop|top|club)\b/i;
+
+/** True when `text` contains something a viewer would recognise as a link. */
+export function containsLink(text: string): boolean {
+  return LINK.test(text);
+}

@@ -1,0 +1,155 @@
+import type { Logger } from 'pino';
+import type { JsMsg } from '@nats-io/jetstream';
+import type { Messaging } from './connection.js';
+
+type OrderedConsumer = Awaited<ReturnType<Messaging['js']['consumers']['get']>>;
+type ConsumerMessages = Awaited<ReturnType<OrderedConsumer['consume']>>;
+
+/** Options of {@link followSubject}. */
+export interface FollowOptions {
+  /** Stream name, e.g. `CHAT`. */
+  readonly stream: string;
+  /** One filter subject (nats-server 2.9 takes one per consumer), e.g. `chat.demo`. */
+  readonly filter: string;
+  /**
+   * Where to start: `'end'` = only messages stored after the follower opens; a number = the
+   * first stream sequence to deliver (1 = everything stored).
+   */
+  readonly from: 'end' | number;
+  readonly logger: Logger;
+  /**
+   * Called for each message in stream order, synchronously; a throw is logged and the message
+   * skipped. Never called twice for one sequence, including across consumer re-creations.
+   */
+  onMessage(msg: JsMsg): void;
+  /**
+   * Called once, when every message stored at open time has been delivered (at once when there
+   * were none). Live messages follow.
+   */
+  onCaughtUp?(): void;
+}
+
+/** A running follower. */
+export interface Follower {
+  /** The next stream sequence it will deliver. */
+  readonly nextSeq: number;
+  /** Stops following and deletes the consumer. Never throws. */
+  close(): Promise<void>;
+}
+
+const RETRY_DELAYS_MS = [250, 500, 1000, 2000, 5000];
+
+/**
+ * Follows one subject of a stream with an ephemeral ordered consumer (ack policy none; the
+ * nats.js client recreates it after a gap), and when its message iterator ends anyway (the
+ * connection was closed, the consumer was lost for good) recreates it with backoff from the
+ * sequence after the last message delivered, so nothing stored meanwhile is missed and nothing
+ * is delivered twice. For per-process views of the log (a chat gateway's rooms, an ingest
+ * node's control events); shared projections use durable consumers instead.
+ * @throws the nats.js error when the first consumer cannot be created (no stream, no server).
+ */
+export async function followSubject(m: Messaging, opts: FollowOptions): Promise<Follower> {
+  const stopper = new AbortController();
+  let nextSeq = 0;
+  let caughtUp = false;
+  let current: { consumer: OrderedConsumer; messages: ConsumerMessages } | undefined;
+  const log = opts.logger.child({ stream: opts.stream, filter: opts.filter });
+
+  const caughtUpNow = (): void => {
+    if (caughtUp) return;
+    caughtUp = true;
+    try {
+      opts.onCaughtUp?.();
+    } catch (err) {
+      log.error({ err }, 'follow: onCaughtUp failed');
+    }
+  };
+
+  const open = async (startSeq: number | 'end'): Promise<void> => {
+    const info = await m.jsm.streams.info(opts.stream);
+    const end = info.state.last_seq + 1;
+    // A cursor past the end means the stream was purged or recreated: start at its end.
+    const start = startSeq === 'end' ? end : Math.min(Math.max(1, startSeq), end);
+    // The explicit start sequence (not deliver policy `new`): the ordered consumer recreates
+    // itself at its cursor + 1, which with policy `new` is 0 until a first message arrives.
+    const consumer = await m.js.consumers.get(opts.stream, { filter_subjects: opts.filter, opt_start_seq: start });
+    const ci = await consumer.info(true);
+    nextSeq = start;
+    if (ci.num_pending === 0) caughtUpNow();
+    // Short pulls with idle heartbeats: a consumer lost on the server is noticed in seconds.
+    const messages = await consumer.consume({ max_messages: 256, expires: 10_000, idle_heartbeat: 2_000 });
+    current = { consumer, messages };
+  };
+
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      if (stopper.signal.aborted) return resolve();
+      const done = (): void => {
+        clearTimeout(t);
+        stopper.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      stopper.signal.addEventListener('abort', done, { once: true });
+    });
+
+  await open(opts.from);
+
+  const run = async (): Promise<void> => {
+    for (let attempt = 0; !stopper.signal.aborted; ) {
+      if (current) {
+        try {
+          for await (const msg of current.messages) {
+            if (msg.seq < nextSeq) continue; // already delivered before a re-creation
+            nextSeq = msg.seq + 1;
+            attempt = 0;
+            try {
+              opts.onMessage(msg);
+            } catch (err) {
+              log.error({ err, seq: msg.seq }, 'follow: handling a message failed');
+            }
+            if (msg.info.pending === 0) caughtUpNow();
+          }
+          if (stopper.signal.aborted) return;
+          log.warn({ nextSeq }, 'follow: consumer ended; recreating it');
+        } catch (err) {
+          if (stopper.signal.aborted) return;
+          log.warn({ err: (err as Error).message, nextSeq }, 'follow: consumer failed; recreating it');
+        }
+        const old = current;
+        current = undefined;
+        void old.consumer.delete().catch(() => undefined);
+      }
+      await sleep(RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)]!);
+      attempt++;
+      if (stopper.signal.aborted) return;
+      try {
+        await open(nextSeq);
+        if (stopper.signal.aborted) break;
+        log.info({ nextSeq, attempt }, 'follow: consumer recreated');
+      } catch (err) {
+        log.warn({ err: (err as Error).message, attempt }, 'follow: could not recreate the consumer; retrying');
+      }
+    }
+  };
+  const done = run();
+
+  let closing: Promise<void> | undefined;
+  return {
+    get nextSeq() {
+      return nextSeq;
+    },
+    close() {
+      closing ??= (async () => {
+        stopper.abort();
+        const c = current;
+        await c?.messages.close().catch(() => undefined);
+        await done.catch(() => undefined);
+        await c?.consumer.delete().catch(() => undefined);
+        await current?.messages.close().catch(() => undefined);
+        await current?.consumer.delete().catch(() => undefined);
+      })();
+      return closing;
+    },
+  };
+}
