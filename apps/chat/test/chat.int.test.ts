@@ -6,9 +6,10 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import pino from 'pino';
-import { CHAT_STREAM, channelSubject, domainEvent, streamEvent, systemClock, type ChatServerFrame } from '@live/events';
+import { CHAT_STREAM, channelSubject, domainEvent, streamEvent, systemClock, userSubject, type ChatServerFrame } from '@live/events';
 import { appendEvent, readChatHistory } from '@live/messaging';
-import { ChatClient, createChannel, spawnGateway, startChatBackends, tokenFor, type ChatBackends, type GatewayProcess } from './harness.js';
+import { waitForProjection } from '@live/db';
+import { ChatClient, createChannel, registerUsers, spawnGateway, startChatBackends, tokenFor, type ChatBackends, type GatewayProcess } from './harness.js';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 let b: ChatBackends;
@@ -174,6 +175,26 @@ describe('abuse control', () => {
     expect(await anon.request({ type: 'message', text: 'hi' })).toMatchObject({ code: 'AUTH_REQUIRED' });
     expect(await anon.request({ type: 'auth', token: 'not.a.token' })).toMatchObject({ code: 'TOKEN_INVALID' });
     expect(await c.request({ type: 'moderate', action: { kind: 'ban', userId: 'x' } })).toMatchObject({ code: 'FORBIDDEN' });
+  }, 30_000);
+
+  it('lets only followers send in followers-only mode and only emotes in emote-only mode', async () => {
+    const mod = await connect(gwA, 'room3', MOD);
+    const fan = await connect(gwB, 'room3', 'fan-1');
+    const stranger = await connect(gwB, 'room3', 'stranger-1');
+    await registerUsers(b, ['fan-1']);
+    const followed = await appendEvent(b.messaging.js, domainEvent(systemClock, 'ChannelFollowed', userSubject('fan-1'), { userId: 'fan-1', channelId: 'room3' }, { producer: 'test' }));
+    expect(await waitForProjection(b.db, followed.seq, 10_000)).toBe(true);
+    expect(await mod.request({ type: 'moderate', action: { kind: 'settings', settings: { followersOnly: true } } })).toMatchObject({ status: 'done' });
+    await stranger.waitFor((f) => f.type === 'mode' && f.settings.followersOnly, 2000);
+    expect(await stranger.request({ type: 'message', text: 'let me in' })).toMatchObject({ code: 'FOLLOWERS_ONLY' });
+    expect(await fan.request({ type: 'message', text: 'I follow' })).toMatchObject({ type: 'ack', status: 'accepted' });
+    expect(await mod.request({ type: 'moderate', action: { kind: 'settings', settings: { followersOnly: false, emoteOnly: true } } })).toMatchObject({ status: 'done' });
+    await stranger.waitFor((f) => f.type === 'mode' && f.settings.emoteOnly, 2000);
+    expect(await stranger.request({ type: 'message', text: 'words' })).toMatchObject({ code: 'EMOTE_ONLY' });
+    const emote = await stranger.request({ type: 'emote', emote: 'clap' });
+    expect(emote).toMatchObject({ type: 'ack', status: 'accepted' });
+    await fan.waitFor((f) => f.type === 'emote' && f.id === (emote as { id: string }).id && f.text === 'clap', 2000);
+    expect(await mod.request({ type: 'moderate', action: { kind: 'settings', settings: { emoteOnly: false } } })).toMatchObject({ status: 'done' });
   }, 30_000);
 });
 

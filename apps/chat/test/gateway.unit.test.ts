@@ -1,0 +1,151 @@
+/** Pure parts of the gateway: frame parsing, per-user limits, link detection, room state. */
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CHAT_SETTINGS, type ChatLine, type DomainEvent } from '@live/events';
+import { bannedTermsProblem, compileBannedTerms } from '@live/events/terms';
+import { containsLink, UserLimits } from '../src/limits.js';
+import { parseClientFrame } from '../src/protocol.js';
+import { Room } from '../src/room.js';
+
+describe('parseClientFrame', () => {
+  it('accepts every frame type of the protocol', () => {
+    expect(parseClientFrame('{"type":"message","text":"hi","ref":"a1"}')).toEqual({ ok: true, frame: { type: 'message', text: 'hi', ref: 'a1' } });
+    expect(parseClientFrame('{"type":"emote","emote":"gg"}')).toEqual({ ok: true, frame: { type: 'emote', emote: 'gg' } });
+    expect(parseClientFrame('{"type":"auth","token":"x.y.z"}')).toEqual({ ok: true, frame: { type: 'auth', token: 'x.y.z' } });
+    expect(parseClientFrame('{"type":"ping"}')).toEqual({ ok: true, frame: { type: 'ping' } });
+    expect(parseClientFrame('{"type":"report","messageId":"m1","reason":"spam"}')).toMatchObject({ ok: true });
+    expect(parseClientFrame('{"type":"moderate","action":{"kind":"timeout","userId":"u1","durationSeconds":600,"reason":"calm down"}}'))
+      .toEqual({ ok: true, frame: { type: 'moderate', action: { kind: 'timeout', userId: 'u1', durationSeconds: 600, reason: 'calm down' } } });
+    expect(parseClientFrame('{"type":"moderate","action":{"kind":"settings","settings":{"slowModeSeconds":30,"emoteOnly":true}}}'))
+      .toEqual({ ok: true, frame: { type: 'moderate', action: { kind: 'settings', settings: { slowModeSeconds: 30, emoteOnly: true } } } });
+  });
+
+  it('refuses malformed frames with the protocol codes, echoing a valid ref', () => {
+    expect(parseClientFrame('nope')).toMatchObject({ ok: false, code: 'BAD_FRAME' });
+    expect(parseClientFrame('[]')).toMatchObject({ ok: false, code: 'BAD_FRAME' });
+    expect(parseClientFrame('null')).toMatchObject({ ok: false, code: 'BAD_FRAME' });
+    expect(parseClientFrame('{"type":"yell","ref":"r"}')).toMatchObject({ ok: false, code: 'UNKNOWN_TYPE', ref: 'r' });
+    expect(parseClientFrame('{"text":"no type"}')).toMatchObject({ ok: false, code: 'UNKNOWN_TYPE' });
+    expect(parseClientFrame('{"type":"message"}')).toMatchObject({ ok: false, code: 'INVALID_FIELD' });
+    expect(parseClientFrame('{"type":"message","text":"x","html":true}')).toMatchObject({ ok: false, code: 'INVALID_FIELD' });
+    expect(parseClientFrame('{"type":"emote","emote":"<script>"}')).toMatchObject({ ok: false, code: 'INVALID_FIELD' });
+    expect(parseClientFrame('{"type":"ping","ref":""}')).toMatchObject({ ok: false, code: 'INVALID_FIELD' });
+    expect(parseClientFrame(`{"type":"ping","ref":"${'x'.repeat(65)}"}`)).toMatchObject({ ok: false, code: 'INVALID_FIELD' });
+    expect(parseClientFrame('{"type":"moderate","action":{"kind":"timeout","userId":"u","durationSeconds":0}}')).toMatchObject({ ok: false, code: 'INVALID_FIELD' });
+    expect(parseClientFrame('{"type":"moderate","action":{"kind":"timeout","userId":"u","durationSeconds":1209601}}')).toMatchObject({ ok: false, code: 'INVALID_FIELD' });
+    expect(parseClientFrame('{"type":"moderate","action":{"kind":"ban","userId":"../x"}}')).toMatchObject({ ok: false, code: 'INVALID_FIELD' });
+    expect(parseClientFrame('{"type":"moderate","action":{"kind":"settings","settings":{}}}')).toMatchObject({ ok: false, code: 'INVALID_FIELD' });
+    expect(parseClientFrame('{"type":"moderate","action":{"kind":"settings","settings":{"slowModeSeconds":3601}}}')).toMatchObject({ ok: false, code: 'INVALID_FIELD' });
+    expect(parseClientFrame('{"type":"moderate","action":{"kind":"settings","settings":{"admin":true}}}')).toMatchObject({ ok: false, code: 'INVALID_FIELD' });
+    expect(parseClientFrame('{"type":"report","messageId":"m","reason":7}')).toMatchObject({ ok: false, code: 'INVALID_FIELD' });
+  });
+});
+
+describe('UserLimits', () => {
+  it('is a token bucket of 20 per 5 s that says how long to wait', () => {
+    const l = new UserLimits({ capacity: 20, windowMs: 5000 });
+    for (let i = 0; i < 20; i++) expect(l.take('u', 1000)).toBe(0);
+    expect(l.take('u', 1000)).toBeCloseTo(250, 5); // one token refills every 250 ms
+    expect(l.take('u', 1100)).toBeCloseTo(150, 5);
+    expect(l.take('u', 1250)).toBe(0);
+    expect(l.take('other', 1250)).toBe(0); // per user
+    expect(l.take('u', 6250)).toBe(0); // refilled (capped at 20)
+    for (let i = 0; i < 19; i++) expect(l.take('u', 6250)).toBe(0);
+    expect(l.take('u', 6250)).toBeGreaterThan(0);
+  });
+
+  it('tracks slow mode and duplicates from the last accepted message', () => {
+    const l = new UserLimits();
+    expect(l.slowModeWait('u', 10, 0)).toBe(0);
+    l.accepted('u', 'Hello  World', 1000);
+    expect(l.slowModeWait('u', 10, 4000)).toBe(7000);
+    expect(l.slowModeWait('u', 0, 4000)).toBe(0);
+    expect(l.slowModeWait('u', 10, 11_000)).toBe(0);
+    expect(l.isDuplicate('u', 'hello world', 20_000)).toBe(true);
+    expect(l.isDuplicate('u', 'hello world!', 20_000)).toBe(false);
+    expect(l.isDuplicate('u', 'hello world', 31_001)).toBe(false);
+    expect(l.isDuplicate('v', 'hello world', 20_000)).toBe(false);
+    l.sweep(10_000_000);
+    expect(l.size).toBe(0);
+  });
+});
+
+describe('containsLink', () => {
+  it('finds the links spam uses and leaves ordinary text alone', () => {
+    for (const t of ['go to https://x.y', 'www.example.org', 'buy at cheap-stuff.com now', 'HTTP://SHOUT.TV', 'ftp://files', 'visit twitch.tv/foo']) expect(containsLink(t)).toBe(true);
+    for (const t of ['hello world', 'the score is 2.5', 'e.g. this', 'version 1.2.3', 'gg wp']) expect(containsLink(t)).toBe(false);
+  });
+});
+
+describe('banned terms', () => {
+  it('validates RE2 patterns and matches case-insensitively, block before hold', () => {
+    expect(bannedTermsProblem([{ pattern: 'sp[a@]m', action: 'block' }])).toBeNull();
+    expect(bannedTermsProblem([{ pattern: '(a+)+\\1', action: 'block' }])).toMatch(/not a valid RE2/); // back-references are not RE2
+    expect(bannedTermsProblem([{ pattern: '', action: 'hold' }])).toMatch(/1\.\.200/);
+    expect(bannedTermsProblem([{ pattern: 'x', action: 'delete' as never }])).toMatch(/block or hold/);
+    const m = compileBannedTerms([{ pattern: 'maybe', action: 'hold' }, { pattern: 'sp[a@]m', action: 'block' }]);
+    expect(m('SP@M and maybe')).toEqual({ pattern: 'sp[a@]m', action: 'block' });
+    expect(m('Maybe later')).toEqual({ pattern: 'maybe', action: 'hold' });
+    expect(m('fine')).toBeNull();
+    // linear time: a pattern that makes back-tracking engines explode returns at once
+    const evil = compileBannedTerms([{ pattern: '(a|aa)+$', action: 'block' }]);
+    const t0 = Date.now();
+    expect(evil(`${'a'.repeat(5000)}!`)).toBeNull();
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+});
+
+describe('Room', () => {
+  const line = (seq: number, id = `m${seq}`): ChatLine => ({ id, seq, kind: 'message', userId: 'u', username: 'u', text: `t${seq}`, at: '2026-01-01T00:00:00Z' });
+  const room = () => new Room({
+    channelId: 'c', ownerUserId: 'owner', moderatorIds: ['mod'], liveSessionId: null, viewerCount: 0, settings: DEFAULT_CHAT_SETTINGS,
+    restrictions: [{ userId: 'banned', until: null }, { userId: 'late', until: new Date(5000) }], terms: [],
+  }, { capacity: 20, windowMs: 5000 });
+  const ev = (type: string, data: Record<string, unknown>): DomainEvent => ({
+    id: 'e', type, version: 1, occurredAt: '2026-01-01T00:00:00Z', subject: 'evt.channel.c', data: { channelId: 'c', ...data }, meta: { correlationId: 'e', causationId: null, producer: 't' },
+  }) as DomainEvent;
+
+  it('serves the last 50 on join, everything after a cursor on resume, and drops tombstoned lines', () => {
+    const r = room();
+    for (let s = 1; s <= 120; s += 2) r.addLine(line(s));
+    expect(r.addLine(line(5))).toBe(false); // already held: a redelivery
+    expect(r.history(undefined).messages.map((l) => l.seq)).toEqual(Array.from({ length: 50 }, (_, i) => 21 + 2 * i));
+    expect(r.history(100)).toEqual({ messages: [101, 103, 105, 107, 109, 111, 113, 115, 117, 119].map((s) => line(s)), complete: true });
+    expect(r.removeLine('m101')?.seq).toBe(101);
+    expect(r.history(100).messages.map((l) => l.seq)[0]).toBe(103);
+    expect(r.line('m101')).toBeUndefined();
+  });
+
+  it('keeps at most 1,000 lines and says when a resume cursor is older than what it holds', () => {
+    const r = room();
+    for (let s = 1; s <= 1100; s++) r.addLine(line(s));
+    expect(r.size).toBe(1000);
+    expect(r.history(50).complete).toBe(false);
+    expect(r.history(100).complete).toBe(true);
+  });
+
+  it('knows moderators, bans and timeouts, and applies moderation events idempotently', () => {
+    const r = room();
+    expect(r.isModerator({ userId: 'owner', username: 'o', admin: false })).toBe(true);
+    expect(r.isModerator({ userId: 'mod', username: 'm', admin: false })).toBe(true);
+    expect(r.isModerator({ userId: 'x', username: 'x', admin: true })).toBe(true);
+    expect(r.isModerator({ userId: 'x', username: 'x', admin: false })).toBe(false);
+    expect(r.restrictionOf('banned', 0)).toEqual({ kind: 'ban' });
+    expect(r.restrictionOf('late', 4000)).toEqual({ kind: 'timeout', remainingMs: 1000 });
+    expect(r.restrictionOf('late', 5000)).toBeNull();
+    expect(r.apply(ev('ChatUserBanned', { userId: 'x', actorUserId: 'mod', reason: '' }))).toMatchObject({ type: 'moderation', action: 'ban', userId: 'x' });
+    r.apply(ev('ChatUserBanned', { userId: 'x', actorUserId: 'mod', reason: '' }));
+    expect(r.restrictionOf('x', 0)).toEqual({ kind: 'ban' });
+    r.apply(ev('ChatUserUnbanned', { userId: 'x', actorUserId: 'mod' }));
+    expect(r.restrictionOf('x', 0)).toBeNull();
+    r.apply(ev('ChannelModeratorAdded', { userId: 'x', actorUserId: 'owner' }));
+    expect(r.isModerator({ userId: 'x', username: 'x', admin: false })).toBe(true);
+    r.apply(ev('ChannelModeratorRemoved', { userId: 'x', actorUserId: 'owner' }));
+    expect(r.isModerator({ userId: 'x', username: 'x', admin: false })).toBe(false);
+    expect(r.apply(ev('ChatSettingsChanged', { actorUserId: 'mod', settings: { ...DEFAULT_CHAT_SETTINGS, emoteOnly: true } }))).toMatchObject({ type: 'mode' });
+    expect(r.settings.emoteOnly).toBe(true);
+    r.apply(ev('ChatBannedTermsSet', { actorUserId: 'mod', terms: [{ pattern: 'bad', action: 'block' }] }));
+    expect(r.channelTerm('so BAD')).toEqual({ pattern: 'bad', action: 'block' });
+    expect(r.apply(ev('ChannelViewersCounted', { viewers: 7 }))).toEqual({ type: 'viewers', count: 7 });
+    expect(r.apply(ev('ChannelViewersCounted', { viewers: 7 }))).toBeNull();
+  });
+});
