@@ -20,16 +20,13 @@
  * `stream_keys` read model is updated by the projector asynchronously, and an encoder that
  * reconnects at once (OBS does) must not slip back in through that lag.
  *
- * Consumption: one ordered, ephemeral JetStream consumer per filter — `evt.channel.*` and
- * `evt.stream.*` — because nats-server 2.9 allows a single `filter_subject` per consumer. Each
- * starts right after the last event stored when the listener starts (deliver policy "new",
- * spelled as an explicit start sequence = last sequence + 1: the nats.js ordered consumer
- * recreates itself after a gap or a lost consumer at its cursor + 1, and with the literal
- * policy `new` that cursor is 0 until a first message arrives, which would replay the whole
- * log). When a consumer's message iterator ends (connection closed, consumer unrecoverable)
- * it is recreated, with backoff, from the sequence after the last event it saw, so events
- * appended while it was down are still acted on. Nothing is acknowledged: the consumers are
- * ordered (ack policy none) and the actions are idempotent (kicking a gone session is a no-op).
+ * Consumption: one follower per filter — `evt.channel.*` and `evt.stream.*`, because
+ * nats-server 2.9 allows a single `filter_subject` per consumer — from `@live/messaging`
+ * `followSubject`: an ordered, ephemeral consumer starting right after the last event stored
+ * when the listener starts, recreated with backoff from the sequence after the last event it
+ * saw when its iterator ends, so events appended while it was down are still acted on. Nothing
+ * is acknowledged (ack policy none) and the actions are idempotent (kicking a gone session is a
+ * no-op).
  * They are deliberately not the durable, shared consumers CONVENTIONS.md asks of projections:
  * every node needs its own copy of each control event, and a restarted node has no sessions
  * left to act on, so there is no position worth keeping across restarts.
@@ -37,7 +34,7 @@
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import { ALL_CHANNEL_SUBJECTS, ALL_STREAM_SUBJECTS, EVENTS_STREAM, decodeEvent, type DomainEvent, type EventType } from '@live/events';
-import type { Messaging } from '@live/messaging';
+import { followSubject, type Messaging } from '@live/messaging';
 import type { RtmpServer, RtmpSessionInfo } from './rtmp/index.js';
 
 /** Label value of `ingest_kicks_total{reason}` for each kind of control kick. */
@@ -120,8 +117,6 @@ export interface ControlListener {
   close(): Promise<void>;
 }
 
-type OrderedConsumer = Awaited<ReturnType<Messaging['js']['consumers']['get']>>;
-type ConsumerMessages = Awaited<ReturnType<OrderedConsumer['consume']>>;
 type StoredMessage = { seq: number; subject: string; json<T>(): T };
 
 const MAX_DENIED_KEYS = 10_000;
@@ -138,7 +133,6 @@ export async function startControlListener(opts: ControlListenerOptions): Promis
   const ttlMs = opts.deniedKeyTtlMs ?? 600_000;
   const delays = opts.retryDelaysMs ?? [500, 1000, 2000, 5000];
   const denied = new Map<string, { reason: string; until: number }>();
-  const stopper = new AbortController();
 
   const deny = (keyId: string, reason: string): void => {
     denied.delete(keyId);
@@ -176,116 +170,11 @@ export async function startControlListener(opts: ControlListenerOptions): Promis
     }
   };
 
-  const sleep = (ms: number): Promise<void> =>
-    new Promise((resolve) => {
-      if (stopper.signal.aborted) return resolve();
-      const t = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(t);
-        stopper.signal.removeEventListener('abort', done);
-        resolve();
-      }
-      stopper.signal.addEventListener('abort', done, { once: true });
-    });
-
-  /** Creates the ordered consumer starting at `nextSeq` (clamped to the stream's end). */
-  const open = async (filter: string, nextSeq: number | undefined): Promise<{ consumer: OrderedConsumer; messages: ConsumerMessages; startSeq: number }> => {
-    const info = await messaging.jsm.streams.info(EVENTS_STREAM);
-    const end = info.state.last_seq + 1;
-    // A cursor past the end means the stream was purged or recreated: start at its end.
-    const startSeq = nextSeq === undefined ? end : Math.min(nextSeq, end);
-    const consumer = await messaging.js.consumers.get(EVENTS_STREAM, { filter_subjects: filter, opt_start_seq: startSeq });
-    // Short pulls with 2 s idle heartbeats: a consumer lost on the server is noticed in seconds.
-    const messages = await consumer.consume({ max_messages: 64, expires: 10_000, idle_heartbeat: 2_000 });
-    void watch(messages, logger.child({ filter }));
-    return { consumer, messages, startSeq };
-  };
-
-  /** Logs the consumer's notable status changes; a deleted consumer ends its iterator (recreated by the loop). */
-  const watch = async (messages: ConsumerMessages, log: Logger): Promise<void> => {
-    try {
-      for await (const s of messages.status()) {
-        if (s.type === 'consumer_deleted') {
-          log.warn({ code: s.code, description: s.description }, 'control: consumer deleted on the server');
-          await messages.close().catch(() => undefined);
-          return;
-        }
-        if (s.type === 'heartbeats_missed') log.warn({ count: s.count }, 'control: consumer heartbeats missed');
-        else if (s.type === 'ordered_consumer_recreated') log.info({ name: s.name }, 'control: consumer recreated by the client');
-      }
-    } catch {
-      // The status iterator ends with the messages; nothing to do.
-    }
-  };
-
-  interface Follower {
-    done: Promise<void>;
-    messages: ConsumerMessages | undefined;
-    consumer: OrderedConsumer | undefined;
-  }
-
-  const follow = async (filter: string): Promise<Follower> => {
-    const first = await open(filter, undefined);
-    const f: Follower = { messages: first.messages, consumer: first.consumer, done: Promise.resolve() };
-    let nextSeq = first.startSeq;
-    let current: ConsumerMessages | undefined = first.messages;
-    const log = logger.child({ filter });
-    log.debug({ startSeq: nextSeq }, 'control: following');
-    const run = async (): Promise<void> => {
-      for (let attempt = 0; !stopper.signal.aborted; ) {
-        if (current) {
-          try {
-            for await (const m of current) {
-              nextSeq = m.seq + 1;
-              attempt = 0;
-              try {
-                act(m);
-              } catch (err) {
-                log.error({ err, seq: m.seq }, 'control: handling an event failed');
-              }
-            }
-            if (stopper.signal.aborted) return;
-            log.warn({ nextSeq }, 'control: consumer ended; recreating it');
-          } catch (err) {
-            if (stopper.signal.aborted) return;
-            log.warn({ err: (err as Error).message, nextSeq }, 'control: consumer failed; recreating it');
-          }
-          current = undefined;
-          f.messages = undefined;
-          const old = f.consumer;
-          f.consumer = undefined;
-          void old?.delete().catch(() => undefined);
-        }
-        await sleep(delays[Math.min(attempt, delays.length - 1)] ?? 1000);
-        attempt++;
-        if (stopper.signal.aborted) return;
-        try {
-          const next = await open(filter, nextSeq);
-          if (stopper.signal.aborted) {
-            await next.messages.close().catch(() => undefined);
-            await next.consumer.delete().catch(() => undefined);
-            return;
-          }
-          ({ messages: current, consumer: f.consumer } = next);
-          f.messages = current;
-          nextSeq = next.startSeq;
-          log.info({ startSeq: nextSeq, attempt }, 'control: consumer recreated');
-        } catch (err) {
-          log.warn({ err: (err as Error).message, attempt }, 'control: could not recreate consumer; retrying');
-        }
-      }
-    };
-    f.done = run();
-    return f;
-  };
-
-  const results = await Promise.allSettled([follow(ALL_CHANNEL_SUBJECTS), follow(ALL_STREAM_SUBJECTS)]);
+  const results = await Promise.allSettled([ALL_CHANNEL_SUBJECTS, ALL_STREAM_SUBJECTS].map((filter) =>
+    followSubject(messaging, { stream: EVENTS_STREAM, filter, from: 'end', logger, retryDelaysMs: delays, onMessage: act })));
   const followers = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const stop = async (): Promise<void> => {
-    stopper.abort();
-    for (const f of followers) await f.messages?.close().catch(() => undefined);
-    await Promise.all(followers.map((f) => f.done.catch(() => undefined)));
-    await Promise.all(followers.map((f) => f.consumer?.delete().catch(() => undefined)));
+    await Promise.all(followers.map((f) => f.close()));
   };
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {

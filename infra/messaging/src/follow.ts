@@ -17,6 +17,8 @@ export interface FollowOptions {
    */
   readonly from: 'end' | number;
   readonly logger: Logger;
+  /** Delays before recreating a consumer whose iterator ended, ms, by attempt (default 250, 500, 1000, 2000, 5000). */
+  readonly retryDelaysMs?: readonly number[];
   /**
    * Called for each message in stream order, synchronously; a throw is logged and the message
    * skipped. Never called twice for one sequence, including across consumer re-creations.
@@ -120,7 +122,8 @@ export async function followSubject(m: Messaging, opts: FollowOptions): Promise<
         current = undefined;
         void old.consumer.delete().catch(() => undefined);
       }
-      await sleep(RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)]!);
+      const delays = opts.retryDelaysMs ?? RETRY_DELAYS_MS;
+      await sleep(delays[Math.min(attempt, delays.length - 1)] ?? 1000);
       attempt++;
       if (stopper.signal.aborted) return;
       try {
