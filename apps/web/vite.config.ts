@@ -7,6 +7,8 @@
  *                 passes through unbuffered)
  *   /live/*     → EDGE_URL (default http://127.0.0.1:8081) — live master/media playlists + segments
  *   /sessions/* → EDGE_URL                                  — VOD playlists, segments and MP4s
+ *   /chat/*     → CHAT_URL (default http://127.0.0.1:8082) — chat rooms: WebSocket upgrades
+ *                 (`ws: true`) to the chat gateway
  * for both `vite` (dev server) and `vite preview` (serving the built `dist/`).
  * Listens on 127.0.0.1:WEB_PORT (default 5173) and fails rather than picking another port.
  */
@@ -25,6 +27,7 @@ function portFromEnv(name: string, fallback: number): number {
 export default defineConfig((): UserConfig => {
   const apiUrl = process.env.API_URL || 'http://127.0.0.1:8080';
   const edgeUrl = process.env.EDGE_URL || 'http://127.0.0.1:8081';
+  const chatUrl = process.env.CHAT_URL || 'http://127.0.0.1:8082';
   const port = portFromEnv('WEB_PORT', 5173);
 
   // Keys are path prefixes (String.startsWith); the trailing slash keeps e.g. /livestream
@@ -33,6 +36,7 @@ export default defineConfig((): UserConfig => {
     '/api/': { target: apiUrl, changeOrigin: true },
     '/live/': { target: edgeUrl, changeOrigin: true },
     '/sessions/': { target: edgeUrl, changeOrigin: true },
+    '/chat/': { target: chatUrl, changeOrigin: true, ws: true },
   };
 
   return {

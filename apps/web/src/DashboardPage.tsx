@@ -6,6 +6,7 @@ import { useCategories } from './useCategories';
 import { useChannel } from './useChannel';
 import { appSession, useSession } from './useSession';
 import { useAction } from './useAction';
+import { ModerationQueue } from './ModerationQueue';
 
 /** How often the dashboard re-reads the channel's live state once the stream is set up. */
 const LIVE_POLL_MS = 5000;
@@ -248,7 +249,8 @@ function StreamSetup({ channelId }: { channelId: string }) {
 /**
  * `/dashboard` (signed in): create your channel if you have none, then set the stream's
  * title, category and tags and get the RTMP server URL and stream key for OBS (the key in
- * full only when it was just issued; otherwise masked, with how to rotate it).
+ * full only when it was just issued; otherwise masked, with how to rotate it), and review the
+ * chat's moderation queue.
  */
 export function DashboardPage() {
   const { status, user } = useSession();
@@ -275,7 +277,14 @@ export function DashboardPage() {
   return (
     <main className="page narrow">
       <h1 className="page-title">Creator dashboard</h1>
-      {user.channelId === null ? <CreateChannel username={user.username} /> : <StreamSetup key={user.channelId} channelId={user.channelId} />}
+      {user.channelId === null ? (
+        <CreateChannel username={user.username} />
+      ) : (
+        <>
+          <StreamSetup key={user.channelId} channelId={user.channelId} />
+          <ModerationQueue key={`queue:${user.channelId}`} channelId={user.channelId} />
+        </>
+      )}
     </main>
   );
 }

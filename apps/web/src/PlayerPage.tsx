@@ -1,6 +1,7 @@
 import { useRef } from 'react';
 import { isLive, liveMasterUrl, vodMasterUrl, type StreamItem } from './api';
 import { ChannelPanel } from './ChannelPanel';
+import { ChatPanel } from './ChatPanel';
 import { hrefFor, Link } from './router';
 import { useChannel } from './useChannel';
 import { usePlayer, type PlaybackState } from './usePlayer';
@@ -32,7 +33,8 @@ function findItem(items: readonly StreamItem[] | null, target: PlayerTarget): St
  * line, quality selector (Auto + one entry per rendition) and the MP4 download when the API
  * lists one. Title and links come from `GET /api/streams`; playback works without it.
  * Live pages also show the channel (`GET /api/channels/<channelId>`): title, category, follower
- * count and the Follow/Unfollow button.
+ * count and the Follow/Unfollow button, and the channel's chat beside the player (below it on
+ * narrow screens).
  */
 export function PlayerPage({ target }: { target: PlayerTarget }) {
   const videoRef = useRef<HTMLVideoElement>(null);
@@ -43,6 +45,8 @@ export function PlayerPage({ target }: { target: PlayerTarget }) {
   const item = findItem(items, target);
   const channelHandle = useChannel(live ? target.channelId : null);
   const channel = channelHandle.channel;
+  // A channel that does not exist has no chat room (the gateway refuses the upgrade with 404).
+  const showChat = live && !channelHandle.notFound;
 
   const playing = player.renditions[player.playingLevel];
   const stateText =
@@ -53,7 +57,7 @@ export function PlayerPage({ target }: { target: PlayerTarget }) {
     live && item && !isLive(item) && item.vodUrl !== null ? hrefFor({ name: 'vod', sessionId: item.sessionId }) : null;
 
   return (
-    <main className="page player-page">
+    <main className={`page player-page${showChat ? ' with-chat' : ''}`}>
       <div className="player-head">
         <Link href="/" className="back">
           ← All streams
@@ -69,44 +73,49 @@ export function PlayerPage({ target }: { target: PlayerTarget }) {
         {item ? <div className="muted">{item.channelName}</div> : channel && <div className="muted">{channel.displayName}</div>}
       </div>
 
-      <div className="video-wrap">
-        <video ref={videoRef} data-testid="player-video" controls muted autoPlay playsInline />
-      </div>
+      <div className="watch-layout">
+        <div className="watch-main">
+          <div className="video-wrap">
+            <video ref={videoRef} data-testid="player-video" controls muted autoPlay playsInline />
+          </div>
 
-      <div className="player-bar">
-        <div className={`status status-${player.state}`} data-testid="player-status" data-state={player.state} role="status">
-          {stateText}
-          {player.warning && player.state !== 'error' && <span className="warning"> (recovered: {player.warning})</span>}
+          <div className="player-bar">
+            <div className={`status status-${player.state}`} data-testid="player-status" data-state={player.state} role="status">
+              {stateText}
+              {player.warning && player.state !== 'error' && <span className="warning"> (recovered: {player.warning})</span>}
+            </div>
+            <label className="quality">
+              Quality
+              <select
+                data-testid="quality-select"
+                value={String(player.selectedLevel)}
+                disabled={!player.canSelectQuality}
+                onChange={(e) => player.selectLevel(Number(e.target.value))}
+              >
+                <option value="-1">Auto{player.selectedLevel === -1 && playing ? ` (${playing.label})` : ''}</option>
+                {[...player.renditions].reverse().map((r) => (
+                  <option key={r.index} value={String(r.index)}>
+                    {r.label}
+                  </option>
+                ))}
+              </select>
+            </label>
+            {item?.vodMp4Url && (
+              <a className="button" href={item.vodMp4Url} download data-testid="download-mp4">
+                Download MP4
+              </a>
+            )}
+            {recordingHref && (
+              <Link className="button" href={recordingHref}>
+                Watch the recording
+              </Link>
+            )}
+          </div>
+
+          {live && <ChannelPanel channelId={target.channelId} handle={channelHandle} />}
         </div>
-        <label className="quality">
-          Quality
-          <select
-            data-testid="quality-select"
-            value={String(player.selectedLevel)}
-            disabled={!player.canSelectQuality}
-            onChange={(e) => player.selectLevel(Number(e.target.value))}
-          >
-            <option value="-1">Auto{player.selectedLevel === -1 && playing ? ` (${playing.label})` : ''}</option>
-            {[...player.renditions].reverse().map((r) => (
-              <option key={r.index} value={String(r.index)}>
-                {r.label}
-              </option>
-            ))}
-          </select>
-        </label>
-        {item?.vodMp4Url && (
-          <a className="button" href={item.vodMp4Url} download data-testid="download-mp4">
-            Download MP4
-          </a>
-        )}
-        {recordingHref && (
-          <Link className="button" href={recordingHref}>
-            Watch the recording
-          </Link>
-        )}
+        {showChat && <ChatPanel key={target.channelId} channelId={target.channelId} ownerUserId={channel?.ownerUserId ?? null} />}
       </div>
-
-      {live && <ChannelPanel channelId={target.channelId} handle={channelHandle} />}
     </main>
   );
 }
