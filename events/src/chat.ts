@@ -299,7 +299,8 @@ export type ChatServerFrame =
   | ({ readonly type: 'emote' } & ChatLine)
   | { readonly type: 'notice'; readonly code: string; readonly text: string; readonly at: string }
   | { readonly type: 'moderation'; readonly action: 'delete' | 'timeout' | 'ban' | 'unban'; readonly messageId?: string; readonly userId?: string; readonly durationSeconds?: number; readonly actorUserId: string; readonly at: string }
-  | { readonly type: 'mode'; readonly settings: ChatRoomSettings; readonly actorUserId: string; readonly at: string }
+  /** The room's settings changed (`actorUserId` null: re-read after the gateway reconnected to NATS). */
+  | { readonly type: 'mode'; readonly settings: ChatRoomSettings; readonly actorUserId: string | null; readonly at: string }
   /** The answer to a message sent before the room's slow-mode interval passed: how long to wait, ms. */
   | { readonly type: 'slow_mode'; readonly slowModeSeconds: number; readonly retryAfterMs: number; readonly ref?: string }
   | { readonly type: 'viewers'; readonly count: number }

@@ -619,6 +619,31 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
   });
   const port = uWS.us_socket_local_port(listenSocket);
 
+  // ---- NATS reconnects -------------------------------------------------------------------------
+  // Core-NATS events (bans, settings, moderators, terms) published while the connection was down
+  // never arrive; once it is back, every open room re-reads its rules from the read models after
+  // they have caught up with the log. (Messages are unaffected: the CHAT followers resume at
+  // their cursor.)
+  const reloadRules = async (): Promise<void> => {
+    const lastSeq = (await messaging.jsm.streams.info(EVENTS_STREAM)).state.last_seq;
+    await waitForProjection(db, lastSeq, opts.projectionWaitMs ?? 3000);
+    globalTerm = compileBannedTerms(await loadGlobalBannedTerms(db));
+    for (const [id, entry] of rooms) {
+      const snapshot = entry.room ? await loadChatRoom(db, id) : null;
+      if (snapshot && entry.room) {
+        const before = JSON.stringify(entry.room.settings);
+        entry.room.resetRules(snapshot);
+        if (JSON.stringify(snapshot.settings) !== before) broadcast(id, { type: 'mode', settings: snapshot.settings, actorUserId: null, at: new Date().toISOString() });
+      }
+    }
+    logger.info({ rooms: rooms.size }, 'chat: NATS reconnected; room rules reloaded');
+  };
+  void (async () => {
+    for await (const s of messaging.nc.status()) {
+      if (s.type === 'reconnect') reloadRules().catch((err: unknown) => logger.error({ err }, 'chat: could not reload room rules after a reconnect'));
+    }
+  })().catch(() => undefined);
+
   // ---- presence ------------------------------------------------------------------------------
   const presenceTimer = setInterval(() => {
     const report: { gatewayId: string; rooms: Record<string, number>; at: number } = { gatewayId, rooms: {}, at: Date.now() };

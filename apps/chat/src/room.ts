@@ -58,6 +58,24 @@ export class Room {
     this.limits = new UserLimits(rateLimit);
   }
 
+  /**
+   * Replaces the room's rules (owner, moderators, settings, restrictions, terms, live session)
+   * with a fresh snapshot of the read models, keeping history and per-user limits. Used after
+   * the gateway's NATS connection came back: core-NATS events published while it was away were
+   * not delivered, but the read models have them.
+   */
+  resetRules(snapshot: ChatRoomSnapshot): void {
+    this.ownerUserId = snapshot.ownerUserId;
+    this.liveSessionId = snapshot.liveSessionId;
+    this.settings = snapshot.settings;
+    this.moderators.clear();
+    for (const id of snapshot.moderatorIds) this.moderators.add(id);
+    this.restrictions.clear();
+    for (const r of snapshot.restrictions) this.restrictions.set(r.userId, r.until ? r.until.getTime() : null);
+    this.matchTerm = compileBannedTerms(snapshot.terms);
+    this.followerCache.clear();
+  }
+
   /** Owner, channel moderator or platform admin. */
   isModerator(m: Member): boolean {
     return m.admin || m.userId === this.ownerUserId || this.moderators.has(m.userId);

@@ -3,7 +3,9 @@
  * in one order exactly once, history on join, resume after a SIGKILL, rate limit and slow mode,
  * bans across gateways, deletion reaching history, presence, and bad input.
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import pino from 'pino';
 import { CHAT_STREAM, channelSubject, domainEvent, streamEvent, systemClock, userSubject, type ChatServerFrame } from '@live/events';
@@ -267,6 +269,44 @@ describe('moderation', () => {
   }, 30_000);
 });
 
+describe('backpressure', () => {
+  it('drops a client that stops reading instead of buffering for it, and keeps serving the room', async () => {
+    // A third gateway with a small send buffer and no practical rate limit, so one sender can
+    // outrun a client that never reads.
+    const gwC = await spawnGateway(b, 'gw-c', logger, { CHAT_MAX_BACKPRESSURE_BYTES: '65536', CHAT_RATE_MESSAGES: '1000000' });
+    try {
+      await rawSocketThatStopsReading(gwC.port, 'room3');
+      const reader = await ChatClient.connect(gwC.url, 'room3');
+      const sender = await ChatClient.connect(gwC.url, 'room3', { token: await tokenFor('firehose') });
+      const connections = async (): Promise<number> => ((await (await fetch(`http://127.0.0.1:${gwC.port}/healthz`)).json()) as { connections: number }).connections;
+      expect(await connections()).toBe(3);
+      const rssBefore = rssKiB(gwC.process.pid);
+      let acked = 0;
+      let dropped = false;
+      for (let i = 0; i < 20_000 && !dropped; i++) {
+        sender.send({ type: 'message', text: `${i} ${'x'.repeat(400)}`, ref: `f${i}` });
+        if (i % 200 === 199) {
+          await sender.waitFor((f) => f.type === 'ack' && f.ref === `f${i}`, 10_000);
+          acked = i + 1;
+          dropped = (await connections()) === 2;
+        }
+      }
+      // the stalled socket's kernel buffers filled, then uWS held at most 64 KiB more and closed it
+      expect(dropped).toBe(true);
+      const metrics = await (await fetch(`http://127.0.0.1:${gwC.port}/metrics`)).text();
+      expect(metrics).toMatch(/chat_connections_closed_total\{code="\d+"\} 1/);
+      // the reader kept up and got every message the sender had been acknowledged for
+      await reader.waitFor(() => reader.lines().length >= acked, 20_000);
+      // and the gateway did not keep megabytes for the stalled client
+      expect(rssKiB(gwC.process.pid) - rssBefore).toBeLessThan(64 * 1024);
+      reader.close();
+      sender.close();
+    } finally {
+      await gwC.stop();
+    }
+  }, 120_000);
+});
+
 describe('presence', () => {
   it('reports connections per room across gateways and projects the viewer count', async () => {
     // viewers are counted for a live session
@@ -408,4 +448,25 @@ async function waitRows<T>(fn: () => Promise<T | undefined>, timeoutMs = 10_000)
     if (Date.now() > deadline) throw new Error('timed out waiting for the read model');
     await new Promise((res) => setTimeout(res, 100));
   }
+}
+
+/** Resident set size of a process, KiB (/proc/<pid>/status VmRSS). */
+function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+/** Opens a WebSocket to a room over a raw TCP socket, completes the handshake, then never reads again. */
+async function rawSocketThatStopsReading(port: number, room: string): Promise<net.Socket> {
+  const sock = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.once('connect', () => {
+      sock.write(`GET /chat/${room} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    });
+    sock.once('data', (d: Buffer) => (d.toString().startsWith('HTTP/1.1 101') ? resolve() : reject(new Error(d.toString()))));
+  });
+  sock.pause(); // stop reading: the kernel's buffers fill up, then the gateway's
+  sock.on('error', () => undefined);
+  return sock;
 }
