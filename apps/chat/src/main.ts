@@ -6,6 +6,7 @@
  * - GATEWAY_ID (default `<hostname>-<pid>`), a subject token naming this gateway in presence;
  * - CHAT_RATE_MESSAGES (20) per CHAT_RATE_WINDOW_SECONDS (5): the per-user per-room rate limit;
  * - CHAT_MAX_BACKPRESSURE_BYTES (1048576): send buffer after which a slow client is dropped;
+ * - CHAT_ROOM_IDLE_SECONDS (30): how long a room without members stays open;
  * - LOG_LEVEL.
  * Serves `ws://<host>:<port>/chat/<channelId>`, `/healthz` and `/metrics`.
  */
@@ -45,6 +46,7 @@ const gateway = await startGateway({
   port: num('CHAT_PORT', 8082),
   rateLimit: { capacity: num('CHAT_RATE_MESSAGES', 20), windowMs: num('CHAT_RATE_WINDOW_SECONDS', 5) * 1000 },
   maxBackpressureBytes: num('CHAT_MAX_BACKPRESSURE_BYTES', 1024 * 1024),
+  roomIdleMs: num('CHAT_ROOM_IDLE_SECONDS', 30) * 1000,
 });
 
 let stopping = false;

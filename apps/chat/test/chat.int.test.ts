@@ -273,7 +273,7 @@ describe('backpressure', () => {
   it('drops a client that stops reading instead of buffering for it, and keeps serving the room', async () => {
     // A third gateway with a small send buffer and no practical rate limit, so one sender can
     // outrun a client that never reads.
-    const gwC = await spawnGateway(b, 'gw-c', logger, { CHAT_MAX_BACKPRESSURE_BYTES: '65536', CHAT_RATE_MESSAGES: '1000000' });
+    const gwC = await spawnGateway(b, 'gw-c', logger, { CHAT_MAX_BACKPRESSURE_BYTES: '65536', CHAT_RATE_MESSAGES: '1000000', CHAT_ROOM_IDLE_SECONDS: '1' });
     try {
       await rawSocketThatStopsReading(gwC.port, 'room3');
       const reader = await ChatClient.connect(gwC.url, 'room3');
@@ -301,6 +301,13 @@ describe('backpressure', () => {
       expect(rssKiB(gwC.process.pid) - rssBefore).toBeLessThan(64 * 1024);
       reader.close();
       sender.close();
+      // with no members left the gateway leaves the room: no subscription, no CHAT consumer
+      const health = async () => (await (await fetch(`http://127.0.0.1:${gwC.port}/healthz`)).json()) as { connections: number; rooms: number };
+      expect((await health()).rooms).toBe(1);
+      const consumersBefore = (await b.messaging.jsm.streams.info(CHAT_STREAM)).state.consumer_count;
+      await waitRows(async () => ((await health()).rooms === 0 ? true : undefined), 10_000);
+      expect((await health()).connections).toBe(0);
+      expect((await b.messaging.jsm.streams.info(CHAT_STREAM)).state.consumer_count).toBe(consumersBefore - 1);
     } finally {
       await gwC.stop();
     }
