@@ -8,6 +8,7 @@ import type {
   ChannelViewersCountedV1, ChatBannedTermsSetV1, ChatMessageAcceptedV1, ChatMessageDeletedV1, ChatMessageHeldV1, ChatMessageReportedV1,
   ChatSettingsChangedV1, ChatUserBannedV1, ChatUserTimedOutV1, ChatUserUnbannedV1, ModerationItemResolvedV1,
 } from './chat.js';
+import type { StreamIngestHealthReportedV1 } from './telemetry.js';
 
 /**
  * Media description of a published source, as the ingest node learned it from the RTMP
@@ -156,6 +157,7 @@ export interface EventDataByType {
   ChatMessageHeld: ChatMessageHeldV1;
   ModerationItemResolved: ModerationItemResolvedV1;
   ChannelViewersCounted: ChannelViewersCountedV1;
+  StreamIngestHealthReported: StreamIngestHealthReportedV1;
 }
 
 /** Every event type name in the catalogue. */
@@ -198,6 +200,7 @@ export const CURRENT_VERSION: { readonly [K in EventType]: number } = {
   ChatMessageHeld: 1,
   ModerationItemResolved: 1,
   ChannelViewersCounted: 1,
+  StreamIngestHealthReported: 1,
 };
 
 /** A decoded, current-version domain event. A discriminated union on `type`. */
@@ -256,6 +259,7 @@ const REQUIRED_STRING_FIELDS: { readonly [K in EventType]: readonly string[] } =
   ChatMessageHeld: ['channelId', 'userId', 'username', 'kind', 'text', 'term'],
   ModerationItemResolved: ['channelId', 'itemId', 'actorUserId', 'resolution'],
   ChannelViewersCounted: ['channelId'],
+  StreamIngestHealthReported: ['channelId', 'sessionId'],
 };
 
 function isEventType(t: unknown): t is EventType {

@@ -13,3 +13,4 @@ export * from './keys.js';
 export * from './accounts.js';
 export * from './chat.js';
 export * from './text.js';
+export * from './telemetry.js';

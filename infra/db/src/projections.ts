@@ -237,6 +237,7 @@ async function apply(trx: Trx, e: DomainEvent, seq: number): Promise<KeptNotific
       await trx.updateTable('channels').set({ viewer_count: Number.isFinite(e.data.viewers) ? Math.max(0, Math.trunc(e.data.viewers)) : 0 })
         .where('id', '=', e.data.channelId).where('live_session_id', 'is not', null).execute();
       return [];
+    case 'StreamIngestHealthReported': // analytics only (ClickHouse)
     case 'ChatMessageAccepted': // only ever stored in CHAT, never on EVENTS
     case 'StreamStopRequested':
     case 'UniqueValueClaimed':

@@ -1,6 +1,6 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { CHAT_STREAM_DEFINITION, EVENTS_STREAM_DEFINITION, LEASES_STREAM_DEFINITION, type StreamDefinition } from '@live/events';
+import { CHAT_STREAM_DEFINITION, EVENTS_STREAM_DEFINITION, LEASES_STREAM_DEFINITION, TELEMETRY_STREAM_DEFINITION, type StreamDefinition } from '@live/events';
 
 /** An open NATS connection with its JetStream client and manager. */
 export interface Messaging {
@@ -56,11 +56,12 @@ export async function ensureStream(jsm: JetStreamManager, def: StreamDefinition)
   }
 }
 
-/** Ensures every stream the platform needs: EVENTS (the log), LEASES (claims) and CHAT (room history). */
+/** Ensures every stream the platform needs: EVENTS (the log), LEASES (claims), CHAT (room history) and TELEMETRY (player beacons). */
 export async function ensureEventStreams(jsm: JetStreamManager): Promise<void> {
   await ensureStream(jsm, EVENTS_STREAM_DEFINITION);
   await ensureStream(jsm, LEASES_STREAM_DEFINITION);
   await ensureStream(jsm, CHAT_STREAM_DEFINITION);
+  await ensureStream(jsm, TELEMETRY_STREAM_DEFINITION);
 }
 
 function isStreamNotFound(err: unknown): boolean {
