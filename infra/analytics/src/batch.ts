@@ -6,8 +6,14 @@ export interface BatchInserterOptions<Row> {
   client: ClickHouseClient;
   /** Table name (optionally `database.table`), inserted into with `INSERT ... FORMAT JSONEachRow`. */
   table: string;
-  /** Rows per insert, and the buffered count that triggers an insert at once. Default 1000. */
+  /** The buffered count that triggers an insert at once. Default 1000. */
   maxRows?: number;
+  /**
+   * Most rows one insert carries. Default 100,000. While an insert runs, rows keep arriving;
+   * the next insert takes all of them up to this bound, so under a backlog (a replay, a burst)
+   * batches grow and the number of inserts per second stays small.
+   */
+  maxBatchRows?: number;
   /** Milliseconds a buffered row waits at most before its batch is inserted. Default 1000. */
   maxDelayMs?: number;
   /**
@@ -55,8 +61,9 @@ interface Entry<Row> {
  * ClickHouse docs "Formats: JSONEachRow").
  *
  * An insert starts as soon as `maxRows` rows are buffered, or `maxDelayMs` after the oldest
- * buffered row was added, whichever comes first; each insert carries at most `maxRows` rows, in
- * add order. One insert runs at a time; rows added meanwhile wait for the next one. Rows are
+ * buffered row was added, whichever comes first; it carries every buffered row, up to
+ * `maxBatchRows`, in add order. One insert runs at a time; rows added meanwhile wait for the next
+ * one (which then carries them all: batches grow with the backlog). Rows are
  * never dropped silently and never retried here: a failed insert rejects the `add` promise of
  * each of its rows (and calls `onError`), so that the caller can nak the events for redelivery
  * (inserts into a ReplacingMergeTree keyed by event id are idempotent).
@@ -70,6 +77,7 @@ export function createBatchInserter<Row>(opts: BatchInserterOptions<Row>): Batch
   const { client, table, onError } = opts;
   const maxRows = opts.maxRows ?? 1000;
   const maxDelayMs = opts.maxDelayMs ?? 1000;
+  const maxBatchRows = Math.max(maxRows, opts.maxBatchRows ?? 100_000);
   if (!Number.isSafeInteger(maxRows) || maxRows < 1) throw new RangeError(`maxRows must be a positive integer, got ${maxRows}`);
   if (!Number.isFinite(maxDelayMs) || maxDelayMs < 0) throw new RangeError(`maxDelayMs must be a finite number >= 0, got ${maxDelayMs}`);
 
@@ -99,7 +107,7 @@ export function createBatchInserter<Row>(opts: BatchInserterOptions<Row>): Batch
     if (!due(Date.now())) { armTimer(); return; }
     inserting = true;
     if (timer !== undefined) { clearTimeout(timer); timer = undefined; }
-    const batch = buffer.splice(0, maxRows);
+    const batch = buffer.splice(0, maxBatchRows);
     const rows = batch.map((e) => e.row);
     client.insert({ table, values: rows, format: 'JSONEachRow' }).then(
       () => { for (const e of batch) e.resolve(); },

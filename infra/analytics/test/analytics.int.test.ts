@@ -50,11 +50,21 @@ describe('migrateAnalytics', () => {
     expect(await migrateAnalytics(client)).toEqual(Object.keys(ANALYTICS_MIGRATIONS).sort());
     expect(await migrateAnalytics(client)).toEqual([]);
     const recorded = await rows<{ name: string; n: string }>('SELECT name, toString(count()) AS n FROM analytics_migrations GROUP BY name ORDER BY name');
-    expect(recorded).toEqual([{ name: '0001_domain_events', n: '1' }]);
+    expect(recorded).toEqual(Object.keys(ANALYTICS_MIGRATIONS).sort().map((name) => ({ name, n: '1' })));
     const engine = await rows<{ engine: string; sorting_key: string }>("SELECT engine, sorting_key FROM system.tables WHERE database = currentDatabase() AND name = 'domain_events'");
     expect(engine).toEqual([{ engine: 'ReplacingMergeTree', sorting_key: 'type, event_id' }]);
-    const undocumented = await rows<{ name: string }>("SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'domain_events' AND comment = ''");
+    const undocumented = await rows<{ table: string; name: string }>("SELECT table, name FROM system.columns WHERE database = currentDatabase() AND table != 'analytics_migrations' AND comment = ''");
     expect(undocumented).toEqual([]);
+    // Every analytics table is idempotent by record id and sorted so that one channel is one key range.
+    const tables = await rows<{ name: string; engine: string; sorting_key: string }>(
+      "SELECT name, engine, sorting_key FROM system.tables WHERE database = currentDatabase() AND name != 'analytics_migrations' ORDER BY name");
+    expect(tables).toEqual([
+      { name: 'chat_message_deletions', engine: 'ReplacingMergeTree', sorting_key: 'channel_id, message_id' },
+      { name: 'chat_messages', engine: 'ReplacingMergeTree', sorting_key: 'channel_id, session_id, occurred_at, message_id' },
+      { name: 'domain_events', engine: 'ReplacingMergeTree', sorting_key: 'type, event_id' },
+      { name: 'ingest_health', engine: 'ReplacingMergeTree', sorting_key: 'channel_id, session_id, occurred_at, event_id' },
+      { name: 'playback_beacons', engine: 'ReplacingMergeTree', sorting_key: 'channel_id, session_id, playback_session_id, beacon_seq' },
+    ]);
   });
 });
 

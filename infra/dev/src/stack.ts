@@ -41,6 +41,11 @@ export interface StackInfo {
   /** The chat gateway (`ws://…/chat/<channelId>` with http→ws; /healthz, /metrics). */
   chatUrl: string;
   natsUrl: string;
+  /**
+   * ClickHouse HTTP URL of the analytics store, what `@clickhouse/client` `createClient({ url })`
+   * takes: `CLICKHOUSE_URL` when set, else the projector's embedded chDB served on loopback.
+   */
+  clickhouseUrl: string;
   temporalAddress: string;
   temporalUiUrl: string | null;
   databaseUrl: string;
@@ -67,7 +72,7 @@ export interface StartStackOptions {
   /** Start the web app (vite build + preview); default true. */
   readonly web?: boolean;
   /** Preferred ports (used when free, else any free port). */
-  readonly ports?: Partial<Record<'rtmp' | 'api' | 'edge' | 'web' | 'ingestHttp' | 'chat', number>>;
+  readonly ports?: Partial<Record<'rtmp' | 'api' | 'edge' | 'web' | 'ingestHttp' | 'chat' | 'clickhouseHttp', number>>;
   /** Receives every output line of the app processes at debug level (default: `logger`). */
   readonly appLogger?: Logger;
   /** Host the RTMP listener binds; default `127.0.0.1` (`0.0.0.0` accepts publishers from other machines). */
@@ -183,8 +188,11 @@ async function waitForDemoKey(db: Db, key: string): Promise<void> {
 
 /**
  * Starts the whole platform on this machine and returns when every app answers its health check.
- * External servers are used instead of embedded ones when NATS_URL, TEMPORAL_ADDRESS or
- * DATABASE_URL are set.
+ * External servers are used instead of embedded ones when NATS_URL, TEMPORAL_ADDRESS,
+ * DATABASE_URL or CLICKHOUSE_URL are set. Without CLICKHOUSE_URL, the projector owns embedded
+ * chDB in `<dataDir>/chdb` (emptied first unless `persistent`) and serves it over ClickHouse's
+ * HTTP interface on a free loopback port (8123 when free and `persistent`), the `api` app's
+ * CLICKHOUSE_URL and {@link StackInfo.clickhouseUrl}.
  * @throws when a server or app fails to start (its output tail is in the message); whatever
  *   had started is stopped first.
  */
@@ -214,6 +222,11 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     mkdirSync(storageDir, { recursive: true });
     if (!persistent) rmSync(workDir, { recursive: true, force: true });
     mkdirSync(workDir, { recursive: true });
+    // Analytics: a ClickHouse server when CLICKHOUSE_URL is set, else embedded chDB in the data
+    // dir, owned by the projector process and served by it over ClickHouse's HTTP interface.
+    const externalClickhouse = (opts.appEnv?.CLICKHOUSE_URL ?? process.env.CLICKHOUSE_URL ?? '').trim();
+    const chdbPath = join(dataDir, 'chdb');
+    if (!persistent && !externalClickhouse) rmSync(chdbPath, { recursive: true, force: true });
 
     // Schema, event streams, and the demo channel and its key as events (the projector, started
     // below, writes them into the read models).
@@ -227,10 +240,14 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     const jwtKeys = jwtKeyRing(dataDir, persistent);
 
     const p = opts.ports ?? {};
-    const [rtmpPort, ingestHttpPort, apiPort, edgePort, webPort, workerHttpPort, projectorHttpPort, chatPort] = [
+    const [rtmpPort, ingestHttpPort, apiPort, edgePort, webPort, workerHttpPort, projectorHttpPort, chatPort, clickhouseHttpPort] = [
       await freePort(p.rtmp ?? 1935), await freePort(p.ingestHttp ?? 8090), await freePort(p.api ?? 8080), await freePort(p.edge ?? 8081),
       await freePort(p.web ?? 5173), await freePort(), await freePort(), await freePort(p.chat ?? 8082),
+      // 8123 is ClickHouse's own HTTP port: analysts' tools find the embedded store there when it is free.
+      await freePort(p.clickhouseHttp ?? (persistent ? 8123 : undefined)),
     ];
+    const clickhouseUrl = externalClickhouse || `http://127.0.0.1:${clickhouseHttpPort}`;
+    const analyticsEnv: Record<string, string> = externalClickhouse ? {} : { CHDB_PATH: chdbPath, CLICKHOUSE_HTTP_PORT: String(clickhouseHttpPort), CLICKHOUSE_HTTP_HOST: '127.0.0.1' };
     const internalToken = process.env.INTERNAL_TOKEN ?? randomBytes(24).toString('base64url');
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const edgeUrl = `http://127.0.0.1:${edgePort}`;
@@ -260,7 +277,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       return proc;
     };
     const ready = [
-      spawnApp('projector', { HTTP_PORT: String(projectorHttpPort) }, `http://127.0.0.1:${projectorHttpPort}/healthz`),
+      spawnApp('projector', { HTTP_PORT: String(projectorHttpPort), ...analyticsEnv }, `http://127.0.0.1:${projectorHttpPort}/healthz`),
       spawnApp('worker', { HTTP_PORT: String(workerHttpPort), WORK_DIR: workDir, RELAY_TOKEN: internalToken }, `http://127.0.0.1:${workerHttpPort}/healthz`),
       spawnApp('ingest', {
         RTMP_PORT: String(rtmpPort), RTMP_HOST: opts.rtmpHost ?? '127.0.0.1', HTTP_PORT: String(ingestHttpPort), HTTP_HOST: '127.0.0.1',
@@ -268,7 +285,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       }, `${ingestHttpUrl}/healthz`),
       spawnApp('edge', { EDGE_PORT: String(edgePort) }, `${edgeUrl}/healthz`),
       spawnApp('api', {
-        API_PORT: String(apiPort), EDGE_PUBLIC_URL: '', JWT_KEYS: jwtKeys,
+        API_PORT: String(apiPort), EDGE_PUBLIC_URL: '', JWT_KEYS: jwtKeys, CLICKHOUSE_URL: clickhouseUrl,
         INGEST_PUBLIC_URL: `rtmp://${rtmpPublicHost(opts.rtmpHost)}:${rtmpPort}/live`,
       }, `${apiUrl}/healthz`),
       spawnApp('chat', { CHAT_PORT: String(chatPort), CHAT_HOST: '127.0.0.1', GATEWAY_ID: `chat-${chatPort}`, JWT_KEYS: jwtKeys }, `${chatUrl}/healthz`),
@@ -305,7 +322,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       webUrl,
       demoWatchUrl: webUrl ? `${webUrl}/watch/live/${demoChannelId}` : '',
       apiUrl, edgeUrl, ingestHttpUrl, chatUrl,
-      natsUrl: ep.natsUrl, temporalAddress: ep.temporalAddress, temporalUiUrl: ep.temporalUiUrl, databaseUrl: ep.databaseUrl,
+      natsUrl: ep.natsUrl, clickhouseUrl, temporalAddress: ep.temporalAddress, temporalUiUrl: ep.temporalUiUrl, databaseUrl: ep.databaseUrl,
       storageDir, internalToken,
       pids: Object.fromEntries([...apps].map(([n, pr]) => [n, pr.pid ?? -1])),
       servicePids: { ...services.pids },
