@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import cors from '@fastify/cors';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -19,6 +19,8 @@ import { channelRoutes } from './routes/channels.js';
 import { streamRoutes } from './routes/streams.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { chatRoutes } from './routes/chat.js';
+import { beaconRoutes } from './routes/beacons.js';
+import { analyticsRoutes, type AnalyticsClient } from './routes/analytics.js';
 
 /** Dependencies and settings of {@link buildApp}. */
 export interface ApiOptions {
@@ -34,7 +36,23 @@ export interface ApiOptions {
   readonly clock?: EventClock;
   /** Global per-address request limit (default 600 per minute). */
   readonly rateLimit?: { max: number; timeWindowMs: number };
+  /** Per-address limit of `POST /api/beacons` (default 60 batches per minute). */
+  readonly beaconRateLimit?: { max: number; timeWindowMs: number };
+  /**
+   * ClickHouse client of the analytics routes (`createAnalyticsClient` of `@live/analytics`;
+   * `CLICKHOUSE_URL` in `main.ts`). Without it those routes answer 503 ANALYTICS_UNAVAILABLE.
+   * Not closed by the app: the caller owns it.
+   */
+  readonly analytics?: AnalyticsClient;
 }
+
+/**
+ * Error codes counted in `api_auth_failures_total{code}`: a caller failed to authenticate
+ * (wrong password, bad or expired token, refused refresh token, throttled sign-in).
+ */
+export const AUTH_FAILURE_CODES: ReadonlySet<ApiErrorCode> = new Set<ApiErrorCode>([
+  'INVALID_CREDENTIALS', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'REFRESH_TOKEN_INVALID', 'REFRESH_TOKEN_REUSED', 'LOGIN_THROTTLED',
+]);
 
 // Fastify logs every request's URL before any hook runs; the notification stream's EventSource
 // carries its access token in the query, so the request serializer redacts it.
@@ -59,7 +77,11 @@ function redactingLogger(logger: FastifyServerOptions['logger']): FastifyServerO
  * Routes: `/healthz`, `/readyz`, `/metrics`, accounts (`/api/users/*`, `/api/auth/*`), channels,
  * stream keys, follows (`/api/channels/*`), streams (`/api/streams/*`), discovery
  * (`/api/streams/search`, `/api/categories`), notifications (`/api/notifications*`) and chat
- * (history, moderation queue, room settings, banned terms, restrictions, audit log: routes/chat.ts).
+ * (history, moderation queue, room settings, banned terms, restrictions, audit log: routes/chat.ts),
+ * player beacons (`POST /api/beacons`: routes/beacons.ts) and analytics
+ * (`/api/streams/{id}/analytics`, `/api/analytics/overview`: routes/analytics.ts).
+ * Metrics of its own on `/metrics`: `api_auth_failures_total{code}` ({@link AUTH_FAILURE_CODES})
+ * and the beacon counters of routes/beacons.ts.
  */
 export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -73,9 +95,11 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
   const ctx = createApiContext({ db: opts.db, messaging: opts.messaging ?? null, config, clock: opts.clock ?? systemClock });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const authFailures = new Counter({ name: 'api_auth_failures_total', help: 'Failed authentications (sign-in, access token, refresh token), by error code', labelNames: ['code'], registers: [registry] });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
     if (err instanceof ApiError) {
+      if (AUTH_FAILURE_CODES.has(err.code)) authFailures.inc({ code: err.code });
       if (err.retryAfterSeconds !== undefined) void reply.header('retry-after', String(err.retryAfterSeconds));
       return reply.status(err.statusCode).send({ code: err.code, message: err.message });
     }
@@ -110,7 +134,7 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
   });
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Live platform API', version: '0.1.0', description: 'Accounts, channels, stream keys, streams, discovery, follows, notifications and chat moderation. Errors are `{ code, message }`.' },
+      info: { title: 'Live platform API', version: '0.1.0', description: 'Accounts, channels, stream keys, streams, discovery, follows, notifications, chat moderation, player telemetry and analytics. Errors are `{ code, message }`.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
   });
@@ -141,5 +165,7 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
   await streamRoutes(app, ctx);
   await notificationRoutes(app, ctx);
   await chatRoutes(app, ctx);
+  await beaconRoutes(app, ctx, { registry, ...(opts.beaconRateLimit ? { rateLimit: opts.beaconRateLimit } : {}) });
+  await analyticsRoutes(app, ctx, opts.analytics);
   return app;
 }

@@ -9,6 +9,9 @@ export const API_ERRORS = {
   BAD_JSON: { status: 400, message: 'The request body is not valid JSON.' },
   VALIDATION_FAILED: { status: 400, message: 'The request does not match the schema.' },
   INVALID_CURSOR: { status: 400, message: 'The cursor is not one this API issued.' },
+  BEACON_TIME_IN_FUTURE: { status: 400, message: 'A beacon is timestamped too far in the future (check the clock); nothing was accepted.' },
+  BEACON_TOO_OLD: { status: 400, message: 'A beacon is older than the API accepts; nothing was accepted.' },
+  ANALYTICS_RANGE_INVALID: { status: 400, message: 'The time range or interval is out of bounds.' },
   UNAUTHENTICATED: { status: 401, message: 'Sign in first: this needs a valid access token.' },
   TOKEN_INVALID: { status: 401, message: 'The access token is invalid.' },
   TOKEN_EXPIRED: { status: 401, message: 'The access token has expired; refresh it.' },
@@ -36,12 +39,15 @@ export const API_ERRORS = {
   RESOLUTION_NOT_APPLICABLE: { status: 409, message: 'That resolution does not apply to this item: approve held messages, delete reported ones.' },
   CONFLICT: { status: 409, message: 'Someone else changed this at the same time; retry.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
+  BEACON_BATCH_TOO_LARGE: { status: 413, message: 'Too many beacons in one batch; split it.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send the body as application/json.' },
+  BEACON_SESSION_UNKNOWN: { status: 422, message: 'The beacons name a stream session that does not exist; nothing was accepted.' },
   RATE_LIMITED: { status: 429, message: 'Too many requests.' },
   LOGIN_THROTTLED: { status: 429, message: 'Too many failed sign-ins; wait and try again.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
   NOT_READY: { status: 503, message: 'A dependency is unavailable.' },
   EVENT_LOG_UNAVAILABLE: { status: 503, message: 'The event log is unavailable; nothing was changed. Retry.' },
+  ANALYTICS_UNAVAILABLE: { status: 503, message: 'Analytics are unavailable (no ClickHouse configured, or it does not answer). Retry later.' },
 } as const;
 
 /** A catalogue error code. */

@@ -9,10 +9,15 @@
  * - ADMIN_USERNAMES: comma-separated usernames that become admins when they register;
  * - STREAM_KEY_TTL_DAYS (default 30), ACCESS_TOKEN_TTL_SECONDS (900), REFRESH_TOKEN_TTL_SECONDS (2592000);
  * - LOGIN_MAX_FAILURES (10) per account and per address within LOGIN_WINDOW_SECONDS (900);
- * - CORS_ORIGINS: comma-separated allowed origins (default any); RATE_LIMIT_PER_MINUTE (600); LOG_LEVEL.
+ * - CORS_ORIGINS: comma-separated allowed origins (default any); RATE_LIMIT_PER_MINUTE (600);
+ *   BEACON_RATE_LIMIT_PER_MINUTE (60 `POST /api/beacons` batches per address); LOG_LEVEL;
+ * - CLICKHOUSE_URL: the ClickHouse HTTP endpoint the analytics routes query (a server, or the
+ *   embedded stack's projector serving its chDB); CLICKHOUSE_USER, CLICKHOUSE_PASSWORD,
+ *   CLICKHOUSE_DATABASE optional. Unset: the analytics routes answer 503 ANALYTICS_UNAVAILABLE.
  * Every hour it deletes expired refresh tokens and stale sign-in failure counters.
  */
 import { createDb, migrateToLatest } from '@live/db';
+import { createAnalyticsClient } from '@live/analytics';
 import { connectMessaging, ensureEventStreams } from '@live/messaging';
 import { buildApp } from './app.js';
 import { deleteExpiredRefreshTokens } from './auth/refresh.js';
@@ -40,9 +45,18 @@ const db = createDb(env('DATABASE_URL'));
 await migrateToLatest(db);
 const messaging = await connectMessaging(env('NATS_URL'), 'api');
 await ensureEventStreams(messaging.jsm);
+const analytics = process.env.CLICKHOUSE_URL
+  ? createAnalyticsClient({
+    url: process.env.CLICKHOUSE_URL,
+    ...(process.env.CLICKHOUSE_USER ? { username: process.env.CLICKHOUSE_USER } : {}),
+    ...(process.env.CLICKHOUSE_PASSWORD ? { password: process.env.CLICKHOUSE_PASSWORD } : {}),
+    ...(process.env.CLICKHOUSE_DATABASE ? { database: process.env.CLICKHOUSE_DATABASE } : {}),
+  })
+  : undefined;
 const app = await buildApp({
   db,
   messaging,
+  ...(analytics ? { analytics } : {}),
   logger: { name: 'api', level },
   config: {
     jwtKeys: jwtKeysFromEnv(),
@@ -57,7 +71,9 @@ const app = await buildApp({
   },
   ...(process.env.CORS_ORIGINS ? { corsOrigins: process.env.CORS_ORIGINS.split(',').map((s) => s.trim()) } : {}),
   rateLimit: { max: num('RATE_LIMIT_PER_MINUTE', 600), timeWindowMs: 60_000 },
+  beaconRateLimit: { max: num('BEACON_RATE_LIMIT_PER_MINUTE', 60), timeWindowMs: 60_000 },
 });
+if (!analytics) app.log.warn('CLICKHOUSE_URL is unset: analytics routes answer 503');
 await app.listen({ port: Number(process.env.API_PORT ?? 8080), host: process.env.API_HOST ?? '127.0.0.1' });
 
 const housekeeping = setInterval(() => {
@@ -74,6 +90,7 @@ async function shutdown() {
   stopping = true;
   clearInterval(housekeeping);
   await app.close();
+  await analytics?.close();
   await messaging.close();
   await db.destroy();
   process.exit(0);

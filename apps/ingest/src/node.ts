@@ -5,9 +5,10 @@ import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
 import { publishLeaseSubject, streamEvent, systemClock, type EventEnvelope } from '@live/events';
 import { checkStreamKey, type Db } from '@live/db';
 import { appendEvent, createLeaseStore, type Messaging } from '@live/messaging';
-import { createRtmpServer, maskStreamKey, type AuthorizePublishResult, type RtmpServer } from './rtmp/index.js';
+import { combineMediaSinks, createRtmpServer, maskStreamKey, type AuthorizePublishResult, type RtmpServer } from './rtmp/index.js';
 import { createRelay, createRelayServer } from './relay/index.js';
 import { KEY_ROTATED_REASON, startControlListener, type ControlListener } from './control.js';
+import { createHealthReporter } from './health-reporter.js';
 
 /** The RTMP application name publishers use: `rtmp://host/live/<stream key>`. */
 export const INGEST_APP = 'live';
@@ -26,6 +27,8 @@ export interface IngestNodeOptions {
   readonly relayBaseUrl: string;
   /** Internal token the relay requires (Bearer or `?token=`). */
   readonly relayToken: string;
+  /** Period of the ingest health reports, ms (default `INGEST_HEALTH_INTERVAL_MS`, 5 s). */
+  readonly healthIntervalMs?: number;
 }
 
 /** A running ingest node. */
@@ -73,6 +76,11 @@ async function appendWithRetry(messaging: Messaging, event: EventEnvelope, logge
  * listener (control.ts) can kick the sessions of a revoked or rotated key and the session a
  * StreamStopRequested names; those publishes end with reason `kicked`, counted in
  * `ingest_kicks_total{reason}` on `/metrics`.
+ * While a publish is live the node appends `StreamIngestHealthReported` every
+ * `healthIntervalMs` (received bitrate, frame rate, keyframe interval, A/V drift: health.ts),
+ * the last of them before its StreamPublishEnded, and exports them per channel as
+ * `ingest_session_bitrate_kbps` / `ingest_session_frame_rate`; ended publishes are counted in
+ * `ingest_publishes_ended_total{reason}` (unpublished, disconnected, error, kicked).
  * @throws when a listener cannot bind its port, or the control listener cannot create its
  *   JetStream consumers (no EVENTS stream: call `ensureEventStreams` first).
  */
@@ -84,6 +92,11 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
   const live = new Gauge({ name: 'ingest_sessions_live', help: 'Sessions publishing on this node', registers: [registry] });
   const bytes = new Counter({ name: 'ingest_received_bytes_total', help: 'RTMP bytes received by ended sessions', registers: [registry] });
   const kicks = new Counter({ name: 'ingest_kicks_total', help: 'Sessions kicked by control events, by reason (key_revoked, key_rotated, stop_requested)', labelNames: ['reason'], registers: [registry] });
+  const ended = new Counter({ name: 'ingest_publishes_ended_total', help: 'Publishes ended, by reason (unpublished: the publisher stopped; disconnected, error: abnormal; kicked: control events)', labelNames: ['reason'], registers: [registry] });
+  const health = createHealthReporter({
+    messaging, logger: logger.child({ component: 'health' }), nodeId: opts.nodeId, registry,
+    ...(opts.healthIntervalMs !== undefined ? { intervalMs: opts.healthIntervalMs } : {}),
+  });
   // Set before the RTMP server listens; authorizePublish is only called once it does.
   let control: ControlListener | undefined;
   const started = new Map<string, { startedAt: number; eventId: string }>();
@@ -93,7 +106,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
   const leaseHolder = (sessionId: string) => `${opts.nodeId}/${sessionId}`;
   const rtmp = createRtmpServer({
     logger: logger.child({ component: 'rtmp' }),
-    mediaSink: relay,
+    mediaSink: combineMediaSinks(relay, health),
     channelClaims: {
       claim: ({ channelId, sessionId }) => leases.acquire(publishLeaseSubject(channelId), leaseHolder(sessionId)),
       release: ({ channelId, sessionId }) => leases.release(publishLeaseSubject(channelId), leaseHolder(sessionId)),
@@ -130,6 +143,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
       }, { producer: `ingest:${opts.nodeId}` });
       await appendWithRetry(messaging, event, logger, 3);
       started.set(s.sessionId, { startedAt: s.startedAt.getTime(), eventId: event.id });
+      health.start(s.sessionId, event.id);
       live.inc();
       logger.info({ sessionId: s.sessionId, streamId: s.channelId, media: s.media }, 'publish started');
     },
@@ -138,6 +152,9 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
       started.delete(s.sessionId);
       live.dec();
       bytes.inc(s.bytesReceived);
+      ended.inc({ reason: s.reason });
+      // Every health report of the session is stored before its StreamPublishEnded.
+      await health.stop(s.sessionId);
       const event = streamEvent(systemClock, 'StreamPublishEnded', {
         channelId: s.channelId, sessionId: s.sessionId, reason: s.reason, bytesReceived: s.bytesReceived,
         durationMs: st ? s.endedAt.getTime() - st.startedAt : 0,
@@ -188,6 +205,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     async close() {
       await controlListener.close();
       await rtmp.close();
+      await health.close();
       await leases.close();
       httpServer.closeAllConnections();
       await new Promise<void>((r) => httpServer.close(() => r()));

@@ -40,9 +40,11 @@ export function PlayerPage({ target }: { target: PlayerTarget }) {
   const videoRef = useRef<HTMLVideoElement>(null);
   const live = target.kind === 'live';
   const src = live ? liveMasterUrl(target.channelId) : vodMasterUrl(target.sessionId);
-  const player = usePlayer(videoRef, src, { live });
   const { items } = useStreams();
   const item = findItem(items, target);
+  // Beacons name the broadcast session: the recording's, or the channel's session while it is live.
+  const sessionId = live ? (item && isLive(item) ? item.sessionId : null) : target.sessionId;
+  const player = usePlayer(videoRef, src, { live, sessionId });
   const channelHandle = useChannel(live ? target.channelId : null);
   const channel = channelHandle.channel;
   // A channel that does not exist has no chat room (the gateway refuses the upgrade with 404).

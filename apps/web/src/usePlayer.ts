@@ -7,6 +7,7 @@
  */
 import Hls, { ErrorDetails, ErrorTypes, Events, type ErrorData } from 'hls.js';
 import { useCallback, useEffect, useRef, useState, type RefObject } from 'react';
+import { attachTelemetry } from './playerTelemetry';
 
 /** What the test harness (and a curious developer) can reach as `window.__player`. */
 export interface PlayerHandle {
@@ -54,6 +55,13 @@ export interface PlayerState {
 export interface PlayerOptions {
   /** Live playlists start `liveSyncDurationCount` segments behind the live edge. */
   readonly live: boolean;
+  /**
+   * The broadcast session being played, for the QoE beacons (playerTelemetry.ts); null while
+   * unknown (beacons wait for it). May change without restarting playback.
+   */
+  readonly sessionId?: string | null;
+  /** Send QoE beacons to `POST /api/beacons` (default true). */
+  readonly telemetry?: boolean;
 }
 
 const MAX_RETRY_DELAY_MS = 10_000;
@@ -91,14 +99,18 @@ const MANIFEST_ERRORS: ReadonlySet<string> = new Set([
  * muted and auto-started (browsers only autoplay muted media without a user gesture).
  * Re-initialises when `src` or `live` change; tears hls.js down on unmount.
  * Publishes `window.__player` for tests. Never throws; failures end up in `state`/`detail`.
+ * Unless `telemetry` is false, each playback (each `src`) is one playback session of QoE
+ * beacons (attachTelemetry), ended when the source changes or the player unmounts.
  */
 export function usePlayer(
   videoRef: RefObject<HTMLVideoElement | null>,
   src: string,
-  { live }: PlayerOptions,
+  { live, sessionId = null, telemetry = true }: PlayerOptions,
 ): PlayerState & { selectLevel: (level: number) => void } {
   const [state, setState] = useState<PlayerState>(initialState);
   const hlsRef = useRef<Hls | null>(null);
+  const sessionIdRef = useRef<string | null>(sessionId);
+  sessionIdRef.current = sessionId;
 
   useEffect(() => {
     const video = videoRef.current;
@@ -209,8 +221,10 @@ export function usePlayer(
 
     const handle: PlayerHandle = { video, hls };
     window.__player = handle;
+    const detachTelemetry = telemetry ? attachTelemetry(video, hls, { live, sessionId: () => sessionIdRef.current }) : null;
 
     return () => {
+      detachTelemetry?.(); // first: session_end reads the position before the source is removed
       for (const t of timers) clearTimeout(t);
       for (const [name, fn] of Object.entries(onVideo)) video.removeEventListener(name, fn);
       if (hls && hlsRef.current === hls) hls.destroy(); // else already destroyed on a fatal error
@@ -219,7 +233,7 @@ export function usePlayer(
       video.load();
       if (window.__player === handle) delete window.__player;
     };
-  }, [videoRef, src, live]);
+  }, [videoRef, src, live, telemetry]);
 
   const selectLevel = useCallback((level: number) => {
     const hls = hlsRef.current;

@@ -6,7 +6,7 @@
 #   bash infra/dev/bin/ensure.sh
 #
 # - pnpm 10 (npm install -g; corepack is not used)
-# - Debian packages ffmpeg, nats-server, chromium (apt-get; sudo when not root)
+# - Debian packages ffmpeg, nats-server, chromium, prometheus (for promtool) (apt-get; sudo when not root)
 # - Temporal CLI v1.5.1 (go install into $(go env GOPATH)/bin)
 # - node_modules (pnpm install --frozen-lockfile) when missing or older than pnpm-lock.yaml
 #
@@ -73,6 +73,7 @@ has_exe() { # name [extra candidate paths…]
 has_exe nats-server /usr/sbin/nats-server "${NATS_SERVER_PATH:-/nonexistent}" || APT_PACKAGES_WANTED+=(nats-server)
 { has_exe ffmpeg "${FFMPEG_PATH:-/nonexistent}" && has_exe ffprobe "${FFPROBE_PATH:-/nonexistent}"; } || APT_PACKAGES_WANTED+=(ffmpeg)
 has_exe chromium || APT_PACKAGES_WANTED+=(chromium) # only the e2e tests need it
+has_exe promtool || APT_PACKAGES_WANTED+=(prometheus) # promtool checks infra/deploy's alert rules in the tests
 
 if [ "${#APT_PACKAGES_WANTED[@]}" -gt 0 ]; then
   wanted="${APT_PACKAGES_WANTED[*]}"
