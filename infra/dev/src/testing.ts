@@ -109,12 +109,14 @@ export interface TestStack {
  * Starts a throwaway embedded stack (fresh data, free ports, no stack file) whose debug log goes
  * to a temporary file, and connects to its JetStream.
  * @param name distinguishes the data directory and log file, e.g. `e2e-pipeline`.
+ * @param opts.web also build and serve the web app; `opts.appEnv` extra environment for every app
+ *   (e.g. `ADMIN_USERNAMES`).
  * @throws when the stack does not start (see {@link startStack}).
  */
-export async function startTestStack(name: string, opts: { web?: boolean } = {}): Promise<TestStack> {
+export async function startTestStack(name: string, opts: { web?: boolean; appEnv?: Record<string, string> } = {}): Promise<TestStack> {
   const logFile = join(mkdtempSync(join(tmpdir(), `${name}-`)), 'stack.log');
   const logger = pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: false }));
-  const stack = await startStack({ logger, persistent: false, name: `${name}-${process.pid}`, stackFile: null, web: opts.web ?? false });
+  const stack = await startStack({ logger, persistent: false, name: `${name}-${process.pid}`, stackFile: null, web: opts.web ?? false, ...(opts.appEnv ? { appEnv: opts.appEnv } : {}) });
   const messaging = await connectMessaging(stack.info.natsUrl, name);
   return {
     stack, messaging, logFile,
