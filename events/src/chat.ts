@@ -13,6 +13,7 @@
  *   `evt.platform.chat`) and kept forever, with the acting user; Postgres read models are
  *   projected from it. A deletion is appended to both streams under one event id.
  */
+import { decodeEvent, type DomainEvent, type EventOf } from './catalogue.js';
 import { subjectToken } from './subjects.js';
 import type { StreamDefinition } from './streams.js';
 
@@ -318,3 +319,25 @@ export const CHAT_CLOSE = {
   /** Too many invalid frames in a row. */
   PROTOCOL_ABUSE: 4009,
 } as const;
+
+/** A stored CHAT record: an accepted message or a tombstone, with its stream sequence. */
+export interface ChatRecord {
+  readonly seq: number;
+  readonly event: EventOf<'ChatMessageAccepted'> | EventOf<'ChatMessageDeleted'>;
+}
+
+/**
+ * Decodes one CHAT message body into a {@link ChatRecord}; null for anything else (a CHAT
+ * subject only ever holds these two types; a foreign or corrupt record is skipped, not fatal).
+ */
+export function decodeChatRecord(seq: number, body: unknown): ChatRecord | null {
+  let event: DomainEvent;
+  try {
+    event = decodeEvent(body);
+  } catch {
+    return null;
+  }
+  if (event.type !== 'ChatMessageAccepted' && event.type !== 'ChatMessageDeleted') return null;
+  return { seq, event };
+}
+

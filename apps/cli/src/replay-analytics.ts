@@ -3,12 +3,10 @@
  * (EVENTS, TELEMETRY, CHAT) into `<table>_replay` and exchanges each pair.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import {
-  chatMessageDeletionRow, chatMessageRow, domainEventRow, ingestHealthRow, playbackBeaconRow,
-} from '@live/analytics';
-import { CHAT_STREAM, decodeEvent, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, TELEMETRY_STREAM } from '@live/events';
+import { ANALYTICS_SOURCES, type AnalyticsRow, type AnalyticsSource } from '@live/analytics';
+import { EVENTS_STREAM } from '@live/events';
 import type { Db } from '@live/db';
-import { decodeChatRecord, type Messaging } from '@live/messaging';
+import type { Messaging } from '@live/messaging';
 import { openLogReader, resolveStartSequence, streamBounds, type LogPosition, type LogReader } from './log.js';
 import { withAdvisoryLock } from './pg.js';
 import { createProgress, type Progress, type ProgressSink } from './progress.js';
@@ -19,71 +17,6 @@ export const ANALYTICS_REPLAY_LOCK = 'replay analytics';
 
 /** Suffix of the tables a replay builds: `domain_events` is rebuilt as `domain_events_replay`. */
 export const REPLAY_SUFFIX = '_replay';
-
-/** One row for one analytics table. */
-export interface AnalyticsRow {
-  readonly table: string;
-  readonly row: object;
-}
-
-/**
- * A JetStream stream the analytics tables are projected from, with the pure mapping of one
- * stored message to its rows (the same `@live/analytics` mappers the live projector uses).
- */
-export interface AnalyticsSource {
-  /** Stream name, e.g. `EVENTS`. */
-  readonly stream: string;
-  /** Subject filter covering the whole stream, e.g. `evt.>`. */
-  readonly filter: string;
-  /** Tables this source feeds. */
-  readonly tables: readonly string[];
-  /**
-   * True when the stream has bounded retention (TELEMETRY 7 days, CHAT 24 h): its tables are
-   * seeded with a copy of the live rows so that history older than the stream is kept.
-   */
-  readonly bounded: boolean;
-  /**
-   * The rows of one stored message, all or nothing.
-   * @param seq the message's stream sequence; `body` its parsed JSON (untrusted).
-   * @throws when the message cannot be decoded or mapped: it is counted as skipped and gives
-   *   no row (the live projector terminates it).
-   */
-  rowsOf(seq: number, body: unknown): AnalyticsRow[];
-}
-
-/**
- * The sources of the analytics tables, mapped exactly as the live analytics projector
- * (apps/projector `startAnalyticsProjector`) maps them, all or nothing per message:
- * EVENTS → `domain_events` (every event) plus `ingest_health` (StreamIngestHealthReported);
- * TELEMETRY → `playback_beacons`; CHAT → `chat_messages` (ChatMessageAccepted) or
- * `chat_message_deletions` (ChatMessageDeleted tombstones). A message that cannot be decoded or
- * mapped produces no row at all (the live projector terminates it).
- */
-export const ANALYTICS_SOURCES: readonly AnalyticsSource[] = [
-  {
-    stream: EVENTS_STREAM, filter: `${EVENTS_SUBJECT_PREFIX}.>`, tables: ['domain_events', 'ingest_health'], bounded: false,
-    rowsOf(seq, body) {
-      const event = decodeEvent(body);
-      const rows: AnalyticsRow[] = [{ table: 'domain_events', row: domainEventRow(event, seq) }];
-      if (event.type === 'StreamIngestHealthReported') rows.push({ table: 'ingest_health', row: ingestHealthRow(event) });
-      return rows;
-    },
-  },
-  {
-    stream: TELEMETRY_STREAM, filter: 'tel.*', tables: ['playback_beacons'], bounded: true,
-    rowsOf: (_seq, body) => [{ table: 'playback_beacons', row: playbackBeaconRow(body) }],
-  },
-  {
-    stream: CHAT_STREAM, filter: 'chat.*', tables: ['chat_messages', 'chat_message_deletions'], bounded: true,
-    rowsOf(seq, body) {
-      const record = decodeChatRecord(seq, body);
-      if (!record) throw new Error('not a ChatMessageAccepted or ChatMessageDeleted event');
-      return record.event.type === 'ChatMessageAccepted'
-        ? [{ table: 'chat_messages', row: chatMessageRow(record.event, record.seq) }]
-        : [{ table: 'chat_message_deletions', row: chatMessageDeletionRow(record.event) }];
-    },
-  },
-];
 
 /** Options of {@link replayAnalytics}. */
 export interface AnalyticsReplayOptions {

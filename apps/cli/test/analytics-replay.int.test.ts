@@ -24,7 +24,8 @@ import { startServices, type RunningServices } from '@live/dev';
 import { createDb, type Db } from '@live/db';
 import { createAnalyticsClient, type ClickHouseClient } from '@live/analytics';
 import { openAnalyticsStore, startAnalyticsProjector, type AnalyticsProjector, type AnalyticsStore } from '@live/projector';
-import { ANALYTICS_REPLAY_LOCK, ANALYTICS_SOURCES, ReplayBusyError, replayAnalytics, type ReplayReport } from '../src/index.js';
+import { ANALYTICS_SOURCES } from '@live/analytics';
+import { ANALYTICS_REPLAY_LOCK, ReplayBusyError, replayAnalytics, type ReplayReport } from '../src/index.js';
 import { withAdvisoryLock } from '../src/pg.js';
 
 const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });

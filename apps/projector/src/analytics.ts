@@ -5,21 +5,15 @@
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { AckPolicy, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
-import { CHAT_STREAM, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, TELEMETRY_STREAM, decodeEvent } from '@live/events';
-import { decodeChatRecord, type Messaging } from '@live/messaging';
-import {
-  chatMessageDeletionRow, chatMessageRow, createBatchInserter, domainEventRow, ingestHealthRow, playbackBeaconRow,
-  type BatchInserter, type ClickHouseClient,
-} from '@live/analytics';
+import type { Messaging } from '@live/messaging';
+import { ANALYTICS_SOURCES, createBatchInserter, type AnalyticsTable, type BatchInserter, type ClickHouseClient } from '@live/analytics';
 
 /** Default prefix of the three durable consumer names: `analytics-events`, `analytics-telemetry`, `analytics-chat`. */
 export const ANALYTICS_DURABLE_PREFIX = 'analytics';
 
 /** The source streams of the projection, as named in metrics, stats and lag. */
-export type AnalyticsSource = 'events' | 'telemetry' | 'chat';
-
-/** The tables the projection writes, by their name in migration `0002_viewer_analytics` (and `0001_domain_events`). */
-export type AnalyticsTable = 'domain_events' | 'ingest_health' | 'playback_beacons' | 'chat_messages' | 'chat_message_deletions';
+export type AnalyticsSource = (typeof ANALYTICS_SOURCES)[number]['name'];
+export type { AnalyticsTable };
 
 /** Options of {@link startAnalyticsProjector}. */
 export interface AnalyticsProjectorOptions {
@@ -169,37 +163,12 @@ export async function startAnalyticsProjector(opts: AnalyticsProjectorOptions): 
     }
     return ins;
   };
-  const domainEvents = inserter('domain_events');
-  const ingestHealth = inserter('ingest_health');
-  const beacons = inserter('playback_beacons');
-  const chatMessages = inserter('chat_messages');
-  const chatDeletions = inserter('chat_message_deletions');
-
-  const sources: Source[] = [
-    {
-      name: 'events', stream: EVENTS_STREAM, filterSubject: `${EVENTS_SUBJECT_PREFIX}.>`,
-      rows(msg) {
-        const event = decodeEvent(msg.json());
-        const out: Insert[] = [{ inserter: domainEvents, row: domainEventRow(event, msg.seq) }];
-        if (event.type === 'StreamIngestHealthReported') out.push({ inserter: ingestHealth, row: ingestHealthRow(event) });
-        return out;
-      },
-    },
-    {
-      name: 'telemetry', stream: TELEMETRY_STREAM, filterSubject: 'tel.*',
-      rows: (msg) => [{ inserter: beacons, row: playbackBeaconRow(msg.json()) }],
-    },
-    {
-      name: 'chat', stream: CHAT_STREAM, filterSubject: 'chat.*',
-      rows(msg) {
-        const record = decodeChatRecord(msg.seq, msg.json());
-        if (!record) throw new Error('not a ChatMessageAccepted or ChatMessageDeleted event');
-        return record.event.type === 'ChatMessageAccepted'
-          ? [{ inserter: chatMessages, row: chatMessageRow(record.event, record.seq) }]
-          : [{ inserter: chatDeletions, row: chatMessageDeletionRow(record.event) }];
-      },
-    },
-  ];
+  const sources: Source[] = ANALYTICS_SOURCES.map((src) => ({
+    name: src.name,
+    stream: src.stream,
+    filterSubject: src.filter,
+    rows: (msg) => src.rowsOf(msg.seq, msg.json()).map((r) => ({ inserter: inserter(r.table), row: r.row })),
+  }));
 
   const ackWaitMs = opts.ackWaitMs ?? 60_000;
   const maxAckPending = opts.maxAckPending ?? 20_000;

@@ -13,3 +13,4 @@ export * from './queries.js';
 export * from './http-server.js';
 /** The `@clickhouse/client` client type every function here takes, re-exported so that callers need no direct dependency. */
 export type { ClickHouseClient } from '@clickhouse/client';
+export * from './sources.js';

@@ -3,8 +3,10 @@
  * tombstone, read back.
  */
 import {
-  CHAT_STREAM, chatSubject, decodeEvent, type ChatLine, type DomainEvent, type EventOf,
+  CHAT_STREAM, chatSubject, decodeChatRecord, type ChatLine, type EventOf,
 } from '@live/events';
+
+export { decodeChatRecord, type ChatRecord } from '@live/events';
 import type { Messaging } from './connection.js';
 import { appendEvent, type AppendResult } from './publish.js';
 
@@ -42,27 +44,6 @@ export async function deleteChatMessage(m: Messaging, event: EventOf<'ChatMessag
   } catch (err) {
     if (!/no message found|not found/i.test((err as Error)?.message ?? '')) throw err;
   }
-}
-
-/** A stored CHAT record: an accepted message or a tombstone, with its stream sequence. */
-export interface ChatRecord {
-  readonly seq: number;
-  readonly event: EventOf<'ChatMessageAccepted'> | EventOf<'ChatMessageDeleted'>;
-}
-
-/**
- * Decodes one CHAT message body into a {@link ChatRecord}; null for anything else (a CHAT
- * subject only ever holds these two types; a foreign or corrupt record is skipped, not fatal).
- */
-export function decodeChatRecord(seq: number, body: unknown): ChatRecord | null {
-  let event: DomainEvent;
-  try {
-    event = decodeEvent(body);
-  } catch {
-    return null;
-  }
-  if (event.type !== 'ChatMessageAccepted' && event.type !== 'ChatMessageDeleted') return null;
-  return { seq, event };
 }
 
 /**
