@@ -317,7 +317,9 @@ export function waitLabel(seconds: number): string {
 export function feedbackText(f: ChatFeedback | null, now: number): string | null {
   if (!f) return null;
   if (f.until !== null) {
-    const left = secondsLeft(f.until, now);
+    // `now` may come from a once-a-second ticker older than the feedback itself: never show
+    // more than the wait the server gave.
+    const left = secondsLeft(f.until, Math.max(now, f.at));
     return left > 0 ? `${f.text} You can send again in ${waitLabel(left)}.` : null;
   }
   if (f.tone === 'info' && now - f.at >= INFO_FEEDBACK_MS) return null;

@@ -281,3 +281,13 @@ describe('moderation queue', () => {
     expect(resolvePath('01a/b')).toBe('/api/moderation/queue/01a%2Fb/resolve');
   });
 });
+
+describe('feedbackText', () => {
+  it('never shows more than the wait the server gave, even with a clock reading older than the answer', () => {
+    const at = 1_800_000_000_000;
+    const f = { tone: 'error' as const, code: 'SLOW_MODE', text: 'Slow mode is on.', until: at + 120_000, failedText: 'third', at };
+    expect(feedbackText(f, at - 900)).toBe('Slow mode is on. You can send again in 2 min.');
+    expect(feedbackText(f, at + 500)).toBe('Slow mode is on. You can send again in 2 min.');
+    expect(feedbackText(f, at + 1500)).toBe('Slow mode is on. You can send again in 1 min 59 s.');
+  });
+});
