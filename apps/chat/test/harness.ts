@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { signAccessToken, type JwtKey } from '@live/auth';
 import { channelSubject, domainEvent, systemClock, userSubject, type ChatServerFrame } from '@live/events';
 import { createDb, migrateToLatest, waitForProjection, type Db } from '@live/db';
-import { ManagedProcess, freePort, startServices, type RunningServices } from '@live/dev';
+import { ManagedProcess, freePort, startServices, waitForHttp, type RunningServices } from '@live/dev';
 import { appendEvent, connectMessaging, ensureEventStreams, type Messaging, type RunningConsumer } from '@live/messaging';
 import { startPresenceAggregator, startProjector } from '@live/projector';
 
@@ -92,19 +92,7 @@ export async function spawnGateway(b: ChatBackends, gatewayId: string, logger: L
       JWT_KEYS: TEST_JWT_KEYS.map((k) => `${k.kid}:${k.secret}`).join(','), CHAT_PORT: String(port), GATEWAY_ID: gatewayId, LOG_LEVEL: process.env.TEST_GATEWAY_LOG_LEVEL ?? 'warn', ...env,
     },
   });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const err = proc.exitError();
-    if (err) throw err;
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
-      if (r.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`gateway ${gatewayId} did not become healthy:\n${proc.tail.toString()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitForHttp(`http://127.0.0.1:${port}/healthz`, proc, 30_000);
   return {
     port, url: `ws://127.0.0.1:${port}`, process: proc,
     kill: () => process.kill(proc.pid, 'SIGKILL'),

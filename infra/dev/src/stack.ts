@@ -99,7 +99,12 @@ export interface RunningStack {
 
 const TSX_IMPORT = ['--import', 'tsx'];
 
-async function waitForHttp(url: string, proc: ManagedProcess, timeoutMs: number): Promise<void> {
+/**
+ * Polls `url` (GET, 2 s per attempt, every 200 ms) until it answers 2xx.
+ * @throws the process's exit error when `proc` exits first, or an Error with its output tail
+ *   when `timeoutMs` passes.
+ */
+export async function waitForHttp(url: string, proc: ManagedProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
