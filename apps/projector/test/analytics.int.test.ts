@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
+import { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -257,6 +258,28 @@ describe('analytics projection into chDB', () => {
     const [deduped] = await (await remote.query({ query: "SELECT count() AS n FROM playback_beacons FINAL WHERE channel_id = 'chan-a'", format: 'JSONEachRow' })).json<{ n: string }>();
     expect(Number(deduped?.n)).toBe(BEACONS.length - 1);
     await replay.stop();
+  }, 60_000);
+
+  it('takes over an explicit-ack durable of an earlier version after its acknowledgement floor', async () => {
+    const stored0 = (await messaging.jsm.streams.info('TELEMETRY')).state;
+    // An earlier version's durable that acknowledged the first 5 beacons one by one.
+    await messaging.jsm.consumers.add('TELEMETRY', {
+      durable_name: 'test-legacy-telemetry', ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, filter_subject: 'tel.*',
+    });
+    const legacy = await messaging.js.consumers.get('TELEMETRY', 'test-legacy-telemetry');
+    const first = await legacy.fetch({ max_messages: 5, expires: 5000 });
+    for await (const msg of first) await msg.ackAck();
+    const legacyProjector = await startAnalyticsProjector({ messaging, analytics: store.client, logger, durablePrefix: 'test-legacy' });
+    extraProjectors.push(legacyProjector);
+    await caughtUp(legacyProjector);
+    const info = await messaging.jsm.consumers.info('TELEMETRY', 'test-legacy-telemetry');
+    expect(info.config.ack_policy).toBe(AckPolicy.All);
+    // Exactly the messages after the floor: none of the 5 acknowledged ones, none skipped.
+    const { projected, malformed } = legacyProjector.stats();
+    expect(projected.telemetry + malformed.telemetry).toBe(stored0.messages - 5);
+    expect(info.ack_floor.stream_seq).toBe(stored0.last_seq);
+    await legacyProjector.stop();
+    expect(await streamAnalytics(remote, QUERY)).toEqual(EXPECTED);
   }, 60_000);
 
   it('skips malformed messages, counts them in a metric, and inserts nothing from them', async () => {

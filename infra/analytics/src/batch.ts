@@ -1,11 +1,17 @@
 import type { ClickHouseClient } from '@clickhouse/client';
+import { encodeCompactRows, insertCompactRows } from './insert.js';
 
 /** Options of {@link createBatchInserter}. */
 export interface BatchInserterOptions<Row> {
   /** Client the rows are inserted with; the inserter never closes it. */
   client: ClickHouseClient;
-  /** Table name (optionally `database.table`), inserted into with `INSERT ... FORMAT JSONEachRow`. */
+  /** Table name (optionally `database.table`), inserted into with `INSERT ... FORMAT JSONCompactEachRow`. */
   table: string;
+  /**
+   * Columns every insert names, in order; default: the own keys of the first row added (every
+   * row must then have the same keys).
+   */
+  columns?: readonly string[];
   /** The buffered count that triggers an insert at once. Default 1000. */
   maxRows?: number;
   /**
@@ -28,7 +34,8 @@ export interface BatchInserter<Row> {
   /**
    * Buffers one row. Resolves once the insert that carries it succeeded; rejects with the
    * insert's error when that insert failed, or with an `Error` when the inserter is closed.
-   * Always handle the returned promise (an ignored rejection is an unhandled rejection).
+   * Rows added one after another get the SAME promise object (one per group of up to
+   * `maxRows` rows, all inserted together), which lets a caller settle a whole group at once.
    */
   add(row: Row): Promise<void>;
   /**
@@ -43,12 +50,16 @@ export interface BatchInserter<Row> {
   pending(): number;
 }
 
-interface Entry<Row> {
-  readonly row: Row;
-  /** Epoch ms after which the row's batch must be inserted. */
+/**
+ * Rows added one after the other that share one settlement: every row of a chunk is inserted
+ * by the same insert, so one promise serves them all (no promise per row).
+ */
+interface Chunk<Row> {
+  readonly rows: Row[];
+  /** Epoch ms after which the chunk must be inserted (its first row's add time + maxDelayMs). */
   readonly deadline: number;
-  /** Sequence number of the row in add order. */
-  readonly seq: number;
+  /** Inserted without waiting for maxRows / maxDelayMs (a flush asked for it). */
+  forced: boolean;
   readonly settled: Promise<void>;
   resolve(): void;
   reject(error: unknown): void;
@@ -57,23 +68,27 @@ interface Entry<Row> {
 /**
  * Batches rows into ClickHouse inserts, following ClickHouse's advice to insert in large,
  * infrequent batches rather than row by row (ClickHouse docs "Bulk inserts" / "Selecting an
- * insert strategy"). Rows are sent as JSONEachRow (one JSON object per row, keys = column names;
- * ClickHouse docs "Formats: JSONEachRow").
+ * insert strategy"). Rows are sent as JSONCompactEachRow ({@link encodeCompactRows}: one JSON
+ * array of the column values per row; ClickHouse docs "Formats: JSONCompactEachRow") through
+ * {@link insertCompactRows} (chDB's raw insert, or HTTP to a server). The columns are those
+ * of `columns`, or else the own keys of the first row added: every row must have them all.
  *
  * An insert starts as soon as `maxRows` rows are buffered, or `maxDelayMs` after the oldest
  * buffered row was added, whichever comes first; it carries every buffered row, up to
- * `maxBatchRows`, in add order. One insert runs at a time; rows added meanwhile wait for the next
- * one (which then carries them all: batches grow with the backlog). Rows are
- * never dropped silently and never retried here: a failed insert rejects the `add` promise of
- * each of its rows (and calls `onError`), so that the caller can nak the events for redelivery
- * (inserts into a ReplacingMergeTree keyed by event id are idempotent).
+ * `maxBatchRows` (whole groups of `maxRows`), in add order. One insert runs at a time; rows
+ * added meanwhile wait for the next one (which then carries them all: batches grow with the
+ * backlog). Rows added one after another share one promise (per group of up to `maxRows`), so
+ * `add` costs no allocation per row. Rows are never dropped silently and never retried here: a
+ * failed insert rejects the `add` promise of each of its rows (and calls `onError`), so that
+ * the caller can nak the events for redelivery (inserts into a ReplacingMergeTree keyed by
+ * event id are idempotent).
  *
  * The timer is not unref'd: a process with buffered rows stays alive until they are inserted;
  * call `close()` on shutdown.
  * @throws RangeError when `maxRows` is not a positive integer or `maxDelayMs` not a finite
  *   number ≥ 0.
  */
-export function createBatchInserter<Row>(opts: BatchInserterOptions<Row>): BatchInserter<Row> {
+export function createBatchInserter<Row extends object>(opts: BatchInserterOptions<Row>): BatchInserter<Row> {
   const { client, table, onError } = opts;
   const maxRows = opts.maxRows ?? 1000;
   const maxDelayMs = opts.maxDelayMs ?? 1000;
@@ -81,50 +96,75 @@ export function createBatchInserter<Row>(opts: BatchInserterOptions<Row>): Batch
   if (!Number.isSafeInteger(maxRows) || maxRows < 1) throw new RangeError(`maxRows must be a positive integer, got ${maxRows}`);
   if (!Number.isFinite(maxDelayMs) || maxDelayMs < 0) throw new RangeError(`maxDelayMs must be a finite number >= 0, got ${maxDelayMs}`);
 
-  const buffer: Entry<Row>[] = [];
-  const unsettled = new Set<Entry<Row>>();
-  let nextSeq = 0;
-  /** Rows with `seq` below this must be inserted without waiting (flush requested). */
-  let forceBelow = 0;
-  let inserting = false;
+  let columns: readonly string[] | undefined = opts.columns;
+  /** Chunks not yet handed to an insert, oldest first. */
+  const buffer: Chunk<Row>[] = [];
+  let buffered = 0;
+  /** Chunks being inserted. */
+  let inserting: Chunk<Row>[] = [];
+  let unsettledRows = 0;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
 
+  function newChunk(): Chunk<Row> {
+    let resolve!: () => void;
+    let reject!: (error: unknown) => void;
+    const settled = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+    // A rejection nobody awaits (every row's caller handled it through another reference) must
+    // not become an unhandled rejection of this internal promise.
+    settled.catch(() => undefined);
+    return { rows: [], deadline: Date.now() + maxDelayMs, forced: false, settled, resolve, reject };
+  }
+
   function due(now: number): boolean {
     const first = buffer[0];
-    return first !== undefined && (buffer.length >= maxRows || first.seq < forceBelow || first.deadline <= now);
+    return first !== undefined && (buffered >= maxRows || first.forced || first.deadline <= now);
   }
 
   function armTimer(): void {
     if (timer !== undefined) { clearTimeout(timer); timer = undefined; }
     const first = buffer[0];
-    if (first === undefined || inserting) return;
+    if (first === undefined || inserting.length > 0) return;
     timer = setTimeout(() => { timer = undefined; pump(); }, Math.max(0, first.deadline - Date.now()));
   }
 
   function pump(): void {
-    if (inserting) return;
+    if (inserting.length > 0) return;
     if (!due(Date.now())) { armTimer(); return; }
-    inserting = true;
     if (timer !== undefined) { clearTimeout(timer); timer = undefined; }
-    const batch = buffer.splice(0, maxBatchRows);
-    const rows = batch.map((e) => e.row);
-    client.insert({ table, values: rows, format: 'JSONEachRow' }).then(
-      () => { for (const e of batch) e.resolve(); },
+    const batch: Chunk<Row>[] = [];
+    let rowCount = 0;
+    while (buffer.length > 0 && (batch.length === 0 || rowCount + buffer[0]!.rows.length <= maxBatchRows)) {
+      const c = buffer.shift()!;
+      batch.push(c);
+      rowCount += c.rows.length;
+    }
+    buffered -= rowCount;
+    inserting = batch;
+    const rows = batch.length === 1 ? batch[0]!.rows : batch.flatMap((c) => c.rows);
+    columns ??= Object.keys(rows[0]!);
+    let insert: Promise<void>;
+    try {
+      insert = insertCompactRows(client, table, columns, encodeCompactRows(rows, columns));
+    } catch (error) {
+      insert = Promise.reject(error);
+    }
+    insert.then(
+      () => { for (const c of batch) c.resolve(); },
       (error: unknown) => {
-        for (const e of batch) e.reject(error);
+        for (const c of batch) c.reject(error);
         try { onError?.(error, rows); } catch { /* a throwing logger must not stall the inserter */ }
       },
     ).finally(() => {
-      for (const e of batch) unsettled.delete(e);
-      inserting = false;
+      unsettledRows -= rowCount;
+      inserting = [];
       pump();
     });
   }
 
   async function flush(): Promise<void> {
-    const waitFor = [...unsettled].map((e) => e.settled);
-    forceBelow = nextSeq;
+    const waitFor = [...inserting, ...buffer].map((c) => c.settled);
+    for (const c of buffer) c.forced = true;
     pump();
     const results = await Promise.allSettled(waitFor);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -134,21 +174,24 @@ export function createBatchInserter<Row>(opts: BatchInserterOptions<Row>): Batch
   return {
     add(row: Row): Promise<void> {
       if (closed) return Promise.reject(new Error(`batch inserter for ${table} is closed`));
-      let resolve!: () => void;
-      let reject!: (error: unknown) => void;
-      const settled = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
-      const entry: Entry<Row> = { row, deadline: Date.now() + maxDelayMs, seq: nextSeq++, settled, resolve, reject };
-      buffer.push(entry);
-      unsettled.add(entry);
-      if (buffer.length >= maxRows) pump();
-      else if (buffer.length === 1 && !inserting) armTimer();
-      return settled;
+      let chunk = buffer[buffer.length - 1];
+      // A forced chunk is being flushed: rows added after the flush call start a new one.
+      if (chunk === undefined || chunk.rows.length >= maxRows || chunk.forced) {
+        chunk = newChunk();
+        buffer.push(chunk);
+      }
+      chunk.rows.push(row);
+      buffered++;
+      unsettledRows++;
+      if (buffered >= maxRows) pump();
+      else if (buffered === 1 && inserting.length === 0) armTimer();
+      return chunk.settled;
     },
     flush,
     async close(): Promise<void> {
       closed = true;
       await flush();
     },
-    pending: () => unsettled.size,
+    pending: () => unsettledRows,
   };
 }

@@ -26,6 +26,19 @@ export interface AnalyticsClientOptions {
 // process talking to a ClickHouse server over HTTP must not pay for.
 const require = createRequire(import.meta.url);
 let chdbConnectionFactory: typeof CreateChdbConnection | undefined;
+
+/** The chDB connection behind each client made by {@link createAnalyticsClient} with `chdbPath` (for its raw insert path). */
+const chdbConnections = new WeakMap<ClickHouseClient, ReturnType<typeof CreateChdbConnection>>();
+
+/**
+ * The chDB connection behind a client made by {@link createAnalyticsClient} with `chdbPath`, or
+ * undefined for a ClickHouse server client (or any other client). Used for chDB's raw
+ * passthrough insert (`connection.chdb.rawInsert`), which hands a payload Buffer to chDB's
+ * own parser without building the SQL text in JavaScript.
+ */
+export function chdbConnectionOf(client: ClickHouseClient): ReturnType<typeof CreateChdbConnection> | undefined {
+  return chdbConnections.get(client);
+}
 function loadChdb(): typeof CreateChdbConnection {
   chdbConnectionFactory ??= (require('chdb/connection') as { createChdbConnection: typeof CreateChdbConnection }).createChdbConnection;
   return chdbConnectionFactory;
@@ -77,12 +90,15 @@ export function createAnalyticsClient(opts: AnalyticsClientOptions): ClickHouseC
   // chdb's connection is typed against `@clickhouse/client-common` while `@clickhouse/client`
   // 1.23 bundles its own copy of the same declarations; TypeScript sees two distinct (identical)
   // `ClickHouseSettings` types. The runtime contract is the same `Connection` interface.
-  const connection = loadChdb()({ path: opts.chdbPath }) as unknown as NonNullable<ClickHouseClientConfigOptions['connection']>;
-  return createClient({
+  const chdb = loadChdb()({ path: opts.chdbPath });
+  const connection = chdb as unknown as NonNullable<ClickHouseClientConfigOptions['connection']>;
+  const client = createClient({
     connection,
     // chDB writes 64-bit integers as bare JSON numbers; a ClickHouse server quotes them by
     // default (`output_format_json_quote_64bit_integers = 1`, ClickHouse docs "Format settings").
     // Pinning the server's default keeps JSON results (UInt64 → string) identical on both backends.
     clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
   });
+  chdbConnections.set(client, chdb);
+  return client;
 }

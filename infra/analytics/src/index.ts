@@ -9,6 +9,7 @@ export * from './migrations.js';
 export * from './rows.js';
 export * from './telemetry-rows.js';
 export * from './batch.js';
+export * from './insert.js';
 export * from './queries.js';
 export * from './http-server.js';
 /** The `@clickhouse/client` client type every function here takes, re-exported so that callers need no direct dependency. */

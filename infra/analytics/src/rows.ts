@@ -46,9 +46,19 @@ export function toClickHouseDateTime64(instant: string | number | Date): string 
   if (!Number.isFinite(ms) || ms < MIN_DATETIME64_MS || ms > MAX_DATETIME64_MS) {
     throw new RangeError(`not a DateTime64 instant: ${String(instant)}`);
   }
-  // toISOString is always `YYYY-MM-DDThh:mm:ss.sssZ` within this range.
-  return new Date(ms).toISOString().replace('T', ' ').slice(0, 23);
+  const whole = Math.floor(ms);
+  const second = Math.floor(whole / 1000);
+  if (second !== cachedSecond) {
+    // toISOString is always `YYYY-MM-DDThh:mm:ss.sssZ` within this range.
+    cachedPrefix = new Date(second * 1000).toISOString().replace('T', ' ').slice(0, 20);
+    cachedSecond = second;
+  }
+  // Records of one batch mostly fall in the same second: only the milliseconds are formatted.
+  return cachedPrefix + String(1000 + whole - second * 1000).slice(1);
 }
+/** The whole second (epoch s) whose `YYYY-MM-DD hh:mm:ss.` text is {@link cachedPrefix}. */
+let cachedSecond = Number.NaN;
+let cachedPrefix = '';
 
 function stringField(data: unknown, key: string): string {
   if (typeof data !== 'object' || data === null) return '';

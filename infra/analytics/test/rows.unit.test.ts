@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { channelSubject, domainEvent, streamEvent, systemClock, userSubject, type EventClock } from '@live/events';
-import { domainEventRow, toClickHouseDateTime64 } from '../src/index.js';
+import { domainEventRow, encodeCompactRows, toClickHouseDateTime64 } from '../src/index.js';
 
 const fixedClock: EventClock = { now: () => Date.UTC(2026, 10, 20, 10, 0, 0, 123), randomBytes: (n) => new Uint8Array(n).fill(7) };
 
@@ -60,9 +60,26 @@ describe('toClickHouseDateTime64', () => {
     expect(toClickHouseDateTime64(0)).toBe('1970-01-01 00:00:00.000');
   });
 
+  it('gives the same text as a full ISO formatting for instants that alternate between seconds (its per-second cache)', () => {
+    const iso = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 23);
+    const base = Date.UTC(2026, 10, 20, 23, 59, 59, 998);
+    const instants = [base, base + 1, base + 2, base + 1, -1, -1000, -1001, base + 1000.9, Date.UTC(1900, 0, 1), Date.UTC(2299, 11, 31, 23, 59, 59, 999), base];
+    for (const ms of instants) expect(toClickHouseDateTime64(ms)).toBe(iso(ms));
+    expect(toClickHouseDateTime64(base + 1)).toBe('2026-11-20 23:59:59.999');
+    expect(toClickHouseDateTime64(base + 2)).toBe('2026-11-21 00:00:00.000');
+  });
+
   it('refuses invalid or out-of-range instants', () => {
     for (const bad of ['not a date', '1899-12-31T23:59:59.999Z', '2300-01-01T00:00:00.000Z', Number.NaN]) {
       expect(() => toClickHouseDateTime64(bad)).toThrow(RangeError);
     }
+  });
+});
+
+describe('encodeCompactRows', () => {
+  it('writes one JSON array per row in column order, missing values as null', () => {
+    const rows = [{ a: 'x"\n', b: 1.5, c: null }, { b: 2, a: 'y', c: true }, { a: 'z' }];
+    expect(encodeCompactRows(rows, ['a', 'b', 'c']).toString()).toBe('["x\\"\\n",1.5,null]\n["y",2,true]\n["z",null,null]\n');
+    expect(encodeCompactRows([], ['a']).length).toBe(0);
   });
 });
