@@ -34,7 +34,7 @@ export interface AnalyticsProjectorOptions {
   readonly batchRows?: number;
   /** Longest a row waits before its (partial) batch is inserted, ms; default 1000. */
   readonly batchDelayMs?: number;
-  /** Unacknowledged messages per consumer (server-side flow control); default 20 000. */
+  /** Unacknowledged messages per consumer (server-side flow control); default 60 000 (room for a batch being inserted while the next one gathers). */
   readonly maxAckPending?: number;
   /** Delays before a consumer rewinds after a failed insert, ms, by failures in a row; default 1 s, 2 s, 5 s, 10 s, 30 s (then 30 s). */
   readonly retryDelaysMs?: readonly number[];
@@ -96,6 +96,21 @@ interface Source {
   rows(m: JsMsg): AnalyticsRow[];
 }
 
+/** JetStream acknowledgement bodies (NATS docs "JetStream model deep dive: acknowledgement models"; nats.js `AckKind`). */
+const ACK = new TextEncoder().encode('+ACK');
+const NAK = new TextEncoder().encode('-NAK');
+
+/**
+ * The reply subject of a delivery (`$JS.ACK.<stream>.<consumer>.…`), where its acknowledgement
+ * goes: nats.js's `JsMsgImpl` exposes it as `reply` (not on the `JsMsg` interface).
+ * @throws TypeError when the message has none (a client version without it).
+ */
+function replyOf(msg: JsMsg): string {
+  const reply = (msg as JsMsg & { readonly reply?: unknown }).reply;
+  if (typeof reply !== 'string' || reply.length === 0) throw new TypeError('a JetStream message without its reply subject');
+  return reply;
+}
+
 /**
  * One message delivered to a consumer run, until the run's acknowledgement passes it.
  * `waiting` counts its rows not yet inserted.
@@ -103,7 +118,11 @@ interface Source {
 interface Tracked {
   /** Stream sequence (a run's messages arrive in increasing order). */
   readonly seq: number;
-  readonly msg: JsMsg;
+  /**
+   * The delivery's reply subject, where its ack goes. Only this is kept, not the message: a
+   * kept message would keep its payload and the client's read buffer alive until the ack.
+   */
+  readonly reply: string;
   waiting: number;
   /** Inserted (every row), or skipped as malformed. */
   done: boolean;
@@ -119,6 +138,9 @@ interface Tracked {
  * ack whose delivery sequence is not above the consumer's acknowledged floor).
  */
 class AckTracker {
+  /** @param respond publishes a JetStream acknowledgement body (`+ACK`, `-NAK`) to a delivery's reply subject. */
+  constructor(private readonly respond: (reply: string, body: Uint8Array) => void) {}
+
   /** Messages not yet acknowledged, by increasing `seq`, from `head`. */
   private items: Tracked[] = [];
   private head = 0;
@@ -131,7 +153,7 @@ class AckTracker {
     if (seq <= this.lastSeq) return undefined;
     this.lastSeq = seq;
     if (this.head === this.items.length) { this.items = []; this.head = 0; }
-    const t: Tracked = { seq, msg, waiting: 0, done: false };
+    const t: Tracked = { seq, reply: replyOf(msg), waiting: 0, done: false };
     this.items.push(t);
     return t;
   }
@@ -141,7 +163,7 @@ class AckTracker {
     let end = this.head;
     while (end < this.items.length && this.items[end]!.done) end++;
     if (end === this.head) return;
-    this.items[end - 1]!.msg.ack();
+    this.respond(this.items[end - 1]!.reply, ACK);
     this.head = end;
     if (this.head > 4096 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
@@ -158,6 +180,11 @@ class AckTracker {
   /** Messages delivered and not yet done. */
   undone(): Tracked[] {
     return this.items.slice(this.head).filter((t) => !t.done);
+  }
+
+  /** Hands every message not done back to the server for redelivery now (rather than after the ack wait). */
+  nakUndone(): void {
+    for (const t of this.undone()) this.respond(t.reply, NAK);
   }
 }
 
@@ -221,9 +248,9 @@ export async function startAnalyticsProjector(opts: AnalyticsProjectorOptions): 
     if (!ins) {
       ins = createBatchInserter<object>({
         client, table, maxRows: opts.batchRows ?? 1000, maxDelayMs: opts.batchDelayMs ?? 1000,
-        onError: (err, rows) => {
+        onError: (err, rowCount) => {
           metrics.insertFailures.inc({ table });
-          log.warn({ err: (err as Error)?.message, table, rows: rows.length }, 'analytics insert failed; its messages will be redelivered');
+          log.warn({ err: (err as Error)?.message, table, rows: rowCount }, 'analytics insert failed; its messages will be redelivered');
         },
       });
       inserters.set(table, ins);
@@ -238,7 +265,7 @@ export async function startAnalyticsProjector(opts: AnalyticsProjectorOptions): 
   }));
 
   const ackWaitMs = opts.ackWaitMs ?? 60_000;
-  const maxAckPending = opts.maxAckPending ?? 20_000;
+  const maxAckPending = opts.maxAckPending ?? 60_000;
   let stopping = false;
 
   /**
@@ -311,7 +338,7 @@ export async function startAnalyticsProjector(opts: AnalyticsProjectorOptions): 
   async function openRun(src: Source, durable: string): Promise<Run> {
     const consumer = await m.js.consumers.get(src.stream, durable);
     const messages = await consumer.consume({ max_messages: maxMessages });
-    return { tracker: new AckTracker(), messages, inFlight: new Set(), progressed: false, closed: false };
+    return { tracker: new AckTracker((reply, body) => m.nc.publish(reply, body)), messages, inFlight: new Set(), progressed: false, closed: false };
   }
 
   /** The messages waiting on one insert promise (rows added one after another share one). */
@@ -451,7 +478,7 @@ export async function startAnalyticsProjector(opts: AnalyticsProjectorOptions): 
           if (r.run.closed) continue;
           r.run.tracker.advance();
           // What was not inserted is handed back at once (rather than after the ack wait).
-          for (const t of r.run.tracker.undone()) t.msg.nak();
+          r.run.tracker.nakUndone();
         }
         log.info({ projected: counts.projected, malformed: counts.malformed }, 'analytics projection stopped');
       })();

@@ -138,7 +138,7 @@ describe('createBatchInserter', () => {
   });
 
   it('a failed insert rejects the promises of its rows and reports them to onError', async () => {
-    const failures: { error: unknown; rows: readonly { id: number }[] }[] = [];
+    const failures: { error: unknown; rows: number }[] = [];
     const inserter = createBatchInserter<{ id: number }>({
       client, table: 'no_such_table', maxRows: 2, maxDelayMs: 60_000, onError: (error, rows) => failures.push({ error, rows }),
     });
@@ -146,7 +146,7 @@ describe('createBatchInserter', () => {
     expect(settled.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     for (const r of settled) expect(String((r as PromiseRejectedResult).reason)).toMatch(/no_such_table/);
     expect(failures).toHaveLength(1);
-    expect(failures[0]?.rows).toEqual([{ id: 1 }, { id: 2 }]);
+    expect(failures[0]?.rows).toBe(2);
     expect(inserter.pending()).toBe(0);
     // A partial batch flushed by close() fails the same way: close rejects and so does the row.
     const [c, closed] = await Promise.allSettled([inserter.add({ id: 3 }), inserter.close()]);
