@@ -429,9 +429,15 @@ export async function startAnalyticsProjector(opts: AnalyticsProjectorOptions): 
         failures = run.progressed ? 1 : failures + 1;
         const delay = run.failure === 'insert' ? retryDelays[Math.min(failures - 1, retryDelays.length - 1)] ?? 1000 : 0;
         log.warn({ source: r.src.name, reason: run.failure ?? 'consumer ended', fromSeq: from, undone, retryInMs: delay }, 'analytics consumer rewinds to the first message not inserted');
-        for (;;) {
-          await Promise.race([new Promise((resolve) => setTimeout(resolve, delay)), stopSignal]);
+        for (let attempt = 0; ; attempt++) {
+          const wait = attempt === 0 ? delay : retryDelays[Math.min(attempt - 1, retryDelays.length - 1)] ?? 1000;
+          await Promise.race([new Promise((resolve) => setTimeout(resolve, wait)), stopSignal]);
           if (stopping) return;
+          if (m.nc.isClosed()) {
+            // The connection was closed under the projection (the process is shutting down): nothing can be consumed any more.
+            log.error({ source: r.src.name }, 'analytics consumer stopped: the NATS connection is closed');
+            return;
+          }
           try {
             await ensureConsumer(r.src, r.durable, from);
             r.run = await openRun(r.src, r.durable);
