@@ -7,7 +7,7 @@
  *   UserRoleGranted, UserRoleRevoked, ChannelFollowed, ChannelUnfollowed, NotificationsRead;
  * - channel `evt.channel.<channelId>`: ChannelCreated, ChannelMetadataUpdated,
  *   ChannelModeratorAdded, ChannelModeratorRemoved, StreamKeyIssued, StreamKeyRotated,
- *   StreamKeyRevoked;
+ *   StreamKeyRevoked, ChannelPlaybackPolicyChanged;
  * - unique value `evt.claim.<kind>.<hash>`: UniqueValueClaimed, UniqueValueReleased (the
  *   set-validation guard that keeps usernames and emails unique: the first claim is appended
  *   with expected last subject sequence 0, so of two concurrent claims exactly one wins).
@@ -136,6 +136,48 @@ export interface StreamKeyRevokedV1 {
   readonly keyId: string;
   readonly actorUserId: string | null;
 }
+
+/**
+ * Who may watch a channel (its live sessions and their VODs):
+ * - `public`: anyone, anonymous included;
+ * - `followers`: signed-in followers;
+ * - `allowlist`: the users of {@link ChannelPlaybackPolicyChangedV1.allowList}.
+ * The owner, the channel's moderators and admins may always watch.
+ */
+export type PlaybackVisibility = 'public' | 'followers' | 'allowlist';
+
+/** Every {@link PlaybackVisibility}, in order of openness. */
+export const PLAYBACK_VISIBILITIES: readonly PlaybackVisibility[] = ['public', 'followers', 'allowlist'];
+
+/** Most user ids a playback allow-list may hold. */
+export const MAX_PLAYBACK_ALLOWLIST = 1000;
+/** Bounds of `encryption.rotateEverySegments` (segments per AES-128 key period). */
+export const PLAYBACK_KEY_ROTATION_BOUNDS = { min: 0, max: 100_000 } as const;
+
+/** AES-128 encryption of a channel's HLS segments (RFC 8216bis §4.4.4.4). */
+export interface PlaybackEncryption {
+  readonly enabled: boolean;
+  /** A new content key every this many segments (1 = one key per segment); 0 = one key for the whole session. */
+  readonly rotateEverySegments: number;
+}
+
+/**
+ * The channel's playback policy now reads as given (the whole policy, not a diff). A channel
+ * without this event is `public`, unencrypted ({@link DEFAULT_PLAYBACK_POLICY}).
+ */
+export interface ChannelPlaybackPolicyChangedV1 {
+  readonly channelId: string;
+  readonly visibility: PlaybackVisibility;
+  /** User ids allowed to watch when `visibility` is `allowlist` (kept, unused, otherwise). Unique; at most {@link MAX_PLAYBACK_ALLOWLIST}. */
+  readonly allowList: readonly string[];
+  readonly encryption: PlaybackEncryption;
+  readonly actorUserId: string | null;
+}
+
+/** The policy of a channel that never changed it. */
+export const DEFAULT_PLAYBACK_POLICY: { readonly visibility: PlaybackVisibility; readonly allowList: readonly string[]; readonly encryption: PlaybackEncryption } = {
+  visibility: 'public', allowList: [], encryption: { enabled: false, rotateEverySegments: 0 },
+};
 
 /** The user has read every notification created up to `readUpTo` (ISO-8601). */
 export interface NotificationsReadV1 {

@@ -1,7 +1,7 @@
 import type { EventEnvelope } from './envelope.js';
 import type {
   ChannelCreatedV1, ChannelFollowChangedV1, ChannelMetadataUpdatedV1, ChannelModeratorChangedV1, StreamKeyIssuedV1,
-  StreamKeyRevokedV1, StreamKeyRotatedV1, StreamStopRequestedV1, UniqueValueClaimedV1, UniqueValueReleasedV1,
+  StreamKeyRevokedV1, StreamKeyRotatedV1, ChannelPlaybackPolicyChangedV1, StreamStopRequestedV1, UniqueValueClaimedV1, UniqueValueReleasedV1,
   NotificationsReadV1, UserPasswordChangedV1, UserProfileUpdatedV1, UserRegisteredV1, UserRoleChangedV1,
 } from './accounts.js';
 import type {
@@ -143,6 +143,7 @@ export interface EventDataByType {
   StreamKeyIssued: StreamKeyIssuedV1;
   StreamKeyRotated: StreamKeyRotatedV1;
   StreamKeyRevoked: StreamKeyRevokedV1;
+  ChannelPlaybackPolicyChanged: ChannelPlaybackPolicyChangedV1;
   ChannelFollowed: ChannelFollowChangedV1;
   ChannelUnfollowed: ChannelFollowChangedV1;
   NotificationsRead: NotificationsReadV1;
@@ -186,6 +187,7 @@ export const CURRENT_VERSION: { readonly [K in EventType]: number } = {
   StreamKeyIssued: 1,
   StreamKeyRotated: 1,
   StreamKeyRevoked: 1,
+  ChannelPlaybackPolicyChanged: 1,
   ChannelFollowed: 1,
   ChannelUnfollowed: 1,
   NotificationsRead: 1,
@@ -245,6 +247,7 @@ const REQUIRED_STRING_FIELDS: { readonly [K in EventType]: readonly string[] } =
   StreamKeyIssued: ['channelId', 'keyId', 'keyHash', 'keyLast4', 'label'],
   StreamKeyRotated: ['channelId', 'oldKeyId', 'keyId', 'keyHash', 'keyLast4', 'label'],
   StreamKeyRevoked: ['channelId', 'keyId'],
+  ChannelPlaybackPolicyChanged: ['channelId', 'visibility'],
   ChannelFollowed: ['userId', 'channelId'],
   ChannelUnfollowed: ['userId', 'channelId'],
   NotificationsRead: ['userId', 'readUpTo'],

@@ -21,6 +21,7 @@ import { notificationRoutes } from './routes/notifications.js';
 import { chatRoutes } from './routes/chat.js';
 import { beaconRoutes } from './routes/beacons.js';
 import { analyticsRoutes, type AnalyticsClient } from './routes/analytics.js';
+import { playbackRoutes } from './routes/playback.js';
 
 /** Dependencies and settings of {@link buildApp}. */
 export interface ApiOptions {
@@ -79,7 +80,8 @@ function redactingLogger(logger: FastifyServerOptions['logger']): FastifyServerO
  * (`/api/streams/search`, `/api/categories`), notifications (`/api/notifications*`) and chat
  * (history, moderation queue, room settings, banned terms, restrictions, audit log: routes/chat.ts),
  * player beacons (`POST /api/beacons`: routes/beacons.ts) and analytics
- * (`/api/streams/{id}/analytics`, `/api/analytics/overview`: routes/analytics.ts).
+ * (`/api/streams/{id}/analytics`, `/api/analytics/overview`: routes/analytics.ts), signed playback
+ * (`PUT /api/channels/{id}/playback-policy`, `POST /api/streams/{id}/playback-token`: routes/playback.ts).
  * Metrics of its own on `/metrics`: `api_auth_failures_total{code}` ({@link AUTH_FAILURE_CODES})
  * and the beacon counters of routes/beacons.ts.
  */
@@ -92,6 +94,9 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
   const config: ApiConfig = { ...DEFAULT_API_CONFIG, ...opts.config };
   if (config.jwtKeys.length === 0) throw new Error('ApiConfig.jwtKeys needs at least one key');
+  if (!Number.isInteger(config.playbackTokenTtlSeconds) || config.playbackTokenTtlSeconds < 10 || config.playbackTokenTtlSeconds > 86_400) {
+    throw new Error('ApiConfig.playbackTokenTtlSeconds must be an integer from 10 to 86400');
+  }
   const ctx = createApiContext({ db: opts.db, messaging: opts.messaging ?? null, config, clock: opts.clock ?? systemClock });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -134,7 +139,7 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
   });
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Live platform API', version: '0.1.0', description: 'Accounts, channels, stream keys, streams, discovery, follows, notifications, chat moderation, player telemetry and analytics. Errors are `{ code, message }`.' },
+      info: { title: 'Live platform API', version: '0.1.0', description: 'Accounts, channels, stream keys, streams, discovery, follows, notifications, chat moderation, signed playback, player telemetry and analytics. Errors are `{ code, message }`.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
   });
@@ -163,6 +168,7 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
   await discoveryRoutes(app, ctx);
   await channelRoutes(app, ctx);
   await streamRoutes(app, ctx);
+  await playbackRoutes(app, ctx);
   await notificationRoutes(app, ctx);
   await chatRoutes(app, ctx);
   await beaconRoutes(app, ctx, { registry, ...(opts.beaconRateLimit ? { rateLimit: opts.beaconRateLimit } : {}) });

@@ -36,6 +36,13 @@ export interface ApiConfig {
   readonly loginMaxFailures: number;
   /** Window of `loginMaxFailures`, seconds (default 900). */
   readonly loginWindowSeconds: number;
+  /**
+   * Playback-token key ring (`PLAYBACK_KEYS`), shared with the edge; empty = sign playback tokens
+   * with `jwtKeys` (the edge then needs the same ring). The first key signs.
+   */
+  readonly playbackKeys: readonly JwtKey[];
+  /** Playback-token lifetime, seconds (default 600; the player asks for a new one before it ends). */
+  readonly playbackTokenTtlSeconds: number;
 }
 
 /** Defaults of {@link ApiConfig} (all but `jwtKeys`). */
@@ -49,6 +56,8 @@ export const DEFAULT_API_CONFIG: Omit<ApiConfig, 'jwtKeys'> = {
   projectionTimeoutMs: 5000,
   loginMaxFailures: 10,
   loginWindowSeconds: 900,
+  playbackKeys: [],
+  playbackTokenTtlSeconds: 600,
 };
 
 declare module 'fastify' {

@@ -21,6 +21,8 @@ export const API_ERRORS = {
   FORBIDDEN: { status: 403, message: 'Your role does not allow this.' },
   NOT_CHANNEL_OWNER: { status: 403, message: 'Only the channel owner (or an admin) may do this.' },
   NOT_CHAT_MODERATOR: { status: 403, message: "Only the channel's owner, its moderators or an admin may moderate its chat." },
+  PLAYBACK_FOLLOWERS_ONLY: { status: 403, message: 'This stream is for followers of the channel: follow it to watch.' },
+  PLAYBACK_NOT_ALLOWED: { status: 403, message: "This stream is restricted to viewers the channel allowed, and you are not one of them." },
   CANNOT_RESTRICT: { status: 403, message: 'The channel owner cannot be banned or timed out in their own chat, and nobody can restrict themselves.' },
   NOT_FOUND: { status: 404, message: 'No such resource.' },
   SESSION_NOT_FOUND: { status: 404, message: 'No such stream session.' },

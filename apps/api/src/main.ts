@@ -4,6 +4,8 @@
  * - DATABASE_URL, NATS_URL (required);
  * - JWT_KEYS: the access-token key ring, `kid:secret[,kid:secret…]` (the first signs; each
  *   secret at least 32 characters); required;
+ * - PLAYBACK_KEYS: the playback-token key ring (same format; shared with the edge); default:
+ *   JWT_KEYS; PLAYBACK_TOKEN_TTL_SECONDS (600);
  * - INGEST_PUBLIC_URL: the RTMP URL publishers are told (default rtmp://127.0.0.1:1935/live);
  * - EDGE_PUBLIC_URL: prefix of playback URLs (default same-origin);
  * - ADMIN_USERNAMES: comma-separated usernames that become admins when they register;
@@ -39,6 +41,15 @@ function jwtKeysFromEnv(): JwtKey[] {
     process.exit(2);
   }
 }
+function playbackKeysFromEnv(): JwtKey[] {
+  if (!process.env.PLAYBACK_KEYS) return [];
+  try {
+    return parseJwtKeys(process.env.PLAYBACK_KEYS);
+  } catch (err) {
+    console.error(`PLAYBACK_KEYS: ${(err as Error).message}`);
+    process.exit(2);
+  }
+}
 const num = (name: string, dflt: number): number => (process.env[name] ? Number(process.env[name]) : dflt);
 
 const db = createDb(env('DATABASE_URL'));
@@ -68,6 +79,8 @@ const app = await buildApp({
     refreshTokenTtlSeconds: num('REFRESH_TOKEN_TTL_SECONDS', DEFAULT_API_CONFIG.refreshTokenTtlSeconds),
     loginMaxFailures: num('LOGIN_MAX_FAILURES', DEFAULT_API_CONFIG.loginMaxFailures),
     loginWindowSeconds: num('LOGIN_WINDOW_SECONDS', DEFAULT_API_CONFIG.loginWindowSeconds),
+    playbackKeys: playbackKeysFromEnv(),
+    playbackTokenTtlSeconds: num('PLAYBACK_TOKEN_TTL_SECONDS', DEFAULT_API_CONFIG.playbackTokenTtlSeconds),
   },
   ...(process.env.CORS_ORIGINS ? { corsOrigins: process.env.CORS_ORIGINS.split(',').map((s) => s.trim()) } : {}),
   rateLimit: { max: num('RATE_LIMIT_PER_MINUTE', 600), timeWindowMs: 60_000 },

@@ -1,6 +1,7 @@
 /**
  * Channels, stream keys, streams, follows and notifications through `app.inject()` against a real
- * PostgreSQL and nats-server, with the real projector building the read models from EVENTS; and
+ * PostgreSQL and nats-server, with the real projector building the read models from EVENTS (the
+ * playback policy included); and
  * the replay check: rebuilding every read model from the log into empty tables gives the same rows.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -316,6 +317,16 @@ describe('chat moderation', () => {
     expect(dismiss.json()).toMatchObject({ status: 'dismissed' });
     const log = (await app.inject({ method: 'GET', url: '/api/channels/alice_1/chat/log', headers: auth(alice) })).json() as { items: Array<{ action: string }> };
     expect(log.items.map((i) => i.action)).toEqual(['ModerationItemResolved', 'ModerationItemResolved', 'ChatUserTimedOut', 'ChatBannedTermsSet', 'ChatSettingsChanged']);
+  });
+});
+
+describe('playback policy', () => {
+  it('projects the policy and its allow-list (rebuilt by the replay below)', async () => {
+    const r = await app.inject({ method: 'PUT', url: '/api/channels/alice_1/playback-policy', headers: auth(alice), payload: { visibility: 'allowlist', allowList: [bob.userId], encryption: { enabled: true, rotateEverySegments: 6 } } });
+    expect(r.statusCode, r.body).toBe(200);
+    const row = await db.selectFrom('channels').select(['playback_visibility', 'playback_encrypted', 'playback_key_rotation_segments']).where('id', '=', 'alice_1').executeTakeFirstOrThrow();
+    expect(row).toEqual({ playback_visibility: 'allowlist', playback_encrypted: true, playback_key_rotation_segments: 6 });
+    expect(await db.selectFrom('channel_playback_allowlist').selectAll().execute()).toEqual([{ channel_id: 'alice_1', user_id: bob.userId }]);
   });
 });
 

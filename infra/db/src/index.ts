@@ -1,6 +1,6 @@
 /**
  * PostgreSQL access: the Kysely schema, migrations, stream-key checks, the stream session
- * read model and the chat read models' loaders. `createDb(url)` is the only place a pool is made.
+ * read model, the chat read models' and the playback policy's loaders. `createDb(url)` is the only place a pool is made.
  */
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
@@ -12,6 +12,7 @@ export * from './keys.js';
 export * from './sessions.js';
 export * from './projections.js';
 export * from './chat.js';
+export * from './playback.js';
 
 /**
  * Opens a pooled Kysely instance on `databaseUrl` (`postgres://user:pass@host:port/db`).

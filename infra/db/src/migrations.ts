@@ -229,6 +229,29 @@ export const MIGRATIONS: Record<string, Migration> = {
       for (const t of ['chat_moderation_log', 'moderation_queue', 'chat_banned_terms', 'chat_restrictions', 'chat_settings']) await db.schema.dropTable(t).ifExists().execute();
     },
   },
+  '0005_playback_policy': {
+    // Signed playback (ChannelPlaybackPolicyChanged, projections.ts): the policy on channels, the
+    // allow-list in its own table. Defaults are the policy of a channel that never set one, so
+    // existing rows and a replay agree. No foreign keys (see 0004).
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('channels')
+        .addColumn('playback_visibility', 'text', (c) => c.notNull().defaultTo('public').check(sql`playback_visibility in ('public','followers','allowlist')`))
+        .execute();
+      await db.schema.alterTable('channels').addColumn('playback_encrypted', 'boolean', (c) => c.notNull().defaultTo(false)).execute();
+      await db.schema.alterTable('channels')
+        .addColumn('playback_key_rotation_segments', 'integer', (c) => c.notNull().defaultTo(0).check(sql`playback_key_rotation_segments >= 0`))
+        .execute();
+      await db.schema.createTable('channel_playback_allowlist')
+        .addColumn('channel_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('channel_playback_allowlist_pk', ['channel_id', 'user_id'])
+        .execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropTable('channel_playback_allowlist').ifExists().execute();
+      for (const c of ['playback_key_rotation_segments', 'playback_encrypted', 'playback_visibility']) await db.schema.alterTable('channels').dropColumn(c).execute();
+    },
+  },
 };
 
 class InCodeProvider implements MigrationProvider {

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { DEFAULT_CHAT_SETTINGS, type ChatRoomSettings, type DomainEvent, type EventOf } from '@live/events';
+import { DEFAULT_CHAT_SETTINGS, PLAYBACK_VISIBILITIES, type ChatRoomSettings, type DomainEvent, type EventOf } from '@live/events';
 import type { Database } from './schema.js';
 import { applySessionEventIn } from './sessions.js';
 import { chatSettingsOfRow } from './chat.js';
@@ -121,6 +121,18 @@ async function apply(trx: Trx, e: DomainEvent, seq: number): Promise<KeptNotific
     case 'ChannelModeratorRemoved':
       await trx.deleteFrom('channel_moderators').where('channel_id', '=', e.data.channelId).where('user_id', '=', e.data.userId).execute();
       return [];
+    case 'ChannelPlaybackPolicyChanged': {
+      const d = e.data;
+      const visibility = PLAYBACK_VISIBILITIES.includes(d.visibility) ? d.visibility : 'public';
+      const rotation = Number.isSafeInteger(d.encryption?.rotateEverySegments) ? Math.max(0, d.encryption.rotateEverySegments) : 0;
+      await trx.updateTable('channels').set({
+        playback_visibility: visibility, playback_encrypted: d.encryption?.enabled === true, playback_key_rotation_segments: rotation, updated_at: at,
+      }).where('id', '=', d.channelId).execute();
+      const users = [...new Set(Array.isArray(d.allowList) ? d.allowList.filter((u): u is string => typeof u === 'string') : [])];
+      await trx.deleteFrom('channel_playback_allowlist').where('channel_id', '=', d.channelId).execute();
+      if (users.length > 0) await trx.insertInto('channel_playback_allowlist').values(users.map((user_id) => ({ channel_id: d.channelId, user_id }))).execute();
+      return [];
+    }
     case 'StreamKeyIssued':
     case 'StreamKeyRotated':
       if (e.type === 'StreamKeyRotated') {
@@ -260,8 +272,8 @@ async function logModeration(trx: Trx, e: DomainEvent & { data: { channelId: str
 }
 
 /**
- * Applies one event of the EVENTS log to every Postgres read model (users, channels,
- * stream_keys, channel_moderators, follows, notifications, stream_sessions, and the chat
+ * Applies one event of the EVENTS log to every Postgres read model (users, channels (with their
+ * playback policy), channel_playback_allowlist, stream_keys, channel_moderators, follows, notifications, stream_sessions, and the chat
  * moderation models chat_settings, chat_restrictions, chat_banned_terms, moderation_queue,
  * chat_moderation_log) in one transaction,
  * together with the projection's offset in `projection_offsets` (name {@link READ_MODELS_PROJECTION}).
@@ -312,6 +324,7 @@ export const READ_MODEL_TABLES = {
   channels: ['id'],
   stream_keys: ['id'],
   channel_moderators: ['channel_id', 'user_id'],
+  channel_playback_allowlist: ['channel_id', 'user_id'],
   follows: ['follower_id', 'channel_id'],
   notifications: ['id'],
   stream_sessions: ['session_id'],

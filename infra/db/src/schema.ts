@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Selectable } from 'kysely';
+import type { PlaybackVisibility } from '@live/events';
 
 /** `channels`: one per streamer channel. `id` is a subject-safe token (see events `subjectToken`). */
 export interface ChannelsTable {
@@ -27,6 +28,18 @@ export interface ChannelsTable {
   /** Generated `to_tsvector('simple', search_text)`. Never written. */
   search_vector: ColumnType<string, never, never>;
   updated_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** Who may watch (ChannelPlaybackPolicyChanged): `public` (default), `followers`, `allowlist`. */
+  playback_visibility: ColumnType<PlaybackVisibility, PlaybackVisibility | undefined, PlaybackVisibility>;
+  /** AES-128 HLS encryption of new segments (default false). */
+  playback_encrypted: Generated<boolean>;
+  /** Segments per content key period; 0 = one key per session (default 0). */
+  playback_key_rotation_segments: Generated<number>;
+}
+
+/** `channel_playback_allowlist`: users allowed to watch an `allowlist` channel (replaced by each ChannelPlaybackPolicyChanged). */
+export interface ChannelPlaybackAllowlistTable {
+  channel_id: string;
+  user_id: string;
 }
 
 /** `users`: accounts, projected from the user aggregate's events. */
@@ -250,6 +263,7 @@ export interface Database {
   projection_offsets: ProjectionOffsetsTable;
   users: UsersTable;
   channel_moderators: ChannelModeratorsTable;
+  channel_playback_allowlist: ChannelPlaybackAllowlistTable;
   follows: FollowsTable;
   notifications: NotificationsTable;
   auth_refresh_tokens: AuthRefreshTokensTable;

@@ -1,0 +1,142 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { channelSubject, domainEvent, MAX_PLAYBACK_ALLOWLIST, PLAYBACK_KEY_ROTATION_BOUNDS, type ChannelPlaybackPolicyChangedV1 } from '@live/events';
+import { channelPlaybackPolicy, isPlaybackAllowListed } from '@live/db';
+import { playbackKeyRing, signPlaybackToken, type PlaybackKeyRing } from '@live/auth';
+import { ApiError, ErrorBody } from '../errors.js';
+import { channelRelation, requireChannelManager, type ApiApp, type ApiContext } from '../context.js';
+
+const PRODUCER = 'api';
+const IdParam = Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' });
+const UserId = Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' });
+
+/** A channel's playback policy, as set and as returned. */
+export const PlaybackPolicyView = Type.Object({
+  channelId: Type.String(),
+  visibility: Type.Union([Type.Literal('public'), Type.Literal('followers'), Type.Literal('allowlist')]),
+  allowList: Type.Array(Type.String()),
+  encryption: Type.Object({ enabled: Type.Boolean(), rotateEverySegments: Type.Integer() }),
+});
+/** Static type of {@link PlaybackPolicyView}. */
+export type PlaybackPolicyView = Static<typeof PlaybackPolicyView>;
+
+/** Body of `PUT /api/channels/{channelId}/playback-policy`: the whole policy (omitted parts reset to their defaults). */
+export const PlaybackPolicyBody = Type.Object({
+  visibility: Type.Union([Type.Literal('public'), Type.Literal('followers'), Type.Literal('allowlist')]),
+  allowList: Type.Optional(Type.Array(UserId, { maxItems: MAX_PLAYBACK_ALLOWLIST, uniqueItems: true, description: 'User ids allowed to watch when visibility is allowlist.' })),
+  encryption: Type.Optional(Type.Object({
+    enabled: Type.Boolean(),
+    rotateEverySegments: Type.Optional(Type.Integer({ minimum: PLAYBACK_KEY_ROTATION_BOUNDS.min, maximum: PLAYBACK_KEY_ROTATION_BOUNDS.max, description: 'A new AES-128 key every this many segments; 0 = one key per session (default 0).' })),
+  }, { additionalProperties: false })),
+}, { additionalProperties: false });
+
+/** Answer to `POST /api/streams/{id}/playback-token`. */
+export const PlaybackTokenAnswer = Type.Object({
+  /** The playback token (URL-safe). */
+  token: Type.String(),
+  /** ISO-8601 expiry (second precision). Ask again before it passes. */
+  expiresAt: Type.String({ format: 'date-time' }),
+  /** `token=<token>`: the query parameter to append to playlist URLs (the edge propagates it to every child URI). */
+  query: Type.String(),
+});
+
+/**
+ * Signed-playback routes:
+ * - `GET /api/channels/{channelId}/playback-policy` (owner, moderators, admins) and
+ *   `PUT /api/channels/{channelId}/playback-policy` (owner or admin): appends
+ *   ChannelPlaybackPolicyChanged and answers once the read model includes it. Allow-listed user
+ *   ids must exist (USER_NOT_FOUND otherwise).
+ * - `POST /api/streams/{id}/playback-token` (id = channel id or session id; body
+ *   `{ bindAddress?: boolean }`): a playback token for the channel (and, for a session id, only
+ *   that session), valid `playbackTokenTtlSeconds`, naming the signed-in viewer if any and, with
+ *   `bindAddress`, bound to the caller's address (`request.ip`). Who gets one: anyone for a
+ *   `public` channel; for `followers`, signed-in followers; for `allowlist`, listed users; the
+ *   owner, the channel's moderators and admins always. Refusals: UNAUTHENTICATED (anonymous on a
+ *   private channel), PLAYBACK_FOLLOWERS_ONLY, PLAYBACK_NOT_ALLOWED, STREAM_NOT_FOUND.
+ */
+export async function playbackRoutes(app: ApiApp, ctx: ApiContext): Promise<void> {
+  const ring: PlaybackKeyRing = playbackKeyRing(ctx.config.playbackKeys.length > 0 ? ctx.config.playbackKeys : ctx.config.jwtKeys);
+  const tags = ['playback'];
+
+  async function view(channelId: string): Promise<PlaybackPolicyView> {
+    const p = await channelPlaybackPolicy(ctx.db, channelId, { withAllowList: true });
+    if (!p) throw new ApiError('CHANNEL_NOT_FOUND');
+    return { channelId, visibility: p.visibility, allowList: [...p.allowList], encryption: { ...p.encryption } };
+  }
+
+  app.get('/api/channels/:channelId/playback-policy', {
+    schema: { tags, params: Type.Object({ channelId: IdParam }), response: { 200: PlaybackPolicyView, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody } },
+  }, async (req) => {
+    await requireChannelManager(ctx, req, req.params.channelId, { allowModerators: true });
+    return view(req.params.channelId);
+  });
+
+  app.put('/api/channels/:channelId/playback-policy', {
+    schema: {
+      tags,
+      params: Type.Object({ channelId: IdParam }),
+      body: PlaybackPolicyBody,
+      response: { 200: PlaybackPolicyView, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody },
+    },
+  }, async (req) => {
+    const { channelId } = req.params;
+    const u = await requireChannelManager(ctx, req, channelId);
+    const allowList = [...(req.body.allowList ?? [])].sort();
+    if (allowList.length > 0) {
+      const known = new Set((await ctx.db.selectFrom('users').select('id').where('id', 'in', allowList).execute()).map((r) => r.id));
+      const unknown = allowList.find((id) => !known.has(id));
+      if (unknown !== undefined) throw new ApiError('USER_NOT_FOUND', `allowList: no user ${unknown}.`);
+    }
+    const data: ChannelPlaybackPolicyChangedV1 = {
+      channelId,
+      visibility: req.body.visibility,
+      allowList,
+      encryption: { enabled: req.body.encryption?.enabled ?? false, rotateEverySegments: req.body.encryption?.rotateEverySegments ?? 0 },
+      actorUserId: u.userId,
+    };
+    await ctx.commit([domainEvent(ctx.clock, 'ChannelPlaybackPolicyChanged', channelSubject(channelId), data, { producer: PRODUCER })]);
+    return { channelId, visibility: data.visibility, allowList, encryption: { ...data.encryption } };
+  });
+
+  app.post('/api/streams/:id/playback-token', {
+    schema: {
+      tags,
+      params: Type.Object({ id: IdParam }),
+      body: Type.Object({ bindAddress: Type.Optional(Type.Boolean({ description: 'Bind the token to the caller\'s IP address.' })) }, { additionalProperties: false }),
+      response: { 200: PlaybackTokenAnswer, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody },
+    },
+  }, async (req, reply) => {
+    void reply.header('cache-control', 'no-store');
+    const { id } = req.params;
+    let channelId = id;
+    let sessionId: string | null = null;
+    let policy = await channelPlaybackPolicy(ctx.db, id);
+    if (!policy) {
+      const s = await ctx.db.selectFrom('stream_sessions').select('channel_id').where('session_id', '=', id).executeTakeFirst();
+      policy = s ? await channelPlaybackPolicy(ctx.db, s.channel_id) : null;
+      if (!s || !policy) throw new ApiError('STREAM_NOT_FOUND');
+      channelId = s.channel_id;
+      sessionId = id;
+    }
+    const user = req.user;
+    if (policy.visibility !== 'public') {
+      const rel = await channelRelation(ctx.db, user, channelId);
+      if (rel === 'none') {
+        if (!user) throw new ApiError('UNAUTHENTICATED', 'Sign in first: this stream is not public.');
+        if (policy.visibility === 'followers') {
+          const follows = await ctx.db.selectFrom('follows').select('channel_id').where('follower_id', '=', user.userId).where('channel_id', '=', channelId).executeTakeFirst();
+          if (!follows) throw new ApiError('PLAYBACK_FOLLOWERS_ONLY');
+        } else if (!(await isPlaybackAllowListed(ctx.db, channelId, user.userId))) {
+          throw new ApiError('PLAYBACK_NOT_ALLOWED');
+        }
+      }
+    }
+    const expiresAtMs = Math.floor((ctx.clock.now() + ctx.config.playbackTokenTtlSeconds * 1000) / 1000) * 1000;
+    const token = signPlaybackToken({
+      channelId, expiresAt: expiresAtMs,
+      ...(sessionId ? { sessionId } : {}),
+      ...(user ? { viewerId: user.userId } : {}),
+      ...(req.body.bindAddress ? { clientAddress: req.ip } : {}),
+    }, ring);
+    return { token, expiresAt: new Date(expiresAtMs).toISOString(), query: `token=${token}` };
+  });
+}

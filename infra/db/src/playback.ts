@@ -1,0 +1,47 @@
+/**
+ * Loaders of the playback read models (ChannelPlaybackPolicyChanged, projections.ts): the
+ * channel's policy for the API's token route and the edge, the session → channel mapping of
+ * VOD paths, and allow-list membership.
+ */
+import type { Kysely } from 'kysely';
+import type { PlaybackEncryption, PlaybackVisibility } from '@live/events';
+import type { Database } from './schema.js';
+
+/** A channel's playback policy as projected. */
+export interface ChannelPlaybackPolicy {
+  readonly channelId: string;
+  readonly visibility: PlaybackVisibility;
+  readonly encryption: PlaybackEncryption;
+  /** The allow-list (user ids, sorted); only loaded with `{ withAllowList: true }`, else empty. */
+  readonly allowList: readonly string[];
+}
+
+/**
+ * The playback policy of `channelId`, or null when there is no such channel. A channel that
+ * never changed its policy reads `public`, unencrypted (the column defaults).
+ * @param opts.withAllowList also load the allow-list (up to 1000 ids; the edge does not need it).
+ */
+export async function channelPlaybackPolicy(db: Kysely<Database>, channelId: string, opts: { withAllowList?: boolean } = {}): Promise<ChannelPlaybackPolicy | null> {
+  const c = await db.selectFrom('channels').select(['id', 'playback_visibility', 'playback_encrypted', 'playback_key_rotation_segments'])
+    .where('id', '=', channelId).executeTakeFirst();
+  if (!c) return null;
+  const allowList = opts.withAllowList
+    ? (await db.selectFrom('channel_playback_allowlist').select('user_id').where('channel_id', '=', channelId).orderBy('user_id').execute()).map((r) => r.user_id)
+    : [];
+  return {
+    channelId: c.id, visibility: c.playback_visibility,
+    encryption: { enabled: c.playback_encrypted, rotateEverySegments: c.playback_key_rotation_segments },
+    allowList,
+  };
+}
+
+/** True when `userId` is on the playback allow-list of `channelId`. */
+export async function isPlaybackAllowListed(db: Kysely<Database>, channelId: string, userId: string): Promise<boolean> {
+  return !!(await db.selectFrom('channel_playback_allowlist').select('user_id').where('channel_id', '=', channelId).where('user_id', '=', userId).executeTakeFirst());
+}
+
+/** The channel a stream session belongs to (from `stream_sessions`), or null for an unknown session. */
+export async function sessionChannelId(db: Kysely<Database>, sessionId: string): Promise<string | null> {
+  const r = await db.selectFrom('stream_sessions').select('channel_id').where('session_id', '=', sessionId).executeTakeFirst();
+  return r?.channel_id ?? null;
+}
