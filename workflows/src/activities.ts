@@ -13,6 +13,12 @@ export interface TranscodeInput {
   readonly source: SourceMedia;
   /** Id of the StreamPublishStarted event (causation of what the activity emits). */
   readonly causationId: string;
+  /**
+   * Low-Latency HLS (RFC 8216bis parts, blocking reload, preload hints) on the same media
+   * playlists; regular clients keep working. Default true (the worker's packager); false falls
+   * back to ffmpeg's hls muxer with 2 s segments only.
+   */
+  readonly lowLatency?: boolean;
 }
 
 /** Why a transcode attempt returned. */

@@ -4,13 +4,17 @@ import { mkdir, rm } from 'node:fs/promises';
 import { Context, ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import type { Messaging } from '@live/messaging';
-import { streamEvent, systemClock, type EventEnvelope, type RenditionSummary, type SourceMedia } from '@live/events';
+import { streamEvent, systemClock, type EventEnvelope, type PlaybackEncryption, type RenditionSummary, type SourceMedia } from '@live/events';
+import { contentKeyPath, deriveContentKey } from '@live/auth';
 import { appendEvent as appendToLog } from '@live/messaging';
 import {
-  buildLadderArgs, createHlsPublisher, FfmpegError, loadPublisherState, nextAttemptNumber, nextStartNumber, packageVod as packageVodFiles,
-  runFfmpeg, selectLadder, UnsupportedSourceError, variantBandwidth, renditionCodecs, masterPlaylistKey, type PublisherState, type Rendition,
+  buildLadderArgs, buildLowLatencyLadderArgs, createHlsPublisher, createLlHlsPublisher, FfmpegError, loadPublisherState, nextAttemptNumber,
+  nextStartNumber, packageVod as packageVodFiles, partFramesFor, prepareLowLatencyOutputDirs, runFfmpeg, selectLadder,
+  UnsupportedSourceError, variantBandwidth, renditionCodecs, masterPlaylistKey, type HlsPublisher, type HlsPublisherOptions, type PublisherState,
+  type Rendition, type SegmentEncryption,
 } from '@live/media';
 import type { ObjectStorage } from '@live/storage';
+import { createLivePoster } from '@live/media';
 import type { PackageVodResult, PipelineActivities, TranscodeInput, TranscodeResult } from '@live/workflows';
 
 /** Dependencies of {@link createActivities}. */
@@ -26,7 +30,68 @@ export interface ActivityDeps {
   readonly preset?: 'ultrafast' | 'superfast' | 'veryfast';
   /** Metrics hooks. */
   readonly metrics?: { transcodesRunning(delta: number): void; segmentPublished(rendition: string): void };
+  /**
+   * The channel's playback encryption as the Postgres read model has it (`channelPlaybackPolicy`
+   * of `@live/db`), read at the start of every transcode attempt; null for an unknown channel.
+   * Absent: sessions are never encrypted.
+   */
+  readonly playbackEncryption?: (channelId: string) => Promise<PlaybackEncryption | null>;
+  /** `CONTENT_KEY_SECRET` (decoded): the secret AES-128 content keys are derived from; the edge holds the same. */
+  readonly contentKeySecret?: Buffer;
+  /**
+   * DVR window of the live playlists in seconds (`DVR_WINDOW_SECONDS`, default
+   * {@link DEFAULT_DVR_WINDOW_SECONDS}); segments that slide out stay in storage for the VOD.
+   */
+  readonly dvrWindowSeconds?: number;
 }
+
+/** Default DVR window of the live playlists: 2 hours. */
+export const DEFAULT_DVR_WINDOW_SECONDS = 7200;
+
+/**
+ * The publisher's encryption for a session: keys derived per key period with
+ * `deriveContentKey(secret, sessionId, keyIndex)` (cached: a key period has many segments), URIs
+ * `contentKeyPath(sessionId, keyIndex)` on the edge.
+ * @throws TypeError (from `@live/auth`) for a secret that is too short or an invalid session id.
+ */
+export function sessionEncryption(secret: Buffer, sessionId: string, rotateEverySegments: number): SegmentEncryption {
+  contentKeyPath(sessionId, 0); // validates the session id before any segment is cut
+  const cache = new Map<number, Buffer>();
+  return {
+    rotateEverySegments,
+    keyFor(keyIndex) {
+      let key = cache.get(keyIndex);
+      if (!key) {
+        key = deriveContentKey(secret, sessionId, keyIndex);
+        if (cache.size > 64) cache.clear();
+        cache.set(keyIndex, key);
+      }
+      return key;
+    },
+    keyUri: (keyIndex) => contentKeyPath(sessionId, keyIndex),
+  };
+}
+
+/**
+ * The key behind an EXT-X-KEY URI of `sessionId` (`/keys/<sessionId>/<n>.key`), for building
+ * the clear MP4 of an encrypted VOD.
+ * @throws Error when the URI is not one of this session's key paths.
+ */
+export function contentKeyForUri(secret: Buffer, sessionId: string, uri: string): Buffer {
+  const m = /^\/keys\/([A-Za-z0-9_-]{1,128})\/(0|[1-9]\d{0,8})\.key$/.exec(uri);
+  if (!m || m[1] !== sessionId) throw new Error(`EXT-X-KEY URI ${JSON.stringify(uri)} is not a key of session ${sessionId}`);
+  return deriveContentKey(secret, sessionId, Number(m[2]));
+}
+
+/** Segment length in seconds: the fixed GOP of every encoded rendition. */
+const SEGMENT_SECONDS = 2;
+
+/**
+ * Default of {@link TranscodeInput.lowLatency}: Low-Latency HLS from our own packager
+ * (`createLlHlsPublisher`), proven by `infra/media/test/ll-hls.int.test.ts` and
+ * `apps/worker/test/transcode.int.test.ts` (real ffmpeg, conformance-checked playlists).
+ */
+export const LOW_LATENCY_DEFAULT = true;
 
 /** Frames per second of the source as announced, or 30 when unknown. */
 function sourceFrameRate(source: SourceMedia): number {
@@ -122,7 +187,21 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
 
       const lastSegment: Record<string, number> = {};
       let masterWritten = false;
-      const publisher = createHlsPublisher({
+      const lowLatency = input.lowLatency ?? LOW_LATENCY_DEFAULT;
+      // The channel's policy now (a change applies from the next session or attempt): encrypt?
+      const policy = deps.playbackEncryption ? await deps.playbackEncryption(channelId) : null;
+      let encryption: SegmentEncryption | undefined;
+      if (policy?.enabled) {
+        // Fail closed: a channel that asked for encryption is never published in the clear.
+        if (!deps.contentKeySecret) throw ApplicationFailure.nonRetryable('the channel requires encryption but CONTENT_KEY_SECRET is not configured on the worker', 'EncryptionUnavailable');
+        if (!lowLatency) throw ApplicationFailure.nonRetryable('encryption needs the low-latency packager (lowLatency: true)', 'EncryptionUnavailable');
+        encryption = sessionEncryption(deps.contentKeySecret, sessionId, policy.rotateEverySegments);
+      }
+      const startNumber = hasResume ? nextStartNumber(resume) : 0;
+      const attemptNumber = hasResume ? nextAttemptNumber(resume) : 1;
+      // 0.5 s parts (15 frames at 30 fps): 4 per 2 s segment
+      const partFrames = partFramesFor(frameRate);
+      const publisherOptions: HlsPublisherOptions = {
         storage: deps.storage, outputDir, keyPrefix, ladder, source: input.source, frameRate,
         ...(hasResume ? { resume } : {}),
         logger: log,
@@ -134,14 +213,33 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
           onMasterWritten() { masterWritten = true; },
           onError(err) { log.warn({ err: (err as Error).message }, 'publish pass failed; retrying'); },
         },
-      });
-      const args = buildLadderArgs({
-        input: relayInputUrl(input.relayUrl, deps.relayToken), source: input.source, ladder, outputDir, segmentSeconds: 2,
-        startNumber: hasResume ? nextStartNumber(resume) : 0, initSegmentName: `init_${hasResume ? nextAttemptNumber(resume) : 1}.mp4`,
-        frameRate, ...(deps.preset ? { preset: deps.preset } : {}),
-      });
+      };
+      const ffmpegInput = relayInputUrl(input.relayUrl, deps.relayToken);
+      let publisher: HlsPublisher;
+      let args: string[];
+      if (lowLatency) {
+        // our packager: ffmpeg writes fragmented MP4 per rendition, fragments become LL-HLS parts
+        await prepareLowLatencyOutputDirs(outputDir, ladder);
+        publisher = createLlHlsPublisher({
+          ...publisherOptions, segmentSeconds: SEGMENT_SECONDS, partFrames, startNumber, initSegmentName: `init_${attemptNumber}.mp4`,
+          ...(encryption ? { encryption } : {}),
+          // every session becomes a VOD, which needs every segment: slid-out segments are archived, not deleted
+          dvrWindowSeconds: deps.dvrWindowSeconds ?? DEFAULT_DVR_WINDOW_SECONDS, slidOutSegments: 'archive',
+        });
+        args = buildLowLatencyLadderArgs({
+          input: ffmpegInput, source: input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS, frameRate, partFrames,
+          ...(deps.preset ? { preset: deps.preset } : {}),
+        });
+      } else {
+        publisher = createHlsPublisher(publisherOptions);
+        args = buildLadderArgs({
+          input: ffmpegInput, source: input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS,
+          startNumber, initSegmentName: `init_${attemptNumber}.mp4`,
+          frameRate, ...(deps.preset ? { preset: deps.preset } : {}),
+        });
+      }
       await emit(streamEvent(systemClock, 'TranscodeStarted', { channelId, sessionId, attempt, renditions: ladder.map((r) => r.name), worker }, { producer: worker, causationId: input.causationId }));
-      log.info({ renditions: ladder.map((r) => `${r.name}${r.passthrough ? '(copy)' : ''}`) }, 'transcode started');
+      log.info({ renditions: ladder.map((r) => `${r.name}${r.passthrough ? '(copy)' : ''}`), lowLatency, encrypted: Boolean(encryption), rotateEverySegments: encryption?.rotateEverySegments }, 'transcode started');
 
       let outTimeSeconds = 0;
       let renditionsReadySent = resume?.masterWritten ?? false;
@@ -161,6 +259,13 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
       }, 1000);
       deps.metrics?.transcodesRunning(1);
       publisher.start();
+      // live poster: sessions/<id>/poster.jpg every 10 s from the newest segment, until the broadcast ends
+      const posterSecret = deps.contentKeySecret;
+      const poster = createLivePoster({
+        storage: deps.storage, keyPrefix, renditions: ladder, tmpDir: deps.workDir, logger: log,
+        ...(posterSecret ? { decryptionKey: (uri: string) => contentKeyForUri(posterSecret, sessionId, uri) } : {}),
+      });
+      poster.start();
       try {
         let failure: unknown = null;
         try {
@@ -205,6 +310,7 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
         };
       } finally {
         clearInterval(ticker);
+        await poster.stop(); // never throws
         deps.metrics?.transcodesRunning(-1);
         await rm(outputDir, { recursive: true, force: true }).catch(() => undefined);
       }
@@ -218,7 +324,13 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
       if (!state.renditions.some((r) => r.segments.length > 0)) {
         throw ApplicationFailure.nonRetryable('no segments were published for this session', 'NothingToPackage');
       }
-      const result = await packageVodFiles({ storage: deps.storage, keyPrefix, state, frameRate, tmpDir: deps.workDir, logger: deps.logger.child({ sessionId: input.sessionId }) });
+      const encrypted = state.renditions.some((r) => r.segments.some((s) => s.key));
+      if (encrypted && !deps.contentKeySecret) throw ApplicationFailure.nonRetryable('the session is encrypted but CONTENT_KEY_SECRET is not configured on the worker', 'EncryptionUnavailable');
+      const secret = deps.contentKeySecret;
+      const result = await packageVodFiles({
+        storage: deps.storage, keyPrefix, state, frameRate, tmpDir: deps.workDir, logger: deps.logger.child({ sessionId: input.sessionId }),
+        ...(secret ? { decryptionKey: (uri: string) => contentKeyForUri(secret, input.sessionId, uri) } : {}),
+      });
       if (!result.mp4Key) throw new Error('packageVod produced no MP4');
       return { durationSeconds: result.durationSeconds, masterPlaylistKey: result.masterKey, mp4Key: result.mp4Key, renditions: result.renditions.map((r) => r.name) };
     },

@@ -1,10 +1,15 @@
 /**
  * Worker process: a Temporal worker on the `transcode` task queue (workflow `liveStream` and
  * the media activities) plus the lifecycle consumer that starts and signals the workflows.
- * Env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (default `default`), NATS_URL, STORAGE_DIR,
+ * Env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (default `default`), NATS_URL, STORAGE_DIR (or S3_BUCKET
+ * with S3_ENDPOINT, S3_REGION, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_PREFIX: `storageConfigFromEnv`),
  * WORK_DIR, RELAY_TOKEN (the ingest relay's internal token), HTTP_PORT (health/metrics),
  * ACTIVITY_SLOTS (activities at once on this worker — transcodes plus the short packaging and
- * event activities; default 6), TRANSCODE_PRESET (x264 preset, default veryfast), LOG_LEVEL.
+ * event activities; default 6), TRANSCODE_PRESET (x264 preset, default veryfast), LOG_LEVEL,
+ * DATABASE_URL (optional: the channels' playback policy, read at each transcode start — a channel
+ * with encryption on gets AES-128 segments; without it nothing is encrypted), CONTENT_KEY_SECRET
+ * (the content-key secret shared with the edge; required for encrypted channels, which fail
+ * closed without it), DVR_WINDOW_SECONDS (seek-back window of the live playlists, default 7200).
  */
 import http from 'node:http';
 import { mkdirSync } from 'node:fs';
@@ -13,7 +18,9 @@ import { Registry, Gauge, Counter, collectDefaultMetrics } from 'prom-client';
 import { NativeConnection, Worker, Runtime, DefaultLogger } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { connectMessaging, ensureEventStreams } from '@live/messaging';
-import { createLocalStorage } from '@live/storage';
+import { createObjectStorage, storageConfigFromEnv } from '@live/storage';
+import { channelPlaybackPolicy, createDb } from '@live/db';
+import { parseContentKeySecret } from '@live/auth';
 import { TRANSCODE_TASK_QUEUE } from '@live/workflows';
 import { createActivities } from './activities.js';
 import { startLifecycleConsumer } from './lifecycle.js';
@@ -30,6 +37,19 @@ const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
 const workDir = env('WORK_DIR');
 mkdirSync(workDir, { recursive: true });
 const preset = process.env.TRANSCODE_PRESET as 'ultrafast' | 'superfast' | 'veryfast' | undefined;
+const db = process.env.DATABASE_URL ? createDb(process.env.DATABASE_URL, 3) : undefined;
+let contentKeySecret: Buffer | undefined;
+try {
+  contentKeySecret = process.env.CONTENT_KEY_SECRET ? parseContentKeySecret(process.env.CONTENT_KEY_SECRET) : undefined;
+} catch (err) {
+  logger.fatal({ err: (err as Error).message }, 'CONTENT_KEY_SECRET is invalid');
+  process.exit(2);
+}
+const dvrWindowSeconds = process.env.DVR_WINDOW_SECONDS !== undefined ? Number(process.env.DVR_WINDOW_SECONDS) : undefined;
+if (dvrWindowSeconds !== undefined && !(Number.isFinite(dvrWindowSeconds) && dvrWindowSeconds >= 6)) {
+  logger.fatal({ DVR_WINDOW_SECONDS: process.env.DVR_WINDOW_SECONDS }, 'DVR_WINDOW_SECONDS must be a number of seconds >= 6 (3 segments)');
+  process.exit(2);
+}
 
 const registry = new Registry();
 collectDefaultMetrics({ register: registry });
@@ -52,12 +72,15 @@ server.listen(Number(process.env.HTTP_PORT ?? 0), process.env.HTTP_HOST ?? '127.
 const messaging = await connectMessaging(env('NATS_URL'), 'worker');
 await ensureEventStreams(messaging.jsm);
 const activities = createActivities({
-  storage: createLocalStorage({ rootDir: env('STORAGE_DIR') }),
+  storage: createObjectStorage(storageConfigFromEnv(process.env)),
   js: messaging.js,
   workDir,
   relayToken: env('RELAY_TOKEN'),
   logger,
   ...(preset ? { preset } : {}),
+  ...(db ? { playbackEncryption: async (channelId: string) => (await channelPlaybackPolicy(db, channelId))?.encryption ?? null } : {}),
+  ...(contentKeySecret ? { contentKeySecret } : {}),
+  ...(dvrWindowSeconds !== undefined ? { dvrWindowSeconds } : {}),
   metrics: { transcodesRunning: (d) => running.inc(d), segmentPublished: (r) => segments.inc({ rendition: r }) },
 });
 
@@ -95,6 +118,7 @@ await worker.run();
 await clientConnection.close();
 await nativeConnection.close();
 await messaging.close();
+await db?.destroy();
 server.close();
 logger.info('stopped');
 process.exit(0);

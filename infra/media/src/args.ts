@@ -204,3 +204,101 @@ export function buildLadderArgs(opts: LadderArgsOptions): string[] {
   );
   return args;
 }
+
+/** Options of {@link buildLowLatencyLadderArgs}: those of {@link buildLadderArgs} plus the part length. */
+export interface LowLatencyLadderArgsOptions extends Omit<LadderArgsOptions, 'initSegmentName' | 'startNumber'> {
+  /** Frames per Partial Segment (e.g. 15 at 30 fps = 0.5 s); see {@link partFramesFor}. */
+  partFrames: number;
+}
+
+/** File ffmpeg writes per rendition in the low-latency mode: `<outputDir>/<name>/stream.mp4` (fragmented MP4, growing). */
+export const FRAGMENTED_STREAM_NAME = 'stream.mp4';
+
+/**
+ * Frames per Partial Segment for a frame rate: `round(frameRate x partSeconds)`, at least 1.
+ * With the fixed 2 s GOP at 30 fps and `partSeconds` 0.5 that is 15 frames, 4 parts per
+ * segment. The Part Target Duration is then `partFrames / frameRate` seconds.
+ */
+export function partFramesFor(frameRate: number, partSeconds = 0.5): number {
+  return Math.max(1, Math.round(frameRate * partSeconds));
+}
+
+/**
+ * Builds the ffmpeg argument list for the LOW-LATENCY packager: the same input, decode,
+ * split, scaling and x264 settings as {@link buildLadderArgs} (fixed GOP, forced aligned
+ * keyframes), but instead of the hls muxer (which cannot cut Partial Segments) ONE output
+ * per rendition, fragmented MP4 written progressively to `<outputDir>/<name>/stream.mp4`:
+ *
+ * `-map <video> [-map 0:a:0] <codecs> -f mp4 -movflags
+ * +frag_keyframe+empty_moov+default_base_moof+skip_sidx+skip_trailer -frag_duration <us>
+ * -flush_packets 1 <file>`.
+ *
+ * Each `moof`+`mdat` fragment becomes one Partial Segment (our packager cuts segments at
+ * keyframes). `-frag_duration` is one part, `partFrames / frameRate` floored to the
+ * millisecond, in microseconds (500000 at 30 and at 29.97 fps): the mov muxer cuts BEFORE the
+ * first packet of a track whose offset from that track's first packet in the fragment reaches
+ * it, so video is cut every `partFrames` frames, also for a passthrough rendition whose FLV
+ * timestamps are whole milliseconds (at 29.97 fps frame 15 is at 500 or 501 ms, never below
+ * 500). Audio packets reach that offset only around the same video frame, so audio does not
+ * cut fragments short. A value clearly below one part (tried: 483 ms) lets audio cut early and
+ * leaves one-frame fragments before keyframes (seen with ffmpeg 5.1).
+ *
+ * @throws {RangeError} as {@link buildLadderArgs}, or for `partFrames` < 1.
+ */
+export function buildLowLatencyLadderArgs(opts: LowLatencyLadderArgsOptions): string[] {
+  if (!(opts.partFrames >= 1)) throw new RangeError('partFrames must be >= 1');
+  // the input and filter graph are those of the HLS mode: take them from buildLadderArgs
+  const hls = buildLadderArgs({ ...opts, initSegmentName: 'init.mp4', startNumber: 0 });
+  const firstMap = hls.indexOf('-map');
+  const args = hls.slice(0, firstMap);
+  const { ladder, source, segmentSeconds, frameRate } = opts;
+  const gop = String(Math.round(segmentSeconds * frameRate));
+  const hasAudio = source.audio !== undefined;
+  const copyAudio = source.audio?.codec === 'aac';
+  // one part, floored to the millisecond (see the doc comment)
+  const fragUs = Math.floor((opts.partFrames / frameRate) * 1000 + 1e-6) * 1000;
+  for (const r of ladder) {
+    if (r.passthrough) {
+      args.push('-map', '0:v:0', '-c:v', 'copy');
+    } else {
+      args.push(
+        '-map', `[out${r.name}]`,
+        '-c:v', 'libx264',
+        '-preset', opts.preset ?? 'veryfast',
+        // no lookahead, no B-frames, sliced threads: a frame leaves x264 as soon as it is encoded
+        // (x264 --tune zerolatency); the frame-threaded lookahead otherwise holds ~0.5 s of video
+        '-tune:v', 'zerolatency',
+        '-profile:v', r.profile,
+        '-level:v', r.level,
+        '-b:v', `${r.videoBitrateKbps}k`,
+        '-maxrate:v', `${r.maxrateKbps}k`,
+        '-bufsize:v', `${r.bufsizeKbps}k`,
+        // fixed GOP of one segment, no scene-cut keyframes, forced IDRs on input time: as in HLS mode
+        '-g:v', gop,
+        '-keyint_min:v', gop,
+        '-sc_threshold:v', '0',
+        '-force_key_frames:v', `expr:gte(t,n_forced*${segmentSeconds})`,
+      );
+      if (opts.threads !== undefined) args.push('-threads:v', String(opts.threads));
+    }
+    if (hasAudio) {
+      args.push('-map', '0:a:0');
+      if (copyAudio) args.push('-c:a', 'copy');
+      else args.push('-c:a', 'aac', '-ac', String(Math.min(source.audio?.channels ?? 2, 2)), '-b:a', `${r.audioBitrateKbps}k`);
+    }
+    args.push(
+      '-f', 'mp4',
+      // empty_moov: init segment (ftyp+moov) first, samples only in fragments;
+      // frag_keyframe: a fragment starts at every keyframe (segment boundaries);
+      // default_base_moof: offsets relative to each moof, so a part is self-contained (CMAF);
+      // skip_sidx/skip_trailer: no index or mfra, nothing but init + fragments in the stream
+      '-movflags', '+frag_keyframe+empty_moov+default_base_moof+skip_sidx+skip_trailer',
+      // one fragment per part; see the doc comment for why exactly one part long
+      '-frag_duration', String(fragUs),
+      // write each fragment out as soon as it is complete, not when the 32 KB I/O buffer fills
+      '-flush_packets', '1',
+      `${opts.outputDir}/${r.name}/${FRAGMENTED_STREAM_NAME}`,
+    );
+  }
+  return args;
+}

@@ -7,6 +7,11 @@
  * - {@link parseMediaPlaylist} / {@link renderMediaPlaylist} / {@link renderMasterPlaylist}: RFC 8216(bis) playlists;
  * - {@link createHlsPublisher}: ffmpeg work dir -> object storage, segments before playlists;
  * - {@link packageVod}: VOD playlists and a faststart MP4 after the session ends.
+ * - AES-128 segment encryption ({@link encryptAes128}, {@link segmentKeying}) and the DVR window
+ *   ({@link dvrWindowStart}) of the low-latency publisher.
+ * - Low-Latency HLS: {@link buildLowLatencyLadderArgs} + {@link createLlHlsPublisher} (our own
+ *   packager: fMP4 fragments -> parts), {@link checkLowLatencyPlaylist} (conformance),
+ *   {@link parseBlockingReloadQuery} / {@link decideBlockingReload} / {@link playlistHasPart} (edge).
  */
 export {
   STANDARD_LADDER,
@@ -28,6 +33,10 @@ export {
 } from './ladder.js';
 export {
   FFMPEG_PLAYLIST_NAME,
+  FRAGMENTED_STREAM_NAME,
+  buildLowLatencyLadderArgs,
+  partFramesFor,
+  type LowLatencyLadderArgsOptions,
   buildLadderArgs,
   ffmpegInitSegmentName,
   type LadderArgsOptions,
@@ -54,6 +63,9 @@ export {
   PlaylistParseError,
   formatDuration,
   measureBitrates,
+  newTagScope,
+  segmentHeadLines,
+  type TagScope,
   normalizeProgramDateTime,
   parseAttributeList,
   parseMediaPlaylist,
@@ -67,7 +79,9 @@ export {
 } from './playlist.js';
 export { Mp4ParseError, codecsFromInitSegment, topLevelBoxes, type Mp4Box } from './mp4.js';
 export {
+  ARCHIVE_CHUNK_SEGMENTS,
   PublisherError,
+  archivePlaylistKey,
   createHlsPublisher,
   loadPublisherState,
   masterPlaylistKey,
@@ -94,3 +108,96 @@ export {
   type VodRendition,
   type VodResult,
 } from './vod.js';
+export {
+  Fmp4Splitter,
+  parseFragment,
+  parseInitTracks,
+  type Fmp4Chunk,
+  type Fmp4FragmentInfo,
+  type Fmp4Track,
+  type Fmp4TrackRun,
+} from './fmp4.js';
+export {
+  advancePartLimit,
+  awaitBlockingReload,
+  type AwaitBlockingReloadOptions,
+  blockingReloadTimeoutMs,
+  checkLowLatencyPlaylist,
+  decideBlockingReload,
+  formatPartDuration,
+  formatPartTarget,
+  llPartUri,
+  llSegmentUri,
+  parseBlockingReloadQuery,
+  parseLowLatencyPlaylist,
+  playlistHasPart,
+  renderLowLatencyPlaylist,
+  type BlockingReloadParse,
+  type BlockingReloadRequest,
+  type CheckLowLatencyOptions,
+  type LlHlsViolation,
+  type LlOpenSegment,
+  type LlPlaylistSegment,
+  type ParsedLowLatencyPlaylist,
+  type ParsedPart,
+  type PlaylistPart,
+  type RenderLowLatencyPlaylistOptions,
+  type RenditionReport,
+} from './ll-hls.js';
+export {
+  createLlHlsPublisher,
+  dvrWindowStart,
+  partTargetSeconds,
+  prepareLowLatencyOutputDirs,
+  type LlHlsPublisherOptions,
+} from './ll-publisher.js';
+export {
+  AES_128_KEY_BYTES,
+  KEY_NONE_LINE,
+  SegmentEncryptionError,
+  decryptAes128,
+  encryptAes128,
+  formatIv,
+  ivForSequence,
+  keyIndexFor,
+  keyTagLine,
+  parseIv,
+  segmentKeying,
+  type SegmentEncryption,
+  type SegmentKey,
+} from './encryption.js';
+export {
+  DEFAULT_POSTER_INTERVAL_MS,
+  DEFAULT_POSTER_WIDTH,
+  DEFAULT_THUMBNAIL_INTERVAL_SECONDS,
+  DEFAULT_THUMBNAIL_SIZE,
+  ThumbnailError,
+  ThumbnailsVttError,
+  buildPosterArgs,
+  buildSpriteArgs,
+  buildThumbnailCues,
+  buildThumbnailFrameArgs,
+  createLivePoster,
+  formatVttTimestamp,
+  generateVodThumbnails,
+  newestCompleteSegment,
+  parseThumbnailsVtt,
+  posterKey,
+  posterRenditionFor,
+  posterSize,
+  renderThumbnailsVtt,
+  spriteKey,
+  spriteLayoutFor,
+  spriteName,
+  thumbnailsVttKey,
+  type BuildThumbnailCuesOptions,
+  type LivePoster,
+  type LivePosterOptions,
+  type PosterArgsOptions,
+  type PosterWritten,
+  type SpriteLayout,
+  type ThumbnailCue,
+  type ThumbnailFrameArgsOptions,
+  type VodThumbnailsOptions,
+  type VodThumbnailsResult,
+} from './thumbnails.js';

@@ -2,6 +2,7 @@
  * HLS playlists: parsing ffmpeg's media playlists and rendering ours (RFC 8216 and
  * draft-pantos-hls-rfc8216bis, "8216bis" below).
  */
+import { formatIv, ivForSequence, KEY_NONE_LINE, keyTagLine, parseIv, type SegmentKey } from './encryption.js';
 
 /**
  * One media segment of a media playlist.
@@ -13,7 +14,9 @@
  *   milliseconds (`2026-01-02T03:04:05.678Z`), when known (8216bis §4.4.4.6);
  * - `discontinuity`: preceded by EXT-X-DISCONTINUITY (8216bis §4.4.4.3);
  * - `map`: URI of the EXT-X-MAP (init segment) that applies to it (8216bis §4.4.4.5);
- * - `bytes`: size in bytes when known (for measured bandwidth).
+ * - `bytes`: size in bytes when known (for measured bandwidth);
+ * - `key`: the EXT-X-KEY (METHOD=AES-128, URI, IV) the segment is encrypted with (8216bis
+ *   §4.4.4.4); absent for a clear segment.
  */
 export interface PlaylistSegment {
   uri: string;
@@ -23,6 +26,7 @@ export interface PlaylistSegment {
   discontinuity: boolean;
   map?: string;
   bytes?: number;
+  key?: SegmentKey;
 }
 
 /** A parsed media playlist (8216bis §4.4.3 tags). `mediaSequence` and `discontinuitySequence` default to 0. */
@@ -78,11 +82,15 @@ function parseNumber(value: string, tag: string): number {
 /**
  * Parses a media playlist, e.g. the `ffmpeg.m3u8` ffmpeg's hls muxer writes (which puts
  * EXT-X-PROGRAM-DATE-TIME between EXTINF and the URI; any tag order before a URI works).
+ * EXT-X-KEY METHOD=AES-128 applies to every following segment until the next EXT-X-KEY
+ * (8216bis §4.4.4.4): each such segment gets `key` with the tag's IV, or its Media Sequence
+ * Number as IV when the tag has none (§5.2); METHOD=NONE ends it.
  * Unknown tags are ignored (8216bis §4.1: clients ignore unrecognised tags). Segment
  * sequence numbers start at EXT-X-MEDIA-SEQUENCE.
  *
  * @throws {PlaylistParseError} when the text does not start with `#EXTM3U`, a URI has no
- *   EXTINF, or a numeric tag value is not a number.
+ *   EXTINF, a numeric tag value is not a number, or an EXT-X-KEY is neither NONE nor AES-128
+ *   with a URI (or has a malformed IV).
  */
 export function parseMediaPlaylist(text: string): MediaPlaylist {
   const lines = text.split(/\r?\n/);
@@ -92,6 +100,7 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
   let pdt: string | undefined;
   let discontinuity = false;
   let map: string | undefined;
+  let key: { uri: string; iv?: string } | undefined;
   for (const rawLine of lines.slice(1)) {
     const line = rawLine.trim();
     if (line === '') continue;
@@ -100,6 +109,7 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
       const seg: PlaylistSegment = { uri: line, duration, sequence: pl.mediaSequence + pl.segments.length, discontinuity };
       if (pdt !== undefined) seg.programDateTime = pdt;
       if (map !== undefined) seg.map = map;
+      if (key) seg.key = { uri: key.uri, iv: key.iv ?? formatIv(ivForSequence(seg.sequence)) };
       pl.segments.push(seg);
       duration = undefined;
       pdt = undefined;
@@ -123,6 +133,21 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
       case '#EXT-X-MAP':
         map = parseAttributeList(value).URI;
         break;
+      case '#EXT-X-KEY': {
+        const a = parseAttributeList(value);
+        if (a.METHOD === 'NONE') key = undefined;
+        else if (a.METHOD === 'AES-128' && a.URI) {
+          key = { uri: a.URI };
+          if (a.IV !== undefined) {
+            try {
+              key.iv = formatIv(parseIv(a.IV));
+            } catch {
+              throw new PlaylistParseError(`EXT-X-KEY: bad IV ${JSON.stringify(a.IV)}`);
+            }
+          }
+        } else throw new PlaylistParseError(`EXT-X-KEY: unsupported ${JSON.stringify(value)} (only METHOD=NONE and METHOD=AES-128 with a URI)`);
+        break;
+      }
       case '#EXT-X-ENDLIST':
         pl.endList = true;
         break;
@@ -165,8 +190,12 @@ export function targetDurationFor(segments: readonly Pick<PlaylistSegment, 'dura
 /** Options of {@link renderMediaPlaylist}. */
 export interface RenderMediaPlaylistOptions {
   segments: readonly PlaylistSegment[];
-  /** `EVENT` for a live playlist that only grows, `VOD` for a finished one (8216bis §4.4.3.5). */
-  playlistType: 'EVENT' | 'VOD';
+  /**
+   * `EVENT` for a live playlist that only grows, `VOD` for a finished one (8216bis §4.4.3.5);
+   * omitted: no EXT-X-PLAYLIST-TYPE (a sliding-window live playlist, whose segments are removed
+   * from the start, may not say EVENT).
+   */
+  playlistType?: 'EVENT' | 'VOD';
   /** Append EXT-X-ENDLIST: no more segments will be added (8216bis §4.4.3.4). */
   endList: boolean;
   /** EXT-X-MEDIA-SEQUENCE; default the first segment's `sequence` (0 when empty). */
@@ -213,7 +242,8 @@ export function formatDuration(seconds: number): string {
  * ```
  *
  * EXT-X-MAP is written before the first segment, after every discontinuity and whenever the
- * init segment changes (§4.4.4.5). Ends with a newline.
+ * init segment changes (§4.4.4.5). Encrypted segments get their EXT-X-KEY line (see
+ * {@link segmentHeadLines}: MAP before KEY, so init segments stay clear). Ends with a newline.
  *
  * @throws {RangeError} for an empty segment list without an explicit `targetDuration`.
  */
@@ -228,22 +258,71 @@ export function renderMediaPlaylist(opts: RenderMediaPlaylistOptions): string {
   ];
   if (opts.discontinuitySequence) lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${opts.discontinuitySequence}`);
   if (opts.independentSegments ?? true) lines.push('#EXT-X-INDEPENDENT-SEGMENTS');
-  lines.push(`#EXT-X-PLAYLIST-TYPE:${opts.playlistType}`);
-  const everyPdt = opts.programDateTime === 'every-segment';
-  let prevMap: string | undefined;
-  segs.forEach((seg, i) => {
-    if (seg.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
-    if (seg.map !== undefined && (i === 0 || seg.discontinuity || seg.map !== prevMap)) {
-      lines.push(`#EXT-X-MAP:URI="${seg.map}"`);
-    }
-    prevMap = seg.map;
-    if (seg.programDateTime && (i === 0 || seg.discontinuity || everyPdt)) {
-      lines.push(`#EXT-X-PROGRAM-DATE-TIME:${seg.programDateTime}`);
-    }
+  if (opts.playlistType) lines.push(`#EXT-X-PLAYLIST-TYPE:${opts.playlistType}`);
+  const scope = newTagScope(opts.programDateTime === 'every-segment');
+  for (const seg of segs) {
+    lines.push(...segmentHeadLines(seg, scope));
     lines.push(`#EXTINF:${formatDuration(seg.duration)},`, seg.uri);
-  });
+  }
   if (opts.endList) lines.push('#EXT-X-ENDLIST');
   return lines.join('\n') + '\n';
+}
+
+/**
+ * What {@link segmentHeadLines} remembers between segments of one playlist: the EXT-X-MAP and
+ * EXT-X-KEY in effect, whether the next segment is the first, and the PROGRAM-DATE-TIME mode.
+ */
+export interface TagScope {
+  first: boolean;
+  map?: string | undefined;
+  key?: SegmentKey | undefined;
+  everyProgramDateTime: boolean;
+}
+
+/** A fresh {@link TagScope} for rendering one playlist from its first segment. */
+export function newTagScope(everyProgramDateTime = false): TagScope {
+  return { first: true, everyProgramDateTime };
+}
+
+/**
+ * The tag lines that precede a segment (or an open segment's first part), in this order:
+ *
+ * 1. `#EXT-X-DISCONTINUITY` when `discontinuity` (8216bis §4.4.4.3);
+ * 2. when an EXT-X-MAP is due (first segment, discontinuity, or a new init segment, §4.4.4.5) and
+ *    an AES-128 key is in effect: `#EXT-X-KEY:METHOD=NONE` first, because an EXT-X-KEY applies to
+ *    every EXT-X-MAP after it (§4.4.4.4) and our init segments are clear; then `#EXT-X-MAP`;
+ * 3. `#EXT-X-PROGRAM-DATE-TIME` on the first segment, after a discontinuity, or on every one
+ *    with `everyProgramDateTime` (§4.4.4.6);
+ * 4. the segment's `#EXT-X-KEY:METHOD=AES-128,URI=..,IV=..` when it differs from the key in
+ *    effect (with a per-segment IV that is every encrypted segment), or `#EXT-X-KEY:METHOD=NONE`
+ *    when a clear segment follows an encrypted one.
+ *
+ * Updates `scope`. Also used by the low-latency renderer, where the parts follow these lines.
+ * @throws {SegmentEncryptionError} for a malformed `key` (see `keyTagLine`).
+ */
+export function segmentHeadLines(seg: Pick<PlaylistSegment, 'discontinuity' | 'map' | 'programDateTime' | 'key'>, scope: TagScope): string[] {
+  const lines: string[] = [];
+  if (seg.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
+  if (seg.map !== undefined && (scope.first || seg.discontinuity || seg.map !== scope.map)) {
+    if (scope.key) {
+      lines.push(KEY_NONE_LINE);
+      scope.key = undefined;
+    }
+    lines.push(`#EXT-X-MAP:URI="${seg.map}"`);
+  }
+  scope.map = seg.map;
+  if (seg.programDateTime && (scope.first || seg.discontinuity || scope.everyProgramDateTime)) {
+    lines.push(`#EXT-X-PROGRAM-DATE-TIME:${seg.programDateTime}`);
+  }
+  if (seg.key) {
+    if (!scope.key || scope.key.uri !== seg.key.uri || scope.key.iv !== seg.key.iv) lines.push(keyTagLine(seg.key));
+    scope.key = seg.key;
+  } else if (scope.key) {
+    lines.push(KEY_NONE_LINE);
+    scope.key = undefined;
+  }
+  scope.first = false;
+  return lines;
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   type PlaylistSegment,
   type VariantStream,
 } from './playlist.js';
+import { createSerialPoller } from './poller.js';
 
 /** Pino-compatible structured logger subset used by the publisher and VOD packager. */
 export interface MediaLogger {
@@ -34,6 +35,11 @@ export interface RenditionPublishState {
   lastSequence: number;
   initSegments: string[];
   codecs?: string[];
+  /**
+   * EXT-X-DISCONTINUITY-SEQUENCE of `segments[0]`: discontinuities that were removed with
+   * segments before it (a DVR window that deletes slid-out segments). Absent = 0.
+   */
+  discontinuitySequence?: number;
 }
 
 /**
@@ -120,6 +126,19 @@ export interface HlsPublisher {
 /** A publishing invariant was violated (stale work directory, unsafe segment name). */
 export class PublisherError extends Error {
   override readonly name = 'PublisherError';
+}
+
+/** Segments per archive playlist (`archive_<k>.m3u8` holds MSNs `k*ARCHIVE_CHUNK_SEGMENTS ..`): bounds the bytes rewritten per slide. */
+export const ARCHIVE_CHUNK_SEGMENTS = 500;
+
+/**
+ * Storage key of archive playlist `chunk` of a rendition: `<prefix>/<name>/archive_<chunk>.m3u8`,
+ * a plain media playlist (no ENDLIST) of the segments with MSN in
+ * `[chunk * ARCHIVE_CHUNK_SEGMENTS, (chunk + 1) * ARCHIVE_CHUNK_SEGMENTS)` that slid out of the
+ * DVR window. Read by `loadPublisherState` before the live playlist.
+ */
+export function archivePlaylistKey(keyPrefix: string, name: string, chunk: number): string {
+  return `${keyPrefix}/${name}/archive_${chunk}.m3u8`;
 }
 
 /** Storage key of a rendition's live media playlist: `<prefix>/<name>/index.m3u8`. */
@@ -376,39 +395,19 @@ export function createHlsPublisher(opts: HlsPublisherOptions): HlsPublisher {
     return n;
   }
 
-  let chain: Promise<unknown> = Promise.resolve();
-  const poll = (): Promise<number> => {
-    const p = chain.then(pollOnce);
-    chain = p.catch(() => undefined);
-    return p;
-  };
-
-  let timer: NodeJS.Timeout | undefined;
-  let running = false;
-  const interval = opts.pollIntervalMs ?? 200;
-  const tick = () => {
-    poll()
-      .catch((err: unknown) => {
-        logger?.error?.({ err, keyPrefix }, 'publisher poll failed');
-        events.onError?.(err);
-      })
-      .finally(() => {
-        if (running) timer = setTimeout(tick, interval);
-      });
-  };
+  const poller = createSerialPoller(pollOnce, opts.pollIntervalMs ?? 200, (err: unknown) => {
+    logger?.error?.({ err, keyPrefix }, 'publisher poll failed');
+    events.onError?.(err);
+  });
+  const poll = poller.run;
 
   const publisher: HlsPublisher = {
     poll,
     start() {
-      if (running) return;
-      running = true;
-      timer = setTimeout(tick, interval);
+      poller.start();
     },
     async stop() {
-      running = false;
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      await chain;
+      await poller.stop();
     },
     async finish() {
       await publisher.stop();
@@ -438,7 +437,9 @@ export interface LoadPublisherStateOptions {
  * (`<prefix>/<rendition>/index.m3u8`, `<prefix>/master.m3u8`): the alternative resume path
  * when no heartbeat details survived, and the input of `packageVod` given only a ladder.
  * A rendition without a playlist starts empty. PROGRAM-DATE-TIME is known only where the
- * playlist states it (start and discontinuities).
+ * playlist states it (start and discontinuities). With a DVR window, the segments that slid out
+ * are read first from the archive playlists `<name>/archive_0.m3u8`, `archive_1.m3u8`, … (up to
+ * the first missing one); EXT-X-KEY lines come back as each segment's `key`.
  *
  * @throws {PlaylistParseError} when a stored playlist is not readable.
  */
@@ -460,7 +461,16 @@ export async function loadPublisherState(
     any = true;
     const pl = parseMediaPlaylist(text.toString('utf8'));
     endedAll &&= pl.endList;
-    r.segments = pl.segments;
+    // segments that slid out of a DVR window are listed in the archive playlists (kept for VOD)
+    const archived: PlaylistSegment[] = [];
+    for (let chunk = 0; ; chunk++) {
+      const a = await storage.read(archivePlaylistKey(keyPrefix, r.rendition.name, chunk));
+      if (!a) break;
+      archived.push(...parseMediaPlaylist(a.toString('utf8')).segments.filter((s) => s.sequence < (pl.segments[0]?.sequence ?? Infinity)));
+    }
+    r.segments = [...archived, ...pl.segments];
+    const archivedDiscontinuities = archived.filter((s) => s.discontinuity).length;
+    if (pl.discontinuitySequence - archivedDiscontinuities > 0) r.discontinuitySequence = pl.discontinuitySequence - archivedDiscontinuities;
     if (options.measureBytes ?? true) {
       for (const seg of r.segments) {
         const info = await storage.stat(`${keyPrefix}/${r.rendition.name}/${seg.uri}`);

@@ -4,9 +4,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ObjectStorage } from '@live/storage';
+import { decryptAes128, parseIv, SegmentEncryptionError } from './encryption.js';
 import { ffmpegPath as defaultFfmpegPath, runFfmpeg } from './ffmpeg.js';
 import type { Rendition, RenditionName } from './ladder.js';
 import { topLevelBoxes } from './mp4.js';
+import { generateVodThumbnails, type VodThumbnailsOptions } from './thumbnails.js';
 import { renderMasterPlaylist, renderMediaPlaylist, type PlaylistSegment, type VariantStream } from './playlist.js';
 import {
   loadPublisherState,
@@ -37,8 +39,21 @@ export interface PackageVodOptions {
   ffmpegPath?: string;
   /** Parent of the scratch directory (needs ~2x the top rendition's size). Default `os.tmpdir()`. */
   tmpDir?: string;
-  /** Skip the MP4 (playlists only). Default false. */
+  /** Skip the MP4 (playlists only; also no thumbnails, they are taken from the MP4). Default false. */
   skipMp4?: boolean;
+  /**
+   * Seek-preview thumbnails from the MP4 (`generateVodThumbnails`: sprites + WebVTT under
+   * `<prefix>/thumbs/`), with these overrides (interval, cell size, grid); `false` skips them.
+   * Default on. A failure is logged (`warn`) and leaves the VOD without previews.
+   */
+  thumbnails?: false | Pick<VodThumbnailsOptions, 'intervalSeconds' | 'width' | 'height' | 'maxColumns' | 'maxRows'>;
+  /**
+   * The 16-byte AES-128 key behind an EXT-X-KEY URI (e.g. `/keys/<sessionId>/<n>.key` ->
+   * `deriveContentKey(secret, sessionId, n)`): needed to build the MP4 of an encrypted session,
+   * whose segments are decrypted on the way into the remux. The VOD playlists keep their
+   * EXT-X-KEY lines either way (players fetch the keys from the edge).
+   */
+  decryptionKey?: (keyUri: string) => Buffer | Promise<Buffer>;
   signal?: AbortSignal;
   logger?: MediaLogger;
 }
@@ -53,10 +68,14 @@ export interface VodRendition {
   averageBandwidth: number;
 }
 
-/** Result of {@link packageVod}. `durationSeconds` is the top rendition's total EXTINF duration; `mp4Key` is `undefined` with `skipMp4`. */
+/**
+ * Result of {@link packageVod}. `durationSeconds` is the top rendition's total EXTINF duration; `mp4Key` is `undefined` with `skipMp4`;
+ * `thumbnailsKey` is the WebVTT thumbnails track when seek previews were produced.
+ */
 export interface VodResult {
   durationSeconds: number;
   mp4Key: string | undefined;
+  thumbnailsKey?: string;
   masterKey: string;
   renditions: VodRendition[];
 }
@@ -87,6 +106,21 @@ function runsOf(segments: readonly PlaylistSegment[]): PlaylistSegment[][] {
   return runs;
 }
 
+async function appendDecrypted(storage: ObjectStorage, key: string, seg: PlaylistSegment, decryptionKey: PackageVodOptions['decryptionKey'], out: WriteStream): Promise<void> {
+  if (!seg.key) return appendObject(storage, key, out);
+  if (!decryptionKey) throw new VodPackagingError(`segment ${key} is encrypted (${seg.key.uri}) and no decryptionKey was given`);
+  const body = await storage.read(key);
+  if (!body) throw new VodPackagingError(`missing object ${key}`);
+  let clear: Buffer;
+  try {
+    clear = decryptAes128(body, await decryptionKey(seg.key.uri), parseIv(seg.key.iv));
+  } catch (err) {
+    if (err instanceof SegmentEncryptionError) throw new VodPackagingError(`segment ${key}: ${err.message}`);
+    throw err;
+  }
+  if (!out.write(clear)) await once(out, 'drain');
+}
+
 async function appendObject(storage: ObjectStorage, key: string, out: WriteStream): Promise<void> {
   const stream = await storage.createReadStream(key);
   if (!stream) throw new VodPackagingError(`missing object ${key}`);
@@ -107,13 +141,21 @@ async function appendObject(storage: ObjectStorage, key: string, out: WriteStrea
  * 3. `<prefix>/vod.mp4`: the top rendition remuxed (`-c copy -movflags +faststart`, no
  *    re-encode): init + segments of each attempt are concatenated into one fragmented MP4
  *    per attempt, several attempts are joined with ffmpeg's concat demuxer (which re-bases
- *    their timestamps), and the result is checked to have `moov` before `mdat`.
+ *    their timestamps), and the result is checked to have `moov` before `mdat`. Encrypted
+ *    segments (`key`) are decrypted with `decryptionKey` first (the MP4 is clear: it is served
+ *    like any segment, behind the edge's token check);
+ * 4. `<prefix>/thumbs/sprite_<n>.jpg` + `<prefix>/thumbs/thumbnails.vtt`: seek-preview
+ *    thumbnails from that MP4 (`generateVodThumbnails`), unless `thumbnails: false`.
+ *
+ * The VOD playlists keep every EXT-X-KEY line (8216bis §4.4.4.4), so the encrypted segments
+ * are played from the same objects with keys from the edge.
  *
  * Playlists are written before the MP4 so a failed remux still leaves a playable VOD;
  * re-running is safe (every step overwrites its outputs).
  *
- * @throws {VodPackagingError} when there is no segment at all, an object is missing, or the
- *   MP4 does not have `moov` before `mdat`.
+ * @throws {VodPackagingError} when there is no segment at all, an object is missing, an
+ *   encrypted segment cannot be decrypted (no `decryptionKey`, wrong key), or the MP4 does not
+ *   have `moov` before `mdat`.
  * @throws {FfmpegError} when the remux fails.
  */
 export async function packageVod(opts: PackageVodOptions): Promise<VodResult> {
@@ -172,7 +214,7 @@ export async function packageVod(opts: PackageVodOptions): Promise<VodResult> {
       const sink = createWriteStream(file);
       const map = run[0]!.map;
       if (map !== undefined) await appendObject(storage, `${keyPrefix}/${top.rendition.name}/${map}`, sink);
-      for (const seg of run) await appendObject(storage, `${keyPrefix}/${top.rendition.name}/${seg.uri}`, sink);
+      for (const seg of run) await appendDecrypted(storage, `${keyPrefix}/${top.rendition.name}/${seg.uri}`, seg, opts.decryptionKey, sink);
       await new Promise<void>((resolve, reject) => sink.end((err?: Error | null) => (err ? reject(err) : resolve())));
       runFiles.push(file);
     }
@@ -208,8 +250,23 @@ export async function packageVod(opts: PackageVodOptions): Promise<VodResult> {
     }
     const mp4Key = vodMp4Key(keyPrefix);
     await storage.writeSegment(mp4Key, mp4);
-    logger?.info?.({ keyPrefix, mp4Key, durationSeconds, runs: runs.length }, 'vod packaged');
-    return { durationSeconds, mp4Key, masterKey, renditions: out };
+    let thumbnailsKey: string | undefined;
+    if (opts.thumbnails !== false) {
+      // seek previews from the local (clear) MP4, keyframes only; a VOD without them still plays
+      try {
+        const thumbs = await generateVodThumbnails({
+          storage, keyPrefix, input: mp4, durationSeconds, ...(opts.thumbnails ?? {}),
+          ...(opts.ffmpegPath ? { ffmpegPath: opts.ffmpegPath } : {}), tmpDir: work,
+          ...(opts.signal ? { signal: opts.signal } : {}), ...(logger ? { logger } : {}),
+        });
+        thumbnailsKey = thumbs.vttKey;
+      } catch (err) {
+        if (opts.signal?.aborted) throw err;
+        logger?.warn?.({ keyPrefix, err: err instanceof Error ? err.message : String(err) }, 'vod thumbnails failed; no seek previews');
+      }
+    }
+    logger?.info?.({ keyPrefix, mp4Key, durationSeconds, runs: runs.length, thumbnailsKey }, 'vod packaged');
+    return { durationSeconds, mp4Key, masterKey, renditions: out, ...(thumbnailsKey ? { thumbnailsKey } : {}) };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -1,0 +1,323 @@
+/**
+ * Low-Latency HLS against a real ffmpeg: a live-paced (-re) FLV source transcoded into
+ * fragmented MP4 per rendition, packaged by our packager into parts + segments in local
+ * storage. Every playlist write is checked with the conformance checker and the publishing
+ * order; afterwards parts must concatenate byte for byte to their segment and ffprobe must
+ * read a segment.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLocalStorage, type ObjectStorage } from '@live/storage';
+import {
+  buildLowLatencyLadderArgs,
+  checkLowLatencyPlaylist,
+  createLlHlsPublisher,
+  decideBlockingReload,
+  ffprobe,
+  llPartUri,
+  loadPublisherState,
+  nextAttemptNumber,
+  nextStartNumber,
+  parseLowLatencyPlaylist,
+  parseMediaPlaylist,
+  partFramesFor,
+  prepareLowLatencyOutputDirs,
+  runFfmpeg,
+  selectLadder,
+  sourceInfoFromProbe,
+  type LlHlsViolation,
+  type PublisherState,
+  type Rendition,
+  type SourceInfo,
+} from '../src/index.js';
+
+let work: string;
+let sourceFlv: string;
+let ntscFlv: string;
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(tmpdir(), 'live-llhls-int-'));
+  sourceFlv = path.join(work, 'source.flv');
+  // a 480p30 publisher with a 2 s keyframe interval + AAC: the ladder is 480p passthrough + 240p encode
+  await runFfmpeg([
+    '-hide_banner', '-nostats', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', 'testsrc2=size=854x480:rate=30',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-t', '6',
+    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-b:v', '1200k',
+    '-g', '60', '-keyint_min', '60', '-sc_threshold', '0',
+    '-c:a', 'aac', '-b:a', '96k',
+    '-f', 'flv', sourceFlv,
+  ]);
+  // the same at 29.97 fps (15 frames = 0.5005 s; FLV's ms timestamps make passthrough parts 0.500/0.501 s)
+  ntscFlv = path.join(work, 'ntsc.flv');
+  await runFfmpeg([
+    '-hide_banner', '-nostats', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', 'testsrc2=size=854x480:rate=30000/1001',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-t', '4.5',
+    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-b:v', '1200k',
+    '-g', '60', '-keyint_min', '60', '-sc_threshold', '0',
+    '-c:a', 'aac', '-b:a', '96k',
+    '-f', 'flv', ntscFlv,
+  ]);
+}, 60_000);
+
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+interface Watch {
+  checks: number;
+  errors: Array<LlHlsViolation & { key: string }>;
+  warnings: Array<LlHlsViolation & { key: string }>;
+  missing: string[];
+  partsSeen: number;
+  hints: Set<string>;
+  /** the preload hint of the latest live playlist per key (the last one may never come true: the stream ended) */
+  lastHint: Map<string, string>;
+}
+
+/** At every media playlist write: conformance errors, and every URI (segment, part, map) it names already exists. */
+function watch(storage: ObjectStorage, root: string, ladder: readonly Rendition[], partUri: (msn: number, i: number) => string): Watch {
+  const w: Watch = { checks: 0, errors: [], warnings: [], missing: [], partsSeen: 0, hints: new Set(), lastHint: new Map() };
+  storage.onPlaylistWritten(({ key }) => {
+    if (key.endsWith('master.m3u8')) return;
+    const text = readFileSync(path.join(root, key), 'utf8');
+    const dir = path.dirname(key);
+    for (const line of text.split('\n')) {
+      const uris = line.startsWith('#')
+        ? line.startsWith('#EXT-X-PART:') || line.startsWith('#EXT-X-MAP:') ? [/URI="([^"]+)"/.exec(line)![1]!] : []
+        : line ? [line] : [];
+      for (const u of uris) if (!existsSync(path.join(root, dir, u))) w.missing.push(`${key} -> ${u}`);
+    }
+    if (text.includes('#EXT-X-ENDLIST')) return;
+    w.checks++;
+    const pl = parseLowLatencyPlaylist(text);
+    w.partsSeen = Math.max(w.partsSeen, pl.segments.reduce((n, s) => n + s.parts.length, 0) + pl.openParts.length);
+    for (const h of pl.preloadHints) {
+      w.hints.add(`${dir}/${h.uri}`);
+      w.lastHint.set(key, `${dir}/${h.uri}`);
+    }
+    for (const v of checkLowLatencyPlaylist(text, { partUri, renditionReports: ladder.length - 1 })) {
+      (v.severity === 'error' ? w.errors : w.warnings).push({ ...v, key });
+    }
+  });
+  return w;
+}
+
+/** The real local storage, with every `n`-th segment write and `m`-th playlist write failing once (an S3 hiccup). */
+function withFailures(storage: ObjectStorage, n: number, m: number): ObjectStorage & { injected: () => number } {
+  let segments = 0;
+  let playlists = 0;
+  let injected = 0;
+  return new Proxy(storage, {
+    get(target, prop, receiver) {
+      if (prop === 'injected') return () => injected;
+      if (prop === 'writeSegment') {
+        return async (key: string, body: Uint8Array | string) => {
+          if (++segments % n === 0) {
+            injected++;
+            throw new Error(`injected failure writing ${key}`);
+          }
+          return target.writeSegment(key, body);
+        };
+      }
+      if (prop === 'writePlaylist') {
+        return async (key: string, text: string, o?: { live: boolean }) => {
+          if (++playlists % m === 0) {
+            injected++;
+            throw new Error(`injected failure writing ${key}`);
+          }
+          return target.writePlaylist(key, text, o);
+        };
+      }
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+  }) as ObjectStorage & { injected: () => number };
+}
+
+async function transcode(opts: { source: SourceInfo; ladder: Rendition[]; storage: ObjectStorage; keyPrefix: string; outputDir: string; resume?: PublisherState; seconds?: number; input?: string }) {
+  const frameRate = opts.source.video?.frameRate ?? 30;
+  const partFrames = partFramesFor(frameRate);
+  await prepareLowLatencyOutputDirs(opts.outputDir, opts.ladder);
+  const publisher = createLlHlsPublisher({
+    storage: opts.storage, outputDir: opts.outputDir, keyPrefix: opts.keyPrefix, ladder: opts.ladder, source: opts.source,
+    segmentSeconds: 2, partFrames, pollIntervalMs: 50,
+    ...(opts.resume ? { resume: opts.resume } : {}),
+  });
+  const args = buildLowLatencyLadderArgs({
+    input: opts.input ?? sourceFlv, source: opts.source, ladder: opts.ladder, outputDir: opts.outputDir, segmentSeconds: 2, frameRate, partFrames,
+    // paced like a live relay, so the packager sees the stream grow fragment by fragment
+    inputOptions: { realtime: true, ...(opts.seconds ? { extra: ['-t', String(opts.seconds)] } : {}) },
+  });
+  publisher.start();
+  const result = await runFfmpeg(args);
+  return { publisher, result };
+}
+
+async function partsOf(root: string, dir: string, seg: string): Promise<string[]> {
+  const base = seg.replace(/\.m4s$/, '');
+  const names = (await readdir(path.join(root, dir))).filter((n) => n.startsWith(`${base}.part`) && n.endsWith('.m4s'));
+  return names.sort((a, b) => Number(/\.part(\d+)/.exec(a)![1]) - Number(/\.part(\d+)/.exec(b)![1]));
+}
+
+describe('low-latency HLS packager', () => {
+  it('publishes conforming LL-HLS playlists whose parts concatenate to playable segments', async () => {
+    const source = sourceInfoFromProbe(await ffprobe(sourceFlv));
+    const ladder = selectLadder(source);
+    expect(ladder.map((r) => [r.name, r.passthrough])).toEqual([['480p', true], ['240p', false]]);
+    const root = path.join(work, 'storage-a');
+    const storage = createLocalStorage({ rootDir: root });
+    const keyPrefix = 'sessions/ll-a';
+    const w = watch(storage, root, ladder, llPartUri);
+
+    const { publisher, result } = await transcode({ source, ladder, storage, keyPrefix, outputDir: path.join(work, 'run-a') });
+    expect(result).toMatchObject({ exitCode: 0, aborted: false });
+    // live playlist just before the end: what a blocking request sees
+    const live = (await storage.read(`${keyPrefix}/240p/index.m3u8`))!.toString();
+    const state = await publisher.finish();
+
+    expect(w.missing).toEqual([]);
+    expect(w.errors).toEqual([]);
+    expect(w.checks).toBeGreaterThan(10); // many live playlist versions were checked
+    expect(w.partsSeen).toBeGreaterThanOrEqual(8);
+    // every preload hint came true (an object with that name was published)
+    const finalHints = new Set(w.lastHint.values());
+    for (const h of w.hints) if (!finalHints.has(h)) expect(existsSync(path.join(root, h)), h).toBe(true);
+    expect(w.hints.size).toBeGreaterThan(finalHints.size + 8);
+
+    // the live playlist carries the LL tags, and a blocking request for its last part is served
+    expect(live).toContain('#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.50000,HOLD-BACK=6.00000');
+    expect(live).toContain('#EXT-X-PART-INF:PART-TARGET=0.50000');
+    expect(live).toMatch(/#EXT-X-PART:DURATION=0\.50000,URI="seg_\d{5}\.part0\.m4s",INDEPENDENT=YES/);
+    expect(live).toContain('#EXT-X-PROGRAM-DATE-TIME:');
+    expect(live).toMatch(/#EXT-X-RENDITION-REPORT:URI="\.\.\/480p\/index\.m3u8",LAST-MSN=\d+,LAST-PART=\d+/);
+    const lp = parseLowLatencyPlaylist(live);
+    const lastPart = lp.openParts.at(-1) ?? lp.segments.at(-1)!.parts.at(-1)!;
+    expect(decideBlockingReload({ msn: lastPart.msn, part: lastPart.index }, live)).toEqual({ action: 'serve' });
+    expect(decideBlockingReload({ msn: lastPart.msn + 1, part: 0 }, live)).toEqual({ action: 'wait' });
+
+    for (const r of state.renditions) {
+      const dir = `${keyPrefix}/${r.rendition.name}`;
+      // regular clients: the final playlist lists full 2 s segments
+      const pl = parseMediaPlaylist((await storage.read(`${dir}/index.m3u8`))!.toString());
+      expect(pl.endList).toBe(true);
+      // 6 s of input: three 2 s segments, plus (encoded rungs) a one-frame tail at t=6 s, which
+      // the forced keyframe at 6 s starts, as with ffmpeg's hls muxer
+      expect(pl.segments.length).toBeGreaterThanOrEqual(3);
+      expect(pl.segments.length).toBeLessThanOrEqual(4);
+      for (const s of pl.segments.slice(0, 2)) expect(s.duration).toBeCloseTo(2, 3);
+      expect(pl.segments[0]!.programDateTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(pl.segments[0]!.map).toBe('init_1.mp4');
+      // parts concatenate byte for byte to their segment
+      for (const s of pl.segments) {
+        const parts = await partsOf(root, dir, s.uri);
+        if (s.duration >= 1.9) expect(parts.length, s.uri).toBeGreaterThanOrEqual(4);
+        expect(parts[0]).toBe(llPartUri(s.sequence, 0));
+        const joined = Buffer.concat(await Promise.all(parts.map(async (p) => (await storage.read(`${dir}/${p}`))!)));
+        expect(joined.equals((await storage.read(`${dir}/${s.uri}`))!), s.uri).toBe(true);
+      }
+      // ffprobe reads a segment (init + media segment, as a player would feed them)
+      const file = path.join(work, `probe-${r.rendition.name}.mp4`);
+      await writeFile(file, Buffer.concat([(await storage.read(`${dir}/init_1.mp4`))!, (await storage.read(`${dir}/${pl.segments[1]!.uri}`))!]));
+      const probed = await ffprobe(file);
+      expect(probed.streams.find((s) => s.codecType === 'video')).toMatchObject({ codecName: 'h264', width: r.rendition.width, height: r.rendition.height });
+      expect(probed.streams.find((s) => s.codecType === 'audio')).toMatchObject({ codecName: 'aac' });
+      expect((await runFfmpeg(['-hide_banner', '-nostats', '-v', 'error', '-xerror', '-i', file, '-f', 'null', '-'])).stderrTail).toBe('');
+      // an INDEPENDENT part alone is decodable (what an LL client starts with)
+      const partFile = path.join(work, `probe-part-${r.rendition.name}.mp4`);
+      await writeFile(partFile, Buffer.concat([(await storage.read(`${dir}/init_1.mp4`))!, (await storage.read(`${dir}/${llPartUri(pl.segments[1]!.sequence, 0)}`))!]));
+      const part = await ffprobe(partFile);
+      expect(part.streams.find((s) => s.codecType === 'video')).toMatchObject({ codecName: 'h264', width: r.rendition.width });
+      // decoded from its first byte without a single decoder error (-xerror turns one into exit 1)
+      const decoded = await runFfmpeg(['-hide_banner', '-nostats', '-v', 'error', '-xerror', '-i', partFile, '-f', 'null', '-']);
+      expect(decoded.exitCode).toBe(0);
+      expect(decoded.stderrTail).toBe('');
+      // and the whole playlist plays
+      const whole = await ffprobe(path.join(root, dir, 'index.m3u8'));
+      expect(whole.streams.some((s) => s.codecType === 'video' && s.width === r.rendition.width)).toBe(true);
+    }
+    const master = (await storage.read(`${keyPrefix}/master.m3u8`))!.toString();
+    expect(master).toContain('480p/index.m3u8');
+    expect(master).toContain('CODECS="avc1.');
+  }, 120_000);
+
+  it('a retried attempt continues the playlists after EXT-X-DISCONTINUITY with new part names', async () => {
+    const source = sourceInfoFromProbe(await ffprobe(sourceFlv));
+    const ladder = selectLadder(source);
+    const root = path.join(work, 'storage-b');
+    const storage = createLocalStorage({ rootDir: root });
+    const keyPrefix = 'sessions/ll-b';
+
+    // attempt 1: 3 s, then "the worker dies": no finish()
+    const w1 = watch(storage, root, ladder, llPartUri);
+    const first = await transcode({ source, ladder, storage, keyPrefix, outputDir: path.join(work, 'run-b1'), seconds: 3 });
+    await first.publisher.stop();
+    expect(w1.errors).toEqual([]);
+    const resume = await loadPublisherState(storage, keyPrefix, ladder, { frameRate: 30 });
+    expect(nextStartNumber(resume)).toBeGreaterThanOrEqual(1);
+    expect(nextAttemptNumber(resume)).toBe(2);
+    const before = (await storage.read(`${keyPrefix}/240p/index.m3u8`))!.toString();
+    expect(before).not.toContain('#EXT-X-ENDLIST');
+
+    // attempt 2 in a fresh work dir
+    const a2 = (msn: number, i: number) => llPartUri(msn, i).replace(/\.m4s$/, '.a2.m4s');
+    const w2 = watch(storage, root, ladder, a2);
+    const second = await transcode({ source, ladder, storage, keyPrefix, outputDir: path.join(work, 'run-b2'), resume, seconds: 3 });
+    expect(second.result.exitCode).toBe(0);
+    const live = (await storage.read(`${keyPrefix}/240p/index.m3u8`))!.toString();
+    const state = await second.publisher.finish();
+    expect(w2.errors).toEqual([]);
+    expect(w2.missing).toEqual([]);
+    expect(live).toContain('#EXT-X-DISCONTINUITY');
+    expect(live).toContain('#EXT-X-MAP:URI="init_2.mp4"');
+
+    for (const r of state.renditions) {
+      const pl = parseMediaPlaylist((await storage.read(`${keyPrefix}/${r.rendition.name}/index.m3u8`))!.toString());
+      const resumedAt = resume.renditions.find((x) => x.rendition.name === r.rendition.name)!.segments.length;
+      expect(pl.segments.map((s) => s.sequence)).toEqual(pl.segments.map((_, i) => i));
+      expect(pl.segments[resumedAt]).toMatchObject({ discontinuity: true, map: 'init_2.mp4' });
+      expect(pl.segments[resumedAt]!.programDateTime).toBeDefined();
+      expect(pl.segments.filter((s) => s.discontinuity)).toHaveLength(1);
+    }
+    const whole = await ffprobe(path.join(root, keyPrefix, '240p', 'index.m3u8'));
+    expect(whole.streams.some((s) => s.codecType === 'video')).toBe(true);
+  }, 120_000);
+
+  it('loses nothing when storage writes fail now and then (29.97 fps source): the next pass retries from where it stopped', async () => {
+    const source = sourceInfoFromProbe(await ffprobe(ntscFlv));
+    expect(source.video?.frameRate).toBeCloseTo(29.97, 2);
+    const ladder = selectLadder(source);
+    const root = path.join(work, 'storage-c');
+    const real = createLocalStorage({ rootDir: root });
+    const storage = withFailures(real, 5, 4);
+    const keyPrefix = 'sessions/ll-c';
+    const w = watch(real, root, ladder, llPartUri);
+    const { publisher } = await transcode({ source, ladder, storage, keyPrefix, outputDir: path.join(work, 'run-c'), input: ntscFlv });
+    let state: PublisherState | undefined;
+    for (let i = 0; i < 10 && !state; i++) state = await publisher.finish().catch(() => undefined); // finish may meet a failure too
+    expect(storage.injected()).toBeGreaterThan(5);
+    expect(w.checks).toBeGreaterThan(5);
+    expect(w.errors).toEqual([]);
+    expect(w.missing).toEqual([]);
+    for (const r of state!.renditions) {
+      const dir = `${keyPrefix}/${r.rendition.name}`;
+      const pl = parseMediaPlaylist((await real.read(`${dir}/index.m3u8`))!.toString());
+      expect(pl.endList).toBe(true);
+      // two 2 s segments (+ the one-frame tail an encoded rung gets at the forced keyframe at 4 s)
+      expect(pl.segments.map((s) => s.sequence).slice(0, 2)).toEqual([0, 1]);
+      expect(pl.segments.length).toBeLessThanOrEqual(3);
+      for (const s of pl.segments.slice(0, 2)) {
+        expect(Math.abs(s.duration - 2.002)).toBeLessThanOrEqual(0.002); // 60 frames at 29.97 fps
+        const parts = await partsOf(root, dir, s.uri);
+        expect(parts).toEqual([0, 1, 2, 3].map((i) => llPartUri(s.sequence, i)));
+        const joined = Buffer.concat(await Promise.all(parts.map(async (p) => (await real.read(`${dir}/${p}`))!)));
+        expect(joined.equals((await real.read(`${dir}/${s.uri}`))!), s.uri).toBe(true);
+      }
+    }
+  }, 120_000);
+});
