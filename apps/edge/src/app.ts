@@ -1,7 +1,14 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Registry, Counter, collectDefaultMetrics } from 'prom-client';
-import { currentLiveSession, type Db } from '@live/db';
+import { channelPlaybackPolicy, currentLiveSession, sessionChannelId, type Db } from '@live/db';
+import {
+  deriveContentKey, PLAYBACK_TOKEN_ERRORS, PlaybackTokenError, playbackKeyRing, verifyPlaybackToken,
+  type JwtKey, type PlaybackKeyRing, type PlaybackTokenErrorCode,
+} from '@live/auth';
 import type { ObjectStorage } from '@live/storage';
+import { awaitBlockingReload, parseBlockingReloadQuery, type BlockingReloadRequest } from '@live/media';
+import { createPlaylistWatcher } from './blocking.js';
+import { createImmutableObjectCache, DEFAULT_EDGE_CACHE_BYTES, type CachedObject } from './cache.js';
 
 /** Dependencies and settings of {@link buildEdge}. */
 export interface EdgeOptions {
@@ -9,6 +16,27 @@ export interface EdgeOptions {
   readonly db: Db;
   /** Milliseconds a channel → live session lookup is cached (default 1000). */
   readonly liveLookupCacheMs?: number;
+  /**
+   * Milliseconds a channel's playback policy and a session → channel mapping are cached
+   * (default 2000): how long a policy change takes to reach this edge.
+   */
+  readonly policyCacheMs?: number;
+  /**
+   * Playback-token key ring (`PLAYBACK_KEYS`, falling back to `JWT_KEYS`; the format of
+   * `parseJwtKeys`), the same ring the API signs with. Without it no token verifies: private and
+   * encrypted channels and keys answer 401, public unencrypted channels play without tokens.
+   */
+  readonly playbackKeys?: readonly JwtKey[];
+  /** Secret the AES-128 content keys are derived from (`CONTENT_KEY_SECRET`); without it `/keys/…` answers 404. */
+  readonly contentKeySecret?: Buffer;
+  /**
+   * Bytes of immutable objects (segments, parts, init segments) kept in memory
+   * (`createImmutableObjectCache`); default 256 MiB (`main.ts` reads `EDGE_CACHE_BYTES`); 0
+   * turns the cache off (every request reads storage).
+   */
+  readonly objectCacheBytes?: number;
+  /** Milliseconds a cached object is served before storage is asked once whether it still exists (default 1000). */
+  readonly objectCacheRevalidateMs?: number;
   readonly logger?: boolean | object;
 }
 
@@ -18,17 +46,109 @@ export const EDGE_ERRORS = {
   CHANNEL_OFFLINE: { status: 404, message: 'The channel is not live.' },
   BAD_PATH: { status: 400, message: 'Invalid path.' },
   RANGE_NOT_SATISFIABLE: { status: 416, message: 'Range not satisfiable.' },
+  BAD_DELIVERY_DIRECTIVE: { status: 400, message: 'Invalid _HLS_msn / _HLS_part / _HLS_skip (RFC 8216bis §6.2.5.2).' },
+  PART_NOT_READY: { status: 503, message: 'The requested segment or part did not appear within three target durations.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
+  ...PLAYBACK_TOKEN_ERRORS,
 } as const;
 
 type EdgeErrorCode = keyof typeof EDGE_ERRORS;
+
+/** Cache-Control of a playlist rewritten with a viewer's token: never stored by a shared cache. */
+export const TOKENISED_PLAYLIST_CACHE_CONTROL = 'private, no-store';
+/** Cache-Control of a content key (RFC 8216bis §4.4.4.4 key files are secrets). */
+export const CONTENT_KEY_CACHE_CONTROL = 'private, no-store';
+
+/** Tags whose `URI` attribute names a child resource (RFC 8216bis §4.4). */
+const URI_TAGS = [
+  '#EXT-X-MAP:', '#EXT-X-PART:', '#EXT-X-PRELOAD-HINT:', '#EXT-X-RENDITION-REPORT:', '#EXT-X-KEY:', '#EXT-X-SESSION-KEY:',
+  '#EXT-X-MEDIA:', '#EXT-X-I-FRAME-STREAM-INF:', '#EXT-X-SESSION-DATA:',
+];
+const URI_ATTRIBUTE = /([:,])URI="([^"]*)"/;
+
+/**
+ * Appends `token=<token>` to a URI of a playlist: with `?` or `&` as the URI already has a query
+ * (`_HLS_msn`, `_HLS_part` … are kept), before any `#fragment`. URIs with a scheme
+ * (`https:`, `data:`, `skd:`) are left alone, so a token never leaves for another origin.
+ */
+export function withToken(uri: string, token: string): string {
+  if (uri === '' || /^[A-Za-z][A-Za-z0-9+.-]*:/.test(uri) || uri.startsWith('//')) return uri;
+  const hash = uri.indexOf('#');
+  const base = hash >= 0 ? uri.slice(0, hash) : uri;
+  const frag = hash >= 0 ? uri.slice(hash) : '';
+  const sep = !base.includes('?') ? '?' : base.endsWith('?') || base.endsWith('&') ? '' : '&';
+  return `${base}${sep}token=${encodeURIComponent(token)}${frag}`;
+}
+
+/**
+ * Rewrites an HLS playlist (master or media; RFC 8216bis §4) so that every child URI carries
+ * the viewer's playback token: URI lines (variant streams, media segments), and the `URI`
+ * attribute of EXT-X-MAP, EXT-X-PART, EXT-X-PRELOAD-HINT, EXT-X-RENDITION-REPORT, EXT-X-KEY,
+ * EXT-X-SESSION-KEY, EXT-X-SESSION-DATA, EXT-X-MEDIA and EXT-X-I-FRAME-STREAM-INF. Everything else (comments, other
+ * tags, blank lines, CRLF line ends) is kept byte for byte. See {@link withToken} for how a URI
+ * is extended.
+ */
+export function rewritePlaylist(text: string, token: string): string {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i]!;
+    const cr = raw.endsWith('\r');
+    const line = cr ? raw.slice(0, -1) : raw;
+    const t = line.trim();
+    if (t === '') continue;
+    let out = line;
+    if (!t.startsWith('#')) {
+      out = line.replace(t, () => withToken(t, token));
+    } else if (URI_TAGS.some((tag) => t.startsWith(tag))) {
+      out = line.replace(URI_ATTRIBUTE, (_m, lead: string, uri: string) => `${lead}URI="${withToken(uri, token)}"`);
+    }
+    if (out !== line) lines[i] = cr ? `${out}\r` : out;
+  }
+  return lines.join('\n');
+}
+
+/** The `token` query parameter of a request URL (first one), or undefined. */
+function tokenOf(req: FastifyRequest): string | undefined {
+  const q = req.query as Record<string, string | string[] | undefined> | undefined;
+  const v = q?.token;
+  return Array.isArray(v) ? v[0] : v;
+}
 
 /** One path segment of an object key: no `..`, no separators, a conservative character set. */
 const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 const CHANNEL_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
-function sendError(reply: FastifyReply, code: EdgeErrorCode): FastifyReply {
-  return reply.status(EDGE_ERRORS[code].status).header('cache-control', 'no-store').send({ code, message: EDGE_ERRORS[code].message });
+/** `token=<anything>` in a URL, for redaction. */
+const TOKEN_PARAM = /([?&]token=)[^&#]*/g;
+
+/** A request URL with its playback token replaced by `[redacted]` (tokens are credentials: never logged). */
+export function redactPlaybackToken(url: string): string {
+  return url.replace(TOKEN_PARAM, '$1[redacted]');
+}
+
+// Fastify logs every request's URL; playback tokens travel in the query, so the serializer redacts them.
+function redactingLogger(logger: boolean | object): boolean | object {
+  if (!logger) return false;
+  const base = (typeof logger === 'object' ? logger : {}) as { serializers?: Record<string, unknown> };
+  return {
+    ...base,
+    serializers: {
+      ...base.serializers,
+      req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, url: redactPlaybackToken(req.url), remoteAddress: req.ip }),
+    },
+  };
+}
+
+/** What the edge keeps of a channel's playback policy. */
+interface EdgePolicy {
+  readonly channelId: string;
+  /** `followers` / `allowlist` visibility, or encryption on. */
+  readonly tokenRequired: boolean;
+}
+
+/** Sends the catalogue error `code`; `detail` (a fixed, non-secret reason) replaces the generic message. */
+function sendError(reply: FastifyReply, code: EdgeErrorCode, detail?: string): FastifyReply {
+  return reply.status(EDGE_ERRORS[code].status).header('cache-control', 'no-store').send({ code, message: detail ?? EDGE_ERRORS[code].message });
 }
 
 /**
@@ -69,18 +189,118 @@ export function parseRange(header: string | undefined, size: number): { start: n
 /**
  * Builds the HLS edge/origin (Fastify): serves playlists and segments from object storage.
  * - `GET|HEAD /live/:channelId/*`: the channel's current live session (`sessions/<sessionId>/*`).
- * - `GET|HEAD /sessions/*`: any session's objects by key (VOD playlists, MP4).
+ * - `GET|HEAD /sessions/:sessionId/*`: any session's objects by key (VOD playlists, MP4), under
+ *   the policy of the session's channel (from the `stream_sessions` read model; an unknown
+ *   session is 404).
+ * - `GET|HEAD /keys/:sessionId/:index.key`: the session's AES-128 content key (16 raw bytes,
+ *   derived from `contentKeySecret`, `Cache-Control: private, no-store`); a valid playback token
+ *   for the session's channel is always required.
  * Content-Type and Cache-Control come from storage (live playlists short, segments immutable);
  * ETag / Last-Modified with 304; single byte ranges (MP4 seeking); CORS `*` for browser players;
  * 404 `{ code, message }` for what does not exist; 400 for traversal attempts.
+ * Immutable objects (segments, parts, init segments) are answered from an in-memory LRU
+ * (`objectCacheBytes`, `createImmutableObjectCache`): storage is asked once per object, and again
+ * at most every `objectCacheRevalidateMs` whether it still exists.
+ *
+ * Signed playback: the query parameter `token` (a playback token of `@live/auth`, issued by
+ * `POST /api/streams/{id}/playback-token`) is verified on every playlist, segment, part and key
+ * request. It is required when the channel's policy (cached `policyCacheMs`) is `followers` or
+ * `allowlist` or encrypts its segments; a public unencrypted channel plays without one, but a
+ * present and invalid token is refused there too. Refusals: 401 PLAYBACK_TOKEN_MISSING /
+ * INVALID / EXPIRED, 403 PLAYBACK_TOKEN_WRONG_STREAM / WRONG_ADDRESS (the token's address binding
+ * is checked against `request.ip`: behind a proxy or CDN that is the proxy's address unless it
+ * validates tokens itself), counted in `edge_token_refusals_total{code}`.
+ * A playlist requested with a token is rewritten ({@link rewritePlaylist}) so its child URIs
+ * carry the token, and is answered `Cache-Control: private, no-store` without ETag or ranges.
+ * Segments and parts keep their long immutable Cache-Control.
+ *
+ * CDN cache-key advice: a CDN in front of this edge must keep `token` in its cache key for
+ * playlists (they differ per viewer and are `private` anyway) and for segments, parts and keys,
+ * unless the CDN validates the same tokens itself (then it may drop `token` from the segment
+ * cache key, serving one cached copy to every authorised viewer). Dropping it without validating
+ * turns the first authorised request into a public copy for everyone who knows the URL.
  */
 export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, routerOptions: { maxParamLength: 1024 } });
+  const app = Fastify({ logger: redactingLogger(opts.logger ?? false), routerOptions: { maxParamLength: 1024 } });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const requests = new Counter({ name: 'edge_requests_total', help: 'Edge object requests by kind and status', labelNames: ['kind', 'status'], registers: [registry] });
+  const tokenRefusals = new Counter({ name: 'edge_token_refusals_total', help: 'Playback requests refused for their playback token, by error code', labelNames: ['code'], registers: [registry] });
   const cacheMs = opts.liveLookupCacheMs ?? 1000;
+  const policyMs = opts.policyCacheMs ?? 2000;
+  const watcher = createPlaylistWatcher(opts.storage);
+  const objectCacheBytes = opts.objectCacheBytes ?? DEFAULT_EDGE_CACHE_BYTES;
+  const objectCache = objectCacheBytes > 0
+    ? createImmutableObjectCache({ storage: opts.storage, maxBytes: objectCacheBytes, ...(opts.objectCacheRevalidateMs !== undefined ? { revalidateMs: opts.objectCacheRevalidateMs } : {}) })
+    : null;
   const liveCache = new Map<string, { sessionId: string | null; at: number }>();
+  const policyCache = new Map<string, { policy: EdgePolicy | null; at: number }>();
+  const sessionCache = new Map<string, { channelId: string | null; at: number }>();
+  const ring: PlaybackKeyRing | null = opts.playbackKeys && opts.playbackKeys.length > 0 ? playbackKeyRing(opts.playbackKeys) : null;
+  /** `edge_requests_total` children by kind and status: `inc({ labels })` hashes the labels on every call. */
+  const requestCounters = new Map<string, ReturnType<typeof requests.labels>>();
+  const countRequest = (kind: string, status: number): void => {
+    const k = `${kind} ${status}`;
+    let c = requestCounters.get(k);
+    if (!c) {
+      c = requests.labels({ kind, status });
+      requestCounters.set(k, c);
+    }
+    c.inc();
+  };
+  /** Tokens that verified, by token, channel, session and client address: their expiry (epoch seconds). */
+  const verifiedTokens = new Map<string, number>();
+  if (opts.contentKeySecret && opts.contentKeySecret.length < 16) throw new TypeError('contentKeySecret must be at least 16 bytes');
+
+  /** The channel's policy as the edge needs it (null: no such channel). */
+  async function policyOf(channelId: string): Promise<EdgePolicy | null> {
+    const hit = policyCache.get(channelId);
+    if (hit && Date.now() - hit.at < policyMs) return hit.policy;
+    const p = await channelPlaybackPolicy(opts.db, channelId);
+    const policy = p ? { channelId, tokenRequired: p.visibility !== 'public' || p.encryption.enabled } : null;
+    policyCache.set(channelId, { policy, at: Date.now() });
+    if (policyCache.size > 10_000) policyCache.clear();
+    return policy;
+  }
+
+  async function channelOfSession(sessionId: string): Promise<string | null> {
+    const hit = sessionCache.get(sessionId);
+    // A session never changes channel: a known mapping is kept longer than an unknown one.
+    if (hit && Date.now() - hit.at < (hit.channelId ? 60_000 : policyMs)) return hit.channelId;
+    const channelId = await sessionChannelId(opts.db, sessionId);
+    sessionCache.set(sessionId, { channelId, at: Date.now() });
+    if (sessionCache.size > 50_000) sessionCache.clear();
+    return channelId;
+  }
+
+  function refuse(reply: FastifyReply, code: PlaybackTokenErrorCode): FastifyReply {
+    tokenRefusals.inc({ code });
+    return sendError(reply, code);
+  }
+
+  /**
+   * Checks the request's token against the channel (and session). Returns the verified token
+   * to propagate into playlists, null when none is needed and none was given, or a refusal.
+   */
+  function authorise(req: FastifyRequest, channelId: string, sessionId: string | null, required: boolean): { token: string | null } | { refused: PlaybackTokenErrorCode } {
+    const token = tokenOf(req);
+    if (token === undefined || token === '') return required ? { refused: 'PLAYBACK_TOKEN_MISSING' } : { token: null };
+    if (!ring) return { refused: 'PLAYBACK_TOKEN_INVALID' };
+    // A player sends the same token for every part and segment: remember what verified (with
+    // the same ring, channel, session and address the answer can only change at expiry).
+    const memoKey = `${token}\n${channelId}\n${sessionId ?? ''}\n${req.ip}`;
+    const exp = verifiedTokens.get(memoKey);
+    if (exp !== undefined && exp * 1000 > Date.now()) return { token };
+    try {
+      const claims = verifyPlaybackToken(token, ring, { channelId, sessionId, clientAddress: req.ip });
+      if (verifiedTokens.size >= 20_000) verifiedTokens.clear();
+      verifiedTokens.set(memoKey, claims.exp);
+      return { token };
+    } catch (err) {
+      if (err instanceof PlaybackTokenError) return { refused: err.code };
+      throw err;
+    }
+  }
 
   async function liveSessionOf(channelId: string): Promise<string | null> {
     const hit = liveCache.get(channelId);
@@ -92,12 +312,42 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     return sessionId;
   }
 
-  async function serveKey(req: FastifyRequest, reply: FastifyReply, key: string): Promise<FastifyReply> {
+  async function serveKey(req: FastifyRequest, reply: FastifyReply, key: string, token: string | null = null): Promise<FastifyReply> {
     const kind = key.endsWith('.m3u8') ? 'playlist' : 'object';
-    const info = await opts.storage.stat(key);
+    if (kind === 'playlist') {
+      const directives = parseBlockingReloadQuery((req.query ?? {}) as Record<string, unknown>);
+      if (!directives.ok) {
+        requests.inc({ kind, status: 400 });
+        return sendError(reply, 'BAD_DELIVERY_DIRECTIVE', directives.reason);
+      }
+      if (directives.request.msn !== undefined) return serveBlockingReload(req, reply, key, directives.request, token);
+    }
+    // Immutable objects (segments, parts) come from memory: no stat + open + read per request.
+    let cached: CachedObject | null = null;
+    let info: Awaited<ReturnType<ObjectStorage['stat']>>;
+    if (kind === 'object' && objectCache) {
+      const hit = await objectCache.get(key);
+      cached = hit.kind === 'hit' ? hit.object : null;
+      info = hit.kind === 'hit' ? hit.object.info : hit.kind === 'uncacheable' ? hit.info : null;
+    } else {
+      info = await opts.storage.stat(key);
+    }
     if (!info) {
       requests.inc({ kind, status: 404 });
       return sendError(reply, 'NOT_FOUND');
+    }
+    if (kind === 'playlist' && token !== null) {
+      // Per-viewer body: no ETag, no ranges, never in a shared cache.
+      const body = await opts.storage.read(key);
+      if (!body) {
+        requests.inc({ kind, status: 404 });
+        return sendError(reply, 'NOT_FOUND');
+      }
+      const text = rewritePlaylist(body.toString('utf8'), token);
+      requests.inc({ kind, status: 200 });
+      reply.header('content-type', info.contentType).header('cache-control', TOKENISED_PLAYLIST_CACHE_CONTROL)
+        .header('content-length', String(Buffer.byteLength(text)));
+      return reply.status(200).send(req.method === 'HEAD' ? undefined : text);
     }
     const range = parseRange(req.headers.range, info.size);
     if (range === 'unsatisfiable') {
@@ -108,7 +358,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     reply.header('content-type', info.contentType)
       .header('cache-control', info.cacheControl)
       .header('etag', info.etag)
-      .header('last-modified', info.lastModified.toUTCString())
+      .header('last-modified', cached ? cached.lastModifiedHttp : info.lastModified.toUTCString())
       .header('accept-ranges', 'bytes');
     const inm = req.headers['if-none-match'];
     const ims = req.headers['if-modified-since'];
@@ -119,18 +369,61 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     const status = range ? 206 : 200;
     if (range) reply.header('content-range', `bytes ${range.start}-${range.end}/${info.size}`);
     reply.header('content-length', String(range ? range.end - range.start + 1 : info.size));
-    requests.inc({ kind, status });
+    countRequest(kind, status);
     if (req.method === 'HEAD') return reply.status(status).send();
+    if (cached) return reply.status(status).send(range ? cached.body.subarray(range.start, range.end + 1) : cached.body);
     const stream = await opts.storage.createReadStream(key, range ?? undefined);
     if (!stream) return sendError(reply, 'NOT_FOUND');
     return reply.status(status).send(stream);
   }
 
-  app.addHook('onSend', async (_req, reply, payload) => {
+  /**
+   * A blocking playlist reload (RFC 8216bis §6.2.5.2): answers once the playlist holds media
+   * sequence `_HLS_msn` (and part `_HLS_part`), 400 for a directive beyond the spec's limits,
+   * 503 after three target durations. The answer is the playlist as stored (rewritten with the
+   * token when one was given), never a 304: a blocking request asks for a newer version.
+   */
+  async function serveBlockingReload(req: FastifyRequest, reply: FastifyReply, key: string, request: BlockingReloadRequest, token: string | null): Promise<FastifyReply> {
+    const abort = new AbortController();
+    const onClose = (): void => abort.abort();
+    req.raw.once('close', onClose);
+    let etag: string | null = null;
+    let info: Awaited<ReturnType<ObjectStorage['stat']>> = null;
+    try {
+      const result = await awaitBlockingReload(request, {
+        read: async () => {
+          info = await opts.storage.stat(key);
+          etag = info?.etag ?? null;
+          const body = info ? await opts.storage.read(key) : null;
+          return body ? body.toString('utf8') : null;
+        },
+        changed: () => watcher.changed(key, etag),
+        signal: abort.signal,
+      });
+      if (result.status === 200) {
+        const text = token !== null ? rewritePlaylist(result.text, token) : result.text;
+        const stored = info as Awaited<ReturnType<ObjectStorage['stat']>>;
+        requests.inc({ kind: 'playlist', status: 200 });
+        reply.header('content-type', stored?.contentType ?? 'application/vnd.apple.mpegurl')
+          .header('cache-control', token !== null ? TOKENISED_PLAYLIST_CACHE_CONTROL : (stored?.cacheControl ?? 'no-cache'))
+          .header('content-length', String(Buffer.byteLength(text)));
+        return reply.status(200).send(req.method === 'HEAD' ? undefined : text);
+      }
+      requests.inc({ kind: 'playlist', status: result.status });
+      if (result.status === 404) return sendError(reply, 'NOT_FOUND');
+      if (result.status === 400) return sendError(reply, 'BAD_DELIVERY_DIRECTIVE', result.reason);
+      return sendError(reply, 'PART_NOT_READY');
+    } finally {
+      req.raw.off('close', onClose);
+    }
+  }
+
+  // callback style: no promise per response
+  app.addHook('onSend', (_req, reply, payload, done) => {
     reply.header('access-control-allow-origin', '*');
     reply.header('access-control-expose-headers', 'content-length, content-range, etag');
     reply.header('timing-allow-origin', '*');
-    return payload;
+    done(null, payload);
   });
   app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
     if (err.name === 'InvalidStorageKeyError') return sendError(reply, 'BAD_PATH');
@@ -150,9 +443,17 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       const { channelId, '*': rest } = req.params as { channelId: string; '*': string };
       const keyRest = safeKeyRest(rest);
       if (!CHANNEL_ID.test(channelId) || !keyRest) return sendError(reply, 'BAD_PATH');
-      const sessionId = await liveSessionOf(channelId);
+      // both lookups cached (the common case): no promises
+      const now = Date.now();
+      const policyHit = policyCache.get(channelId);
+      const liveHit = liveCache.get(channelId);
+      const [policy, sessionId] = policyHit && now - policyHit.at < policyMs && liveHit && now - liveHit.at < cacheMs
+        ? [policyHit.policy, liveHit.sessionId]
+        : await Promise.all([policyOf(channelId), liveSessionOf(channelId)]);
+      const auth = authorise(req, channelId, sessionId, policy?.tokenRequired ?? false);
+      if ('refused' in auth) return refuse(reply, auth.refused);
       if (!sessionId) return sendError(reply, 'CHANNEL_OFFLINE');
-      return serveKey(req, reply, `sessions/${sessionId}/${keyRest}`);
+      return serveKey(req, reply, `sessions/${sessionId}/${keyRest}`, auth.token);
     },
   });
   app.route({
@@ -161,7 +462,32 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     handler: async (req, reply) => {
       const keyRest = safeKeyRest((req.params as { '*': string })['*']);
       if (!keyRest) return sendError(reply, 'BAD_PATH');
-      return serveKey(req, reply, `sessions/${keyRest}`);
+      const slash = keyRest.indexOf('/');
+      const sessionId = slash < 0 ? keyRest : keyRest.slice(0, slash);
+      const channelId = await channelOfSession(sessionId);
+      if (!channelId) return sendError(reply, 'NOT_FOUND');
+      const policy = await policyOf(channelId);
+      const auth = authorise(req, channelId, sessionId, policy?.tokenRequired ?? false);
+      if ('refused' in auth) return refuse(reply, auth.refused);
+      return serveKey(req, reply, `sessions/${keyRest}`, auth.token);
+    },
+  });
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/keys/:sessionId/:file',
+    handler: async (req, reply) => {
+      const { sessionId, file } = req.params as { sessionId: string; file: string };
+      const m = /^(0|[1-9]\d{0,8})\.key$/.exec(file);
+      if (!CHANNEL_ID.test(sessionId) || !m) return sendError(reply, 'BAD_PATH');
+      const channelId = await channelOfSession(sessionId);
+      if (!channelId) return sendError(reply, 'NOT_FOUND');
+      const auth = authorise(req, channelId, sessionId, true);
+      if ('refused' in auth) return refuse(reply, auth.refused);
+      if (!opts.contentKeySecret) return sendError(reply, 'NOT_FOUND');
+      const key = deriveContentKey(opts.contentKeySecret, sessionId, Number(m[1]));
+      requests.inc({ kind: 'key', status: 200 });
+      reply.header('content-type', 'application/octet-stream').header('cache-control', CONTENT_KEY_CACHE_CONTROL).header('content-length', '16');
+      return reply.status(200).send(req.method === 'HEAD' ? undefined : key);
     },
   });
   app.options('/*', async (_req, reply) => reply.status(204)
