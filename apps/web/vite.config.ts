@@ -7,6 +7,7 @@
  *                 passes through unbuffered)
  *   /live/*     → EDGE_URL (default http://127.0.0.1:8081) — live master/media playlists + segments
  *   /sessions/* → EDGE_URL                                  — VOD playlists, segments and MP4s
+ *   /keys/*     → EDGE_URL                                  — AES-128 content keys (token required)
  *   /chat/*     → CHAT_URL (default http://127.0.0.1:8082) — chat rooms: WebSocket upgrades
  *                 (`ws: true`) to the chat gateway
  * for both `vite` (dev server) and `vite preview` (serving the built `dist/`).
@@ -36,6 +37,8 @@ export default defineConfig((): UserConfig => {
     '/api/': { target: apiUrl, changeOrigin: true },
     '/live/': { target: edgeUrl, changeOrigin: true },
     '/sessions/': { target: edgeUrl, changeOrigin: true },
+    // AES-128 content keys of encrypted channels (EXT-X-KEY URI="/keys/<sessionId>/<n>.key")
+    '/keys/': { target: edgeUrl, changeOrigin: true },
     '/chat/': { target: chatUrl, changeOrigin: true, ws: true },
   };
 

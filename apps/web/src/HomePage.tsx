@@ -1,3 +1,4 @@
+import { useState, useSyncExternalStore, type CSSProperties } from 'react';
 import { isLive, type StreamItem } from './api';
 import { duration, timeAgo } from './format';
 import { hrefFor, Link } from './router';
@@ -8,14 +9,70 @@ function rtmpUrl(): string {
   return `rtmp://${location.hostname}:1935/live`;
 }
 
+/** How often the worker rewrites a live stream's poster (`sessions/<id>/poster.jpg`), in milliseconds. */
+export const POSTER_REFRESH_MS = 10_000;
+
+/**
+ * Same-origin URL of a channel's live poster (served by the edge from the current session),
+ * cache-busted per refresh period: `bucket` is `floor(now / POSTER_REFRESH_MS)` (see
+ * {@link usePosterBucket}), so every viewer asks for the same URL within a period (a CDN
+ * can share it) and a new one after it.
+ */
+export function livePosterUrl(channelId: string, bucket: number): string {
+  return `/live/${encodeURIComponent(channelId)}/poster.jpg?t=${bucket}`;
+}
+
+/** Same-origin URL of a session's last poster (the final frame of a recorded broadcast, when it had one). */
+export function sessionPosterUrl(sessionId: string): string {
+  return `/sessions/${encodeURIComponent(sessionId)}/poster.jpg`;
+}
+
+const bucketListeners = new Set<() => void>();
+let bucketTimer: ReturnType<typeof setInterval> | undefined;
+function subscribeBucket(onChange: () => void): () => void {
+  bucketListeners.add(onChange);
+  // one timer for every card on the page; React re-renders only when the bucket changed
+  bucketTimer ??= setInterval(() => {
+    for (const l of bucketListeners) l();
+  }, 1000);
+  return () => {
+    bucketListeners.delete(onChange);
+    if (bucketListeners.size === 0 && bucketTimer !== undefined) {
+      clearInterval(bucketTimer);
+      bucketTimer = undefined;
+    }
+  };
+}
+const currentBucket = () => Math.floor(Date.now() / POSTER_REFRESH_MS);
+
+/** The current poster refresh period number, `floor(Date.now() / POSTER_REFRESH_MS)`; re-renders when it changes. */
+export function usePosterBucket(): number {
+  return useSyncExternalStore(subscribeBucket, currentBucket);
+}
+
+const POSTER_STYLE: CSSProperties = { position: 'absolute', inset: 0, width: '100%', height: '100%', objectFit: 'cover', borderRadius: 'inherit' };
+
+/**
+ * A card's poster image, filling its `.card-thumb` under the badges. When the image fails
+ * (404: no poster yet, the stream just ended, or a token is required) it is removed, showing
+ * the card's placeholder background; a new `src` (the next refresh period) tries again.
+ */
+export function PosterImage({ src }: { src: string }) {
+  const [failed, setFailed] = useState<string | null>(null);
+  if (failed === src) return null;
+  return <img src={src} alt="" loading="lazy" decoding="async" draggable={false} style={POSTER_STYLE} onError={() => setFailed(src)} data-testid="card-poster" />;
+}
+
 function StreamCard({ item }: { item: StreamItem }) {
   const live = isLive(item);
+  const bucket = usePosterBucket();
   const href = hrefFor(live ? { name: 'live', channelId: item.channelId } : { name: 'vod', sessionId: item.sessionId });
   const length = duration(item.startedAt, item.endedAt);
   return (
     <li className="card" data-testid="stream-item" data-session-id={item.sessionId} data-status={item.status}>
       <Link href={href} className="card-link">
         <div className="card-thumb" aria-hidden="true">
+          <PosterImage src={live ? livePosterUrl(item.channelId, bucket) : sessionPosterUrl(item.sessionId)} />
           {live ? (
             <span className="badge badge-live">{item.status === 'starting' ? 'STARTING' : 'LIVE'}</span>
           ) : (

@@ -2,9 +2,10 @@ import { useRef } from 'react';
 import { isLive, liveMasterUrl, vodMasterUrl, type StreamItem } from './api';
 import { ChannelPanel } from './ChannelPanel';
 import { ChatPanel } from './ChatPanel';
+import { SeekPreview, thumbnailsVttUrl } from './SeekPreview';
 import { hrefFor, Link } from './router';
 import { useChannel } from './useChannel';
-import { usePlayer, type PlaybackState } from './usePlayer';
+import { BEHIND_LIVE_THRESHOLD_SECONDS, usePlayer, type PlaybackState } from './usePlayer';
 import { useStreams } from './useStreams';
 
 /** Which player: a channel's live stream, or a recorded session. */
@@ -18,6 +19,16 @@ const STATE_LABEL: Record<PlaybackState, string> = {
   ended: 'Ended',
   error: 'Error',
 };
+
+/** "1:05:09" / "4:07" / "12 s": how far behind the live edge, for the DVR line. */
+function formatBehind(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
+}
 
 /** The API's item for this target: the channel's current (else latest) session, or the session. */
 function findItem(items: readonly StreamItem[] | null, target: PlayerTarget): StreamItem | undefined {
@@ -35,6 +46,9 @@ function findItem(items: readonly StreamItem[] | null, target: PlayerTarget): St
  * Live pages also show the channel (`GET /api/channels/<channelId>`): title, category, follower
  * count and the Follow/Unfollow button, and the channel's chat beside the player (below it on
  * narrow screens).
+ * Playback starts with a playback token (`POST /api/streams/<id>/playback-token`, see usePlayer);
+ * a refusal (followers-only, allow-list, sign-in needed) is shown as the API's message. While
+ * live, a DVR line says how far behind the live edge the viewer is and offers "Go live".
  */
 export function PlayerPage({ target }: { target: PlayerTarget }) {
   const videoRef = useRef<HTMLVideoElement>(null);
@@ -44,7 +58,8 @@ export function PlayerPage({ target }: { target: PlayerTarget }) {
   const item = findItem(items, target);
   // Beacons name the broadcast session: the recording's, or the channel's session while it is live.
   const sessionId = live ? (item && isLive(item) ? item.sessionId : null) : target.sessionId;
-  const player = usePlayer(videoRef, src, { live, sessionId });
+  // A playback token first (followers-only / allow-listed / encrypted channels need one).
+  const player = usePlayer(videoRef, src, { live, sessionId, playbackId: live ? target.channelId : target.sessionId });
   const channelHandle = useChannel(live ? target.channelId : null);
   const channel = channelHandle.channel;
   // A channel that does not exist has no chat room (the gateway refuses the upgrade with 404).
@@ -80,6 +95,13 @@ export function PlayerPage({ target }: { target: PlayerTarget }) {
           <div className="video-wrap">
             <video ref={videoRef} data-testid="player-video" controls muted autoPlay playsInline />
           </div>
+          {!live && <SeekPreview videoRef={videoRef} vttUrl={thumbnailsVttUrl(target.sessionId)} />}
+
+          {player.refused && (
+            <p className="error" role="alert" data-testid="playback-refused">
+              {player.refused}
+            </p>
+          )}
 
           <div className="player-bar">
             <div className={`status status-${player.state}`} data-testid="player-status" data-state={player.state} role="status">
@@ -102,6 +124,24 @@ export function PlayerPage({ target }: { target: PlayerTarget }) {
                 ))}
               </select>
             </label>
+            {live && player.dvrWindowSeconds > 0 && (
+              <span className="dvr" data-testid="dvr">
+                <span className="muted" data-testid="behind-live" data-seconds={player.behindLiveSeconds ?? 0}>
+                  {player.behindLiveSeconds !== null && player.behindLiveSeconds > BEHIND_LIVE_THRESHOLD_SECONDS
+                    ? `${formatBehind(player.behindLiveSeconds)} behind live`
+                    : 'At the live edge'}
+                </span>{' '}
+                <button
+                  type="button"
+                  className="button"
+                  data-testid="go-live"
+                  disabled={player.behindLiveSeconds === null || player.behindLiveSeconds <= BEHIND_LIVE_THRESHOLD_SECONDS}
+                  onClick={player.goLive}
+                >
+                  Go live
+                </button>
+              </span>
+            )}
             {item?.vodMp4Url && (
               <a className="button" href={item.vodMp4Url} download data-testid="download-mp4">
                 Download MP4

@@ -2,14 +2,17 @@ import { useEffect, useRef, useState } from 'react';
 import { callApi, errorMessage } from './api';
 import { categoryName, countLabel, parseSearchPage, searchApiPath, type Category, type SearchItem } from './platform';
 import { hrefFor, Link, navigate, type SearchParams } from './router';
+import { livePosterUrl, PosterImage, usePosterBucket } from './HomePage';
 import { useCategories } from './useCategories';
 
 function ChannelCard({ item, categories }: { item: SearchItem; categories: readonly Category[] | null }) {
   const category = categoryName(categories, item.category);
+  const bucket = usePosterBucket();
   return (
     <li className="card" data-testid="search-result" data-channel-id={item.channelId} data-live={item.live}>
       <Link href={hrefFor({ name: 'live', channelId: item.channelId })} className="card-link">
         <div className="card-thumb" aria-hidden="true">
+          {item.live && <PosterImage src={livePosterUrl(item.channelId, bucket)} />}
           {item.live ? <span className="badge badge-live">LIVE</span> : <span className="badge badge-vod">OFFLINE</span>}
           {item.live && <span className="card-viewers">{countLabel(item.viewers, 'viewer')}</span>}
         </div>

@@ -205,3 +205,66 @@ export function liveMasterUrl(channelId: string): string {
 export function vodMasterUrl(sessionId: string): string {
   return `/sessions/${encodeURIComponent(sessionId)}/vod.m3u8`;
 }
+
+/** Answer of `POST /api/streams/{id}/playback-token`: the signed token and when it expires (ISO 8601). */
+export interface PlaybackToken {
+  readonly token: string;
+  readonly expiresAt: string;
+}
+
+/** True when `v` has the shape of a {@link PlaybackToken} (non-empty token, parsable expiry). */
+export function isPlaybackToken(v: unknown): v is PlaybackToken {
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Record<string, unknown>;
+  return typeof o.token === 'string' && o.token !== '' && typeof o.expiresAt === 'string' && Number.isFinite(Date.parse(o.expiresAt));
+}
+
+/** API path of the playback-token route for a channel id (live) or a session id (VOD). */
+export function playbackTokenPath(id: string): string {
+  return `/api/streams/${encodeURIComponent(id)}/playback-token`;
+}
+
+/**
+ * Asks the API for a playback token (`POST /api/streams/{id}/playback-token`, body `{}`) through
+ * `request`, e.g. the app session's `request` (which sends the viewer's access token when signed in).
+ * @throws ApiError as `request` does (403 `PLAYBACK_FOLLOWERS_ONLY`, 401 `UNAUTHENTICATED` …),
+ *   or `shape` when the answer is not a {@link PlaybackToken}.
+ */
+export async function requestPlaybackToken(
+  id: string,
+  request: (path: string, opts: { method: 'POST'; body: unknown; signal?: AbortSignal | undefined }) => Promise<unknown>,
+  signal?: AbortSignal,
+): Promise<PlaybackToken> {
+  const path = playbackTokenPath(id);
+  const body = await request(path, { method: 'POST', body: {}, signal });
+  if (!isPlaybackToken(body)) throw new ApiError(`POST ${path}: unexpected response`, 'shape');
+  return body;
+}
+
+/**
+ * `url` with its `token` query parameter set to `token` (added, or replaced when the edge's
+ * playlist rewriting put an older one there). Only same-origin URLs are touched, so a token never
+ * leaves for another origin; `url` unchanged when `token` is null.
+ * @param base the page URL relative URLs resolve against (default `window.location.href`).
+ */
+export function withPlaybackToken(url: string, token: string | null, base: string = window.location.href): string {
+  if (!token) return url;
+  let u: URL;
+  try {
+    u = new URL(url, base);
+  } catch {
+    return url;
+  }
+  if (u.origin !== new URL(base).origin) return url;
+  u.searchParams.set('token', token);
+  return u.href;
+}
+
+/** Renew a playback token this long before it expires, or at 80% of its life when that comes first. */
+const TOKEN_RENEW_LEAD_MS = 60_000;
+
+/** When to renew a playback token that expires at `expiresAtMs` (ms since the epoch), as a delay in ms from `nowMs`; at least 5 s. */
+export function tokenRenewDelayMs(expiresAtMs: number, nowMs: number): number {
+  const life = expiresAtMs - nowMs;
+  return Math.max(5_000, Math.min(life - TOKEN_RENEW_LEAD_MS, life * 0.8));
+}

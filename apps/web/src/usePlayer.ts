@@ -7,7 +7,9 @@
  */
 import Hls, { ErrorDetails, ErrorTypes, Events, type ErrorData } from 'hls.js';
 import { useCallback, useEffect, useRef, useState, type RefObject } from 'react';
+import { ApiError, errorMessage, requestPlaybackToken, tokenRenewDelayMs, withPlaybackToken, type PlaybackToken } from './api';
 import { attachTelemetry } from './playerTelemetry';
+import { appSession } from './useSession';
 
 /** What the test harness (and a curious developer) can reach as `window.__player`. */
 export interface PlayerHandle {
@@ -49,11 +51,17 @@ export interface PlayerState {
   readonly playingLevel: number;
   /** True when quality can be chosen (hls.js, not native HLS). */
   readonly canSelectQuality: boolean;
+  /** The API refused a playback token (e.g. "This stream is for followers of the channel…"); playback does not start. */
+  readonly refused: string | null;
+  /** Live: seconds the playhead is behind the live edge (hls.js `liveSyncPosition`), null when unknown or not live. */
+  readonly behindLiveSeconds: number | null;
+  /** Live: seconds of the seek-back (DVR) window, the `<video>`'s seekable range; 0 when unknown. */
+  readonly dvrWindowSeconds: number;
 }
 
 /** Options of {@link usePlayer}. */
 export interface PlayerOptions {
-  /** Live playlists start `liveSyncDurationCount` segments behind the live edge. */
+  /** A live stream (played PART-HOLD-BACK behind the edge when low-latency, else three target durations). */
   readonly live: boolean;
   /**
    * The broadcast session being played, for the QoE beacons (playerTelemetry.ts); null while
@@ -62,7 +70,20 @@ export interface PlayerOptions {
   readonly sessionId?: string | null;
   /** Send QoE beacons to `POST /api/beacons` (default true). */
   readonly telemetry?: boolean;
+  /**
+   * Channel id (live) or session id (VOD) to get a playback token for before loading
+   * (`POST /api/streams/{id}/playback-token`); null/absent: play without a token.
+   */
+  readonly playbackId?: string | null;
+  /** How the token is fetched (default: through the app session, with the viewer's access token). Tests inject one. */
+  readonly fetchPlaybackToken?: (id: string, signal: AbortSignal) => Promise<PlaybackToken>;
 }
+
+/** Behind the live edge by more than this (s): the player shows how far and offers "Go live". */
+export const BEHIND_LIVE_THRESHOLD_SECONDS = 3;
+
+const defaultFetchToken = (id: string, signal: AbortSignal) =>
+  requestPlaybackToken(id, (path, opts) => appSession().request(path, { ...opts, auth: 'optional' }), signal);
 
 const MAX_RETRY_DELAY_MS = 10_000;
 
@@ -99,18 +120,25 @@ const MANIFEST_ERRORS: ReadonlySet<string> = new Set([
  * muted and auto-started (browsers only autoplay muted media without a user gesture).
  * Re-initialises when `src` or `live` change; tears hls.js down on unmount.
  * Publishes `window.__player` for tests. Never throws; failures end up in `state`/`detail`.
+ * With `playbackId`, a playback token is fetched first and kept fresh (renewed
+ * {@link tokenRenewDelayMs} before expiry); hls.js' `xhrSetup` sets the current token on every
+ * request. A 401/403 answer ends in `refused` (the API's message) without loading; other token
+ * failures play without a token. Live: `behindLiveSeconds` / `dvrWindowSeconds` follow the
+ * playhead, and `goLive()` seeks to hls.js' `liveSyncPosition`.
  * Unless `telemetry` is false, each playback (each `src`) is one playback session of QoE
  * beacons (attachTelemetry), ended when the source changes or the player unmounts.
  */
 export function usePlayer(
   videoRef: RefObject<HTMLVideoElement | null>,
   src: string,
-  { live, sessionId = null, telemetry = true }: PlayerOptions,
-): PlayerState & { selectLevel: (level: number) => void } {
+  { live, sessionId = null, telemetry = true, playbackId = null, fetchPlaybackToken = defaultFetchToken }: PlayerOptions,
+): PlayerState & { selectLevel: (level: number) => void; goLive: () => void } {
   const [state, setState] = useState<PlayerState>(initialState);
   const hlsRef = useRef<Hls | null>(null);
   const sessionIdRef = useRef<string | null>(sessionId);
   sessionIdRef.current = sessionId;
+  const fetchTokenRef = useRef(fetchPlaybackToken);
+  fetchTokenRef.current = fetchPlaybackToken;
 
   useEffect(() => {
     const video = videoRef.current;
@@ -136,7 +164,19 @@ export function usePlayer(
       });
     };
 
+    // DVR: how far behind the live edge the playhead is, and how far back the viewer can seek
+    const updateDvr = () => {
+      if (!live) return;
+      const seekable = video.seekable;
+      const span = seekable.length > 0 ? seekable.end(seekable.length - 1) - seekable.start(0) : 0;
+      const edge = hlsRef.current?.liveSyncPosition ?? (seekable.length > 0 ? seekable.end(seekable.length - 1) : null);
+      const behind = edge === null || !Number.isFinite(edge) ? null : Math.max(0, Math.round(edge - video.currentTime));
+      setState((st) => (st.behindLiveSeconds === behind && Math.abs(st.dvrWindowSeconds - Math.round(span)) < 1 ? st : { ...st, behindLiveSeconds: behind, dvrWindowSeconds: Math.round(span) }));
+    };
+
     const onVideo: Record<string, () => void> = {
+      timeupdate: updateDvr,
+      seeked: updateDvr,
       waiting: () => patch({ state: 'buffering', detail: null }),
       playing: () => patch({ state: 'playing', detail: null }),
       pause: () => {
@@ -150,80 +190,147 @@ export function usePlayer(
     };
     for (const [name, fn] of Object.entries(onVideo)) video.addEventListener(name, fn);
 
+    // The current playback token (renewed before it expires); every request hls.js makes carries it.
+    let token: string | null = null;
+    const tokenAbort = new AbortController();
+    const source = () => withPlaybackToken(src, token);
     let hls: Hls | null = null;
-    if (Hls.isSupported()) {
-      hls = new Hls({
-        // Live: start 3 segments behind the live edge (RFC 8216 6.3.3: a client SHOULD NOT
-        // start closer than three target durations from the end), trading latency for fewer
-        // stalls. Ignored for VOD (playlists with EXT-X-ENDLIST).
-        liveSyncDurationCount: 3,
-      });
-      hlsRef.current = hls;
-      const h = hls;
-      let networkRetries = 0;
-      let lastMediaRecovery = 0;
-      let manifestLoaded = false;
+    let detachTelemetry: (() => void) | null = null;
+    let handle: PlayerHandle | null = null;
 
-      h.on(Events.MANIFEST_PARSED, (_e, data) => {
-        manifestLoaded = true;
-        patch({ renditions: toRenditions(data.levels), canSelectQuality: true, detail: null });
-        play();
-      });
-      h.on(Events.LEVEL_SWITCHED, (_e, data) => patch({ playingLevel: data.level }));
-      h.on(Events.FRAG_LOADED, () => {
-        networkRetries = 0;
-      });
-      // After a recovered error the <video> may never have stalled (no 'playing' event), so
-      // clear the error once media is flowing again.
-      h.on(Events.FRAG_BUFFERED, () =>
-        setState((s) => (s.state === 'error' ? { ...s, state: video.paused ? 'buffering' : 'playing', detail: null } : s)),
+    const renewToken = (attempt: number) => {
+      if (!playbackId) return;
+      fetchTokenRef.current(playbackId, tokenAbort.signal).then(
+        (t) => {
+          token = t.token;
+          later(tokenRenewDelayMs(Date.parse(t.expiresAt), Date.now()), () => renewToken(1));
+        },
+        (err: unknown) => {
+          if (tokenAbort.signal.aborted) return;
+          // keep the current token until it expires; try again with backoff
+          patch({ warning: `playback token renewal failed: ${errorMessage(err)}` });
+          later(retryDelayMs(attempt), () => renewToken(attempt + 1));
+        },
       );
-      h.on(Events.ERROR, (_e, data) => {
-        const what = describeHlsError(data);
-        if (!data.fatal) {
-          patch({ warning: what });
-          return;
-        }
-        switch (data.type) {
-          case ErrorTypes.NETWORK_ERROR: {
-            networkRetries += 1;
-            const delay = retryDelayMs(networkRetries);
-            patch({ state: 'error', detail: `${what} — retrying in ${Math.round(delay / 1000)} s` });
-            later(delay, () => {
-              if (!manifestLoaded && MANIFEST_ERRORS.has(data.details)) h.loadSource(src);
-              else h.startLoad();
-            });
+    };
+
+    const start = () => {
+      if (Hls.isSupported()) {
+        hls = new Hls({
+          // Low-latency HLS (RFC 8216bis §6.2.5, Apple LL-HLS): with EXT-X-PART and
+          // CAN-BLOCK-RELOAD, hls.js loads parts, holds PART-HOLD-BACK (1.5 s) behind the edge
+          // and reloads with _HLS_msn/_HLS_part. A playlist without parts plays as regular HLS,
+          // three target durations behind the edge (hls.js' default liveSyncDurationCount, as
+          // RFC 8216 6.3.3 asks). liveSyncDurationCount must NOT be set here: a user-set value
+          // overrides PART-HOLD-BACK (hls.js latency-controller) and made low-latency streams
+          // play 6 s behind. Ignored for VOD (playlists with EXT-X-ENDLIST).
+          lowLatencyMode: true,
+          // Drifted behind the target latency (after a stall): play up to 1.5x until back on it.
+          maxLiveSyncPlaybackRate: 1.5,
+          // Every playlist, segment, part and key request carries the CURRENT playback token: the
+          // edge puts the token of the playlist request into child URIs, which may be older.
+          ...(playbackId
+            ? {
+                xhrSetup: (xhr: XMLHttpRequest, url: string) => {
+                  xhr.open('GET', withPlaybackToken(url, token), true);
+                },
+              }
+            : {}),
+        });
+        hlsRef.current = hls;
+        const h = hls;
+        let networkRetries = 0;
+        let lastMediaRecovery = 0;
+        let manifestLoaded = false;
+
+        h.on(Events.MANIFEST_PARSED, (_e, data) => {
+          manifestLoaded = true;
+          patch({ renditions: toRenditions(data.levels), canSelectQuality: true, detail: null });
+          play();
+        });
+        h.on(Events.LEVEL_SWITCHED, (_e, data) => patch({ playingLevel: data.level }));
+        h.on(Events.FRAG_LOADED, () => {
+          networkRetries = 0;
+        });
+        // After a recovered error the <video> may never have stalled (no 'playing' event), so
+        // clear the error once media is flowing again.
+        h.on(Events.FRAG_BUFFERED, () =>
+          setState((s) => (s.state === 'error' ? { ...s, state: video.paused ? 'buffering' : 'playing', detail: null } : s)),
+        );
+        h.on(Events.ERROR, (_e, data) => {
+          const what = describeHlsError(data);
+          if (!data.fatal) {
+            patch({ warning: what });
             return;
           }
-          case ErrorTypes.MEDIA_ERROR: {
-            const now = performance.now();
-            // A second media error within 3 s: the codec guess may be wrong (hls.js guide).
-            if (now - lastMediaRecovery < 3000) h.swapAudioCodec();
-            lastMediaRecovery = now;
-            patch({ state: 'error', detail: `${what} — recovering` });
-            h.recoverMediaError();
+          switch (data.type) {
+            case ErrorTypes.NETWORK_ERROR: {
+              networkRetries += 1;
+              const delay = retryDelayMs(networkRetries);
+              patch({ state: 'error', detail: `${what} — retrying in ${Math.round(delay / 1000)} s` });
+              later(delay, () => {
+                if (!manifestLoaded && MANIFEST_ERRORS.has(data.details)) h.loadSource(source());
+                else h.startLoad();
+              });
+              return;
+            }
+            case ErrorTypes.MEDIA_ERROR: {
+              const now = performance.now();
+              // A second media error within 3 s: the codec guess may be wrong (hls.js guide).
+              if (now - lastMediaRecovery < 3000) h.swapAudioCodec();
+              lastMediaRecovery = now;
+              patch({ state: 'error', detail: `${what} — recovering` });
+              h.recoverMediaError();
+              return;
+            }
+            default:
+              patch({ state: 'error', detail: `${what} — playback stopped` });
+              h.destroy();
+              hlsRef.current = null;
+          }
+        });
+        h.loadSource(source());
+        h.attachMedia(video);
+      } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
+        // Native HLS cannot rewrite requests: the token in the master URL is used until the page reloads.
+        video.src = source();
+        play();
+      } else {
+        patch({ state: 'error', detail: 'This browser cannot play HLS (no Media Source Extensions, no native HLS).' });
+      }
+
+      handle = { video, hls };
+      window.__player = handle;
+      detachTelemetry = telemetry ? attachTelemetry(video, hls, { live, sessionId: () => sessionIdRef.current }) : null;
+    };
+
+    if (playbackId) {
+      patch({ detail: 'requesting a playback token' });
+      fetchTokenRef.current(playbackId, tokenAbort.signal).then(
+        (t) => {
+          if (tokenAbort.signal.aborted) return;
+          token = t.token;
+          later(tokenRenewDelayMs(Date.parse(t.expiresAt), Date.now()), () => renewToken(1));
+          start();
+        },
+        (err: unknown) => {
+          if (tokenAbort.signal.aborted) return;
+          if (err instanceof ApiError && err.kind === 'http' && (err.status === 401 || err.status === 403)) {
+            // the viewer may not watch: say why, do not start
+            patch({ state: 'error', detail: null, refused: err.message });
             return;
           }
-          default:
-            patch({ state: 'error', detail: `${what} — playback stopped` });
-            h.destroy();
-            hlsRef.current = null;
-        }
-      });
-      h.loadSource(src);
-      h.attachMedia(video);
-    } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
-      video.src = src;
-      play();
+          // API unreachable, unknown stream…: try without a token (the edge decides)
+          patch({ warning: `no playback token: ${errorMessage(err)}` });
+          start();
+        },
+      );
     } else {
-      patch({ state: 'error', detail: 'This browser cannot play HLS (no Media Source Extensions, no native HLS).' });
+      start();
     }
 
-    const handle: PlayerHandle = { video, hls };
-    window.__player = handle;
-    const detachTelemetry = telemetry ? attachTelemetry(video, hls, { live, sessionId: () => sessionIdRef.current }) : null;
-
     return () => {
+      tokenAbort.abort();
       detachTelemetry?.(); // first: session_end reads the position before the source is removed
       for (const t of timers) clearTimeout(t);
       for (const [name, fn] of Object.entries(onVideo)) video.removeEventListener(name, fn);
@@ -231,9 +338,9 @@ export function usePlayer(
       hlsRef.current = null;
       video.removeAttribute('src');
       video.load();
-      if (window.__player === handle) delete window.__player;
+      if (handle && window.__player === handle) delete window.__player;
     };
-  }, [videoRef, src, live, telemetry]);
+  }, [videoRef, src, live, telemetry, playbackId]);
 
   const selectLevel = useCallback((level: number) => {
     const hls = hlsRef.current;
@@ -243,7 +350,17 @@ export function usePlayer(
     setState((s) => ({ ...s, selectedLevel: level }));
   }, []);
 
-  return { ...state, selectLevel };
+  const goLive = useCallback(() => {
+    const video = videoRef.current;
+    if (!video) return;
+    const sync = hlsRef.current?.liveSyncPosition;
+    const seekable = video.seekable;
+    const edge = sync ?? (seekable.length > 0 ? seekable.end(seekable.length - 1) : null);
+    if (edge !== null && Number.isFinite(edge)) video.currentTime = edge;
+    if (video.paused) void video.play().catch(() => undefined);
+  }, [videoRef]);
+
+  return { ...state, selectLevel, goLive };
 }
 
 const initialState: PlayerState = {
@@ -254,4 +371,7 @@ const initialState: PlayerState = {
   selectedLevel: -1,
   playingLevel: -1,
   canSelectQuality: false,
+  refused: null,
+  behindLiveSeconds: null,
+  dvrWindowSeconds: 0,
 };

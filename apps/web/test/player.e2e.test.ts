@@ -1,7 +1,9 @@
 /**
  * Browser test on the whole embedded stack (issue 2): a real ffmpeg publishes to the demo
  * channel, headless Chromium opens the web app's player page for the live stream, and playback
- * advances by at least 3 s.
+ * advances by at least 3 s — in low-latency mode (issue 5): hls.js loads partial segments and
+ * reloads its media playlist with blocking requests (`_HLS_msn` / `_HLS_part`), which the edge
+ * answers with 200 once the part exists.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
@@ -29,8 +31,19 @@ it('plays a live stream in headless Chromium: playback advances ≥ 3 s', async 
 
   browser = await launchBrowser();
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  const blocking: Array<{ url: string; status: number }> = [];
+  const parts: string[] = [];
+  page.on('response', (r) => {
+    const url = r.url();
+    if (url.includes('_HLS_msn=')) blocking.push({ url, status: r.status() });
+    if (/\.part\d+(\.a\d+)?\.m4s/.test(url) && r.status() === 200) parts.push(url);
+  });
   await page.goto(info.demoWatchUrl);
   const result = await measurePlayback(page, { seconds: 5, startTimeoutMs: 30_000 });
+  // Low-latency mode: blocking playlist reloads answered 200, and partial segments played.
+  expect(blocking.filter((b) => b.status === 200).length).toBeGreaterThanOrEqual(3);
+  expect(blocking.some((b) => /_HLS_part=\d+/.test(b.url))).toBe(true);
+  expect(parts.length).toBeGreaterThanOrEqual(2);
   expect(result.advancedSeconds).toBeGreaterThanOrEqual(3);
   expect(result.levels.length).toBeGreaterThanOrEqual(3);
   await expect(page.getByTestId('live-badge').isVisible()).resolves.toBe(true);

@@ -155,6 +155,20 @@ function jwtKeyRing(dataDir: string, persistent: boolean): string {
 }
 
 /**
+ * The secret AES-128 HLS content keys are derived from (`CONTENT_KEY_SECRET`, base64, 32 bytes),
+ * shared by the worker (which encrypts) and the edge (which serves keys): from the environment,
+ * else one kept in the data dir.
+ */
+function contentKeySecret(dataDir: string, persistent: boolean): string {
+  if (process.env.CONTENT_KEY_SECRET) return process.env.CONTENT_KEY_SECRET;
+  const file = join(dataDir, 'content-key-secret');
+  if (persistent && existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const secret = randomBytes(32).toString('base64');
+  if (persistent) writeFileSync(file, secret + '\n', { mode: 0o600 });
+  return secret;
+}
+
+/**
  * Makes sure the EVENTS log holds the demo channel (ChannelCreated, ChannelMetadataUpdated) and
  * a StreamKeyIssued for `key` (its hash; no expiry: it is the operator's key). Idempotent: reads
  * the channel's history first. Returns the channel id.
@@ -243,6 +257,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     const demoChannelId = await seedDemoChannel(messaging, key);
     await messaging.close();
     const jwtKeys = jwtKeyRing(dataDir, persistent);
+    const contentSecret = contentKeySecret(dataDir, persistent);
 
     const p = opts.ports ?? {};
     const [rtmpPort, ingestHttpPort, apiPort, edgePort, webPort, workerHttpPort, projectorHttpPort, chatPort, clickhouseHttpPort] = [
@@ -283,12 +298,13 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     };
     const ready = [
       spawnApp('projector', { HTTP_PORT: String(projectorHttpPort), ...analyticsEnv }, `http://127.0.0.1:${projectorHttpPort}/healthz`),
-      spawnApp('worker', { HTTP_PORT: String(workerHttpPort), WORK_DIR: workDir, RELAY_TOKEN: internalToken }, `http://127.0.0.1:${workerHttpPort}/healthz`),
+      spawnApp('worker', { HTTP_PORT: String(workerHttpPort), WORK_DIR: workDir, RELAY_TOKEN: internalToken, CONTENT_KEY_SECRET: contentSecret }, `http://127.0.0.1:${workerHttpPort}/healthz`),
       spawnApp('ingest', {
         RTMP_PORT: String(rtmpPort), RTMP_HOST: opts.rtmpHost ?? '127.0.0.1', HTTP_PORT: String(ingestHttpPort), HTTP_HOST: '127.0.0.1',
         RELAY_BASE_URL: ingestHttpUrl, INGEST_NODE_ID: `ingest-${rtmpPort}`,
       }, `${ingestHttpUrl}/healthz`),
-      spawnApp('edge', { EDGE_PORT: String(edgePort) }, `${edgeUrl}/healthz`),
+      // Playback tokens are signed by the API with its key ring and verified by the edge.
+      spawnApp('edge', { EDGE_PORT: String(edgePort), JWT_KEYS: jwtKeys, CONTENT_KEY_SECRET: contentSecret }, `${edgeUrl}/healthz`),
       spawnApp('api', {
         API_PORT: String(apiPort), EDGE_PUBLIC_URL: '', JWT_KEYS: jwtKeys, CLICKHOUSE_URL: clickhouseUrl,
         INGEST_PUBLIC_URL: `rtmp://${rtmpPublicHost(opts.rtmpHost)}:${rtmpPort}/live`,

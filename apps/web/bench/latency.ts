@@ -1,0 +1,448 @@
+/**
+ * bench/latency (issue 5): glass-to-glass latency of live playback in headless Chromium, regular
+ * HLS and LL-HLS side by side in one run.
+ *
+ * The publisher (ffmpeg, lavfi test pattern, `-re`, x264 `ultrafast`, 2 s GOP, over RTMP to the
+ * embedded stack's demo channel, like `publishTestPattern`) burns its wall clock into every
+ * frame: `setpts` stamps each frame with `time(0)` (the wall clock when the frame enters the
+ * filter graph, i.e. when it is "captured") in milliseconds since a base passed on the command
+ * line, and 32 `drawbox` cells in the top 96 rows of the 1280x720 frame (2 rows x 16 columns,
+ * 80x48 px each, black/white) carry that number: bits 0-23 the milliseconds (LSB first), bits
+ * 24-31 a checksum `(b0 + 3 b1 + 7 b2 + 90) mod 256` of its three bytes. Big flat cells survive
+ * x264 and every rendition of the ladder (at 240p a cell is still ~27x16 px).
+ *
+ * One page (served by this script) holds two `<video>`s with hls.js from apps/web's dependency,
+ * both pinned to the same rendition (`LEVEL`, default 480p), playing the demo channel's live
+ * master playlist from the edge:
+ * - `LL-HLS`: `{ lowLatencyMode: true, liveSyncDurationCount: 3 }`, the config of
+ *   src/usePlayer.ts (parts, blocking playlist reloads, PART-HOLD-BACK);
+ * - `HLS`: `{ lowLatencyMode: false, liveSyncDurationCount: 3 }`, standard hls.js live playback
+ *   of the same playlists (segments only, 3 target durations behind the live edge).
+ * Every 100 ms the page draws each playing video into a canvas, decodes the cells and records
+ * `Date.now() - capturedAt` (same machine, same clock). A run is a fresh page: wait for both
+ * players to play, `WARMUP` s to settle, then `SECONDS` of samples. The publisher runs for the
+ * whole bench. The table prints p50/p95/n per run and player and the medians over `RUNS`.
+ *
+ * Where the latency goes (LL-HLS, and HLS for whole segments): while the bench runs, the
+ * storage directory of the pinned rendition is watched (inotify) for the moment each part and
+ * segment file appears, and hls.js reports when it loaded each part/segment. After the runs,
+ * every segment is decoded (ffmpeg) to read the capture time of each of its frames. Per part:
+ * (1) frames wait for the part to fill: on average (frames - 1) / 2 frame durations;
+ * (2) capture of the part's last frame → part file in storage: publisher encode, RTMP, ingest
+ *     relay, worker decode + x264 + fMP4 fragment flush, packager poll (100 ms) and write;
+ * (3) part in storage → part loaded by hls.js: the edge's blocking playlist reload wake-up
+ *     (50 ms poll), the playlist response, then the part request;
+ * (4) the rest of the glass-to-glass median: hls.js' buffer (its hold-back behind the live
+ *     edge) plus decode and display. hls.js' own `latency` and `targetLatency` are shown beside.
+ *
+ * Usage: pnpm bench:latency   (env RUNS=3 SECONDS=30 WARMUP=8 LEVEL=480)
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { chromium, type Browser } from 'playwright-core';
+import { startTestStack, waitFor, type TestStack } from '@live/dev/testing';
+
+const execFileAsync = promisify(execFile);
+const envNum = (name: string, def: number): number => (process.env[name] ? Number(process.env[name]) : def);
+const RUNS = envNum('RUNS', 3);
+const SECONDS = envNum('SECONDS', 30);
+const WARMUP = envNum('WARMUP', 8);
+const LEVEL = envNum('LEVEL', 480);
+const FPS = 30;
+const PART_FRAMES = 15; // the worker's parts: partFramesFor(30) = 15 frames = 0.5 s
+const SEGMENT_FRAMES = 60; // 2 s GOP
+const TARGET_LL_P50_MS = 2500;
+/**
+ * Extra players on the same page (env `VARIANTS`, comma-separated; default none):
+ * `usePlayer`: src/usePlayer.ts' exact config (`liveSyncDurationCount: 3` next to `lowLatencyMode: true`);
+ * `catchup`: LL-HLS with `maxLiveSyncPlaybackRate: 1.5` (hls.js speeds playback up to reach its target latency).
+ */
+const VARIANT_CONFIGS: Record<string, { label: string; config: Record<string, unknown> }> = {
+  usePlayer: { label: 'usePlayer.ts config', config: { lowLatencyMode: true, liveSyncDurationCount: 3 } },
+  catchup: { label: 'LL-HLS + catch-up', config: { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 } },
+};
+const VARIANTS = (process.env.VARIANTS ?? '').split(',').map((v) => v.trim()).filter((v) => v !== '');
+for (const v of VARIANTS) if (!VARIANT_CONFIGS[v]) throw new Error(`unknown VARIANTS entry ${v} (known: ${Object.keys(VARIANT_CONFIGS).join(', ')})`);
+const KEEP_WORK = process.env.KEEP_WORK === '1';
+
+/** Cells of the burned-in clock: 2 rows x 16 columns in the top BAR_ROWS of a 1280x720 frame. */
+const COLS = 16;
+const ROWS = 2;
+const WIDTH = 1280;
+const HEIGHT = 720;
+const BAR_ROWS = 96;
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length === 0 ? Number.NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+/** Nearest-rank percentile. */
+const pct = (xs: readonly number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+};
+
+/**
+ * The `-vf` of the publisher: wall-clock stamp (ms since `base`), the black bar, one white
+ * `drawbox` per set bit (timeline `enable` evaluated per frame), then regular timestamps again.
+ */
+function clockFilter(base: number): string {
+  const d = 'floor(t*1000+0.5)';
+  const byte = (k: number) => `mod(floor(${d}/${2 ** (8 * k)}),256)`;
+  const check = `mod(${byte(0)}+3*${byte(1)}+7*${byte(2)}+90,256)`;
+  const cw = WIDTH / COLS;
+  const ch = BAR_ROWS / ROWS;
+  const boxes: string[] = [];
+  for (let k = 0; k < COLS * ROWS; k++) {
+    const value = k < 24 ? d : check;
+    const bit = k < 24 ? k : k - 24;
+    const x = (k % COLS) * cw;
+    const y = Math.floor(k / COLS) * ch;
+    boxes.push(`drawbox=x=${x}:y=${y}:w=${cw}:h=${ch}:color=white:t=fill:enable='mod(floor(${value}/${2 ** bit}),2)'`);
+  }
+  return [
+    // time base 1 ms, pts = wall clock (ms) since base: drawbox' `t` is then the capture time
+    'settb=1/1000', `setpts='floor(time(0)*1000)-${base}'`,
+    `drawbox=x=0:y=0:w=${WIDTH}:h=${BAR_ROWS}:color=black:t=fill`, ...boxes,
+    // back to regular 30 fps timestamps for the encoder
+    `settb=1/${FPS}`, 'setpts=N',
+  ].join(',');
+}
+
+/** Starts the clock-burning publisher (see the module comment) for `seconds`. */
+function startPublisher(rtmpUrl: string, base: number, seconds: number): { child: ChildProcess; stderr: () => string } {
+  const args = [
+    '-hide_banner', '-loglevel', 'error',
+    '-re', '-f', 'lavfi', '-i', `testsrc2=size=${WIDTH}x${HEIGHT}:rate=${FPS}`,
+    '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-t', String(seconds), '-vf', clockFilter(base),
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-g', String(FPS * 2), '-keyint_min', String(FPS * 2), '-sc_threshold', '0',
+    '-b:v', '2500k', '-maxrate', '2500k', '-bufsize', '5000k',
+    '-c:a', 'aac', '-b:a', '128k', '-ar', '48000', '-ac', '2',
+    '-f', 'flv', rtmpUrl,
+  ];
+  const child = spawn(process.env.FFMPEG_PATH ?? 'ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000); });
+  return { child, stderr: () => err };
+}
+
+/** Decodes the clock of one 16x2 gray image (a frame's bar averaged per cell), or null when the checksum fails. */
+function decodeCells(cells: ArrayLike<number>): number | null {
+  let d = 0;
+  let c = 0;
+  for (let k = 0; k < 32; k++) {
+    const bit = (cells[k] ?? 0) > 128 ? 1 : 0;
+    if (k < 24) d += bit * 2 ** k;
+    else c += bit * 2 ** (k - 24);
+  }
+  const b = [d & 0xff, (d >> 8) & 0xff, (d >> 16) & 0xff];
+  return (b[0]! + 3 * b[1]! + 7 * b[2]! + 90) % 256 === c ? d : null;
+}
+
+/** Capture time (ms since base) of every frame of an fMP4 segment (init + segment), in presentation order; null for undecodable frames. */
+async function segmentCaptureTimes(init: string, segment: string, tmp: string): Promise<Array<number | null>> {
+  const file = join(tmp, 'decode.mp4');
+  writeFileSync(file, Buffer.concat([readFileSync(init), readFileSync(segment)]));
+  const { stdout } = await execFileAsync('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-i', file,
+    '-vf', `crop=iw:ih*${BAR_ROWS}/${HEIGHT}:0:0,scale=${COLS}:${ROWS}:flags=area`,
+    // one output frame per decoded frame (the default would duplicate one to keep a constant rate)
+    '-fps_mode', 'passthrough', '-pix_fmt', 'gray', '-f', 'rawvideo', '-',
+  ], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 });
+  const out: Array<number | null> = [];
+  for (let o = 0; o + 32 <= stdout.length; o += 32) out.push(decodeCells(stdout.subarray(o, o + 32)));
+  return out;
+}
+
+/** The page: two players, the canvas decoder, and the sample/loads records (`window.__bench`). */
+function pageHtml(src: string, base: number, level: number): string {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>bench/latency</title></head><body>
+<video id="ll" muted autoplay playsinline width="640" height="360"></video>
+<video id="std" muted autoplay playsinline width="640" height="360"></video>
+${VARIANTS.map((v) => `<video id="${v}" muted autoplay playsinline width="640" height="360"></video>`).join('\n')}
+<script src="/hls.js"></script>
+<script>
+const BASE = ${base}, COLS = ${COLS}, ROWS = ${ROWS}, BAR = ${BAR_ROWS / HEIGHT}, LEVEL = ${level};
+const bench = window.__bench = { players: {}, recording: false };
+function decode(ctx, w, h) {
+  const bar = ctx.getImageData(0, 0, w, Math.ceil(h * BAR)).data;
+  const bw = w, cellW = w / COLS, cellH = (h * BAR) / ROWS;
+  let d = 0, c = 0;
+  for (let k = 0; k < COLS * ROWS; k++) {
+    const cx = Math.floor(((k % COLS) + 0.5) * cellW), cy = Math.floor((Math.floor(k / COLS) + 0.5) * cellH);
+    let sum = 0, n = 0;
+    for (let dy = -2; dy <= 2; dy++) for (let dx = -2; dx <= 2; dx++) {
+      const i = ((cy + dy) * bw + (cx + dx)) * 4;
+      sum += 0.299 * bar[i] + 0.587 * bar[i + 1] + 0.114 * bar[i + 2]; n++;
+    }
+    const bit = sum / n > 128 ? 1 : 0;
+    if (k < 24) d += bit * 2 ** k; else c += bit * 2 ** (k - 24);
+  }
+  const b0 = d & 255, b1 = (d >> 8) & 255, b2 = (d >> 16) & 255;
+  return (b0 + 3 * b1 + 7 * b2 + 90) % 256 === c ? d : null;
+}
+function start(id, config) {
+  const video = document.getElementById(id);
+  const p = bench.players[id] = { samples: [], bad: 0, loads: [], stalls: 0, level: null, errors: [] };
+  const hls = new Hls(config);
+  hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
+    let idx = data.levels.findIndex((l) => l.height === LEVEL);
+    if (idx < 0) idx = data.levels.length - 1;
+    hls.currentLevel = idx;
+    p.level = data.levels[idx].height;
+    video.play().catch(() => {});
+  });
+  hls.on(Hls.Events.FRAG_LOADED, (_e, data) => {
+    const url = data.part ? data.part.url : data.frag.url;
+    p.loads.push({ file: url.split('?')[0].split('/').pop(), at: performance.timeOrigin + data.frag.stats.loading.end, partAt: data.part ? performance.timeOrigin + data.part.stats.loading.end : null });
+  });
+  hls.on(Hls.Events.ERROR, (_e, data) => { if (p.errors.length < 20) p.errors.push((data.fatal ? 'FATAL ' : '') + data.type + '/' + data.details); });
+  video.addEventListener('waiting', () => { if (bench.recording) p.stalls++; });
+  hls.loadSource(${JSON.stringify(src)});
+  hls.attachMedia(video);
+  const canvas = document.createElement('canvas');
+  canvas.width = 640; canvas.height = 360;
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  setInterval(() => {
+    if (!bench.recording || video.paused || video.readyState < 2) return;
+    ctx.drawImage(video, 0, 0, canvas.width, canvas.height);
+    const now = Date.now();
+    const d = decode(ctx, canvas.width, canvas.height);
+    if (d === null || now - (BASE + d) < 0 || now - (BASE + d) > 120000) { p.bad++; return; }
+    p.samples.push({ latency: now - (BASE + d), hlsLatency: hls.latency, target: hls.targetLatency, currentTime: video.currentTime });
+  }, 100);
+}
+start('ll', { lowLatencyMode: true });
+start('std', { lowLatencyMode: false, liveSyncDurationCount: 3 });
+${VARIANTS.map((v) => `start(${JSON.stringify(v)}, ${JSON.stringify(VARIANT_CONFIGS[v]!.config)});`).join('\n')}
+</script></body></html>`;
+}
+
+interface PlayerRecord {
+  samples: Array<{ latency: number; hlsLatency: number; target: number; currentTime: number }>;
+  bad: number;
+  loads: Array<{ file: string; at: number; partAt: number | null }>;
+  stalls: number;
+  level: number | null;
+  errors: string[];
+}
+type BenchWindow = Window & { __bench: { players: Record<'ll' | 'std', PlayerRecord> & Record<string, PlayerRecord | undefined>; recording: boolean } };
+
+/** Serves the page and hls.js on a loopback port. */
+async function servePage(html: () => string): Promise<{ server: Server; url: string }> {
+  const require = createRequire(import.meta.url);
+  const hlsJs = readFileSync(require.resolve('hls.js/dist/hls.min.js'));
+  const server = createServer((req, res) => {
+    if (req.url === '/hls.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' }).end(hlsJs);
+    } else {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html());
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address();
+  return { server, url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/` };
+}
+
+async function main(): Promise<void> {
+  const base = Date.now();
+  const work = mkdtempSync(join(os.tmpdir(), 'bench-latency-'));
+  const copies = join(work, 'segments');
+  mkdirSync(copies);
+  let t: TestStack | undefined;
+  let publisher: ReturnType<typeof startPublisher> | undefined;
+  let browser: Browser | undefined;
+  let pageServer: Server | undefined;
+  let watcher: FSWatcher | undefined;
+  try {
+    console.log('starting the embedded stack …');
+    t = await startTestStack('bench-latency');
+    const { info } = t.stack;
+    const publishSeconds = 60 + RUNS * (SECONDS + WARMUP + 30);
+    const startedAfter = new Date(Date.now() - 1000).toISOString();
+    publisher = startPublisher(`${info.rtmpUrl}/${info.demoStreamKey}`, base, publishSeconds);
+    const sessionId = await waitFor('live session', async () => {
+      const l = await (await fetch(`${info.apiUrl}/api/streams`)).json() as { items: Array<{ sessionId: string; startedAt: string }> };
+      return l.items.find((i) => i.startedAt >= startedAfter)?.sessionId;
+    }, 45_000, 200);
+    await waitFor('live master playlist', async () => (await fetch(info.demoPlaybackUrl)).ok, 45_000, 200);
+    const rendition = `${LEVEL}p`;
+    const dir = join(info.storageDir, 'sessions', sessionId, rendition);
+    await waitFor(`${rendition} rendition`, async () => existsSync(dir), 30_000, 200);
+
+    // When each part / segment file appears in storage (the packager renames it into place).
+    const appeared = new Map<string, number>();
+    watcher = watch(dir, (_event, name) => {
+      const at = Date.now();
+      if (!name || appeared.has(name) || !/^(seg_\d+(\.part\d+)?\.m4s|init_\d+\.mp4)$/.test(name)) return;
+      appeared.set(name, at);
+      // keep whole segments and init segments for the decode after the runs (the live window deletes them)
+      if (!name.includes('.part')) setTimeout(() => { try { copyFileSync(join(dir, name), join(copies, name)); } catch { /* deleted already */ } }, 50);
+    });
+    // the init segment was written before the watch began
+    for (const f of readdirSync(dir)) if (/^init_\d+\.mp4$/.test(f) && !appeared.has(f)) { appeared.set(f, 0); copyFileSync(join(dir, f), join(copies, f)); }
+    await waitFor('4 segments', async () => (readFileSync(join(dir, 'index.m3u8'), 'utf8').match(/^#EXTINF/gm)?.length ?? 0) >= 4, 60_000, 500);
+
+    const page0 = await servePage(() => pageHtml(info.demoPlaybackUrl, base, LEVEL));
+    pageServer = page0.server;
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+        '--autoplay-policy=no-user-gesture-required', '--disable-background-timer-throttling', '--disable-renderer-backgrounding'],
+    });
+
+    type Run = Record<'ll' | 'std', PlayerRecord> & { extra: Record<string, PlayerRecord | undefined>; from: number; to: number };
+    const ids = ['ll', 'std', ...VARIANTS];
+    const runs: Run[] = [];
+    for (let r = 1; r <= RUNS; r++) {
+      const page = await browser.newPage({ viewport: { width: 1300, height: 400 } });
+      await page.goto(page0.url);
+      await page.waitForFunction((wanted) => wanted.every((id) => {
+        const v = document.getElementById(id) as HTMLVideoElement | null;
+        return !!v && !v.paused && v.readyState >= 3 && v.currentTime > 0;
+      }), ids, { timeout: 60_000, polling: 200 });
+      await page.waitForTimeout(WARMUP * 1000);
+      const from = Date.now();
+      await page.evaluate(() => {
+        const b = (window as unknown as BenchWindow).__bench;
+        for (const p of Object.values(b.players)) if (p) { p.samples = []; p.bad = 0; p.loads = []; p.stalls = 0; }
+        b.recording = true;
+      });
+      await page.waitForTimeout(SECONDS * 1000);
+      const rec = await page.evaluate((extra) => {
+        const b = (window as unknown as BenchWindow).__bench;
+        b.recording = false;
+        // (no named functions in here: tsx's __name helper does not exist in the page)
+        return { ll: b.players.ll, std: b.players.std, extra: Object.fromEntries(extra.map((v) => [v, b.players[v]])) };
+      }, VARIANTS);
+      const to = Date.now();
+      await page.close();
+      runs.push({ ...rec, from, to });
+      const s = (p: PlayerRecord) => `p50 ${(median(p.samples.map((x) => x.latency)) / 1000).toFixed(2)} s, p95 ${(pct(p.samples.map((x) => x.latency), 95) / 1000).toFixed(2)} s, n ${p.samples.length} (${p.bad} undecodable), stalls ${p.stalls}${p.errors.length ? `, errors ${[...new Set(p.errors)].join(' ')}` : ''}`;
+      console.log(`run ${r}: LL-HLS ${s(rec.ll)} | HLS ${s(rec.std)}${VARIANTS.map((v) => ` | ${VARIANT_CONFIGS[v]!.label} ${rec.extra[v] ? s(rec.extra[v]) : 'n/a'}`).join('')}`);
+    }
+    watcher.close();
+    watcher = undefined;
+
+    // ---- capture time of every frame of the copied segments (after the runs: no CPU taken from them) ----
+    publisher.child.kill('SIGINT');
+    const lastFrameOfPart = new Map<string, number>(); // part or segment file -> capture ms since base of its last frame
+    const framesPerFile = new Map<string, number>();
+    const inits = [...appeared.keys()].filter((n) => n.startsWith('init_')).sort();
+    const init = inits.length ? join(copies, inits[inits.length - 1]!) : null;
+    const windows = runs.map((r) => [r.from, r.to] as const);
+    const inWindow = (at: number) => windows.some(([a, b]) => at >= a - 3000 && at <= b);
+    if (init && existsSync(init)) {
+      for (const [name, at] of appeared) {
+        if (name.includes('.part') || name.startsWith('init_') || !inWindow(at) || !existsSync(join(copies, name))) continue;
+        const frames = await segmentCaptureTimes(init, join(copies, name), work).catch(() => [] as Array<number | null>);
+        if (frames.length !== SEGMENT_FRAMES) continue;
+        const last = frames[frames.length - 1];
+        if (last != null) { lastFrameOfPart.set(name, last); framesPerFile.set(name, frames.length); }
+        const stem = name.replace(/\.m4s$/, '');
+        for (let k = 0; k * PART_FRAMES < frames.length; k++) {
+          const f = frames[k * PART_FRAMES + PART_FRAMES - 1];
+          if (f != null) { lastFrameOfPart.set(`${stem}.part${k}.m4s`, f); framesPerFile.set(`${stem}.part${k}.m4s`, PART_FRAMES); }
+        }
+      }
+    }
+
+    // ---- tables ----
+    const fmt = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(2) : 'n/a');
+    const rows: string[][] = [['run', 'LL-HLS p50 s', 'LL-HLS p95 s', 'LL-HLS n', 'HLS p50 s', 'HLS p95 s', 'HLS n', 'stalls LL/HLS']];
+    const per = runs.map((r) => ({
+      ll50: median(r.ll.samples.map((x) => x.latency)), ll95: pct(r.ll.samples.map((x) => x.latency), 95),
+      st50: median(r.std.samples.map((x) => x.latency)), st95: pct(r.std.samples.map((x) => x.latency), 95),
+    }));
+    runs.forEach((r, i) => rows.push([`run ${i + 1} (${SECONDS} s)`, fmt(per[i]!.ll50), fmt(per[i]!.ll95), String(r.ll.samples.length), fmt(per[i]!.st50), fmt(per[i]!.st95), String(r.std.samples.length), `${r.ll.stalls}/${r.std.stalls}`]));
+    const m = {
+      ll50: median(per.map((p) => p.ll50)), ll95: median(per.map((p) => p.ll95)), st50: median(per.map((p) => p.st50)), st95: median(per.map((p) => p.st95)),
+    };
+    rows.push([`median of ${RUNS}`, fmt(m.ll50), fmt(m.ll95), String(median(runs.map((r) => r.ll.samples.length))), fmt(m.st50), fmt(m.st95), String(median(runs.map((r) => r.std.samples.length))), '']);
+    rows.push(['LL-HLS / HLS', `${(m.ll50 / m.st50).toFixed(2)}x`, `${(m.ll95 / m.st95).toFixed(2)}x`, '', '', '', '', '']);
+    printTable(rows);
+    for (const v of VARIANTS) {
+      const xs = runs.map((r) => r.extra[v]?.samples ?? []);
+      console.log(`${VARIANT_CONFIGS[v]!.label} ${JSON.stringify(VARIANT_CONFIGS[v]!.config)}, same runs: p50 ${fmt(median(xs.map((x) => median(x.map((y) => y.latency)))))} s, `
+        + `p95 ${fmt(median(xs.map((x) => pct(x.map((y) => y.latency), 95))))} s, hls.js latency ${fmt(median(xs.flat().map((y) => y.hlsLatency * 1000)))} s / targetLatency ${fmt(median(xs.flat().map((y) => y.target * 1000)))} s`);
+    }
+
+    // breakdown: per player, medians over the measured windows
+    const breakdown = (key: 'll' | 'std', unitFrames: number, isUnit: (file: string) => boolean) => {
+      const produce: number[] = [];
+      const deliver: number[] = [];
+      for (const r of runs) {
+        for (const l of r[key].loads) {
+          if (!isUnit(l.file)) continue;
+          const cap = lastFrameOfPart.get(l.file);
+          const app = appeared.get(l.file);
+          if (cap !== undefined && app !== undefined) produce.push(app - (base + cap));
+          if (app !== undefined) deliver.push((l.partAt ?? l.at) - app);
+        }
+      }
+      const g = median(runs.map((r) => median(r[key].samples.map((x) => x.latency))));
+      const fill = ((unitFrames - 1) / 2 / FPS) * 1000;
+      const a = median(produce);
+      const b = median(deliver);
+      const hlsLatency = median(runs.flatMap((r) => r[key].samples.map((x) => x.hlsLatency * 1000)));
+      const target = median(runs.flatMap((r) => r[key].samples.map((x) => x.target * 1000)));
+      return { g, fill, a, b, rest: g - fill - a - b, hlsLatency, target, n: produce.length, nd: deliver.length };
+    };
+    const ll = breakdown('ll', PART_FRAMES, (f) => f.includes('.part'));
+    const st = breakdown('std', SEGMENT_FRAMES, (f) => /^seg_\d+\.m4s$/.test(f));
+    console.log('');
+    printTable([
+      ['where the glass-to-glass median goes (ms)', 'LL-HLS (per 0.5 s part)', 'HLS (per 2 s segment)'],
+      ['(1) frames waiting for their part/segment to fill (mean)', ll.fill.toFixed(0), st.fill.toFixed(0)],
+      ['(2) last frame captured → file in storage (encode, RTMP, relay, transcode, packager)', `${ll.a.toFixed(0)} (n ${ll.n})`, `${st.a.toFixed(0)} (n ${st.n})`],
+      ['(3) file in storage → loaded by hls.js (edge blocking reload / polling, request)', `${ll.b.toFixed(0)} (n ${ll.nd})`, `${st.b.toFixed(0)} (n ${st.nd})`],
+      ['(4) rest: buffered in the player (hold-back), decode, display', ll.rest.toFixed(0), st.rest.toFixed(0)],
+      ['glass-to-glass p50', ll.g.toFixed(0), st.g.toFixed(0)],
+      ['hls.js `latency` (playhead behind its live edge) / `targetLatency`', `${ll.hlsLatency.toFixed(0)} / ${ll.target.toFixed(0)}`, `${st.hlsLatency.toFixed(0)} / ${st.target.toFixed(0)}`],
+    ]);
+    const cpus = os.cpus();
+    console.log([
+      '',
+      `bench/latency: publisher ffmpeg -re 1280x720p30 x264 ultrafast 2.5 Mb/s, 2 s GOP, RTMP → ingest → worker (LL-HLS packager, 0.5 s parts, 2 s segments) → edge → Chromium (hls.js ${readHlsVersion()}), both players pinned to ${runs[0]?.ll.level ?? LEVEL}p;`,
+      `${RUNS} runs of ${SECONDS} s after ${WARMUP} s of warm-up, medians of the per-run percentiles; samples every 100 ms; machine ${cpus.length} x ${cpus[0]?.model ?? '?'}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+      `target LL-HLS p50 ≤ ${(TARGET_LL_P50_MS / 1000).toFixed(1)} s: ${m.ll50 <= TARGET_LL_P50_MS ? 'met' : 'NOT met'} (${fmt(m.ll50)} s)`,
+    ].join('\n'));
+  } finally {
+    watcher?.close();
+    await browser?.close().catch(() => undefined);
+    pageServer?.close();
+    if (publisher && publisher.child.exitCode === null) publisher.child.kill('SIGINT');
+    await t?.stop();
+    if (KEEP_WORK) console.log(`work dir kept: ${work}`);
+    else rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function readHlsVersion(): string {
+  try {
+    const require = createRequire(import.meta.url);
+    return (JSON.parse(readFileSync(require.resolve('hls.js/package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '?';
+  }
+}
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  const line = (r: string[]) => `| ${r.map((v, c) => (c === 0 ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join(' | ')} |`;
+  console.log(line(rows[0]!));
+  console.log(`|${widths.map((w, c) => (c === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
+  for (const r of rows.slice(1)) console.log(line(r));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
