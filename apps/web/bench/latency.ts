@@ -14,8 +14,8 @@
  * One page (served by this script) holds two `<video>`s with hls.js from apps/web's dependency,
  * both pinned to the same rendition (`LEVEL`, default 480p), playing the demo channel's live
  * master playlist from the edge:
- * - `LL-HLS`: `{ lowLatencyMode: true, liveSyncDurationCount: 3 }`, the config of
- *   src/usePlayer.ts (parts, blocking playlist reloads, PART-HOLD-BACK);
+ * - `LL-HLS`: `{ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 }`, the config of
+ *   src/usePlayer.ts (parts, blocking playlist reloads, PART-HOLD-BACK, catch-up);
  * - `HLS`: `{ lowLatencyMode: false, liveSyncDurationCount: 3 }`, standard hls.js live playback
  *   of the same playlists (segments only, 3 target durations behind the live edge).
  * Every 100 ms the page draws each playing video into a canvas, decodes the cells and records
@@ -59,12 +59,13 @@ const SEGMENT_FRAMES = 60; // 2 s GOP
 const TARGET_LL_P50_MS = 2500;
 /**
  * Extra players on the same page (env `VARIANTS`, comma-separated; default none):
- * `usePlayer`: src/usePlayer.ts' exact config (`liveSyncDurationCount: 3` next to `lowLatencyMode: true`);
- * `catchup`: LL-HLS with `maxLiveSyncPlaybackRate: 1.5` (hls.js speeds playback up to reach its target latency).
+ * `nocatchup`: LL-HLS without `maxLiveSyncPlaybackRate` (hls.js never speeds up to reach its target latency);
+ * `countOverride`: LL-HLS with a user-set `liveSyncDurationCount: 3`, which overrides PART-HOLD-BACK
+ *   (the player's config before it was fixed: about 9 s).
  */
 const VARIANT_CONFIGS: Record<string, { label: string; config: Record<string, unknown> }> = {
-  usePlayer: { label: 'usePlayer.ts config', config: { lowLatencyMode: true, liveSyncDurationCount: 3 } },
-  catchup: { label: 'LL-HLS + catch-up', config: { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 } },
+  nocatchup: { label: 'LL-HLS, no catch-up', config: { lowLatencyMode: true } },
+  countOverride: { label: 'LL-HLS + liveSyncDurationCount 3', config: { lowLatencyMode: true, liveSyncDurationCount: 3 } },
 };
 const VARIANTS = (process.env.VARIANTS ?? '').split(',').map((v) => v.trim()).filter((v) => v !== '');
 for (const v of VARIANTS) if (!VARIANT_CONFIGS[v]) throw new Error(`unknown VARIANTS entry ${v} (known: ${Object.keys(VARIANT_CONFIGS).join(', ')})`);
@@ -219,7 +220,7 @@ function start(id, config) {
     p.samples.push({ latency: now - (BASE + d), hlsLatency: hls.latency, target: hls.targetLatency, currentTime: video.currentTime });
   }, 100);
 }
-start('ll', { lowLatencyMode: true });
+start('ll', { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 });
 start('std', { lowLatencyMode: false, liveSyncDurationCount: 3 });
 ${VARIANTS.map((v) => `start(${JSON.stringify(v)}, ${JSON.stringify(VARIANT_CONFIGS[v]!.config)});`).join('\n')}
 </script></body></html>`;
