@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { createWriteListeners } from './listeners.js';
 import { InvalidStorageKeyError, assertValidKey, resolveKeyPath } from './keys.js';
 import {
   CACHE_CONTROL,
@@ -10,10 +11,7 @@ import {
   defaultCacheControlFor,
   playlistCacheControl,
   type ObjectStorage,
-  type PlaylistWrittenEvent,
-  type SegmentWrittenEvent,
   type StorageObjectInfo,
-  type Unsubscribe,
 } from './types.js';
 
 /** Minimal structured logger (pino-compatible subset) used for listener failures. */
@@ -61,8 +59,7 @@ function maxAge(cacheControl: string): number {
  */
 export function createLocalStorage(options: LocalStorageOptions): ObjectStorage {
   const rootDir = path.resolve(options.rootDir);
-  const segmentListeners = new Set<(e: SegmentWrittenEvent) => void>();
-  const playlistListeners = new Set<(e: PlaylistWrittenEvent) => void>();
+  const listeners = createWriteListeners(options.logger);
 
   const sidecarPath = (file: string) => path.join(path.dirname(file), `.${path.basename(file)}${SIDECAR_SUFFIX}`);
   const tempPath = (file: string) =>
@@ -118,15 +115,6 @@ export function createLocalStorage(options: LocalStorageOptions): ObjectStorage 
     return defaultCacheControlFor(key);
   }
 
-  function emit<E>(listeners: Set<(e: E) => void>, event: E, kind: string) {
-    for (const listener of listeners) {
-      try {
-        listener(event);
-      } catch (err) {
-        options.logger?.warn({ err, kind, key: (event as { key?: string }).key }, 'storage listener threw');
-      }
-    }
-  }
 
   /**
    * Walks the tree below `dir` (whose key prefix is `dirKey`, '' or ending in '/'),
@@ -180,7 +168,7 @@ export function createLocalStorage(options: LocalStorageOptions): ObjectStorage 
           }
         }),
       );
-      emit(segmentListeners, { key, size }, 'segment');
+      listeners.segmentWritten({ key, size });
     },
 
     async writePlaylist(key, text, opts) {
@@ -190,7 +178,7 @@ export function createLocalStorage(options: LocalStorageOptions): ObjectStorage 
       await writeWithCacheControl(key, file, playlistCacheControl(key, live), () =>
         atomicWrite(file, (tmp) => fsp.writeFile(tmp, bytes)),
       );
-      emit(playlistListeners, { key, size: bytes.byteLength, live }, 'playlist');
+      listeners.playlistWritten({ key, size: bytes.byteLength, live });
     },
 
     async writeObject(key, body, opts) {
@@ -312,15 +300,8 @@ export function createLocalStorage(options: LocalStorageOptions): ObjectStorage 
       for (let i = 0; i < files.length; i += 16) await Promise.all(files.slice(i, i + 16).map(removeOne));
     },
 
-    onSegmentWritten(listener): Unsubscribe {
-      segmentListeners.add(listener);
-      return () => void segmentListeners.delete(listener);
-    },
-
-    onPlaylistWritten(listener): Unsubscribe {
-      playlistListeners.add(listener);
-      return () => void playlistListeners.delete(listener);
-    },
+    onSegmentWritten: listeners.onSegmentWritten,
+    onPlaylistWritten: listeners.onPlaylistWritten,
   };
   return storage;
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream as fsCreateReadStream, promises as fsp } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
+import { createWriteListeners } from './listeners.js';
 import { InvalidStorageKeyError, assertValidKey } from './keys.js';
 import type { StorageLogger } from './local.js';
 import {
@@ -11,10 +12,7 @@ import {
   defaultCacheControlFor,
   playlistCacheControl,
   type ObjectStorage,
-  type PlaylistWrittenEvent,
-  type SegmentWrittenEvent,
   type StorageObjectInfo,
-  type Unsubscribe,
 } from './types.js';
 
 /** Options of {@link createS3Storage}. */
@@ -197,20 +195,10 @@ export function createS3Storage(options: S3StorageOptions): S3ObjectStorage {
       }),
     })));
   };
-  const segmentListeners = new Set<(e: SegmentWrittenEvent) => void>();
-  const playlistListeners = new Set<(e: PlaylistWrittenEvent) => void>();
+  const listeners = createWriteListeners(options.logger);
 
   const objectKey = (key: string) => storePrefix + key;
 
-  function emit<E>(listeners: Set<(e: E) => void>, event: E, kind: string) {
-    for (const listener of listeners) {
-      try {
-        listener(event);
-      } catch (err) {
-        options.logger?.warn({ err, kind, key: (event as { key?: string }).key }, 'storage listener threw');
-      }
-    }
-  }
 
   async function put(key: string, body: Buffer | Readable, size: number, cacheControl: string): Promise<void> {
     const input: PutObjectCommandInput = {
@@ -301,7 +289,7 @@ export function createS3Storage(options: S3StorageOptions): S3ObjectStorage {
         size = bytes.byteLength;
         await put(key, bytes, size, CACHE_CONTROL.segment);
       }
-      emit(segmentListeners, { key, size }, 'segment');
+      listeners.segmentWritten({ key, size });
     },
 
     async writePlaylist(key, text, opts) {
@@ -309,7 +297,7 @@ export function createS3Storage(options: S3StorageOptions): S3ObjectStorage {
       const live = opts?.live ?? true;
       const bytes = Buffer.from(text, 'utf8');
       await put(key, bytes, bytes.byteLength, playlistCacheControl(key, live));
-      emit(playlistListeners, { key, size: bytes.byteLength, live }, 'playlist');
+      listeners.playlistWritten({ key, size: bytes.byteLength, live });
     },
 
     async writeObject(key, body, opts) {
@@ -415,15 +403,8 @@ export function createS3Storage(options: S3StorageOptions): S3ObjectStorage {
       await deleteRaw([...new Set(keys)].map(objectKey));
     },
 
-    onSegmentWritten(listener): Unsubscribe {
-      segmentListeners.add(listener);
-      return () => void segmentListeners.delete(listener);
-    },
-
-    onPlaylistWritten(listener): Unsubscribe {
-      playlistListeners.add(listener);
-      return () => void playlistListeners.delete(listener);
-    },
+    onSegmentWritten: listeners.onSegmentWritten,
+    onPlaylistWritten: listeners.onPlaylistWritten,
   };
   return storage;
 }
