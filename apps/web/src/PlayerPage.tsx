@@ -1,5 +1,5 @@
 import { useRef } from 'react';
-import { isLive, liveMasterUrl, vodMasterUrl, type StreamItem } from './api';
+import { isLive, liveMasterUrl, vodMasterUrl, withPlaybackToken, type StreamItem } from './api';
 import { ChannelPanel } from './ChannelPanel';
 import { ChatPanel } from './ChatPanel';
 import { SeekPreview, thumbnailsVttUrl } from './SeekPreview';
@@ -95,7 +95,7 @@ export function PlayerPage({ target }: { target: PlayerTarget }) {
           <div className="video-wrap">
             <video ref={videoRef} data-testid="player-video" controls muted autoPlay playsInline />
           </div>
-          {!live && <SeekPreview videoRef={videoRef} vttUrl={thumbnailsVttUrl(target.sessionId)} />}
+          {!live && <SeekPreview videoRef={videoRef} vttUrl={withPlaybackToken(thumbnailsVttUrl(target.sessionId), player.playbackToken)} />}
 
           {player.refused && (
             <p className="error" role="alert" data-testid="playback-refused">

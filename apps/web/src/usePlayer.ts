@@ -57,6 +57,11 @@ export interface PlayerState {
   readonly behindLiveSeconds: number | null;
   /** Live: seconds of the seek-back (DVR) window, the `<video>`'s seekable range; 0 when unknown. */
   readonly dvrWindowSeconds: number;
+  /**
+   * The current playback token (null before the first one, or without `playbackId`), for other
+   * requests of the same stream the page makes, e.g. the VOD's thumbnails track.
+   */
+  readonly playbackToken: string | null;
 }
 
 /** Options of {@link usePlayer}. */
@@ -203,6 +208,7 @@ export function usePlayer(
       fetchTokenRef.current(playbackId, tokenAbort.signal).then(
         (t) => {
           token = t.token;
+          patch({ playbackToken: t.token });
           later(tokenRenewDelayMs(Date.parse(t.expiresAt), Date.now()), () => renewToken(1));
         },
         (err: unknown) => {
@@ -310,6 +316,7 @@ export function usePlayer(
         (t) => {
           if (tokenAbort.signal.aborted) return;
           token = t.token;
+          patch({ playbackToken: t.token });
           later(tokenRenewDelayMs(Date.parse(t.expiresAt), Date.now()), () => renewToken(1));
           start();
         },
@@ -374,4 +381,5 @@ const initialState: PlayerState = {
   refused: null,
   behindLiveSeconds: null,
   dvrWindowSeconds: 0,
+  playbackToken: null,
 };

@@ -142,9 +142,13 @@ it('plays the VOD of the encrypted session', async () => {
   expect(vodSeconds).toBeGreaterThan(DVR_WINDOW_SECONDS);
 
   page ??= await (browser ??= await launchBrowser()).newPage({ viewport: { width: 1280, height: 720 } });
+  // The seek previews' WebVTT track is fetched with the player's token (the channel requires one).
+  const tracks: Array<{ url: string; status: number }> = [];
+  page.on('response', (r) => { if (r.url().includes('/thumbs/thumbnails.vtt')) tracks.push({ url: r.url(), status: r.status() }); });
   await page.goto(`${info.webUrl}/watch/vod/${encodeURIComponent(vod.data.sessionId)}`);
   const result = await measurePlayback(page, { seconds: 5, startTimeoutMs: 45_000 });
   expect(result.advancedSeconds).toBeGreaterThanOrEqual(3);
+  await waitFor('the thumbnails track fetched with a token', async () => tracks.some((r) => r.status === 200 && r.url.includes('token=')), 15_000);
 }, 240_000);
 
 it('shows the refusal when the channel is for followers and the viewer is signed out', async () => {
