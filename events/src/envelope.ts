@@ -13,7 +13,7 @@ export interface EventMeta {
 }
 
 /**
- * The envelope every stored event has (CONVENTIONS.md "Events").
+ * The envelope every stored event has (docs/architecture.md "Event conventions").
  * - `id`: UUIDv7, also the JetStream `Nats-Msg-Id` (deduplication).
  * - `type`: past-tense event name; `version`: schema version of `data` for that type.
  * - `occurredAt`: ISO-8601 UTC timestamp with milliseconds.

@@ -1,3 +1,4 @@
+import type { SecureContextOptions } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import cors from '@fastify/cors';
 import { Type } from '@sinclair/typebox';
@@ -45,7 +46,42 @@ export interface ApiOptions {
    * Not closed by the app: the caller owns it.
    */
   readonly analytics?: AnalyticsClient;
+  /**
+   * TLS credentials (`tls.SecureContextOptions`, e.g. `watchTlsFiles(…).current()` of
+   * `@live/runtime`): the app is served over HTTPS; renewals are applied to `app.server` with
+   * `applyTlsReloads`. Absent: plain HTTP (TLS terminated by a reverse proxy, or loopback).
+   */
+  readonly https?: SecureContextOptions;
+  /**
+   * Reverse proxies whose `X-Forwarded-For` is believed (`TRUST_PROXY`: addresses, CIDRs,
+   * `loopback`…; Fastify's `trustProxy`, proxy-addr semantics), so that `request.ip` — rate
+   * limits, sign-in throttling, address-bound playback tokens — is the client's address.
+   * Default: none (the TCP peer is the client).
+   */
+  readonly trustProxy?: readonly string[];
+  /**
+   * Send `Strict-Transport-Security` (RFC 6797): only when the API is reached over HTTPS (its
+   * own TLS or a TLS-terminating proxy). Default false.
+   */
+  readonly hsts?: boolean;
 }
+
+/**
+ * Content-Security-Policy of every API response (W3C CSP Level 3): JSON needs nothing, and the
+ * OpenAPI UI at `/docs` loads its scripts, styles and images from this origin (its inline
+ * initializer is served as a file by @fastify/swagger-ui). No framing by other sites.
+ */
+export const API_CSP = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'", "'unsafe-inline'"],
+  imgSrc: ["'self'", 'data:'],
+  connectSrc: ["'self'"],
+  objectSrc: ["'none'"],
+  baseUri: ["'self'"],
+  formAction: ["'self'"],
+  frameAncestors: ["'none'"],
+} as const;
 
 /**
  * Error codes counted in `api_auth_failures_total{code}`: a caller failed to authenticate
@@ -87,7 +123,9 @@ function redactingLogger(logger: FastifyServerOptions['logger']): FastifyServerO
  */
 export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: redactingLogger(opts.logger), bodyLimit: 64 * 1024, trustProxy: false,
+    logger: redactingLogger(opts.logger), bodyLimit: 64 * 1024,
+    trustProxy: opts.trustProxy && opts.trustProxy.length > 0 ? [...opts.trustProxy] : false,
+    ...(opts.https ? { https: opts.https } : {}),
     // Unknown properties are refused (VALIDATION_FAILED), not silently dropped: a client that
     // misspells a field learns it. Query strings are still coerced (`limit=20` → 20).
     ajv: { customOptions: { removeAdditional: false } },
@@ -125,8 +163,10 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
 
   await app.register(helmet, {
     // The API serves JSON (and the OpenAPI UI at /docs, which needs its own inline assets).
-    contentSecurityPolicy: false,
+    // JSON needs no policy; the UI at /docs loads its own scripts and styles from this origin.
+    contentSecurityPolicy: { useDefaults: false, directives: API_CSP },
     crossOriginResourcePolicy: { policy: 'cross-origin' },
+    hsts: opts.hsts ? { maxAge: 31_536_000, includeSubDomains: false } : false,
   });
   // Credentials travel as `Authorization: Bearer`, never as cookies, so CORS does not allow
   // credentialed requests: a reflected origin then grants nothing a page could not do anyway.

@@ -1,112 +1,64 @@
 /**
- * API process: listens on API_PORT (default 8080) at API_HOST (default 127.0.0.1).
- * Env:
- * - DATABASE_URL, NATS_URL (required);
- * - JWT_KEYS: the access-token key ring, `kid:secret[,kid:secret…]` (the first signs; each
- *   secret at least 32 characters); required;
- * - PLAYBACK_KEYS: the playback-token key ring (same format; shared with the edge); default:
- *   JWT_KEYS; PLAYBACK_TOKEN_TTL_SECONDS (600);
- * - INGEST_PUBLIC_URL: the RTMP URL publishers are told (default rtmp://127.0.0.1:1935/live);
- * - EDGE_PUBLIC_URL: prefix of playback URLs (default same-origin);
- * - ADMIN_USERNAMES: comma-separated usernames that become admins when they register;
- * - STREAM_KEY_TTL_DAYS (default 30), ACCESS_TOKEN_TTL_SECONDS (900), REFRESH_TOKEN_TTL_SECONDS (2592000);
- * - LOGIN_MAX_FAILURES (10) per account and per address within LOGIN_WINDOW_SECONDS (900);
- * - CORS_ORIGINS: comma-separated allowed origins (default any); RATE_LIMIT_PER_MINUTE (600);
- *   BEACON_RATE_LIMIT_PER_MINUTE (60 `POST /api/beacons` batches per address); LOG_LEVEL;
- * - CLICKHOUSE_URL: the ClickHouse HTTP endpoint the analytics routes query (a server, or the
- *   embedded stack's projector serving its chDB); CLICKHOUSE_USER, CLICKHOUSE_PASSWORD,
- *   CLICKHOUSE_DATABASE optional. Unset: the analytics routes answer 503 ANALYTICS_UNAVAILABLE.
- * Every hour it deletes expired refresh tokens and stale sign-in failure counters.
+ * API process: `node apps/api/dist/main.js` (production) or `tsx src/main.ts`. Configuration:
+ * environment variables, validated at start ({@link apiConfigSchema} in config.ts; the README's
+ * configuration table lists them). Serves HTTP, or HTTPS with `API_TLS_CERT_FILE` and
+ * `API_TLS_KEY_FILE` (a renewed certificate is used without a restart). Every hour it deletes
+ * expired refresh tokens and stale sign-in failure counters.
  */
 import { createDb, migrateToLatest } from '@live/db';
 import { createAnalyticsClient } from '@live/analytics';
 import { connectMessaging, ensureEventStreams } from '@live/messaging';
+import { applyTlsReloads, handleShutdown, loadConfigOrExit, watchTlsFiles } from '@live/runtime';
 import { buildApp } from './app.js';
 import { deleteExpiredRefreshTokens } from './auth/refresh.js';
 import { deleteStaleLoginFailures } from './auth/throttle.js';
-import { parseJwtKeys, type JwtKey } from '@live/auth';
-import { DEFAULT_API_CONFIG } from './context.js';
+import { apiConfigSchema, deriveApiConfig } from './config.js';
 
-const level = process.env.LOG_LEVEL ?? 'info';
-function env(name: string): string {
-  const v = process.env[name];
-  if (!v) { console.error(`${name} is required`); process.exit(2); }
-  return v;
-}
-function jwtKeysFromEnv(): JwtKey[] {
-  try {
-    return parseJwtKeys(env('JWT_KEYS'));
-  } catch (err) {
-    console.error(`JWT_KEYS: ${(err as Error).message}`);
-    process.exit(2);
-  }
-}
-function playbackKeysFromEnv(): JwtKey[] {
-  if (!process.env.PLAYBACK_KEYS) return [];
-  try {
-    return parseJwtKeys(process.env.PLAYBACK_KEYS);
-  } catch (err) {
-    console.error(`PLAYBACK_KEYS: ${(err as Error).message}`);
-    process.exit(2);
-  }
-}
-const num = (name: string, dflt: number): number => (process.env[name] ? Number(process.env[name]) : dflt);
+const { settings: s, natsAuth, api, corsOrigins, tls } = loadConfigOrExit('api', apiConfigSchema, {}, deriveApiConfig);
 
-const db = createDb(env('DATABASE_URL'));
+const tlsWatcher = tls ? watchTlsFiles(tls) : undefined;
+const db = createDb(s.DATABASE_URL);
 await migrateToLatest(db);
-const messaging = await connectMessaging(env('NATS_URL'), 'api');
+const messaging = await connectMessaging(s.NATS_URL, 'api', natsAuth);
 await ensureEventStreams(messaging.jsm);
-const analytics = process.env.CLICKHOUSE_URL
+const analytics = s.CLICKHOUSE_URL
   ? createAnalyticsClient({
-    url: process.env.CLICKHOUSE_URL,
-    ...(process.env.CLICKHOUSE_USER ? { username: process.env.CLICKHOUSE_USER } : {}),
-    ...(process.env.CLICKHOUSE_PASSWORD ? { password: process.env.CLICKHOUSE_PASSWORD } : {}),
-    ...(process.env.CLICKHOUSE_DATABASE ? { database: process.env.CLICKHOUSE_DATABASE } : {}),
+    url: s.CLICKHOUSE_URL,
+    ...(s.CLICKHOUSE_USER ? { username: s.CLICKHOUSE_USER } : {}),
+    ...(s.CLICKHOUSE_PASSWORD ? { password: s.CLICKHOUSE_PASSWORD } : {}),
+    ...(s.CLICKHOUSE_DATABASE ? { database: s.CLICKHOUSE_DATABASE } : {}),
   })
   : undefined;
 const app = await buildApp({
   db,
   messaging,
   ...(analytics ? { analytics } : {}),
-  logger: { name: 'api', level },
-  config: {
-    jwtKeys: jwtKeysFromEnv(),
-    ingestUrl: process.env.INGEST_PUBLIC_URL ?? DEFAULT_API_CONFIG.ingestUrl,
-    edgeBaseUrl: process.env.EDGE_PUBLIC_URL ?? '',
-    adminUsernames: (process.env.ADMIN_USERNAMES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
-    streamKeyTtlDays: num('STREAM_KEY_TTL_DAYS', DEFAULT_API_CONFIG.streamKeyTtlDays),
-    accessTokenTtlSeconds: num('ACCESS_TOKEN_TTL_SECONDS', DEFAULT_API_CONFIG.accessTokenTtlSeconds),
-    refreshTokenTtlSeconds: num('REFRESH_TOKEN_TTL_SECONDS', DEFAULT_API_CONFIG.refreshTokenTtlSeconds),
-    loginMaxFailures: num('LOGIN_MAX_FAILURES', DEFAULT_API_CONFIG.loginMaxFailures),
-    loginWindowSeconds: num('LOGIN_WINDOW_SECONDS', DEFAULT_API_CONFIG.loginWindowSeconds),
-    playbackKeys: playbackKeysFromEnv(),
-    playbackTokenTtlSeconds: num('PLAYBACK_TOKEN_TTL_SECONDS', DEFAULT_API_CONFIG.playbackTokenTtlSeconds),
-  },
-  ...(process.env.CORS_ORIGINS ? { corsOrigins: process.env.CORS_ORIGINS.split(',').map((s) => s.trim()) } : {}),
-  rateLimit: { max: num('RATE_LIMIT_PER_MINUTE', 600), timeWindowMs: 60_000 },
-  beaconRateLimit: { max: num('BEACON_RATE_LIMIT_PER_MINUTE', 60), timeWindowMs: 60_000 },
+  logger: { name: 'api', level: s.LOG_LEVEL },
+  config: api,
+  corsOrigins,
+  ...(tlsWatcher ? { https: tlsWatcher.current() } : {}),
+  ...(s.TRUST_PROXY ? { trustProxy: s.TRUST_PROXY } : {}),
+  hsts: s.PUBLIC_URL?.startsWith('https:') === true || tlsWatcher !== undefined,
+  rateLimit: { max: s.RATE_LIMIT_PER_MINUTE, timeWindowMs: 60_000 },
+  beaconRateLimit: { max: s.BEACON_RATE_LIMIT_PER_MINUTE, timeWindowMs: 60_000 },
 });
+if (tlsWatcher) applyTlsReloads(tlsWatcher, app.server as unknown as Parameters<typeof applyTlsReloads>[1]);
 if (!analytics) app.log.warn('CLICKHOUSE_URL is unset: analytics routes answer 503');
-await app.listen({ port: Number(process.env.API_PORT ?? 8080), host: process.env.API_HOST ?? '127.0.0.1' });
 
 const housekeeping = setInterval(() => {
   const now = Date.now();
-  Promise.all([deleteExpiredRefreshTokens(db, now), deleteStaleLoginFailures(db, now, num('LOGIN_WINDOW_SECONDS', DEFAULT_API_CONFIG.loginWindowSeconds))])
+  Promise.all([deleteExpiredRefreshTokens(db, now), deleteStaleLoginFailures(db, now, s.LOGIN_WINDOW_SECONDS)])
     .then(([tokens, counters]) => app.log.info({ tokens, counters }, 'housekeeping: expired credentials deleted'))
     .catch((err: unknown) => app.log.warn({ err: (err as Error).message }, 'housekeeping failed'));
 }, 3600_000);
 housekeeping.unref();
 
-let stopping = false;
-async function shutdown() {
-  if (stopping) return;
-  stopping = true;
-  clearInterval(housekeeping);
-  await app.close();
-  await analytics?.close();
-  await messaging.close();
-  await db.destroy();
-  process.exit(0);
-}
-process.on('SIGINT', () => void shutdown());
-process.on('SIGTERM', () => void shutdown());
+handleShutdown(app.log, [
+  { name: 'http', run: () => app.close() },
+  { name: 'tls watcher', run: () => tlsWatcher?.close() },
+  { name: 'housekeeping', run: () => clearInterval(housekeeping) },
+  { name: 'analytics client', run: () => analytics?.close() },
+  { name: 'nats', run: () => messaging.close() },
+  { name: 'database', run: () => db.destroy() },
+]);
+await app.listen({ port: s.API_PORT, host: s.API_HOST });

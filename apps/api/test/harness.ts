@@ -26,16 +26,20 @@ export interface Backends {
  * @param poolSize PostgreSQL pool size of the test's `db`.
  */
 export async function startBackends(name: string, logger: Logger, poolSize = 6): Promise<Backends> {
-  const services = await startServices({ logger, name, external: { temporalAddress: '127.0.0.1:1', temporalUiUrl: null } });
+  // NATS with the platform's users: the test (and the API it builds) connects as the admin, the
+  // projector as its own identity.
+  const services = await startServices({ logger, name, natsAuth: true, external: { temporalAddress: '127.0.0.1:1', temporalUiUrl: null } });
   const db = createDb(services.endpoints.databaseUrl, poolSize);
   await migrateToLatest(db);
-  const messaging = await connectMessaging(services.endpoints.natsUrl, name);
+  const messaging = await connectMessaging(services.endpoints.natsUrl, name, services.natsAuth('bootstrap'));
   await ensureEventStreams(messaging.jsm);
+  const projectorMessaging = await connectMessaging(services.endpoints.natsUrl, `${name}-projector`, services.natsAuth('projector'));
   const backends: Backends = {
     services, db, messaging,
-    projector: await startProjector({ db, messaging, logger, durable: `${name}-projector` }),
+    projector: await startProjector({ db, messaging: projectorMessaging, logger, durable: `${name}-projector` }),
     async stop() {
       await backends.projector.stop();
+      await projectorMessaging.close();
       await messaging.close();
       await db.destroy();
       await services.stop();

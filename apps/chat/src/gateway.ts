@@ -37,6 +37,7 @@ import { TokenError, verifyAccessToken, accessTokenExpiry, type JwtKey } from '@
 import { DEFAULT_RATE_LIMIT, containsLink, type RateLimit } from './limits.js';
 import { encodeFrame, errorFrame, parseClientFrame, type FrameProblem } from './protocol.js';
 import { Room, type Member } from './room.js';
+import { clientAddress, type ProxyTrust } from '@live/runtime';
 
 /** Settings and dependencies of a gateway. */
 export interface GatewayOptions {
@@ -63,6 +64,16 @@ export interface GatewayOptions {
   readonly projectionWaitMs?: number;
   /** Event ids and times (default the system clock). */
   readonly clock?: EventClock;
+  /**
+   * Serve WSS/HTTPS (uWS `SSLApp`) with these PEM files instead of plain WS. A renewed pair is
+   * applied with {@link ChatGateway.reloadTls} (see there for what it reaches).
+   */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  /**
+   * Reverse proxies whose `X-Forwarded-For` names the client (`TRUST_PROXY`, compiled by
+   * `compileProxyTrust` of `@live/runtime`); default: nobody (the TCP peer is the client).
+   */
+  readonly trustProxy?: ProxyTrust;
 }
 
 /** A running gateway. */
@@ -75,6 +86,15 @@ export interface ChatGateway {
   connections(): number;
   /** Closes every socket with 1001, stops listening and closes the rooms. Never throws. */
   close(): Promise<void>;
+  /**
+   * Applies renewed certificate files (same paths as `tls`) without a restart. uWS has no way
+   * to replace its default TLS context, so the new pair is installed for the host names it
+   * covers (`serverNames`, from the certificate's subjectAltName: `DNS:` entries) through SNI,
+   * with the gateway's routes registered on each; browsers always send SNI for a host name.
+   * Clients connecting by IP address without SNI keep the certificate the gateway started with
+   * until it restarts. Established connections are not touched. No-op without `tls`.
+   */
+  reloadTls(serverNames: readonly string[]): void;
 }
 
 /** Per-socket state. */
@@ -506,7 +526,9 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
     res.cork(() => res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body)));
   };
 
-  app = uWS.App()
+  app = opts.tls ? uWS.SSLApp({ cert_file_name: opts.tls.certFile, key_file_name: opts.tls.keyFile }) : uWS.App();
+  const trustProxy = opts.trustProxy;
+  const registerRoutes = (target: uWS.TemplatedApp): void => void target
     .ws<SocketData>('/chat/:channelId', {
       compression: uWS.DISABLED,
       // Frames up to 64 KiB reach the handler, which closes with 1009 and a reason past
@@ -523,7 +545,8 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
         const extensions = req.getHeader('sec-websocket-extensions');
         const channelId = req.getParameter(0) ?? '';
         const afterRaw = req.getQuery('after');
-        const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+        const peerAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+        const remoteAddress = trustProxy ? clientAddress(peerAddress, req.getHeader('x-forwarded-for'), trustProxy) : peerAddress;
         let aborted = false;
         res.onAborted(() => { aborted = true; });
         if (!CHANNEL_ID.test(channelId)) return json(res, '404 Not Found', { code: 'ROOM_NOT_FOUND', message: 'no such chat room' });
@@ -613,6 +636,8 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
       }, () => { if (!aborted) json(res, '500 Internal Server Error', { code: 'INTERNAL', message: 'metrics failed' }); });
     })
     .any('/*', (res) => json(res, '404 Not Found', { code: 'NOT_FOUND', message: 'No such resource.' }));
+  registerRoutes(app);
+  const sniNames = new Set<string>();
 
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
     app.listen(opts.host ?? '127.0.0.1', opts.port, (token) => (token ? resolve(token) : reject(new Error(`chat gateway: cannot listen on ${opts.host ?? '127.0.0.1'}:${opts.port}`))));
@@ -663,6 +688,17 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
     port,
     registry,
     connections: () => sockets.size,
+    reloadTls(serverNames) {
+      if (!opts.tls) return;
+      for (const name of serverNames) {
+        if (sniNames.has(name)) app.removeServerName(name);
+        app.addServerName(name, { cert_file_name: opts.tls.certFile, key_file_name: opts.tls.keyFile });
+        // `domain()` points route registration at that server name's own router.
+        registerRoutes(app.domain(name));
+        sniNames.add(name);
+      }
+      logger.info({ serverNames }, 'chat: renewed TLS certificate installed');
+    },
     close() {
       closing ??= (async () => {
         clearInterval(presenceTimer);

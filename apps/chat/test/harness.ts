@@ -30,18 +30,22 @@ export interface ChatBackends {
 
 /** Starts nats-server, PostgreSQL, the projector and the presence aggregator. */
 export async function startChatBackends(name: string, logger: Logger): Promise<ChatBackends> {
-  const services = await startServices({ logger, name, external: { temporalAddress: '127.0.0.1:1', temporalUiUrl: null } });
+  // NATS with the platform's users: the test connects as the admin, the projector and the
+  // presence aggregator as the projector, the gateways (processes) as chat.
+  const services = await startServices({ logger, name, natsAuth: true, external: { temporalAddress: '127.0.0.1:1', temporalUiUrl: null } });
   const db = createDb(services.endpoints.databaseUrl, 4);
   await migrateToLatest(db);
-  const messaging = await connectMessaging(services.endpoints.natsUrl, name);
+  const messaging = await connectMessaging(services.endpoints.natsUrl, name, services.natsAuth('bootstrap'));
   await ensureEventStreams(messaging.jsm);
-  const projector = await startProjector({ db, messaging, logger, durable: `${name}-projector` });
-  const presence = await startPresenceAggregator({ messaging, logger });
+  const projectorMessaging = await connectMessaging(services.endpoints.natsUrl, `${name}-projector`, services.natsAuth('projector'));
+  const projector = await startProjector({ db, messaging: projectorMessaging, logger, durable: `${name}-projector` });
+  const presence = await startPresenceAggregator({ messaging: projectorMessaging, logger });
   return {
     services, db, messaging, projector,
     async stop() {
       await presence.stop();
       await projector.stop();
+      await projectorMessaging.close();
       await messaging.close();
       await db.destroy();
       await services.stop();
@@ -88,7 +92,7 @@ export async function spawnGateway(b: ChatBackends, gatewayId: string, logger: L
   const proc = new ManagedProcess({
     service: `chat-${gatewayId}`, command: process.execPath, args: ['--import', 'tsx', 'apps/chat/src/main.ts'], cwd: REPO_ROOT, logger,
     env: {
-      ...process.env, NATS_URL: b.services.endpoints.natsUrl, DATABASE_URL: b.services.endpoints.databaseUrl,
+      ...process.env, NATS_URL: b.services.endpoints.natsUrl, NATS_USER: b.services.natsCredentials?.chat?.user ?? '', NATS_PASSWORD: b.services.natsCredentials?.chat?.password ?? '', DATABASE_URL: b.services.endpoints.databaseUrl,
       JWT_KEYS: TEST_JWT_KEYS.map((k) => `${k.kid}:${k.secret}`).join(','), CHAT_PORT: String(port), GATEWAY_ID: gatewayId, LOG_LEVEL: process.env.TEST_GATEWAY_LOG_LEVEL ?? 'warn', ...env,
     },
   });

@@ -7,7 +7,8 @@ import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 
 import pino from 'pino';
 import { createDb, type Db } from '@live/db';
 import { connectMessaging, type Messaging } from '@live/messaging';
-import { endpointUrl, withAsyncCommit } from './config.js';
+import { endpointUrl, natsAuthFor, withAsyncCommit } from './config.js';
+import { registerNatsCommands } from './nats-command.js';
 import { parseLogPosition, type LogPosition } from './log.js';
 import { replayReadModels } from './replay-readmodels.js';
 import { replayAnalytics } from './replay-analytics.js';
@@ -37,6 +38,8 @@ const ENV_HELP = `
 Environment:
   NATS_URL        NATS server(s) holding the JetStream log, e.g. nats://127.0.0.1:4222
                   (comma-separated for a cluster)
+  NATS_USER, NATS_PASSWORD  the CLI's NATS user (or NATS_TOKEN, or NATS_CREDS: a .creds
+                  file); default: the embedded stack's cli user from .run/stack.json
   DATABASE_URL    PostgreSQL of the read models, e.g. postgres://user:pass@host:5432/live
                   (replay readmodels; replay analytics takes its lock there)
   CLICKHOUSE_URL  ClickHouse HTTP endpoint, e.g. http://user:pass@clickhouse:8123/default
@@ -199,12 +202,13 @@ export function buildProgram(io: CliIo): Command {
       }
     });
 
+  registerNatsCommands(program, io);
   return program;
 }
 
 async function connect(io: CliIo, res: Resources): Promise<Messaging> {
   const url = endpointUrl('nats', io.env);
-  const messaging = await connectMessaging(url, 'cli').catch((err: unknown) => {
+  const messaging = await connectMessaging(url, 'cli', natsAuthFor(io.env)).catch((err: unknown) => {
     throw new Error(`cannot connect to NATS at ${url}: ${(err as Error).message}`, { cause: err });
   });
   res.add(() => messaging.close());

@@ -34,13 +34,15 @@ const T0 = Date.UTC(2026, 0, 10, 12, 0, 0);
 const at = (seconds: number): number => T0 + seconds * 1000;
 const clockAt = (ms: number): EventClock => ({ now: () => ms, randomBytes: (n) => new Uint8Array(randomBytes(n)) });
 const TABLES = [...new Set(ANALYTICS_SOURCES.flatMap((s) => s.tables))];
+/** The writer of the projector's ClickHouse HTTP endpoint (the replay creates, fills and exchanges tables). */
+const WRITER = { name: 'writer', password: 'cli-test-writer-pw' };
 
 let services: RunningServices;
 let messaging: Messaging;
 let db: Db;
 let chdbDir: string;
 let store: AnalyticsStore;
-/** What the CLI uses: `@clickhouse/client` over the owner's HTTP interface (CLICKHOUSE_URL). */
+/** What the CLI uses: `@clickhouse/client` over the owner's HTTP interface (CLICKHOUSE_URL), as the writer. */
 let remote: ClickHouseClient;
 let projector: AnalyticsProjector;
 
@@ -95,8 +97,10 @@ beforeAll(async () => {
   messaging = await connectMessaging(services.endpoints.natsUrl, 'cli-analytics-test');
   await ensureEventStreams(messaging.jsm);
   chdbDir = await mkdtemp(join(tmpdir(), 'live-cli-chdb-'));
-  store = (await openAnalyticsStore({ CHDB_PATH: chdbDir, CLICKHOUSE_HTTP_PORT: '0' }, logger))!;
-  remote = createAnalyticsClient({ url: store.http!.url });
+  store = (await openAnalyticsStore({
+    CHDB_PATH: chdbDir, CLICKHOUSE_HTTP_PORT: '0', CLICKHOUSE_HTTP_WRITER_PASSWORD: WRITER.password, CLICKHOUSE_HTTP_READER_PASSWORD: 'cli-test-reader-pw',
+  }, logger))!;
+  remote = createAnalyticsClient({ url: store.http!.url, username: WRITER.name, password: WRITER.password });
   projector = await startAnalyticsProjector({ messaging, analytics: store.client, logger, durablePrefix: 'cli-test', batchDelayMs: 50 });
 
   await appendEvent(messaging.js, streamEvent(clockAt(at(-10)), 'StreamPublishStarted', {
@@ -214,7 +218,7 @@ describe('replay analytics', { timeout: 60_000 }, () => {
     const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve, reject) => {
       const child = spawn(process.execPath, ['--import', 'tsx', 'apps/cli/src/main.ts', 'replay', 'analytics', '--quiet'], {
         cwd: root, stdio: ['ignore', 'pipe', 'pipe'],
-        env: { PATH: process.env.PATH ?? '', LIVE_STACK_FILE: '/nonexistent', NATS_URL: services.endpoints.natsUrl, DATABASE_URL: services.endpoints.databaseUrl, CLICKHOUSE_URL: store.http!.url },
+        env: { PATH: process.env.PATH ?? '', LIVE_STACK_FILE: '/nonexistent', NATS_URL: services.endpoints.natsUrl, DATABASE_URL: services.endpoints.databaseUrl, CLICKHOUSE_URL: store.http!.url, CLICKHOUSE_USER: WRITER.name, CLICKHOUSE_PASSWORD: WRITER.password },
       });
       let out = '';
       let err = '';

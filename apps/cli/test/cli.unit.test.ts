@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { streamEvent, domainEvent, channelSubject, systemClock } from '@live/events';
 import {
-  advisoryLockKey, ConfigError, createProgress, endpointUrl, formatCount, formatDuration, formatHistoryJson, formatHistoryLine,
+  advisoryLockKey, clickhouseAuthFor, ConfigError, createProgress, endpointUrl, formatCount, formatDuration, formatHistoryJson, formatHistoryLine,
   formatReplaySummary, formatTable, parseLogPosition, progressFigures, withAsyncCommit, type ReplayReport,
 } from '../src/index.js';
 
@@ -149,6 +149,23 @@ describe('configuration', () => {
     expect(() => endpointUrl('clickhouse', {}, file)).toThrow(ConfigError);
     expect(() => endpointUrl('clickhouse', {}, file)).toThrow(`CLICKHOUSE_URL is not set and ${file} has no clickhouseUrl`);
     expect(() => endpointUrl('nats', {}, join(dir, 'missing.json'))).toThrow('NATS_URL is not set (and no embedded stack is running: no .run/stack.json)');
+  });
+
+  it('connects to the embedded stack\'s ClickHouse endpoint as its writer, unless the environment names a user', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'live-cli-unit-'));
+    const file = join(dir, 'stack.json');
+    writeFileSync(file, JSON.stringify({ clickhouseUrl: 'http://127.0.0.1:8123', clickhouseWriter: { username: 'writer', password: 'p@ss/w:rd' }, clickhouseReader: { username: 'reader', password: 'r' } }));
+    expect(clickhouseAuthFor({}, file)).toEqual({ username: 'writer', password: 'p@ss/w:rd' });
+    const url = new URL(endpointUrl('clickhouse', {}, file));
+    expect([url.host, decodeURIComponent(url.username), decodeURIComponent(url.password)]).toEqual(['127.0.0.1:8123', 'writer', 'p@ss/w:rd']);
+    // The same URL from the environment: the stack's writer too.
+    expect(decodeURIComponent(new URL(endpointUrl('clickhouse', { CLICKHOUSE_URL: 'http://127.0.0.1:8123' }, file)).username)).toBe('writer');
+    // The environment's own credentials win (the CLI passes them to the client), and another server gets none from the stack.
+    expect(clickhouseAuthFor({ CLICKHOUSE_USER: 'ops', CLICKHOUSE_PASSWORD: 'x' }, file)).toEqual({ username: 'ops', password: 'x' });
+    expect(endpointUrl('clickhouse', { CLICKHOUSE_USER: 'ops', CLICKHOUSE_PASSWORD: 'x' }, file)).toBe('http://127.0.0.1:8123');
+    expect(clickhouseAuthFor({ CLICKHOUSE_URL: 'http://clickhouse:8123' }, file)).toBeUndefined();
+    expect(endpointUrl('clickhouse', { CLICKHOUSE_URL: 'http://clickhouse:8123' }, file)).toBe('http://clickhouse:8123');
+    expect(clickhouseAuthFor({}, join(dir, 'missing.json'))).toBeUndefined();
   });
 
   it('turns synchronous commit off for the replay\'s own connections only', () => {

@@ -1,3 +1,4 @@
+import type { SecureContextOptions } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Registry, Counter, collectDefaultMetrics } from 'prom-client';
 import { channelPlaybackPolicy, currentLiveSession, sessionChannelId, type Db } from '@live/db';
@@ -8,6 +9,7 @@ import {
 import type { ObjectStorage } from '@live/storage';
 import { awaitBlockingReload, parseBlockingReloadQuery, type BlockingReloadRequest } from '@live/media';
 import { createPlaylistWatcher } from './blocking.js';
+import { registerWebApp, type WebAppOptions } from './web.js';
 import { createImmutableObjectCache, DEFAULT_EDGE_CACHE_BYTES, type CachedObject } from './cache.js';
 
 /** Dependencies and settings of {@link buildEdge}. */
@@ -38,6 +40,15 @@ export interface EdgeOptions {
   /** Milliseconds a cached object is served before storage is asked once whether it still exists (default 1000). */
   readonly objectCacheRevalidateMs?: number;
   readonly logger?: boolean | object;
+  /** TLS credentials: serve HTTPS (renewals: `applyTlsReloads(watcher, app.server)` of `@live/runtime`). */
+  readonly https?: SecureContextOptions;
+  /**
+   * Reverse proxies / CDN ranges whose `X-Forwarded-For` is believed (`TRUST_PROXY`; Fastify's
+   * `trustProxy`), so that address-bound playback tokens see the viewer's address.
+   */
+  readonly trustProxy?: readonly string[];
+  /** Serve the web app's static files too (`WEB_ROOT`, see web.ts). */
+  readonly web?: WebAppOptions;
 }
 
 /** The edge's error catalogue (`{ code, message }` bodies). */
@@ -221,7 +232,11 @@ export function parseRange(header: string | undefined, size: number): { start: n
  * turns the first authorised request into a public copy for everyone who knows the URL.
  */
 export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: redactingLogger(opts.logger ?? false), routerOptions: { maxParamLength: 1024 } });
+  const app = Fastify({
+    logger: redactingLogger(opts.logger ?? false), routerOptions: { maxParamLength: 1024 },
+    trustProxy: opts.trustProxy && opts.trustProxy.length > 0 ? [...opts.trustProxy] : false,
+    ...(opts.https ? { https: opts.https } : {}),
+  });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const requests = new Counter({ name: 'edge_requests_total', help: 'Edge object requests by kind and status', labelNames: ['kind', 'status'], registers: [registry] });
@@ -431,7 +446,11 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     req.log.error({ err }, 'edge error');
     return sendError(reply, 'INTERNAL');
   });
-  app.setNotFoundHandler((_req, reply) => sendError(reply, 'NOT_FOUND'));
+  const webFallback = opts.web ? await registerWebApp(app, opts.web) : undefined;
+  app.setNotFoundHandler((req, reply) => {
+    if (webFallback?.(req, reply)) return reply;
+    return sendError(reply, 'NOT_FOUND');
+  });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));

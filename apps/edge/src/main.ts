@@ -1,39 +1,34 @@
 /**
- * Edge process: listens on EDGE_PORT (default 8081) at EDGE_HOST (default 127.0.0.1), serving
- * object storage: S3 when S3_BUCKET (and S3_ENDPOINT, S3_REGION, S3_ACCESS_KEY_ID,
- * S3_SECRET_ACCESS_KEY, S3_PREFIX) is set, else the local directory STORAGE_DIR
- * (`storageConfigFromEnv`). Env: DATABASE_URL, LOG_LEVEL,
- * PLAYBACK_KEYS (else JWT_KEYS; `kid:secret,…`, the API's playback-token ring), CONTENT_KEY_SECRET
- * (base64 or hex:<hex>, ≥ 16 bytes; AES-128 HLS keys), EDGE_CACHE_BYTES (memory for immutable
- * objects: a byte count or `256m`; default 256 MiB, 0 turns the cache off).
+ * Edge process: `node apps/edge/dist/main.js` (production) or `tsx src/main.ts`. Serves object
+ * storage (S3 or a local directory) as HLS with playback-token checks, the AES-128 content keys,
+ * and with `WEB_ROOT` the web app's static files. Configuration: environment variables,
+ * validated at start ({@link edgeConfigSchema}); HTTPS with `EDGE_TLS_CERT_FILE`/`EDGE_TLS_KEY_FILE`
+ * (renewed certificates are used without a restart).
  */
-import { parseContentKeySecret, parseJwtKeys } from '@live/auth';
 import { createDb } from '@live/db';
-import { createObjectStorage, storageConfigFromEnv } from '@live/storage';
+import { createObjectStorage } from '@live/storage';
+import { applyTlsReloads, handleShutdown, loadConfigOrExit, watchTlsFiles } from '@live/runtime';
 import { buildEdge } from './app.js';
-import { parseCacheBytes } from './cache.js';
+import { deriveEdgeConfig, edgeConfigSchema } from './config.js';
 
-const databaseUrl = process.env.DATABASE_URL;
-const storageConfig = storageConfigFromEnv(process.env);
-if (!databaseUrl || (!storageConfig.s3 && !storageConfig.rootDir)) { console.error('DATABASE_URL and STORAGE_DIR (or S3_BUCKET) are required'); process.exit(2); }
-const db = createDb(databaseUrl, 5);
-const cacheBytes = parseCacheBytes(process.env.EDGE_CACHE_BYTES);
-const playbackKeysText = process.env.PLAYBACK_KEYS || process.env.JWT_KEYS;
+const c = loadConfigOrExit('edge', edgeConfigSchema, {}, deriveEdgeConfig);
+const s = c.settings;
+const tlsWatcher = c.tls ? watchTlsFiles(c.tls) : undefined;
+const db = createDb(s.DATABASE_URL, 5);
+const mediaOrigin = s.EDGE_PUBLIC_URL ? new URL(s.EDGE_PUBLIC_URL).origin : undefined;
 const app = await buildEdge({
-  db, storage: createObjectStorage(storageConfig), logger: { name: 'edge', level: process.env.LOG_LEVEL ?? 'info' },
-  ...(playbackKeysText ? { playbackKeys: parseJwtKeys(playbackKeysText) } : {}),
-  ...(cacheBytes !== undefined ? { objectCacheBytes: cacheBytes } : {}),
-  ...(process.env.CONTENT_KEY_SECRET ? { contentKeySecret: parseContentKeySecret(process.env.CONTENT_KEY_SECRET) } : {}),
+  db, storage: createObjectStorage(c.storage), logger: { name: 'edge', level: s.LOG_LEVEL },
+  ...(c.playbackKeys ? { playbackKeys: c.playbackKeys } : {}),
+  ...(c.cacheBytes !== undefined ? { objectCacheBytes: c.cacheBytes } : {}),
+  ...(c.contentKeySecret ? { contentKeySecret: c.contentKeySecret } : {}),
+  ...(tlsWatcher ? { https: tlsWatcher.current() } : {}),
+  ...(s.TRUST_PROXY ? { trustProxy: s.TRUST_PROXY } : {}),
+  ...(s.WEB_ROOT ? { web: { root: s.WEB_ROOT, hsts: c.https, ...(mediaOrigin ? { mediaOrigins: [mediaOrigin] } : {}) } } : {}),
 });
-await app.listen({ port: Number(process.env.EDGE_PORT ?? 8081), host: process.env.EDGE_HOST ?? '127.0.0.1' });
-
-let stopping = false;
-async function shutdown() {
-  if (stopping) return;
-  stopping = true;
-  await app.close();
-  await db.destroy();
-  process.exit(0);
-}
-process.on('SIGINT', () => void shutdown());
-process.on('SIGTERM', () => void shutdown());
+if (tlsWatcher) applyTlsReloads(tlsWatcher, app.server as unknown as Parameters<typeof applyTlsReloads>[1]);
+handleShutdown(app.log, [
+  { name: 'http', run: () => app.close() },
+  { name: 'tls watcher', run: () => tlsWatcher?.close() },
+  { name: 'database', run: () => db.destroy() },
+]);
+await app.listen({ port: s.EDGE_PORT, host: s.EDGE_HOST });

@@ -27,7 +27,7 @@
  * saw when its iterator ends, so events appended while it was down are still acted on. Nothing
  * is acknowledged (ack policy none) and the actions are idempotent (kicking a gone session is a
  * no-op).
- * They are deliberately not the durable, shared consumers CONVENTIONS.md asks of projections:
+ * They are deliberately not the durable, shared consumers docs/architecture.md ("Event conventions") asks of projections:
  * every node needs its own copy of each control event, and a restarted node has no sessions
  * left to act on, so there is no position worth keeping across restarts.
  */

@@ -5,6 +5,7 @@ import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
 import { publishLeaseSubject, streamEvent, systemClock, type EventEnvelope } from '@live/events';
 import { checkStreamKey, type Db } from '@live/db';
 import { appendEvent, createLeaseStore, type Messaging } from '@live/messaging';
+import { applyTlsReloads, watchTlsFiles, type TlsFilesWatcher } from '@live/runtime';
 import { combineMediaSinks, createRtmpServer, maskStreamKey, type AuthorizePublishResult, type RtmpServer } from './rtmp/index.js';
 import { createRelay, createRelayServer } from './relay/index.js';
 import { KEY_ROTATED_REASON, startControlListener, type ControlListener } from './control.js';
@@ -21,6 +22,15 @@ export interface IngestNodeOptions {
   /** Id of this node, carried in StreamPublishStarted (e.g. `ingest-1`). */
   readonly nodeId: string;
   readonly rtmp: { port: number; host: string };
+  /**
+   * Optional RTMPS listener (RTMP inside TLS; port 443 or 1936 by convention) next to the plain
+   * RTMP one, sharing its sessions and its one-publisher-per-channel rule. `certFile` is the PEM
+   * chain (leaf first, then intermediates: certbot's `fullchain.pem`, cert-manager's `tls.crt`),
+   * `keyFile` its unencrypted PEM private key. Both are watched (their directories: renames count)
+   * and reloaded without a restart; a broken or mismatched pair is logged and the previous
+   * certificate kept (see `watchTlsFiles` in `@live/runtime`).
+   */
+  readonly rtmps?: IngestRtmpsOptions;
   /** Internal HTTP listener: the HTTP-FLV relay, `/healthz`, `/metrics`. */
   readonly http: { port: number; host: string };
   /** Base URL transcoders reach the relay at, e.g. `http://10.0.0.5:8090`. */
@@ -31,9 +41,32 @@ export interface IngestNodeOptions {
   readonly healthIntervalMs?: number;
 }
 
+/** Settings of the RTMPS listener (see {@link IngestNodeOptions.rtmps}). */
+export interface IngestRtmpsOptions {
+  port: number;
+  host: string;
+  /** PEM certificate chain file. */
+  certFile: string;
+  /** PEM private key file (may be the same file as `certFile`). */
+  keyFile: string;
+  /**
+   * Quiet period after a change in the files' directories before they are re-read, ms
+   * (default 250; see `watchTlsFiles`).
+   */
+  reloadDebounceMs?: number;
+}
+
 /** A running ingest node. */
 export interface IngestNode {
   readonly rtmpAddress: AddressInfo;
+  /** Address of the RTMPS listener; undefined when `rtmps` was not configured. */
+  readonly rtmpsAddress: AddressInfo | undefined;
+  /**
+   * The RTMPS certificate files: `certificate()` is the one served to new connections,
+   * `subscribe` hears each reload, `reload()` forces a re-read (e.g. on SIGHUP). Undefined
+   * without `rtmps`.
+   */
+  readonly rtmpsCertificate: TlsFilesWatcher | undefined;
   readonly httpAddress: AddressInfo;
   readonly rtmp: RtmpServer;
   /** The node's control listener (key revocations / rotations, stop requests); see control.ts. */
@@ -81,7 +114,11 @@ async function appendWithRetry(messaging: Messaging, event: EventEnvelope, logge
  * the last of them before its StreamPublishEnded, and exports them per channel as
  * `ingest_session_bitrate_kbps` / `ingest_session_frame_rate`; ended publishes are counted in
  * `ingest_publishes_ended_total{reason}` (unpublished, disconnected, error, kicked).
- * @throws when a listener cannot bind its port, or the control listener cannot create its
+ * With `rtmps`, a second listener accepts RTMP inside TLS; its certificate is reloaded when the
+ * files change (`ingest_tls_reloads_total{result="ok"|"refused"}`, and the served certificate's
+ * expiry as `ingest_tls_certificate_expiry_timestamp_seconds`).
+ * @throws when a listener cannot bind its port, when the RTMPS certificate or key cannot be
+ *   loaded (`TlsFileError` naming the file), or the control listener cannot create its
  *   JetStream consumers (no EVENTS stream: call `ensureEventStreams` first).
  */
 export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNode> {
@@ -93,6 +130,22 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
   const bytes = new Counter({ name: 'ingest_received_bytes_total', help: 'RTMP bytes received by ended sessions', registers: [registry] });
   const kicks = new Counter({ name: 'ingest_kicks_total', help: 'Sessions kicked by control events, by reason (key_revoked, key_rotated, stop_requested)', labelNames: ['reason'], registers: [registry] });
   const ended = new Counter({ name: 'ingest_publishes_ended_total', help: 'Publishes ended, by reason (unpublished: the publisher stopped; disconnected, error: abnormal; kicked: control events)', labelNames: ['reason'], registers: [registry] });
+  // Loaded first: a missing or broken certificate fails the start before anything is opened.
+  let tlsFiles: TlsFilesWatcher | undefined;
+  if (opts.rtmps) {
+    const tlsReloads = new Counter({ name: 'ingest_tls_reloads_total', help: 'RTMPS certificate reloads, by result (ok: applied; refused: unreadable, half-written or mismatched files, previous certificate kept)', labelNames: ['result'], registers: [registry] });
+    const certExpiry = new Gauge({ name: 'ingest_tls_certificate_expiry_timestamp_seconds', help: 'Expiry (notAfter, Unix seconds) of the certificate the RTMPS listener serves', registers: [registry] });
+    tlsFiles = watchTlsFiles({ certFile: opts.rtmps.certFile, keyFile: opts.rtmps.keyFile }, {
+      logger: logger.child({ component: 'tls' }),
+      ...(opts.rtmps.reloadDebounceMs !== undefined ? { debounceMs: opts.rtmps.reloadDebounceMs } : {}),
+      onReload: (_options, cert) => {
+        tlsReloads.inc({ result: 'ok' });
+        certExpiry.set(cert.validTo.getTime() / 1000);
+      },
+      onError: () => tlsReloads.inc({ result: 'refused' }),
+    });
+    certExpiry.set(tlsFiles.certificate().validTo.getTime() / 1000);
+  }
   const health = createHealthReporter({
     messaging, logger: logger.child({ component: 'health' }), nodeId: opts.nodeId, registry,
     ...(opts.healthIntervalMs !== undefined ? { intervalMs: opts.healthIntervalMs } : {}),
@@ -169,10 +222,21 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
   });
   control = await startControlListener({ messaging, rtmp, logger: logger.child({ component: 'control' }), kicks });
   let rtmpAddress: AddressInfo;
+  let rtmpsAddress: AddressInfo | undefined;
   try {
     rtmpAddress = await rtmp.listen(opts.rtmp.port, opts.rtmp.host);
+    if (opts.rtmps && tlsFiles) {
+      const initial = tlsFiles.current();
+      const listener = await rtmp.listenTls(opts.rtmps.port, opts.rtmps.host, initial);
+      applyTlsReloads(tlsFiles, listener);
+      // A reload that happened while the listener was binding was not applied to it yet.
+      if (tlsFiles.current() !== initial) listener.setSecureContext(tlsFiles.current());
+      rtmpsAddress = listener.address;
+    }
   } catch (err) {
     await control.close();
+    await rtmp.close();
+    tlsFiles?.close();
     throw err;
   }
   const controlListener = control;
@@ -193,16 +257,20 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
   } catch (err) {
     await controlListener.close();
     await rtmp.close();
+    tlsFiles?.close();
     throw err;
   }
-  logger.info({ rtmp: rtmpAddress, http: httpServer.address() }, 'ingest node listening');
+  logger.info({ rtmp: rtmpAddress, rtmps: rtmpsAddress, http: httpServer.address() }, 'ingest node listening');
 
   return {
     rtmpAddress,
+    rtmpsAddress,
+    rtmpsCertificate: tlsFiles,
     httpAddress: httpServer.address() as AddressInfo,
     rtmp,
     control: controlListener,
     async close() {
+      tlsFiles?.close();
       await controlListener.close();
       await rtmp.close();
       await health.close();

@@ -133,9 +133,11 @@ describe('RTMP ingest with ffmpeg', () => {
     expect(unauthorized.status).toBe(401);
     expect(await unauthorized.json()).toMatchObject({ code: 'UNAUTHORIZED' });
 
-    // A quick probe with ?token=, and a reader that consumes the whole stream until EOF (like
-    // the transcoder does) with the Bearer header.
-    const probe = await run(FFPROBE, ['-v', 'error', '-show_entries', 'stream=codec_name,codec_type,width,height,sample_rate', '-of', 'json', `${url}?token=${TOKEN}`]);
+    // The token is accepted only as a Bearer header (never ?token=, which ends up in URLs and logs).
+    expect((await fetch(`${url}?token=${TOKEN}`, { method: 'HEAD' })).status).toBe(401);
+    // A quick probe, and a reader that consumes the whole stream until EOF (like the transcoder does).
+    const bearer = `Authorization: Bearer ${TOKEN}\r\n`;
+    const probe = await run(FFPROBE, ['-v', 'error', '-headers', bearer, '-show_entries', 'stream=codec_name,codec_type,width,height,sample_rate', '-of', 'json', url]);
     expect(probe.code, probe.stderr).toBe(0);
     const probed = (JSON.parse(probe.stdout) as { streams: ProbedStream[] }).streams;
     expect(probed).toEqual(
@@ -144,7 +146,7 @@ describe('RTMP ingest with ffmpeg', () => {
         expect.objectContaining({ codec_type: 'audio', codec_name: 'aac', sample_rate: '48000' }),
       ]),
     );
-    const reader = run(FFPROBE, ['-v', 'error', '-headers', `Authorization: Bearer ${TOKEN}\r\n`, '-count_packets', '-show_entries', 'stream=codec_name,nb_read_packets', '-of', 'json', url]);
+    const reader = run(FFPROBE, ['-v', 'error', '-headers', bearer, '-count_packets', '-show_entries', 'stream=codec_name,nb_read_packets', '-of', 'json', url]);
 
     const pub = await publisher;
     expect(pub.code, pub.stderr).toBe(0);
@@ -161,7 +163,7 @@ describe('RTMP ingest with ffmpeg', () => {
     expect(ended[0]).toMatchObject({ sessionId: s.sessionId, channelId: 'channel-good', reason: 'unpublished' });
     expect(ended[0]!.bytesReceived).toBeGreaterThan(100_000);
     expect(relay.has(s.sessionId)).toBe(false);
-    expect((await fetch(`${url}?token=${TOKEN}`)).status).toBe(404);
+    expect((await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
   });
 
   it('refuses a wrong stream key: ffmpeg exits non-zero and onPublishStarted is never called', { timeout: 20_000 }, async () => {

@@ -222,12 +222,31 @@ describe('relay HTTP endpoint', () => {
       [`${base}/relay/${SESSION}.flv`, {}],
       [`${base}/relay/${SESSION}.flv?token=wrong`, {}],
       [`${base}/relay/${SESSION}.flv`, { authorization: 'Bearer wrong' }],
+      [`${base}/relay/${SESSION}.flv?token=wrong`, { authorization: 'Bearer wrong' }],
       [`${base}/relay/${SESSION}.flv`, { authorization: 'Basic czNjcmV0LXRva2Vu' }],
     ] as const) {
       const res = await fetch(url, { headers });
       expect(res.status).toBe(401);
       expect(await res.json()).toEqual({ code: 'UNAUTHORIZED', message: expect.any(String) });
     }
+    expect(JSON.stringify(lines)).not.toContain('s3cret-token');
+  });
+
+  it('refuses the right token in ?token= (URLs end up in command lines and logs): Authorization: Bearer only', async () => {
+    const { relay, base, lines } = await start();
+    relay.openPublish(info());
+    for (const method of ['GET', 'HEAD'] as const) {
+      const res = await fetch(`${base}/relay/${SESSION}.flv?token=s3cret-token`, { method });
+      expect(res.status, method).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer');
+      if (method === 'GET') expect(await res.json()).toEqual({ code: 'UNAUTHORIZED', message: 'A valid relay token is required.' });
+    }
+    // the header works, with or without a stray query parameter
+    for (const url of [`${base}/relay/${SESSION}.flv`, `${base}/relay/${SESSION}.flv?token=s3cret-token`]) {
+      const res = await fetch(url, { method: 'HEAD', headers: { authorization: 'Bearer s3cret-token' } });
+      expect(res.status, url).toBe(200);
+    }
+    expect(lines.filter((l) => l.msg === 'relay request refused')).toHaveLength(2);
     expect(JSON.stringify(lines)).not.toContain('s3cret-token');
   });
 
@@ -247,7 +266,7 @@ describe('relay HTTP endpoint', () => {
     expect(post.status).toBe(405);
   });
 
-  it('streams video/x-flv with a Bearer or ?token= token and ends the response when the publish ends', async () => {
+  it('streams video/x-flv with a Bearer token and ends the response when the publish ends', async () => {
     const { relay, base } = await start();
     const sink = relay.openPublish(info());
     sink.write(avcHeader());
@@ -255,7 +274,7 @@ describe('relay HTTP endpoint', () => {
     sink.write(video(100, true));
     for (const [url, headers] of [
       [`${base}/relay/${SESSION}.flv`, { authorization: 'Bearer s3cret-token' }],
-      [`${base}/relay/${SESSION}.flv?token=s3cret-token`, {}],
+      [`${base}/relay/${SESSION}.flv`, { authorization: 'bearer s3cret-token' }], // the scheme is case-insensitive (RFC 9110 §11.1)
     ] as const) {
       const res = await fetch(url, { headers });
       expect(res.status).toBe(200);
@@ -266,7 +285,7 @@ describe('relay HTTP endpoint', () => {
       expect(Buffer.from(first.value!).toString('latin1', 0, 3)).toBe('FLV');
       await reader.cancel();
     }
-    const res = await fetch(`${base}/relay/${SESSION}.flv?token=s3cret-token`);
+    const res = await fetch(`${base}/relay/${SESSION}.flv`, { headers: { authorization: 'Bearer s3cret-token' } });
     const body = res.arrayBuffer();
     await new Promise((r) => setTimeout(r, 50));
     sink.write(video(133, false));

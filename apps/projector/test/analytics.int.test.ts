@@ -33,6 +33,10 @@ import {
 import { openAnalyticsStore, startAnalyticsProjector, type AnalyticsProjector, type AnalyticsStore } from '../src/index.js';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+/** The users of the served ClickHouse HTTP endpoint (as the embedded stack passes them). */
+const READER = { name: 'reader', password: 'reader-test-pw' };
+const WRITER = { name: 'writer', password: 'writer-test-pw' };
+const HTTP_ENV = { CLICKHOUSE_HTTP_READER_PASSWORD: READER.password, CLICKHOUSE_HTTP_WRITER_PASSWORD: WRITER.password };
 /** Start of the scenario: a whole minute, so that 60-second buckets start at T0. */
 const T0 = Date.UTC(2026, 0, 10, 12, 0, 0);
 const s = (seconds: number): number => T0 + seconds * 1000;
@@ -42,7 +46,7 @@ let services: RunningServices;
 let messaging: Messaging;
 let chdbDir: string;
 let store: AnalyticsStore;
-/** The API's view: an ordinary `@clickhouse/client` over the owner's HTTP interface. */
+/** The API's view: an ordinary `@clickhouse/client` over the owner's HTTP interface, as the read-only user. */
 let remote: ClickHouseClient;
 let projector: AnalyticsProjector;
 let registry: Registry;
@@ -173,8 +177,8 @@ beforeAll(async () => {
   await ensureEventStreams(messaging.jsm);
   chdbDir = await mkdtemp(join(tmpdir(), 'live-projector-chdb-'));
   // As the projector process does in the embedded stack: own chDB, migrate, serve HTTP.
-  store = (await openAnalyticsStore({ CHDB_PATH: chdbDir, CLICKHOUSE_HTTP_PORT: '0' }, logger))!;
-  remote = createAnalyticsClient({ url: store.http!.url });
+  store = (await openAnalyticsStore({ CHDB_PATH: chdbDir, CLICKHOUSE_HTTP_PORT: '0', ...HTTP_ENV }, logger))!;
+  remote = createAnalyticsClient({ url: store.http!.url, username: READER.name, password: READER.password });
   registry = new Registry();
   projector = await startAnalyticsProjector({ messaging, analytics: store.client, logger, registry, durablePrefix: 'test-analytics' });
 }, 120_000);
@@ -313,9 +317,11 @@ describe('analytics projection into chDB', () => {
 
   it('does not acknowledge a message whose insert failed, and inserts it once ClickHouse is back', async () => {
     // A projection writing over HTTP to a second server in front of the same chDB, which goes away.
-    let down: ClickHouseHttpServer | null = await serveClickHouseHttp({ client: store.client });
+    const users = [{ ...WRITER, readonly: false }];
+    let down: ClickHouseHttpServer | null = await serveClickHouseHttp({ client: store.client, users });
     const port = down.port;
-    const viaHttp = createClient({ url: down.url, log: { level: ClickHouseLogLevel.OFF } }); // failures expected: no console log
+    // Failures expected: no console log.
+    const viaHttp = createClient({ url: down.url, username: WRITER.name, password: WRITER.password, log: { level: ClickHouseLogLevel.OFF } });
     await down.close();
     down = null;
     // New durables: it replays the whole history, and every insert fails while the server is away.
@@ -330,7 +336,7 @@ describe('analytics projection into chDB', () => {
     expect(lag.telemetry.pending + lag.telemetry.ackPending).toBeGreaterThan(0); // not acknowledged
     expect(await streamAnalytics(store.client, { channelId: 'chan-z', from: new Date(s(0)), to: new Date(s(60)), intervalSeconds: 60 })).toMatchObject({ watchTimeSeconds: 0 });
 
-    const back = await serveClickHouseHttp({ client: store.client, port });
+    const back = await serveClickHouseHttp({ client: store.client, users, port });
     try {
       await caughtUp(flaky);
       expect(await streamAnalytics(store.client, { channelId: 'chan-z', from: new Date(s(0)), to: new Date(s(60)), intervalSeconds: 60 })).toMatchObject({ watchTimeSeconds: 10, uniqueViewers: 1 });
@@ -342,4 +348,28 @@ describe('analytics projection into chDB', () => {
     // The main figures are unchanged by all of it.
     expect(await streamAnalytics(remote, QUERY)).toEqual(EXPECTED);
   }, 120_000);
+
+  it('serves the endpoint to its users only: the reader reads, the writer writes, anonymous gets 401', async () => {
+    const reader = createClient({ url: store.http!.url, username: READER.name, password: READER.password, log: { level: ClickHouseLogLevel.OFF } });
+    const anonymous = createClient({ url: store.http!.url, log: { level: ClickHouseLogLevel.OFF } });
+    const writer = createClient({ url: store.http!.url, username: WRITER.name, password: WRITER.password });
+    try {
+      await expect(reader.command({ query: 'TRUNCATE TABLE playback_beacons' })).rejects.toMatchObject({ code: '164', type: 'READONLY' });
+      await expect(anonymous.query({ query: 'SELECT count() FROM playback_beacons', format: 'JSONEachRow' })).rejects.toMatchObject({ code: '516' });
+      await writer.command({ query: 'CREATE TABLE writer_probe (a UInt8) ENGINE = Memory' });
+      await writer.command({ query: 'DROP TABLE writer_probe' });
+    } finally {
+      await reader.close();
+      await anonymous.close();
+      await writer.close();
+    }
+    expect(await streamAnalytics(remote, QUERY)).toEqual(EXPECTED);
+  });
+
+  it('refuses to serve without a user, naming the variable, before it opens chDB', async () => {
+    const env = { CHDB_PATH: join(chdbDir, 'never-opened'), CLICKHOUSE_HTTP_PORT: '0' };
+    await expect(openAnalyticsStore(env, logger)).rejects.toThrow('CLICKHOUSE_HTTP_PORT is set but neither CLICKHOUSE_HTTP_READER_PASSWORD nor CLICKHOUSE_HTTP_WRITER_PASSWORD is');
+    await expect(openAnalyticsStore({ ...env, CLICKHOUSE_HTTP_READER_USER: 'api' }, logger)).rejects.toThrow('CLICKHOUSE_HTTP_READER_USER is set but CLICKHOUSE_HTTP_READER_PASSWORD is not');
+    await expect(openAnalyticsStore({ ...env, ...HTTP_ENV, CLICKHOUSE_HTTP_READER_USER: 'x', CLICKHOUSE_HTTP_WRITER_USER: 'x' }, logger)).rejects.toThrow(/both "x"/);
+  });
 });

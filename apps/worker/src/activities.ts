@@ -8,7 +8,7 @@ import { streamEvent, systemClock, type EventEnvelope, type PlaybackEncryption, 
 import { contentKeyPath, deriveContentKey } from '@live/auth';
 import { appendEvent as appendToLog } from '@live/messaging';
 import {
-  buildLadderArgs, buildLowLatencyLadderArgs, createHlsPublisher, createLlHlsPublisher, FfmpegError, loadPublisherState, nextAttemptNumber,
+  buildLadderArgs, buildLowLatencyLadderArgs, createHlsPublisher, createLlHlsPublisher, FFMPEG_STDIN_INPUT, FfmpegError, loadPublisherState, nextAttemptNumber,
   nextStartNumber, packageVod as packageVodFiles, partFramesFor, prepareLowLatencyOutputDirs, runFfmpeg, selectLadder,
   UnsupportedSourceError, variantBandwidth, renditionCodecs, masterPlaylistKey, type HlsPublisher, type HlsPublisherOptions, type PublisherState,
   type Rendition, type SegmentEncryption,
@@ -16,6 +16,7 @@ import {
 import type { ObjectStorage } from '@live/storage';
 import { createLivePoster } from '@live/media';
 import type { PackageVodResult, PipelineActivities, TranscodeInput, TranscodeResult } from '@live/workflows';
+import { openRelayStream } from './relay-input.js';
 
 /** Dependencies of {@link createActivities}. */
 export interface ActivityDeps {
@@ -23,7 +24,11 @@ export interface ActivityDeps {
   readonly js: Messaging['js'];
   /** Local scratch directory for ffmpeg's output (one sub-directory per session attempt). */
   readonly workDir: string;
-  /** Internal token the ingest relay requires. */
+  /**
+   * Internal token the ingest relay requires. Sent only as `Authorization: Bearer` on this
+   * process's own requests to the relay ({@link openRelayStream}, the liveness probe); ffmpeg
+   * reads the stream from its stdin and never sees the token (argv, environment or logs).
+   */
   readonly relayToken: string;
   readonly logger: Logger;
   /** x264 preset of the encoded renditions (default `veryfast`). */
@@ -126,12 +131,6 @@ export interface TranscodeHeartbeat {
   readonly lastSegment: Record<string, number>;
 }
 
-function relayInputUrl(relayUrl: string, token: string): string {
-  const u = new URL(relayUrl);
-  u.searchParams.set('token', token);
-  return u.href;
-}
-
 /** Is the relay still serving the session? (404 = the publisher is gone.) */
 async function relayAlive(relayUrl: string, token: string): Promise<boolean> {
   try {
@@ -214,7 +213,9 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
           onError(err) { log.warn({ err: (err as Error).message }, 'publish pass failed; retrying'); },
         },
       };
-      const ffmpegInput = relayInputUrl(input.relayUrl, deps.relayToken);
+      // ffmpeg reads the relay's FLV from stdin: we fetch it (token in a header) and pipe it in
+      const ffmpegInput = FFMPEG_STDIN_INPUT;
+      const inputOptions = { format: 'flv' } as const;
       let publisher: HlsPublisher;
       let args: string[];
       if (lowLatency) {
@@ -227,13 +228,13 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
           dvrWindowSeconds: deps.dvrWindowSeconds ?? DEFAULT_DVR_WINDOW_SECONDS, slidOutSegments: 'archive',
         });
         args = buildLowLatencyLadderArgs({
-          input: ffmpegInput, source: input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS, frameRate, partFrames,
+          input: ffmpegInput, inputOptions, source: input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS, frameRate, partFrames,
           ...(deps.preset ? { preset: deps.preset } : {}),
         });
       } else {
         publisher = createHlsPublisher(publisherOptions);
         args = buildLadderArgs({
-          input: ffmpegInput, source: input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS,
+          input: ffmpegInput, inputOptions, source: input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS,
           startNumber, initSegmentName: `init_${attemptNumber}.mp4`,
           frameRate, ...(deps.preset ? { preset: deps.preset } : {}),
         });
@@ -269,11 +270,18 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
       try {
         let failure: unknown = null;
         try {
-          await runFfmpeg(args, {
-            signal: ctx.cancellationSignal,
-            onProgress: (p) => { outTimeSeconds = p.outTimeMs / 1000; },
-            onStderrLine: (line) => log.debug({ ffmpeg: line }),
-          });
+          // a refused/unreachable relay (401, 404, reset) is a failure like ffmpeg's own: see below
+          const stdin = await openRelayStream(input.relayUrl, { token: deps.relayToken, signal: ctx.cancellationSignal });
+          try {
+            await runFfmpeg(args, {
+              signal: ctx.cancellationSignal,
+              stdin,
+              onProgress: (p) => { outTimeSeconds = p.outTimeMs / 1000; },
+              onStderrLine: (line) => log.debug({ ffmpeg: line }),
+            });
+          } finally {
+            stdin.destroy(); // closes the relay connection whatever happened (a no-op after its end)
+          }
         } catch (err) {
           failure = err;
         }
@@ -290,10 +298,12 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
           }
           throw ctx.cancellationSignal.reason instanceof Error ? ctx.cancellationSignal.reason : new CancelledFailure('transcode cancelled');
         }
-        // ffmpeg exits cleanly at the relay's EOF. A failure while the relay is gone is the same
-        // end of the source (the ingest node closed it); a failure while it lives is retried.
+        // ffmpeg exits cleanly at the relay's EOF. A failure (ffmpeg's, or the relay stream's:
+        // refused, reset, stalled) while the relay is gone is the same end of the source (the
+        // ingest node closed it); a failure while it lives is retried.
         if (failure && (await relayAlive(input.relayUrl, deps.relayToken))) {
-          const msg = failure instanceof FfmpegError ? `ffmpeg exited with ${failure.exitCode ?? failure.signal}: ${failure.stderrTail.slice(-1500)}` : String(failure);
+          const msg = failure instanceof FfmpegError ? `ffmpeg exited with ${failure.exitCode ?? failure.signal}: ${failure.stderrTail.slice(-1500)}`
+            : failure instanceof Error ? failure.message : String(failure);
           log.warn({ err: msg }, 'transcode failed while the source is live; will retry');
           throw ApplicationFailure.retryable(msg, 'TranscodeFailed');
         }

@@ -1,15 +1,9 @@
 /**
- * Worker process: a Temporal worker on the `transcode` task queue (workflow `liveStream` and
- * the media activities) plus the lifecycle consumer that starts and signals the workflows.
- * Env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (default `default`), NATS_URL, STORAGE_DIR (or S3_BUCKET
- * with S3_ENDPOINT, S3_REGION, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_PREFIX: `storageConfigFromEnv`),
- * WORK_DIR, RELAY_TOKEN (the ingest relay's internal token), HTTP_PORT (health/metrics),
- * ACTIVITY_SLOTS (activities at once on this worker — transcodes plus the short packaging and
- * event activities; default 6), TRANSCODE_PRESET (x264 preset, default veryfast), LOG_LEVEL,
- * DATABASE_URL (optional: the channels' playback policy, read at each transcode start — a channel
- * with encryption on gets AES-128 segments; without it nothing is encrypted), CONTENT_KEY_SECRET
- * (the content-key secret shared with the edge; required for encrypted channels, which fail
- * closed without it), DVR_WINDOW_SECONDS (seek-back window of the live playlists, default 7200).
+ * Worker process: `node apps/worker/dist/main.js` (production) or `tsx src/main.ts`. A Temporal
+ * worker on the `transcode` task queue (workflow `liveStream` — from the prebuilt bundle when
+ * built — and the media activities) plus the lifecycle consumer that starts and signals the
+ * workflows. Configuration: environment variables validated at start ({@link workerConfigSchema};
+ * Temporal address, namespace, TLS client certificates or API key included).
  */
 import http from 'node:http';
 import { mkdirSync } from 'node:fs';
@@ -18,38 +12,20 @@ import { Registry, Gauge, Counter, collectDefaultMetrics } from 'prom-client';
 import { NativeConnection, Worker, Runtime, DefaultLogger } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { connectMessaging, ensureEventStreams } from '@live/messaging';
-import { createObjectStorage, storageConfigFromEnv } from '@live/storage';
+import { createObjectStorage } from '@live/storage';
 import { channelPlaybackPolicy, createDb } from '@live/db';
-import { parseContentKeySecret } from '@live/auth';
+import { handleShutdown, loadConfigOrExit } from '@live/runtime';
 import { TRANSCODE_TASK_QUEUE } from '@live/workflows';
 import { createActivities } from './activities.js';
 import { startLifecycleConsumer } from './lifecycle.js';
-import { WORKFLOWS_PATH } from './workflows-path.js';
+import { WORKFLOW_BUNDLE_PATH, WORKFLOWS_PATH } from './workflows-path.js';
+import { deriveWorkerConfig, workerConfigSchema } from './config.js';
 
-const logger = pino({ name: 'worker', level: process.env.LOG_LEVEL ?? 'info' });
-const env = (name: string): string => {
-  const v = process.env[name];
-  if (!v) { logger.fatal(`${name} is required`); process.exit(2); }
-  return v;
-};
-const temporalAddress = env('TEMPORAL_ADDRESS');
-const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
-const workDir = env('WORK_DIR');
-mkdirSync(workDir, { recursive: true });
-const preset = process.env.TRANSCODE_PRESET as 'ultrafast' | 'superfast' | 'veryfast' | undefined;
-const db = process.env.DATABASE_URL ? createDb(process.env.DATABASE_URL, 3) : undefined;
-let contentKeySecret: Buffer | undefined;
-try {
-  contentKeySecret = process.env.CONTENT_KEY_SECRET ? parseContentKeySecret(process.env.CONTENT_KEY_SECRET) : undefined;
-} catch (err) {
-  logger.fatal({ err: (err as Error).message }, 'CONTENT_KEY_SECRET is invalid');
-  process.exit(2);
-}
-const dvrWindowSeconds = process.env.DVR_WINDOW_SECONDS !== undefined ? Number(process.env.DVR_WINDOW_SECONDS) : undefined;
-if (dvrWindowSeconds !== undefined && !(Number.isFinite(dvrWindowSeconds) && dvrWindowSeconds >= 6)) {
-  logger.fatal({ DVR_WINDOW_SECONDS: process.env.DVR_WINDOW_SECONDS }, 'DVR_WINDOW_SECONDS must be a number of seconds >= 6 (3 segments)');
-  process.exit(2);
-}
+const c = loadConfigOrExit('worker', workerConfigSchema, {}, deriveWorkerConfig);
+const s = c.settings;
+const logger = pino({ name: 'worker', level: s.LOG_LEVEL });
+mkdirSync(s.WORK_DIR, { recursive: true });
+const db = s.DATABASE_URL ? createDb(s.DATABASE_URL, 3) : undefined;
 
 const registry = new Registry();
 collectDefaultMetrics({ register: registry });
@@ -67,58 +43,54 @@ const server = http.createServer(async (req, res) => {
     res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'NOT_FOUND', message: 'No such resource.' }));
   }
 });
-server.listen(Number(process.env.HTTP_PORT ?? 0), process.env.HTTP_HOST ?? '127.0.0.1');
+server.listen(s.HTTP_PORT, s.HTTP_HOST);
 
-const messaging = await connectMessaging(env('NATS_URL'), 'worker');
+const messaging = await connectMessaging(s.NATS_URL, 'worker', c.natsAuth);
 await ensureEventStreams(messaging.jsm);
 const activities = createActivities({
-  storage: createObjectStorage(storageConfigFromEnv(process.env)),
+  storage: createObjectStorage(c.storage),
   js: messaging.js,
-  workDir,
-  relayToken: env('RELAY_TOKEN'),
+  workDir: s.WORK_DIR,
+  relayToken: s.RELAY_TOKEN,
   logger,
-  ...(preset ? { preset } : {}),
+  preset: s.TRANSCODE_PRESET,
   ...(db ? { playbackEncryption: async (channelId: string) => (await channelPlaybackPolicy(db, channelId))?.encryption ?? null } : {}),
-  ...(contentKeySecret ? { contentKeySecret } : {}),
-  ...(dvrWindowSeconds !== undefined ? { dvrWindowSeconds } : {}),
+  ...(c.contentKeySecret ? { contentKeySecret: c.contentKeySecret } : {}),
+  dvrWindowSeconds: s.DVR_WINDOW_SECONDS,
   metrics: { transcodesRunning: (d) => running.inc(d), segmentPublished: (r) => segments.inc({ rendition: r }) },
 });
 
-const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
+const { namespace, ...temporalConnection } = c.temporal;
+const nativeConnection = await NativeConnection.connect(temporalConnection);
 const worker = await Worker.create({
   connection: nativeConnection,
   namespace,
   taskQueue: TRANSCODE_TASK_QUEUE,
-  workflowsPath: WORKFLOWS_PATH,
+  ...(WORKFLOW_BUNDLE_PATH ? { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } } : { workflowsPath: WORKFLOWS_PATH }),
   activities,
-  maxConcurrentActivityTaskExecutions: Number(process.env.ACTIVITY_SLOTS ?? 6),
+  maxConcurrentActivityTaskExecutions: s.ACTIVITY_SLOTS,
   // Give a running ffmpeg time to stop when the worker shuts down (activities are cancelled).
   shutdownGraceTime: '10 seconds',
 });
-const clientConnection = await Connection.connect({ address: temporalAddress });
+const clientConnection = await Connection.connect(temporalConnection);
 const client = new Client({ connection: clientConnection, namespace });
 const lifecycle = await startLifecycleConsumer({ client, messaging, logger });
 ready = true;
-logger.info({ taskQueue: TRANSCODE_TASK_QUEUE }, 'worker running');
+logger.info({ taskQueue: TRANSCODE_TASK_QUEUE, workflows: WORKFLOW_BUNDLE_PATH ? 'prebuilt bundle' : 'bundled from source' }, 'worker running');
+const run = worker.run();
 
-let stopping = false;
-async function shutdown(signal: string) {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'stopping');
-  ready = false;
-  await lifecycle.stop();
+const stopping = handleShutdown(logger, [
+  { name: 'lifecycle consumer', run: async () => { ready = false; await lifecycle.stop(); } },
   // Temporal's Runtime also reacts to SIGINT/SIGTERM by shutting the worker down: only ask once.
-  if (worker.getState() === 'RUNNING') worker.shutdown();
-}
-process.on('SIGINT', () => void shutdown('SIGINT'));
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-
-await worker.run();
-await clientConnection.close();
-await nativeConnection.close();
-await messaging.close();
-await db?.destroy();
-server.close();
-logger.info('stopped');
-process.exit(0);
+  { name: 'temporal worker', run: async () => { if (worker.getState() === 'RUNNING') worker.shutdown(); await run; } },
+  { name: 'temporal connections', run: async () => { await clientConnection.close(); await nativeConnection.close(); } },
+  { name: 'nats', run: () => messaging.close() },
+  { name: 'database', run: () => db?.destroy() },
+  { name: 'http', run: () => new Promise<void>((resolve) => server.close(() => resolve())) },
+], { stepTimeoutMs: 30_000 });
+// The worker can also stop on its own (Temporal's Runtime handles the signals too, or a fatal
+// worker error): then the same steps run.
+run.then(() => void stopping.shutdown('temporal worker stopped'), (err: unknown) => {
+  logger.fatal({ err: (err as Error).message }, 'temporal worker failed');
+  void stopping.shutdown('temporal worker failed');
+});

@@ -1,13 +1,19 @@
 /**
  * The REAL transcode and packageVod activities (createActivities) on a real Temporal dev
- * server and nats-server, with real ffmpeg reading an HTTP-FLV relay served by the test:
- * the default (low-latency) transcode publishes LL-HLS playlists that pass the conformance
- * checker at every write, then the VOD is packaged from the same playlists.
+ * server and nats-server, with real ffmpeg fed from the ingest node's REAL HTTP-FLV relay
+ * (apps/ingest/src/relay), itself fed from an FLV file as the RTMP server feeds it:
+ *
+ * - the default (low-latency) transcode publishes LL-HLS playlists that pass the conformance
+ *   checker at every write, then the VOD is packaged from the same playlists;
+ * - the worker fetches the relay stream itself (`Authorization: Bearer`) and pipes it into
+ *   ffmpeg's stdin: the relay token is in no ffmpeg command line (`/proc/<pid>/cmdline`),
+ *   environment (`/proc/<pid>/environ`) or log line of the worker or the relay;
+ * - a relay connection that breaks mid-stream while the publish goes on is a failure the
+ *   workflow retries: the retry continues the playlists after a discontinuity.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,13 +22,19 @@ import { NativeConnection, Worker, Runtime, DefaultLogger } from '@temporalio/wo
 import { Client, Connection } from '@temporalio/client';
 import { startServices, type RunningServices } from '@live/dev';
 import { connectMessaging, ensureEventStreams, type Messaging } from '@live/messaging';
-import { createLocalStorage } from '@live/storage';
+import { createLocalStorage, type ObjectStorage } from '@live/storage';
 import { checkLowLatencyPlaylist, llPartUri, parseMediaPlaylist, runFfmpeg, type LlHlsViolation } from '@live/media';
 import { liveStreamWorkflowId, publishEndedSignal, TRANSCODE_TASK_QUEUE, type LiveStreamResult } from '@live/workflows';
 import { createActivities, LOW_LATENCY_DEFAULT } from '../src/activities.js';
 import { WORKFLOWS_PATH } from '../src/workflows-path.js';
+import { captureLogger, startRealRelay, type CapturedLog, type RealRelay } from './helpers/real-relay.js';
+
+/** The relay token of this run: random, so finding it anywhere is a leak, not a coincidence. */
+const TOKEN = `relay-${randomBytes(12).toString('hex')}`;
+const savedEnv = { RELAY_TOKEN: process.env.RELAY_TOKEN, INTERNAL_TOKEN: process.env.INTERNAL_TOKEN };
 
 let work: string;
+let flv: Buffer;
 let services: RunningServices;
 let messaging: Messaging;
 let worker: Worker;
@@ -30,55 +42,39 @@ let running: Promise<void>;
 let client: Client;
 let clientConnection: Connection;
 let nativeConnection: NativeConnection;
-let relay: Server;
-let relayBase: string;
+let relay: RealRelay;
+let storage: ObjectStorage;
+let workerLog: CapturedLog;
 const storageRoot = () => path.join(work, 'storage');
 const violations: Array<LlHlsViolation & { key: string }> = [];
 let llChecks = 0;
 
+const SOURCE = {
+  video: { codec: 'h264', codecString: 'avc1.64001f', width: 854, height: 480, frameRate: 30, bitrateKbps: 1200 },
+  audio: { codec: 'aac', codecString: 'mp4a.40.2', sampleRate: 48000, channels: 2, bitrateKbps: 96 },
+};
+
 beforeAll(async () => {
+  // what main.ts has in its environment (infra/dev/src/stack.ts passes both): ffmpeg must not inherit them
+  process.env.RELAY_TOKEN = TOKEN;
+  process.env.INTERNAL_TOKEN = TOKEN;
   work = await mkdtemp(path.join(tmpdir(), 'worker-transcode-int-'));
-  const flv = path.join(work, 'source.flv');
+  const flvPath = path.join(work, 'source.flv');
   // what a publisher sends: H.264 480p30, 2 s GOP, AAC; 6 s
   await runFfmpeg([
     '-hide_banner', '-nostats', '-loglevel', 'error', '-y',
     '-f', 'lavfi', '-i', 'testsrc2=size=854x480:rate=30', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', '6',
     '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-b:v', '1200k', '-g', '60', '-keyint_min', '60', '-sc_threshold', '0',
-    '-c:a', 'aac', '-b:a', '96k', '-f', 'flv', flv,
+    '-c:a', 'aac', '-b:a', '96k', '-f', 'flv', flvPath,
   ]);
-  // the ingest node's HTTP-FLV relay, token-checked like the real one
-  relay = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    if (url.searchParams.get('token') !== 'relay-secret' && req.headers.authorization !== 'Bearer relay-secret') {
-      res.writeHead(401).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'video/x-flv' });
-    if (req.method === 'HEAD') {
-      res.end();
-      return;
-    }
-    // paced like a live publisher: the 6 s file over ~6 s, in 100 ms steps
-    const bytes = readFileSync(flv);
-    const step = Math.ceil(bytes.length / 60);
-    let at = 0;
-    const timer = setInterval(() => {
-      res.write(bytes.subarray(at, at + step));
-      at += step;
-      if (at >= bytes.length) {
-        clearInterval(timer);
-        res.end();
-      }
-    }, 100);
-    res.on('close', () => clearInterval(timer));
-  });
-  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-  relayBase = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+  flv = readFileSync(flvPath);
+  // the ingest node's HTTP-FLV relay, the real one: Bearer token only
+  relay = await startRealRelay(TOKEN);
 
   services = await startServices({ logger: pino({ level: 'silent' }), name: 'transcode-int', external: { databaseUrl: 'postgres://unused@127.0.0.1:1/x' } });
   messaging = await connectMessaging(services.endpoints.natsUrl, 'transcode-int');
   await ensureEventStreams(messaging.jsm);
-  const storage = createLocalStorage({ rootDir: storageRoot() });
+  storage = createLocalStorage({ rootDir: storageRoot() });
   storage.onPlaylistWritten(({ key }) => {
     if (!key.endsWith('/index.m3u8')) return;
     const text = readFileSync(path.join(storageRoot(), key), 'utf8');
@@ -88,10 +84,12 @@ beforeAll(async () => {
   });
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   nativeConnection = await NativeConnection.connect({ address: services.endpoints.temporalAddress });
+  // debug: ffmpeg's stderr lines are logged too, and checked for the token
+  workerLog = captureLogger();
   worker = await Worker.create({
     connection: nativeConnection, taskQueue: TRANSCODE_TASK_QUEUE, workflowsPath: WORKFLOWS_PATH,
     activities: createActivities({
-      storage, js: messaging.js, workDir: path.join(work, 'work'), relayToken: 'relay-secret', logger: pino({ level: 'silent' }), preset: 'ultrafast',
+      storage, js: messaging.js, workDir: path.join(work, 'work'), relayToken: TOKEN, logger: workerLog.logger, preset: 'ultrafast',
     }),
   });
   running = worker.run();
@@ -106,38 +104,78 @@ afterAll(async () => {
   await nativeConnection?.close();
   await messaging?.close();
   await services?.stop();
-  relay?.close();
+  await relay?.close();
   if (work) await rm(work, { recursive: true, force: true });
+  for (const [k, v] of Object.entries(savedEnv)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
 }, 60_000);
 
-describe('transcode activity (real ffmpeg, Temporal, NATS)', () => {
+/** Resolves with the playlist's text at the first write (or the current version) that satisfies `ok`. */
+function waitForPlaylist(key: string, ok: (text: string) => boolean, timeoutMs: number): Promise<string> {
+  const read = () => {
+    try {
+      return readFileSync(path.join(storageRoot(), key), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  return new Promise((resolve, reject) => {
+    const now = read();
+    if (ok(now)) return resolve(now);
+    const off = storage.onPlaylistWritten((e) => {
+      if (e.key !== key) return;
+      const text = read();
+      if (!ok(text)) return;
+      clearTimeout(timer);
+      off();
+      resolve(text);
+    });
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`${key} not as expected after ${timeoutMs} ms:\n${read()}`));
+    }, timeoutMs);
+  });
+}
+
+const segmentCount = (text: string) => (text.match(/^#EXTINF:/gm) ?? []).length;
+
+/** The ffmpeg processes this test process started (ppid = us; setpriv execs ffmpeg in place). */
+function ffmpegChildren(): Array<{ pid: number; cmdline: string[]; environ: string }> {
+  const found: Array<{ pid: number; cmdline: string[]; environ: string }> = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8'); // "pid (comm) state ppid ..."
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== process.pid) continue;
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (!path.basename(cmdline[0] ?? '').startsWith('ffmpeg')) continue;
+      found.push({ pid: Number(entry), cmdline, environ: readFileSync(`/proc/${entry}/environ`, 'utf8') });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}
+
+async function startSession(sessionId: string) {
+  return client.workflow.start('liveStream', {
+    taskQueue: TRANSCODE_TASK_QUEUE, workflowId: liveStreamWorkflowId(sessionId),
+    args: [{ channelId: 'demo', sessionId, relayUrl: `${relay.base}/relay/${sessionId}.flv`, publishEventId: `evt-${sessionId}`, source: SOURCE }],
+  });
+}
+
+describe('transcode activity (real ffmpeg, real relay, Temporal, NATS)', () => {
   it('publishes conforming LL-HLS playlists by default, then packages the VOD', async () => {
     expect(LOW_LATENCY_DEFAULT).toBe(true);
-    const sessionId = 'll-1';
-    const handle = await client.workflow.start('liveStream', {
-      taskQueue: TRANSCODE_TASK_QUEUE, workflowId: liveStreamWorkflowId(sessionId),
-      args: [{
-        channelId: 'demo', sessionId, relayUrl: `${relayBase}/relay/${sessionId}.flv`, publishEventId: 'evt-1',
-        source: {
-          video: { codec: 'h264', codecString: 'avc1.64001f', width: 854, height: 480, frameRate: 30, bitrateKbps: 1200 },
-          audio: { codec: 'aac', codecString: 'mp4a.40.2', sampleRate: 48000, channels: 2, bitrateKbps: 96 },
-        },
-      }],
-    });
+    const sessionId = '01900000-0000-7000-8000-0000000011a1';
+    const handle = await startSession(sessionId);
+    const published = relay.publish(sessionId, flv);
     // the transcode ends at the relay's EOF and closes the playlists (ENDLIST)
-    const playlist = path.join(storageRoot(), 'sessions', sessionId, '480p', 'index.m3u8');
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      let text = '';
-      try {
-        text = readFileSync(playlist, 'utf8');
-      } catch {
-        // not yet
-      }
-      if (text.includes('#EXT-X-ENDLIST')) break;
-      if (Date.now() > deadline) throw new Error(`transcode did not finish; playlist:\n${text}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitForPlaylist(`sessions/${sessionId}/480p/index.m3u8`, (t) => t.includes('#EXT-X-ENDLIST'), 60_000);
+    await published;
     await handle.signal(publishEndedSignal, { reason: 'unpublished', eventId: 'evt-2' });
     const result = (await handle.result()) as LiveStreamResult;
     expect(result.status).toBe('vod');
@@ -153,4 +191,59 @@ describe('transcode activity (real ffmpeg, Temporal, NATS)', () => {
     const vod = readFileSync(path.join(storageRoot(), 'sessions', sessionId, 'vod.m3u8'), 'utf8');
     expect(vod).toContain('480p/vod.m3u8');
   }, 120_000);
+
+  it.runIf(process.platform === 'linux')('the relay token is in no ffmpeg command line, environment or log line; the stream is transcoded from stdin', async () => {
+    const sessionId = '01900000-0000-7000-8000-0000000011a2';
+    const handle = await startSession(sessionId);
+    const published = relay.publish(sessionId, flv);
+    const playlist = `sessions/${sessionId}/480p/index.m3u8`;
+    // ffmpeg is running: it has cut a segment, and the 6 s publish goes on
+    await waitForPlaylist(playlist, (t) => segmentCount(t) >= 1, 60_000);
+    const children = ffmpegChildren();
+    const transcoder = children.filter((c) => c.cmdline.includes('pipe:0'));
+    expect(transcoder, JSON.stringify(children.map((c) => c.cmdline))).toHaveLength(1);
+    expect(transcoder[0]!.cmdline.join(' ')).toContain('-f flv -i pipe:0');
+    for (const c of children) {
+      const argv = c.cmdline.join(' ');
+      expect(argv).not.toContain(TOKEN);
+      expect(argv).not.toMatch(/token=|Bearer|Authorization|\/relay\//i);
+      expect(c.environ).not.toContain(TOKEN);
+      expect(c.environ).not.toMatch(/(^|\0)(RELAY_TOKEN|INTERNAL_TOKEN)=/);
+    }
+    expect(process.env.RELAY_TOKEN).toBe(TOKEN); // it was there to be inherited
+
+    // and the stream was transcoded: the playlists end with segments from the whole publish
+    const text = await waitForPlaylist(playlist, (t) => t.includes('#EXT-X-ENDLIST'), 60_000);
+    expect(segmentCount(text)).toBeGreaterThanOrEqual(3);
+    await published;
+    await handle.signal(publishEndedSignal, { reason: 'unpublished', eventId: 'evt-3' });
+    expect(((await handle.result()) as LiveStreamResult).status).toBe('vod');
+
+    expect(relay.log.lines.some((l) => l.msg === 'relay subscriber attached' && l.sessionId === sessionId)).toBe(true);
+    expect(relay.log.text()).not.toContain(TOKEN);
+    expect(workerLog.lines.some((l) => l.msg === 'transcode started' && l.sessionId === sessionId)).toBe(true);
+    expect(workerLog.text()).not.toContain(TOKEN);
+  }, 120_000);
+
+  it('a relay connection that breaks mid-stream is retried: the retry continues the playlists after a discontinuity', async () => {
+    const sessionId = '01900000-0000-7000-8000-0000000011a3';
+    const handle = await startSession(sessionId);
+    const published = relay.publish(sessionId, flv, { loops: 2 }); // 12 s
+    const playlist = `sessions/${sessionId}/480p/index.m3u8`;
+    await waitForPlaylist(playlist, (t) => segmentCount(t) >= 1, 60_000);
+    // the ingest node drops the connection (as it does to a slow subscriber); the publish goes on
+    relay.server.closeAllConnections();
+    const text = await waitForPlaylist(playlist, (t) => t.includes('#EXT-X-ENDLIST'), 90_000);
+    await published;
+    const maps = [...text.matchAll(/#EXT-X-MAP:URI="([^"]+)"/g)].map((m) => m[1]);
+    expect(text).toContain('#EXT-X-DISCONTINUITY');
+    expect(maps).toEqual(['init_1.mp4', 'init_2.mp4']);
+    expect(segmentCount(text.split('#EXT-X-DISCONTINUITY')[1]!)).toBeGreaterThanOrEqual(1);
+    const retried = workerLog.lines.find((l) => l.msg === 'transcode failed while the source is live; will retry' && l.sessionId === sessionId);
+    expect(String(retried?.err)).toMatch(/input failed: relay stream http:\/\/127\.0\.0\.1:\d+\/relay\/[0-9a-f-]+\.flv failed/);
+    await handle.signal(publishEndedSignal, { reason: 'unpublished', eventId: 'evt-4' });
+    expect(((await handle.result()) as LiveStreamResult).status).toBe('vod');
+    expect(workerLog.text()).not.toContain(TOKEN);
+    expect(relay.log.text()).not.toContain(TOKEN);
+  }, 150_000);
 });

@@ -12,6 +12,7 @@ export * from './batch.js';
 export * from './insert.js';
 export * from './queries.js';
 export * from './http-server.js';
+export { decodeQueryParams } from './query-params.js';
 /** The `@clickhouse/client` client type every function here takes, re-exported so that callers need no direct dependency. */
 export type { ClickHouseClient } from '@clickhouse/client';
 export * from './sources.js';

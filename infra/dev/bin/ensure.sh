@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent bootstrap for the embedded local stack (ARCHITECTURE.md, "Embedded default and
+# Idempotent bootstrap for the embedded local stack (docs/architecture.md, "Embedded default and
 # production mode"): installs only what is missing, prints one line per thing it installed, and
 # is silent (< 2 s) when everything is already there. Runs before `npm start` and `npm test`:
 #
@@ -76,6 +76,9 @@ has_exe nats-server /usr/sbin/nats-server "${NATS_SERVER_PATH:-/nonexistent}" ||
 { has_exe ffmpeg "${FFMPEG_PATH:-/nonexistent}" && has_exe ffprobe "${FFPROBE_PATH:-/nonexistent}"; } || APT_PACKAGES_WANTED+=(ffmpeg)
 has_exe chromium || APT_PACKAGES_WANTED+=(chromium) # only the e2e tests need it
 has_exe promtool || APT_PACKAGES_WANTED+=(prometheus) # promtool checks infra/deploy's alert rules in the tests
+has_exe caddy || APT_PACKAGES_WANTED+=(caddy) # the tests validate and run infra/deploy/caddy's Caddyfiles
+has_exe systemd-analyze || APT_PACKAGES_WANTED+=(systemd) # the tests verify infra/deploy/systemd's units (absent in minimal containers)
+has_exe openssl || APT_PACKAGES_WANTED+=(openssl) # the embedded stack's self-signed RTMPS certificate
 
 if [ "${#APT_PACKAGES_WANTED[@]}" -gt 0 ]; then
   wanted="${APT_PACKAGES_WANTED[*]}"

@@ -11,9 +11,11 @@ import type { Logger } from 'pino';
 import { createHash } from 'node:crypto';
 import { channelSubject, domainEvent, EVENTS_STREAM, systemClock } from '@live/events';
 import { createDb, generateStreamKey, hashStreamKey, migrateToLatest, type Db } from '@live/db';
-import { appendEvent, connectMessaging, ensureEventStreams, readEvents, type Messaging } from '@live/messaging';
+import { appendEvent, connectMessaging, ensureEventStreams, natsAuthFromEnv, readEvents, type Messaging, type NatsCredentials } from '@live/messaging';
 import { startServices, freePort, type RunningServices, type ServiceEndpoints } from './services/index.js';
 import { ManagedProcess } from './services/process.js';
+import { ensureSelfSignedCertificate } from './services/certs.js';
+import { startCaddyFront, type CaddyFront } from './services/caddy.js';
 
 /** Repository root (this file is infra/dev/src/stack.ts). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -25,6 +27,10 @@ export const DEMO_CHANNEL = { slug: 'demo', displayName: 'Demo channel', title: 
 export interface StackInfo {
   /** RTMP URL to publish to (OBS "Server"), e.g. `rtmp://127.0.0.1:1935/live`. */
   rtmpUrl: string;
+  /** RTMPS URL to publish to (RTMP over TLS), or null when the stack runs without RTMPS certificates. */
+  rtmpsUrl: string | null;
+  /** The RTMPS listener's certificate (self-signed by default: what a publisher must trust), or null. */
+  rtmpsCertFile: string | null;
   /** The demo channel's stream key (OBS "Stream Key"). */
   demoStreamKey: string;
   demoChannelId: string;
@@ -32,6 +38,10 @@ export interface StackInfo {
   demoPlaybackUrl: string;
   /** The web app (stream list and player). */
   webUrl: string;
+  /** With `caddy`: the platform's one HTTPS origin (web app, API, chat, HLS), else null. */
+  publicUrl: string | null;
+  /** With `caddy`: the root certificate (PEM) of Caddy's local CA that signs {@link publicUrl}'s certificate. */
+  publicCaFile: string | null;
   /** The demo channel's player page. */
   demoWatchUrl: string;
   apiUrl: string;
@@ -42,10 +52,25 @@ export interface StackInfo {
   chatUrl: string;
   natsUrl: string;
   /**
+   * User and password of each NATS identity of the embedded nats-server (`ingest`, `worker`,
+   * `api`, `chat`, `projector`, `cli`, and `bootstrap`, the admin), which refuses anonymous
+   * clients; each app runs with its own (`NATS_USER`/`NATS_PASSWORD`), the CLI reads `cli`.
+   * Empty when NATS is external (the apps then use the operator's NATS_* environment).
+   */
+  natsCredentials: NatsCredentials;
+  /**
    * ClickHouse HTTP URL of the analytics store, what `@clickhouse/client` `createClient({ url })`
    * takes: `CLICKHOUSE_URL` when set, else the projector's embedded chDB served on loopback.
    */
   clickhouseUrl: string;
+  /**
+   * Credentials of the read-only user of {@link StackInfo.clickhouseUrl} (the API's; for
+   * analysts' tools): with embedded chDB the projector's endpoint user `reader` and a password
+   * kept in the data dir; with `CLICKHOUSE_URL`, `CLICKHOUSE_USER` / `CLICKHOUSE_PASSWORD`.
+   */
+  clickhouseReader: ClickHouseCredentials;
+  /** Credentials of the user that may also write (the CLI's `replay analytics`): `writer` with embedded chDB; as the reader with `CLICKHOUSE_URL`. */
+  clickhouseWriter: ClickHouseCredentials;
   temporalAddress: string;
   temporalUiUrl: string | null;
   databaseUrl: string;
@@ -57,6 +82,12 @@ export interface StackInfo {
   pids: Record<string, number>;
   /** pid of every server this stack started (absent when external). */
   servicePids: { nats?: number; temporal?: number; postgres?: number };
+}
+
+/** A ClickHouse user's login, as `@clickhouse/client` `createClient({ username, password })` takes it. */
+export interface ClickHouseCredentials {
+  username: string;
+  password: string;
 }
 
 /** Options of {@link startStack}. */
@@ -72,7 +103,7 @@ export interface StartStackOptions {
   /** Start the web app (vite build + preview); default true. */
   readonly web?: boolean;
   /** Preferred ports (used when free, else any free port). */
-  readonly ports?: Partial<Record<'rtmp' | 'api' | 'edge' | 'web' | 'ingestHttp' | 'chat' | 'clickhouseHttp', number>>;
+  readonly ports?: Partial<Record<'rtmp' | 'rtmps' | 'api' | 'edge' | 'web' | 'ingestHttp' | 'chat' | 'clickhouseHttp', number>>;
   /** Receives every output line of the app processes at debug level (default: `logger`). */
   readonly appLogger?: Logger;
   /** Host the RTMP listener binds; default `127.0.0.1` (`0.0.0.0` accepts publishers from other machines). */
@@ -81,6 +112,25 @@ export interface StartStackOptions {
   readonly appLogLevel?: string;
   /** Environment overrides for the apps (e.g. TRANSCODE_PRESET). */
   readonly appEnv?: Record<string, string>;
+  /**
+   * How the apps run: `source` (default; TypeScript through tsx, the web app by `vite preview`,
+   * what `npm start` does) or `dist` — production's way: `node apps/<app>/dist/main.js` from
+   * `npm run build` (not built here: {@link buildApps}), and the web app's static files served
+   * by the edge (`WEB_ROOT`); {@link StackInfo.webUrl} is then the edge's origin, and the page
+   * needs a proxy in front that routes `/api` and `/chat` ({@link startStack} with `caddy`).
+   */
+  readonly mode?: 'source' | 'dist';
+  /**
+   * The ingest's RTMPS listener ({@link StackInfo.rtmpsUrl}): these certificate files, or by
+   * default a self-signed certificate for localhost kept in `<data dir>/tls/`; false: no RTMPS.
+   */
+  readonly rtmps?: { readonly certFile: string; readonly keyFile: string } | false;
+  /**
+   * Put Caddy in front (`infra/deploy/caddy/Caddyfile.internal`: production's routes, a local
+   * CA's certificate) on one HTTPS origin, {@link StackInfo.publicUrl}; the API, edge and chat
+   * then trust its `X-Forwarded-For` (`TRUST_PROXY=loopback`) and know their `PUBLIC_URL`.
+   */
+  readonly caddy?: boolean;
 }
 
 /** A running stack. `stop()` stops every app, then every service; idempotent. */
@@ -98,6 +148,25 @@ export interface RunningStack {
 }
 
 const TSX_IMPORT = ['--import', 'tsx'];
+
+/** The node arguments that run app `name` in `mode` (see {@link StartStackOptions.mode}). */
+export function appArgs(name: string, mode: 'source' | 'dist'): string[] {
+  return mode === 'dist' ? ['--enable-source-maps', `apps/${name}/dist/main.js`] : [...TSX_IMPORT, `apps/${name}/src/main.ts`];
+}
+
+/**
+ * Builds every app for production (`pnpm turbo run build`: esbuild bundles in `apps/<app>/dist`,
+ * the prebuilt Temporal workflow bundle, and the web app's static files), as `npm run build` does.
+ * @throws Error with the build's output tail when it fails.
+ */
+export async function buildApps(logger: Logger): Promise<void> {
+  const build = new ManagedProcess({
+    service: 'build', command: process.execPath, args: [join(REPO_ROOT, 'node_modules/turbo/bin/turbo'), 'run', 'build', '--concurrency=2', '--output-logs=errors-only'],
+    cwd: REPO_ROOT, logger,
+  });
+  const exit = await build.exited;
+  if (exit.code !== 0) throw new Error(`npm run build failed:\n${build.tail.toString()}`);
+}
 
 /**
  * Polls `url` (GET, 2 s per attempt, every 200 ms) until it answers 2xx.
@@ -169,6 +238,28 @@ function contentKeySecret(dataDir: string, persistent: boolean): string {
 }
 
 /**
+ * The users of the projector's ClickHouse HTTP endpoint over embedded chDB: `reader` (read-only)
+ * and `writer`, names from CLICKHOUSE_HTTP_READER_USER / CLICKHOUSE_HTTP_WRITER_USER when set,
+ * passwords from CLICKHOUSE_HTTP_READER_PASSWORD / CLICKHOUSE_HTTP_WRITER_PASSWORD, else random
+ * (24 bytes, base64url) and, when `persistent`, kept in the data dir (`clickhouse-<role>-password`,
+ * mode 0600) so that analysts' saved connections survive a restart.
+ */
+function clickhouseUsers(dataDir: string, persistent: boolean): { reader: ClickHouseCredentials; writer: ClickHouseCredentials } {
+  const user = (role: 'reader' | 'writer'): ClickHouseCredentials => {
+    const upper = role.toUpperCase();
+    const username = process.env[`CLICKHOUSE_HTTP_${upper}_USER`] || role;
+    const fromEnv = process.env[`CLICKHOUSE_HTTP_${upper}_PASSWORD`];
+    if (fromEnv) return { username, password: fromEnv };
+    const file = join(dataDir, `clickhouse-${role}-password`);
+    if (persistent && existsSync(file)) return { username, password: readFileSync(file, 'utf8').trim() };
+    const password = randomBytes(24).toString('base64url');
+    if (persistent) writeFileSync(file, password + '\n', { mode: 0o600 });
+    return { username, password };
+  };
+  return { reader: user('reader'), writer: user('writer') };
+}
+
+/**
  * Makes sure the EVENTS log holds the demo channel (ChannelCreated, ChannelMetadataUpdated) and
  * a StreamKeyIssued for `key` (its hash; no expiry: it is the operator's key). Idempotent: reads
  * the channel's history first. Returns the channel id.
@@ -211,14 +302,18 @@ async function waitForDemoKey(db: Db, key: string): Promise<void> {
  * DATABASE_URL or CLICKHOUSE_URL are set. Without CLICKHOUSE_URL, the projector owns embedded
  * chDB in `<dataDir>/chdb` (emptied first unless `persistent`) and serves it over ClickHouse's
  * HTTP interface on a free loopback port (8123 when free and `persistent`), the `api` app's
- * CLICKHOUSE_URL and {@link StackInfo.clickhouseUrl}.
+ * CLICKHOUSE_URL and {@link StackInfo.clickhouseUrl}, to two users: a read-only one (the `api`
+ * app's CLICKHOUSE_USER / CLICKHOUSE_PASSWORD, {@link StackInfo.clickhouseReader}) and a writer
+ * ({@link StackInfo.clickhouseWriter}, which the CLI reads from the stack file).
  * @throws when a server or app fails to start (its output tail is in the message); whatever
  *   had started is stopped first.
  */
 export async function startStack(opts: StartStackOptions): Promise<RunningStack> {
   const { logger } = opts;
   const persistent = opts.persistent ?? true;
+  const mode = opts.mode ?? 'source';
   const services = await startServices({
+    natsAuth: true,
     logger, persistent, name: opts.name ?? 'default', ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
   });
   const apps = new Map<string, ManagedProcess>();
@@ -228,7 +323,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    const order = ['ingest', 'web', 'chat', 'api', 'edge', 'worker', 'projector'];
+    const order = ['caddy', 'ingest', 'web', 'chat', 'api', 'edge', 'worker', 'projector'];
     // The worker gets longer: its running transcodes stop ffmpeg before it exits (shutdownGraceTime 10 s).
     await Promise.all(order.filter((n) => apps.has(n)).map((n) => apps.get(n)!.stop(n === 'worker' ? 20_000 : undefined)));
     await services.stop();
@@ -252,7 +347,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     const db = createDb(ep.databaseUrl, 2);
     await migrateToLatest(db);
     const key = demoKey(dataDir, persistent);
-    const messaging = await connectMessaging(ep.natsUrl, 'stack-bootstrap');
+    const messaging = await connectMessaging(ep.natsUrl, 'stack-bootstrap', services.natsAuth('bootstrap') ?? natsAuthFromEnv(process.env));
     await ensureEventStreams(messaging.jsm);
     const demoChannelId = await seedDemoChannel(messaging, key);
     await messaging.close();
@@ -266,8 +361,25 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       // 8123 is ClickHouse's own HTTP port: analysts' tools find the embedded store there when it is free.
       await freePort(p.clickhouseHttp ?? (persistent ? 8123 : undefined)),
     ];
+    // Caddy's port is known before the apps start: they are told their public origin.
+    const caddyHttpsPort = opts.caddy ? await freePort(8443) : 0;
+    const publicUrl = opts.caddy ? `https://localhost:${caddyHttpsPort}` : null;
+    const behindProxy: Record<string, string> = publicUrl ? { TRUST_PROXY: 'loopback', PUBLIC_URL: publicUrl } : {};
+    const rtmps = opts.rtmps === false ? undefined : opts.rtmps ?? await ensureSelfSignedCertificate(join(dataDir, 'tls'), 'rtmps');
+    const rtmpsPort = rtmps ? await freePort(p.rtmps ?? 1936) : 0;
     const clickhouseUrl = externalClickhouse || `http://127.0.0.1:${clickhouseHttpPort}`;
-    const analyticsEnv: Record<string, string> = externalClickhouse ? {} : { CHDB_PATH: chdbPath, CLICKHOUSE_HTTP_PORT: String(clickhouseHttpPort), CLICKHOUSE_HTTP_HOST: '127.0.0.1' };
+    // The endpoint's users; with an external server, the operator's CLICKHOUSE_USER / CLICKHOUSE_PASSWORD (the apps read them from the environment).
+    const external = { username: (opts.appEnv?.CLICKHOUSE_USER ?? process.env.CLICKHOUSE_USER) || 'default', password: opts.appEnv?.CLICKHOUSE_PASSWORD ?? process.env.CLICKHOUSE_PASSWORD ?? '' };
+    const { reader: clickhouseReader, writer: clickhouseWriter } = externalClickhouse ? { reader: external, writer: external } : clickhouseUsers(dataDir, persistent);
+    const analyticsEnv: Record<string, string> = externalClickhouse ? {} : {
+      CHDB_PATH: chdbPath, CLICKHOUSE_HTTP_PORT: String(clickhouseHttpPort), CLICKHOUSE_HTTP_HOST: '127.0.0.1',
+      CLICKHOUSE_HTTP_READER_USER: clickhouseReader.username, CLICKHOUSE_HTTP_READER_PASSWORD: clickhouseReader.password,
+      CLICKHOUSE_HTTP_WRITER_USER: clickhouseWriter.username, CLICKHOUSE_HTTP_WRITER_PASSWORD: clickhouseWriter.password,
+    };
+    // The API reads analytics as the read-only user.
+    const apiClickhouseEnv: Record<string, string> = externalClickhouse
+      ? { CLICKHOUSE_URL: clickhouseUrl }
+      : { CLICKHOUSE_URL: clickhouseUrl, CLICKHOUSE_USER: clickhouseReader.username, CLICKHOUSE_PASSWORD: clickhouseReader.password };
     const internalToken = process.env.INTERNAL_TOKEN ?? randomBytes(24).toString('base64url');
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const edgeUrl = `http://127.0.0.1:${edgePort}`;
@@ -277,12 +389,20 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       NATS_URL: ep.natsUrl, TEMPORAL_ADDRESS: ep.temporalAddress, DATABASE_URL: ep.databaseUrl,
       STORAGE_DIR: storageDir, INTERNAL_TOKEN: internalToken, LOG_LEVEL: opts.appLogLevel ?? 'info',
     };
+    // Each app connects to NATS as its own identity (the edge does not use NATS); other NATS_*
+    // credentials of this process's environment are blanked for it (empty = unset).
+    const natsEnv = (name: string): Record<string, string> => {
+      const c = services.natsCredentials?.[name as keyof NatsCredentials];
+      if (!c) return {};
+      const blank = Object.fromEntries(['NATS_TOKEN', 'NATS_CREDS', 'NATS_INBOX_PREFIX'].filter((k) => process.env[k]).map((k) => [k, '']));
+      return { ...blank, NATS_USER: c.user, NATS_PASSWORD: c.password };
+    };
     const appLogger = opts.appLogger ?? logger.child({ component: 'app' });
     const spawnApp = (name: string, env: Record<string, string>, healthUrl: string) => {
       specs.set(name, { env, healthUrl });
       const proc = new ManagedProcess({
-        service: name, command: process.execPath, args: [...TSX_IMPORT, `apps/${name}/src/main.ts`],
-        cwd: REPO_ROOT, logger: appLogger, env: { ...process.env, ...common, ...env, ...(opts.appEnv ?? {}) },
+        service: name, command: process.execPath, args: appArgs(name, mode),
+        cwd: REPO_ROOT, logger: appLogger, env: { ...process.env, ...common, ...natsEnv(name), ...env, ...(opts.appEnv ?? {}) },
       });
       apps.set(name, proc);
       return proc;
@@ -302,18 +422,25 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       spawnApp('ingest', {
         RTMP_PORT: String(rtmpPort), RTMP_HOST: opts.rtmpHost ?? '127.0.0.1', HTTP_PORT: String(ingestHttpPort), HTTP_HOST: '127.0.0.1',
         RELAY_BASE_URL: ingestHttpUrl, INGEST_NODE_ID: `ingest-${rtmpPort}`,
+        ...(rtmps ? { RTMPS_PORT: String(rtmpsPort), RTMPS_TLS_CERT_FILE: rtmps.certFile, RTMPS_TLS_KEY_FILE: rtmps.keyFile } : {}),
       }, `${ingestHttpUrl}/healthz`),
       // Playback tokens are signed by the API with its key ring and verified by the edge.
-      spawnApp('edge', { EDGE_PORT: String(edgePort), JWT_KEYS: jwtKeys, CONTENT_KEY_SECRET: contentSecret }, `${edgeUrl}/healthz`),
+      spawnApp('edge', {
+        EDGE_PORT: String(edgePort), JWT_KEYS: jwtKeys, CONTENT_KEY_SECRET: contentSecret, ...behindProxy,
+        // Production serves the built web app from the edge; from source, `vite preview` does.
+        ...(mode === 'dist' && (opts.web ?? true) ? { WEB_ROOT: join(REPO_ROOT, 'apps/web/dist') } : {}),
+      }, `${edgeUrl}/healthz`),
       spawnApp('api', {
-        API_PORT: String(apiPort), EDGE_PUBLIC_URL: '', JWT_KEYS: jwtKeys, CLICKHOUSE_URL: clickhouseUrl,
+        API_PORT: String(apiPort), EDGE_PUBLIC_URL: '', JWT_KEYS: jwtKeys, ...behindProxy, ...apiClickhouseEnv,
         INGEST_PUBLIC_URL: `rtmp://${rtmpPublicHost(opts.rtmpHost)}:${rtmpPort}/live`,
       }, `${apiUrl}/healthz`),
-      spawnApp('chat', { CHAT_PORT: String(chatPort), CHAT_HOST: '127.0.0.1', GATEWAY_ID: `chat-${chatPort}`, JWT_KEYS: jwtKeys }, `${chatUrl}/healthz`),
+      spawnApp('chat', { ...behindProxy, CHAT_PORT: String(chatPort), CHAT_HOST: '127.0.0.1', GATEWAY_ID: `chat-${chatPort}`, JWT_KEYS: jwtKeys }, `${chatUrl}/healthz`),
     ].map((proc) => waitForHttp(specs.get(proc.service)!.healthUrl, proc, 90_000));
 
     let webUrl = '';
-    if (opts.web ?? true) {
+    if (mode === 'dist' && (opts.web ?? true)) {
+      webUrl = edgeUrl;
+    } else if (opts.web ?? true) {
       const webDir = join(REPO_ROOT, 'apps/web');
       const viteBin = join(webDir, 'node_modules/vite/bin/vite.js');
       const distIndex = join(webDir, 'dist/index.html');
@@ -332,18 +459,31 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       ready.push(waitForHttp(webUrl, web, 60_000));
     }
     await Promise.all(ready);
+    let caddy: CaddyFront | undefined;
+    if (opts.caddy) {
+      caddy = await startCaddyFront({
+        repoRoot: REPO_ROOT, dataDir: join(dataDir, 'caddy'), logger: appLogger, httpsPort: caddyHttpsPort,
+        upstreams: { api: `127.0.0.1:${apiPort}`, edge: `127.0.0.1:${edgePort}`, chat: `127.0.0.1:${chatPort}` },
+      });
+      apps.set('caddy', caddy.process);
+      webUrl = caddy.url;
+    }
     await waitForDemoKey(db, key);
     await db.destroy();
 
     const info: StackInfo = {
       rtmpUrl: `rtmp://${rtmpPublicHost(opts.rtmpHost)}:${rtmpPort}/live`,
+      rtmpsUrl: rtmps ? `rtmps://${rtmpPublicHost(opts.rtmpHost)}:${rtmpsPort}/live` : null,
+      rtmpsCertFile: rtmps?.certFile ?? null,
       demoStreamKey: key,
       demoChannelId,
       demoPlaybackUrl: `${edgeUrl}/live/${demoChannelId}/master.m3u8`,
       webUrl,
       demoWatchUrl: webUrl ? `${webUrl}/watch/live/${demoChannelId}` : '',
+      publicUrl: caddy?.url ?? null,
+      publicCaFile: caddy?.rootCertFile ?? null,
       apiUrl, edgeUrl, ingestHttpUrl, chatUrl,
-      natsUrl: ep.natsUrl, clickhouseUrl, temporalAddress: ep.temporalAddress, temporalUiUrl: ep.temporalUiUrl, databaseUrl: ep.databaseUrl,
+      natsUrl: ep.natsUrl, natsCredentials: services.natsCredentials ?? {}, clickhouseUrl, clickhouseReader, clickhouseWriter, temporalAddress: ep.temporalAddress, temporalUiUrl: ep.temporalUiUrl, databaseUrl: ep.databaseUrl,
       storageDir, internalToken,
       pids: Object.fromEntries([...apps].map(([n, pr]) => [n, pr.pid ?? -1])),
       servicePids: { ...services.pids },

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { EVENTS_STREAM, streamSubject, type DomainEvent } from '@live/events';
-import { connectMessaging, readEvents, type Messaging } from '@live/messaging';
-import { startStack, type RunningStack } from './stack.js';
+import { connectMessaging, natsAuthFromCredential, natsAuthFromEnv, readEvents, type Messaging } from '@live/messaging';
+import { startStack, type RunningStack, type StartStackOptions } from './stack.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -23,9 +23,9 @@ export interface Publisher {
 /**
  * Publishes a synthetic test pattern with a 440 Hz tone over RTMP in real time (`-re`), like OBS
  * would: H.264 (x264 `ultrafast`, 2-second GOP), AAC 128 kb/s.
- * @param rtmpUrl `rtmp://host:port/live/<streamKey>`.
+ * @param rtmpUrl `rtmp://host:port/live/<streamKey>` or `rtmps://…` (then `o.tlsCaFile`: the CA to verify the ingest's certificate against).
  */
-export function publishTestPattern(rtmpUrl: string, o: { seconds: number; width: number; height: number; fps: number; videoKbps: number }): Publisher {
+export function publishTestPattern(rtmpUrl: string, o: { seconds: number; width: number; height: number; fps: number; videoKbps: number; tlsCaFile?: string }): Publisher {
   const args = [
     '-hide_banner', '-loglevel', 'error', '-re',
     '-f', 'lavfi', '-i', `testsrc2=size=${o.width}x${o.height}:rate=${o.fps}`,
@@ -34,6 +34,8 @@ export function publishTestPattern(rtmpUrl: string, o: { seconds: number; width:
     '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-g', String(o.fps * 2), '-keyint_min', String(o.fps * 2), '-sc_threshold', '0',
     '-b:v', `${o.videoKbps}k`, '-maxrate', `${o.videoKbps}k`, '-bufsize', `${o.videoKbps * 2}k`,
     '-c:a', 'aac', '-b:a', '128k', '-ar', '48000', '-ac', '2',
+    // rtmps://: verify the ingest's certificate against this CA (ffmpeg's tls protocol options).
+    ...(o.tlsCaFile ? ['-tls_verify', '1', '-ca_file', o.tlsCaFile] : []),
     '-f', 'flv', rtmpUrl,
   ];
   const child = spawn(process.env.FFMPEG_PATH ?? 'ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -107,17 +109,20 @@ export interface TestStack {
 
 /**
  * Starts a throwaway embedded stack (fresh data, free ports, no stack file) whose debug log goes
- * to a temporary file, and connects to its JetStream.
+ * to a temporary file, and connects to its JetStream as the admin identity (`bootstrap`: the
+ * test reads and writes any subject; the apps run with their own restricted users).
  * @param name distinguishes the data directory and log file, e.g. `e2e-pipeline`.
  * @param opts.web also build and serve the web app; `opts.appEnv` extra environment for every app
- *   (e.g. `ADMIN_USERNAMES`).
+ *   (e.g. `ADMIN_USERNAMES`); `mode`, `caddy`, `rtmps` as {@link startStack} takes them (the
+ *   production way: built apps behind Caddy).
  * @throws when the stack does not start (see {@link startStack}).
  */
-export async function startTestStack(name: string, opts: { web?: boolean; appEnv?: Record<string, string> } = {}): Promise<TestStack> {
+export async function startTestStack(name: string, opts: Pick<StartStackOptions, 'web' | 'appEnv' | 'mode' | 'caddy' | 'rtmps'> = {}): Promise<TestStack> {
   const logFile = join(mkdtempSync(join(tmpdir(), `${name}-`)), 'stack.log');
   const logger = pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: false }));
-  const stack = await startStack({ logger, persistent: false, name: `${name}-${process.pid}`, stackFile: null, web: opts.web ?? false, ...(opts.appEnv ? { appEnv: opts.appEnv } : {}) });
-  const messaging = await connectMessaging(stack.info.natsUrl, name);
+  const stack = await startStack({ logger, persistent: false, name: `${name}-${process.pid}`, stackFile: null, ...opts, web: opts.web ?? false });
+  const admin = stack.info.natsCredentials.bootstrap;
+  const messaging = await connectMessaging(stack.info.natsUrl, name, admin ? natsAuthFromCredential(admin) : natsAuthFromEnv(process.env));
   return {
     stack, messaging, logFile,
     channelEvents: async () => (await readEvents(messaging.js, EVENTS_STREAM, streamSubject(stack.info.demoChannelId))).map((e) => e.event),

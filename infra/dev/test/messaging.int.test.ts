@@ -17,8 +17,9 @@ let m: Messaging;
 
 beforeAll(async () => {
   // Only nats-server is needed: the other endpoints are given as external (never contacted).
-  services = await startServices({ logger, name: 'messaging-int', external: { temporalAddress: '127.0.0.1:1', databaseUrl: 'postgres://unused@127.0.0.1:1/x', temporalUiUrl: null } });
-  m = await connectMessaging(services.endpoints.natsUrl, 'messaging-int');
+  // NATS with the platform's users; this test connects as the admin identity.
+  services = await startServices({ logger, name: 'messaging-int', natsAuth: true, external: { temporalAddress: '127.0.0.1:1', databaseUrl: 'postgres://unused@127.0.0.1:1/x', temporalUiUrl: null } });
+  m = await connectMessaging(services.endpoints.natsUrl, 'messaging-int', services.natsAuth('bootstrap'));
   await ensureEventStreams(m.jsm);
 }, 60_000);
 afterAll(async () => {

@@ -6,10 +6,14 @@ import type { Rendition, SourceInfo } from './ladder.js';
  * - `probeSizeBytes` (`-probesize`, default 1 000 000) and `analyzeDurationUs`
  *   (`-analyzeduration`, microseconds, default 1 000 000): FLV announces its streams in the
  *   first tags, so a short probe starts the transcode ~4 s sooner than ffmpeg's 5 s default.
- * - `rwTimeoutUs` (`-rw_timeout`, microseconds, default 10 000 000): a stalled relay
- *   connection fails the process after 10 s instead of hanging the activity forever.
+ * - `rwTimeoutUs` (`-rw_timeout`, microseconds, default 10 000 000): a stalled network input
+ *   fails the process after 10 s instead of hanging the activity forever. Not emitted for a
+ *   pipe input ({@link isPipeInput}): a pipe read has no timeout, whoever feeds the pipe
+ *   detects stalls.
  * - `realtime` (`-re`): read the input at its native rate (only for file inputs used as a
  *   fake live source; a live relay is already paced by the publisher). Default false.
+ * - `format` (`-f`, right before `-i`): the input's container, e.g. `flv` for
+ *   {@link FFMPEG_STDIN_INPUT} (a pipe cannot be probed by name). Default: probed.
  * - `extra`: more input options, inserted verbatim before `-i` (e.g. `['-stream_loop', '-1']`).
  */
 export interface LadderInputOptions {
@@ -17,12 +21,29 @@ export interface LadderInputOptions {
   analyzeDurationUs?: number;
   rwTimeoutUs?: number;
   realtime?: boolean;
+  format?: string;
   extra?: readonly string[];
+}
+
+/**
+ * The ffmpeg input that reads ffmpeg's stdin: what the transcoder uses, feeding the relay's
+ * FLV stream (fetched with the relay token in a header) through `runFfmpeg`'s `stdin` option,
+ * so neither the relay URL's credentials nor any token appear in ffmpeg's command line.
+ */
+export const FFMPEG_STDIN_INPUT = 'pipe:0';
+
+/** Whether `input` is an ffmpeg pipe (`pipe:`, `pipe:<fd>` or `-`) rather than a URL or path. */
+export function isPipeInput(input: string): boolean {
+  return input === '-' || input.startsWith('pipe:');
 }
 
 /** Options of {@link buildLadderArgs}. */
 export interface LadderArgsOptions {
-  /** ffmpeg input URL or path, e.g. `http://ingest:8080/relay/<streamId>.flv?token=...`. */
+  /**
+   * ffmpeg input: {@link FFMPEG_STDIN_INPUT} (with `inputOptions.format` `flv`) for the live
+   * relay stream piped in by the caller, or a file path / URL. Never put a credential here:
+   * the argument list is visible to every user of the machine (`ps`, `/proc/<pid>/cmdline`).
+   */
   input: string;
   /** What the input carries; `audio` decides copy (AAC) vs AAC encode, or no audio at all. */
   source: SourceInfo;
@@ -72,7 +93,7 @@ export const FFMPEG_PLAYLIST_NAME = 'ffmpeg.m3u8';
  *
  * Pure: same options, same list. Shape:
  * - global: `-hide_banner -nostats -loglevel warning -progress pipe:1 -y`;
- * - input: low probe, `-fflags +genpts`, `-rw_timeout`, `-i <input>`;
+ * - input: low probe, `-fflags +genpts`, `-rw_timeout` (not for a pipe), `[-f <format>]`, `-i <input>`;
  * - `-filter_complex`: `[0:v:0]split=N` feeding one `scale=WxH,format=yuv420p` per encoded
  *   rendition (omitted when nothing is encoded);
  * - per rendition in ladder order: `-map` video (`0:v:0` for passthrough, the scaled pad
@@ -118,10 +139,12 @@ export function buildLadderArgs(opts: LadderArgsOptions): string[] {
     '-analyzeduration', String(input.analyzeDurationUs ?? 1_000_000),
     // RTMP-originated FLV may carry packets without pts; generate them so the muxer never sees holes
     '-fflags', '+genpts',
-    // fail (and let the activity retry) when the relay stalls for 10 s, instead of hanging
-    '-rw_timeout', String(input.rwTimeoutUs ?? 10_000_000),
   );
+  // fail (and let the activity retry) when a network input stalls for 10 s, instead of hanging;
+  // a pipe has no read timeout: its feeder watches for stalls
+  if (!isPipeInput(opts.input)) args.push('-rw_timeout', String(input.rwTimeoutUs ?? 10_000_000));
   if (input.extra) args.push(...input.extra);
+  if (input.format) args.push('-f', input.format);
   args.push('-i', opts.input);
 
   // ---- one decode, split to one scaler per encoded rendition ----

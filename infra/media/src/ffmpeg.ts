@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import type { SourceInfo } from './ladder.js';
 
 /** Thrown by {@link ffmpegPath}/{@link ffprobePath} when the binary is neither configured nor on PATH. */
@@ -43,6 +44,30 @@ export function ffprobePath(): string {
   return findOnPath('ffprobe', 'FFPROBE_PATH');
 }
 
+/** Names of the environment variables {@link ffmpegChildEnv} keeps (plus every `LC_*`). */
+const CHILD_ENV_NAMES = [
+  'PATH', 'HOME', 'TMPDIR', 'TMP', 'TEMP', 'LANG', 'LANGUAGE', 'TZ', 'LD_LIBRARY_PATH',
+  'FONTCONFIG_FILE', 'FONTCONFIG_PATH', 'AV_LOG_FORCE_NOCOLOR', 'AV_LOG_FORCE_COLOR', 'SystemRoot',
+] as const;
+
+/**
+ * The environment ffmpeg/ffprobe children get by default: an allow-list of `base` (default
+ * `process.env`) — `PATH`, `HOME`, temp dirs, locale (`LANG`, `LANGUAGE`, `LC_*`), `TZ`,
+ * `LD_LIBRARY_PATH`, fontconfig and libav log colour variables, `SystemRoot` — and nothing
+ * else. Our own processes hold secrets in their environment (`RELAY_TOKEN`, `INTERNAL_TOKEN`,
+ * `DATABASE_URL`, `CONTENT_KEY_SECRET`, ...); a child's environment is readable by its user
+ * (`/proc/<pid>/environ`) and is inherited further, so none of it is passed on.
+ * Pure: returns a new object, `base` is not modified.
+ */
+export function ffmpegChildEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(base)) {
+    if (value === undefined) continue;
+    if ((CHILD_ENV_NAMES as readonly string[]).includes(name) || name.startsWith('LC_')) env[name] = value;
+  }
+  return env;
+}
+
 /**
  * Removes credentials from text that may quote ffmpeg's input URL (stderr, error
  * messages): query parameters named like `token`, `sig`, `signature`, `key`, `auth`,
@@ -69,8 +94,24 @@ export interface FfmpegProgress {
 
 /** Options of {@link runFfmpeg}. */
 export interface RunFfmpegOptions {
-  /** Aborting stops ffmpeg gracefully (`q` on stdin, then SIGTERM, then SIGKILL) and resolves. */
+  /**
+   * Aborting stops ffmpeg gracefully and resolves: `q` on stdin (or, with {@link RunFfmpegOptions.stdin}, the
+   * end of the input), then SIGTERM, then SIGKILL.
+   */
   signal?: AbortSignal;
+  /**
+   * Bytes to feed to ffmpeg's stdin, for args that read `-i pipe:0` (e.g. a live FLV stream
+   * the caller fetched itself, so no URL or credential appears in ffmpeg's command line).
+   * Copied with backpressure (stdin's `drain`). When it ends, stdin is ended: ffmpeg reads EOF
+   * and finishes (last segment, playlists) as at the end of any input. When it errors, stdin
+   * is ended the same way and, once ffmpeg has exited, the run rejects with
+   * {@link FfmpegInputError}. It is destroyed when ffmpeg exits before reading it all and on
+   * abort, so a network source closes its connection. ffmpeg ignores keyboard commands when
+   * an input is a pipe, so an abort ends stdin instead of writing `q`.
+   */
+  stdin?: Readable;
+  /** The child's whole environment; default {@link ffmpegChildEnv}() (no secrets of ours). */
+  env?: NodeJS.ProcessEnv;
   /** Called for every `-progress` block (requires `-progress pipe:1` in the args). */
   onProgress?(progress: FfmpegProgress): void;
   /** Called for every stderr line, secrets redacted. */
@@ -117,6 +158,21 @@ export class FfmpegError extends Error {
     readonly stderrTail: string,
   ) {
     super(stderrTail ? `${message}\n${stderrTail}` : message);
+  }
+}
+
+/**
+ * The {@link RunFfmpegOptions.stdin} stream failed (e.g. the relay connection was reset or
+ * stalled). ffmpeg was given EOF and finished what it had; `result` is how it exited, `cause`
+ * the stream's error (its message is part of this one).
+ */
+export class FfmpegInputError extends Error {
+  override readonly name = 'FfmpegInputError';
+  constructor(
+    readonly result: FfmpegResult,
+    cause: unknown,
+  ) {
+    super(`ffmpeg's input failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
 }
 
@@ -179,40 +235,91 @@ function lineSplitter(onLine: (line: string) => void): { push(chunk: Buffer): vo
 }
 
 /**
+ * Copies `input` into `stdin` with backpressure until `input` ends (then ends `stdin`), fails
+ * (error recorded through `onError` unless `stopped()`, then ends `stdin`) or `stdin` is gone.
+ * Never rejects; `input` is destroyed when the copy stops early (the async iterator's return).
+ */
+async function pumpInto(input: Readable, stdin: Writable, stopped: () => boolean, onError: (err: unknown) => void): Promise<void> {
+  const gone = () => stdin.destroyed || stdin.writableEnded;
+  const writable = () => new Promise<void>((resolve) => {
+    const done = () => {
+      for (const ev of ['drain', 'finish', 'close', 'error'] as const) stdin.off(ev, done);
+      resolve();
+    };
+    for (const ev of ['drain', 'finish', 'close', 'error'] as const) stdin.once(ev, done);
+  });
+  try {
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      if (gone()) break; // ffmpeg exited or we ended its stdin: leaving the loop destroys `input`
+      if (!stdin.write(chunk)) await writable();
+    }
+  } catch (err) {
+    if (!stopped()) onError(err);
+  } finally {
+    if (!input.destroyed) input.destroy();
+    if (!gone()) stdin.end();
+  }
+}
+
+/**
  * Runs ffmpeg with `args` (built e.g. by `buildLadderArgs`) and supervises it.
  *
+ * - the child gets `options.env`, by default {@link ffmpegChildEnv}() (no secrets of ours);
+ * - `options.stdin`, when given, is copied into ffmpeg's stdin (`-i pipe:0`) with
+ *   backpressure; its end is ffmpeg's EOF (see {@link RunFfmpegOptions.stdin});
  * - stdout is parsed as `-progress` output and reported through `onProgress`;
  * - stderr lines go to `onStderrLine` and the last ones are kept (secrets redacted);
- * - abort (`signal`): writes `q` to ffmpeg's stdin (it finishes the current segment and
- *   playlists, like Ctrl-C), sends SIGTERM after `killGraceMs`, SIGKILL after another
- *   `killGraceMs`, then resolves with `aborted: true`;
+ * - abort (`signal`): writes `q` to ffmpeg's stdin, or with `options.stdin` destroys that
+ *   stream and ends stdin (either way ffmpeg finishes the current segment and playlists, like
+ *   Ctrl-C), sends SIGTERM after `killGraceMs`, SIGKILL after another `killGraceMs`, then
+ *   resolves with `aborted: true`;
  * - ffmpeg never outlives this process: children are SIGKILLed on `process.exit`, and on
  *   Linux `setpriv --pdeathsig SIGKILL` covers a crash of this process.
  *
- * Resolves when the process has exited and its output is drained.
+ * Resolves when the process has exited, its output is drained and `options.stdin` is ended or
+ * destroyed.
  *
  * @throws {FfmpegError} when ffmpeg cannot be spawned, or exits with a non-zero code or a
  *   signal without having been aborted.
+ * @throws {FfmpegInputError} when `options.stdin` failed (and the run was not aborted),
+ *   whatever ffmpeg's exit.
+ * @throws {BinaryNotFoundError} (synchronously) when no ffmpeg is configured or on PATH; the
+ *   `stdin` stream is destroyed then too.
  */
 export function runFfmpeg(args: readonly string[], options: RunFfmpegOptions = {}): Promise<FfmpegResult> {
-  const bin = options.ffmpegPath ?? ffmpegPath();
+  let bin: string;
+  try {
+    bin = options.ffmpegPath ?? ffmpegPath();
+  } catch (err) {
+    options.stdin?.destroy(); // the caller's source must not stay open
+    throw err;
+  }
   const tailMax = options.stderrTailLines ?? 40;
   const grace = options.killGraceMs ?? 2000;
   const signal = options.signal;
+  const input = options.stdin;
 
   return new Promise<FfmpegResult>((resolve, reject) => {
     if (signal?.aborted) {
+      input?.destroy();
       resolve({ exitCode: null, signal: null, stderrTail: '', aborted: true, pid: undefined });
       return;
     }
     const wrap = (options.killOnParentDeath ?? true) ? findSetpriv() : null;
     const [cmd, argv] = wrap ? [wrap, ['--pdeathsig', 'SIGKILL', '--', bin, ...args]] : [bin, [...args]];
-    const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'], env: options.env ?? ffmpegChildEnv() });
     trackChild(child);
 
     const tail: string[] = [];
     let aborted = false;
     const timers: NodeJS.Timeout[] = [];
+    // the stdin copy: stopped on abort and at exit (errors after that are ours, not the input's)
+    let inputStopped = false;
+    let inputError: { err: unknown } | undefined;
+    const stopInput = () => {
+      inputStopped = true;
+      if (input && !input.destroyed) input.destroy();
+    };
 
     const progressFields = new Map<string, string>();
     const stdout = lineSplitter((line) => {
@@ -242,14 +349,18 @@ export function runFfmpeg(args: readonly string[], options: RunFfmpegOptions = {
     });
     child.stdout?.on('data', (c: Buffer) => stdout.push(c));
     child.stderr?.on('data', (c: Buffer) => stderr.push(c));
-    // EPIPE when ffmpeg already exited before reading our 'q': nothing to do
+    // EPIPE when ffmpeg already exited before reading our 'q' or input: nothing to do
     child.stdin?.on('error', () => undefined);
+    const pumped = input && child.stdin
+      ? pumpInto(input, child.stdin, () => inputStopped, (err) => { inputError = { err }; })
+      : Promise.resolve();
 
     const onAbort = () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       aborted = true;
       try {
-        child.stdin?.write('q');
+        if (input) stopInput(); // EOF is the graceful stop of a pipe input
+        else child.stdin?.write('q');
         child.stdin?.end();
       } catch {
         // stdin already closed
@@ -270,6 +381,7 @@ export function runFfmpeg(args: readonly string[], options: RunFfmpegOptions = {
       if (child.pid !== undefined) return; // spawned fine; 'close' reports the outcome
       running.delete(child);
       signal?.removeEventListener('abort', onAbort);
+      stopInput();
       reject(new FfmpegError(`ffmpeg could not be started (${bin}): ${err.message}`, null, null, ''));
     });
     child.once('close', (code, sig) => {
@@ -278,13 +390,20 @@ export function runFfmpeg(args: readonly string[], options: RunFfmpegOptions = {
       signal?.removeEventListener('abort', onAbort);
       stdout.end();
       stderr.end();
+      stopInput(); // ffmpeg is gone: close the source (a no-op once it ended)
       const stderrTail = tail.join('\n');
       const result: FfmpegResult = { exitCode: code, signal: sig, stderrTail, aborted, pid: child.pid };
-      if (!aborted && code !== 0) {
-        reject(new FfmpegError(`ffmpeg exited with ${code !== null ? `code ${code}` : `signal ${sig}`}`, code, sig, stderrTail));
-        return;
-      }
-      resolve(result);
+      void pumped.then(() => {
+        if (!aborted && inputError) {
+          reject(new FfmpegInputError(result, inputError.err));
+          return;
+        }
+        if (!aborted && code !== 0) {
+          reject(new FfmpegError(`ffmpeg exited with ${code !== null ? `code ${code}` : `signal ${sig}`}`, code, sig, stderrTail));
+          return;
+        }
+        resolve(result);
+      });
     });
   });
 }
@@ -334,6 +453,8 @@ export interface FfprobeOptions {
   signal?: AbortSignal;
   /** Extra input options before the input, e.g. `['-rw_timeout', '5000000']`. */
   inputOptions?: readonly string[];
+  /** The child's whole environment; default {@link ffmpegChildEnv}() (no secrets of ours). */
+  env?: NodeJS.ProcessEnv;
 }
 
 function num(v: unknown): number | undefined {
@@ -385,7 +506,7 @@ export async function ffprobe(urlOrPath: string, options: FfprobeOptions = {}): 
   const bin = options.ffprobePath ?? ffprobePath();
   const args = ['-v', 'error', ...(options.inputOptions ?? []), '-show_format', '-show_streams', '-show_data', '-of', 'json', urlOrPath];
   const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? ffmpegChildEnv() });
     trackChild(child);
     const out: Buffer[] = [];
     const err: Buffer[] = [];

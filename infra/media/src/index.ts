@@ -3,7 +3,8 @@
  *
  * - {@link selectLadder}: the ABR ladder for a source (passthrough top rung when possible);
  * - {@link buildLadderArgs}: the ffmpeg command line (one decode, split, x264, fMP4 HLS);
- * - {@link runFfmpeg} / {@link ffprobe}: process supervision and probing;
+ * - {@link runFfmpeg} / {@link ffprobe}: process supervision (input piped to stdin, an
+ *   environment without our secrets: {@link ffmpegChildEnv}) and probing;
  * - {@link parseMediaPlaylist} / {@link renderMediaPlaylist} / {@link renderMasterPlaylist}: RFC 8216(bis) playlists;
  * - {@link createHlsPublisher}: ffmpeg work dir -> object storage, segments before playlists;
  * - {@link packageVod}: VOD playlists and a faststart MP4 after the session ends.
@@ -33,7 +34,9 @@ export {
 } from './ladder.js';
 export {
   FFMPEG_PLAYLIST_NAME,
+  FFMPEG_STDIN_INPUT,
   FRAGMENTED_STREAM_NAME,
+  isPipeInput,
   buildLowLatencyLadderArgs,
   partFramesFor,
   type LowLatencyLadderArgsOptions,
@@ -45,7 +48,9 @@ export {
 export {
   BinaryNotFoundError,
   FfmpegError,
+  FfmpegInputError,
   FfprobeError,
+  ffmpegChildEnv,
   ffmpegPath,
   ffprobe,
   ffprobePath,

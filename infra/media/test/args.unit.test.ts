@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildLadderArgs, ffmpegInitSegmentName, selectLadder, type Rendition, type SourceInfo } from '../src/index.js';
+import {
+  FFMPEG_STDIN_INPUT, buildLadderArgs, buildLowLatencyLadderArgs, ffmpegInitSegmentName, isPipeInput, selectLadder, type Rendition, type SourceInfo,
+} from '../src/index.js';
 
 /** What ffprobe reports for OBS-style H.264 High 4.0 1080p30 + AAC-LC 48 kHz stereo over FLV. */
 const source1080: SourceInfo = {
@@ -7,7 +9,7 @@ const source1080: SourceInfo = {
   audio: { codec: 'aac', codecString: 'mp4a.40.2', sampleRate: 48000, channels: 2, bitrateKbps: 160 },
 };
 
-const input = 'http://127.0.0.1:8935/relay/stream-1.flv?token=abc';
+const input = 'http://127.0.0.1:8935/relay/stream-1.flv';
 
 describe('buildLadderArgs', () => {
   it('(a) 1080p30 H.264 + AAC: passthrough top rendition, 3 encodes, audio copied', () => {
@@ -32,7 +34,7 @@ describe('buildLadderArgs', () => {
       '-analyzeduration', '1000000',
       '-fflags', '+genpts',
       '-rw_timeout', '10000000',
-      '-i', 'http://127.0.0.1:8935/relay/stream-1.flv?token=abc',
+      '-i', 'http://127.0.0.1:8935/relay/stream-1.flv',
       '-filter_complex',
       '[0:v:0]split=3[in720p][in480p][in240p];' +
         '[in720p]scale=1280:720,format=yuv420p[out720p];' +
@@ -187,6 +189,28 @@ describe('buildLadderArgs', () => {
     expect(args).not.toContain('-filter_complex');
     expect(args).toContain('init_2.mp4');
     expect(args.at(-2)).toBe('v:0,a:0,name:180p');
+  });
+
+  it('the relay stream on stdin: `-f flv -i pipe:0`, no -rw_timeout (the feeder watches for stalls), same for the low-latency args', () => {
+    expect(FFMPEG_STDIN_INPUT).toBe('pipe:0');
+    expect(['pipe:0', 'pipe:', 'pipe:3', '-'].map(isPipeInput)).toEqual([true, true, true, true]);
+    expect(['in.flv', 'http://x/relay/a.flv', '/tmp/pipe:0', 'pipes.flv'].map(isPipeInput)).toEqual([false, false, false, false]);
+    const ladder = selectLadder(source1080);
+    const opts = { input: FFMPEG_STDIN_INPUT, inputOptions: { format: 'flv' }, source: source1080, ladder, outputDir: '/w/s/attempt-1', segmentSeconds: 2, frameRate: 30 };
+    const head = [
+      '-hide_banner', '-nostats', '-loglevel', 'warning', '-progress', 'pipe:1', '-y',
+      '-probesize', '1000000', '-analyzeduration', '1000000', '-fflags', '+genpts',
+      '-f', 'flv', '-i', 'pipe:0',
+      '-filter_complex',
+    ];
+    const hls = buildLadderArgs({ ...opts, startNumber: 0, initSegmentName: 'init_1.mp4' });
+    expect(hls.slice(0, head.length)).toEqual(head);
+    const ll = buildLowLatencyLadderArgs({ ...opts, partFrames: 15 });
+    expect(ll.slice(0, head.length)).toEqual(head);
+    // apart from the input, the URL variant is the same list
+    const url = buildLadderArgs({ ...opts, input, inputOptions: {}, startNumber: 0, initSegmentName: 'init_1.mp4' });
+    expect(url.slice(head.length)).toEqual(hls.slice(head.length));
+    expect(url.slice(0, head.length)).toEqual([...head.slice(0, 13), '-rw_timeout', '10000000', '-i', input, '-filter_complex']);
   });
 
   it('refuses malformed ladders', () => {

@@ -1,6 +1,10 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { CHAT_STREAM_DEFINITION, EVENTS_STREAM_DEFINITION, LEASES_STREAM_DEFINITION, TELEMETRY_STREAM_DEFINITION, type StreamDefinition } from '@live/events';
+import { readFileSync } from 'node:fs';
+import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import { credsAuthenticator, PermissionViolationError } from '@nats-io/nats-core';
+import { jetstream, jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import pino, { type Logger } from 'pino';
+import { CHAT_STREAM_DEFINITION, EVENTS_STREAM, EVENTS_STREAM_DEFINITION, LEASES_STREAM_DEFINITION, TELEMETRY_STREAM_DEFINITION, type StreamDefinition } from '@live/events';
+import { inboxPrefixFor, type NatsCredential } from './permissions.js';
 
 /** An open NATS connection with its JetStream client and manager. */
 export interface Messaging {
@@ -12,14 +16,130 @@ export interface Messaging {
 }
 
 /**
+ * How to authenticate to NATS (nats-server docs "Authentication"):
+ * - `{ user, pass }`: a user of the server's `authorization` block (see `renderPlatformAuthorization`);
+ * - `{ token }`: a token (`authorization { token }`);
+ * - `{ credsFile }`: a decentralized-auth credentials file (user JWT + nkey seed, `nsc` output),
+ *   read at connect (nats.js `credsAuthenticator`).
+ * `inboxPrefix` is where replies to this connection arrive (nats.js `inboxPrefix`); default for
+ * `{ user }` the user's own prefix `_INBOX_<user>` (what the platform's permissions allow it to
+ * subscribe to), otherwise nats.js's `_INBOX`.
+ */
+export type NatsAuth =
+  | { readonly user: string; readonly pass: string; readonly inboxPrefix?: string }
+  | { readonly token: string; readonly inboxPrefix?: string }
+  | { readonly credsFile: string; readonly inboxPrefix?: string };
+
+/**
+ * The {@link NatsAuth} the environment names, or undefined when it names none (anonymous):
+ * `NATS_CREDS` (path of a `.creds` file), `NATS_TOKEN`, or `NATS_USER` with `NATS_PASSWORD`; plus
+ * `NATS_INBOX_PREFIX` (optional, see {@link NatsAuth}). Empty values count as unset.
+ * @throws TypeError when more than one kind is set, or only one of `NATS_USER` / `NATS_PASSWORD`.
+ */
+export function natsAuthFromEnv(env: Readonly<Record<string, string | undefined>>): NatsAuth | undefined {
+  const v = (name: string): string | undefined => (env[name] ? env[name] : undefined);
+  const user = v('NATS_USER');
+  const pass = v('NATS_PASSWORD');
+  const token = v('NATS_TOKEN');
+  const credsFile = v('NATS_CREDS');
+  const inboxPrefix = v('NATS_INBOX_PREFIX');
+  const kinds = [user !== undefined || pass !== undefined ? 'NATS_USER/NATS_PASSWORD' : null, token ? 'NATS_TOKEN' : null, credsFile ? 'NATS_CREDS' : null].filter(Boolean);
+  if (kinds.length > 1) throw new TypeError(`NATS credentials: set only one of ${kinds.join(', ')}`);
+  const extra = inboxPrefix ? { inboxPrefix } : {};
+  if (credsFile) return { credsFile, ...extra };
+  if (token) return { token, ...extra };
+  if (user !== undefined || pass !== undefined) {
+    if (!user || !pass) throw new TypeError(`NATS credentials: ${user ? 'NATS_PASSWORD' : 'NATS_USER'} is not set (both NATS_USER and NATS_PASSWORD are needed)`);
+    return { user, pass, ...extra };
+  }
+  return undefined;
+}
+
+/** `{ user, pass }` of a {@link NatsCredential} (the embedded stack's `natsCredentials` entries). */
+export function natsAuthFromCredential(c: NatsCredential): NatsAuth {
+  return { user: c.user, pass: c.password };
+}
+
+/** The inbox prefix a connection with `auth` uses (see {@link NatsAuth}); undefined = nats.js's default `_INBOX`. */
+export function natsInboxPrefix(auth: NatsAuth | undefined): string | undefined {
+  if (!auth) return undefined;
+  if (auth.inboxPrefix) return auth.inboxPrefix;
+  if ('user' in auth && /^[A-Za-z0-9_-]{1,64}$/.test(auth.user)) return inboxPrefixFor(auth.user);
+  return undefined;
+}
+
+function authOptions(auth: NatsAuth | undefined): Partial<ConnectionOptions> {
+  if (!auth) return {};
+  const inboxPrefix = natsInboxPrefix(auth);
+  const base: Partial<ConnectionOptions> = inboxPrefix ? { inboxPrefix } : {};
+  if ('credsFile' in auth) return { ...base, authenticator: credsAuthenticator(new Uint8Array(readFileSync(auth.credsFile))) };
+  if ('token' in auth) return { ...base, token: auth.token };
+  return { ...base, user: auth.user, pass: auth.pass };
+}
+
+/** The {@link PermissionViolationError} behind `err` (itself, or its `cause`), if any. */
+export function permissionViolationOf(err: unknown): PermissionViolationError | undefined {
+  for (let e = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof PermissionViolationError) return e;
+  }
+  return undefined;
+}
+
+/** True when `err` is (or wraps) a NATS permissions violation: the server refused a publish or subscribe. */
+export function isPermissionViolation(err: unknown): boolean {
+  return permissionViolationOf(err) !== undefined || /permissions violation/i.test((err as Error)?.message ?? '');
+}
+
+/** Options of {@link connectMessaging}. */
+export interface ConnectMessagingOptions {
+  /** Where permission violations are reported (one warn line each); default a pino logger named `nats` at LOG_LEVEL. */
+  readonly logger?: Logger;
+}
+
+/** Same (operation, subject) violations are logged at most once per this many ms. */
+const VIOLATION_LOG_INTERVAL_MS = 60_000;
+
+/**
  * Connects to NATS and opens JetStream.
+ *
+ * Permission violations (the server refused a publish or a subscription; nats.js reports them
+ * on `nc.status()` and rejects the matching request with a `RequestError` whose cause is a
+ * `PermissionViolationError`) are logged as one warn line naming the operation and the subject,
+ * e.g. `NATS permission violation: publish to "evt.user.x" refused (user ingest)`, at most once
+ * a minute per subject, so that a missing permission is visible rather than a silent hang.
  * @param url e.g. `nats://127.0.0.1:4222` (comma-separated for a cluster).
  * @param name connection name shown in the server's monitoring, e.g. `ingest`.
- * @throws the nats.js connection error when no server answers within its timeout.
+ * @param auth credentials (see {@link NatsAuth}, {@link natsAuthFromEnv}); none = anonymous.
+ * @throws the nats.js connection error when no server answers within its timeout, or
+ *   `AuthorizationError` ("Authorization Violation") when the server refuses the credentials
+ *   (or, without any, an anonymous connection).
+ * @throws the file system error when `auth.credsFile` cannot be read.
  */
-export async function connectMessaging(url: string, name: string): Promise<Messaging> {
-  const nc = await connect({ servers: url.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
-  const jsm = await jetstreamManager(nc);
+export async function connectMessaging(url: string, name: string, auth?: NatsAuth, opts: ConnectMessagingOptions = {}): Promise<Messaging> {
+  const nc = await connect({ servers: url.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...authOptions(auth) });
+  const who = auth && 'user' in auth ? auth.user : auth && 'token' in auth ? 'token' : auth ? 'creds' : 'anonymous';
+  const logger = opts.logger ?? pino({ name: 'nats', level: process.env.LOG_LEVEL ?? 'info' });
+  const lastLogged = new Map<string, number>();
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type !== 'error') continue;
+      const pv = permissionViolationOf(s.error);
+      if (!pv) continue;
+      const key = `${pv.operation} ${pv.subject}`;
+      const now = Date.now();
+      if ((lastLogged.get(key) ?? -Infinity) > now - VIOLATION_LOG_INTERVAL_MS) continue;
+      lastLogged.set(key, now);
+      const op = pv.operation === 'subscription' ? 'subscribe' : 'publish';
+      logger.warn({ natsUser: who, connection: name, operation: op, subject: pv.subject }, `NATS permission violation: ${op} to "${pv.subject}" refused (user ${who})`);
+    }
+  })().catch(() => undefined);
+  let jsm: JetStreamManager;
+  try {
+    jsm = await jetstreamManager(nc);
+  } catch (err) {
+    await nc.close().catch(() => undefined);
+    throw err;
+  }
   const js = jetstream(nc);
   return {
     nc, js, jsm,
@@ -30,12 +150,34 @@ export async function connectMessaging(url: string, name: string): Promise<Messa
 }
 
 /**
- * Creates the stream, or updates it when it exists (idempotent; safe for every process to call
- * at start). Maps {@link StreamDefinition} onto JetStream's `StreamConfig`.
- * @throws JetStreamApiError when the server refuses the configuration.
+ * Thrown by {@link ensureStream} when a stream does not exist and this connection may not create
+ * it (an app's NATS user has no `$JS.API.STREAM.CREATE`): the streams are created by the admin
+ * identity — the embedded stack's bootstrap, or `pnpm cli nats-streams` in production.
  */
-export async function ensureStream(jsm: JetStreamManager, def: StreamDefinition): Promise<void> {
-  const config = {
+export class StreamMissingError extends Error {
+  override readonly name = 'StreamMissingError';
+  constructor(readonly stream: string, cause?: unknown) {
+    super(`JetStream stream ${stream} does not exist and this NATS user may not create it: create the streams with the admin/CLI identity (\`pnpm cli nats-streams\`; the embedded stack's bootstrap does it)`, { cause });
+  }
+}
+
+/** What {@link ensureStream} did. `differs`: the stream's configuration differs and this user may not update it. */
+export type EnsureStreamOutcome = 'created' | 'updated' | 'unchanged' | 'differs';
+
+/** Options of {@link ensureStream} and {@link ensureEventStreams}. */
+export interface EnsureStreamOptions {
+  /** Where a configuration this user may not update is reported (warn); default a pino logger named `nats`. */
+  readonly logger?: Logger;
+}
+
+/**
+ * The JetStream `StreamConfig` fields of a {@link StreamDefinition}. EVENTS also allows direct
+ * gets (`allow_direct`): `lastSubjectMessage` reads the last message of one subject through
+ * `$JS.API.DIRECT.GET.EVENTS.<subject>`, a request subject that names the subject, so that NATS
+ * permissions can allow it per subject (the API reads `evt.claim.>` this way and nothing else).
+ */
+function streamConfigOf(def: StreamDefinition): Partial<StreamConfig> & { name: string } {
+  return {
     name: def.name,
     subjects: [...def.subjects],
     retention: RetentionPolicy.Limits,
@@ -46,25 +188,77 @@ export async function ensureStream(jsm: JetStreamManager, def: StreamDefinition)
     max_msgs_per_subject: def.maxMsgsPerSubject,
     max_msg_size: def.maxMsgSize,
     num_replicas: def.replicas,
+    allow_direct: def.name === EVENTS_STREAM,
   };
-  try {
-    await jsm.streams.info(def.name);
-    await jsm.streams.update(def.name, config);
-  } catch (err) {
-    if (!isStreamNotFound(err)) throw err;
-    await jsm.streams.add(config);
-  }
 }
 
-/** Ensures every stream the platform needs: EVENTS (the log), LEASES (claims), CHAT (room history) and TELEMETRY (player beacons). */
-export async function ensureEventStreams(jsm: JetStreamManager): Promise<void> {
-  await ensureStream(jsm, EVENTS_STREAM_DEFINITION);
-  await ensureStream(jsm, LEASES_STREAM_DEFINITION);
-  await ensureStream(jsm, CHAT_STREAM_DEFINITION);
-  await ensureStream(jsm, TELEMETRY_STREAM_DEFINITION);
+/** Names of the fields whose value in `actual` differs from `wanted`. */
+function differingFields(actual: Partial<StreamConfig>, wanted: Partial<StreamConfig>): string[] {
+  const norm = (k: string, v: unknown): unknown => (k === 'subjects' && Array.isArray(v) ? [...v].sort().join(',') : k === 'allow_direct' ? v === true : v);
+  return Object.keys(wanted).filter((k) => norm(k, (actual as Record<string, unknown>)[k]) !== norm(k, (wanted as Record<string, unknown>)[k]));
 }
 
 function isStreamNotFound(err: unknown): boolean {
   const e = err as { name?: string; code?: number; message?: string };
   return e?.name === 'StreamNotFoundError' || e?.code === 10059 || /stream not found/i.test(e?.message ?? '');
+}
+
+function isStreamNameInUse(err: unknown): boolean {
+  const e = err as { code?: number; apiError?: () => { err_code?: number }; message?: string };
+  return e?.apiError?.()?.err_code === 10058 || /stream name already in use/i.test(e?.message ?? '');
+}
+
+/**
+ * Makes the stream match its {@link StreamDefinition} as far as this connection's NATS user may:
+ * reads it (`$JS.API.STREAM.INFO`, which every app may), creates it when missing, updates it only
+ * when a configured field differs. Safe for every process to call at start: an app user, which
+ * may not create or update streams, only checks that they exist (a differing configuration is
+ * logged at warn and left to the admin identity).
+ * @returns what was done.
+ * @throws StreamMissingError when the stream does not exist and this user may not create it.
+ * @throws JetStreamApiError when the server refuses the configuration (the admin identity).
+ */
+export async function ensureStream(jsm: JetStreamManager, def: StreamDefinition, opts: EnsureStreamOptions = {}): Promise<EnsureStreamOutcome> {
+  const config = streamConfigOf(def);
+  let actual: Partial<StreamConfig>;
+  try {
+    actual = (await jsm.streams.info(def.name)).config;
+  } catch (err) {
+    if (!isStreamNotFound(err)) throw err;
+    try {
+      await jsm.streams.add(config);
+      return 'created';
+    } catch (addErr) {
+      if (isPermissionViolation(addErr)) throw new StreamMissingError(def.name, addErr);
+      if (!isStreamNameInUse(addErr)) throw addErr;
+      actual = (await jsm.streams.info(def.name)).config; // another process created it meanwhile
+    }
+  }
+  const differing = differingFields(actual, config);
+  if (differing.length === 0) return 'unchanged';
+  try {
+    const { name: _name, ...changes } = config;
+    await jsm.streams.update(def.name, changes);
+    return 'updated';
+  } catch (err) {
+    if (!isPermissionViolation(err)) throw err;
+    (opts.logger ?? pino({ name: 'nats', level: process.env.LOG_LEVEL ?? 'info' }))
+      .warn({ stream: def.name, fields: differing }, `stream ${def.name} differs from its definition and this NATS user may not update it; run \`pnpm cli nats-streams\` with the admin/CLI identity`);
+    return 'differs';
+  }
+}
+
+/**
+ * Ensures every stream the platform needs: EVENTS (the log), LEASES (claims), CHAT (room history)
+ * and TELEMETRY (player beacons) — see {@link ensureStream}: created/updated by the admin
+ * identity (the embedded stack's bootstrap, `pnpm cli nats-streams`), checked by the apps.
+ * @returns what was done to each stream, by name.
+ * @throws StreamMissingError when a stream is missing and this user may not create it.
+ */
+export async function ensureEventStreams(jsm: JetStreamManager, opts: EnsureStreamOptions = {}): Promise<Record<string, EnsureStreamOutcome>> {
+  const out: Record<string, EnsureStreamOutcome> = {};
+  for (const def of [EVENTS_STREAM_DEFINITION, LEASES_STREAM_DEFINITION, CHAT_STREAM_DEFINITION, TELEMETRY_STREAM_DEFINITION]) {
+    out[def.name] = await ensureStream(jsm, def, opts);
+  }
+  return out;
 }

@@ -59,7 +59,7 @@ export function createObjectStorage(config: ObjectStorageConfig, opts: { logger?
 const S3_VARS = ['S3_ENDPOINT', 'S3_BUCKET', 'S3_REGION', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'S3_PREFIX'] as const;
 
 /**
- * Reads the object storage config from environment variables (ARCHITECTURE.md, "Embedded default
+ * Reads the object storage config from environment variables (docs/architecture.md, "Embedded default
  * and production mode"):
  *
  * - S3 when any `S3_*` variable below is set (non-empty): `S3_BUCKET` (required),

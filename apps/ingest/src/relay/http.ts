@@ -21,7 +21,11 @@ export type RelayErrorCode = keyof typeof RELAY_ERRORS;
 /** Options of {@link createRelayServer}. */
 export interface RelayServerOptions {
   relay: Relay;
-  /** Shared internal token; required as `Authorization: Bearer <token>` or `?token=<token>`. */
+  /**
+   * Shared internal token; required as `Authorization: Bearer <token>` (RFC 6750 §2.1) and only
+   * there: a `?token=` query parameter is not accepted, because URLs end up in command lines
+   * (`ps`), proxies' and servers' access logs.
+   */
   token: string;
   logger: Logger;
 }
@@ -42,13 +46,14 @@ const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').dig
  * Creates (does not start) the relay HTTP server. Routes:
  *
  * - `GET /healthz` → 200 `{"status":"ok","sessions":<n>}`.
- * - `GET /relay/<sessionId>.flv` → 401 `UNAUTHORIZED` without a matching token (compared in
- *   constant time on SHA-256 digests with `crypto.timingSafeEqual`); 404
+ * - `GET /relay/<sessionId>.flv` → 401 `UNAUTHORIZED` (with `WWW-Authenticate: Bearer`)
+ *   without a matching `Authorization: Bearer` token (compared in constant time on SHA-256
+ *   digests with `crypto.timingSafeEqual`; a `?token=` query parameter counts for nothing); 404
  *   `RELAY_SESSION_NOT_FOUND` if the session is not live here; otherwise 200 `video/x-flv`,
  *   chunked, which ends (EOF) when the publish ends.
  * - Other paths → 404 `NOT_FOUND`; other methods on known paths → 405.
  *
- * The token (and so the query string) is never logged.
+ * Neither the token, the `Authorization` header nor the query string is ever logged.
  *
  * @throws TypeError if `token` is empty.
  */
@@ -61,7 +66,6 @@ export function createRelayServer(opts: RelayServerOptions): Server {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q >= 0 ? url.slice(0, q) : url;
-    const query = new URLSearchParams(q >= 0 ? url.slice(q + 1) : '');
 
     if (path === '/healthz') {
       if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, 'METHOD_NOT_ALLOWED', { allow: 'GET, HEAD' });
@@ -75,7 +79,7 @@ export function createRelayServer(opts: RelayServerOptions): Server {
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, 'METHOD_NOT_ALLOWED', { allow: 'GET, HEAD' });
 
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
-    if (!tokenOk(bearer) && !tokenOk(query.get('token'))) {
+    if (!tokenOk(bearer)) {
       opts.logger.warn({ remoteAddress: req.socket.remoteAddress, reason: 'bad or missing relay token' }, 'relay request refused');
       return sendError(res, 'UNAUTHORIZED', { 'www-authenticate': 'Bearer' });
     }

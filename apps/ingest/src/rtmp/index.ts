@@ -2,8 +2,8 @@
  * Public API of the RTMP ingest protocol layer. The lead wires `createRtmpServer` in `main.ts`;
  * the codecs and parsers are exported for tests and tools.
  */
-export { createRtmpServer, type RtmpServer } from './server.js';
-export type { RtmpSessionInfo, PublishPhase } from './session.js';
+export { createRtmpServer, type RtmpServer, type RtmpTlsListener } from './server.js';
+export type { RtmpSessionInfo, PublishPhase, RtmpTransport } from './session.js';
 export type {
   RtmpServerOptions,
   ChannelClaims,

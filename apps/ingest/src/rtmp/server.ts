@@ -1,20 +1,50 @@
-/** The RTMP ingest server: a `net` server running one {@link RtmpSession} per TCP connection. */
-import { createServer, type AddressInfo } from 'node:net';
+/**
+ * The RTMP ingest server: one {@link RtmpSession} per connection, accepted on plain RTMP (`net`)
+ * and/or RTMPS (`tls`) listeners that share the session registry and the live-channel rule.
+ */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
 import { uuidv7 } from './ids.js';
 import { resolveLimits, type RtmpServerOptions } from './options.js';
-import { RtmpSession, type RtmpSessionInfo } from './session.js';
+import { RtmpSession, type RtmpSessionInfo, type RtmpTransport } from './session.js';
+import { createTlsAcceptor } from './tls-listener.js';
+
+/** An RTMPS listener started by {@link RtmpServer.listenTls}. */
+export interface RtmpTlsListener {
+  /** The bound address. */
+  readonly address: AddressInfo;
+  /**
+   * Replaces the certificate/key for connections accepted from now on; established sessions keep
+   * theirs (Node.js `tls.Server#setSecureContext`). Fits `applyTlsReloads` of `@live/runtime`.
+   * @throws when OpenSSL refuses the options (e.g. a key that does not match the certificate).
+   */
+  setSecureContext(options: SecureContextOptions): void;
+}
 
 /** A running (or not yet listening) RTMP ingest server. */
 export interface RtmpServer {
   /**
-   * Starts accepting RTMP connections on `port` (0 = any free port) and `host` (default all
-   * interfaces). Resolves with the bound address; rejects on e.g. EADDRINUSE.
+   * Starts accepting plain RTMP connections on `port` (0 = any free port) and `host` (default
+   * all interfaces). May be called more than once (e.g. one listener per interface). Resolves
+   * with the bound address; rejects on e.g. EADDRINUSE, or once the server is closed.
    */
   listen(port: number, host?: string): Promise<AddressInfo>;
   /**
-   * Stops accepting connections, kicks every session (publishes end with reason `kicked`,
-   * detail `ingest server shutting down`) and resolves once every socket is closed and every
-   * pending `authorizePublish`/`onPublishStarted`/`onPublishEnded` call has settled.
+   * Starts accepting RTMPS connections (RTMP inside TLS; port 443 or 1936 by convention) on
+   * `port`/`host`, with the certificate chain and key of `tls` (e.g. `loadTlsFiles` of
+   * `@live/runtime`). Sessions of every listener share one registry: `sessions()`, `kick()` and
+   * "one live publish per channel" span plain and TLS connections alike.
+   * The TLS handshake must finish within `limits.handshakeTimeoutMs`, then the RTMP handshake
+   * gets the same again. A failed TLS handshake is logged at info as `RTMPS TLS handshake
+   * failed` (with `remoteAddress`, `reason`) and closes only that connection.
+   * @throws (rejects) on a bind error, when OpenSSL refuses `tls`, or once the server is closed.
+   */
+  listenTls(port: number, host: string | undefined, tls: SecureContextOptions): Promise<RtmpTlsListener>;
+  /**
+   * Stops accepting connections on every listener, closes connections still in their TLS
+   * handshake, kicks every session (publishes end with reason `kicked`, detail `ingest server
+   * shutting down`) and resolves once every socket is closed and every pending
+   * `authorizePublish`/`onPublishStarted`/`onPublishEnded` call has settled.
    */
   close(): Promise<void>;
   /** Snapshot of the open sessions, keyed by sessionId (UUIDv7). */
@@ -27,11 +57,13 @@ export interface RtmpServer {
 }
 
 /**
- * Creates the RTMP ingest server (RTMP 1.0; see `session.ts` for the command flow). Each TCP
- * connection gets a UUIDv7 sessionId, logged as `sessionId` on every line together with
- * `remoteAddress`. A connection that sends malformed bytes, fails or times out the handshake, or
- * exceeds a limit is closed alone, with `logger.warn({ reason })`. One channelId can be live only
- * once per server: a second accepted publish for it is refused with ALREADY_LIVE.
+ * Creates the RTMP ingest server (RTMP 1.0; see `session.ts` for the command flow); call
+ * `listen` and/or `listenTls` to accept connections. Each connection gets a UUIDv7 sessionId,
+ * logged as `sessionId` on every line together with `remoteAddress` and `transport`
+ * (`rtmp`/`rtmps`). A connection that sends malformed bytes, fails or times out the handshake,
+ * or exceeds a limit is closed alone, with `logger.warn({ reason })`. One channelId can be live
+ * only once per server, across all its listeners: a second accepted publish for it is refused
+ * with ALREADY_LIVE.
  *
  * Wiring the HTTP-FLV relay: `createRtmpServer({ ..., mediaSink: createRelay({ logger }) })`.
  */
@@ -40,6 +72,8 @@ export function createRtmpServer(opts: RtmpServerOptions): RtmpServer {
   const sessions = new Map<string, RtmpSession>();
   const liveChannels = new Map<string, string>();
   const inflight = new Set<Promise<unknown>>();
+  const listeners: Array<{ server: Server; closeHandshaking?: () => void }> = [];
+  let closing = false;
   const track = (p: Promise<unknown>): void => {
     inflight.add(p);
     const done = (): void => {
@@ -48,13 +82,18 @@ export function createRtmpServer(opts: RtmpServerOptions): RtmpServer {
     p.then(done, done);
   };
 
-  const server = createServer({ noDelay: true }, (socket) => {
+  const accept = (socket: Socket, transport: RtmpTransport): void => {
     try {
+      if (closing) {
+        socket.destroy();
+        return;
+      }
       const sessionId = uuidv7();
       const remoteAddress = socket.remoteAddress ?? 'unknown';
       const session = new RtmpSession(socket, {
         sessionId,
-        logger: opts.logger.child({ sessionId, remoteAddress }),
+        transport,
+        logger: opts.logger.child({ sessionId, remoteAddress, transport }),
         options: opts,
         limits,
         liveChannels,
@@ -63,29 +102,57 @@ export function createRtmpServer(opts: RtmpServerOptions): RtmpServer {
       });
       if (!socket.destroyed) sessions.set(sessionId, session);
     } catch (err) {
-      opts.logger.error({ err }, 'failed to set up RTMP connection');
+      opts.logger.error({ err, transport }, 'failed to set up RTMP connection');
       socket.destroy();
     }
-  });
-  server.on('error', (err) => opts.logger.error({ err }, 'RTMP server error'));
+  };
+
+  const bind = (server: Server, port: number, host: string | undefined): Promise<AddressInfo> =>
+    new Promise<AddressInfo>((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      server.once('error', onError);
+      server.listen(port, host, () => {
+        server.off('error', onError);
+        resolve(server.address() as AddressInfo);
+      });
+    });
 
   return {
-    listen(port, host) {
-      return new Promise<AddressInfo>((resolve, reject) => {
-        const onError = (err: Error): void => reject(err);
-        server.once('error', onError);
-        server.listen(port, host, () => {
-          server.off('error', onError);
-          const addr = server.address() as AddressInfo;
-          opts.logger.info({ port: addr.port, host: addr.address }, 'RTMP ingest listening');
-          resolve(addr);
-        });
+    async listen(port, host) {
+      if (closing) throw new Error('RTMP server is closed');
+      const server = createServer({ noDelay: true }, (socket) => accept(socket, 'rtmp'));
+      server.on('error', (err) => opts.logger.error({ err }, 'RTMP server error'));
+      listeners.push({ server });
+      const addr = await bind(server, port, host);
+      opts.logger.info({ port: addr.port, host: addr.address }, 'RTMP ingest listening');
+      return addr;
+    },
+    async listenTls(port, host, tls) {
+      if (closing) throw new Error('RTMP server is closed');
+      const acceptor = createTlsAcceptor({
+        secureContext: tls,
+        handshakeTimeoutMs: limits.handshakeTimeoutMs,
+        logger: opts.logger.child({ transport: 'rtmps' }),
+        onSecureConnection: (socket) => accept(socket, 'rtmps'),
       });
+      const { server } = acceptor;
+      server.on('error', (err) => opts.logger.error({ err }, 'RTMPS server error'));
+      listeners.push({ server, closeHandshaking: () => acceptor.destroyHandshaking() });
+      const address = await bind(server, port, host);
+      opts.logger.info({ port: address.port, host: address.address }, 'RTMPS ingest listening');
+      return {
+        address,
+        setSecureContext: (options) => server.setSecureContext(options),
+      };
     },
     async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      closing = true;
+      const closed = listeners
+        .filter((l) => l.server.listening)
+        .map((l) => new Promise<void>((resolve) => l.server.close(() => resolve())));
+      for (const l of listeners) l.closeHandshaking?.();
       for (const s of [...sessions.values()]) s.kick('ingest server shutting down');
-      if (server.listening) await closed;
+      await Promise.all(closed);
       while (inflight.size > 0) await Promise.allSettled([...inflight]);
     },
     sessions() {

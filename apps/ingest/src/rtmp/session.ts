@@ -38,10 +38,18 @@ export const SERVER_WINDOW_ACK_SIZE = 2_500_000;
 /** Where a publish on a session stands. */
 export type PublishPhase = 'authorizing' | 'claiming' | 'awaiting-media' | 'starting' | 'live' | 'ended';
 
+/** How a connection reached the server: `rtmp` (TCP) or `rtmps` (TLS, after its handshake). */
+export type RtmpTransport = 'rtmp' | 'rtmps';
+
 /** Snapshot of one RTMP session, as listed by `RtmpServer.sessions()`. */
 export interface RtmpSessionInfo {
   readonly sessionId: string;
   readonly remoteAddress: string;
+  /**
+   * The listener the connection came in on: plain RTMP, or RTMPS (RTMP inside TLS). Always set
+   * by `createRtmpServer`; optional so hand-built snapshots (tests, tools) need not name it.
+   */
+  readonly transport?: RtmpTransport;
   readonly connectedAt: Date;
   /** `handshake` until C2, `open` while the connection speaks chunk streams, then `closed`. */
   readonly state: 'handshake' | 'open' | 'closed';
@@ -61,6 +69,8 @@ export interface RtmpSessionInfo {
 /** What the server gives each session. */
 export interface SessionContext {
   readonly sessionId: string;
+  /** The listener the connection came in on. */
+  readonly transport: RtmpTransport;
   /** Child logger bound to `sessionId` and `remoteAddress`. */
   readonly logger: Logger;
   readonly options: RtmpServerOptions;
@@ -181,6 +191,7 @@ export class RtmpSession {
     return {
       sessionId: this.sessionId,
       remoteAddress: this.remoteAddress,
+      transport: this.ctx.transport,
       connectedAt: this.connectedAt,
       state: this.phase,
       bytesReceived: this.bytesReceived,

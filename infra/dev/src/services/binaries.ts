@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 /** Programs {@link resolveBinary} knows how to find. */
-export type BinaryName = 'nats-server' | 'temporal' | 'ffmpeg' | 'ffprobe' | 'minio';
+export type BinaryName = 'nats-server' | 'temporal' | 'ffmpeg' | 'ffprobe' | 'minio' | 'caddy';
 
 /** Environment variable that overrides the lookup of each program (absolute path to the executable). */
 export const BINARY_ENV: Readonly<Record<BinaryName, string>> = {
@@ -18,6 +18,7 @@ export const BINARY_ENV: Readonly<Record<BinaryName, string>> = {
   ffprobe: 'FFPROBE_PATH',
   // Not MINIO_PATH: MINIO_* variables are the server's own configuration namespace.
   minio: 'MINIO_SERVER_PATH',
+  caddy: 'CADDY_PATH',
 };
 
 function isExecutableFile(file: string): boolean {

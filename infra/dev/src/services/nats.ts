@@ -2,6 +2,7 @@
  * nats-server with JetStream for the embedded local stack.
  * Flags: nats-server CLI (`nats-server --help`); health endpoint: NATS monitoring docs, `/healthz`.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { resolveBinary } from './binaries.js';
@@ -21,6 +22,15 @@ export interface StartNatsOptions {
   pidFile?: string;
   /** Give up waiting for readiness after this many milliseconds (default 30000). */
   timeoutMs?: number;
+  /**
+   * nats-server configuration text (e.g. the `authorization { users = [...] }` block from
+   * `renderPlatformAuthorization`), written to {@link configFile} with mode 0600 and passed with
+   * `-c`; the command-line flags (port, store, monitoring) still apply. Unset: no config file,
+   * and the server accepts anonymous clients.
+   */
+  config?: string;
+  /** Where {@link config} is written; default `<storeDir>.conf` (beside the store directory). */
+  configFile?: string;
 }
 
 /** A running nats-server. */
@@ -33,7 +43,8 @@ export interface NatsServerHandle {
 }
 
 /**
- * Starts `nats-server -js` bound to 127.0.0.1 and waits until it accepts client connections and
+ * Starts `nats-server -js` bound to 127.0.0.1 (with `-c <configFile>` when `config` is given,
+ * e.g. the users and permissions of the platform's identities) and waits until it accepts client connections and
  * `GET /healthz?js-enabled-only=true` on the monitoring port answers `{"status":"ok"}`.
  *
  * @throws Error (message starts with `nats-server`) when the binary is missing, the process exits
@@ -42,12 +53,20 @@ export interface NatsServerHandle {
  */
 export async function startNatsServer(opts: StartNatsOptions): Promise<NatsServerHandle> {
   const command = resolveBinary('nats-server');
+  const configArgs: string[] = [];
+  if (opts.config !== undefined) {
+    const file = path.resolve(opts.configFile ?? `${path.resolve(opts.storeDir)}.conf`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, opts.config, { mode: 0o600 });
+    fs.chmodSync(file, 0o600); // an existing file keeps its mode on write
+    configArgs.push('-c', file);
+  }
   const proc = new ManagedProcess({
     service: 'nats-server',
     command,
     // -a: loopback only; -sd: JetStream store under the run's data dir (never /tmp/nats/jetstream,
     // which a second stack would share); monitoring binds the same host as -a.
-    args: ['-js', '-a', LOOPBACK, '-p', String(opts.port), '-sd', path.resolve(opts.storeDir), '--http_port', String(opts.monitorPort)],
+    args: [...configArgs, '-js', '-a', LOOPBACK, '-p', String(opts.port), '-sd', path.resolve(opts.storeDir), '--http_port', String(opts.monitorPort)],
     logger: opts.logger,
     ...(opts.pidFile ? { pidFile: opts.pidFile } : {}),
   });

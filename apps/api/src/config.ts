@@ -1,0 +1,86 @@
+/**
+ * The API process's configuration: every environment variable it reads, with its type, default
+ * and description (the README's configuration table is generated from this schema by
+ * `infra/dev/bin/config-docs.ts`), and the mapping onto {@link buildApp}'s options.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { natsAuthFromEnv, type NatsAuth } from '@live/messaging';
+import { parseJwtKeys, type JwtKey } from '@live/auth';
+import {
+  Host, List, Port, Secret, Url, clickhouseClientSettings, databaseSettings, logSettings, natsSettings, natsEnvOf, checkSettings, parseSetting, tlsFilesOf, tlsSettings, trustProxySettings,
+} from '@live/runtime';
+import { DEFAULT_API_CONFIG, type ApiConfig } from './context.js';
+
+const positive = (description: string, dflt: number) => Type.Integer({ minimum: 1, description, default: dflt });
+
+/** Environment variables of `apps/api` (keys are the variable names). */
+export const apiConfigSchema = Type.Object({
+  API_PORT: Port('TCP port of the HTTP API (HTTPS with `API_TLS_CERT_FILE`).', 8080),
+  API_HOST: Host('Interface the API binds (`0.0.0.0` for all).'),
+  ...tlsSettings('API_TLS', 'the API'),
+  PUBLIC_URL: Type.Optional(Url('Public origin of the platform as viewers reach it, e.g. `https://live.example.com`: the default CORS origin, and `https` turns on HSTS.', ['http', 'https'])),
+  ...databaseSettings,
+  ...natsSettings,
+  JWT_KEYS: Secret('Access-token key ring, `kid:secret[,kid:secret…]`: the first key signs, every key verifies; each secret at least 32 characters.', 32),
+  PLAYBACK_KEYS: Type.Optional(Secret('Playback-token key ring shared with the edge (same format); default: `JWT_KEYS`.', 32)),
+  PLAYBACK_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 10, maximum: 86_400, default: DEFAULT_API_CONFIG.playbackTokenTtlSeconds, description: 'Lifetime of a playback token, seconds (players renew them before they expire).' }),
+  INGEST_PUBLIC_URL: Url('The RTMP(S) URL publishers are told to use (OBS "Server").', ['rtmp', 'rtmps'], { default: DEFAULT_API_CONFIG.ingestUrl }),
+  EDGE_PUBLIC_URL: Type.Optional(Url('Prefix of playback URLs (the edge or CDN); unset: same-origin paths.', ['http', 'https'])),
+  ADMIN_USERNAMES: List('Usernames that become admins when they register (the first admin).', { default: [], itemText: 'usernames' }),
+  STREAM_KEY_TTL_DAYS: positive('Default lifetime of a new stream key, days.', DEFAULT_API_CONFIG.streamKeyTtlDays),
+  ACCESS_TOKEN_TTL_SECONDS: positive('Access-token lifetime, seconds.', DEFAULT_API_CONFIG.accessTokenTtlSeconds),
+  REFRESH_TOKEN_TTL_SECONDS: positive('Refresh-token lifetime, seconds.', DEFAULT_API_CONFIG.refreshTokenTtlSeconds),
+  LOGIN_MAX_FAILURES: positive('Failed sign-ins allowed per account and per client address within `LOGIN_WINDOW_SECONDS`.', DEFAULT_API_CONFIG.loginMaxFailures),
+  LOGIN_WINDOW_SECONDS: positive('Window of the sign-in failure counters, seconds.', DEFAULT_API_CONFIG.loginWindowSeconds),
+  CORS_ORIGINS: Type.Optional(List('Origins allowed to call the API from a browser (`*` for any); default: `PUBLIC_URL`, or any when unset.', { itemText: 'origins' })),
+  RATE_LIMIT_PER_MINUTE: positive('Requests per minute per client address.', 600),
+  BEACON_RATE_LIMIT_PER_MINUTE: positive('`POST /api/beacons` batches per minute per client address.', 60),
+  ...trustProxySettings,
+  ...clickhouseClientSettings,
+  ...logSettings,
+});
+
+/** The API's settings as loaded. */
+export type ApiSettings = Static<typeof apiConfigSchema>;
+
+/** What `main.ts` builds the app with, derived from {@link ApiSettings}. */
+export interface ApiProcessConfig {
+  /** This service's NATS credentials (undefined: anonymous, refused by a locked-down server). */
+  readonly natsAuth: NatsAuth | undefined;
+  readonly settings: ApiSettings;
+  readonly api: ApiConfig;
+  readonly corsOrigins: string[] | true;
+  /** Certificate files of the HTTPS listener; undefined: plain HTTP (TLS in a reverse proxy). */
+  readonly tls: { certFile: string; keyFile: string } | undefined;
+}
+
+/**
+ * Parses the settings that carry their own format (key rings) and applies the cross-field rules.
+ * @throws ConfigError naming the variable.
+ */
+export function deriveApiConfig(s: ApiSettings): ApiProcessConfig {
+  const jwtKeys = parseSetting('JWT_KEYS', s.JWT_KEYS, parseJwtKeys);
+  const playbackKeys: JwtKey[] = s.PLAYBACK_KEYS ? parseSetting('PLAYBACK_KEYS', s.PLAYBACK_KEYS, parseJwtKeys) : [];
+  const tls = tlsFilesOf(s, 'API_TLS');
+  const cors = s.CORS_ORIGINS ?? (s.PUBLIC_URL ? [new URL(s.PUBLIC_URL).origin] : undefined);
+  return {
+    settings: s,
+    natsAuth: checkSettings('NATS_USER', () => natsAuthFromEnv(natsEnvOf(s))),
+    tls,
+    corsOrigins: !cors || cors.includes('*') ? true : cors,
+    api: {
+      ...DEFAULT_API_CONFIG,
+      jwtKeys,
+      playbackKeys,
+      ingestUrl: s.INGEST_PUBLIC_URL,
+      edgeBaseUrl: s.EDGE_PUBLIC_URL ?? '',
+      adminUsernames: s.ADMIN_USERNAMES,
+      streamKeyTtlDays: s.STREAM_KEY_TTL_DAYS,
+      accessTokenTtlSeconds: s.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTokenTtlSeconds: s.REFRESH_TOKEN_TTL_SECONDS,
+      loginMaxFailures: s.LOGIN_MAX_FAILURES,
+      loginWindowSeconds: s.LOGIN_WINDOW_SECONDS,
+      playbackTokenTtlSeconds: s.PLAYBACK_TOKEN_TTL_SECONDS,
+    },
+  };
+}

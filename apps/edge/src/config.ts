@@ -1,0 +1,65 @@
+/**
+ * The edge process's configuration: every environment variable it reads (the README's
+ * configuration table is generated from {@link edgeConfigSchema}), and the mapping onto
+ * {@link buildEdge}'s options.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { parseContentKeySecret, parseJwtKeys, type JwtKey } from '@live/auth';
+import { storageConfigFromEnv, type ObjectStorageConfig } from '@live/storage';
+import {
+  ConfigError, checkSettings, storageEnvOf, Host, Port, Secret, Url, databaseSettings, logSettings, parseSetting, storageSettings, tlsFilesOf, tlsSettings, trustProxySettings,
+} from '@live/runtime';
+import { parseCacheBytes } from './cache.js';
+
+/** Environment variables of `apps/edge` (keys are the variable names). */
+export const edgeConfigSchema = Type.Object({
+  EDGE_PORT: Port('TCP port of the edge: HLS playlists, segments, keys, and the web app with `WEB_ROOT` (HTTPS with `EDGE_TLS_CERT_FILE`).', 8081),
+  EDGE_HOST: Host('Interface the edge binds (`0.0.0.0` for all).'),
+  ...tlsSettings('EDGE_TLS', 'the edge'),
+  PUBLIC_URL: Type.Optional(Url('Public origin of the platform, e.g. `https://live.example.com`; `https` turns on HSTS for the web app.', ['http', 'https'])),
+  WEB_ROOT: Type.Optional(Type.String({ minLength: 1, description: 'Directory of the built web app (`apps/web/dist`) to serve at `/`; unset: the edge serves media only.' })),
+  EDGE_PUBLIC_URL: Type.Optional(Url('Origin of playback URLs when it is not the page\'s own (a CDN): allowed in the web app\'s Content-Security-Policy.', ['http', 'https'])),
+  ...databaseSettings,
+  ...storageSettings,
+  PLAYBACK_KEYS: Type.Optional(Secret('Playback-token key ring (the API\'s, `kid:secret,…`); default: `JWT_KEYS`. Without either, only public unencrypted channels play.', 32)),
+  JWT_KEYS: Type.Optional(Secret('The API\'s access-token key ring, used for playback tokens when `PLAYBACK_KEYS` is unset.', 32)),
+  CONTENT_KEY_SECRET: Type.Optional(Secret('Secret the AES-128 HLS content keys are derived from (base64, or `hex:<hex>`; at least 16 bytes), shared with the worker; without it `/keys/…` answers 404.')),
+  EDGE_CACHE_BYTES: Type.Optional(Type.String({ pattern: '^\\d+\\s*([kKmMgG]?)[iI]?[bB]?$', patternText: 'a byte count such as `268435456` or `256m`', description: 'Memory for immutable objects (segments, parts); `0` turns the cache off.', defaultText: '`256m`' })),
+  ...trustProxySettings,
+  ...logSettings,
+});
+
+/** The edge's settings as loaded. */
+export type EdgeSettings = Static<typeof edgeConfigSchema>;
+
+/** What `main.ts` builds the edge with. */
+export interface EdgeProcessConfig {
+  readonly settings: EdgeSettings;
+  readonly storage: ObjectStorageConfig;
+  readonly playbackKeys: JwtKey[] | undefined;
+  readonly contentKeySecret: Buffer | undefined;
+  readonly cacheBytes: number | undefined;
+  readonly tls: { certFile: string; keyFile: string } | undefined;
+  /** Whether viewers reach the edge over HTTPS (HSTS on the web app). */
+  readonly https: boolean;
+}
+
+/**
+ * Parses key rings, the content-key secret, the cache size and the storage selection.
+ * @throws ConfigError naming the variable.
+ */
+export function deriveEdgeConfig(s: EdgeSettings): EdgeProcessConfig {
+  const storage = checkSettings('STORAGE_DIR', () => storageConfigFromEnv(storageEnvOf(s)));
+  if (!storage.s3 && !storage.rootDir) throw new ConfigError('STORAGE_DIR', 'STORAGE_DIR (a local directory) or S3_BUCKET (with S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY) is required: the edge serves object storage');
+  const ring = s.PLAYBACK_KEYS ?? s.JWT_KEYS;
+  const tls = tlsFilesOf(s, 'EDGE_TLS');
+  return {
+    settings: s,
+    storage,
+    playbackKeys: ring ? parseSetting(s.PLAYBACK_KEYS ? 'PLAYBACK_KEYS' : 'JWT_KEYS', ring, parseJwtKeys) : undefined,
+    contentKeySecret: s.CONTENT_KEY_SECRET ? parseSetting('CONTENT_KEY_SECRET', s.CONTENT_KEY_SECRET, parseContentKeySecret) : undefined,
+    cacheBytes: parseSetting('EDGE_CACHE_BYTES', s.EDGE_CACHE_BYTES ?? '', parseCacheBytes),
+    tls,
+    https: tls !== undefined || s.PUBLIC_URL?.startsWith('https:') === true,
+  };
+}

@@ -1,0 +1,54 @@
+/**
+ * The projector process's configuration: every environment variable it reads (the README's
+ * configuration table is generated from {@link projectorConfigSchema}).
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { natsAuthFromEnv, type NatsAuth } from '@live/messaging';
+import { Host, Port, Secret, checkSettings, clickhouseClientSettings, databaseSettings, logSettings, natsEnvOf, natsSettings } from '@live/runtime';
+
+/** Environment variables of `apps/projector` (keys are the variable names). */
+export const projectorConfigSchema = Type.Object({
+  HTTP_PORT: Port('TCP port of `/healthz` and `/metrics`; 0 picks a free one.', 0, true),
+  HTTP_HOST: Host('Interface of `/healthz` and `/metrics`.'),
+  ...databaseSettings,
+  ...natsSettings,
+  ...clickhouseClientSettings,
+  CHDB_PATH: Type.Optional(Type.String({ minLength: 1, description: 'Embedded mode without `CLICKHOUSE_URL`: directory of the chDB analytics store this process owns.', defaultText: '`<DATA_DIR>/chdb`' })),
+  DATA_DIR: Type.Optional(Type.String({ minLength: 1, description: 'Embedded mode: data directory holding `chdb/` when `CHDB_PATH` is unset.' })),
+  CLICKHOUSE_HTTP_PORT: Type.Optional(Port('Embedded mode: serve the chDB store over ClickHouse\'s HTTP interface on this port (0: any free one), for the API and analysts.', undefined, true)),
+  CLICKHOUSE_HTTP_HOST: Host('Embedded mode: interface of that HTTP endpoint.'),
+  CLICKHOUSE_HTTP_READER_USER: Type.String({ minLength: 1, default: 'reader', description: 'Embedded mode: the endpoint\'s read-only user (the API, analysts).' }),
+  CLICKHOUSE_HTTP_READER_PASSWORD: Type.Optional(Secret('Embedded mode: password of the read-only user.', 8)),
+  CLICKHOUSE_HTTP_WRITER_USER: Type.String({ minLength: 1, default: 'writer', description: 'Embedded mode: the endpoint\'s writing user (the CLI\'s analytics replay).' }),
+  CLICKHOUSE_HTTP_WRITER_PASSWORD: Type.Optional(Secret('Embedded mode: password of the writing user.', 8)),
+  ...logSettings,
+});
+
+/** The projector's settings as loaded. */
+export type ProjectorSettings = Static<typeof projectorConfigSchema>;
+
+/** What `main.ts` starts the projector with. */
+export interface ProjectorProcessConfig {
+  readonly settings: ProjectorSettings;
+  /** This service's NATS credentials (undefined: anonymous, refused by a locked-down server). */
+  readonly natsAuth: NatsAuth | undefined;
+  /** The analytics settings as the env-like record `openAnalyticsStore` reads. */
+  readonly analyticsEnv: Record<string, string | undefined>;
+}
+
+const ANALYTICS_KEYS = [
+  'CLICKHOUSE_URL', 'CLICKHOUSE_USER', 'CLICKHOUSE_PASSWORD', 'CLICKHOUSE_DATABASE', 'CHDB_PATH', 'DATA_DIR', 'CLICKHOUSE_HTTP_PORT', 'CLICKHOUSE_HTTP_HOST',
+  'CLICKHOUSE_HTTP_READER_USER', 'CLICKHOUSE_HTTP_READER_PASSWORD', 'CLICKHOUSE_HTTP_WRITER_USER', 'CLICKHOUSE_HTTP_WRITER_PASSWORD',
+] as const;
+
+/**
+ * Collects the NATS credentials and the analytics store's settings.
+ * @throws ConfigError naming the variable.
+ */
+export function deriveProjectorConfig(s: ProjectorSettings): ProjectorProcessConfig {
+  return {
+    settings: s,
+    natsAuth: checkSettings('NATS_USER', () => natsAuthFromEnv(natsEnvOf(s))),
+    analyticsEnv: Object.fromEntries(ANALYTICS_KEYS.map((k) => [k, s[k] === undefined ? undefined : String(s[k])])),
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * The worker process's configuration: every environment variable it reads (the README's
+ * configuration table is generated from {@link workerConfigSchema}), and the Temporal connection
+ * options it implies.
+ */
+import { readFileSync } from 'node:fs';
+import { Type, type Static } from '@sinclair/typebox';
+import { parseContentKeySecret } from '@live/auth';
+import { natsAuthFromEnv, type NatsAuth } from '@live/messaging';
+import { storageConfigFromEnv, type ObjectStorageConfig } from '@live/storage';
+import {
+  ConfigError, Host, Port, Secret, checkSettings, databaseSettings, logSettings, natsEnvOf, natsSettings, parseSetting, storageEnvOf, storageSettings, temporalSettings,
+} from '@live/runtime';
+
+/** x264 presets the worker accepts (`TRANSCODE_PRESET`). */
+export const TRANSCODE_PRESETS = ['ultrafast', 'superfast', 'veryfast'] as const;
+
+/** Environment variables of `apps/worker` (keys are the variable names). */
+export const workerConfigSchema = Type.Object({
+  ...temporalSettings,
+  ...natsSettings,
+  ...storageSettings,
+  DATABASE_URL: Type.Optional(databaseSettings.DATABASE_URL),
+  WORK_DIR: Type.String({ minLength: 1, description: 'Scratch directory of running transcodes (created when missing).' }),
+  RELAY_TOKEN: Secret('Bearer token of the ingest nodes\' relay (their `INTERNAL_TOKEN`).', 16),
+  CONTENT_KEY_SECRET: Type.Optional(Secret('Secret the AES-128 HLS content keys are derived from (base64 or `hex:<hex>`, at least 16 bytes), shared with the edge; channels with encryption fail closed without it.')),
+  HTTP_PORT: Port('TCP port of `/healthz` and `/metrics`; 0 picks a free one.', 0, true),
+  HTTP_HOST: Host('Interface of `/healthz` and `/metrics`.'),
+  ACTIVITY_SLOTS: Type.Integer({ minimum: 1, maximum: 64, default: 6, description: 'Activities at once on this worker (transcodes plus the short packaging and event activities).' }),
+  TRANSCODE_PRESET: Type.Union(TRANSCODE_PRESETS.map((p) => Type.Literal(p)), { default: 'veryfast', description: 'x264 preset of the ABR ladder: faster presets cost less CPU per stream and more bits.' }),
+  DVR_WINDOW_SECONDS: Type.Integer({ minimum: 6, default: 7200, description: 'Seek-back window of the live playlists, seconds (at least 3 segments).' }),
+  ...logSettings,
+});
+
+/** The worker's settings as loaded. */
+export type WorkerSettings = Static<typeof workerConfigSchema>;
+
+/** Temporal connection options (`NativeConnection.connect` / `Connection.connect` take the same `address`, `tls`, `apiKey`). */
+export interface TemporalConnectionConfig {
+  readonly address: string;
+  readonly namespace: string;
+  readonly tls?: { serverNameOverride?: string; serverRootCACertificate?: Buffer; clientCertPair?: { crt: Buffer; key: Buffer } } | true;
+  readonly apiKey?: string;
+}
+
+/** What `main.ts` starts the worker with. */
+export interface WorkerProcessConfig {
+  readonly settings: WorkerSettings;
+  readonly natsAuth: NatsAuth | undefined;
+  readonly storage: ObjectStorageConfig;
+  readonly contentKeySecret: Buffer | undefined;
+  readonly temporal: TemporalConnectionConfig;
+}
+
+/**
+ * Parses the secrets, the storage selection and the Temporal TLS files.
+ * @throws ConfigError naming the variable.
+ */
+export function deriveWorkerConfig(s: WorkerSettings): WorkerProcessConfig {
+  const storage = checkSettings('STORAGE_DIR', () => storageConfigFromEnv(storageEnvOf(s)));
+  if (!storage.s3 && !storage.rootDir) throw new ConfigError('STORAGE_DIR', 'STORAGE_DIR (a local directory) or S3_BUCKET (with S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY) is required: the worker writes segments and playlists there');
+  return {
+    settings: s,
+    natsAuth: checkSettings('NATS_USER', () => natsAuthFromEnv(natsEnvOf(s))),
+    storage,
+    contentKeySecret: s.CONTENT_KEY_SECRET ? parseSetting('CONTENT_KEY_SECRET', s.CONTENT_KEY_SECRET, parseContentKeySecret) : undefined,
+    temporal: temporalConnectionOf(s),
+  };
+}
+
+/**
+ * Temporal's connection options from `TEMPORAL_*`: TLS when any of the TLS files, the server
+ * name or an API key is set (Temporal docs, "Connect to a Temporal Service": mTLS with a client
+ * certificate pair, a custom CA, or an API key over TLS).
+ * @throws ConfigError when only one of the client certificate pair is set.
+ */
+export function temporalConnectionOf(s: Pick<WorkerSettings, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TLS_CERT_FILE' | 'TEMPORAL_TLS_KEY_FILE' | 'TEMPORAL_TLS_CA_FILE' | 'TEMPORAL_TLS_SERVER_NAME' | 'TEMPORAL_API_KEY'>): TemporalConnectionConfig {
+  if (Boolean(s.TEMPORAL_TLS_CERT_FILE) !== Boolean(s.TEMPORAL_TLS_KEY_FILE)) {
+    const missing = s.TEMPORAL_TLS_CERT_FILE ? 'TEMPORAL_TLS_KEY_FILE' : 'TEMPORAL_TLS_CERT_FILE';
+    throw new ConfigError(missing, `${missing} is required with ${missing === 'TEMPORAL_TLS_KEY_FILE' ? 'TEMPORAL_TLS_CERT_FILE' : 'TEMPORAL_TLS_KEY_FILE'}: mutual TLS needs the certificate and its key`);
+  }
+  const tlsWanted = Boolean(s.TEMPORAL_TLS_CERT_FILE || s.TEMPORAL_TLS_CA_FILE || s.TEMPORAL_TLS_SERVER_NAME || s.TEMPORAL_API_KEY);
+  const tls = {
+    ...(s.TEMPORAL_TLS_SERVER_NAME ? { serverNameOverride: s.TEMPORAL_TLS_SERVER_NAME } : {}),
+    ...(s.TEMPORAL_TLS_CA_FILE ? { serverRootCACertificate: readFileSync(s.TEMPORAL_TLS_CA_FILE) } : {}),
+    ...(s.TEMPORAL_TLS_CERT_FILE && s.TEMPORAL_TLS_KEY_FILE ? { clientCertPair: { crt: readFileSync(s.TEMPORAL_TLS_CERT_FILE), key: readFileSync(s.TEMPORAL_TLS_KEY_FILE) } } : {}),
+  };
+  return {
+    address: s.TEMPORAL_ADDRESS,
+    namespace: s.TEMPORAL_NAMESPACE,
+    ...(tlsWanted ? { tls: Object.keys(tls).length > 0 ? tls : true } : {}),
+    ...(s.TEMPORAL_API_KEY ? { apiKey: s.TEMPORAL_API_KEY } : {}),
+  };
+}

@@ -1,0 +1,10 @@
+export {
+  ConfigError, EXIT_CONFIG, FilePath, Host, List, LogLevel, Port, Secret, Url, describeConfig, loadConfig, loadConfigOrExit, parseSetting, checkSettings,
+  type LoadConfigOptions, type SettingDescription, type SettingOptions,
+} from './config.js';
+export {
+  clickhouseClientSettings, databaseSettings, logSettings, natsEnvOf, natsSettings, storageEnvOf, storageSettings, temporalSettings, tlsFilesOf, tlsSettings, trustProxySettings,
+} from './settings.js';
+export { handleShutdown, type ShutdownHandle, type ShutdownLogger, type ShutdownOptions, type ShutdownStep } from './shutdown.js';
+export { clientAddress, compileProxyTrust, type ProxyTrust } from './proxy.js';
+export * from './tls.js';
