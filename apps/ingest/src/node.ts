@@ -35,7 +35,7 @@ export interface IngestNodeOptions {
   readonly http: { port: number; host: string };
   /** Base URL transcoders reach the relay at, e.g. `http://10.0.0.5:8090`. */
   readonly relayBaseUrl: string;
-  /** Internal token the relay requires (Bearer or `?token=`). */
+  /** Internal token the relay requires, as `Authorization: Bearer` only (never in a URL, which ends up in logs and command lines). */
   readonly relayToken: string;
   /** Period of the ingest health reports, ms (default `INGEST_HEALTH_INTERVAL_MS`, 5 s). */
   readonly healthIntervalMs?: number;

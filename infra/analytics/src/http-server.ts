@@ -17,7 +17,7 @@ import { chdbConnectionOf } from './client.js';
 import { ClickHouseHttpError, clickHouseErrorBody } from './http-error.js';
 import { AUTH_REALM, createUserDirectory, credentialsOf, type ClickHouseHttpUser } from './http-auth.js';
 import { decodeQueryParams } from './query-params.js';
-import { PINNED_SETTINGS, checkSettingName, checkValuesRows, classifyStatement, statementText, type StatementClass } from './sql-guard.js';
+import { PINNED_SETTINGS, checkSettingName, checkSettingValue, checkValuesRows, classifyStatement, statementText, type StatementClass } from './sql-guard.js';
 
 export type { ClickHouseHttpUser } from './http-auth.js';
 
@@ -82,7 +82,8 @@ const require = createRequire(import.meta.url);
 /**
  * Opens a second chDB session on the owner's directory, pinned to ClickHouse's `readonly = 2`
  * (reads, and changes of settings other than `readonly`; `SET readonly = 0` is refused by the
- * engine). chDB runs several sessions on one directory in one process; each has its own settings.
+ * engine) and to `PINNED_SETTINGS`. chDB runs several sessions on one directory in one process;
+ * each has its own settings.
  * @throws TypeError when `client` is not a chDB client; Error when the session is not read-only.
  */
 async function openReadonlySession(client: ClickHouseClient): Promise<ClickHouseClient> {
@@ -92,6 +93,7 @@ async function openReadonlySession(client: ClickHouseClient): Promise<ClickHouse
   const connection = createChdbConnection({ path }) as unknown as NonNullable<ClickHouseClientConfigOptions['connection']>;
   const ro = createClient({ connection });
   try {
+    for (const [name, value] of Object.entries(PINNED_SETTINGS)) await ro.command({ query: `SET ${name} = ${value}` });
     await ro.command({ query: 'SET readonly = 2' });
     const [row] = await (await ro.query({ query: "SELECT getSetting('readonly') AS r", format: 'JSONEachRow' })).json<{ r: string | number }>();
     if (Number(row?.r) !== 2) throw new Error('the read-only chDB session did not take readonly = 2');
@@ -108,7 +110,8 @@ async function openReadonlySession(client: ClickHouseClient): Promise<ClickHouse
  * - `GET /ping` (and `GET /` without a query) answers `Ok.\n` without credentials;
  * - every other request must name a user of `users` (HTTP Basic auth, `X-ClickHouse-User` /
  *   `X-ClickHouse-Key`, or `user` / `password` URL parameters: one method per request);
- *   otherwise HTTP 401, `WWW-Authenticate: Basic`, `Code: 516 … (AUTHENTICATION_FAILED)`;
+ *   otherwise HTTP 401, `WWW-Authenticate: Basic`, `Code: 516 … (AUTHENTICATION_FAILED)` (a
+ *   ClickHouse server answers a wrong password with 403; 401 here for both cases);
  * - `POST /?query_id=…&<setting>=…&param_<name>=…` with the SQL in the body, `POST
  *   /?query=INSERT INTO t FORMAT JSONEachRow&…` with the rows in the body, `GET /?query=…`.
  * One statement per request (a `;` only at its end). Before it runs, ClickHouse's parser
@@ -119,7 +122,9 @@ async function openReadonlySession(client: ClickHouseClient): Promise<ClickHouse
  * settings that name paths — and tells reads from writes. A GET request, and every request of a
  * `readonly` user, may run only reads (else `Code: 164 … (READONLY)`, HTTP 500 as on a
  * ClickHouse server) and runs on the read-only session (`readonly = 2`, enforced by the engine
- * too); a writer's POST runs on `client`. Every statement runs with `PINNED_SETTINGS`.
+ * too); a writer's POST runs on `client`. Every statement runs with `PINNED_SETTINGS`. Settings
+ * in the URL are checked by name and value (`checkSettingName`, `checkSettingValue`). A body
+ * next to `?query=` is INSERT rows, in a text format of the guard's list.
  *
  * Query parameters arrive as `param_<name>` in the escaped text form ClickHouse parses for the
  * placeholder's type and are bound by the engine, never spliced into the SQL
@@ -169,7 +174,8 @@ export async function serveClickHouseHttp(opts: ClickHouseHttpServerOptions): Pr
   async function textOf(query: string, params: Record<string, unknown>, bytes: number): Promise<string> {
     const result = await ro.exec({
       query, query_params: params,
-      clickhouse_settings: { ...Object.fromEntries(baseline), max_query_size: String(Math.max(262_144, bytes + 4096)), default_format: 'TSVRaw' } as unknown as ClickHouseSettings,
+      // PINNED_SETTINGS here too: with chDB's default implicit_select, `EXPLAIN AST , file('/x') FROM (SELECT 1 AS EXPLAIN)` runs as a SELECT.
+      clickhouse_settings: { ...Object.fromEntries(baseline), ...PINNED_SETTINGS, max_query_size: String(Math.max(262_144, bytes + 4096)), default_format: 'TSVRaw' } as unknown as ClickHouseSettings,
     });
     return (await readAll(result.stream)).toString('utf8');
   }
@@ -223,6 +229,7 @@ export async function serveClickHouseHttp(opts: ClickHouseHttpServerOptions): Pr
       throw new ClickHouseHttpError(81, 'UNKNOWN_DATABASE', `Database ${database} does not exist: this server (embedded chDB) runs every query in \`default\``, 400);
     }
     const format = url.searchParams.get('default_format') || 'TabSeparated';
+    if (!/^[A-Za-z0-9_]{1,64}$/.test(format)) throw new ClickHouseHttpError(73, 'UNKNOWN_FORMAT', `Unknown format ${JSON.stringify(format.slice(0, 64))}`);
     const rawParams = new Map<string, string>();
     const settings: Record<string, unknown> = {};
     for (const [key, value] of url.searchParams) {
@@ -230,6 +237,7 @@ export async function serveClickHouseHttp(opts: ClickHouseHttpServerOptions): Pr
       else if (NON_SETTING_PARAMS.has(key) || HTTP_ONLY_SETTINGS.has(key)) continue;
       else {
         checkSettingName(key);
+        checkSettingValue(key, value);
         settings[key] = value;
       }
     }

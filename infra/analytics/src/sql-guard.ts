@@ -187,6 +187,20 @@ export function checkSettingName(name: string): void {
   }
 }
 
+/**
+ * Checks the value of a setting sent as a URL parameter. The chDB connection applies settings as
+ * `SET name = '<value>'` statements in front of the request's statement, escaping only `'`, so a
+ * value holding `\'` could end the literal and append statements: quotes, backslashes, `;` and
+ * control characters are refused (no setting needs them; a `';'` CSV delimiter can go in the
+ * statement's own `SETTINGS` clause).
+ * @throws ClickHouseHttpError 36 BAD_ARGUMENTS (HTTP 400) naming the setting.
+ */
+export function checkSettingValue(name: string, value: string): void {
+  if (/['"`\\;\p{Cc}]/u.test(value)) {
+    throw new ClickHouseHttpError(36, 'BAD_ARGUMENTS', `The value of setting ${name} holds a quote, a backslash, ';' or a control character, which this server does not take in a URL parameter`);
+  }
+}
+
 /** Whether `name` (any case) is a function, table function or engine refused everywhere. */
 export function isDeniedFunction(name: string): boolean {
   const lower = name.toLowerCase();

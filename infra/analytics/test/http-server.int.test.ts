@@ -401,6 +401,8 @@ describe('no filesystem, processes or network, for any user', () => {
     }
     await refusedWithoutEffect('452', () => quiet.exec({ query: "SELECT 1 FORMAT Template SETTINGS format_template_resultset = '/etc/passwd'" }));
     await refusedWithoutEffect('452', () => quiet.command({ query: "INSERT INTO http_t SETTINGS input_format_values_interpret_expressions = 1 VALUES (82, file('/etc/hostname'), now())" }));
+    // A value that would end the `SET name = '…'` literal chDB's connection builds (for a string setting, the DROP would run).
+    await refusedWithoutEffect('36', () => quiet.query({ query: 'SELECT 1', format: 'JSONEachRow', clickhouse_settings: { log_comment: "\\'; DROP TABLE http_t; --" } }));
     // The owner's session is not locked: the writer still writes.
     await remote.command({ query: 'CREATE TABLE still_writable (a UInt8) ENGINE = Memory' });
     await remote.command({ query: 'DROP TABLE still_writable' });
@@ -437,6 +439,15 @@ describe('no filesystem, processes or network, for any user', () => {
     const binary = await raw(`/?query=${encodeURIComponent('INSERT INTO canary_rows FORMAT RowBinary')}`, { body: '\u0001', headers: basic(WRITER) });
     expect([binary.status, binary.code]).toEqual([403, '497']);
     expect(await one(owner, 'SELECT count() AS n FROM canary_rows')).toEqual({ n: '0' });
+  });
+
+  it('runs nothing while it inspects a statement: no implicit SELECT behind EXPLAIN AST', async () => {
+    const out = join(scratch, 'implicit.csv');
+    for (const sql of [", file('/etc/hostname') FROM (SELECT 1 AS EXPLAIN)", `, 1 FROM (SELECT 1 AS EXPLAIN) INTO OUTFILE '${out}'`, "file('/etc/hostname')"]) {
+      const err = await refusedWithoutEffect('62', () => quiet.command({ query: sql }));
+      if (hostname) expect(err.message).not.toContain(hostname);
+    }
+    expect(existsSync(out)).toBe(false);
   });
 
   it('refuses a statement whose parse tree an identifier tries to forge', async () => {

@@ -6,7 +6,9 @@
 #   bash infra/dev/bin/ensure.sh
 #
 # - pnpm 10 (npm install -g; corepack is not used)
-# - Debian packages ffmpeg, nats-server, chromium, prometheus (for promtool) (apt-get; sudo when not root)
+# - Debian packages ffmpeg, nats-server, chromium, prometheus (for promtool), openssl (the embedded
+#   RTMPS certificate), caddy (the HTTPS front of the production e2e) and systemd (systemd-analyze
+#   checks the deployment units) (apt-get; sudo when not root)
 # - Temporal CLI v1.5.1 (go install into $(go env GOPATH)/bin)
 # - with --test only: MinIO, pinned module version (go install into $(go env GOPATH)/bin), for the
 #   S3 storage tests (the platform itself does not need it: `npm start` skips the build)
@@ -91,6 +93,11 @@ if [ "${#APT_PACKAGES_WANTED[@]}" -gt 0 ]; then
   quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${APT_PACKAGES_WANTED[@]}"
   for pkg in "${APT_PACKAGES_WANTED[@]}"; do say "installed ${pkg} (apt-get)"; done
+  # Debian's caddy package enables and starts caddy.service (a Caddy on port 80) where systemd
+  # runs; the platform starts its own Caddy when it wants one (tests, a local front).
+  if [[ " ${APT_PACKAGES_WANTED[*]} " == *" caddy "* ]] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now caddy.service >/dev/null 2>&1 || true
+  fi
 fi
 
 # --- Temporal CLI -----------------------------------------------------------------------------

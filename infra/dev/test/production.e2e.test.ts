@@ -142,7 +142,8 @@ describe('production mode', () => {
     // The player plays over HTTPS.
     await fan.goto(watchUrl);
     await fan.waitForFunction(() => {
-      const p = (window as Window & { __player?: { video: HTMLVideoElement } }).__player;
+      // In the page (this package has no DOM types): window.__player of apps/web/src/usePlayer.ts.
+      const p = (globalThis as unknown as { __player?: { video: { paused: boolean; readyState: number; currentTime: number } } }).__player;
       return !!p && !p.video.paused && p.video.readyState >= 3 && p.video.currentTime > 1;
     }, undefined, { timeout: 60_000, polling: 200 });
     await snap(fan, 'production-watch');

@@ -13,10 +13,10 @@ import { fetchText, probe, publishTestPattern, segmentDurations, startTestStack,
 let t: TestStack;
 const channelEvents = () => t.channelEvents();
 
-/** pids of the transcoding ffmpeg of a session (its input is the session's relay URL). */
+/** pids of the transcoding ffmpeg of a session (it reads the relay from stdin and writes under `<workDir>/<sessionId>/attempt-N/`). */
 function transcoderPids(sessionId: string): number[] {
   try {
-    return execFileSync('pgrep', ['-f', `relay/${sessionId}.flv`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number)
+    return execFileSync('pgrep', ['-f', `${sessionId}/attempt-`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number)
       .filter((pid) => execFileSync('ps', ['-o', 'comm=', '-p', String(pid)], { encoding: 'utf8' }).trim() === 'ffmpeg');
   } catch {
     return [];

@@ -138,8 +138,12 @@ function pemBlocks(text: string, file: string, what: string): PemBlock[] {
 }
 
 function certificates(file: string, what: string): { pem: string; certs: X509Certificate[] } {
-  const blocks = pemBlocks(readPem(file, what), file, what).filter((b) => b.label === 'CERTIFICATE');
-  if (blocks.length === 0) throw new TlsFileError(file, 'NO_PEM', `${what} ${file}: no "-----BEGIN CERTIFICATE-----" block`);
+  const text = readPem(file, what);
+  const blocks = pemBlocks(text, file, what).filter((b) => b.label === 'CERTIFICATE');
+  if (blocks.length === 0) {
+    const der = text.length > 0 && !text.includes('-----BEGIN') && text.charCodeAt(0) === 0x30;
+    throw new TlsFileError(file, 'NO_PEM', `${what} ${file}: no "-----BEGIN CERTIFICATE-----" block${der ? ' (a DER file? convert it: openssl x509 -inform der -in FILE -out FILE.pem)' : ''}`);
+  }
   const certs = blocks.map((b, i) => {
     try {
       return new X509Certificate(b.text);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, List, Port, Secret, Url, describeConfig, loadConfig, natsSettings, trustProxySettings } from '../src/index.js';
+import { ConfigError, List, Port, Secret, describeConfig, loadConfig, natsSettings, trustProxySettings } from '../src/index.js';
 
 const schema = Type.Object({
   API_PORT: Port("The API's TCP port.", 8080),

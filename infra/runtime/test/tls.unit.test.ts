@@ -117,6 +117,9 @@ describe('loadTlsFiles', () => {
     expect(problemOf(() => loadTlsFiles({ certFile: a.key, keyFile: a.key }))).toMatchObject({ problem: 'NO_PEM', file: a.key });
     expect(problemOf(() => loadTlsFiles({ certFile: a.cert, keyFile: a.cert }))).toMatchObject({ problem: 'NO_PEM', file: a.cert, message: expect.stringContaining('TLS key file') });
     expect(problemOf(() => loadTlsFiles({ certFile: a.cert, keyFile: a.key, caFile: empty }))).toMatchObject({ problem: 'NO_PEM', file: empty });
+    const der = join(dir, 'a.der');
+    openssl('x509', '-in', a.cert, '-outform', 'der', '-out', der);
+    expect(problemOf(() => loadTlsFiles({ certFile: der, keyFile: a.key }))).toMatchObject({ problem: 'NO_PEM', message: expect.stringContaining('a DER file?') });
   });
 
   it('reports a half-written certificate or key as TRUNCATED', () => {

@@ -68,7 +68,10 @@ export interface PublishEndedEvent {
 
 /** Resource bounds of one RTMP connection. */
 export interface RtmpLimits {
-  /** Time allowed from TCP accept to the end of the handshake, ms. Default 5000. */
+  /**
+   * Time allowed from TCP accept to the end of the RTMP handshake, ms. Default 5000. On an RTMPS
+   * listener the TLS handshake gets this long first, then the RTMP handshake this long again.
+   */
   handshakeTimeoutMs?: number;
   /** Close a connection after this long without any socket activity, ms. Default 30000. */
   idleTimeoutMs?: number;
