@@ -20,7 +20,7 @@ import {
   type EventEnvelope, type GlobalRole, type Role, type UniqueValueKind,
 } from '@live/events';
 import type { Db } from '@live/db';
-import { ConcurrencyError, lastSubjectMessage } from '@live/messaging';
+import { ConcurrencyError, lastSubjectMessage, subjectHasMessages } from '@live/messaging';
 import { requireRole, requireUser, type ApiApp, type ApiContext, type AuthUser } from '../context.js';
 import { ApiError, ErrorBody } from '../errors.js';
 import { cleanText } from '../text.js';
@@ -207,7 +207,14 @@ export const ABANDONED_CLAIM_MS = 2 * 60_000;
 async function isAbandonedClaim(ctx: ApiContext, last: { type: string | null; occurredAt: string | null; userId: string | null }): Promise<boolean> {
   if (last.type !== 'UniqueValueClaimed' || !last.userId || !last.occurredAt) return false;
   if (ctx.clock.now() - Date.parse(last.occurredAt) < ABANDONED_CLAIM_MS) return false;
-  return (await lastEventOn(ctx, userSubject(last.userId))) === null;
+  if (!ctx.messaging) throw new ApiError('EVENT_LOG_UNAVAILABLE');
+  // Whether the user's subject has any event: counted by the stream's subject index, without
+  // reading one (the API's NATS user may not read `evt.user.*`, which carries password hashes).
+  try {
+    return !(await subjectHasMessages(ctx.messaging.jsm, EVENTS_STREAM, userSubject(last.userId)));
+  } catch {
+    throw new ApiError('EVENT_LOG_UNAVAILABLE');
+  }
 }
 
 interface Claim {
