@@ -6,7 +6,6 @@
  * gateway's host name gets the new certificate and joins, without a restart, while the first
  * socket stays open.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +13,7 @@ import { connect as tlsConnect } from 'node:tls';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ManagedProcess, freePort } from '@live/dev';
+import { ManagedProcess, freePort, makeSelfSignedCertificate } from '@live/dev';
 import { createChannel, registerUsers, startChatBackends, TEST_JWT_KEYS, type ChatBackends } from './harness.js';
 
 const REPO_ROOT = join(import.meta.dirname, '../../..');
@@ -26,14 +25,6 @@ let b: ChatBackends;
 let gateway: ManagedProcess;
 let port = 0;
 
-/** A fresh self-signed certificate for localhost written to `<name>.crt`/`.key` in the temp dir. */
-function makeCertificate(name: string, cn: string): { crt: string; key: string } {
-  const crt = join(dir, `${name}.crt`);
-  const key = join(dir, `${name}.key`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', `/CN=${cn}`,
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', crt], { stdio: 'ignore' });
-  return { crt, key };
-}
 
 /** The CN of the certificate the gateway presents to a client sending SNI `servername`, or the TLS error. */
 function servedCommonName(servername: string | undefined, ca?: string): Promise<string> {
@@ -60,9 +51,9 @@ function joinRoom(room: string, ca: string): Promise<WebSocket> {
 }
 
 beforeAll(async () => {
-  const first = makeCertificate('first', 'first');
-  renameSync(first.crt, certFile);
-  renameSync(first.key, keyFile);
+  const first = await makeSelfSignedCertificate(dir, 'first', { commonName: 'first' });
+  renameSync(first.certFile, certFile);
+  renameSync(first.keyFile, keyFile);
   b = await startChatBackends(`chat-wss-${process.pid}`, logger);
   await registerUsers(b, ['wss-owner']);
   await createChannel(b, 'wss-room', 'wss-owner');
@@ -103,9 +94,9 @@ it('serves rooms over WSS, refuses clients that do not trust it, and takes a ren
   })).rejects.toThrow(/self[- ]signed|unable to verify/i);
 
   // certbot's way: the new pair is written beside the old one and renamed over it.
-  const second = makeCertificate('second', 'second');
-  renameSync(second.key, keyFile);
-  renameSync(second.crt, certFile);
+  const second = await makeSelfSignedCertificate(dir, 'second', { commonName: 'second' });
+  renameSync(second.keyFile, keyFile);
+  renameSync(second.certFile, certFile);
   const secondCa = readFileSync(certFile, 'utf8');
   const deadline = Date.now() + 30_000;
   while ((await servedCommonName('localhost')) !== 'second') {

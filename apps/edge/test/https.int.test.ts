@@ -6,14 +6,13 @@
  * assets immutable, and a JSON 404 for what is neither. (The media routes are covered by the
  * other edge tests; no database query runs here, so `DATABASE_URL` points nowhere.)
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ManagedProcess, freePort } from '@live/dev';
+import { ManagedProcess, freePort, makeSelfSignedCertificate } from '@live/dev';
 
 const REPO_ROOT = join(import.meta.dirname, '../../..');
 const dir = mkdtempSync(join(tmpdir(), 'edge-https-'));
@@ -23,13 +22,6 @@ const webRoot = join(dir, 'web');
 let edge: ManagedProcess;
 let port = 0;
 
-function makeCertificate(name: string, cn: string): { crt: string; key: string } {
-  const crt = join(dir, `${name}.crt`);
-  const key = join(dir, `${name}.key`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', `/CN=${cn}`,
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', crt], { stdio: 'ignore' });
-  return { crt, key };
-}
 
 interface Answer { status: number; headers: Record<string, string | string[] | undefined>; body: string; peerCN: string }
 
@@ -49,9 +41,9 @@ function get(path: string, ca: string | undefined, headers: Record<string, strin
 }
 
 beforeAll(async () => {
-  const first = makeCertificate('first', 'first');
-  renameSync(first.crt, certFile);
-  renameSync(first.key, keyFile);
+  const first = await makeSelfSignedCertificate(dir, 'first', { commonName: 'first' });
+  renameSync(first.certFile, certFile);
+  renameSync(first.keyFile, keyFile);
   mkdirSync(join(webRoot, 'assets'), { recursive: true });
   writeFileSync(join(webRoot, 'index.html'), '<!doctype html><title>Live</title><div id="root"></div>');
   writeFileSync(join(webRoot, 'assets/index-abc123.js'), 'console.log(1)');
@@ -109,9 +101,9 @@ it('serves the web app with its security headers', async () => {
 
 it('refuses clients that do not trust its certificate and takes a renewed one without a restart', async () => {
   await expect(get('/healthz', undefined)).rejects.toThrow(/self[- ]signed|unable to verify/i);
-  const second = makeCertificate('second', 'second');
-  renameSync(second.key, keyFile);
-  renameSync(second.crt, certFile);
+  const second = await makeSelfSignedCertificate(dir, 'second', { commonName: 'second' });
+  renameSync(second.keyFile, keyFile);
+  renameSync(second.certFile, certFile);
   const ca = readFileSync(certFile, 'utf8');
   const deadline = Date.now() + 30_000;
   for (;;) {

@@ -24,11 +24,23 @@ export async function ensureSelfSignedCertificate(dir: string, name: string, day
   const certFile = join(dir, `${name}.crt`);
   const keyFile = join(dir, `${name}.key`);
   if (existsSync(certFile) && existsSync(keyFile)) return { certFile, keyFile };
+  return makeSelfSignedCertificate(dir, name, { days, commonName: 'localhost' });
+}
+
+/**
+ * Makes (or replaces) `<dir>/<name>.crt` and `<dir>/<name>.key`: a new P-256 key and a
+ * self-signed certificate for `localhost` and 127.0.0.1 with subject CN `commonName` (tests tell
+ * certificates apart by it), valid `days` days (default 1).
+ * @throws Error with openssl's message when the command is missing or fails.
+ */
+export async function makeSelfSignedCertificate(dir: string, name: string, opts: { commonName?: string; days?: number } = {}): Promise<CertificateFiles> {
+  const certFile = join(dir, `${name}.crt`);
+  const keyFile = join(dir, `${name}.key`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   try {
     await promisify(execFile)('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', String(days),
-      '-subj', `/CN=localhost/O=live-platform embedded ${name}`, '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', String(opts.days ?? 1),
+      '-subj', `/CN=${opts.commonName ?? 'localhost'}/O=live-platform ${name}`, '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
       '-keyout', keyFile, '-out', certFile,
     ], { timeout: 30_000 });
   } catch (err) {

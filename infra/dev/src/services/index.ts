@@ -27,6 +27,7 @@ export { freePort } from './ports.js';
 export { ManagedProcess, type ManagedProcessOptions } from './process.js';
 export { resolveBinary, type BinaryName } from './binaries.js';
 export { startMinio, type StartMinioOptions, type MinioHandle } from './minio.js';
+export { ensureSelfSignedCertificate, makeSelfSignedCertificate, type CertificateFiles } from './certs.js';
 
 /** Where each service is reachable. Every value is what the matching client library takes. */
 export interface ServiceEndpoints {
