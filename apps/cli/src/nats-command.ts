@@ -14,7 +14,7 @@ import {
   type NatsCredentials, type NatsService,
 } from '@live/messaging';
 import { endpointUrl, natsAuthFor } from './config.js';
-import type { CliIo } from './program.js';
+import type { CliIo } from './io.js';
 
 const NATS_CONFIG_HELP = `
 Identities: ${NATS_SERVICES.join(', ')} (bootstrap = the admin: every subject; cli = the whole

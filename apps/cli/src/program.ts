@@ -14,7 +14,6 @@ import { replayReadModels } from './replay-readmodels.js';
 import { replayAnalytics } from './replay-analytics.js';
 import { printEvents } from './events-command.js';
 import { formatReplaySummary, type ReplayReport } from './report.js';
-import type { ProgressSink } from './progress.js';
 
 /** Exit codes of the CLI. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -24,15 +23,9 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-/** What the CLI reads and writes; `main.ts` passes the process's, tests their own. */
-export interface CliIo {
-  readonly stdout: { write(chunk: string): unknown };
-  readonly stderr: ProgressSink;
-  /** Environment (`NATS_URL`, `DATABASE_URL`, `CLICKHOUSE_URL` and `CLICKHOUSE_USER`/`_PASSWORD`/`_DATABASE`, `LIVE_STACK_FILE`). */
-  readonly env: Readonly<Record<string, string | undefined>>;
-  /** Aborted on Ctrl-C: a replay stops and cleans up, `events --follow` ends. */
-  readonly signal?: AbortSignal;
-}
+import type { CliIo } from './io.js';
+
+export type { CliIo };
 
 const ENV_HELP = `
 Environment:
