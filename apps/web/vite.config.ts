@@ -32,14 +32,17 @@ export default defineConfig((): UserConfig => {
   const port = portFromEnv('WEB_PORT', 5173);
 
   // Keys are path prefixes (String.startsWith); the trailing slash keeps e.g. /livestream
-  // from being proxied. Paths are forwarded unchanged.
+  // from being proxied. Paths are forwarded unchanged. `xfwd` adds X-Forwarded-For/-Proto/-Host
+  // (appending the viewer's address to any X-Forwarded-For it sent), so that a service trusting
+  // loopback as its proxy (`TRUST_PROXY=loopback`, as the embedded stack runs the API) sees each
+  // viewer's own address: rate limits and sign-in throttling are per viewer, not per proxy.
   const proxy: Record<string, ProxyOptions> = {
-    '/api/': { target: apiUrl, changeOrigin: true },
-    '/live/': { target: edgeUrl, changeOrigin: true },
-    '/sessions/': { target: edgeUrl, changeOrigin: true },
+    '/api/': { target: apiUrl, changeOrigin: true, xfwd: true },
+    '/live/': { target: edgeUrl, changeOrigin: true, xfwd: true },
+    '/sessions/': { target: edgeUrl, changeOrigin: true, xfwd: true },
     // AES-128 content keys of encrypted channels (EXT-X-KEY URI="/keys/<sessionId>/<n>.key")
-    '/keys/': { target: edgeUrl, changeOrigin: true },
-    '/chat/': { target: chatUrl, changeOrigin: true, ws: true },
+    '/keys/': { target: edgeUrl, changeOrigin: true, xfwd: true },
+    '/chat/': { target: chatUrl, changeOrigin: true, ws: true, xfwd: true },
   };
 
   return {

@@ -289,7 +289,9 @@ export type ChatErrorCode =
   | 'AUTH_REQUIRED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED'
   | 'RATE_LIMITED' | 'MESSAGE_TOO_LONG' | 'INVALID_TEXT' | 'DUPLICATE_MESSAGE'
   | 'LINKS_NOT_ALLOWED' | 'BLOCKED_TERM' | 'FOLLOWERS_ONLY' | 'EMOTE_ONLY'
-  | 'BANNED' | 'TIMED_OUT' | 'FORBIDDEN' | 'MESSAGE_NOT_FOUND' | 'UNAVAILABLE';
+  | 'BANNED' | 'TIMED_OUT' | 'FORBIDDEN' | 'MESSAGE_NOT_FOUND' | 'UNAVAILABLE'
+  /** The user has reported this message before (one report per message and user). */
+  | 'ALREADY_REPORTED';
 
 /** Frames a gateway sends. */
 export type ChatServerFrame =

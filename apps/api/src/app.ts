@@ -1,5 +1,5 @@
 import type { SecureContextOptions } from 'node:tls';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import cors from '@fastify/cors';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -11,7 +11,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { systemClock, type EventClock } from '@live/events';
 import { pingDb, type Db } from '@live/db';
 import type { Messaging } from '@live/messaging';
-import { API_ERRORS, ApiError, ErrorBody, type ApiErrorCode } from './errors.js';
+import { API_ERRORS, ApiError, ErrorBody, fastifyErrorCode, type ApiErrorCode } from './errors.js';
 import { createApiContext, DEFAULT_API_CONFIG, type ApiConfig } from './context.js';
 import { createAuthenticator, redactAccessToken } from './auth/plugin.js';
 import { userRoutes } from './routes/users.js';
@@ -84,6 +84,14 @@ export const API_CSP = {
 } as const;
 
 /**
+ * Longest route parameter (one path segment, as sent) the router matches; Fastify's default is
+ * 100. Above the longest id any schema accepts (128 characters, `subjectToken`'s limit), so that
+ * every id a schema accepts is routed and a longer one is refused by its schema
+ * (VALIDATION_FAILED); past this length the router refuses it (URI_TOO_LONG).
+ */
+export const MAX_PARAM_LENGTH = 512;
+
+/**
  * Error codes counted in `api_auth_failures_total{code}`: a caller failed to authenticate
  * (wrong password, bad or expired token, refused refresh token, throttled sign-in).
  */
@@ -129,6 +137,13 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
     // Unknown properties are refused (VALIDATION_FAILED), not silently dropped: a client that
     // misspells a field learns it. Query strings are still coerced (`limit=20` → 20).
     ajv: { customOptions: { removeAdditional: false } },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // The router's own errors (a path that does not percent-decode, a parameter over
+    // MAX_PARAM_LENGTH) are answered before any hook or route, from the catalogue.
+    frameworkErrors: (err, _req, reply) => {
+      const code = fastifyErrorCode(err.code) ?? 'BAD_REQUEST';
+      void (reply as FastifyReply).status(API_ERRORS[code].status).send({ code, message: API_ERRORS[code].message });
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
   const config: ApiConfig = { ...DEFAULT_API_CONFIG, ...opts.config };
   if (config.jwtKeys.length === 0) throw new Error('ApiConfig.jwtKeys needs at least one key');
@@ -147,16 +162,18 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
       return reply.status(err.statusCode).send({ code: err.code, message: err.message });
     }
     if (err.validation) return reply.status(400).send({ code: 'VALIDATION_FAILED', message: err.message });
+    // Fastify's own errors (body parser: FST_ERR_CTP_*) get the catalogue's code and message.
+    const fastifyCode = fastifyErrorCode(err.code);
     let code: ApiErrorCode;
-    if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) code = 'BAD_JSON';
-    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') code = 'UNSUPPORTED_MEDIA_TYPE';
+    if (fastifyCode) code = fastifyCode;
+    else if (err instanceof SyntaxError) code = 'BAD_JSON'; // secure-json-parse: __proto__ / constructor.prototype keys
     else {
       const status = err.statusCode ?? 500;
-      const byStatus: Partial<Record<number, ApiErrorCode>> = { 400: 'BAD_REQUEST', 404: 'NOT_FOUND', 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE', 429: 'RATE_LIMITED' };
+      const byStatus: Partial<Record<number, ApiErrorCode>> = { 400: 'BAD_REQUEST', 404: 'NOT_FOUND', 413: 'PAYLOAD_TOO_LARGE', 414: 'URI_TOO_LONG', 415: 'UNSUPPORTED_MEDIA_TYPE', 429: 'RATE_LIMITED' };
       code = byStatus[status] ?? 'INTERNAL';
     }
     if (code === 'INTERNAL') req.log.error({ err }, 'unhandled error');
-    const message = code === 'INTERNAL' || code === 'BAD_JSON' || code === 'UNSUPPORTED_MEDIA_TYPE' ? API_ERRORS[code].message : err.message;
+    const message = fastifyCode || code === 'INTERNAL' || code === 'BAD_JSON' || code === 'UNSUPPORTED_MEDIA_TYPE' ? API_ERRORS[code].message : err.message;
     return reply.status(API_ERRORS[code].status).send({ code, message });
   });
   app.setNotFoundHandler((_req, reply) => reply.status(404).send({ code: 'NOT_FOUND', message: API_ERRORS.NOT_FOUND.message }));

@@ -12,6 +12,7 @@ import {
 import { DEFAULT_API_CONFIG, type ApiConfig } from './context.js';
 
 const positive = (description: string, dflt: number) => Type.Integer({ minimum: 1, description, default: dflt });
+const count = (description: string, dflt: number) => Type.Integer({ minimum: 0, description, default: dflt });
 
 /** Environment variables of `apps/api` (keys are the variable names). */
 export const apiConfigSchema = Type.Object({
@@ -30,8 +31,12 @@ export const apiConfigSchema = Type.Object({
   STREAM_KEY_TTL_DAYS: positive('Default lifetime of a new stream key, days.', DEFAULT_API_CONFIG.streamKeyTtlDays),
   ACCESS_TOKEN_TTL_SECONDS: positive('Access-token lifetime, seconds.', DEFAULT_API_CONFIG.accessTokenTtlSeconds),
   REFRESH_TOKEN_TTL_SECONDS: positive('Refresh-token lifetime, seconds.', DEFAULT_API_CONFIG.refreshTokenTtlSeconds),
-  LOGIN_MAX_FAILURES: positive('Failed sign-ins allowed per account and per client address within `LOGIN_WINDOW_SECONDS`.', DEFAULT_API_CONFIG.loginMaxFailures),
-  LOGIN_WINDOW_SECONDS: positive('Window of the sign-in failure counters, seconds.', DEFAULT_API_CONFIG.loginWindowSeconds),
+  LOGIN_PAIR_FREE_FAILURES: count('Failed sign-ins to one account from one client address before that pair must wait: 1 s after the next failure, then 2 s, 4 s … up to `LOGIN_MAX_DELAY_SECONDS` (429 `LOGIN_THROTTLED` with `Retry-After`). The owner signing in from another address is not affected.', DEFAULT_API_CONFIG.loginPairFreeFailures),
+  LOGIN_ADDRESS_FREE_FAILURES: count('Failed sign-ins from one client address, over all accounts, before that address must wait (same progressive delays): limits password spraying and credential stuffing.', DEFAULT_API_CONFIG.loginAddressFreeFailures),
+  LOGIN_ACCOUNT_FREE_FAILURES: count('Failed sign-ins to one account, from all addresses, before every sign-in to it must wait (progressive delays up to `LOGIN_ACCOUNT_MAX_DELAY_SECONDS`): slows a distributed attack without locking the owner out.', DEFAULT_API_CONFIG.loginAccountFreeFailures),
+  LOGIN_MAX_DELAY_SECONDS: positive('Longest sign-in delay of an account + address pair and of an address, seconds.', DEFAULT_API_CONFIG.loginMaxDelaySeconds),
+  LOGIN_ACCOUNT_MAX_DELAY_SECONDS: positive('Longest sign-in delay of an account over all addresses, seconds (keep it short: it also delays the owner).', DEFAULT_API_CONFIG.loginAccountMaxDelaySeconds),
+  LOGIN_WINDOW_SECONDS: positive('Failed sign-ins are forgotten after this many seconds without an attempt once the last delay ended.', DEFAULT_API_CONFIG.loginWindowSeconds),
   CORS_ORIGINS: Type.Optional(List('Origins allowed to call the API from a browser (`*` for any); default: `PUBLIC_URL`, or any when unset.', { itemText: 'origins' })),
   RATE_LIMIT_PER_MINUTE: positive('Requests per minute per client address.', 600),
   BEACON_RATE_LIMIT_PER_MINUTE: positive('`POST /api/beacons` batches per minute per client address.', 60),
@@ -78,7 +83,11 @@ export function deriveApiConfig(s: ApiSettings): ApiProcessConfig {
       streamKeyTtlDays: s.STREAM_KEY_TTL_DAYS,
       accessTokenTtlSeconds: s.ACCESS_TOKEN_TTL_SECONDS,
       refreshTokenTtlSeconds: s.REFRESH_TOKEN_TTL_SECONDS,
-      loginMaxFailures: s.LOGIN_MAX_FAILURES,
+      loginPairFreeFailures: s.LOGIN_PAIR_FREE_FAILURES,
+      loginAddressFreeFailures: s.LOGIN_ADDRESS_FREE_FAILURES,
+      loginAccountFreeFailures: s.LOGIN_ACCOUNT_FREE_FAILURES,
+      loginMaxDelaySeconds: s.LOGIN_MAX_DELAY_SECONDS,
+      loginAccountMaxDelaySeconds: s.LOGIN_ACCOUNT_MAX_DELAY_SECONDS,
       loginWindowSeconds: s.LOGIN_WINDOW_SECONDS,
       playbackTokenTtlSeconds: s.PLAYBACK_TOKEN_TTL_SECONDS,
     },

@@ -32,9 +32,23 @@ export interface ApiConfig {
   readonly adminUsernames: readonly string[];
   /** How long a command waits for the read models to include its events, ms (default 5000). */
   readonly projectionTimeoutMs: number;
-  /** Failed sign-ins allowed per account and per address within `loginWindowSeconds` (default 10). */
-  readonly loginMaxFailures: number;
-  /** Window of `loginMaxFailures`, seconds (default 900). */
+  /**
+   * Failed sign-ins to one account from one address that cost no delay (default 5); each further
+   * one makes that pair wait 1 s, 2 s, 4 s … up to `loginMaxDelaySeconds` (auth/throttle.ts).
+   */
+  readonly loginPairFreeFailures: number;
+  /** Failed sign-ins from one address over all accounts before its progressive delay starts (default 30). */
+  readonly loginAddressFreeFailures: number;
+  /**
+   * Failed sign-ins to one account from all addresses before its progressive delay starts
+   * (default 100, NIST SP 800-63B §5.2.2); capped at `loginAccountMaxDelaySeconds`, never a lockout.
+   */
+  readonly loginAccountFreeFailures: number;
+  /** Longest delay of an account + address pair and of an address, seconds (default 300). */
+  readonly loginMaxDelaySeconds: number;
+  /** Longest delay of an account over all addresses, seconds (default 30). */
+  readonly loginAccountMaxDelaySeconds: number;
+  /** A throttle key's failures are forgotten after this many seconds without an attempt once its delay ended (default 900). */
   readonly loginWindowSeconds: number;
   /**
    * Playback-token key ring (`PLAYBACK_KEYS`), shared with the edge; empty = sign playback tokens
@@ -54,7 +68,11 @@ export const DEFAULT_API_CONFIG: Omit<ApiConfig, 'jwtKeys'> = {
   edgeBaseUrl: '',
   adminUsernames: [],
   projectionTimeoutMs: 5000,
-  loginMaxFailures: 10,
+  loginPairFreeFailures: 5,
+  loginAddressFreeFailures: 30,
+  loginAccountFreeFailures: 100,
+  loginMaxDelaySeconds: 300,
+  loginAccountMaxDelaySeconds: 30,
   loginWindowSeconds: 900,
   playbackKeys: [],
   playbackTokenTtlSeconds: 600,

@@ -7,6 +7,8 @@ import { Type } from '@sinclair/typebox';
 export const API_ERRORS = {
   BAD_REQUEST: { status: 400, message: 'The request is malformed.' },
   BAD_JSON: { status: 400, message: 'The request body is not valid JSON.' },
+  BAD_URL: { status: 400, message: 'The URL is malformed: a percent-encoded part is not valid UTF-8.' },
+  CONTENT_LENGTH_MISMATCH: { status: 400, message: 'The request body is not as long as its Content-Length says.' },
   VALIDATION_FAILED: { status: 400, message: 'The request does not match the schema.' },
   INVALID_CURSOR: { status: 400, message: 'The cursor is not one this API issued.' },
   BEACON_TIME_IN_FUTURE: { status: 400, message: 'A beacon is timestamped too far in the future (check the clock); nothing was accepted.' },
@@ -42,6 +44,7 @@ export const API_ERRORS = {
   CONFLICT: { status: 409, message: 'Someone else changed this at the same time; retry.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
   BEACON_BATCH_TOO_LARGE: { status: 413, message: 'Too many beacons in one batch; split it.' },
+  URI_TOO_LONG: { status: 414, message: 'A part of the URL path is too long.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send the body as application/json.' },
   BEACON_SESSION_UNKNOWN: { status: 422, message: 'The beacons name a stream session that does not exist; nothing was accepted.' },
   RATE_LIMITED: { status: 429, message: 'Too many requests.' },
@@ -54,6 +57,37 @@ export const API_ERRORS = {
 
 /** A catalogue error code. */
 export type ApiErrorCode = keyof typeof API_ERRORS;
+
+/**
+ * Fastify's own errors (its `FST_ERR_*` codes) as catalogue errors. The router's errors
+ * (`FST_ERR_BAD_URL`, `FST_ERR_MAX_PARAM_LENGTH`, `FST_ERR_ASYNC_CONSTRAINT`) reach the app's
+ * `frameworkErrors` handler, the body parser's (`FST_ERR_CTP_*`) its error handler; both answer
+ * with the catalogue's code, status and message, never Fastify's (whose messages echo the path).
+ * A Fastify code not listed here is a programming or set-up error (INTERNAL).
+ */
+export const FASTIFY_ERRORS: Readonly<Record<string, ApiErrorCode>> = {
+  FST_ERR_BAD_URL: 'BAD_URL',
+  FST_ERR_INVALID_URL: 'BAD_URL',
+  FST_ERR_NOT_FOUND: 'NOT_FOUND',
+  FST_ERR_VALIDATION: 'VALIDATION_FAILED',
+  FST_ERR_MAX_PARAM_LENGTH: 'URI_TOO_LONG',
+  FST_ERR_ASYNC_CONSTRAINT: 'INTERNAL',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_JSON',
+  // An empty body declared as JSON is not a JSON text either (RFC 8259 §2).
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_JSON',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'CONTENT_LENGTH_MISMATCH',
+};
+
+/**
+ * The catalogue code for a Fastify error code (`err.code` of an error Fastify raised), or
+ * undefined when `code` is not Fastify's (`FST_ERR_` prefix).
+ */
+export function fastifyErrorCode(code: string | undefined): ApiErrorCode | undefined {
+  if (code === undefined || !code.startsWith('FST_ERR_')) return undefined;
+  return Object.hasOwn(FASTIFY_ERRORS, code) ? FASTIFY_ERRORS[code] : 'INTERNAL';
+}
 
 /** Error thrown by route handlers; rendered by the app's error handler as `{ code, message }`. */
 export class ApiError extends Error {

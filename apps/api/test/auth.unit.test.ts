@@ -8,7 +8,7 @@ import { ApiError } from '../src/errors.js';
 import { checkPasswordPolicy, hashPassword, verifyDummyPassword, verifyPassword } from '../src/auth/passwords.js';
 import { assertKeyRing, signAccessToken, verifyAccessToken } from '../src/auth/tokens.js';
 import { hashRefreshToken, newRefreshToken, REFRESH_TOKEN_PATTERN } from '../src/auth/refresh.js';
-import { accountThrottleKey, addressThrottleKey, normalizeAddress } from '../src/auth/throttle.js';
+import { accountThrottleKey, addressThrottleKey, loginThrottleKeys, normalizeAddress, pairThrottleKey, throttleDelaySeconds } from '../src/auth/throttle.js';
 import { redactAccessToken } from '../src/auth/plugin.js';
 
 const K1 = { kid: 'k1', secret: 'unit-k1-secret-0123456789abcdefghijklmn' };
@@ -122,6 +122,17 @@ describe('refresh tokens, throttle keys, redaction', () => {
   it('builds throttle keys', () => {
     expect(accountThrottleKey('Ann')).toBe('account:ann');
     expect(addressThrottleKey('::ffff:10.0.0.1')).toBe('address:10.0.0.1');
+    expect(pairThrottleKey('Ann', '2001:db8:1:2::9')).toBe('pair:ann|2001:db8:1:2::/64');
+    expect(loginThrottleKeys('ann@example.com', '203.0.113.9')).toEqual({
+      account: 'account:ann@example.com', address: 'address:203.0.113.9', pair: 'pair:ann@example.com|203.0.113.9',
+    });
+  });
+
+  it('delays progressively: free failures, then 1 s, 2 s, 4 s … up to the cap', () => {
+    const policy = { freeFailures: 5, maxDelaySeconds: 300 };
+    expect([1, 5, 6, 7, 8, 9, 13, 14, 15, 1000].map((n) => throttleDelaySeconds(n, policy))).toEqual([0, 0, 1, 2, 4, 8, 128, 256, 300, 300]);
+    expect([1, 2, 3].map((n) => throttleDelaySeconds(n, { freeFailures: 0, maxDelaySeconds: 2 }))).toEqual([1, 2, 2]);
+    expect(throttleDelaySeconds(2 ** 31, { freeFailures: 0, maxDelaySeconds: 86_400 })).toBe(86_400); // no overflow
   });
 
   it('redacts access tokens in URLs', () => {

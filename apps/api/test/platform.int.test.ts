@@ -177,7 +177,7 @@ describe('follows, going live and notifications', () => {
     expect((await app.inject({ method: 'PUT', url: '/api/channels/alice_1/follow' })).json().code).toBe('UNAUTHENTICATED');
   });
 
-  it('pushes FollowedChannelWentLive to an online follower over SSE and keeps it for later', async () => {
+  it('pushes FollowedChannelWentLive to an online follower over SSE and keeps it for later', { timeout: 60_000 }, async () => {
     await app.listen({ port: 0, host: '127.0.0.1' });
     const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     const ac = new AbortController();
@@ -186,22 +186,28 @@ describe('follows, going live and notifications', () => {
     expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
     const reader = res.body!.getReader();
     let text = '';
-    const received = (async () => {
-      for (;;) {
+    const readUntil = async (marker: string): Promise<string> => {
+      while (!text.includes(marker)) {
         const { value, done } = await reader.read();
         if (done) return text;
         text += new TextDecoder().decode(value);
-        if (text.includes('event: FollowedChannelWentLive')) return text;
       }
-    })();
-    await new Promise((r) => setTimeout(r, 200)); // the subscription is in place once headers are out; margin for the NATS SUB
+      return text;
+    };
+    // The route subscribes before it writes ": connected"; the app shares `m`'s connection, so a
+    // flush (PING/PONG) after that proves the server has the subscription.
+    expect(await readUntil(': connected')).toContain(': connected');
+    await m.nc.flush();
+    const received = readUntil('event: FollowedChannelWentLive');
     // The ingest node and the worker would append these; here they are appended directly.
     const sessionId = '01900000-0000-7000-8000-000000000001';
     const started = streamEvent(systemClock, 'StreamPublishStarted', { channelId: 'alice_1', sessionId, ingestNodeId: 'n1', relayUrl: 'http://x/relay.flv', app: 'live', source: {} }, { producer: 'test' });
     await appendEvent(m.js, started);
     const ready = streamEvent(systemClock, 'RenditionsReady', { channelId: 'alice_1', sessionId, masterPlaylistKey: `sessions/${sessionId}/master.m3u8`, renditions: [] }, { producer: 'test' });
     const seq = (await appendEvent(m.js, ready)).seq;
-    const got = await Promise.race([received, new Promise<string>((_, rej) => setTimeout(() => rej(new Error(`no SSE event; got ${JSON.stringify(text)}`)), 5000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const got = await Promise.race([received, new Promise<string>((_, rej) => { timer = setTimeout(() => rej(new Error(`no SSE event; got ${JSON.stringify(text)}`)), 50_000); })]);
+    clearTimeout(timer);
     ac.abort();
     expect(got).toContain('"channelId":"alice_1"');
     expect(got).toContain(`"sessionId":"${sessionId}"`);

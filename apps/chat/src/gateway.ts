@@ -36,7 +36,8 @@ import { appendChatMessage, appendEvent, chatLineOf, decodeChatRecord, deleteCha
 import { TokenError, verifyAccessToken, accessTokenExpiry, type JwtKey } from '@live/auth';
 import { DEFAULT_RATE_LIMIT, containsLink, type RateLimit } from './limits.js';
 import { encodeFrame, errorFrame, parseClientFrame, type FrameProblem } from './protocol.js';
-import { Room, type Member } from './room.js';
+import { Room, restrictionRefusal, type Member } from './room.js';
+import { reportIdOf } from './reports.js';
 import { clientAddress, type ProxyTrust } from '@live/runtime';
 
 /** Settings and dependencies of a gateway. */
@@ -331,6 +332,18 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
     return d.user;
   }
 
+  /**
+   * Refuses (BANNED, or TIMED_OUT with the time left) and returns true when the member is banned
+   * or timed out in the room: the one check for sending and for reporting (`restrictionRefusal`).
+   */
+  function restricted(ws: uWS.WebSocket<SocketData>, room: Room, member: Member, ref: string | undefined, now: number): boolean {
+    const restriction = room.restrictionOf(member.userId, now);
+    if (!restriction) return false;
+    const r = restrictionRefusal(restriction);
+    refuse(ws, problem(r.code, r.message, ref), r.retryAfterMs);
+    return true;
+  }
+
   async function follows(room: Room, userId: string): Promise<boolean> {
     const now = Date.now();
     const cached = room.followerCache.get(userId);
@@ -360,9 +373,7 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
     const member = signedIn(ws, ref);
     if (!member) return;
     const now = Date.now();
-    const restriction = room.restrictionOf(member.userId, now);
-    if (restriction?.kind === 'ban') return refuse(ws, problem('BANNED', 'you are banned from this chat', ref));
-    if (restriction?.kind === 'timeout') return refuse(ws, problem('TIMED_OUT', 'you are timed out in this chat', ref), restriction.remainingMs);
+    if (restricted(ws, room, member, ref, now)) return;
     const wait = room.limits.take(member.userId, now);
     if (wait > 0) return refuse(ws, problem('RATE_LIMITED', `at most ${rateLimit.capacity} messages per ${rateLimit.windowMs / 1000} s`, ref), wait);
 
@@ -475,27 +486,42 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
     send(ws, ack(ref, e.id, 'done'));
   }
 
+  /**
+   * A report into the channel's moderation queue. Banned and timed-out users may not report
+   * (the same refusal as for sending). One report per message and user: the report's id is
+   * `reportIdOf(room, message, reporter)`, so a second report is the same event; it is answered
+   * ALREADY_REPORTED when the read model holds the first one already, or when JetStream drops
+   * it as a duplicate of one appended moments before (reports racing on two gateways); either
+   * way the queue holds one item.
+   */
   async function onReport(ws: uWS.WebSocket<SocketData>, frame: Extract<ChatClientFrame, { type: 'report' }>): Promise<void> {
     const room = ws.getUserData().room!;
-    const member = signedIn(ws, frame.ref);
+    const ref = frame.ref;
+    const member = signedIn(ws, ref);
     if (!member) return;
-    const wait = room.limits.take(member.userId, Date.now());
-    if (wait > 0) return refuse(ws, problem('RATE_LIMITED', 'too many messages and reports; wait a moment', frame.ref), wait);
+    const now = Date.now();
+    if (restricted(ws, room, member, ref, now)) return;
+    const wait = room.limits.take(member.userId, now);
+    if (wait > 0) return refuse(ws, problem('RATE_LIMITED', 'too many messages and reports; wait a moment', ref), wait);
     const reason = checkText(frame.reason, 'reason', { max: 200 });
-    if (!reason.ok) return refuse(ws, problem('INVALID_FIELD', reason.message, frame.ref));
+    if (!reason.ok) return refuse(ws, problem('INVALID_FIELD', reason.message, ref));
     const line = room.line(frame.messageId);
-    if (!line) return refuse(ws, problem('MESSAGE_NOT_FOUND', 'no such message in this room', frame.ref));
-    const e = domainEvent(clock, 'ChatMessageReported', channelSubject(room.channelId), {
+    if (!line) return refuse(ws, problem('MESSAGE_NOT_FOUND', 'no such message in this room', ref));
+    const alreadyReported = (): void => refuse(ws, problem('ALREADY_REPORTED', 'you have already reported this message', ref));
+    const id = reportIdOf(room.channelId, line.id, member.userId);
+    const base = domainEvent(clock, 'ChatMessageReported', channelSubject(room.channelId), {
       channelId: room.channelId, messageId: line.id, messageSeq: line.seq, reporterUserId: member.userId, reason: reason.text,
       authorUserId: line.userId, authorUsername: line.username, text: line.text,
     }, { producer });
+    const e = { ...base, id, meta: { ...base.meta, correlationId: id } };
     try {
-      await appendEvent(messaging.js, e);
+      if (await db.selectFrom('moderation_queue').select('id').where('id', '=', id).executeTakeFirst()) return alreadyReported();
+      if ((await appendEvent(messaging.js, e)).duplicate) return alreadyReported();
     } catch (err) {
       logger.warn({ err, streamId: room.channelId }, 'chat: could not append a report');
-      return refuse(ws, problem('UNAVAILABLE', 'chat is unavailable right now; try again', frame.ref));
+      return refuse(ws, problem('UNAVAILABLE', 'chat is unavailable right now; try again', ref));
     }
-    send(ws, ack(frame.ref, e.id, 'done'));
+    send(ws, ack(ref, e.id, 'done'));
   }
 
   function dispatch(ws: uWS.WebSocket<SocketData>, frame: ChatClientFrame): Promise<void> | void {

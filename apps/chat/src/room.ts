@@ -14,6 +14,24 @@ import { UserLimits, type RateLimit } from './limits.js';
 /** Why a user may not send right now, with the ms until they may (null = until unbanned). */
 export type Restriction = { readonly kind: 'ban' } | { readonly kind: 'timeout'; readonly remainingMs: number };
 
+/** The refusal a restricted user gets, with the wait in ms for a timeout. */
+export interface RestrictionRefusal {
+  readonly code: 'BANNED' | 'TIMED_OUT';
+  readonly message: string;
+  readonly retryAfterMs?: number;
+}
+
+/**
+ * The rule for restricted users, one for every way of taking part in a room: a banned or
+ * timed-out user may neither send (messages, emotes) nor report, and is refused with BANNED or
+ * TIMED_OUT (with the time left). Reading the room stays open to them.
+ */
+export function restrictionRefusal(r: Restriction): RestrictionRefusal {
+  return r.kind === 'ban'
+    ? { code: 'BANNED', message: 'you are banned from this chat' }
+    : { code: 'TIMED_OUT', message: 'you are timed out in this chat', retryAfterMs: r.remainingMs };
+}
+
 /** The caller as far as a room's rules are concerned. */
 export interface Member {
   readonly userId: string;

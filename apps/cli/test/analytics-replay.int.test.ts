@@ -193,10 +193,11 @@ describe('replay analytics', { timeout: 60_000 }, () => {
 
   it('replays from a time over a copy of the current tables, with the same result; --dry-run leaves the live tables alone', async () => {
     const live = await snapshot();
-    const stored = (await Promise.all(['EVENTS', 'TELEMETRY', 'CHAT'].map((s) => messaging.jsm.streams.info(s)))).reduce((n, i) => n + i.state.messages, 0);
-    // A point after everything stored so far (on a slow machine "2 s ago" may still precede it all).
-    await new Promise((r) => setTimeout(r, 1100));
-    const partial = await replayAnalytics({ clickhouse: remote, lockDb: db, messaging, from: { kind: 'time', time: new Date(Date.now() - 500) } });
+    const infos = await Promise.all(['EVENTS', 'TELEMETRY', 'CHAT'].map((s) => messaging.jsm.streams.info(s)));
+    const stored = infos.reduce((n, i) => n + i.state.messages, 0);
+    // A point after everything stored so far: 1 ms after the newest message of the three streams.
+    const after = new Date(Math.max(...infos.map((i) => Date.parse(i.state.last_ts))) + 1);
+    const partial = await replayAnalytics({ clickhouse: remote, lockDb: db, messaging, from: { kind: 'time', time: after } });
     expect(partial.eventsRead).toBeLessThan(stored);
     expect(await snapshot()).toEqual(live);
     const uuid = await rows("SELECT toString(uuid) AS u FROM system.tables WHERE database = currentDatabase() AND name = 'domain_events'");

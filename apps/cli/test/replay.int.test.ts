@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import { sql } from 'kysely';
 import {
@@ -248,14 +248,14 @@ describe('events', { timeout: 30_000 }, () => {
     const done = runCli(['events', 'carol_3', '--follow', '--from', String((await lastSeq()) + 1)], {
       stdout: out, stderr: collector(), env: { NATS_URL: b.services.endpoints.natsUrl }, signal: aborter.signal,
     });
-    await new Promise((r) => setTimeout(r, 500));
+    // --from the next sequence: the event is delivered whether it is appended before or after the CLI subscribes.
     await appendEvent(b.messaging.js, domainEvent(systemClock, 'ChannelMetadataUpdated', channelSubject('carol_3'), { channelId: 'carol_3', title: 'Late night', category: '', tags: [], language: '', mature: false }, { producer: 'test' }));
-    for (let i = 0; i < 100 && !out.text().includes('Late night'); i++) await new Promise((r) => setTimeout(r, 50));
+    await vi.waitFor(() => expect(out.text()).toContain('Late night'), { timeout: 30_000, interval: 50 });
     aborter.abort();
     expect(await done).toBe(0);
     expect(out.text()).toMatch(/ChannelMetadataUpdated +title="Late night"/);
     expect(out.text().trimEnd().split('\n')).toHaveLength(1);
-  });
+  }, 60_000);
 });
 
 describe('the CLI process', { timeout: 60_000 }, () => {

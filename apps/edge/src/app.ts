@@ -1,14 +1,19 @@
 import type { SecureContextOptions } from 'node:tls';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { Registry, Counter, collectDefaultMetrics } from 'prom-client';
+import type { Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
 import { channelPlaybackPolicy, currentLiveSession, sessionChannelId, type Db } from '@live/db';
 import {
   deriveContentKey, PLAYBACK_TOKEN_ERRORS, PlaybackTokenError, playbackKeyRing, verifyPlaybackToken,
   type JwtKey, type PlaybackKeyRing, type PlaybackTokenErrorCode,
 } from '@live/auth';
 import type { ObjectStorage } from '@live/storage';
-import { awaitBlockingReload, parseBlockingReloadQuery, type BlockingReloadRequest } from '@live/media';
-import { createPlaylistWatcher } from './blocking.js';
+import { awaitBlockingReload, decideBlockingReload, parseBlockingReloadQuery, type BlockingReloadRequest } from '@live/media';
+import {
+  createClientLimiter, createOncePerWindow, createPlaylistWatcher, masterPlaylistChildKeys,
+  DEFAULT_MAX_BLOCKING_PER_CLIENT, DEFAULT_MAX_WATCHED_PLAYLISTS,
+} from './blocking.js';
 import { registerWebApp, type WebAppOptions } from './web.js';
 import { createImmutableObjectCache, DEFAULT_EDGE_CACHE_BYTES, type CachedObject } from './cache.js';
 
@@ -49,9 +54,31 @@ export interface EdgeOptions {
   readonly trustProxy?: readonly string[];
   /** Serve the web app's static files too (`WEB_ROOT`, see web.ts). */
   readonly web?: WebAppOptions;
+  /**
+   * Blocking playlist reloads (RFC 8216bis §6.2.5.2) one client address (`request.ip`, which
+   * honours `trustProxy`) may have parked at once (`EDGE_MAX_BLOCKING_PER_CLIENT`, default 32);
+   * one more is answered 429 TOO_MANY_BLOCKING_RELOADS with `Retry-After`.
+   */
+  readonly maxBlockingPerClient?: number;
+  /**
+   * Distinct playlists the edge polls for parked blocking reloads at once
+   * (`EDGE_MAX_WATCHED_PLAYLISTS`, default 1000; each costs one storage `stat` per
+   * `blockingPollMs`); a blocking reload of another playlist is answered 503
+   * BLOCKING_RELOADS_BUSY with `Retry-After` (the server may answer early, §6.2.5.2).
+   */
+  readonly maxWatchedPlaylists?: number;
+  /** How often a watched playlist is stat'ed for its parked blocking reloads, ms (default 50). */
+  readonly blockingPollMs?: number;
+  /** A refused blocking reload is logged once per client address per this many ms (default 60,000). */
+  readonly offenderLogWindowMs?: number;
 }
 
-/** The edge's error catalogue (`{ code, message }` bodies). */
+/**
+ * The edge's error catalogue: every error answer is `{ code, message }` with `status`, including
+ * Fastify's and Node's own (bad URL encoding → BAD_PATH, an over-long path parameter →
+ * URI_TOO_LONG, another method → METHOD_NOT_ALLOWED, an unknown one → NOT_IMPLEMENTED, a
+ * malformed request → BAD_REQUEST …); never a framework body or a stack trace.
+ */
 export const EDGE_ERRORS = {
   NOT_FOUND: { status: 404, message: 'No such object.' },
   CHANNEL_OFFLINE: { status: 404, message: 'The channel is not live.' },
@@ -59,11 +86,63 @@ export const EDGE_ERRORS = {
   RANGE_NOT_SATISFIABLE: { status: 416, message: 'Range not satisfiable.' },
   BAD_DELIVERY_DIRECTIVE: { status: 400, message: 'Invalid _HLS_msn / _HLS_part / _HLS_skip (RFC 8216bis §6.2.5.2).' },
   PART_NOT_READY: { status: 503, message: 'The requested segment or part did not appear within three target durations.' },
+  SESSION_NOT_LIVE: { status: 404, message: 'The session is not live: its playlists will not change.' },
+  TOO_MANY_BLOCKING_RELOADS: { status: 429, message: 'Too many blocking playlist reloads from this address at once.' },
+  BLOCKING_RELOADS_BUSY: { status: 503, message: 'The edge is watching as many playlists as it may; retry shortly.' },
+  BAD_REQUEST: { status: 400, message: 'Malformed request.' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'Only GET, HEAD and OPTIONS are served.' },
+  REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time.' },
+  BODY_TOO_LARGE: { status: 413, message: 'Request body too large.' },
+  URI_TOO_LONG: { status: 414, message: 'Request path too long.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported request body type.' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'Request headers too large.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
+  NOT_IMPLEMENTED: { status: 501, message: 'Unknown request method.' },
   ...PLAYBACK_TOKEN_ERRORS,
 } as const;
 
-type EdgeErrorCode = keyof typeof EDGE_ERRORS;
+/** A code of {@link EDGE_ERRORS}. */
+export type EdgeErrorCode = keyof typeof EDGE_ERRORS;
+
+/** Methods the edge serves (the `Allow` header of a 405). */
+const ALLOWED_METHODS = 'GET, HEAD, OPTIONS';
+
+/**
+ * The catalogue code of an error Fastify raises or hands to its error handler / `frameworkErrors`
+ * (an HTTP status in `statusCode`, a `FST_ERR_…` code): FST_ERR_BAD_URL → BAD_PATH, otherwise
+ * by status (404, 405, 408, 413, 414, 415, 431; any other 4xx → BAD_REQUEST); 5xx and errors
+ * without a status → INTERNAL.
+ */
+export function edgeErrorCodeOf(err: { code?: string; statusCode?: number }): EdgeErrorCode {
+  if (err.code === 'FST_ERR_BAD_URL') return 'BAD_PATH';
+  const status = err.statusCode ?? 500;
+  const byStatus: Partial<Record<number, EdgeErrorCode>> = {
+    404: 'NOT_FOUND', 405: 'METHOD_NOT_ALLOWED', 408: 'REQUEST_TIMEOUT', 413: 'BODY_TOO_LARGE', 414: 'URI_TOO_LONG',
+    415: 'UNSUPPORTED_MEDIA_TYPE', 431: 'HEADERS_TOO_LARGE', 501: 'NOT_IMPLEMENTED',
+  };
+  return byStatus[status] ?? (status >= 400 && status < 500 ? 'BAD_REQUEST' : 'INTERNAL');
+}
+
+/**
+ * Fastify's `clientErrorHandler`: a request Node's HTTP parser refused (an unknown method, a
+ * malformed header or Content-Length, headers over the size limit, a request not received in
+ * time) is answered on the raw socket with the catalogue's `{ code, message }` (NOT_IMPLEMENTED
+ * 501, HEADERS_TOO_LARGE 431, REQUEST_TIMEOUT 408, else BAD_REQUEST 400), then the connection is
+ * closed, as Node itself does. A reset or already-destroyed socket gets nothing.
+ */
+function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: EdgeErrorCode = err.code === 'HPE_INVALID_METHOD' ? 'NOT_IMPLEMENTED'
+    : err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE'
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : 'BAD_REQUEST';
+  const { status, message } = EDGE_ERRORS[code];
+  const body = JSON.stringify({ code, message });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncache-control: no-store\r\n`
+      + `access-control-allow-origin: *\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
 
 /** Cache-Control of a playlist rewritten with a viewer's token: never stored by a shared cache. */
 export const TOKENISED_PLAYLIST_CACHE_CONTROL = 'private, no-store';
@@ -162,6 +241,30 @@ function sendError(reply: FastifyReply, code: EdgeErrorCode, detail?: string): F
   return reply.status(EDGE_ERRORS[code].status).header('cache-control', 'no-store').send({ code, message: detail ?? EDGE_ERRORS[code].message });
 }
 
+/** How long a live session's master playlist (the renditions worth waiting for) is cached, ms. */
+const MASTER_CACHE_MS = 1000;
+
+/** A playlist as read for a blocking reload: its metadata and text. */
+interface StoredPlaylist {
+  readonly info: NonNullable<Awaited<ReturnType<ObjectStorage['stat']>>>;
+  readonly text: string;
+}
+
+/** The session a request's key belongs to, for blocking reloads. */
+interface SessionContext {
+  readonly sessionId: string;
+  /** Is it the current live session of its channel (its playlists may still change)? */
+  isLive(): Promise<boolean>;
+}
+
+/** Why a blocking reload was answered at once instead of parked (`edge_blocking_reloads_refused_total{reason}`). */
+type BlockingRefusal = 'no_session' | 'not_live' | 'unknown_playlist' | 'client_limit' | 'watch_limit';
+
+/** Does the request carry `_HLS_msn` (a blocking reload, RFC 8216bis §6.2.5.2)? */
+function isBlockingReload(req: FastifyRequest): boolean {
+  return (req.query as Record<string, unknown> | undefined)?._HLS_msn !== undefined;
+}
+
 /**
  * Validates the path below a route prefix and returns the object key rest (`a/b/c.m4s`), or
  * null when any segment is empty, `.`/`..`, encoded oddly or outside the allowed characters
@@ -225,6 +328,19 @@ export function parseRange(header: string | undefined, size: number): { start: n
  * carry the token, and is answered `Cache-Control: private, no-store` without ETag or ranges.
  * Segments and parts keep their long immutable Cache-Control.
  *
+ * Blocking playlist reloads (`_HLS_msn` / `_HLS_part`, RFC 8216bis §6.2.5.2) are parked only
+ * for a playlist of the channel's current live session that exists or that its master playlist
+ * names; every parked request on one playlist shares one storage poller (`blockingPollMs`), at
+ * most `maxWatchedPlaylists` playlists are polled (else 503 BLOCKING_RELOADS_BUSY), and at most
+ * `maxBlockingPerClient` requests per client address are parked (else 429
+ * TOO_MANY_BLOCKING_RELOADS), both with `Retry-After: 1`. Anything else is answered at once (404).
+ * `/metrics`: `edge_blocking_reloads_parked` (gauge), `edge_blocking_reloads_parked_total`,
+ * `edge_blocking_reloads_refused_total{reason}`, `edge_blocking_watched_playlists` (gauge); a
+ * refused client is logged (warn) once per `offenderLogWindowMs`.
+ *
+ * Errors are `{ code, message }` of {@link EDGE_ERRORS}, also for what Fastify (`frameworkErrors`,
+ * its body parsers) and Node's HTTP parser (`clientErrorHandler`) refuse; 5xx are logged.
+ *
  * CDN cache-key advice: a CDN in front of this edge must keep `token` in its cache key for
  * playlists (they differ per viewer and are `private` anyway) and for segments, parts and keys,
  * unless the CDN validates the same tokens itself (then it may drop `token` from the segment
@@ -236,6 +352,10 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     logger: redactingLogger(opts.logger ?? false), routerOptions: { maxParamLength: 1024 },
     trustProxy: opts.trustProxy && opts.trustProxy.length > 0 ? [...opts.trustProxy] : false,
     ...(opts.https ? { https: opts.https } : {}),
+    // Errors raised before routing (bad URL encoding, an over-long parameter): the catalogue's JSON.
+    // (no route, so no onSend hook: the CORS header is set here)
+    frameworkErrors: (err, _req, reply) => sendError(reply.header('access-control-allow-origin', '*'), edgeErrorCodeOf(err)),
+    clientErrorHandler,
   });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -243,7 +363,22 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   const tokenRefusals = new Counter({ name: 'edge_token_refusals_total', help: 'Playback requests refused for their playback token, by error code', labelNames: ['code'], registers: [registry] });
   const cacheMs = opts.liveLookupCacheMs ?? 1000;
   const policyMs = opts.policyCacheMs ?? 2000;
-  const watcher = createPlaylistWatcher(opts.storage);
+  const watcher = createPlaylistWatcher(opts.storage, {
+    maxKeys: opts.maxWatchedPlaylists ?? DEFAULT_MAX_WATCHED_PLAYLISTS, ...(opts.blockingPollMs !== undefined ? { pollMs: opts.blockingPollMs } : {}),
+  });
+  const clients = createClientLimiter(opts.maxBlockingPerClient ?? DEFAULT_MAX_BLOCKING_PER_CLIENT);
+  const offenders = createOncePerWindow(opts.offenderLogWindowMs ?? 60_000);
+  new Gauge({ name: 'edge_blocking_reloads_parked', help: 'Blocking playlist reloads (RFC 8216bis 6.2.5.2) parked, waiting for their playlist to change', registers: [registry], collect() { this.set(watcher.waiting()); } });
+  new Gauge({ name: 'edge_blocking_watched_playlists', help: 'Distinct playlists polled for parked blocking reloads', registers: [registry], collect() { this.set(watcher.watchedKeys()); } });
+  const blockingParks = new Counter({ name: 'edge_blocking_reloads_parked_total', help: 'Blocking playlist reloads that were parked (waited for a playlist change)', registers: [registry] });
+  const blockingRefusals = new Counter({
+    name: 'edge_blocking_reloads_refused_total', labelNames: ['reason'], registers: [registry],
+    help: 'Blocking playlist reloads answered at once instead of parked: no_session / not_live / unknown_playlist (404), client_limit (429), watch_limit (503)',
+  });
+  /** Live sessions' master playlists: the keys of the renditions they name (null: no master yet). */
+  const masterCache = new Map<string, { keys: Set<string> | null; at: number }>();
+  /** Reads of a playlist in flight, shared by every request reading it (parked requests woken together). */
+  const playlistReads = new Map<string, Promise<StoredPlaylist | null>>();
   const objectCacheBytes = opts.objectCacheBytes ?? DEFAULT_EDGE_CACHE_BYTES;
   const objectCache = objectCacheBytes > 0
     ? createImmutableObjectCache({ storage: opts.storage, maxBytes: objectCacheBytes, ...(opts.objectCacheRevalidateMs !== undefined ? { revalidateMs: opts.objectCacheRevalidateMs } : {}) })
@@ -327,7 +462,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     return sessionId;
   }
 
-  async function serveKey(req: FastifyRequest, reply: FastifyReply, key: string, token: string | null = null): Promise<FastifyReply> {
+  async function serveKey(req: FastifyRequest, reply: FastifyReply, key: string, token: string | null, session: SessionContext): Promise<FastifyReply> {
     const kind = key.endsWith('.m3u8') ? 'playlist' : 'object';
     if (kind === 'playlist') {
       const directives = parseBlockingReloadQuery((req.query ?? {}) as Record<string, unknown>);
@@ -335,7 +470,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
         requests.inc({ kind, status: 400 });
         return sendError(reply, 'BAD_DELIVERY_DIRECTIVE', directives.reason);
       }
-      if (directives.request.msn !== undefined) return serveBlockingReload(req, reply, key, directives.request, token);
+      if (directives.request.msn !== undefined) return serveBlockingReload(req, reply, key, directives.request, token, session);
     }
     // Immutable objects (segments, parts) come from memory: no stat + open + read per request.
     let cached: CachedObject | null = null;
@@ -392,44 +527,122 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     return reply.status(status).send(stream);
   }
 
+  /** Reads a playlist (stat, then body); concurrent reads of one key share a single storage read. */
+  function readPlaylist(key: string): Promise<StoredPlaylist | null> {
+    let p = playlistReads.get(key);
+    if (!p) {
+      p = (async () => {
+        const info = await opts.storage.stat(key);
+        const body = info ? await opts.storage.read(key) : null;
+        return info && body ? { info, text: body.toString('utf8') } : null;
+      })().finally(() => playlistReads.delete(key));
+      playlistReads.set(key, p);
+    }
+    return p;
+  }
+
+  /** Does the live session's master playlist name `key` (a rendition that may appear soon)? */
+  async function isRenditionOf(sessionId: string, key: string): Promise<boolean> {
+    let hit = masterCache.get(sessionId);
+    if (!hit || Date.now() - hit.at >= MASTER_CACHE_MS) {
+      const masterKey = `sessions/${sessionId}/master.m3u8`;
+      const master = await readPlaylist(masterKey);
+      hit = { keys: master ? masterPlaylistChildKeys(masterKey, master.text) : null, at: Date.now() };
+      if (masterCache.size >= 10_000) masterCache.clear();
+      masterCache.set(sessionId, hit);
+    }
+    return hit.keys?.has(key) ?? false;
+  }
+
+  /**
+   * Answers a blocking reload at once instead of parking it: counts it by `reason`, and logs the
+   * client once per `offenderLogWindowMs` (with how many refusals the window did not log).
+   */
+  function refuseBlocking(req: FastifyRequest, reply: FastifyReply, reason: BlockingRefusal, code: EdgeErrorCode): FastifyReply {
+    blockingRefusals.inc({ reason });
+    requests.inc({ kind: 'playlist', status: EDGE_ERRORS[code].status });
+    const due = offenders.hit(req.ip);
+    if (due) req.log.warn({ client: req.ip, reason, refusedBefore: due.suppressed }, 'blocking playlist reload refused (logged once per client per window)');
+    if (code === 'TOO_MANY_BLOCKING_RELOADS' || code === 'BLOCKING_RELOADS_BUSY') reply.header('retry-after', '1');
+    return sendError(reply, code);
+  }
+
+  /** Answers a blocking reload with `playlist` (rewritten with `token` when given). */
+  function sendPlaylist(req: FastifyRequest, reply: FastifyReply, playlist: StoredPlaylist, text: string, token: string | null): FastifyReply {
+    const body = token !== null ? rewritePlaylist(text, token) : text;
+    requests.inc({ kind: 'playlist', status: 200 });
+    reply.header('content-type', playlist.info.contentType)
+      .header('cache-control', token !== null ? TOKENISED_PLAYLIST_CACHE_CONTROL : playlist.info.cacheControl)
+      .header('content-length', String(Buffer.byteLength(body)));
+    return reply.status(200).send(req.method === 'HEAD' ? undefined : body);
+  }
+
   /**
    * A blocking playlist reload (RFC 8216bis §6.2.5.2): answers once the playlist holds media
    * sequence `_HLS_msn` (and part `_HLS_part`), 400 for a directive beyond the spec's limits,
    * 503 after three target durations. The answer is the playlist as stored (rewritten with the
    * token when one was given), never a 304: a blocking request asks for a newer version.
+   *
+   * Only what can change soon is waited for, and within bounds; everything else is answered at
+   * once (counted in `edge_blocking_reloads_refused_total{reason}`; the routes answer an offline
+   * channel or an unknown session before this, counted as `no_session`):
+   * - a playlist of a session that is not live: 404 SESSION_NOT_LIVE (`not_live`);
+   * - a playlist that does not exist and is not named by the live session's master playlist:
+   *   404 NOT_FOUND (`unknown_playlist`), so made-up names never start a poller;
+   * - a client with `maxBlockingPerClient` parked requests: 429 TOO_MANY_BLOCKING_RELOADS with
+   *   `Retry-After` (`client_limit`);
+   * - a new playlist while `maxWatchedPlaylists` are watched: 503 BLOCKING_RELOADS_BUSY with
+   *   `Retry-After` (`watch_limit`).
+   * A master playlist (no EXT-X-TARGETDURATION: the directives apply to media playlists only)
+   * is answered as it is.
    */
-  async function serveBlockingReload(req: FastifyRequest, reply: FastifyReply, key: string, request: BlockingReloadRequest, token: string | null): Promise<FastifyReply> {
+  async function serveBlockingReload(req: FastifyRequest, reply: FastifyReply, key: string, request: BlockingReloadRequest, token: string | null, session: SessionContext): Promise<FastifyReply> {
+    const first = await readPlaylist(key);
+    if (first) {
+      if (!/^#EXT-X-TARGETDURATION:/m.test(first.text)) return sendPlaylist(req, reply, first, first.text, token);
+      const d = decideBlockingReload(request, first.text);
+      if (d.action === 'serve') return sendPlaylist(req, reply, first, first.text, token);
+      if (d.action === 'reject') {
+        requests.inc({ kind: 'playlist', status: 400 });
+        return sendError(reply, 'BAD_DELIVERY_DIRECTIVE', d.reason);
+      }
+    }
+    if (!(await session.isLive())) return refuseBlocking(req, reply, 'not_live', 'SESSION_NOT_LIVE');
+    if (!first && !(await isRenditionOf(session.sessionId, key))) return refuseBlocking(req, reply, 'unknown_playlist', 'NOT_FOUND');
+    const client = req.ip;
+    if (!clients.acquire(client)) return refuseBlocking(req, reply, 'client_limit', 'TOO_MANY_BLOCKING_RELOADS');
+    const watch = watcher.watch(key);
+    if (!watch) {
+      clients.release(client);
+      return refuseBlocking(req, reply, 'watch_limit', 'BLOCKING_RELOADS_BUSY');
+    }
+    blockingParks.inc();
     const abort = new AbortController();
     const onClose = (): void => abort.abort();
     req.raw.once('close', onClose);
-    let etag: string | null = null;
-    let info: Awaited<ReturnType<ObjectStorage['stat']>> = null;
+    let latest = first;
+    let pending: StoredPlaylist | null | undefined = first;
     try {
       const result = await awaitBlockingReload(request, {
         read: async () => {
-          info = await opts.storage.stat(key);
-          etag = info?.etag ?? null;
-          const body = info ? await opts.storage.read(key) : null;
-          return body ? body.toString('utf8') : null;
+          // The first read is the one above: reuse it.
+          if (pending === undefined) latest = await readPlaylist(key);
+          pending = undefined;
+          return latest?.text ?? null;
         },
-        changed: () => watcher.changed(key, etag),
+        changed: () => watch.changed(latest?.info.etag ?? null),
         signal: abort.signal,
       });
-      if (result.status === 200) {
-        const text = token !== null ? rewritePlaylist(result.text, token) : result.text;
-        const stored = info as Awaited<ReturnType<ObjectStorage['stat']>>;
-        requests.inc({ kind: 'playlist', status: 200 });
-        reply.header('content-type', stored?.contentType ?? 'application/vnd.apple.mpegurl')
-          .header('cache-control', token !== null ? TOKENISED_PLAYLIST_CACHE_CONTROL : (stored?.cacheControl ?? 'no-cache'))
-          .header('content-length', String(Buffer.byteLength(text)));
-        return reply.status(200).send(req.method === 'HEAD' ? undefined : text);
-      }
-      requests.inc({ kind: 'playlist', status: result.status });
-      if (result.status === 404) return sendError(reply, 'NOT_FOUND');
+      if (result.status === 200 && latest) return sendPlaylist(req, reply, latest, result.text, token);
+      const status = result.status === 200 ? 404 : result.status;
+      requests.inc({ kind: 'playlist', status });
+      if (status === 404) return sendError(reply, 'NOT_FOUND');
       if (result.status === 400) return sendError(reply, 'BAD_DELIVERY_DIRECTIVE', result.reason);
       return sendError(reply, 'PART_NOT_READY');
     } finally {
       req.raw.off('close', onClose);
+      watch.close();
+      clients.release(client);
     }
   }
 
@@ -440,14 +653,16 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     reply.header('timing-allow-origin', '*');
     done(null, payload);
   });
-  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+  app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.name === 'InvalidStorageKeyError') return sendError(reply, 'BAD_PATH');
-    if ((err.statusCode ?? 500) < 500) return sendError(reply, err.statusCode === 404 ? 'NOT_FOUND' : 'BAD_PATH');
-    req.log.error({ err }, 'edge error');
-    return sendError(reply, 'INTERNAL');
+    const code = edgeErrorCodeOf(err);
+    if (code === 'INTERNAL') req.log.error({ err }, 'edge error');
+    if (code === 'METHOD_NOT_ALLOWED') reply.header('allow', ALLOWED_METHODS);
+    return sendError(reply, code);
   });
   const webFallback = opts.web ? await registerWebApp(app, opts.web) : undefined;
   app.setNotFoundHandler((req, reply) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS') return sendError(reply.header('allow', ALLOWED_METHODS), 'METHOD_NOT_ALLOWED');
     if (webFallback?.(req, reply)) return reply;
     return sendError(reply, 'NOT_FOUND');
   });
@@ -471,8 +686,8 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
         : await Promise.all([policyOf(channelId), liveSessionOf(channelId)]);
       const auth = authorise(req, channelId, sessionId, policy?.tokenRequired ?? false);
       if ('refused' in auth) return refuse(reply, auth.refused);
-      if (!sessionId) return sendError(reply, 'CHANNEL_OFFLINE');
-      return serveKey(req, reply, `sessions/${sessionId}/${keyRest}`, auth.token);
+      if (!sessionId) return isBlockingReload(req) ? refuseBlocking(req, reply, 'no_session', 'CHANNEL_OFFLINE') : sendError(reply, 'CHANNEL_OFFLINE');
+      return serveKey(req, reply, `sessions/${sessionId}/${keyRest}`, auth.token, { sessionId, isLive: async () => true });
     },
   });
   app.route({
@@ -484,11 +699,11 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       const slash = keyRest.indexOf('/');
       const sessionId = slash < 0 ? keyRest : keyRest.slice(0, slash);
       const channelId = await channelOfSession(sessionId);
-      if (!channelId) return sendError(reply, 'NOT_FOUND');
+      if (!channelId) return isBlockingReload(req) ? refuseBlocking(req, reply, 'no_session', 'NOT_FOUND') : sendError(reply, 'NOT_FOUND');
       const policy = await policyOf(channelId);
       const auth = authorise(req, channelId, sessionId, policy?.tokenRequired ?? false);
       if ('refused' in auth) return refuse(reply, auth.refused);
-      return serveKey(req, reply, `sessions/${keyRest}`, auth.token);
+      return serveKey(req, reply, `sessions/${keyRest}`, auth.token, { sessionId, isLive: async () => (await liveSessionOf(channelId)) === sessionId });
     },
   });
   app.route({

@@ -10,6 +10,7 @@ import {
   ConfigError, checkSettings, storageEnvOf, Host, Port, Secret, Url, databaseSettings, logSettings, parseSetting, storageSettings, tlsFilesOf, tlsSettings, trustProxySettings,
 } from '@live/runtime';
 import { parseCacheBytes } from './cache.js';
+import { DEFAULT_MAX_BLOCKING_PER_CLIENT, DEFAULT_MAX_WATCHED_PLAYLISTS } from './blocking.js';
 
 /** Environment variables of `apps/edge` (keys are the variable names). */
 export const edgeConfigSchema = Type.Object({
@@ -25,6 +26,8 @@ export const edgeConfigSchema = Type.Object({
   JWT_KEYS: Type.Optional(Secret('The API\'s access-token key ring, used for playback tokens when `PLAYBACK_KEYS` is unset.', 32)),
   CONTENT_KEY_SECRET: Type.Optional(Secret('Secret the AES-128 HLS content keys are derived from (base64, or `hex:<hex>`; at least 16 bytes), shared with the worker; without it `/keys/…` answers 404.')),
   EDGE_CACHE_BYTES: Type.Optional(Type.String({ pattern: '^\\d+\\s*([kKmMgG]?)[iI]?[bB]?$', patternText: 'a byte count such as `268435456` or `256m`', description: 'Memory for immutable objects (segments, parts); `0` turns the cache off.', defaultText: '`256m`' })),
+  EDGE_MAX_BLOCKING_PER_CLIENT: Type.Integer({ minimum: 1, default: DEFAULT_MAX_BLOCKING_PER_CLIENT, description: 'Blocking playlist reloads (`_HLS_msn`, RFC 8216bis §6.2.5.2) one client address may have waiting at once; more are answered 429 with `Retry-After`. The address is the viewer\'s with `TRUST_PROXY`, else the proxy\'s: raise it behind a proxy that does not forward addresses.' }),
+  EDGE_MAX_WATCHED_PLAYLISTS: Type.Integer({ minimum: 1, default: DEFAULT_MAX_WATCHED_PLAYLISTS, description: 'Distinct playlists the edge polls for waiting blocking reloads at once (each: one storage metadata read every 50 ms); a blocking reload of another playlist is answered 503 with `Retry-After`.' }),
   ...trustProxySettings,
   ...logSettings,
 });

@@ -23,6 +23,7 @@ const app = await buildEdge({
   ...(c.contentKeySecret ? { contentKeySecret: c.contentKeySecret } : {}),
   ...(tlsWatcher ? { https: tlsWatcher.current() } : {}),
   ...(s.TRUST_PROXY ? { trustProxy: s.TRUST_PROXY } : {}),
+  maxBlockingPerClient: s.EDGE_MAX_BLOCKING_PER_CLIENT, maxWatchedPlaylists: s.EDGE_MAX_WATCHED_PLAYLISTS,
   ...(s.WEB_ROOT ? { web: { root: s.WEB_ROOT, hsts: c.https, ...(mediaOrigin ? { mediaOrigins: [mediaOrigin] } : {}) } } : {}),
 });
 if (tlsWatcher) applyTlsReloads(tlsWatcher, app.server as unknown as Parameters<typeof applyTlsReloads>[1]);

@@ -8,6 +8,10 @@ import { natsAuthFromEnv, type NatsAuth } from '@live/messaging';
 import {
   Host, Port, Secret, Url, checkSettings, databaseSettings, logSettings, natsEnvOf, natsSettings, tlsFilesOf, tlsSettings,
 } from '@live/runtime';
+import {
+  DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_BYTES_UNPUBLISHED,
+  DEFAULT_UNPUBLISHED_TIMEOUT_MS, type RtmpLimits,
+} from './rtmp/index.js';
 
 /** Environment variables of `apps/ingest` (keys are the variable names). */
 export const ingestConfigSchema = Type.Object({
@@ -20,6 +24,12 @@ export const ingestConfigSchema = Type.Object({
   HTTP_HOST: Host('Interface of the internal HTTP listener (reachable by the workers, not by viewers).'),
   RELAY_BASE_URL: Type.Optional(Url('How transcoders reach this node\'s relay, e.g. `http://10.0.0.5:8090`.', ['http', 'https'], { defaultText: '`http://HTTP_HOST:HTTP_PORT`' })),
   INTERNAL_TOKEN: Secret('Bearer token the relay requires from transcoders (the workers\' `RELAY_TOKEN`); at least 16 characters.', 16),
+  RTMP_MAX_CONNECTIONS: Type.Integer({ minimum: 1, default: DEFAULT_MAX_CONNECTIONS, description: 'Most RTMP and RTMPS connections open at once on this node (both listeners together, counted from TCP accept); one more is closed at once and counted in `ingest_connections_refused_total{reason="total"}`.' }),
+  RTMP_MAX_CONNECTIONS_PER_ADDRESS: Type.Integer({ minimum: 1, default: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, description: 'Most RTMP and RTMPS connections open at once from one IP address (IPv4-mapped IPv6 counts as IPv4); raise it for many encoders behind one NAT. One more is closed at once (`ingest_connections_refused_total{reason="per_address"}`).' }),
+  RTMP_UNPUBLISHED_TIMEOUT_SECONDS: Type.Number({ minimum: 0, default: DEFAULT_UNPUBLISHED_TIMEOUT_MS / 1000, description: 'A connection must have its publish accepted (connect, publish with a valid stream key) within this many seconds of the RTMP handshake, however much it sends meanwhile; 0 disables it. Publishing connections are closed after 30 s without any data instead.' }),
+  RTMP_MAX_PENDING_BYTES_UNPUBLISHED: Type.Integer({ minimum: 1024, default: DEFAULT_MAX_PENDING_BYTES_UNPUBLISHED, description: 'Most bytes a connection without an accepted publish may hold in partially received RTMP messages (commands are small); over it the connection is closed.' }),
+  RTMP_MAX_PENDING_BYTES_PER_CONNECTION: Type.Integer({ minimum: 1024, default: 16 * 1024 * 1024, description: 'Most bytes a publishing connection may hold in partially received RTMP messages (a keyframe in transit, with interleaved audio); over it the connection is closed.' }),
+  RTMP_MAX_PENDING_BYTES: Type.Integer({ minimum: 1024, default: DEFAULT_MAX_PENDING_BYTES, description: 'Most bytes all connections of this node together may hold in partially received RTMP messages; the connection whose message would grow past it is closed, the others keep going.' }),
   INGEST_NODE_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,100}$', patternText: 'letters, digits, `_` or `-`', description: 'This node\'s id in StreamPublishStarted and logs.', defaultText: '`ingest-<hostname>`' })),
   ...databaseSettings,
   ...natsSettings,
@@ -38,6 +48,8 @@ export interface IngestProcessConfig {
   readonly relayBaseUrl: string;
   /** The RTMPS listener, when its certificate files are set. */
   readonly rtmps: { port: number; host: string; certFile: string; keyFile: string } | undefined;
+  /** Bounds of the RTMP/RTMPS listeners, from the `RTMP_MAX_*` and `RTMP_UNPUBLISHED_*` settings. */
+  readonly rtmpLimits: RtmpLimits;
 }
 
 /**
@@ -52,5 +64,13 @@ export function deriveIngestConfig(s: IngestSettings): IngestProcessConfig {
     nodeId: s.INGEST_NODE_ID ?? `ingest-${hostname().replace(/[^A-Za-z0-9_-]/g, '-')}`,
     relayBaseUrl: s.RELAY_BASE_URL ?? `http://${s.HTTP_HOST}:${s.HTTP_PORT}`,
     rtmps: tls ? { port: s.RTMPS_PORT, host: s.RTMPS_HOST ?? s.RTMP_HOST, ...tls } : undefined,
+    rtmpLimits: {
+      maxConnections: s.RTMP_MAX_CONNECTIONS,
+      maxConnectionsPerAddress: s.RTMP_MAX_CONNECTIONS_PER_ADDRESS,
+      unpublishedTimeoutMs: Math.round(s.RTMP_UNPUBLISHED_TIMEOUT_SECONDS * 1000),
+      maxPendingBytesUnpublished: s.RTMP_MAX_PENDING_BYTES_UNPUBLISHED,
+      maxPendingBytesPerConnection: s.RTMP_MAX_PENDING_BYTES_PER_CONNECTION,
+      maxPendingBytes: s.RTMP_MAX_PENDING_BYTES,
+    },
   };
 }

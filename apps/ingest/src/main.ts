@@ -25,6 +25,7 @@ const node = await startIngestNode({
   http: { port: s.HTTP_PORT, host: s.HTTP_HOST },
   relayBaseUrl: c.relayBaseUrl,
   relayToken: s.INTERNAL_TOKEN,
+  rtmpLimits: c.rtmpLimits,
 });
 handleShutdown(logger, [
   { name: 'ingest node', run: () => node.close() },

@@ -6,7 +6,7 @@ import { publishLeaseSubject, streamEvent, systemClock, type EventEnvelope } fro
 import { checkStreamKey, type Db } from '@live/db';
 import { appendEvent, createLeaseStore, type Messaging } from '@live/messaging';
 import { applyTlsReloads, watchTlsFiles, type TlsFilesWatcher } from '@live/runtime';
-import { combineMediaSinks, createRtmpServer, maskStreamKey, type AuthorizePublishResult, type RtmpServer } from './rtmp/index.js';
+import { combineMediaSinks, createRtmpServer, maskStreamKey, type AuthorizePublishResult, type RtmpLimits, type RtmpServer } from './rtmp/index.js';
 import { createRelay, createRelayServer } from './relay/index.js';
 import { KEY_ROTATED_REASON, startControlListener, type ControlListener } from './control.js';
 import { createHealthReporter } from './health-reporter.js';
@@ -39,6 +39,11 @@ export interface IngestNodeOptions {
   readonly relayToken: string;
   /** Period of the ingest health reports, ms (default `INGEST_HEALTH_INTERVAL_MS`, 5 s). */
   readonly healthIntervalMs?: number;
+  /**
+   * Bounds of the RTMP/RTMPS listeners (connections per address and in total, partial-message
+   * budgets, timeouts); unset fields keep the defaults documented on {@link RtmpLimits}.
+   */
+  readonly rtmpLimits?: RtmpLimits;
 }
 
 /** Settings of the RTMPS listener (see {@link IngestNodeOptions.rtmps}). */
@@ -117,6 +122,11 @@ async function appendWithRetry(messaging: Messaging, event: EventEnvelope, logge
  * With `rtmps`, a second listener accepts RTMP inside TLS; its certificate is reloaded when the
  * files change (`ingest_tls_reloads_total{result="ok"|"refused"}`, and the served certificate's
  * expiry as `ingest_tls_certificate_expiry_timestamp_seconds`).
+ * The RTMP bounds (`rtmpLimits`) are exported as `ingest_connections_refused_total{reason}`
+ * (`per_address`, `total`: closed at TCP accept), `ingest_connections_closed_by_limit_total{reason}`
+ * (`pending_bytes`, `node_pending_bytes`, `unpublished_timeout`), and the gauges
+ * `ingest_rtmp_connections` (open TCP connections counted against the caps) and
+ * `ingest_pending_message_bytes` (bytes held in partial RTMP messages, node-wide).
  * @throws when a listener cannot bind its port, when the RTMPS certificate or key cannot be
  *   loaded (`TlsFileError` naming the file), or the control listener cannot create its
  *   JetStream consumers (no EVENTS stream: call `ensureEventStreams` first).
@@ -130,6 +140,14 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
   const bytes = new Counter({ name: 'ingest_received_bytes_total', help: 'RTMP bytes received by ended sessions', registers: [registry] });
   const kicks = new Counter({ name: 'ingest_kicks_total', help: 'Sessions kicked by control events, by reason (key_revoked, key_rotated, stop_requested)', labelNames: ['reason'], registers: [registry] });
   const ended = new Counter({ name: 'ingest_publishes_ended_total', help: 'Publishes ended, by reason (unpublished: the publisher stopped; disconnected, error: abnormal; kicked: control events)', labelNames: ['reason'], registers: [registry] });
+  const refusedConnections = new Counter({ name: 'ingest_connections_refused_total', help: 'RTMP/RTMPS connections closed at TCP accept by a cap, by reason (per_address, total)', labelNames: ['reason'], registers: [registry] });
+  const limitedConnections = new Counter({ name: 'ingest_connections_closed_by_limit_total', help: 'RTMP/RTMPS sessions closed by a bound, by reason (pending_bytes: its partial-message budget; node_pending_bytes: the node-wide one; unpublished_timeout: no publish accepted in time)', labelNames: ['reason'], registers: [registry] });
+  for (const reason of ['per_address', 'total']) refusedConnections.inc({ reason }, 0);
+  for (const reason of ['pending_bytes', 'node_pending_bytes', 'unpublished_timeout']) limitedConnections.inc({ reason }, 0);
+  // `rtmp` is assigned below, before the HTTP listener (the only reader of these gauges) starts.
+  let rtmpStats: (() => { connections: number; pendingBytes: number }) | undefined;
+  new Gauge({ name: 'ingest_rtmp_connections', help: 'Open RTMP/RTMPS TCP connections counted against the connection caps', registers: [registry], collect() { this.set(rtmpStats?.().connections ?? 0); } });
+  new Gauge({ name: 'ingest_pending_message_bytes', help: 'Bytes held in partially received RTMP messages, all connections of the node', registers: [registry], collect() { this.set(rtmpStats?.().pendingBytes ?? 0); } });
   // Loaded first: a missing or broken certificate fails the start before anything is opened.
   let tlsFiles: TlsFilesWatcher | undefined;
   if (opts.rtmps) {
@@ -159,6 +177,8 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
   const leaseHolder = (sessionId: string) => `${opts.nodeId}/${sessionId}`;
   const rtmp = createRtmpServer({
     logger: logger.child({ component: 'rtmp' }),
+    ...(opts.rtmpLimits ? { limits: opts.rtmpLimits } : {}),
+    onLimit: (e) => (e.action === 'refused' ? refusedConnections : limitedConnections).inc({ reason: e.reason }),
     mediaSink: combineMediaSinks(relay, health),
     channelClaims: {
       claim: ({ channelId, sessionId }) => leases.acquire(publishLeaseSubject(channelId), leaseHolder(sessionId)),
@@ -220,6 +240,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
       logger.info({ sessionId: s.sessionId, streamId: s.channelId, reason: s.reason, detail: s.detail }, 'publish ended');
     },
   });
+  rtmpStats = () => rtmp.stats();
   control = await startControlListener({ messaging, rtmp, logger: logger.child({ component: 'control' }), kicks });
   let rtmpAddress: AddressInfo;
   let rtmpsAddress: AddressInfo | undefined;

@@ -259,7 +259,7 @@ describe('bounds', () => {
     const input = Buffer.concat([4, 5, 6].map((c) => Buffer.concat([t0(c, 0, 1000, 9, 1), bytes(128)])));
     expect(() => dec.push(input)).not.toThrow(); // 384 bytes pending
     const more = Buffer.concat([4, 5, 6].flatMap((c) => Array.from({ length: 4 }, () => Buffer.concat([t3(c), bytes(128)]))));
-    expectProtocolError(() => dec.push(more), 'CHUNK_STREAM_LIMIT');
+    expectProtocolError(() => dec.push(more), 'PENDING_BYTES_LIMIT');
   });
 
   it('rejects type 2/3 chunks on a chunk stream with no prior header', () => {

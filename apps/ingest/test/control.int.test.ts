@@ -166,9 +166,17 @@ describe('control listener', () => {
     const started = await waitStarted(channelId);
     const before = await kicksMetric();
 
-    await appendEvent(messaging.js, revoked(other.channelId, other.keyId));
-    await appendEvent(messaging.js, streamEvent(systemClock, 'StreamStopRequested', { channelId, sessionId: randomUUID(), actorUserId: 'mod-1' }, { producer: 'test' }));
-    await new Promise((r) => setTimeout(r, 2000));
+    const irrelevant = [
+      revoked(other.channelId, other.keyId),
+      streamEvent(systemClock, 'StreamStopRequested', { channelId, sessionId: randomUUID(), actorUserId: 'mod-1' }, { producer: 'test' }),
+    ];
+    for (const e of irrelevant) await appendEvent(messaging.js, e);
+    // Wait until the control listener has handled both (its debug line per event), not for a fixed time.
+    const handled = await waitFor('the control listener to handle both events', async () => {
+      const seen = irrelevant.map((e) => lines.find((l) => l.msg === 'control event' && l.eventId === e.id));
+      return seen.every((l) => l !== undefined) ? seen : undefined;
+    }, 15_000, 50);
+    expect(handled.map((l) => l!.kicks)).toEqual([0, 0]);
     expect(p.child.exitCode).toBeNull();
     expect((await streamEvents(channelId)).filter((e) => e.type === 'StreamPublishEnded')).toHaveLength(0);
     expect(await kicksMetric()).toBe(before);

@@ -158,7 +158,8 @@ describe('RTMP ingest with ffmpeg', () => {
     expect(packets('h264')).toBeGreaterThan(30);
     expect(packets('aac')).toBeGreaterThan(30);
 
-    await new Promise((r) => setTimeout(r, 200));
+    // The session is gone from the server: nothing can report its end a second time.
+    await until(() => !rtmp.sessions().has(s.sessionId), 5000);
     expect(ended).toHaveLength(1);
     expect(ended[0]).toMatchObject({ sessionId: s.sessionId, channelId: 'channel-good', reason: 'unpublished' });
     expect(ended[0]!.bytesReceived).toBeGreaterThan(100_000);

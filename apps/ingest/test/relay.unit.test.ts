@@ -286,8 +286,8 @@ describe('relay HTTP endpoint', () => {
       await reader.cancel();
     }
     const res = await fetch(`${base}/relay/${SESSION}.flv`, { headers: { authorization: 'Bearer s3cret-token' } });
+    // Headers received: the relay subscribed this response in the same tick it wrote them.
     const body = res.arrayBuffer();
-    await new Promise((r) => setTimeout(r, 50));
     sink.write(video(133, false));
     sink.end('unpublished');
     const flv = readFlv(Buffer.from(await body)); // resolves only at EOF

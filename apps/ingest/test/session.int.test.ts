@@ -11,6 +11,7 @@ import {
   type AuthorizePublishRequest,
   type PublishEndedEvent,
   type PublishStartedEvent,
+  type RtmpLimitEvent,
   type RtmpServer,
   type RtmpServerOptions,
 } from '../src/rtmp/index.js';
@@ -71,7 +72,7 @@ async function client(port: number, handshake = true): Promise<TestRtmpClient> {
   return c;
 }
 
-async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
+async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
@@ -110,7 +111,7 @@ describe('RTMP session', () => {
   });
 
   it('runs a publish: authorizer input, media info, relay, FCUnpublish → onPublishEnded(unpublished) once', async () => {
-    const { port, started, ended, authorized, relay, lines } = await startServer();
+    const { server, port, started, ended, authorized, relay, lines } = await startServer();
     const c = await client(port);
     const { sid, status } = await publish(c, 'good-key?secret=1');
     expect(status).toMatchObject({ level: 'status', code: 'NetStream.Publish.Start' });
@@ -133,7 +134,8 @@ describe('RTMP session', () => {
     c.streamCommand(sid, 'deleteStream', 7, null, sid);
     await until(() => ended.length === 1);
     c.close();
-    await new Promise((r) => setTimeout(r, 100));
+    // Once the server has dropped the session, nothing can report its end a second time.
+    await until(() => !server.sessions().has(started[0]!.sessionId));
     expect(ended).toHaveLength(1);
     expect(ended[0]).toMatchObject({ sessionId: started[0]!.sessionId, channelId: 'ch-good', reason: 'unpublished' });
     expect(ended[0]!.bytesReceived).toBeGreaterThan(3000);
@@ -245,19 +247,19 @@ describe('RTMP session', () => {
     fail = false;
     const b = await client(port);
     expect((await publish(b)).status.code).toBe('NetStream.Publish.Start'); // channel was released
-    await new Promise((r) => setTimeout(r, 50));
+    // The first session closed (server side) before b's publish was even authorized.
     expect(ended).toHaveLength(0);
   });
 
   it('reports what is known after mediaInfoTimeoutMs when a sequence header never comes', async () => {
-    const { port, started } = await startServer();
+    const { port, started, lines } = await startServer();
     const c = await client(port);
     const { sid } = await publish(c);
     c.send(9, AVC_SEQUENCE_HEADER, { csid: 6, streamId: sid }); // video only, no metadata
-    await new Promise((r) => setTimeout(r, 200));
-    expect(started).toHaveLength(0);
-    await until(() => started.length === 1, 2000);
+    await until(() => started.length === 1, 5000);
     expect(started[0]!.media).toEqual({ video: { codec: 'h264', codecString: 'avc1.4D401F', width: 1280, height: 720 } });
+    // Started by the media-info timeout, not by the (incomplete) sequence headers.
+    expect(lines.find((l) => l.msg === 'publish started')).toMatchObject({ trigger: 'timeout' });
   });
 
   it('kick(sessionId) ends the publish with reason kicked and the given detail', async () => {
@@ -278,8 +280,10 @@ describe('RTMP session', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const order: string[] = [];
-    const { port } = await startServer({
-      async onPublishStarted() {
+    let startedSession: string | undefined;
+    const { port, server } = await startServer({
+      async onPublishStarted(s) {
+        startedSession = s.sessionId;
         await gate;
         order.push('started');
       },
@@ -290,9 +294,9 @@ describe('RTMP session', () => {
     const c = await client(port);
     const { sid } = await publish(c);
     sendSequenceHeaders(c, sid);
-    await new Promise((r) => setTimeout(r, 100));
+    await until(() => startedSession !== undefined); // onPublishStarted is in flight
     c.close();
-    await new Promise((r) => setTimeout(r, 100));
+    await until(() => !server.sessions().has(startedSession!)); // the server saw the disconnect
     expect(order).toEqual([]);
     release();
     await until(() => order.length === 2);
@@ -300,17 +304,23 @@ describe('RTMP session', () => {
   });
 
   it('does not hold the channel when the publisher leaves during authorization', async () => {
-    const { port, started } = await startServer({
-      async authorizePublish() {
-        await new Promise((r) => setTimeout(r, 200));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const asked: string[] = [];
+    const { port, server, started } = await startServer({
+      async authorizePublish(req) {
+        asked.push(req.sessionId);
+        await gate;
         return { ok: true, channelId: 'ch-good' };
       },
     });
     const a = await client(port);
     const sid = await a.connectAndCreateStream();
     a.streamCommand(sid, 'publish', 5, null, 'good-key', 'live');
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => asked.length === 1); // authorization in flight
     a.close();
+    await until(() => !server.sessions().has(asked[0]!)); // gone before its authorization answers
+    release();
     const b = await client(port);
     const { sid: sid2, status } = await publish(b);
     expect(status.code).toBe('NetStream.Publish.Start');
@@ -396,5 +406,50 @@ describe('bad connections are closed alone, with a warn reason', () => {
     good.streamCommand(sid, 'FCUnpublish', 6, null, 'good-key');
     await until(() => ended.length === 1);
     expect(ended[0]!.reason).toBe('unpublished');
+  });
+});
+
+describe('server-wide bounds', () => {
+  it('refuses connections over the total cap at accept, reports each to onLimit and logs the offender once', async () => {
+    const events: RtmpLimitEvent[] = [];
+    const { server, port, lines } = await startServer({ limits: { maxConnections: 2, maxConnectionsPerAddress: 10 }, onLimit: (e) => events.push(e) });
+    const a = await client(port);
+    const b = await client(port);
+    expect(server.stats().connections).toBe(2);
+    const over = [await client(port, false), await client(port, false)];
+    await Promise.all(over.map((c) => c.closed));
+    expect(over.every((c) => c.messages.length === 0)).toBe(true);
+    expect(events).toEqual([
+      { reason: 'total', action: 'refused', remoteAddress: '127.0.0.1', transport: 'rtmp' },
+      { reason: 'total', action: 'refused', remoteAddress: '127.0.0.1', transport: 'rtmp' },
+    ]);
+    expect(lines.filter((l) => l.msg === 'RTMP connection refused: limit')).toEqual([expect.objectContaining({ reason: 'total', limit: 2, remoteAddress: '127.0.0.1' })]);
+    expect(server.sessions().size).toBe(2);
+    // The connections already admitted are served as usual.
+    expect((await publish(a)).status.code).toBe('NetStream.Publish.Start');
+    b.close();
+    await until(() => server.stats().connections === 1);
+  });
+
+  it('closes the connection whose partial message would exceed the node budget, not the one holding bytes', async () => {
+    const events: RtmpLimitEvent[] = [];
+    const { server, port, lines } = await startServer({ limits: { maxPendingBytes: 96 * 1024 }, onLimit: (e) => events.push(e) });
+    const header = (csid: number, len: number): Buffer => Buffer.from([csid, 0, 0, 0, (len >> 16) & 0xff, (len >> 8) & 0xff, len & 0xff, 9, 1, 0, 0, 0]);
+    const holder = await client(port);
+    holder.setChunkSize(65536);
+    // 60 KiB of a 61 KiB message: under its own 64 KiB pre-publish budget.
+    holder.write(Buffer.concat([header(6, 61 * 1024), Buffer.alloc(60 * 1024, 1)]));
+    await until(() => server.stats().pendingBytes === 60 * 1024);
+    const grower = await client(port);
+    grower.setChunkSize(65536);
+    grower.write(Buffer.concat([header(6, 61 * 1024), Buffer.alloc(40 * 1024, 2)]));
+    await grower.closed;
+    expect(events).toEqual([{ reason: 'node_pending_bytes', action: 'closed', remoteAddress: '127.0.0.1', transport: 'rtmp' }]);
+    expect(lines.filter((l) => l.msg === 'closing RTMP connection: limit')).toEqual([expect.objectContaining({ reason: 'node_pending_bytes', limit: 96 * 1024 })]);
+    // The holder finishes its message and keeps talking; nothing stays reserved.
+    holder.write(Buffer.alloc(1024, 1));
+    await until(() => server.stats().pendingBytes === 0);
+    holder.command('connect', 1, { app: 'live' });
+    await holder.waitForCommand('_result', 1);
   });
 });

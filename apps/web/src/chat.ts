@@ -287,6 +287,7 @@ const ERROR_TEXT: Partial<Record<ChatErrorCode | 'SLOW_MODE' | 'NOT_CONNECTED', 
   FOLLOWERS_ONLY: 'This chat is in followers-only mode: follow the channel to chat.',
   EMOTE_ONLY: 'This chat is in emote-only mode: send an emote.',
   BANNED: 'You are banned from this chat.',
+  ALREADY_REPORTED: 'You have already reported this message; the moderators have it.',
   TIMED_OUT: 'You are timed out.',
   FORBIDDEN: 'You are not allowed to do that here.',
   MESSAGE_NOT_FOUND: 'That message no longer exists.',
@@ -474,9 +475,11 @@ function onFrame(s: ChatState, f: ChatServerFrame, now: number): ChatState {
       // An expired token is refreshed and the frame re-sent by the socket owner (useChat).
       if ((f.code === 'TOKEN_EXPIRED' || f.code === 'TOKEN_INVALID') && sent !== null && sent.kind !== 'auth') return state;
       const feedback = errorFeedback(f.code, f.message, now, f.retryAfterMs, sent);
-      // A ban or timeout is shown as the standing restriction, not as a one-off error too.
-      if (f.code === 'BANNED') return { ...state, feedback: null, restriction: { kind: 'banned', until: null } };
-      if (f.code === 'TIMED_OUT' && feedback.until !== null) return { ...state, feedback: null, restriction: { kind: 'timeout', until: feedback.until } };
+      // A ban or timeout is shown as the standing restriction, not as a one-off error too — except
+      // for a refused report, whose reporter clicked and must learn why nothing was filed.
+      const said = sent?.kind === 'report' ? feedback : null;
+      if (f.code === 'BANNED') return { ...state, feedback: said, restriction: { kind: 'banned', until: null } };
+      if (f.code === 'TIMED_OUT' && feedback.until !== null) return { ...state, feedback: said, restriction: { kind: 'timeout', until: feedback.until } };
       return { ...state, feedback };
     }
     case 'pong':

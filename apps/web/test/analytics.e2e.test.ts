@@ -25,7 +25,7 @@ afterAll(async () => {
   await t?.stop();
 }, 90_000);
 
-type Win = Window & { __player?: { video: HTMLVideoElement }; __playedMs?: number; __stalls?: number };
+type Win = Window & { __player?: { video: HTMLVideoElement }; __playedMs?: number; __stalls?: number; __waitingSince?: number | null };
 
 /** Opens the watch page and counts, every 200 ms, whether the video advanced (the page's own measure of playing time). */
 async function watch(context: BrowserContext, url: string): Promise<Page> {
@@ -40,7 +40,9 @@ async function watch(context: BrowserContext, url: string): Promise<Page> {
     w.__playedMs = 0;
     w.__stalls = 0;
     let last = w.__player!.video.currentTime;
-    w.__player!.video.addEventListener('waiting', () => { w.__stalls = (w.__stalls ?? 0) + 1; });
+    w.__waitingSince = null;
+    w.__player!.video.addEventListener('waiting', () => { w.__stalls = (w.__stalls ?? 0) + 1; w.__waitingSince ??= performance.now(); });
+    w.__player!.video.addEventListener('playing', () => { w.__waitingSince = null; });
     setInterval(() => {
       const now = w.__player?.video.currentTime ?? last;
       if (now > last) w.__playedMs = (w.__playedMs ?? 0) + 200;
@@ -70,20 +72,28 @@ it('reports 2 unique viewers, the stalled session\'s rebuffering and the watch t
   const steady = await watch(await browser.newContext(), info.demoWatchUrl);
   const shakyContext = await browser.newContext();
   const shaky = await watch(shakyContext, info.demoWatchUrl);
-  await shaky.waitForTimeout(8000);
+  // Let it play a while first (by its own measure).
+  await shaky.waitForFunction(() => ((window as Win).__playedMs ?? 0) >= 8000, undefined, { timeout: 90_000, polling: 200 });
 
   // Starve the second viewer until its player stalls, keep it stalled ~3 s, then restore.
   const cdp = await shakyContext.newCDPSession(shaky);
   await cdp.send('Network.enable');
   await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 500, downloadThroughput: 4 * 1024, uploadThroughput: -1 });
   await shaky.waitForFunction(() => ((window as Win).__stalls ?? 0) > 0, undefined, { timeout: 60_000, polling: 200 });
-  await shaky.waitForTimeout(3000);
+  // Keep it stalled: until the page has been waiting for data for 3 s in one go.
+  await shaky.waitForFunction(() => {
+    const since = (window as Win).__waitingSince;
+    return since !== null && since !== undefined && performance.now() - since >= 3000;
+  }, undefined, { timeout: 60_000, polling: 200 });
   await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
   await shaky.waitForFunction(() => {
     const v = (window as Win).__player!.video;
     return !v.paused && v.readyState >= 3;
   }, undefined, { timeout: 60_000, polling: 200 });
-  await shaky.waitForTimeout(12_000);
+  // Both play on: the steady page past 20 s of playing time, the shaky one 10 s more after its stall.
+  const shakyBefore = await playedMs(shaky);
+  await shaky.waitForFunction((before) => ((window as Win).__playedMs ?? 0) >= before + 10_000, shakyBefore, { timeout: 90_000, polling: 200 });
+  await steady.waitForFunction(() => ((window as Win).__playedMs ?? 0) > 20_000, undefined, { timeout: 90_000, polling: 200 });
 
   const played = { steady: await playedMs(steady), shaky: await playedMs(shaky) };
   expect(played.steady).toBeGreaterThan(20_000);
@@ -114,4 +124,4 @@ it('reports 2 unique viewers, the stalled session\'s rebuffering and the watch t
   expect(analytics.rebufferingRatio).toBeGreaterThan(0);
   const pageSeconds = (played.steady + played.shaky) / 1000;
   expect(Math.abs(analytics.watchTimeSeconds - pageSeconds) / pageSeconds, `analytics ${analytics.watchTimeSeconds} s, pages ${pageSeconds} s`).toBeLessThan(0.1);
-}, 300_000);
+}, 420_000);

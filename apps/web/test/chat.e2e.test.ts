@@ -173,17 +173,7 @@ it('lets the channel owner delete messages, turn on slow mode and time a viewer 
   expect(await viewer.getByTestId('chat-send').isDisabled()).toBe(true);
   await snap(viewer, 'chat-slow-mode');
 
-  // Timeout 10 min: the viewer's lines are greyed everywhere and their send box is locked.
-  const second = streamer.getByTestId('chat-line').filter({ hasText: 'second' });
-  await second.hover();
-  await second.getByTestId('chat-timeout').click();
-  await expect.poll(() => viewer.getByTestId('chat-restriction').textContent().catch(() => null), { timeout: 10_000 }).toMatch(/^You are timed out for (10 min|9 min \d\d s)\.$/);
-  expect(await input.isDisabled()).toBe(true);
-  await expect.poll(() => chatTexts(viewer), { timeout: 10_000 }).toEqual(['message deleted', 'message removed by a moderator']);
-  expect(await streamer.getByTestId('chat-line').filter({ hasText: 'second' }).getAttribute('data-status')).toBe('removed'); // moderators still read it
-  await snap(streamer, 'chat-moderator');
-
-  // Report: a timed-out viewer may still report; the owner deletes it from the queue.
+  // Report: the viewer reports the owner's spam; the owner deletes it from the queue (below).
   const own = streamer.getByTestId('chat-input');
   await own.fill('Buy cheap followers at example.test');
   await own.press('Enter');
@@ -193,6 +183,26 @@ it('lets the channel owner delete messages, turn on slow mode and time a viewer 
   await reported.getByTestId('chat-report').click();
   await reported.getByRole('button', { name: 'Spam' }).click();
   await expect.poll(() => viewer.getByTestId('chat-error').getAttribute('data-code').catch(() => null), { timeout: 10_000 }).toBe('REPORTED');
+
+  // Timeout 10 min: the viewer's lines are greyed everywhere and their send box is locked.
+  const second = streamer.getByTestId('chat-line').filter({ hasText: 'second' });
+  await second.hover();
+  await second.getByTestId('chat-timeout').click();
+  await expect.poll(() => viewer.getByTestId('chat-restriction').textContent().catch(() => null), { timeout: 10_000 }).toMatch(/^You are timed out for (10 min|9 min \d\d s)\.$/);
+  expect(await input.isDisabled()).toBe(true);
+  await expect.poll(() => chatTexts(viewer), { timeout: 10_000 }).toEqual(['message deleted', 'message removed by a moderator', 'Buy cheap followers at example.test']);
+  expect(await streamer.getByTestId('chat-line').filter({ hasText: 'second' }).getAttribute('data-status')).toBe('removed'); // moderators still read it
+  await snap(streamer, 'chat-moderator');
+
+  // A timed-out viewer cannot report (the room's restriction applies to reports too).
+  await own.fill('More spam at example.test');
+  await own.press('Enter');
+  const more = viewer.getByTestId('chat-line').filter({ hasText: 'More spam' });
+  await more.waitFor({ timeout: 10_000 });
+  await more.hover();
+  await more.getByTestId('chat-report').click();
+  await more.getByRole('button', { name: 'Spam' }).click();
+  await expect.poll(() => viewer.getByTestId('chat-error').getAttribute('data-code').catch(() => null), { timeout: 10_000 }).toBe('TIMED_OUT');
 
   await streamer.getByTestId('account').getByRole('link', { name: 'Dashboard' }).click();
   const queued = streamer.getByTestId('queue-item').filter({ hasText: 'Buy cheap followers' });
@@ -205,7 +215,8 @@ it('lets the channel owner delete messages, turn on slow mode and time a viewer 
   await snap(streamer, 'moderation-queue');
   await queued.getByTestId('queue-deleted').click();
   await expect.poll(() => queued.count(), { timeout: 10_000 }).toBe(0);
-  await expect.poll(() => chatTexts(viewer), { timeout: 10_000 }).toEqual(['message deleted', 'message removed by a moderator', 'message deleted']);
+  await expect.poll(() => chatTexts(viewer), { timeout: 10_000 }).toEqual(['message deleted', 'message removed by a moderator', 'message deleted', 'More spam at example.test']);
+  expect(await streamer.getByTestId('queue-item').filter({ hasText: 'More spam' }).count()).toBe(0); // the refused report queued nothing
 
   expect(pageErrors).toEqual([]);
 }, 120_000);

@@ -169,6 +169,15 @@ describe('sending and its answers', () => {
     expect(s.restriction).toEqual({ kind: 'timeout', until: NOW + 90_000 });
   });
 
+  it('tells a restricted reporter why the report was refused, besides the restriction', () => {
+    const s = run([
+      { type: 'sent', ref: 'r1', pending: { kind: 'report', text: '' } },
+      frame({ type: 'error', code: 'TIMED_OUT', message: 'x', ref: 'r1', retryAfterMs: 60_000 }),
+    ], open());
+    expect(s.restriction).toEqual({ kind: 'timeout', until: NOW + 60_000 });
+    expect(s.feedback?.code).toBe('TIMED_OUT');
+  });
+
   it('uses the server message for codes it has no text for', () => {
     const s = chatReducer(open(), frame({ type: 'error', code: 'INVALID_FIELD', message: 'reason is too long' }));
     expect(feedbackText(s.feedback, NOW)).toBe('reason is too long');

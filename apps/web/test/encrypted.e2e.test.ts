@@ -51,7 +51,7 @@ afterAll(async () => {
   await t?.stop();
 }, 90_000);
 
-it('plays the encrypted live stream with a token (≥ 3 s), refuses its segments and keys without one, seeks back and returns live', async () => {
+it('plays the encrypted live stream with a token (≥ 2.5 s in 5 s), refuses its segments and keys without one, seeks back and returns live', async () => {
   const { info } = t.stack;
   publisher = publishTestPattern(`${info.rtmpUrl}/${info.demoStreamKey}`, { seconds: 75, width: 1280, height: 720, fps: 30, videoKbps: 2500 });
   const token = await playbackToken(info.demoChannelId);
@@ -85,7 +85,7 @@ it('plays the encrypted live stream with a token (≥ 3 s), refuses its segments
   });
   await page.goto(info.demoWatchUrl);
   const result = await measurePlayback(page, { seconds: 5, startTimeoutMs: 45_000 });
-  expect(result.advancedSeconds).toBeGreaterThanOrEqual(3);
+  expect(result.advancedSeconds).toBeGreaterThanOrEqual(2.5); // of 5 s of wall-clock time: at least half
   expect(keyRequests.length).toBeGreaterThan(0);
   for (const u of keyRequests) expect(new URL(u).searchParams.get('token')).toBeTruthy();
 
@@ -98,12 +98,12 @@ it('plays the encrypted live stream with a token (≥ 3 s), refuses its segments
     const v = (window as PlayerWindow).__player!.video;
     v.currentTime = v.currentTime - 10;
   });
-  await waitFor('behind live ≥ 8 s shown', async () => Number(await page!.getByTestId('behind-live').getAttribute('data-seconds')) >= 8, 15_000, 250);
+  await waitFor('behind live ≥ 8 s shown', async () => Number(await page!.getByTestId('behind-live').getAttribute('data-seconds')) >= 8, 30_000, 250);
   await expect(page.getByTestId('behind-live').textContent()).resolves.toMatch(/behind live/);
   const playingBehind = await page.evaluate(() => !(window as PlayerWindow).__player!.video.paused);
   expect(playingBehind).toBe(true);
   await page.getByTestId('go-live').click();
-  await waitFor('back at the live edge', async () => Number(await page!.getByTestId('behind-live').getAttribute('data-seconds')) <= 3, 15_000, 250);
+  await waitFor('back at the live edge', async () => Number(await page!.getByTestId('behind-live').getAttribute('data-seconds')) <= 3, 30_000, 250);
 }, 240_000);
 
 it('plays the VOD of the encrypted session', async () => {
@@ -147,8 +147,8 @@ it('plays the VOD of the encrypted session', async () => {
   page.on('response', (r) => { if (r.url().includes('/thumbs/thumbnails.vtt')) tracks.push({ url: r.url(), status: r.status() }); });
   await page.goto(`${info.webUrl}/watch/vod/${encodeURIComponent(vod.data.sessionId)}`);
   const result = await measurePlayback(page, { seconds: 5, startTimeoutMs: 45_000 });
-  expect(result.advancedSeconds).toBeGreaterThanOrEqual(3);
-  await waitFor('the thumbnails track fetched with a token', async () => tracks.some((r) => r.status === 200 && r.url.includes('token=')), 15_000);
+  expect(result.advancedSeconds).toBeGreaterThanOrEqual(2.5); // of 5 s of wall-clock time: at least half
+  await waitFor('the thumbnails track fetched with a token', async () => tracks.some((r) => r.status === 200 && r.url.includes('token=')), 30_000);
 }, 240_000);
 
 it('shows the refusal when the channel is for followers and the viewer is signed out', async () => {

@@ -1,7 +1,7 @@
 /**
  * Browser test on the whole embedded stack (issue 2): a real ffmpeg publishes to the demo
  * channel, headless Chromium opens the web app's player page for the live stream, and playback
- * advances by at least 3 s — in low-latency mode (issue 5): hls.js loads partial segments and
+ * advances by at least 2.5 s in 5 s — in low-latency mode (issue 5): hls.js loads partial segments and
  * reloads its media playlist with blocking requests (`_HLS_msn` / `_HLS_part`), which the edge
  * answers with 200 once the part exists.
  */
@@ -23,7 +23,7 @@ afterAll(async () => {
   await t?.stop();
 }, 90_000);
 
-it('plays a live stream in headless Chromium: playback advances ≥ 3 s', async () => {
+it('plays a live stream in headless Chromium: playback advances ≥ 2.5 s in 5 s', async () => {
   const { info } = t.stack;
   publisher = publishTestPattern(`${info.rtmpUrl}/${info.demoStreamKey}`, { seconds: 60, width: 1280, height: 720, fps: 30, videoKbps: 2500 });
   // Wait until the channel's live master playlist is on the edge (renditions ready).
@@ -44,7 +44,7 @@ it('plays a live stream in headless Chromium: playback advances ≥ 3 s', async 
   expect(blocking.filter((b) => b.status === 200).length).toBeGreaterThanOrEqual(3);
   expect(blocking.some((b) => /_HLS_part=\d+/.test(b.url))).toBe(true);
   expect(parts.length).toBeGreaterThanOrEqual(2);
-  expect(result.advancedSeconds).toBeGreaterThanOrEqual(3);
+  expect(result.advancedSeconds).toBeGreaterThanOrEqual(2.5); // of 5 s of wall-clock time: at least half
   expect(result.levels.length).toBeGreaterThanOrEqual(3);
   await expect(page.getByTestId('live-badge').isVisible()).resolves.toBe(true);
   if (process.env.WEB_PLAYER_SCREENSHOT) await page.screenshot({ path: process.env.WEB_PLAYER_SCREENSHOT });

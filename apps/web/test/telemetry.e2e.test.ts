@@ -47,17 +47,23 @@ it('sends QoE beacons of a live playback to TELEMETRY, the last ones on pagehide
 
   browser = await launchBrowser();
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  const openedAt = Date.now();
   await page.goto(info.demoWatchUrl);
-  const played = await measurePlayback(page, { seconds: 22, startTimeoutMs: 30_000 });
-  expect(played.advancedSeconds).toBeGreaterThan(15);
-  const before = await storedBeacons(info.demoChannelId);
-  expect(before.filter((b) => b.type === 'heartbeat').length, JSON.stringify(before.map((b) => b.type))).toBeGreaterThanOrEqual(2);
+  // 22 s of wall-clock time: two heartbeats (every 10 s); the video advances at least half of it.
+  const played = await measurePlayback(page, { seconds: 22, startTimeoutMs: 45_000 });
+  expect(played.advancedSeconds).toBeGreaterThan(11);
+  const before = await waitFor('two heartbeats stored', async () => {
+    const all = await storedBeacons(info.demoChannelId);
+    return all.filter((b) => b.type === 'heartbeat').length >= 2 ? all : undefined;
+  }, 30_000, 250).catch(async (err: Error) => { throw new Error(`${err.message}: ${JSON.stringify((await storedBeacons(info.demoChannelId)).map((b) => b.type))}`); });
+  expect(before.filter((b) => b.type === 'heartbeat').length).toBeGreaterThanOrEqual(2);
   await page.goto('about:blank'); // pagehide: session_end with fetch keepalive
+  const openMs = Date.now() - openedAt;
 
   const beacons = await waitFor('session_end in TELEMETRY', async () => {
     const all = await storedBeacons(info.demoChannelId);
     return all.some((b) => b.type === 'session_end') ? all : undefined;
-  }, 15_000, 250);
+  }, 30_000, 250);
   const ids = new Set(beacons.map((b) => b.playbackSessionId));
   expect(ids.size).toBe(1); // one page view, one playback session
   const seqs = beacons.map((b) => b.seq).sort((a, b) => a - b);
@@ -71,7 +77,7 @@ it('sends QoE beacons of a live playback to TELEMETRY, the last ones on pagehide
   expect(byType('session_start')).toMatchObject([{ seq: 0, live: true, autoplay: true }]);
   const [first] = byType('first_frame') as Array<Extract<StoredBeacon, { type: 'first_frame' }>>;
   expect(first!.ttffMs).toBeGreaterThan(0);
-  expect(first!.ttffMs).toBeLessThan(30_000);
+  expect(first!.ttffMs).toBeLessThan(openMs); // the first frame came while the page was open
   expect(byType('rendition_switch')[0]).toMatchObject({ from: null, reason: 'initial' });
   const heartbeats = byType('heartbeat') as Array<Extract<StoredBeacon, { type: 'heartbeat' }>>;
   for (const h of heartbeats) {
@@ -84,7 +90,9 @@ it('sends QoE beacons of a live playback to TELEMETRY, the last ones on pagehide
   expect(ends[0]!.seq).toBe(seqs.length - 1);
   // Watch time: the playing ms of heartbeats and session_end add up to the time the page played
   // (the measurement window lies inside it: at least that, and not more than the page was open).
+  // playingMs is wall-clock time while the video advanced, which hls.js may speed up to 1.5×
+  // to catch up with the live edge (maxLiveSyncPlaybackRate).
   const playingMs = beacons.reduce((s, b) => s + (b.type === 'heartbeat' || b.type === 'session_end' ? b.playingMs : 0), 0);
-  expect(playingMs).toBeGreaterThan(played.advancedSeconds * 1000 * 0.9);
-  expect(playingMs).toBeLessThan((played.advancedSeconds + 20) * 1000);
+  expect(playingMs).toBeGreaterThan((played.advancedSeconds / 1.5) * 1000 * 0.9);
+  expect(playingMs).toBeLessThanOrEqual(openMs);
 }, 240_000);

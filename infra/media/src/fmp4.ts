@@ -85,6 +85,27 @@ function child(buf: Uint8Array, parent: Box, type: string): Box | undefined {
 
 const NON_SYNC = 0x0001_0000; // sample_is_non_sync_sample bit of sample flags (§8.8.3.1)
 
+/** Reads fields of one box: never past its end (a short box is malformed, not a RangeError). */
+function fields(view: DataView, box: Box) {
+  const need = (at: number, n: number) => {
+    if (at < box.body || at + n > box.end) throw new Mp4ParseError(`box ${JSON.stringify(box.type)} at ${box.start} is too short for its fields`);
+  };
+  return {
+    u8(at: number): number {
+      need(at, 1);
+      return view.getUint8(at);
+    },
+    u32(at: number): number {
+      need(at, 4);
+      return view.getUint32(at);
+    },
+    u64(at: number): number {
+      need(at, 8);
+      return Number(view.getBigUint64(at));
+    },
+  };
+}
+
 /**
  * Reads the tracks of an fMP4 init segment (`ftyp` + `moov`): track ids, timescales,
  * handler types and `trex` defaults.
@@ -101,7 +122,8 @@ export function parseInitTracks(init: Uint8Array): Fmp4Track[] {
     for (const b of boxes(init, mvex.body, mvex.end)) {
       if (b.type !== 'trex') continue;
       // FullBox(4) track_ID(4) default_sample_description_index(4) duration(4) size(4) flags(4)
-      trex.set(view.getUint32(b.body + 4), { duration: view.getUint32(b.body + 12), flags: view.getUint32(b.body + 20) });
+      const f = fields(view, b);
+      trex.set(f.u32(b.body + 4), { duration: f.u32(b.body + 12), flags: f.u32(b.body + 20) });
     }
   }
   const tracks: Fmp4Track[] = [];
@@ -110,12 +132,15 @@ export function parseInitTracks(init: Uint8Array): Fmp4Track[] {
     const tkhd = child(init, trak, 'tkhd');
     const mdia = child(init, trak, 'mdia');
     if (!tkhd || !mdia) continue;
-    const id = init[tkhd.body] === 1 ? view.getUint32(tkhd.body + 4 + 16) : view.getUint32(tkhd.body + 4 + 8);
+    const th = fields(view, tkhd);
+    const id = th.u8(tkhd.body) === 1 ? th.u32(tkhd.body + 4 + 16) : th.u32(tkhd.body + 4 + 8);
     const mdhd = child(init, mdia, 'mdhd');
     const hdlr = child(init, mdia, 'hdlr');
     if (!mdhd) continue;
-    const timescale = init[mdhd.body] === 1 ? view.getUint32(mdhd.body + 4 + 16) : view.getUint32(mdhd.body + 4 + 8);
+    const mh = fields(view, mdhd);
+    const timescale = mh.u8(mdhd.body) === 1 ? mh.u32(mdhd.body + 4 + 16) : mh.u32(mdhd.body + 4 + 8);
     // hdlr: FullBox(4) pre_defined(4) handler_type(4)
+    if (hdlr) fields(view, hdlr).u32(hdlr.body + 8);
     const handler = hdlr ? String.fromCharCode(...init.subarray(hdlr.body + 8, hdlr.body + 12)) : '';
     const d = trex.get(id);
     tracks.push({ id, timescale, handler, defaultSampleDuration: d?.duration ?? 0, defaultSampleFlags: d?.flags ?? 0 });
@@ -142,8 +167,9 @@ export function parseFragment(fragment: Uint8Array, tracks: readonly Fmp4Track[]
     if (traf.type !== 'traf') continue;
     const tfhd = child(fragment, traf, 'tfhd');
     if (!tfhd) throw new Mp4ParseError('traf without tfhd');
-    const tfFlags = view.getUint32(tfhd.body) & 0xffffff;
-    const trackId = view.getUint32(tfhd.body + 4);
+    const th = fields(view, tfhd);
+    const tfFlags = th.u32(tfhd.body) & 0xffffff;
+    const trackId = th.u32(tfhd.body + 4);
     const track = tracks.find((t) => t.id === trackId);
     if (!track) throw new Mp4ParseError(`fragment names unknown track ${trackId}`);
     let at = tfhd.body + 8;
@@ -152,39 +178,51 @@ export function parseFragment(fragment: Uint8Array, tracks: readonly Fmp4Track[]
     let defaultDuration = track.defaultSampleDuration;
     let defaultFlags = track.defaultSampleFlags;
     if (tfFlags & 0x08) {
-      defaultDuration = view.getUint32(at);
+      defaultDuration = th.u32(at);
       at += 4;
     }
     if (tfFlags & 0x10) at += 4; // default_sample_size
-    if (tfFlags & 0x20) defaultFlags = view.getUint32(at);
+    if (tfFlags & 0x20) defaultFlags = th.u32(at);
 
     const tfdt = child(fragment, traf, 'tfdt');
-    const baseDecodeTime = !tfdt ? 0 : fragment[tfdt.body] === 1 ? Number(view.getBigUint64(tfdt.body + 4)) : view.getUint32(tfdt.body + 4);
+    const td = tfdt && fields(view, tfdt);
+    const baseDecodeTime = !tfdt || !td ? 0 : td.u8(tfdt.body) === 1 ? td.u64(tfdt.body + 4) : td.u32(tfdt.body + 4);
 
     let duration = 0;
     let samples = 0;
     let firstSampleSync: boolean | undefined;
     for (const trun of boxes(fragment, traf.body, traf.end)) {
       if (trun.type !== 'trun') continue;
-      const trFlags = view.getUint32(trun.body) & 0xffffff;
-      const count = view.getUint32(trun.body + 4);
+      const tr = fields(view, trun);
+      const trFlags = tr.u32(trun.body) & 0xffffff;
+      const count = tr.u32(trun.body + 4);
       let p = trun.body + 8;
       if (trFlags & 0x01) p += 4; // data_offset
       let firstFlags: number | undefined;
       if (trFlags & 0x04) {
-        firstFlags = view.getUint32(p);
+        firstFlags = tr.u32(p);
         p += 4;
       }
-      for (let i = 0; i < count; i++) {
+      // per-sample fields: duration 0x100, size 0x200, flags 0x400, composition time offset 0x800
+      const perSample = 4 * ((trFlags & 0x100 ? 1 : 0) + (trFlags & 0x200 ? 1 : 0) + (trFlags & 0x400 ? 1 : 0) + (trFlags & 0x800 ? 1 : 0));
+      if (perSample > 0 && p + count * perSample > trun.end) {
+        throw new Mp4ParseError(`trun at ${trun.start} announces ${count} samples, more than its ${trun.end - p} bytes hold`);
+      }
+      if (perSample === 0) {
+        // every sample takes the defaults: no need to walk (a count up to 2^32 - 1 costs nothing)
+        if (count > 0 && firstSampleSync === undefined) firstSampleSync = ((firstFlags ?? defaultFlags) & NON_SYNC) === 0;
+        duration += count * defaultDuration;
+      }
+      for (let i = 0; perSample > 0 && i < count; i++) {
         let d = defaultDuration;
         let f = defaultFlags;
         if (trFlags & 0x100) {
-          d = view.getUint32(p);
+          d = tr.u32(p);
           p += 4;
         }
         if (trFlags & 0x200) p += 4; // sample_size
         if (trFlags & 0x400) {
-          f = view.getUint32(p);
+          f = tr.u32(p);
           p += 4;
         }
         if (trFlags & 0x800) p += 4; // composition time offset

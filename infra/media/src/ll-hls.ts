@@ -319,7 +319,7 @@ const DECIMAL_INTEGER = /^(0|[1-9][0-9]{0,15})$/;
  *
  * Errors (status 400, as the spec says a server SHOULD answer malformed directives with
  * Bad Request): `_HLS_part` without `_HLS_msn`; a value that is not a decimal-integer
- * (8216bis §4.2: `[0-9]+`, at most 16 digits here so it fits a double exactly); a repeated
+ * (8216bis §4.2: `[0-9]+`, at most 2^53 - 1 here so it fits a double exactly); a repeated
  * directive; `_HLS_skip` other than `YES` / `v2`.
  *
  * @param query the request's query (`URLSearchParams`, or a record as Fastify gives it).
@@ -341,7 +341,8 @@ export function parseBlockingReloadQuery(query: URLSearchParams | Readonly<Recor
   const skip = get('_HLS_skip');
   for (const [name, d] of [['_HLS_msn', msn], ['_HLS_part', part], ['_HLS_skip', skip]] as const) {
     if (d.error) return { ok: false, status: 400, reason: d.error };
-    if (name !== '_HLS_skip' && d.value !== undefined && !DECIMAL_INTEGER.test(d.value)) {
+    // 16 digits may exceed 2^53: such a value would not be read back exactly, so it is refused too
+    if (name !== '_HLS_skip' && d.value !== undefined && (!DECIMAL_INTEGER.test(d.value) || !Number.isSafeInteger(Number(d.value)))) {
       return { ok: false, status: 400, reason: `${name} is not a decimal-integer: ${JSON.stringify(d.value)}` };
     }
   }

@@ -94,36 +94,50 @@ function findPath(buf: Uint8Array, start: number, end: number, path: readonly st
   return out;
 }
 
+/** Thrown inside {@link mp4aCodec} when a descriptor runs past its `esds` box. */
+class Truncated extends Error {}
+
 /** Reads an MPEG-4 descriptor header (ISO/IEC 14496-1 §8.3.3: tag + 7-bit-per-byte length). */
-function descriptor(buf: Uint8Array, at: number): { tag: number; body: number; length: number } {
-  const tag = buf[at]!;
+function descriptor(byte: (at: number) => number, at: number): { tag: number; body: number; length: number } {
+  const tag = byte(at);
   let length = 0;
   let i = at + 1;
   for (let n = 0; n < 4; n++) {
-    const b = buf[i++]!;
+    const b = byte(i++);
     length = (length << 7) | (b & 0x7f);
     if ((b & 0x80) === 0) break;
   }
   return { tag, body: i, length };
 }
 
-function mp4aCodec(buf: Uint8Array, esdsBody: number): string | undefined {
-  let at = esdsBody + 4; // FullBox version + flags
-  const es = descriptor(buf, at);
-  if (es.tag !== 0x03) return undefined;
-  at = es.body + 2; // ES_ID
-  const flags = buf[at++]!;
-  if (flags & 0x80) at += 2; // dependsOn_ES_ID
-  if (flags & 0x40) at += 1 + buf[at]!; // URL
-  if (flags & 0x20) at += 2; // OCR_ES_Id
-  const dc = descriptor(buf, at);
-  if (dc.tag !== 0x04) return undefined;
-  const oti = buf[dc.body]!;
-  const dsi = descriptor(buf, dc.body + 13);
-  if (dsi.tag !== 0x05 || dsi.length < 1) return `mp4a.${oti.toString(16)}`;
-  let aot = buf[dsi.body]! >> 3;
-  if (aot === 31) aot = 32 + (((buf[dsi.body]! & 0x07) << 3) | (buf[dsi.body + 1]! >> 5));
-  return `mp4a.${oti.toString(16)}.${aot}`;
+/** `mp4a.<oti>.<aot>` from an `esds` body; `undefined` when it is not an ES descriptor or ends early. */
+function mp4aCodec(buf: Uint8Array, esdsBody: number, esdsEnd: number): string | undefined {
+  const byte = (i: number): number => {
+    if (i >= esdsEnd) throw new Truncated();
+    return buf[i]!;
+  };
+  try {
+    let at = esdsBody + 4; // FullBox version + flags
+    const es = descriptor(byte, at);
+    if (es.tag !== 0x03) return undefined;
+    at = es.body + 2; // ES_ID
+    const flags = byte(at++);
+    if (flags & 0x80) at += 2; // dependsOn_ES_ID
+    if (flags & 0x40) at += 1 + byte(at); // URL
+    if (flags & 0x20) at += 2; // OCR_ES_Id
+    const dc = descriptor(byte, at);
+    if (dc.tag !== 0x04) return undefined;
+    const oti = byte(dc.body);
+    if (dc.body + 13 >= esdsEnd) return `mp4a.${oti.toString(16)}`;
+    const dsi = descriptor(byte, dc.body + 13);
+    if (dsi.tag !== 0x05 || dsi.length < 1) return `mp4a.${oti.toString(16)}`;
+    let aot = byte(dsi.body) >> 3;
+    if (aot === 31) aot = 32 + (((byte(dsi.body) & 0x07) << 3) | (byte(dsi.body + 1) >> 5));
+    return `mp4a.${oti.toString(16)}.${aot}`;
+  } catch (err) {
+    if (err instanceof Truncated) return undefined;
+    throw err;
+  }
 }
 
 /**
@@ -144,12 +158,13 @@ export function codecsFromInitSegment(init: Uint8Array): string[] {
       if (entry.type === 'avc1' || entry.type === 'avc3') {
         // VisualSampleEntry fields take 78 bytes before its child boxes
         const avcC = [...children(init, entry.body + 78, entry.end)].find((c) => c.type === 'avcC');
+        if (avcC && avcC.end - avcC.body < 4) throw new Mp4ParseError(`avcC at ${avcC.start} is too short (${avcC.end - avcC.body} bytes)`);
         if (avcC) out.push(`${entry.type}.${hex(init[avcC.body + 1]!)}${hex(init[avcC.body + 2]!)}${hex(init[avcC.body + 3]!)}`);
         else out.push(entry.type);
       } else if (entry.type === 'mp4a') {
         // AudioSampleEntry fields take 28 bytes before its child boxes
         const esds = [...children(init, entry.body + 28, entry.end)].find((c) => c.type === 'esds');
-        out.push((esds && mp4aCodec(init, esds.body)) ?? 'mp4a.40.2');
+        out.push((esds && mp4aCodec(init, esds.body, esds.end)) ?? 'mp4a.40.2');
       } else {
         out.push(entry.type);
       }

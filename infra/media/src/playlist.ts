@@ -48,7 +48,8 @@ export class PlaylistParseError extends Error {
 
 /**
  * Parses an attribute list (8216bis §4.2): `KEY=value,KEY="quoted, value"` into a record of
- * raw values (quotes removed from quoted strings).
+ * raw values (quotes removed from quoted strings). A value that opens a quoted-string without
+ * closing it (`URI="init.mp4`) is malformed and left out.
  */
 export function parseAttributeList(text: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -56,7 +57,8 @@ export function parseAttributeList(text: string): Record<string, string> {
   let m: RegExpExecArray | null;
   while ((m = re.exec(text)) !== null) {
     const raw = m[2]!;
-    out[m[1]!] = raw.startsWith('"') ? raw.slice(1, -1) : raw;
+    if (!raw.startsWith('"')) out[m[1]!] = raw;
+    else if (raw.length >= 2 && raw.endsWith('"')) out[m[1]!] = raw.slice(1, -1);
     if (m[0] === '') re.lastIndex++;
   }
   return out;
@@ -80,6 +82,17 @@ function parseNumber(value: string, tag: string): number {
 }
 
 /**
+ * A decimal-integer (8216bis §4.2) that fits a double exactly: EXT-X-MEDIA-SEQUENCE and
+ * EXT-X-DISCONTINUITY-SEQUENCE. Segment sequence numbers (and the AES-128 IVs derived from
+ * them, §5.2) count from it, so a negative, fractional or inexact value is refused.
+ */
+function parseInteger(value: string, tag: string): number {
+  const n = Number(value.trim());
+  if (!/^\s*[0-9]+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new PlaylistParseError(`${tag}: not a decimal-integer: ${JSON.stringify(value)}`);
+  return n;
+}
+
+/**
  * Parses a media playlist, e.g. the `ffmpeg.m3u8` ffmpeg's hls muxer writes (which puts
  * EXT-X-PROGRAM-DATE-TIME between EXTINF and the URI; any tag order before a URI works).
  * EXT-X-KEY METHOD=AES-128 applies to every following segment until the next EXT-X-KEY
@@ -89,8 +102,9 @@ function parseNumber(value: string, tag: string): number {
  * sequence numbers start at EXT-X-MEDIA-SEQUENCE.
  *
  * @throws {PlaylistParseError} when the text does not start with `#EXTM3U`, a URI has no
- *   EXTINF, a numeric tag value is not a number, or an EXT-X-KEY is neither NONE nor AES-128
- *   with a URI (or has a malformed IV).
+ *   EXTINF, a numeric tag value is not a number (EXT-X-MEDIA-SEQUENCE and
+ *   EXT-X-DISCONTINUITY-SEQUENCE: not a decimal-integer below 2^53), or an EXT-X-KEY is neither
+ *   NONE nor AES-128 with a URI (or has a malformed IV).
  */
 export function parseMediaPlaylist(text: string): MediaPlaylist {
   const lines = text.split(/\r?\n/);
@@ -158,10 +172,10 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
         pl.targetDuration = parseNumber(value, tag);
         break;
       case '#EXT-X-MEDIA-SEQUENCE':
-        pl.mediaSequence = parseNumber(value, tag);
+        pl.mediaSequence = parseInteger(value, tag);
         break;
       case '#EXT-X-DISCONTINUITY-SEQUENCE':
-        pl.discontinuitySequence = parseNumber(value, tag);
+        pl.discontinuitySequence = parseInteger(value, tag);
         break;
       case '#EXT-X-PLAYLIST-TYPE':
         if (value === 'EVENT' || value === 'VOD') pl.playlistType = value;

@@ -91,10 +91,14 @@ describe('live poster', () => {
     await runFfmpeg(hlsArgs(dir, { seconds: 6, live: true }));
     const segments = parseMediaPlaylist(await readFileUtf8(path.join(dir, 'index.m3u8'))).segments;
     expect(segments.length).toBeGreaterThanOrEqual(5);
-    await new Promise((r) => setTimeout(r, 1000)); // one more period: the last segment
+    // a first poster, then replaced at least twice while live: wait until the watcher saw them
+    const deadline = Date.now() + 30_000;
+    while ((poster.written < 3 || versions.length < 3) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     await poster.stop();
     const writtenAtStop = poster.written;
-    await new Promise((r) => setTimeout(r, 1000));
+    // A quiet spell longer than the poster's period (700 ms): a write after stop() would show here.
+    // (Only a negative check waits a fixed time: a slow machine can make it miss a write, never invent one.)
+    await new Promise((r) => setTimeout(r, 1500));
     polling = false;
     await watcher;
 

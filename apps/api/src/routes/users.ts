@@ -27,7 +27,7 @@ import { cleanText } from '../text.js';
 import { checkPasswordPolicy, hashPassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, verifyDummyPassword, verifyPassword } from '../auth/passwords.js';
 import { signAccessToken } from '../auth/tokens.js';
 import { issueRefreshToken, revokeRefreshFamily, revokeUserRefreshTokens, rotateRefreshToken } from '../auth/refresh.js';
-import { accountThrottleKey, addressThrottleKey, recordLoginSuccess, reserveLoginAttempt, type LoginThrottleLimits } from '../auth/throttle.js';
+import { loginThrottleKeys, recordLoginSuccess, reserveLoginAttempt, type LoginThrottlePolicy } from '../auth/throttle.js';
 
 const PRODUCER = 'api';
 
@@ -161,8 +161,14 @@ async function selfView(db: Db, row: UserRow): Promise<SelfView> {
   };
 }
 
-function throttleLimits(ctx: ApiContext): LoginThrottleLimits {
-  return { maxFailures: ctx.config.loginMaxFailures, windowSeconds: ctx.config.loginWindowSeconds };
+function throttlePolicy(ctx: ApiContext): LoginThrottlePolicy {
+  const c = ctx.config;
+  return {
+    pair: { freeFailures: c.loginPairFreeFailures, maxDelaySeconds: c.loginMaxDelaySeconds },
+    address: { freeFailures: c.loginAddressFreeFailures, maxDelaySeconds: c.loginMaxDelaySeconds },
+    account: { freeFailures: c.loginAccountFreeFailures, maxDelaySeconds: c.loginAccountMaxDelaySeconds },
+    windowSeconds: c.loginWindowSeconds,
+  };
 }
 
 /** A new sign-in: an access token and the first refresh token of a new family. */
@@ -272,7 +278,8 @@ async function releaseClaim(ctx: ApiContext, req: FastifyRequest, claim: Claim, 
  *   not by database constraints, so it holds under any number of concurrent registrations.
  * - `POST /api/users/login` `{ username | email, password }` → 200 (same shape);
  *   INVALID_CREDENTIALS (same answer for an unknown user and a wrong password, same timing),
- *   LOGIN_THROTTLED (429 with `Retry-After`).
+ *   LOGIN_THROTTLED (429 with `Retry-After`: progressive delays per account + address, per
+ *   address and, much higher, per account; auth/throttle.ts).
  * - `POST /api/auth/refresh` `{ refreshToken }` → `{ accessToken, refreshToken, expiresIn }`;
  *   REFRESH_TOKEN_INVALID, REFRESH_TOKEN_REUSED (the family is revoked).
  * - `POST /api/auth/logout` `{ refreshToken }` → 204 (revokes the sign-in; idempotent).
@@ -350,15 +357,13 @@ export async function userRoutes(app: ApiApp, ctx: ApiContext): Promise<void> {
     const identifier = req.body.username.toLowerCase();
     const row = await db.selectFrom('users').select(USER_COLUMNS)
       .where(identifier.includes('@') ? 'email' : 'username_lower', '=', identifier).executeTakeFirst();
-    const keys = { account: accountThrottleKey(row?.username_lower ?? identifier), address: addressThrottleKey(req.ip) };
-    const limits = throttleLimits(ctx);
-    await reserveLoginAttempt(db, [keys.account, keys.address], limits, ctx.clock.now());
+    const reservation = await reserveLoginAttempt(db, loginThrottleKeys(row?.username_lower ?? identifier, req.ip), throttlePolicy(ctx), ctx.clock.now());
     const ok = row ? await verifyPassword(row.password_hash, req.body.password) : await verifyDummyPassword(req.body.password);
     if (!row || !ok) {
       req.log.info({ userId: row?.id ?? null }, 'sign-in refused');
       throw new ApiError('INVALID_CREDENTIALS');
     }
-    await recordLoginSuccess(db, keys, limits);
+    await recordLoginSuccess(db, reservation, ctx.clock.now());
     const user = await selfView(db, row);
     req.log.info({ userId: row.id }, 'signed in');
     return { user, ...(await startSession(ctx, { userId: row.id, username: row.username, roles: user.roles })) };
@@ -443,11 +448,9 @@ export async function userRoutes(app: ApiApp, ctx: ApiContext): Promise<void> {
     }
     if (body.newPassword !== undefined) {
       // Same throttle as sign-in: a stolen access token must not be a password-guessing oracle.
-      const keys = { account: accountThrottleKey(row.username_lower), address: addressThrottleKey(req.ip) };
-      const limits = throttleLimits(ctx);
-      await reserveLoginAttempt(db, [keys.account, keys.address], limits, ctx.clock.now());
+      const reservation = await reserveLoginAttempt(db, loginThrottleKeys(row.username_lower, req.ip), throttlePolicy(ctx), ctx.clock.now());
       if (!(await verifyPassword(row.password_hash, body.currentPassword!))) throw new ApiError('INVALID_CREDENTIALS', 'currentPassword is wrong.');
-      await recordLoginSuccess(db, keys, limits);
+      await recordLoginSuccess(db, reservation, ctx.clock.now());
       events.push(domainEvent(ctx.clock, 'UserPasswordChanged', subject, { userId: row.id, passwordHash: await hashPassword(body.newPassword) }, { producer: PRODUCER }));
     }
     if (events.length > 0) await ctx.commit(events);

@@ -192,9 +192,12 @@ class Amf0Reader {
     }
   }
 
-  /** Reads `key value` pairs until the empty key followed by the object-end marker (§2.5). */
+  /**
+   * Reads `key value` pairs until the empty key followed by the object-end marker (§2.5).
+   * `depth` is the depth of the properties' values: `value` bounds it, so an empty object is
+   * accepted at the same depth as an empty strict array (and as the encoder writes it).
+   */
   private objectBody(depth: number, obj: AmfObject): AmfObject {
-    if (depth > AMF0_MAX_DEPTH) throw new RtmpProtocolError('AMF0_MALFORMED', `AMF0 nesting deeper than ${AMF0_MAX_DEPTH}`);
     for (;;) {
       const key = this.shortString('property name');
       if (key === '') {

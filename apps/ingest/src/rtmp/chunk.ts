@@ -40,8 +40,28 @@ export interface ChunkDecoderOptions {
   readonly maxMessageSize?: number;
   /** Most distinct chunk stream ids tracked. Default {@link DEFAULT_MAX_CHUNK_STREAMS}. */
   readonly maxChunkStreams?: number;
-  /** Most bytes held in partially received messages across all chunk streams. Default 2 × maxMessageSize. */
+  /**
+   * Most bytes held in partially received messages across all chunk streams of this decoder
+   * (the buffers' allocated size, see {@link ChunkDecoder}). Default 2 × maxMessageSize. Can be
+   * changed later with {@link ChunkDecoder.setMaxPendingBytes}.
+   */
   readonly maxPendingBytes?: number;
+  /**
+   * A budget shared with other decoders (e.g. every connection of a node): each byte this
+   * decoder holds in partial messages is reserved in it first, and released when the message
+   * completes or is dropped, and by {@link ChunkDecoder.dispose}. Default: none.
+   */
+  readonly budget?: PendingBytesBudget;
+}
+
+/** What {@link ChunkDecoder} needs of a shared budget (e.g. `createByteBudget` of `limits.ts`). */
+export interface PendingBytesBudget {
+  /** Bytes that can still be reserved. */
+  readonly available: number;
+  /** Reserves `n` bytes if they fit; false (nothing reserved) otherwise. */
+  tryReserve(n: number): boolean;
+  /** Returns `n` reserved bytes. */
+  release(n: number): void;
 }
 
 /** Per chunk stream header state (RTMP 1.0 §5.3.1.2: later header types inherit from it). */
@@ -54,12 +74,16 @@ interface ChunkStreamState {
   messageStreamId: number;
   /** The last type 0/1/2 header on this chunk stream used an extended timestamp (§5.3.1.3). */
   extended: boolean;
-  /** Message in progress, as received chunk payloads. */
-  parts: Buffer[] | null;
+  /**
+   * Message in progress: its bytes so far at the start of a buffer that grows (doubling, never
+   * past messageLength) as chunks arrive; null between messages.
+   */
+  buf: Buffer | null;
   received: number;
 }
 
 const MESSAGE_HEADER_SIZE = [11, 7, 3, 0] as const;
+const EMPTY = Buffer.alloc(0);
 const MAX_HEADER = 3 + 11 + 4;
 
 /**
@@ -73,19 +97,24 @@ const MAX_HEADER = 3 + 11 + 4;
  * across chunk streams; Set Chunk Size (§5.4.1) applied to the very next chunk; Abort (§5.4.2)
  * discarding a partial message. Set Chunk Size and Abort are applied here and also returned.
  *
- * Memory is bounded: partial messages are stored as the chunks actually received, never by the
- * announced length, and capped by `maxPendingBytes`.
+ * Memory is bounded: a partial message is held in one buffer sized by the bytes actually
+ * received (at most twice them, never the announced length), and the buffers' total size
+ * ("pending bytes") is capped by `maxPendingBytes` and, when given, reserved in the shared
+ * `budget` before it is allocated. A completed message's payload is that buffer (no copy).
  *
  * @throws RtmpProtocolError `CHUNK_SIZE_INVALID` (Set Chunk Size 0 or above maxChunkSize),
- *   `MESSAGE_TOO_LARGE`, `CHUNK_STREAM_LIMIT` (too many chunk stream ids or pending bytes),
- *   `CHUNK_MALFORMED` (type 2/3 header on a chunk stream with no prior header). After a throw the
- *   decoder is unusable; close the connection.
+ *   `MESSAGE_TOO_LARGE`, `CHUNK_STREAM_LIMIT` (too many chunk stream ids),
+ *   `PENDING_BYTES_LIMIT` (this decoder's pending bytes would exceed `maxPendingBytes`),
+ *   `NODE_PENDING_BYTES_LIMIT` (the shared budget has no room for them), `CHUNK_MALFORMED`
+ *   (type 2/3 header on a chunk stream with no prior header). After a throw the decoder is
+ *   unusable: call {@link ChunkDecoder.dispose} and close the connection.
  */
 export class ChunkDecoder {
   private readonly maxChunkSize: number;
   private readonly maxMessageSize: number;
   private readonly maxChunkStreams: number;
-  private readonly maxPendingBytes: number;
+  private maxPendingBytes: number;
+  private readonly budget: PendingBytesBudget | undefined;
   private readonly streams = new Map<number, ChunkStreamState>();
   private inChunkSize = DEFAULT_CHUNK_SIZE;
   private pendingBytes = 0;
@@ -103,6 +132,34 @@ export class ChunkDecoder {
     this.maxMessageSize = opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.maxChunkStreams = opts.maxChunkStreams ?? DEFAULT_MAX_CHUNK_STREAMS;
     this.maxPendingBytes = opts.maxPendingBytes ?? 2 * this.maxMessageSize;
+    this.budget = opts.budget;
+  }
+
+  /** Bytes held in partial messages now (allocated buffer sizes; also reserved in the budget). */
+  get pendingByteCount(): number {
+    return this.pendingBytes;
+  }
+
+  /**
+   * Changes the cap on pending bytes (e.g. raised once a publish is accepted). Lowering it below
+   * what is held drops nothing: the next growth is refused.
+   */
+  setMaxPendingBytes(n: number): void {
+    this.maxPendingBytes = n;
+  }
+
+  /**
+   * Drops every partial message and releases its bytes to the budget (call when the connection
+   * closes, also after a throw). The decoder must not be used afterwards.
+   */
+  dispose(): void {
+    for (const st of this.streams.values()) {
+      st.buf = null;
+      st.received = 0;
+    }
+    this.current = null;
+    this.budget?.release(this.pendingBytes);
+    this.pendingBytes = 0;
   }
 
   /** The chunk size currently in effect for inbound chunks, bytes. */
@@ -123,17 +180,38 @@ export class ChunkDecoder {
       }
       const n = Math.min(this.chunkRemaining, data.length - offset);
       const st = this.current;
-      st.parts!.push(Buffer.from(data.subarray(offset, offset + n)));
-      st.received += n;
-      this.pendingBytes += n;
-      if (this.pendingBytes > this.maxPendingBytes) {
-        throw new RtmpProtocolError('CHUNK_STREAM_LIMIT', `more than ${this.maxPendingBytes} bytes in partial messages`);
-      }
+      const need = st.received + n;
+      if (need > st.buf!.length) this.grow(st, need);
+      data.copy(st.buf!, st.received, offset, offset + n);
+      st.received = need;
       this.chunkRemaining -= n;
       offset += n;
       if (this.chunkRemaining === 0) this.finishChunk(out);
     }
     return out;
+  }
+
+  /**
+   * Grows the buffer of `st` to hold at least `need` bytes: doubling (fewer copies), capped by the
+   * message length and by what both budgets still allow. Reserves before allocating.
+   */
+  private grow(st: ChunkStreamState, need: number): void {
+    const old = st.buf!.length;
+    const room = this.maxPendingBytes - this.pendingBytes;
+    if (need - old > room) {
+      throw new RtmpProtocolError('PENDING_BYTES_LIMIT', `more than ${this.maxPendingBytes} bytes in partial messages`);
+    }
+    let cap = Math.min(st.messageLength, Math.max(need, 2 * old), old + room);
+    if (this.budget) {
+      cap = Math.min(cap, old + this.budget.available);
+      if (cap < need || !this.budget.tryReserve(cap - old)) {
+        throw new RtmpProtocolError('NODE_PENDING_BYTES_LIMIT', 'the node has no room left for partial messages');
+      }
+    }
+    const next = Buffer.allocUnsafe(cap);
+    st.buf!.copy(next, 0, 0, st.received);
+    st.buf = next;
+    this.pendingBytes += cap - old;
   }
 
   /** Bytes the header in `this.header` needs in total, given what has been read so far. */
@@ -191,13 +269,13 @@ export class ChunkDecoder {
       if (this.streams.size >= this.maxChunkStreams) {
         throw new RtmpProtocolError('CHUNK_STREAM_LIMIT', `more than ${this.maxChunkStreams} chunk streams`);
       }
-      st = { timestamp: 0, timestampDelta: 0, messageLength: 0, typeId: 0, messageStreamId: 0, extended: false, parts: null, received: 0 };
+      st = { timestamp: 0, timestampDelta: 0, messageLength: 0, typeId: 0, messageStreamId: 0, extended: false, buf: null, received: 0 };
       this.streams.set(csid, st);
     }
     const p = basic;
     let newMessage = true;
     if (fmt === 3) {
-      if (st.parts !== null) {
+      if (st.buf !== null) {
         // Continuation of the message in progress; a repeated extended timestamp is ignored.
         newMessage = false;
       } else {
@@ -220,13 +298,13 @@ export class ChunkDecoder {
         st.timestampDelta = ts;
         st.timestamp = (st.timestamp + ts) >>> 0;
       }
-      if (st.parts !== null) this.dropPartial(st); // new header mid-message: the old one is abandoned
+      if (st.buf !== null) this.dropPartial(st); // new header mid-message: the old one is abandoned
     }
     if (newMessage) {
       if (st.messageLength > this.maxMessageSize) {
         throw new RtmpProtocolError('MESSAGE_TOO_LARGE', `chunk stream ${csid}: message of ${st.messageLength} bytes exceeds ${this.maxMessageSize}`);
       }
-      st.parts = [];
+      st.buf = EMPTY;
       st.received = 0;
     }
     this.current = st;
@@ -235,20 +313,25 @@ export class ChunkDecoder {
   }
 
   private dropPartial(st: ChunkStreamState): void {
-    this.pendingBytes -= st.received;
-    st.parts = null;
+    this.releaseBuffer(st);
+  }
+
+  /** Forgets the message in progress on `st`, returning its buffer's bytes to both budgets. */
+  private releaseBuffer(st: ChunkStreamState): Buffer {
+    const buf = st.buf!;
+    this.pendingBytes -= buf.length;
+    this.budget?.release(buf.length);
+    st.buf = null;
     st.received = 0;
+    return buf;
   }
 
   private finishChunk(out: RtmpMessage[]): void {
     const st = this.current!;
     this.current = null;
     if (st.received < st.messageLength) return; // more chunks to come
-    const parts = st.parts!;
-    const payload = parts.length === 1 ? parts[0]! : Buffer.concat(parts, st.received);
-    this.pendingBytes -= st.received;
-    st.parts = null;
-    st.received = 0;
+    // Complete: received === messageLength === the buffer's size (it never grows past it).
+    const payload = this.releaseBuffer(st);
     const msg: RtmpMessage = {
       chunkStreamId: this.currentCsid,
       timestamp: st.timestamp,
@@ -275,7 +358,7 @@ export class ChunkDecoder {
   private applyAbort(payload: Buffer): void {
     if (payload.length < 4) throw new RtmpProtocolError('MESSAGE_MALFORMED', `Abort payload of ${payload.length} bytes`);
     const st = this.streams.get(payload.readUInt32BE(0));
-    if (st && st.parts !== null) this.dropPartial(st);
+    if (st && st.buf !== null) this.dropPartial(st);
   }
 }
 

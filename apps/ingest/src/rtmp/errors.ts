@@ -15,8 +15,12 @@ export type RtmpProtocolErrorCode =
   | 'CHUNK_SIZE_INVALID'
   /** A message header announces more than maxMessageSize bytes (RTMP 1.0 §5.3.1.2.1). */
   | 'MESSAGE_TOO_LARGE'
-  /** More chunk streams or partial-message bytes in flight than the connection may hold. */
+  /** More chunk stream ids in use than the connection may have. */
   | 'CHUNK_STREAM_LIMIT'
+  /** More bytes in partial messages than this connection may hold (its pending-bytes budget). */
+  | 'PENDING_BYTES_LIMIT'
+  /** The node-wide budget of partial-message bytes has no room for this connection's growth. */
+  | 'NODE_PENDING_BYTES_LIMIT'
   /** A protocol control or command message whose payload is too short or of the wrong shape. */
   | 'MESSAGE_MALFORMED'
   /** Exp-Golomb / bit-level parse of an SPS or AudioSpecificConfig ran out of data or is invalid. */

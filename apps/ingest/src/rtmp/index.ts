@@ -2,17 +2,36 @@
  * Public API of the RTMP ingest protocol layer. The lead wires `createRtmpServer` in `main.ts`;
  * the codecs and parsers are exported for tests and tools.
  */
-export { createRtmpServer, type RtmpServer, type RtmpTlsListener } from './server.js';
+export { createRtmpServer, type RtmpServer, type RtmpServerStats, type RtmpTlsListener } from './server.js';
+export {
+  ConnectionCounter,
+  OffenderLog,
+  createByteBudget,
+  normalizeAddress,
+  type ByteBudget,
+  type ConnectionCounterLimits,
+  type OffenderLogDecision,
+  type OffenderLogOptions,
+  type RtmpLimitReason,
+} from './limits.js';
 export type { RtmpSessionInfo, PublishPhase, RtmpTransport } from './session.js';
 export type {
   RtmpServerOptions,
   ChannelClaims,
   RtmpLimits,
+  RtmpLimitEvent,
   AuthorizePublishRequest,
   AuthorizePublishResult,
   PublishRefusalCode,
   PublishStartedEvent,
   PublishEndedEvent,
+} from './options.js';
+export {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  DEFAULT_UNPUBLISHED_TIMEOUT_MS,
+  DEFAULT_MAX_PENDING_BYTES_UNPUBLISHED,
+  DEFAULT_MAX_PENDING_BYTES,
 } from './options.js';
 export type { MediaMessage, MediaSink, MediaSinkFactory, PublishStartInfo, PublishEndReason } from './media-sink.js';
 export { combineMediaSinks } from './media-sink.js';
@@ -29,6 +48,7 @@ export {
   DEFAULT_MAX_MESSAGE_SIZE,
   DEFAULT_MAX_CHUNK_STREAMS,
   type ChunkDecoderOptions,
+  type PendingBytesBudget,
   type RtmpMessage,
   type OutboundMessage,
 } from './chunk.js';

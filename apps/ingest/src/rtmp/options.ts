@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_CHUNK_SIZE, DEFAULT_MAX_CHUNK_STREAMS, DEFAULT_MAX_MESSAGE_SIZE } from './chunk.js';
 import type { MediaInfo } from './media-info.js';
+import type { RtmpLimitReason } from './limits.js';
 import type { MediaSinkFactory, PublishEndReason } from './media-sink.js';
 
 /** Input of {@link RtmpServerOptions.authorizePublish}. */
@@ -85,7 +86,59 @@ export interface RtmpLimits {
   mediaInfoTimeoutMs?: number;
   /** Most media bytes buffered between NetStream.Publish.Start and the media sink opening. Default 32 MiB. */
   maxPendingMediaBytes?: number;
+  /**
+   * Most connections open at once on the server, across all its listeners (RTMP and RTMPS),
+   * counted from TCP accept (before the TLS and RTMP handshakes). A connection over it is closed
+   * at once, without a session. Default {@link DEFAULT_MAX_CONNECTIONS}.
+   */
+  maxConnections?: number;
+  /**
+   * Most connections open at once from one peer address (an IPv4-mapped IPv6 address counts as
+   * its IPv4 address), across all listeners. Default {@link DEFAULT_MAX_CONNECTIONS_PER_ADDRESS}.
+   */
+  maxConnectionsPerAddress?: number;
+  /**
+   * A connection must have a publish accepted (NetStream.Publish.Start sent) within this many ms
+   * of the end of its RTMP handshake, whatever it sends meanwhile; and a connection whose publish
+   * ended gets this long again to close. 0 disables it. Publishing connections are bound by
+   * `idleTimeoutMs` only. Default {@link DEFAULT_UNPUBLISHED_TIMEOUT_MS}.
+   */
+  unpublishedTimeoutMs?: number;
+  /**
+   * Most bytes a connection without an accepted publish may hold in partial messages (RTMP
+   * commands are small), and in media buffered while its publish is being authorized. Default
+   * {@link DEFAULT_MAX_PENDING_BYTES_UNPUBLISHED}.
+   */
+  maxPendingBytesUnpublished?: number;
+  /**
+   * Most bytes a publishing connection may hold in partial messages (a large keyframe split in
+   * chunks, plus interleaved audio). Default 2 × `maxMessageSize` (16 MiB).
+   */
+  maxPendingBytesPerConnection?: number;
+  /**
+   * Most bytes all connections of the server together may hold in partial messages; the
+   * connection whose message would grow past it is closed (the others keep theirs). Default
+   * {@link DEFAULT_MAX_PENDING_BYTES}.
+   */
+  maxPendingBytes?: number;
+  /**
+   * Connections refused or closed by one of the bounds above are logged once per offender
+   * (reason and peer address; for the node-wide `total` and `node_pending_bytes`, once in all)
+   * per this many ms; the metrics count every one. Default 60000.
+   */
+  limitLogWindowMs?: number;
 }
+
+/** Default {@link RtmpLimits.maxConnections}. */
+export const DEFAULT_MAX_CONNECTIONS = 1000;
+/** Default {@link RtmpLimits.maxConnectionsPerAddress}. */
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 20;
+/** Default {@link RtmpLimits.unpublishedTimeoutMs}, ms. */
+export const DEFAULT_UNPUBLISHED_TIMEOUT_MS = 10_000;
+/** Default {@link RtmpLimits.maxPendingBytesUnpublished}, bytes (64 KiB). */
+export const DEFAULT_MAX_PENDING_BYTES_UNPUBLISHED = 64 * 1024;
+/** Default {@link RtmpLimits.maxPendingBytes}, bytes (256 MiB). */
+export const DEFAULT_MAX_PENDING_BYTES = 256 * 1024 * 1024;
 
 /** Options of `createRtmpServer`. */
 export interface RtmpServerOptions {
@@ -123,6 +176,21 @@ export interface RtmpServerOptions {
    */
   channelClaims?: ChannelClaims;
   limits?: RtmpLimits;
+  /**
+   * Called for every connection refused or closed by a bound of `limits` (for metrics); must not
+   * throw (errors are logged and ignored). Logging is done by the server, throttled.
+   */
+  onLimit?(event: RtmpLimitEvent): void;
+}
+
+/** Input of {@link RtmpServerOptions.onLimit}. */
+export interface RtmpLimitEvent {
+  reason: RtmpLimitReason;
+  /** `refused`: closed at TCP accept, no session; `closed`: an open session was closed. */
+  action: 'refused' | 'closed';
+  /** Peer address, normalized (IPv4-mapped IPv6 as IPv4). */
+  remoteAddress: string;
+  transport: 'rtmp' | 'rtmps';
 }
 
 /** See {@link RtmpServerOptions.channelClaims}. */
@@ -134,15 +202,34 @@ export interface ChannelClaims {
 /** {@link RtmpLimits} with defaults applied. */
 export type ResolvedRtmpLimits = Required<RtmpLimits>;
 
-/** Applies the documented defaults to `limits`. */
+/**
+ * Applies the documented defaults to `limits`.
+ * @throws RangeError when a connection cap is below 1 or a byte budget below 1024.
+ */
 export function resolveLimits(limits: RtmpLimits = {}): ResolvedRtmpLimits {
-  return {
+  const maxMessageSize = limits.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+  const r: ResolvedRtmpLimits = {
     handshakeTimeoutMs: limits.handshakeTimeoutMs ?? 5000,
     idleTimeoutMs: limits.idleTimeoutMs ?? 30000,
     maxChunkSize: limits.maxChunkSize ?? DEFAULT_MAX_CHUNK_SIZE,
-    maxMessageSize: limits.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+    maxMessageSize,
     maxChunkStreams: limits.maxChunkStreams ?? DEFAULT_MAX_CHUNK_STREAMS,
     mediaInfoTimeoutMs: limits.mediaInfoTimeoutMs ?? 3000,
     maxPendingMediaBytes: limits.maxPendingMediaBytes ?? 32 * 1024 * 1024,
+    maxConnections: limits.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+    maxConnectionsPerAddress: limits.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+    unpublishedTimeoutMs: limits.unpublishedTimeoutMs ?? DEFAULT_UNPUBLISHED_TIMEOUT_MS,
+    maxPendingBytesUnpublished: limits.maxPendingBytesUnpublished ?? DEFAULT_MAX_PENDING_BYTES_UNPUBLISHED,
+    maxPendingBytesPerConnection: limits.maxPendingBytesPerConnection ?? 2 * maxMessageSize,
+    maxPendingBytes: limits.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES,
+    limitLogWindowMs: limits.limitLogWindowMs ?? 60_000,
   };
+  for (const k of ['maxConnections', 'maxConnectionsPerAddress'] as const) {
+    if (!(r[k] >= 1)) throw new RangeError(`RTMP limit ${k} must be at least 1 (got ${r[k]})`);
+  }
+  for (const k of ['maxPendingBytesUnpublished', 'maxPendingBytesPerConnection', 'maxPendingBytes'] as const) {
+    if (!(r[k] >= 1024)) throw new RangeError(`RTMP limit ${k} must be at least 1024 bytes (got ${r[k]})`);
+  }
+  if (!(r.unpublishedTimeoutMs >= 0)) throw new RangeError(`RTMP limit unpublishedTimeoutMs must be ≥ 0 (got ${r.unpublishedTimeoutMs})`);
+  return r;
 }

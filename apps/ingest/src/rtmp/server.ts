@@ -5,6 +5,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { uuidv7 } from './ids.js';
+import { ConnectionCounter, createByteBudget, normalizeAddress, OffenderLog, type RtmpLimitReason } from './limits.js';
 import { resolveLimits, type RtmpServerOptions } from './options.js';
 import { RtmpSession, type RtmpSessionInfo, type RtmpTransport } from './session.js';
 import { createTlsAcceptor } from './tls-listener.js';
@@ -54,6 +55,16 @@ export interface RtmpServer {
    * reason `kicked` and `detail` = `reason`. Returns false for an unknown/closed session.
    */
   kick(sessionId: string, reason: string): boolean;
+  /** Current use of the server-wide bounds (for gauges). */
+  stats(): RtmpServerStats;
+}
+
+/** See {@link RtmpServer.stats}. */
+export interface RtmpServerStats {
+  /** TCP connections counted against `maxConnections` (RTMPS ones from before their TLS handshake). */
+  readonly connections: number;
+  /** Bytes all sessions hold in partial RTMP messages (counted against `maxPendingBytes`). */
+  readonly pendingBytes: number;
 }
 
 /**
@@ -61,9 +72,19 @@ export interface RtmpServer {
  * `listen` and/or `listenTls` to accept connections. Each connection gets a UUIDv7 sessionId,
  * logged as `sessionId` on every line together with `remoteAddress` and `transport`
  * (`rtmp`/`rtmps`). A connection that sends malformed bytes, fails or times out the handshake,
- * or exceeds a limit is closed alone, with `logger.warn({ reason })`. One channelId can be live
- * only once per server, across all its listeners: a second accepted publish for it is refused
- * with ALREADY_LIVE.
+ * or breaks the protocol is closed alone, with `logger.warn({ reason })`. One channelId can be
+ * live only once per server, across all its listeners: a second accepted publish for it is
+ * refused with ALREADY_LIVE.
+ *
+ * Server-wide bounds (see {@link RtmpLimits}): connections over `maxConnections` or
+ * `maxConnectionsPerAddress` are destroyed at TCP accept (before any handshake, no session);
+ * sessions whose partial messages exceed their budget or the node's `maxPendingBytes`, or that
+ * have no publish accepted within `unpublishedTimeoutMs`, are closed. Each such connection is
+ * reported to `onLimit` and logged at warn as `RTMP connection refused: limit` /
+ * `closing RTMP connection: limit` with `reason` (an {@link RtmpLimitReason}) and
+ * `remoteAddress` — once per reason and address per `limitLogWindowMs` (once per window in all
+ * for the node-wide `total` and `node_pending_bytes`), with `suppressed` counting the
+ * occurrences not logged since the previous line.
  *
  * Wiring the HTTP-FLV relay: `createRtmpServer({ ..., mediaSink: createRelay({ logger }) })`.
  */
@@ -74,6 +95,59 @@ export function createRtmpServer(opts: RtmpServerOptions): RtmpServer {
   const inflight = new Set<Promise<unknown>>();
   const listeners: Array<{ server: Server; closeHandshaking?: () => void }> = [];
   let closing = false;
+  const counter = new ConnectionCounter({ maxTotal: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerAddress });
+  const pendingBudget = createByteBudget(limits.maxPendingBytes);
+  const offenders = new OffenderLog({ windowMs: limits.limitLogWindowMs });
+  // The bound each reason names (pending_bytes depends on the session's phase: see `detail`).
+  const LIMIT_VALUE: Partial<Record<RtmpLimitReason, number>> = {
+    per_address: limits.maxConnectionsPerAddress,
+    total: limits.maxConnections,
+    node_pending_bytes: limits.maxPendingBytes,
+    unpublished_timeout: limits.unpublishedTimeoutMs,
+  };
+
+  /** Counts (onLimit) and logs, throttled per offender, a connection refused or closed by a bound. */
+  const limitHit = (reason: RtmpLimitReason, action: 'refused' | 'closed', address: string, transport: RtmpTransport, detail?: string): void => {
+    try {
+      opts.onLimit?.({ reason, action, remoteAddress: address, transport });
+    } catch (err) {
+      opts.logger.error({ err }, 'onLimit failed');
+    }
+    // Node-wide conditions (the node is full) are one offence whoever hits them: keyed without the
+    // address, so a flood from many addresses still writes one line per window.
+    const d = offenders.record(reason === 'total' || reason === 'node_pending_bytes' ? reason : `${reason}|${address}`);
+    if (!d.log) return;
+    opts.logger.warn(
+      { reason, remoteAddress: address, transport, limit: LIMIT_VALUE[reason], suppressed: d.suppressed, logWindowMs: limits.limitLogWindowMs, ...(detail !== undefined ? { detail } : {}) },
+      action === 'refused' ? 'RTMP connection refused: limit' : 'closing RTMP connection: limit',
+    );
+  };
+
+  /**
+   * Counts a new TCP connection against the connection caps; false (socket destroyed, no slot
+   * kept) when over one. The slot is given back when the socket closes.
+   */
+  const admit = (socket: Socket, transport: RtmpTransport): boolean => {
+    if (closing || socket.destroyed || socket.remoteAddress === undefined) {
+      socket.destroy(); // shutting down, or the peer is already gone
+      return false;
+    }
+    const address = normalizeAddress(socket.remoteAddress);
+    const refused = counter.tryOpen(address);
+    if (refused !== undefined) {
+      socket.destroy();
+      limitHit(refused, 'refused', address, transport);
+      return false;
+    }
+    let released = false;
+    socket.once('close', () => {
+      if (released) return;
+      released = true;
+      counter.release(address);
+    });
+    return true;
+  };
+
   const track = (p: Promise<unknown>): void => {
     inflight.add(p);
     const done = (): void => {
@@ -82,12 +156,14 @@ export function createRtmpServer(opts: RtmpServerOptions): RtmpServer {
     p.then(done, done);
   };
 
+  /** Starts a session on `socket`; plain RTMP sockets are admitted here, RTMPS ones before TLS. */
   const accept = (socket: Socket, transport: RtmpTransport): void => {
     try {
       if (closing) {
         socket.destroy();
         return;
       }
+      if (transport === 'rtmp' && !admit(socket, transport)) return;
       const sessionId = uuidv7();
       const remoteAddress = socket.remoteAddress ?? 'unknown';
       const session = new RtmpSession(socket, {
@@ -98,6 +174,8 @@ export function createRtmpServer(opts: RtmpServerOptions): RtmpServer {
         limits,
         liveChannels,
         track,
+        pendingBudget,
+        onLimit: (reason, detail) => limitHit(reason, 'closed', normalizeAddress(remoteAddress), transport, detail),
         onClose: () => sessions.delete(sessionId),
       });
       if (!socket.destroyed) sessions.set(sessionId, session);
@@ -134,6 +212,7 @@ export function createRtmpServer(opts: RtmpServerOptions): RtmpServer {
         handshakeTimeoutMs: limits.handshakeTimeoutMs,
         logger: opts.logger.child({ transport: 'rtmps' }),
         onSecureConnection: (socket) => accept(socket, 'rtmps'),
+        admit: (raw) => admit(raw, 'rtmps'),
       });
       const { server } = acceptor;
       server.on('error', (err) => opts.logger.error({ err }, 'RTMPS server error'));
@@ -160,6 +239,9 @@ export function createRtmpServer(opts: RtmpServerOptions): RtmpServer {
     },
     kick(sessionId, reason) {
       return sessions.get(sessionId)?.kick(reason) ?? false;
+    },
+    stats() {
+      return { connections: counter.total, pendingBytes: pendingBudget.used };
     },
   };
 }

@@ -11,10 +11,11 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { decodeAmf0, decodeAmf0Value, isAmfObject, type AmfObject, type AmfValue } from './amf0.js';
-import { ChunkDecoder, DEFAULT_CHUNK_SIZE, encodeMessage, type OutboundMessage, type RtmpMessage } from './chunk.js';
+import { ChunkDecoder, DEFAULT_CHUNK_SIZE, encodeMessage, type OutboundMessage, type PendingBytesBudget, type RtmpMessage } from './chunk.js';
 import { RtmpProtocolError } from './errors.js';
 import { ServerHandshake } from './handshake.js';
 import { maskStreamKey, normalizeAppName, streamKeyFromPublishName } from './ids.js';
+import type { RtmpLimitReason } from './limits.js';
 import { MediaInfoCollector, parseAudioTagHeader, parseVideoTagHeader, type MediaInfo } from './media-info.js';
 import type { MediaMessage, MediaSink, PublishEndReason, PublishStartInfo } from './media-sink.js';
 import {
@@ -79,6 +80,14 @@ export interface SessionContext {
   readonly liveChannels: Map<string, string>;
   /** Registers a callback promise (already error-handled) so server shutdown can await it. */
   track(p: Promise<unknown>): void;
+  /** The node-wide budget of partial-message bytes (shared by all sessions). */
+  readonly pendingBudget: PendingBytesBudget;
+  /**
+   * Reports that this session is being closed by a bound (`pending_bytes`, `node_pending_bytes`,
+   * `unpublished_timeout`): the server counts and logs it (throttled per offender); the session
+   * closes itself right after.
+   */
+  onLimit(reason: RtmpLimitReason, detail: string): void;
   /** Called once, when the connection is closed. */
   onClose(): void;
 }
@@ -117,6 +126,12 @@ const REFUSAL_STATUS: Record<PublishRefusalCode, string> = {
   INTERNAL: 'NetStream.Publish.Failed',
 };
 
+/** Protocol errors that mean "a resource bound was hit" (counted and logged by the server). */
+const LIMIT_OF_CODE: Partial<Record<RtmpProtocolError['code'], RtmpLimitReason>> = {
+  PENDING_BYTES_LIMIT: 'pending_bytes',
+  NODE_PENDING_BYTES_LIMIT: 'node_pending_bytes',
+};
+
 /** Commands that are replies or notifications from the client: never answered. */
 const SILENT_COMMANDS = new Set(['_result', '_error', 'onStatus', 'onBWDone', 'onFCPublish', 'onFCUnpublish']);
 
@@ -136,6 +151,7 @@ export class RtmpSession {
   private readonly handshake = new ServerHandshake();
   private readonly decoder: ChunkDecoder;
   private readonly handshakeTimer: NodeJS.Timeout;
+  private unpublishedTimer: NodeJS.Timeout | undefined;
   private phase: 'handshake' | 'open' | 'closed' = 'handshake';
   private outChunkSize = DEFAULT_CHUNK_SIZE;
   private bytesReceived = 0;
@@ -157,6 +173,9 @@ export class RtmpSession {
       maxChunkSize: ctx.limits.maxChunkSize,
       maxMessageSize: ctx.limits.maxMessageSize,
       maxChunkStreams: ctx.limits.maxChunkStreams,
+      // Raised to maxPendingBytesPerConnection once a publish is accepted.
+      maxPendingBytes: ctx.limits.maxPendingBytesUnpublished,
+      budget: ctx.pendingBudget,
     });
     socket.setNoDelay(true);
     socket.setTimeout(ctx.limits.idleTimeoutMs);
@@ -234,7 +253,14 @@ export class RtmpSession {
   }
 
   private fail(err: unknown): void {
-    if (err instanceof RtmpProtocolError) {
+    const limit = err instanceof RtmpProtocolError ? LIMIT_OF_CODE[err.code] : undefined;
+    if (limit !== undefined) {
+      if (this.phase === 'closed') return;
+      // Logged by the server, once per offender per window: a flood must not flood the log.
+      this.logger.debug({ reason: (err as Error).message }, 'RTMP session hit a limit');
+      this.ctx.onLimit(limit, (err as Error).message);
+      this.close('error', (err as RtmpProtocolError).code);
+    } else if (err instanceof RtmpProtocolError) {
       this.logger.warn({ reason: err.message, code: err.code }, 'closing RTMP connection: protocol error');
       this.close('error', err.code);
     } else {
@@ -255,6 +281,7 @@ export class RtmpSession {
         clearTimeout(this.handshakeTimer);
         this.phase = 'open';
         this.logger.debug('RTMP handshake complete');
+        this.armUnpublishedTimer();
         rest = progress.rest;
       }
       if (rest && rest.length > 0) {
@@ -265,6 +292,30 @@ export class RtmpSession {
       }
       this.maybeAcknowledge();
     });
+  }
+
+  /**
+   * Starts (or restarts) the deadline for a publish to be accepted: not extended by traffic, so a
+   * connection that trickles messages without publishing is closed all the same. A publish whose
+   * authorization or channel claim is still in flight at the deadline (our wait, not the
+   * client's) gets another period; it is closed by the refusal if refused.
+   */
+  private armUnpublishedTimer(): void {
+    clearTimeout(this.unpublishedTimer);
+    const ms = this.ctx.limits.unpublishedTimeoutMs;
+    if (ms <= 0 || this.phase === 'closed') return;
+    this.unpublishedTimer = setTimeout(
+      () =>
+        this.guard(() => {
+          if (this.phase === 'closed' || this.isPublishing) return;
+          const ph = this.publish?.phase;
+          if (ph === 'authorizing' || ph === 'claiming') return this.armUnpublishedTimer();
+          this.ctx.onLimit('unpublished_timeout', `no publish accepted within ${ms} ms`);
+          this.close('error', 'unpublished timeout');
+        }),
+      ms,
+    );
+    this.unpublishedTimer.unref();
   }
 
   /** RTMP 1.0 §5.4.3: acknowledge once the peer's window of bytes has been received. */
@@ -477,6 +528,8 @@ export class RtmpSession {
   private accept(p: PublishState): void {
     p.acceptedAt = new Date();
     p.phase = 'awaiting-media';
+    clearTimeout(this.unpublishedTimer);
+    this.decoder.setMaxPendingBytes(this.ctx.limits.maxPendingBytesPerConnection);
     this.send(userControlMessage(UserControlEvent.StreamBegin, p.streamId));
     this.sendStatus(p.streamId, 'status', 'NetStream.Publish.Start', 'Publishing live stream.');
     this.logger.info({ channelId: p.channelId, streamKey: p.streamKeyMasked }, 'publish accepted');
@@ -539,6 +592,9 @@ export class RtmpSession {
   private bufferMedia(p: PublishState, msg: MediaMessage): void {
     p.pending.push(msg);
     p.pendingBytes += msg.payload.length;
+    if ((p.phase === 'authorizing' || p.phase === 'claiming') && p.pendingBytes > this.ctx.limits.maxPendingBytesUnpublished) {
+      throw new RtmpProtocolError('PENDING_BYTES_LIMIT', `more than ${this.ctx.limits.maxPendingBytesUnpublished} media bytes before the publish was accepted`);
+    }
     if (p.pendingBytes > this.ctx.limits.maxPendingMediaBytes) {
       throw new RtmpProtocolError('LIMIT_EXCEEDED', `more than ${this.ctx.limits.maxPendingMediaBytes} media bytes before the publish started`);
     }
@@ -615,8 +671,20 @@ export class RtmpSession {
   // ---------------------------------------------------------------------------------------------
   // Ending
 
-  /** Ends the publish, if any; `onPublishEnded` follows once for a started publish. */
+  /**
+   * Ends the publish, if any; `onPublishEnded` follows once for a started publish. A connection
+   * that stays open afterwards is back to the bounds of one that has not published.
+   */
   private endPublish(reason: PublishEndReason, detail: string | undefined): void {
+    const wasAccepted = this.isPublishing;
+    this.endPublishNow(reason, detail);
+    if (wasAccepted && this.phase !== 'closed') {
+      this.decoder.setMaxPendingBytes(this.ctx.limits.maxPendingBytesUnpublished);
+      this.armUnpublishedTimer();
+    }
+  }
+
+  private endPublishNow(reason: PublishEndReason, detail: string | undefined): void {
     const p = this.publish;
     if (!p) return;
     switch (p.phase) {
@@ -700,6 +768,8 @@ export class RtmpSession {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
     clearTimeout(this.handshakeTimer);
+    clearTimeout(this.unpublishedTimer);
+    this.decoder.dispose();
     try {
       this.endPublish(reason, detail);
     } catch (err) {

@@ -20,6 +20,12 @@ export interface TlsAcceptorOptions {
   logger: Logger;
   /** Called with each connection whose TLS handshake completed; must not throw. */
   onSecureConnection(socket: TLSSocket): void;
+  /**
+   * Called with each TCP connection before its TLS handshake (optional; must not throw): false
+   * destroys it at once, unlogged (the caller logs and counts it), so a refused peer costs no
+   * TLS work. The caller releases whatever it keeps per connection on the socket's `close`.
+   */
+  admit?(raw: Socket): boolean;
 }
 
 /** A TLS server in front of the RTMP sessions (see {@link createTlsAcceptor}). */
@@ -79,6 +85,10 @@ export function createTlsAcceptor(opts: TlsAcceptorOptions): TlsAcceptor {
   // 'connection' carries the TCP socket before the handshake: the only moment its peer address
   // is sure to be readable (a TLSSocket that was reset has none left by the time of the error).
   server.on('connection', (raw: Socket) => {
+    if (opts.admit && !opts.admit(raw)) {
+      raw.destroy(); // not in `pending`: the TLS error this causes is only logged at debug
+      return;
+    }
     const key = keyOf(raw.remoteAddress, raw.remotePort);
     if (key === undefined) return; // already gone
     const p: Pending = { raw, remoteAddress: raw.remoteAddress ?? 'unknown', secured: false, logged: false };

@@ -101,7 +101,7 @@ export class TestRtmpClient {
   }
 
   /** Waits for a message satisfying `pred` (already received ones count). */
-  async waitFor(pred: (m: RtmpMessage) => boolean, timeoutMs = 3000): Promise<RtmpMessage> {
+  async waitFor(pred: (m: RtmpMessage) => boolean, timeoutMs = 10_000): Promise<RtmpMessage> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.messages.find(pred);

@@ -1,0 +1,173 @@
+/**
+ * The web app on the whole embedded stack (`startTestStack(…, { web: true })`: the real ingest,
+ * worker, edge, API and projector, and the built app under `vite preview`, which proxies `/api`
+ * and the edge's paths to the real servers). A real ffmpeg publishes a 360p test pattern to the
+ * demo channel twice: the first broadcast becomes a VOD (the worker's ladder: 360p passthrough
+ * and 240p), the second stays live. Headless Chromium drives the app: the home page lists the
+ * live stream first, then the VOD, with markup in the title shown as text; the VOD plays with
+ * both renditions, the quality menu switches hls.js' level and the MP4 download comes through
+ * the web origin; the live stream plays with the LIVE badge; a channel that is not live shows
+ * hls.js' error details while retrying; with the API stopped the home page shows its error.
+ *
+ * Set WEB_PLAYER_SCREENSHOT=/path.png to save a screenshot of the VOD player page.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { channelSubject, domainEvent, systemClock, type DomainEvent } from '@live/events';
+import { appendEvent } from '@live/messaging';
+import { publishTestPattern, startTestStack, waitFor, type Publisher, type TestStack } from '@live/dev/testing';
+import type { StreamsResponse } from '../src/api';
+import { launchBrowser, measurePlayback } from './browser';
+
+/** Markup in a title must show up as text. */
+const TITLE = 'Test <b>pattern</b>';
+/** Seconds of the broadcast that becomes the VOD. */
+const VOD_SECONDS = 20;
+
+let t: TestStack;
+let browser: Browser;
+let live: Publisher | undefined;
+let vodSessionId: string;
+let liveSessionId: string;
+
+type StreamItem = StreamsResponse['items'][number];
+
+async function streams(): Promise<readonly StreamItem[]> {
+  const res = await fetch(`${t.stack.info.apiUrl}/api/streams`);
+  return res.ok ? ((await res.json()) as StreamsResponse).items : [];
+}
+
+async function newPage(): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  page.on('pageerror', (err) => console.error('[page error]', err.message));
+  return page;
+}
+
+describe('web app on the embedded stack', () => {
+  beforeAll(async () => {
+    const launched = launchBrowser();
+    t = await startTestStack('e2e-web', { web: true });
+    browser = await launched;
+    const { info } = t.stack;
+    await appendEvent(t.messaging.js, domainEvent(systemClock, 'ChannelMetadataUpdated', channelSubject(info.demoChannelId), {
+      channelId: info.demoChannelId, title: TITLE, category: 'just-chatting', tags: ['demo'], language: 'en', mature: false,
+    }, { producer: 'web-e2e' }));
+    await waitFor('the title projected', async () => {
+      const res = await fetch(`${info.apiUrl}/api/streams/${info.demoChannelId}`);
+      return res.ok && ((await res.json()) as { title: string }).title === TITLE;
+    }, 30_000);
+
+    // First broadcast: ends, becomes the VOD.
+    const first = publishTestPattern(`${info.rtmpUrl}/${info.demoStreamKey}`, { seconds: VOD_SECONDS, width: 640, height: 360, fps: 30, videoKbps: 800 });
+    const exit = await first.done;
+    expect(exit.code, exit.stderr).toBe(0);
+    const events = await waitFor('VodReady', async () => {
+      const evs = await t.channelEvents();
+      return evs.some((e) => e.type === 'VodReady' || e.type === 'StreamFailed') ? evs : undefined;
+    }, 150_000, 1000);
+    expect(events.map((e) => e.type)).not.toContain('StreamFailed');
+    vodSessionId = events.filter((e): e is Extract<DomainEvent, { type: 'VodReady' }> => e.type === 'VodReady').at(-1)!.data.sessionId;
+    await waitFor('the VOD listed with its MP4', async () => (await streams()).some((s) => s.sessionId === vodSessionId && s.vodUrl !== null && s.vodMp4Url !== null), 60_000);
+
+    // Second broadcast: stays live for the rest of the file.
+    live = publishTestPattern(`${info.rtmpUrl}/${info.demoStreamKey}`, { seconds: 600, width: 640, height: 360, fps: 30, videoKbps: 800 });
+    const liveItem = await waitFor('the second broadcast live', async () => {
+      if (live?.child.exitCode !== null) throw new Error(`the live publisher exited: ${(await live?.done)?.stderr}`);
+      return (await streams()).find((s) => s.status === 'live' && s.sessionId !== vodSessionId);
+    }, 60_000);
+    liveSessionId = liveItem.sessionId;
+    await waitFor('the live master playlist on the edge', async () => {
+      const res = await fetch(info.demoPlaybackUrl);
+      return res.ok && (await res.text()).includes('#EXT-X-STREAM-INF');
+    }, 60_000);
+  }, 420_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    live?.child.kill('SIGINT');
+    await live?.done;
+    await t?.stop();
+  }, 90_000);
+
+  it('lists the live stream first and the VOD, then plays the VOD with both renditions', async () => {
+    const { info } = t.stack;
+    const page = await newPage();
+    await page.goto(`${info.webUrl}/`);
+    const items = page.getByTestId('stream-item');
+    await expect.poll(() => items.count(), { timeout: 30_000 }).toBe(2);
+    expect(await items.nth(0).getAttribute('data-session-id')).toBe(liveSessionId);
+    const vod = page.locator(`[data-testid=stream-item][data-session-id="${vodSessionId}"]`);
+    expect(await vod.textContent()).toContain(TITLE);
+    expect(await vod.locator('b').count()).toBe(0);
+
+    await vod.getByRole('link').click();
+    await page.waitForURL(`${info.webUrl}/watch/vod/${vodSessionId}`);
+
+    // Played for 4 s of wall-clock time: at least half of it (a loaded machine may stall a little).
+    const m = await measurePlayback(page, { seconds: 4, startTimeoutMs: 45_000 });
+    expect(m.advancedSeconds).toBeGreaterThanOrEqual(2);
+    expect(m.levels.map((l) => l.height).sort()).toEqual([240, 360]);
+
+    const options = await page.getByTestId('quality-select').locator('option').allTextContents();
+    expect(options).toHaveLength(3);
+    expect(options[0]).toMatch(/^Auto/);
+    expect(options.slice(1)).toEqual(['360p', '240p']);
+
+    // Choosing a rendition drives hls.currentLevel (the getter reports the level playing,
+    // so it changes once the switch is done).
+    const idx240 = m.levels.findIndex((l) => l.height === 240);
+    await page.getByTestId('quality-select').selectOption('240p');
+    const playingLevel = () =>
+      page.evaluate(() => (window as Window & { __player?: { hls: { currentLevel: number } | null } }).__player?.hls?.currentLevel);
+    await expect.poll(playingLevel, { timeout: 30_000 }).toBe(idx240);
+    await expect.poll(() => page.getByTestId('player-status').getAttribute('data-state'), { timeout: 30_000 }).toMatch(/playing|ended/);
+
+    // The MP4 download: the API's URL, served by the edge through the web origin's proxy.
+    const listed = (await streams()).find((s) => s.sessionId === vodSessionId)!;
+    const download = page.getByTestId('download-mp4');
+    const href = await download.getAttribute('href');
+    expect(href).toBe(listed.vodMp4Url);
+    expect(href).toBe(`/sessions/${vodSessionId}/vod.mp4`);
+    const mp4 = await fetch(`${info.webUrl}${href}`);
+    expect(mp4.status).toBe(200);
+    expect(mp4.headers.get('content-type')).toBe('video/mp4');
+    expect((await mp4.arrayBuffer()).byteLength).toBeGreaterThan(0);
+
+    if (process.env.WEB_PLAYER_SCREENSHOT) await page.screenshot({ path: process.env.WEB_PLAYER_SCREENSHOT });
+    await page.close();
+  }, 180_000);
+
+  it('plays the live stream with the LIVE badge', async () => {
+    const { info } = t.stack;
+    const page = await newPage();
+    await page.goto(info.demoWatchUrl);
+    await expect.poll(() => page.getByTestId('live-badge').isVisible(), { timeout: 30_000 }).toBe(true);
+    const m = await measurePlayback(page, { seconds: 5, startTimeoutMs: 45_000 });
+    expect(m.advancedSeconds).toBeGreaterThanOrEqual(2.5);
+    expect(m.levels.map((l) => l.height).sort()).toEqual([240, 360]);
+    expect(await page.evaluate(() => (window as Window & { __player?: { hls: { config: { liveSyncDurationCount: number } } | null } }).__player?.hls?.config.liveSyncDurationCount)).toBe(3);
+    await page.close();
+  }, 120_000);
+
+  it('reports hls.js error details and keeps retrying when a channel is not live', async () => {
+    const { info } = t.stack;
+    const page = await newPage();
+    await page.goto(`${info.webUrl}/watch/live/nobody`);
+    const status = page.getByTestId('player-status');
+    await expect.poll(() => status.getAttribute('data-state'), { timeout: 30_000 }).toBe('error');
+    expect(await status.textContent()).toMatch(/networkError\/manifestLoadError \(HTTP 404\) — retrying in \d+ s/);
+    await page.close();
+  }, 60_000);
+
+  it('shows the error state when the API is unreachable', async () => {
+    const { info } = t.stack;
+    await t.stack.apps.get('api')!.stop(); // the stack's stop() later is idempotent
+    const page = await newPage();
+    await page.goto(`${info.webUrl}/`);
+    const banner = page.getByTestId('streams-error');
+    await expect.poll(() => banner.isVisible(), { timeout: 30_000 }).toBe(true);
+    expect(await banner.textContent()).toContain('Can’t reach the streams API');
+    expect(await page.getByTestId('stream-item').count()).toBe(0);
+    await page.close();
+  }, 60_000);
+});
