@@ -174,9 +174,18 @@ export interface ChannelPlaybackPolicyChangedV1 {
   readonly actorUserId: string | null;
 }
 
+/**
+ * Version 2 of ChannelPlaybackPolicyChanged: adds `bindAddress`. A v1 event is read with
+ * `bindAddress: false` (its upcaster in catalogue.ts).
+ */
+export interface ChannelPlaybackPolicyChangedV2 extends ChannelPlaybackPolicyChangedV1 {
+  /** Every playback token issued for the channel is bound to the requester's IP address. */
+  readonly bindAddress: boolean;
+}
+
 /** The policy of a channel that never changed it. */
-export const DEFAULT_PLAYBACK_POLICY: { readonly visibility: PlaybackVisibility; readonly allowList: readonly string[]; readonly encryption: PlaybackEncryption } = {
-  visibility: 'public', allowList: [], encryption: { enabled: false, rotateEverySegments: 0 },
+export const DEFAULT_PLAYBACK_POLICY: { readonly visibility: PlaybackVisibility; readonly allowList: readonly string[]; readonly encryption: PlaybackEncryption; readonly bindAddress: boolean } = {
+  visibility: 'public', allowList: [], encryption: { enabled: false, rotateEverySegments: 0 }, bindAddress: false,
 };
 
 /** The user has read every notification created up to `readUpTo` (ISO-8601). */

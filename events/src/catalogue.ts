@@ -1,7 +1,7 @@
 import type { EventEnvelope } from './envelope.js';
 import type {
   ChannelCreatedV1, ChannelFollowChangedV1, ChannelMetadataUpdatedV1, ChannelModeratorChangedV1, StreamKeyIssuedV1,
-  StreamKeyRevokedV1, StreamKeyRotatedV1, ChannelPlaybackPolicyChangedV1, StreamStopRequestedV1, UniqueValueClaimedV1, UniqueValueReleasedV1,
+  StreamKeyRevokedV1, StreamKeyRotatedV1, ChannelPlaybackPolicyChangedV2, StreamStopRequestedV1, UniqueValueClaimedV1, UniqueValueReleasedV1,
   NotificationsReadV1, UserPasswordChangedV1, UserProfileUpdatedV1, UserRegisteredV1, UserRoleChangedV1,
 } from './accounts.js';
 import type {
@@ -143,7 +143,7 @@ export interface EventDataByType {
   StreamKeyIssued: StreamKeyIssuedV1;
   StreamKeyRotated: StreamKeyRotatedV1;
   StreamKeyRevoked: StreamKeyRevokedV1;
-  ChannelPlaybackPolicyChanged: ChannelPlaybackPolicyChangedV1;
+  ChannelPlaybackPolicyChanged: ChannelPlaybackPolicyChangedV2;
   ChannelFollowed: ChannelFollowChangedV1;
   ChannelUnfollowed: ChannelFollowChangedV1;
   NotificationsRead: NotificationsReadV1;
@@ -187,7 +187,7 @@ export const CURRENT_VERSION: { readonly [K in EventType]: number } = {
   StreamKeyIssued: 1,
   StreamKeyRotated: 1,
   StreamKeyRevoked: 1,
-  ChannelPlaybackPolicyChanged: 1,
+  ChannelPlaybackPolicyChanged: 2,
   ChannelFollowed: 1,
   ChannelUnfollowed: 1,
   NotificationsRead: 1,
@@ -217,8 +217,11 @@ export type EventOf<K extends EventType> = Extract<DomainEvent, { type: K }>;
  */
 export type Upcaster = (data: Record<string, unknown>) => Record<string, unknown>;
 
-/** Upcasters per type, keyed by the version they read. Empty while every type is at v1. */
-export const UPCASTERS: { readonly [K in EventType]?: Readonly<Record<number, Upcaster>> } = {};
+/** Upcasters per type, keyed by the version they read. */
+export const UPCASTERS: { readonly [K in EventType]?: Readonly<Record<number, Upcaster>> } = {
+  // v2 added bindAddress; policies set before it bound nothing.
+  ChannelPlaybackPolicyChanged: { 1: (data) => ({ ...data, bindAddress: false }) },
+};
 
 /** Thrown when bytes read from the log are not a well-formed event of the catalogue. */
 export class EventDecodeError extends Error {

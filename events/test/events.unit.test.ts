@@ -66,6 +66,16 @@ describe('decodeEvent', () => {
     ];
     for (const b of bad) expect(() => decodeEvent(b)).toThrow(EventDecodeError);
   });
+  it('lifts ChannelPlaybackPolicyChanged v1 to v2 with bindAddress false', async () => {
+    const { domainEvent, channelSubject } = await import('../src/index.js');
+    const data = { channelId: 'c1', visibility: 'followers' as const, allowList: [], encryption: { enabled: true, rotateEverySegments: 0 }, actorUserId: null, bindAddress: true };
+    const v2 = domainEvent(clock, 'ChannelPlaybackPolicyChanged', channelSubject('c1'), data, { producer: 'test' });
+    expect(v2.version).toBe(2);
+    expect(decodeEvent(JSON.parse(JSON.stringify(v2)))).toEqual(v2);
+    const { bindAddress: _dropped, ...v1Data } = data;
+    const v1 = decodeEvent({ ...JSON.parse(JSON.stringify(v2)), version: 1, data: v1Data });
+    expect([v1.version, v1.data]).toEqual([2, { ...v1Data, bindAddress: false }]);
+  });
 });
 
 describe('evolveSession', () => {

@@ -73,7 +73,7 @@ const askToken = (who: Session | null, id = 'owner_1', payload: unknown = {}, re
 describe('playback policy', () => {
   it('is public and unencrypted until changed', async () => {
     const r = await app.inject({ method: 'GET', url: '/api/channels/owner_1/playback-policy', headers: auth(owner) });
-    expect(r.json()).toEqual({ channelId: 'owner_1', visibility: 'public', allowList: [], encryption: { enabled: false, rotateEverySegments: 0 } });
+    expect(r.json()).toEqual({ channelId: 'owner_1', visibility: 'public', allowList: [], encryption: { enabled: false, rotateEverySegments: 0 }, bindAddress: false });
     expect((await app.inject({ method: 'GET', url: '/api/channels/owner_1/playback-policy', headers: auth(mod) })).statusCode).toBe(200);
     expect((await app.inject({ method: 'GET', url: '/api/channels/owner_1/playback-policy', headers: auth(stranger) })).json().code).toBe('NOT_CHANNEL_OWNER');
   });
@@ -106,12 +106,13 @@ describe('playback policy', () => {
   });
 
   it('appends ChannelPlaybackPolicyChanged and answers once the read model has it', async () => {
+    const before = (await channelPlaybackPolicy(db, 'owner_1'))!.version;
     const r = await setPolicy(owner, { visibility: 'allowlist', allowList: [listed.userId, follower.userId], encryption: { enabled: true, rotateEverySegments: 10 } });
     expect(r.statusCode, r.body).toBe(200);
     const sorted = [listed.userId, follower.userId].sort();
-    expect(r.json()).toEqual({ channelId: 'owner_1', visibility: 'allowlist', allowList: sorted, encryption: { enabled: true, rotateEverySegments: 10 } });
+    expect(r.json()).toEqual({ channelId: 'owner_1', visibility: 'allowlist', allowList: sorted, encryption: { enabled: true, rotateEverySegments: 10 }, bindAddress: false });
     expect(await channelPlaybackPolicy(db, 'owner_1', { withAllowList: true })).toEqual({
-      channelId: 'owner_1', visibility: 'allowlist', allowList: sorted, encryption: { enabled: true, rotateEverySegments: 10 },
+      channelId: 'owner_1', visibility: 'allowlist', allowList: sorted, encryption: { enabled: true, rotateEverySegments: 10 }, bindAddress: false, version: before + 1,
     });
     const log = await readEvents(m.js, EVENTS_STREAM, 'evt.channel.owner_1');
     expect(log.at(-1)?.event).toMatchObject({ type: 'ChannelPlaybackPolicyChanged', data: { visibility: 'allowlist', actorUserId: owner.userId } });
@@ -157,6 +158,28 @@ describe('playback tokens', () => {
     expect(verifyPlaybackToken(token, playbackKeys, { channelId: 'owner_1', sessionId: 'sess_1', clientAddress: '203.0.113.9' })).toMatchObject({ sessionId: 'sess_1', addressBound: true });
     expect(() => verifyPlaybackToken(token, playbackKeys, { channelId: 'owner_1', sessionId: 'sess_1', clientAddress: '203.0.113.10' })).toThrow(/another client address/);
     expect(() => verifyPlaybackToken(token, playbackKeys, { channelId: 'owner_1', sessionId: 'sess_2', clientAddress: '203.0.113.9' })).toThrow(/another stream/);
+  });
+
+  it('puts the policy version in every token, and binds every token of a bindAddress channel', async () => {
+    expect((await setPolicy(owner, { visibility: 'public' })).statusCode).toBe(200);
+    const v1 = (await channelPlaybackPolicy(db, 'owner_1'))!.version;
+    const loose = (await askToken(follower, 'owner_1', {}, '203.0.113.9')).json() as { token: string };
+    const scope = { channelId: 'owner_1', sessionId: 'sess_1', clientAddress: '203.0.113.9' };
+    expect(verifyPlaybackToken(loose.token, playbackKeys, { ...scope, policyVersion: v1 })).toMatchObject({ policyVersion: v1, addressBound: false });
+    const r = await setPolicy(owner, { visibility: 'public', bindAddress: true });
+    expect([r.statusCode, r.json().bindAddress]).toEqual([200, true]);
+    const p = (await channelPlaybackPolicy(db, 'owner_1'))!;
+    expect([p.version, p.bindAddress]).toEqual([v1 + 1, true]);
+    const log = await readEvents(m.js, EVENTS_STREAM, 'evt.channel.owner_1');
+    expect(log.at(-1)?.event).toMatchObject({ type: 'ChannelPlaybackPolicyChanged', version: 2, data: { bindAddress: true } });
+    // The earlier token is older than the policy now; a new one is bound although nobody asked.
+    expect(() => verifyPlaybackToken(loose.token, playbackKeys, { ...scope, policyVersion: p.version })).toThrow(/policy changed/);
+    for (const who of [null, follower]) {
+      const { token } = (await askToken(who, 'owner_1', {}, '203.0.113.9')).json() as { token: string };
+      expect(verifyPlaybackToken(token, playbackKeys, { ...scope, policyVersion: p.version })).toMatchObject({ policyVersion: p.version, addressBound: true });
+      expect(() => verifyPlaybackToken(token, playbackKeys, { ...scope, clientAddress: '203.0.113.10' })).toThrow(/another client address/);
+    }
+    expect((await setPolicy(owner, { visibility: 'public' })).json().bindAddress).toBe(false);
   });
 
   it('refuses unknown streams, unknown fields and bad JSON', async () => {

@@ -234,6 +234,8 @@ interface EdgePolicy {
   readonly channelId: string;
   /** `followers` / `allowlist` visibility, or encryption on. */
   readonly tokenRequired: boolean;
+  /** The policy's version: a token issued under an older one is refused (PLAYBACK_TOKEN_STALE). */
+  readonly version: number;
 }
 
 /** Sends the catalogue error `code`; `detail` (a fixed, non-secret reason) replaces the generic message. */
@@ -323,7 +325,9 @@ export function parseRange(header: string | undefined, size: number): { start: n
  * present and invalid token is refused there too. Refusals: 401 PLAYBACK_TOKEN_MISSING /
  * INVALID / EXPIRED, 403 PLAYBACK_TOKEN_WRONG_STREAM / WRONG_ADDRESS (the token's address binding
  * is checked against `request.ip`: behind a proxy or CDN that is the proxy's address unless it
- * validates tokens itself), counted in `edge_token_refusals_total{code}`.
+ * validates tokens itself) / STALE (the token was issued under an older version of the channel's
+ * policy, so a policy change invalidates earlier tokens within `policyCacheMs`), counted in
+ * `edge_token_refusals_total{code}`.
  * A playlist requested with a token is rewritten ({@link rewritePlaylist}) so its child URIs
  * carry the token, and is answered `Cache-Control: private, no-store` without ETag or ranges.
  * Segments and parts keep their long immutable Cache-Control.
@@ -398,8 +402,8 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     }
     c.inc();
   };
-  /** Tokens that verified, by token, channel, session and client address: their expiry (epoch seconds). */
-  const verifiedTokens = new Map<string, number>();
+  /** Tokens that verified, by token, channel, session and client address: their expiry (epoch seconds) and policy version. */
+  const verifiedTokens = new Map<string, { exp: number; policyVersion: number }>();
   if (opts.contentKeySecret && opts.contentKeySecret.length < 16) throw new TypeError('contentKeySecret must be at least 16 bytes');
 
   /** The channel's policy as the edge needs it (null: no such channel). */
@@ -407,7 +411,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     const hit = policyCache.get(channelId);
     if (hit && Date.now() - hit.at < policyMs) return hit.policy;
     const p = await channelPlaybackPolicy(opts.db, channelId);
-    const policy = p ? { channelId, tokenRequired: p.visibility !== 'public' || p.encryption.enabled } : null;
+    const policy = p ? { channelId, tokenRequired: p.visibility !== 'public' || p.encryption.enabled, version: p.version } : null;
     policyCache.set(channelId, { policy, at: Date.now() });
     if (policyCache.size > 10_000) policyCache.clear();
     return policy;
@@ -429,22 +433,26 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   }
 
   /**
-   * Checks the request's token against the channel (and session). Returns the verified token
-   * to propagate into playlists, null when none is needed and none was given, or a refusal.
+   * Checks the request's token against the channel (and session) and the channel's policy
+   * version (`policy`, null when unknown). Returns the verified token to propagate into
+   * playlists, null when none is needed and none was given, or a refusal.
    */
-  function authorise(req: FastifyRequest, channelId: string, sessionId: string | null, required: boolean): { token: string | null } | { refused: PlaybackTokenErrorCode } {
+  function authorise(req: FastifyRequest, channelId: string, sessionId: string | null, policy: EdgePolicy | null, required = policy?.tokenRequired ?? false): { token: string | null } | { refused: PlaybackTokenErrorCode } {
     const token = tokenOf(req);
     if (token === undefined || token === '') return required ? { refused: 'PLAYBACK_TOKEN_MISSING' } : { token: null };
     if (!ring) return { refused: 'PLAYBACK_TOKEN_INVALID' };
     // A player sends the same token for every part and segment: remember what verified (with
-    // the same ring, channel, session and address the answer can only change at expiry).
+    // the same ring, channel, session and address the answer can only change at expiry or with
+    // a new policy version).
     const memoKey = `${token}\n${channelId}\n${sessionId ?? ''}\n${req.ip}`;
-    const exp = verifiedTokens.get(memoKey);
-    if (exp !== undefined && exp * 1000 > Date.now()) return { token };
+    const hit = verifiedTokens.get(memoKey);
+    if (hit !== undefined && hit.exp * 1000 > Date.now()) {
+      return policy && hit.policyVersion < policy.version ? { refused: 'PLAYBACK_TOKEN_STALE' } : { token };
+    }
     try {
-      const claims = verifyPlaybackToken(token, ring, { channelId, sessionId, clientAddress: req.ip });
+      const claims = verifyPlaybackToken(token, ring, { channelId, sessionId, clientAddress: req.ip, ...(policy ? { policyVersion: policy.version } : {}) });
       if (verifiedTokens.size >= 20_000) verifiedTokens.clear();
-      verifiedTokens.set(memoKey, claims.exp);
+      verifiedTokens.set(memoKey, { exp: claims.exp, policyVersion: claims.policyVersion });
       return { token };
     } catch (err) {
       if (err instanceof PlaybackTokenError) return { refused: err.code };
@@ -684,7 +692,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       const [policy, sessionId] = policyHit && now - policyHit.at < policyMs && liveHit && now - liveHit.at < cacheMs
         ? [policyHit.policy, liveHit.sessionId]
         : await Promise.all([policyOf(channelId), liveSessionOf(channelId)]);
-      const auth = authorise(req, channelId, sessionId, policy?.tokenRequired ?? false);
+      const auth = authorise(req, channelId, sessionId, policy ?? null);
       if ('refused' in auth) return refuse(reply, auth.refused);
       if (!sessionId) return isBlockingReload(req) ? refuseBlocking(req, reply, 'no_session', 'CHANNEL_OFFLINE') : sendError(reply, 'CHANNEL_OFFLINE');
       return serveKey(req, reply, `sessions/${sessionId}/${keyRest}`, auth.token, { sessionId, isLive: async () => true });
@@ -701,7 +709,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       const channelId = await channelOfSession(sessionId);
       if (!channelId) return isBlockingReload(req) ? refuseBlocking(req, reply, 'no_session', 'NOT_FOUND') : sendError(reply, 'NOT_FOUND');
       const policy = await policyOf(channelId);
-      const auth = authorise(req, channelId, sessionId, policy?.tokenRequired ?? false);
+      const auth = authorise(req, channelId, sessionId, policy ?? null);
       if ('refused' in auth) return refuse(reply, auth.refused);
       return serveKey(req, reply, `sessions/${keyRest}`, auth.token, { sessionId, isLive: async () => (await liveSessionOf(channelId)) === sessionId });
     },
@@ -715,7 +723,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       if (!CHANNEL_ID.test(sessionId) || !m) return sendError(reply, 'BAD_PATH');
       const channelId = await channelOfSession(sessionId);
       if (!channelId) return sendError(reply, 'NOT_FOUND');
-      const auth = authorise(req, channelId, sessionId, true);
+      const auth = authorise(req, channelId, sessionId, await policyOf(channelId), true);
       if ('refused' in auth) return refuse(reply, auth.refused);
       if (!opts.contentKeySecret) return sendError(reply, 'NOT_FOUND');
       const key = deriveContentKey(opts.contentKeySecret, sessionId, Number(m[1]));

@@ -2,7 +2,8 @@
  * Signed playback at the edge against a real PostgreSQL and local storage: private channels
  * refuse playlists, segments, parts and keys without a valid token (expired, tampered, wrong
  * stream, wrong address: each with its code), public channels play without one, playlists are
- * rewritten with the token and not publicly cacheable, content keys are the derived 16 bytes.
+ * rewritten with the token and not publicly cacheable, content keys are the derived 16 bytes,
+ * tokens older than the channel's policy version are refused as stale.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
@@ -50,6 +51,7 @@ beforeAll(async () => {
   await channel('priv', 'followers', false, [['p1', 'live'], ['pv', 'vod']]);
   await channel('list', 'allowlist', false, [['l1', 'live']]);
   await channel('enc', 'public', true, [['e1', 'live']]);
+  await channel('ver', 'followers', true, [['v1', 'live']]);
   app = await buildEdge({ db, storage, liveLookupCacheMs: 0, policyCacheMs: 0, playbackKeys: ring, contentKeySecret });
 }, 90_000);
 afterAll(async () => {
@@ -167,5 +169,28 @@ describe('signed playback at the edge', () => {
     await db.updateTable('channels').set({ playback_visibility: 'allowlist' }).where('id', '=', 'pub').execute();
     expect((await get('/live/pub/720p/seg_00000.m4s')).json().code).toBe('PLAYBACK_TOKEN_MISSING');
     await db.updateTable('channels').set({ playback_visibility: 'public' }).where('id', '=', 'pub').execute();
+  });
+
+  it('refuses a token issued under an older policy version as PLAYBACK_TOKEN_STALE; a fresh, address-bound one works', async () => {
+    const urls = ['/live/ver/master.m3u8', '/live/ver/720p/index.m3u8', '/sessions/v1/720p/seg_00000.m4s', '/live/ver/720p/seg_00001.0.m4s', '/keys/v1/0.key'];
+    await db.updateTable('channels').set({ playback_policy_version: 1 }).where('id', '=', 'ver').execute();
+    const v1 = signPlaybackToken({ channelId: 'ver', expiresAt: in10min(), policyVersion: 1 }, ring);
+    for (const url of urls) expect((await get(q(url, v1))).statusCode, url).toBe(200); // also remembered as verified
+    // The owner turns on address binding: the projection moves the policy to version 2.
+    await db.updateTable('channels').set({ playback_policy_version: 2, playback_bind_address: true }).where('id', '=', 'ver').execute();
+    const legacy = signPlaybackToken({ channelId: 'ver', expiresAt: in10min() }, ring); // no version: 0
+    for (const t of [v1, legacy]) {
+      for (const url of urls) {
+        const r = await get(q(url, t));
+        expect([r.statusCode, r.json()], url).toEqual([403, { code: 'PLAYBACK_TOKEN_STALE', message: expect.stringMatching(/policy changed/) }]);
+      }
+    }
+    // A new token (as the API issues it for this channel now: version 2, bound to the caller).
+    const v2 = signPlaybackToken({ channelId: 'ver', expiresAt: in10min(), policyVersion: 2, clientAddress: '198.51.100.4' }, ring);
+    for (const url of urls) {
+      expect((await get(q(url, v2), '198.51.100.4')).statusCode, url).toBe(200);
+      expect((await get(q(url, v2), '198.51.100.5')).json().code, url).toBe('PLAYBACK_TOKEN_WRONG_ADDRESS');
+    }
+    expect((await get('/metrics')).body).toMatch(/edge_token_refusals_total\{code="PLAYBACK_TOKEN_STALE"\} [1-9]/);
   });
 });

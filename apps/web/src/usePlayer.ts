@@ -128,7 +128,9 @@ const MANIFEST_ERRORS: ReadonlySet<string> = new Set([
  * With `playbackId`, a playback token is fetched first and kept fresh (renewed
  * {@link tokenRenewDelayMs} before expiry); hls.js' `xhrSetup` sets the current token on every
  * request. A 401/403 answer ends in `refused` (the API's message) without loading; other token
- * failures play without a token. Live: `behindLiveSeconds` / `dvrWindowSeconds` follow the
+ * failures play without a token. A 403 from the edge (e.g. PLAYBACK_TOKEN_STALE: the channel's
+ * policy changed after the token was issued) makes the player ask for a new token once (again
+ * only after media has loaded since) and resume with it. Live: `behindLiveSeconds` / `dvrWindowSeconds` follow the
  * playhead, and `goLive()` seeks to hls.js' `liveSyncPosition`.
  * Unless `telemetry` is false, each playback (each `src`) is one playback session of QoE
  * beacons (attachTelemetry), ended when the source changes or the player unmounts.
@@ -203,19 +205,51 @@ export function usePlayer(
     let detachTelemetry: (() => void) | null = null;
     let handle: PlayerHandle | null = null;
 
-    const renewToken = (attempt: number) => {
-      if (!playbackId) return;
+    // Renewals form one chain of timers; a renewal forced by the edge starts a new chain and
+    // ends the earlier one (its pending timer then does nothing).
+    let renewChain = 0;
+    const renewToken = (attempt: number, chain = renewChain) => {
+      if (!playbackId || chain !== renewChain) return;
       fetchTokenRef.current(playbackId, tokenAbort.signal).then(
         (t) => {
+          if (tokenAbort.signal.aborted || chain !== renewChain) return;
           token = t.token;
           patch({ playbackToken: t.token });
-          later(tokenRenewDelayMs(Date.parse(t.expiresAt), Date.now()), () => renewToken(1));
+          later(tokenRenewDelayMs(Date.parse(t.expiresAt), Date.now()), () => renewToken(1, chain));
         },
         (err: unknown) => {
-          if (tokenAbort.signal.aborted) return;
+          if (tokenAbort.signal.aborted || chain !== renewChain) return;
           // keep the current token until it expires; try again with backoff
           patch({ warning: `playback token renewal failed: ${errorMessage(err)}` });
-          later(retryDelayMs(attempt), () => renewToken(attempt + 1));
+          later(retryDelayMs(attempt), () => renewToken(attempt + 1, chain));
+        },
+      );
+    };
+    // The edge refused the current token with 403 (PLAYBACK_TOKEN_STALE after a change of the
+    // channel's policy, or an address it is not bound to): ask the API for a new one, once until
+    // media loads again. Resolves true with a new token; false when the viewer may no longer
+    // watch (shown as `refused`) or the API failed (the regular chain retries).
+    let renewedAfterRefusal = false;
+    const renewAfterRefusal = (): Promise<boolean> => {
+      renewChain += 1;
+      const chain = renewChain;
+      return fetchTokenRef.current(playbackId!, tokenAbort.signal).then(
+        (t) => {
+          if (tokenAbort.signal.aborted || chain !== renewChain) return false;
+          token = t.token;
+          patch({ playbackToken: t.token });
+          later(tokenRenewDelayMs(Date.parse(t.expiresAt), Date.now()), () => renewToken(1, chain));
+          return true;
+        },
+        (err: unknown) => {
+          if (tokenAbort.signal.aborted || chain !== renewChain) return false;
+          if (err instanceof ApiError && err.kind === 'http' && (err.status === 401 || err.status === 403)) {
+            patch({ state: 'error', detail: null, refused: err.message });
+          } else {
+            patch({ warning: `playback token renewal failed: ${errorMessage(err)}` });
+            later(retryDelayMs(1), () => renewToken(2, chain));
+          }
+          return false;
         },
       );
     };
@@ -257,6 +291,7 @@ export function usePlayer(
         h.on(Events.LEVEL_SWITCHED, (_e, data) => patch({ playingLevel: data.level }));
         h.on(Events.FRAG_LOADED, () => {
           networkRetries = 0;
+          renewedAfterRefusal = false;
         });
         // After a recovered error the <video> may never have stalled (no 'playing' event), so
         // clear the error once media is flowing again.
@@ -265,6 +300,17 @@ export function usePlayer(
         );
         h.on(Events.ERROR, (_e, data) => {
           const what = describeHlsError(data);
+          if (playbackId && data.response?.code === 403 && !renewedAfterRefusal) {
+            renewedAfterRefusal = true;
+            const fatal = data.fatal;
+            if (fatal) patch({ state: 'error', detail: `${what} — asking for a new playback token` });
+            void renewAfterRefusal().then((renewed) => {
+              if (!renewed || !fatal || hlsRef.current !== h) return;
+              if (!manifestLoaded && MANIFEST_ERRORS.has(data.details)) h.loadSource(source());
+              else h.startLoad();
+            });
+            return;
+          }
           if (!data.fatal) {
             patch({ warning: what });
             return;

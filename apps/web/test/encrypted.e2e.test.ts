@@ -38,7 +38,7 @@ beforeAll(async () => {
   t = await startTestStack('e2e-encrypted', { web: true, appEnv: { DVR_WINDOW_SECONDS: String(DVR_WINDOW_SECONDS) } });
   const { info } = t.stack;
   await appendEvent(t.messaging.js, domainEvent(systemClock, 'ChannelPlaybackPolicyChanged', channelSubject(info.demoChannelId), {
-    channelId: info.demoChannelId, visibility: 'public', allowList: [], encryption: { enabled: true, rotateEverySegments: 3 }, actorUserId: null,
+    channelId: info.demoChannelId, visibility: 'public', allowList: [], encryption: { enabled: true, rotateEverySegments: 3 }, actorUserId: null, bindAddress: false,
   }, { producer: 'encrypted-e2e' }));
   // projected: the edge now wants a token for the channel's playlists
   await waitFor('policy projected (edge answers 401 without a token)', async () => (await fetch(info.demoPlaybackUrl)).status === 401, 30_000);
@@ -104,6 +104,29 @@ it('plays the encrypted live stream with a token (≥ 2.5 s in 5 s), refuses its
   expect(playingBehind).toBe(true);
   await page.getByTestId('go-live').click();
   await waitFor('back at the live edge', async () => Number(await page!.getByTestId('behind-live').getAttribute('data-seconds')) <= 3, 30_000, 250);
+
+  // The policy is set again (same rules, a new version): the edge refuses the player's token as
+  // stale within its policy cache; the player asks the API for a new token once and plays on.
+  const refused: Array<{ token: string | null; code: Promise<unknown> }> = [];
+  const served: Array<string | null> = [];
+  let newTokens = 0;
+  page.on('response', (r) => {
+    const u = new URL(r.url());
+    const edge = /^\/(live|sessions|keys)\//.test(u.pathname); // the web app proxies these to the edge
+    if (edge && r.status() === 403) refused.push({ token: u.searchParams.get('token'), code: r.json().then((b: { code?: unknown }) => b.code, () => null) });
+    else if (edge && r.status() === 200) served.push(u.searchParams.get('token'));
+    if (u.pathname.endsWith('/playback-token') && r.request().method() === 'POST' && r.status() === 200) newTokens += 1;
+  });
+  await appendEvent(t.messaging.js, domainEvent(systemClock, 'ChannelPlaybackPolicyChanged', channelSubject(info.demoChannelId), {
+    channelId: info.demoChannelId, visibility: 'public', allowList: [], encryption: { enabled: true, rotateEverySegments: 3 }, actorUserId: null, bindAddress: false,
+  }, { producer: 'encrypted-e2e' }));
+  await waitFor('the edge refused the old token', async () => refused.length > 0, 30_000, 100);
+  expect(await refused[0]!.code).toBe('PLAYBACK_TOKEN_STALE');
+  const stale = refused[0]!.token;
+  await waitFor('media served with a new token', async () => served.some((tk) => tk !== null && tk !== stale), 30_000, 100);
+  expect(newTokens).toBe(1);
+  const after = await measurePlayback(page, { seconds: 5, startTimeoutMs: 30_000 });
+  expect(after.advancedSeconds).toBeGreaterThanOrEqual(2.5);
 }, 240_000);
 
 it('plays the VOD of the encrypted session', async () => {
@@ -154,7 +177,7 @@ it('plays the VOD of the encrypted session', async () => {
 it('shows the refusal when the channel is for followers and the viewer is signed out', async () => {
   const { info } = t.stack;
   await appendEvent(t.messaging.js, domainEvent(systemClock, 'ChannelPlaybackPolicyChanged', channelSubject(info.demoChannelId), {
-    channelId: info.demoChannelId, visibility: 'followers', allowList: [], encryption: { enabled: true, rotateEverySegments: 3 }, actorUserId: null,
+    channelId: info.demoChannelId, visibility: 'followers', allowList: [], encryption: { enabled: true, rotateEverySegments: 3 }, actorUserId: null, bindAddress: false,
   }, { producer: 'encrypted-e2e' }));
   await waitFor('followers-only policy projected', async () => (await fetch(`${info.apiUrl}/api/streams/${info.demoChannelId}/playback-token`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}',

@@ -25,7 +25,8 @@ export type PlaybackTokenErrorCode =
   | 'PLAYBACK_TOKEN_INVALID'
   | 'PLAYBACK_TOKEN_EXPIRED'
   | 'PLAYBACK_TOKEN_WRONG_STREAM'
-  | 'PLAYBACK_TOKEN_WRONG_ADDRESS';
+  | 'PLAYBACK_TOKEN_WRONG_ADDRESS'
+  | 'PLAYBACK_TOKEN_STALE';
 
 /** HTTP status and client-facing message of every {@link PlaybackTokenErrorCode}. */
 export const PLAYBACK_TOKEN_ERRORS: { readonly [K in PlaybackTokenErrorCode]: { readonly status: 401 | 403; readonly message: string } } = {
@@ -34,12 +35,13 @@ export const PLAYBACK_TOKEN_ERRORS: { readonly [K in PlaybackTokenErrorCode]: { 
   PLAYBACK_TOKEN_EXPIRED: { status: 401, message: 'The playback token has expired; get a new one.' },
   PLAYBACK_TOKEN_WRONG_STREAM: { status: 403, message: 'The playback token is for another stream.' },
   PLAYBACK_TOKEN_WRONG_ADDRESS: { status: 403, message: 'The playback token is bound to another client address.' },
+  PLAYBACK_TOKEN_STALE: { status: 403, message: 'The channel\'s playback policy changed after the playback token was issued; get a new one.' },
 };
 
 /** Thrown by {@link verifyPlaybackToken}; `code` and `status` are what the edge answers. */
 export class PlaybackTokenError extends Error {
   override readonly name = 'PlaybackTokenError';
-  /** HTTP status: 401 (missing, invalid, expired) or 403 (wrong stream, wrong address). */
+  /** HTTP status: 401 (missing, invalid, expired) or 403 (wrong stream, wrong address, stale). */
   readonly status: 401 | 403;
   constructor(readonly code: PlaybackTokenErrorCode) {
     super(PLAYBACK_TOKEN_ERRORS[code].message);
@@ -59,6 +61,8 @@ export interface PlaybackTokenGrant {
   readonly viewerId?: string;
   /** When set, only requests from this IP address (IPv4 or IPv6 text form) are accepted. */
   readonly clientAddress?: string;
+  /** The version of the channel's playback policy the token is issued under (0 when omitted). */
+  readonly policyVersion?: number;
 }
 
 /** The verified claims of a playback token. */
@@ -73,6 +77,8 @@ export interface PlaybackTokenClaims {
   readonly viewerId: string | null;
   /** True when the token is bound to a client address. */
   readonly addressBound: boolean;
+  /** The policy version the token was issued under; 0 for a token without one (signed before versions existed). */
+  readonly policyVersion: number;
 }
 
 /** What a request asks for, checked by {@link verifyPlaybackToken}. */
@@ -83,6 +89,11 @@ export interface PlaybackRequestScope {
   readonly sessionId?: string | null;
   /** The requester's IP address (the edge's `request.ip`). */
   readonly clientAddress: string;
+  /**
+   * The channel's current playback policy version, when the verifier knows it: a token issued
+   * under an older version is refused (PLAYBACK_TOKEN_STALE).
+   */
+  readonly policyVersion?: number;
   /** The current time, ms since the Unix epoch (default: now). `exp` has no leeway. */
   readonly now?: number;
 }
@@ -156,10 +167,11 @@ export function constantTimeEqual(a: Buffer, b: Buffer): boolean {
 /**
  * Signs a playback token (format in the module comment) with the ring's first key.
  * Payload keys: `c` channel id, `e` expiry (s since epoch), optional `s` session id,
- * `v` viewer id, `a` address tag (base64url of 16 bytes of HMAC-SHA256 over the normalised
+ * `v` viewer id, `p` policy version (omitted when 0), `a` address tag (base64url of 16 bytes of HMAC-SHA256 over the normalised
  * address, so the address itself never travels in URLs or CDN logs).
  * @returns the token, URL-safe as is (`[A-Za-z0-9_.-]`).
- * @throws TypeError when the ring is invalid, `channelId` is empty, or `expiresAt` is not a finite time.
+ * @throws TypeError when the ring is invalid, `channelId` is empty, `expiresAt` is not a finite
+ *   time, or `policyVersion` is not a non-negative safe integer.
  */
 export function signPlaybackToken(grant: PlaybackTokenGrant, keyRing: readonly JwtKey[] | PlaybackKeyRing): string {
   const ring = playbackKeyRing(keyRing);
@@ -167,7 +179,10 @@ export function signPlaybackToken(grant: PlaybackTokenGrant, keyRing: readonly J
   const expMs = grant.expiresAt instanceof Date ? grant.expiresAt.getTime() : grant.expiresAt;
   if (!Number.isFinite(expMs)) throw new TypeError('signPlaybackToken: expiresAt must be a finite time');
   if (typeof grant.channelId !== 'string' || grant.channelId.length === 0) throw new TypeError('signPlaybackToken: channelId is required');
+  const policyVersion = grant.policyVersion ?? 0;
+  if (!Number.isSafeInteger(policyVersion) || policyVersion < 0) throw new TypeError('signPlaybackToken: policyVersion must be an integer >= 0');
   const claims: Record<string, string | number> = { c: grant.channelId, e: Math.floor(expMs / 1000) };
+  if (policyVersion > 0) claims.p = policyVersion;
   if (grant.sessionId) claims.s = grant.sessionId;
   if (grant.viewerId) claims.v = grant.viewerId;
   if (grant.clientAddress) claims.a = addressTag(secret, grant.clientAddress);
@@ -177,14 +192,18 @@ export function signPlaybackToken(grant: PlaybackTokenGrant, keyRing: readonly J
 
 /**
  * Verifies a playback token for one request and returns its claims.
- * Order: shape → key id → signature (constant time) → payload → expiry → stream → address, so
+ * Order: shape → key id → signature (constant time) → payload → expiry → stream → address →
+ * policy version, so
  * that only an authentic token can be reported as expired or as meant for something else.
  * @throws PlaybackTokenError PLAYBACK_TOKEN_MISSING (401) when `token` is undefined or empty;
  *   PLAYBACK_TOKEN_INVALID (401) when malformed, too long, signed by an unknown key id, with a
  *   bad signature, or with a payload of the wrong shape; PLAYBACK_TOKEN_EXPIRED (401) past `e`;
  *   PLAYBACK_TOKEN_WRONG_STREAM (403) when the channel differs, or the token names a session and
  *   the request's session differs; PLAYBACK_TOKEN_WRONG_ADDRESS (403) when the token is bound to
- *   another client address.
+ *   another client address; PLAYBACK_TOKEN_STALE (403) when `scope.policyVersion` is newer than
+ *   the token's (a token without `p` counts as version 0: it stays valid only while the
+ *   channel's policy has never changed, so tokens signed before versions existed keep working
+ *   for their short lifetime yet fall to the first policy change).
  * @throws TypeError when the key ring itself is invalid (a configuration error).
  */
 export function verifyPlaybackToken(token: string | undefined | null, keyRing: readonly JwtKey[] | PlaybackKeyRing, scope: PlaybackRequestScope): PlaybackTokenClaims {
@@ -210,8 +229,9 @@ export function verifyPlaybackToken(token: string | undefined | null, keyRing: r
     throw new PlaybackTokenError('PLAYBACK_TOKEN_INVALID');
   }
   if (typeof claims !== 'object' || claims === null) throw new PlaybackTokenError('PLAYBACK_TOKEN_INVALID');
-  const { c, e, s, v, a } = claims as Record<string, unknown>;
+  const { c, e, s, v, a, p } = claims as Record<string, unknown>;
   if (typeof c !== 'string' || typeof e !== 'number' || !Number.isFinite(e)
+    || (p !== undefined && (typeof p !== 'number' || !Number.isSafeInteger(p) || p < 0))
     || (s !== undefined && typeof s !== 'string') || (v !== undefined && typeof v !== 'string') || (a !== undefined && typeof a !== 'string')) {
     throw new PlaybackTokenError('PLAYBACK_TOKEN_INVALID');
   }
@@ -221,7 +241,9 @@ export function verifyPlaybackToken(token: string | undefined | null, keyRing: r
   if (a !== undefined && !constantTimeEqual(Buffer.from(a, 'utf8'), Buffer.from(addressTag(secret, scope.clientAddress), 'utf8'))) {
     throw new PlaybackTokenError('PLAYBACK_TOKEN_WRONG_ADDRESS');
   }
-  return { kid, channelId: c, sessionId: s ?? null, exp: e, viewerId: v ?? null, addressBound: a !== undefined };
+  const policyVersion = (p as number | undefined) ?? 0;
+  if (scope.policyVersion !== undefined && policyVersion < scope.policyVersion) throw new PlaybackTokenError('PLAYBACK_TOKEN_STALE');
+  return { kid, channelId: c, sessionId: s ?? null, exp: e, viewerId: v ?? null, addressBound: a !== undefined, policyVersion };
 }
 
 /**

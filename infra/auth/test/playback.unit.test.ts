@@ -29,10 +29,10 @@ describe('playback tokens', () => {
     expect(t).toMatch(/^p1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
     expect(t).not.toContain('192.0.2.1');
     expect(verifyPlaybackToken(t, ring, { channelId: 'alice', sessionId: 's1', clientAddress: '::ffff:192.0.2.1', now }))
-      .toEqual({ kid: 'p1', channelId: 'alice', sessionId: 's1', exp: exp / 1000, viewerId: 'u1', addressBound: true });
+      .toEqual({ kid: 'p1', channelId: 'alice', sessionId: 's1', exp: exp / 1000, viewerId: 'u1', addressBound: true, policyVersion: 0 });
     const anon = signPlaybackToken({ channelId: 'alice', expiresAt: new Date(exp) }, ring);
     expect(verifyPlaybackToken(anon, ring, { channelId: 'alice', sessionId: 'any', clientAddress: '198.51.100.7', now }))
-      .toEqual({ kid: 'p1', channelId: 'alice', sessionId: null, exp: exp / 1000, viewerId: null, addressBound: false });
+      .toEqual({ kid: 'p1', channelId: 'alice', sessionId: null, exp: exp / 1000, viewerId: null, addressBound: false, policyVersion: 0 });
   });
 
   it('refuses missing, expired, wrong-stream and wrong-address tokens with their codes', () => {
@@ -47,6 +47,28 @@ describe('playback tokens', () => {
     expect(code(() => verifyPlaybackToken(t, ring, { ...scope, clientAddress: '192.0.2.2' }))).toBe('PLAYBACK_TOKEN_WRONG_ADDRESS');
     const e = (() => { try { verifyPlaybackToken(t, ring, { ...scope, channelId: 'bob' }); } catch (err) { return err as PlaybackTokenError; } })();
     expect([e?.status, e?.message]).toEqual([403, 'The playback token is for another stream.']);
+  });
+
+  it('carries the policy version and refuses a token older than the channel\'s policy as PLAYBACK_TOKEN_STALE', () => {
+    const scope = { channelId: 'alice', clientAddress: '192.0.2.1', now };
+    const v2 = signPlaybackToken({ channelId: 'alice', expiresAt: exp, policyVersion: 2 }, ring);
+    expect(verifyPlaybackToken(v2, ring, { ...scope, policyVersion: 2 }).policyVersion).toBe(2);
+    expect(code(() => verifyPlaybackToken(v2, ring, { ...scope, policyVersion: 1 }))).toBe('ok'); // a lagging verifier
+    expect(code(() => verifyPlaybackToken(v2, ring, scope))).toBe('ok'); // a verifier that does not know the version
+    expect(code(() => verifyPlaybackToken(v2, ring, { ...scope, policyVersion: 3 }))).toBe('PLAYBACK_TOKEN_STALE');
+    // Without a version (signed before versions existed, or version 0): valid only at version 0.
+    const v0 = signPlaybackToken({ channelId: 'alice', expiresAt: exp }, ring);
+    expect(JSON.parse(Buffer.from(v0.split('.')[1]!, 'base64url').toString())).not.toHaveProperty('p');
+    expect(code(() => verifyPlaybackToken(v0, ring, { ...scope, policyVersion: 0 }))).toBe('ok');
+    expect(code(() => verifyPlaybackToken(v0, ring, { ...scope, policyVersion: 1 }))).toBe('PLAYBACK_TOKEN_STALE');
+    const e = (() => { try { verifyPlaybackToken(v0, ring, { ...scope, policyVersion: 1 }); } catch (err) { return err as PlaybackTokenError; } })();
+    expect(e?.status).toBe(403);
+    // The version is signed: raising it in the payload breaks the signature.
+    const [kid, , sig] = v0.split('.') as [string, string, string];
+    const raised = Buffer.from(JSON.stringify({ c: 'alice', e: exp / 1000, p: 9 })).toString('base64url');
+    expect(code(() => verifyPlaybackToken(`${kid}.${raised}.${sig}`, ring, scope))).toBe('PLAYBACK_TOKEN_INVALID');
+    expect(() => signPlaybackToken({ channelId: 'alice', expiresAt: exp, policyVersion: -1 }, ring)).toThrow(TypeError);
+    expect(() => signPlaybackToken({ channelId: 'alice', expiresAt: exp, policyVersion: 1.5 }, ring)).toThrow(TypeError);
   });
 
   it('refuses tampered, malformed and unknown-key tokens as PLAYBACK_TOKEN_INVALID', () => {

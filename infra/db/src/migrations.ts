@@ -252,6 +252,18 @@ export const MIGRATIONS: Record<string, Migration> = {
       for (const c of ['playback_key_rotation_segments', 'playback_encrypted', 'playback_visibility']) await db.schema.alterTable('channels').dropColumn(c).execute();
     },
   },
+  '0006_playback_policy_version': {
+    // Playback tokens carry the policy version they were issued under; the edge refuses older
+    // ones. The version counts the channel's ChannelPlaybackPolicyChanged events (0: never set).
+    // bindAddress: every token of the channel is bound to the requester's address (v2 field).
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('channels').addColumn('playback_policy_version', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('channels').addColumn('playback_bind_address', 'boolean', (c) => c.notNull().defaultTo(false)).execute();
+    },
+    async down(db: Kysely<any>) {
+      for (const c of ['playback_bind_address', 'playback_policy_version']) await db.schema.alterTable('channels').dropColumn(c).execute();
+    },
+  },
 };
 
 class InCodeProvider implements MigrationProvider {

@@ -14,15 +14,22 @@ export interface ChannelPlaybackPolicy {
   readonly encryption: PlaybackEncryption;
   /** The allow-list (user ids, sorted); only loaded with `{ withAllowList: true }`, else empty. */
   readonly allowList: readonly string[];
+  /** Every token issued for the channel is bound to the requester's address. */
+  readonly bindAddress: boolean;
+  /**
+   * Count of the channel's ChannelPlaybackPolicyChanged events (0 = never set). Tokens carry the
+   * version they were issued under; the edge refuses older ones.
+   */
+  readonly version: number;
 }
 
 /**
  * The playback policy of `channelId`, or null when there is no such channel. A channel that
- * never changed its policy reads `public`, unencrypted (the column defaults).
+ * never changed its policy reads `public`, unencrypted, unbound, version 0 (the column defaults).
  * @param opts.withAllowList also load the allow-list (up to 1000 ids; the edge does not need it).
  */
 export async function channelPlaybackPolicy(db: Kysely<Database>, channelId: string, opts: { withAllowList?: boolean } = {}): Promise<ChannelPlaybackPolicy | null> {
-  const c = await db.selectFrom('channels').select(['id', 'playback_visibility', 'playback_encrypted', 'playback_key_rotation_segments'])
+  const c = await db.selectFrom('channels').select(['id', 'playback_visibility', 'playback_encrypted', 'playback_key_rotation_segments', 'playback_bind_address', 'playback_policy_version'])
     .where('id', '=', channelId).executeTakeFirst();
   if (!c) return null;
   const allowList = opts.withAllowList
@@ -31,7 +38,7 @@ export async function channelPlaybackPolicy(db: Kysely<Database>, channelId: str
   return {
     channelId: c.id, visibility: c.playback_visibility,
     encryption: { enabled: c.playback_encrypted, rotateEverySegments: c.playback_key_rotation_segments },
-    allowList,
+    allowList, bindAddress: c.playback_bind_address, version: c.playback_policy_version,
   };
 }
 

@@ -127,6 +127,7 @@ async function apply(trx: Trx, e: DomainEvent, seq: number): Promise<KeptNotific
       const rotation = Number.isSafeInteger(d.encryption?.rotateEverySegments) ? Math.max(0, d.encryption.rotateEverySegments) : 0;
       await trx.updateTable('channels').set({
         playback_visibility: visibility, playback_encrypted: d.encryption?.enabled === true, playback_key_rotation_segments: rotation, updated_at: at,
+        playback_bind_address: d.bindAddress === true, playback_policy_version: sql`playback_policy_version + 1`,
       }).where('id', '=', d.channelId).execute();
       const users = [...new Set(Array.isArray(d.allowList) ? d.allowList.filter((u): u is string => typeof u === 'string') : [])];
       await trx.deleteFrom('channel_playback_allowlist').where('channel_id', '=', d.channelId).execute();

@@ -34,6 +34,10 @@ export interface ChannelsTable {
   playback_encrypted: Generated<boolean>;
   /** Segments per content key period; 0 = one key per session (default 0). */
   playback_key_rotation_segments: Generated<number>;
+  /** Number of ChannelPlaybackPolicyChanged events applied (0 = never set): playback tokens carry it. */
+  playback_policy_version: Generated<number>;
+  /** Every playback token of the channel is bound to the requester's address (default false). */
+  playback_bind_address: Generated<boolean>;
 }
 
 /** `channel_playback_allowlist`: users allowed to watch an `allowlist` channel (replaced by each ChannelPlaybackPolicyChanged). */

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { channelSubject, domainEvent, MAX_PLAYBACK_ALLOWLIST, PLAYBACK_KEY_ROTATION_BOUNDS, type ChannelPlaybackPolicyChangedV1 } from '@live/events';
+import { channelSubject, domainEvent, MAX_PLAYBACK_ALLOWLIST, PLAYBACK_KEY_ROTATION_BOUNDS, type ChannelPlaybackPolicyChangedV2 } from '@live/events';
 import { channelPlaybackPolicy, isPlaybackAllowListed } from '@live/db';
 import { playbackKeyRing, signPlaybackToken, type PlaybackKeyRing } from '@live/auth';
 import { ApiError, ErrorBody } from '../errors.js';
@@ -15,6 +15,7 @@ export const PlaybackPolicyView = Type.Object({
   visibility: Type.Union([Type.Literal('public'), Type.Literal('followers'), Type.Literal('allowlist')]),
   allowList: Type.Array(Type.String()),
   encryption: Type.Object({ enabled: Type.Boolean(), rotateEverySegments: Type.Integer() }),
+  bindAddress: Type.Boolean(),
 });
 /** Static type of {@link PlaybackPolicyView}. */
 export type PlaybackPolicyView = Static<typeof PlaybackPolicyView>;
@@ -27,6 +28,7 @@ export const PlaybackPolicyBody = Type.Object({
     enabled: Type.Boolean(),
     rotateEverySegments: Type.Optional(Type.Integer({ minimum: PLAYBACK_KEY_ROTATION_BOUNDS.min, maximum: PLAYBACK_KEY_ROTATION_BOUNDS.max, description: 'A new AES-128 key every this many segments; 0 = one key per session (default 0).' })),
   }, { additionalProperties: false })),
+  bindAddress: Type.Optional(Type.Boolean({ description: 'Bind every playback token of the channel to the requester\'s IP address (default false).' })),
 }, { additionalProperties: false });
 
 /** Answer to `POST /api/streams/{id}/playback-token`. */
@@ -47,8 +49,10 @@ export const PlaybackTokenAnswer = Type.Object({
  *   ids must exist (USER_NOT_FOUND otherwise).
  * - `POST /api/streams/{id}/playback-token` (id = channel id or session id; body
  *   `{ bindAddress?: boolean }`): a playback token for the channel (and, for a session id, only
- *   that session), valid `playbackTokenTtlSeconds`, naming the signed-in viewer if any and, with
- *   `bindAddress`, bound to the caller's address (`request.ip`). Who gets one: anyone for a
+ *   that session), valid `playbackTokenTtlSeconds`, naming the signed-in viewer if any, carrying
+ *   the channel's policy version (the edge refuses it once the policy changes) and, with
+ *   `bindAddress` in the body or in the channel's policy, bound to the caller's address
+ *   (`request.ip`). Who gets one: anyone for a
  *   `public` channel; for `followers`, signed-in followers; for `allowlist`, listed users; the
  *   owner, the channel's moderators and admins always. Refusals: UNAUTHENTICATED (anonymous on a
  *   private channel), PLAYBACK_FOLLOWERS_ONLY, PLAYBACK_NOT_ALLOWED, STREAM_NOT_FOUND.
@@ -60,7 +64,7 @@ export async function playbackRoutes(app: ApiApp, ctx: ApiContext): Promise<void
   async function view(channelId: string): Promise<PlaybackPolicyView> {
     const p = await channelPlaybackPolicy(ctx.db, channelId, { withAllowList: true });
     if (!p) throw new ApiError('CHANNEL_NOT_FOUND');
-    return { channelId, visibility: p.visibility, allowList: [...p.allowList], encryption: { ...p.encryption } };
+    return { channelId, visibility: p.visibility, allowList: [...p.allowList], encryption: { ...p.encryption }, bindAddress: p.bindAddress };
   }
 
   app.get('/api/channels/:channelId/playback-policy', {
@@ -86,15 +90,16 @@ export async function playbackRoutes(app: ApiApp, ctx: ApiContext): Promise<void
       const unknown = allowList.find((id) => !known.has(id));
       if (unknown !== undefined) throw new ApiError('USER_NOT_FOUND', `allowList: no user ${unknown}.`);
     }
-    const data: ChannelPlaybackPolicyChangedV1 = {
+    const data: ChannelPlaybackPolicyChangedV2 = {
       channelId,
       visibility: req.body.visibility,
       allowList,
       encryption: { enabled: req.body.encryption?.enabled ?? false, rotateEverySegments: req.body.encryption?.rotateEverySegments ?? 0 },
       actorUserId: u.userId,
+      bindAddress: req.body.bindAddress ?? false,
     };
     await ctx.commit([domainEvent(ctx.clock, 'ChannelPlaybackPolicyChanged', channelSubject(channelId), data, { producer: PRODUCER })]);
-    return { channelId, visibility: data.visibility, allowList, encryption: { ...data.encryption } };
+    return { channelId, visibility: data.visibility, allowList, encryption: { ...data.encryption }, bindAddress: data.bindAddress };
   });
 
   app.post('/api/streams/:id/playback-token', {
@@ -135,7 +140,8 @@ export async function playbackRoutes(app: ApiApp, ctx: ApiContext): Promise<void
       channelId, expiresAt: expiresAtMs,
       ...(sessionId ? { sessionId } : {}),
       ...(user ? { viewerId: user.userId } : {}),
-      ...(req.body.bindAddress ? { clientAddress: req.ip } : {}),
+      ...(req.body.bindAddress || policy.bindAddress ? { clientAddress: req.ip } : {}),
+      policyVersion: policy.version,
     }, ring);
     return { token, expiresAt: new Date(expiresAtMs).toISOString(), query: `token=${token}` };
   });
