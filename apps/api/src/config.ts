@@ -7,7 +7,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { natsAuthFromEnv, type NatsAuth } from '@live/messaging';
 import { parseJwtKeys, type JwtKey } from '@live/auth';
 import {
-  Host, List, Port, Secret, Url, clickhouseClientSettings, databaseSettings, logSettings, natsSettings, natsEnvOf, checkSettings, parseSetting, tlsFilesOf, tlsSettings, trustProxySettings,
+  Host, List, Port, Secret, Url, clickhouseClientSettings, databaseSettings, logSettings, natsSettings, checkSettings, parseSetting, servedOverHttps, tlsFilesOf, tlsSettings, trustProxySettings,
 } from '@live/runtime';
 import { DEFAULT_API_CONFIG, type ApiConfig } from './context.js';
 
@@ -55,6 +55,8 @@ export interface ApiProcessConfig {
   readonly settings: ApiSettings;
   readonly api: ApiConfig;
   readonly corsOrigins: string[] | true;
+  /** Whether viewers reach the API over HTTPS (own TLS or `PUBLIC_URL`): HSTS. */
+  readonly hsts: boolean;
   /** Certificate files of the HTTPS listener; undefined: plain HTTP (TLS in a reverse proxy). */
   readonly tls: { certFile: string; keyFile: string } | undefined;
 }
@@ -70,8 +72,9 @@ export function deriveApiConfig(s: ApiSettings): ApiProcessConfig {
   const cors = s.CORS_ORIGINS ?? (s.PUBLIC_URL ? [new URL(s.PUBLIC_URL).origin] : undefined);
   return {
     settings: s,
-    natsAuth: checkSettings('NATS_USER', () => natsAuthFromEnv(natsEnvOf(s))),
+    natsAuth: checkSettings('NATS_USER', () => natsAuthFromEnv(s)),
     tls,
+    hsts: servedOverHttps(s.PUBLIC_URL, tls),
     corsOrigins: !cors || cors.includes('*') ? true : cors,
     api: {
       ...DEFAULT_API_CONFIG,

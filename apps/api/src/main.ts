@@ -14,7 +14,7 @@ import { deleteExpiredRefreshTokens } from './auth/refresh.js';
 import { deleteStaleLoginFailures } from './auth/throttle.js';
 import { apiConfigSchema, deriveApiConfig } from './config.js';
 
-const { settings: s, natsAuth, api, corsOrigins, tls } = loadConfigOrExit('api', apiConfigSchema, {}, deriveApiConfig);
+const { settings: s, natsAuth, api, corsOrigins, tls, hsts } = loadConfigOrExit('api', apiConfigSchema, {}, deriveApiConfig);
 
 const tlsWatcher = tls ? watchTlsFiles(tls) : undefined;
 const db = createDb(s.DATABASE_URL);
@@ -38,7 +38,7 @@ const app = await buildApp({
   corsOrigins,
   ...(tlsWatcher ? { https: tlsWatcher.current() } : {}),
   ...(s.TRUST_PROXY ? { trustProxy: s.TRUST_PROXY } : {}),
-  hsts: s.PUBLIC_URL?.startsWith('https:') === true || tlsWatcher !== undefined,
+  hsts,
   rateLimit: { max: s.RATE_LIMIT_PER_MINUTE, timeWindowMs: 60_000 },
   beaconRateLimit: { max: s.BEACON_RATE_LIMIT_PER_MINUTE, timeWindowMs: 60_000 },
 });

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
 import { natsAuthFromEnv, type NatsAuth } from '@live/messaging';
 import { parseJwtKeys, type JwtKey } from '@live/auth';
-import { Host, Port, Secret, databaseSettings, logSettings, natsSettings, natsEnvOf, checkSettings, parseSetting, tlsFilesOf, tlsSettings, trustProxySettings } from '@live/runtime';
+import { Host, Port, Secret, databaseSettings, logSettings, natsSettings, checkSettings, parseSetting, tlsFilesOf, tlsSettings, trustProxySettings } from '@live/runtime';
 
 const positive = (description: string, dflt: number) => Type.Integer({ minimum: 1, description, default: dflt });
 
@@ -47,7 +47,7 @@ export interface ChatProcessConfig {
 export function deriveChatConfig(s: ChatSettings): ChatProcessConfig {
   return {
     settings: s,
-    natsAuth: checkSettings('NATS_USER', () => natsAuthFromEnv(natsEnvOf(s))),
+    natsAuth: checkSettings('NATS_USER', () => natsAuthFromEnv(s)),
     jwtKeys: parseSetting('JWT_KEYS', s.JWT_KEYS, parseJwtKeys),
     gatewayId: (s.GATEWAY_ID ?? `${hostname()}-${process.pid}`).replace(/[^A-Za-z0-9_-]/g, '-'),
     tls: tlsFilesOf(s, 'CHAT_TLS'),

@@ -7,7 +7,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { parseContentKeySecret, parseJwtKeys, type JwtKey } from '@live/auth';
 import { storageConfigFromEnv, type ObjectStorageConfig } from '@live/storage';
 import {
-  ConfigError, checkSettings, storageEnvOf, Host, Port, Secret, Url, databaseSettings, logSettings, parseSetting, storageSettings, tlsFilesOf, tlsSettings, trustProxySettings,
+  checkSettings, servedOverHttps, Host, Port, Secret, Url, databaseSettings, logSettings, parseSetting, storageSettings, tlsFilesOf, tlsSettings, trustProxySettings,
 } from '@live/runtime';
 import { parseCacheBytes } from './cache.js';
 import { DEFAULT_MAX_BLOCKING_PER_CLIENT, DEFAULT_MAX_WATCHED_PLAYLISTS } from './blocking.js';
@@ -52,8 +52,7 @@ export interface EdgeProcessConfig {
  * @throws ConfigError naming the variable.
  */
 export function deriveEdgeConfig(s: EdgeSettings): EdgeProcessConfig {
-  const storage = checkSettings('STORAGE_DIR', () => storageConfigFromEnv(storageEnvOf(s)));
-  if (!storage.s3 && !storage.rootDir) throw new ConfigError('STORAGE_DIR', 'STORAGE_DIR (a local directory) or S3_BUCKET (with S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY) is required: the edge serves object storage');
+  const storage = checkSettings('STORAGE_DIR', () => storageConfigFromEnv(s, { required: true }));
   const ring = s.PLAYBACK_KEYS ?? s.JWT_KEYS;
   const tls = tlsFilesOf(s, 'EDGE_TLS');
   return {
@@ -63,6 +62,6 @@ export function deriveEdgeConfig(s: EdgeSettings): EdgeProcessConfig {
     contentKeySecret: s.CONTENT_KEY_SECRET ? parseSetting('CONTENT_KEY_SECRET', s.CONTENT_KEY_SECRET, parseContentKeySecret) : undefined,
     cacheBytes: parseSetting('EDGE_CACHE_BYTES', s.EDGE_CACHE_BYTES ?? '', parseCacheBytes),
     tls,
-    https: tls !== undefined || s.PUBLIC_URL?.startsWith('https:') === true,
+    https: servedOverHttps(s.PUBLIC_URL, tls),
   };
 }

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
 import { natsAuthFromEnv, type NatsAuth } from '@live/messaging';
 import {
-  Host, Port, Secret, Url, checkSettings, databaseSettings, logSettings, natsEnvOf, natsSettings, tlsFilesOf, tlsSettings,
+  Host, Port, Secret, Url, checkSettings, databaseSettings, logSettings, natsSettings, tlsFilesOf, tlsSettings,
 } from '@live/runtime';
 import {
   DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_BYTES_UNPUBLISHED,
@@ -60,7 +60,7 @@ export function deriveIngestConfig(s: IngestSettings): IngestProcessConfig {
   const tls = tlsFilesOf(s, 'RTMPS_TLS');
   return {
     settings: s,
-    natsAuth: checkSettings('NATS_USER', () => natsAuthFromEnv(natsEnvOf(s))),
+    natsAuth: checkSettings('NATS_USER', () => natsAuthFromEnv(s)),
     nodeId: s.INGEST_NODE_ID ?? `ingest-${hostname().replace(/[^A-Za-z0-9_-]/g, '-')}`,
     relayBaseUrl: s.RELAY_BASE_URL ?? `http://${s.HTTP_HOST}:${s.HTTP_PORT}`,
     rtmps: tls ? { port: s.RTMPS_PORT, host: s.RTMPS_HOST ?? s.RTMP_HOST, ...tls } : undefined,

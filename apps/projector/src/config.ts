@@ -4,7 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { natsAuthFromEnv, type NatsAuth } from '@live/messaging';
-import { Host, Port, Secret, checkSettings, clickhouseClientSettings, databaseSettings, logSettings, natsEnvOf, natsSettings } from '@live/runtime';
+import { Host, Port, Secret, checkSettings, clickhouseClientSettings, databaseSettings, logSettings, natsSettings } from '@live/runtime';
 
 /** Environment variables of `apps/projector` (keys are the variable names). */
 export const projectorConfigSchema = Type.Object({
@@ -48,7 +48,7 @@ const ANALYTICS_KEYS = [
 export function deriveProjectorConfig(s: ProjectorSettings): ProjectorProcessConfig {
   return {
     settings: s,
-    natsAuth: checkSettings('NATS_USER', () => natsAuthFromEnv(natsEnvOf(s))),
+    natsAuth: checkSettings('NATS_USER', () => natsAuthFromEnv(s)),
     analyticsEnv: Object.fromEntries(ANALYTICS_KEYS.map((k) => [k, s[k] === undefined ? undefined : String(s[k])])),
   };
 }

@@ -9,7 +9,7 @@ import { parseContentKeySecret } from '@live/auth';
 import { natsAuthFromEnv, type NatsAuth } from '@live/messaging';
 import { storageConfigFromEnv, type ObjectStorageConfig } from '@live/storage';
 import {
-  ConfigError, Host, Port, Secret, checkSettings, databaseSettings, logSettings, natsEnvOf, natsSettings, parseSetting, storageEnvOf, storageSettings, temporalSettings,
+  ConfigError, Host, Port, Secret, checkSettings, databaseSettings, logSettings, natsSettings, parseSetting, storageSettings, temporalSettings,
 } from '@live/runtime';
 
 /** x264 presets the worker accepts (`TRANSCODE_PRESET`). */
@@ -57,11 +57,10 @@ export interface WorkerProcessConfig {
  * @throws ConfigError naming the variable.
  */
 export function deriveWorkerConfig(s: WorkerSettings): WorkerProcessConfig {
-  const storage = checkSettings('STORAGE_DIR', () => storageConfigFromEnv(storageEnvOf(s)));
-  if (!storage.s3 && !storage.rootDir) throw new ConfigError('STORAGE_DIR', 'STORAGE_DIR (a local directory) or S3_BUCKET (with S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY) is required: the worker writes segments and playlists there');
+  const storage = checkSettings('STORAGE_DIR', () => storageConfigFromEnv(s, { required: true }));
   return {
     settings: s,
-    natsAuth: checkSettings('NATS_USER', () => natsAuthFromEnv(natsEnvOf(s))),
+    natsAuth: checkSettings('NATS_USER', () => natsAuthFromEnv(s)),
     storage,
     contentKeySecret: s.CONTENT_KEY_SECRET ? parseSetting('CONTENT_KEY_SECRET', s.CONTENT_KEY_SECRET, parseContentKeySecret) : undefined,
     temporal: temporalConnectionOf(s),

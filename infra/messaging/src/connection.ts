@@ -36,8 +36,8 @@ export type NatsAuth =
  * `NATS_INBOX_PREFIX` (optional, see {@link NatsAuth}). Empty values count as unset.
  * @throws TypeError when more than one kind is set, or only one of `NATS_USER` / `NATS_PASSWORD`.
  */
-export function natsAuthFromEnv(env: Readonly<Record<string, string | undefined>>): NatsAuth | undefined {
-  const v = (name: string): string | undefined => (env[name] ? env[name] : undefined);
+export function natsAuthFromEnv(env: Readonly<Record<string, unknown>>): NatsAuth | undefined {
+  const v = (name: string): string | undefined => (typeof env[name] === 'string' && env[name] !== '' ? env[name] : undefined);
   const user = v('NATS_USER');
   const pass = v('NATS_PASSWORD');
   const token = v('NATS_TOKEN');

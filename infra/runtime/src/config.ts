@@ -243,10 +243,9 @@ function expected(s: TSchema): string {
 function kindText(s: TSchema): string {
   if (isKind(s, 'Integer') || isKind(s, 'Number')) {
     const noun = isKind(s, 'Integer') ? 'an integer' : 'a number';
-    const min = s.minimum ?? (s.exclusiveMinimum !== undefined ? `> ${s.exclusiveMinimum}` : undefined);
     if (s.minimum !== undefined && s.maximum !== undefined) return `${noun} from ${s.minimum} to ${s.maximum}`;
     if (s.exclusiveMinimum !== undefined) return `${noun} greater than ${s.exclusiveMinimum}`;
-    if (min !== undefined) return `${noun} of at least ${min}`;
+    if (s.minimum !== undefined) return `${noun} of at least ${s.minimum}`;
     return noun;
   }
   if (isKind(s, 'Boolean')) return '`true` or `false`';

@@ -79,10 +79,6 @@ export const clickhouseClientSettings = {
   CLICKHOUSE_DATABASE: Type.Optional(Type.String({ minLength: 1, description: 'ClickHouse database (default: the server\'s `default`).' })),
 };
 
-/** The `natsSettings` variables of a loaded configuration, as the env-like record `natsAuthFromEnv` (`@live/messaging`) reads. */
-export function natsEnvOf(settings: Record<string, unknown>): Record<string, string | undefined> {
-  return Object.fromEntries(Object.keys(natsSettings).map((k) => [k, settings[k] as string | undefined]));
-}
 
 /**
  * The certificate files {@link tlsSettings}`(prefix)` name, or undefined when TLS is off.
@@ -99,7 +95,11 @@ export function tlsFilesOf(settings: Record<string, unknown>, prefix: string): {
   return { certFile, keyFile };
 }
 
-/** The `storageSettings` variables of a loaded configuration, as the env-like record `storageConfigFromEnv` reads. */
-export function storageEnvOf(settings: Record<string, unknown>): Record<string, string | undefined> {
-  return Object.fromEntries(Object.keys(storageSettings).map((k) => [k, settings[k] as string | undefined]));
+/**
+ * Whether viewers reach an app over HTTPS — its own certificate files, or a `PUBLIC_URL` with
+ * `https:` (TLS terminated by a proxy or CDN in front) — which decides Strict-Transport-Security
+ * (RFC 6797: only ever sent over HTTPS).
+ */
+export function servedOverHttps(publicUrl: string | undefined, tls: object | undefined): boolean {
+  return tls !== undefined || publicUrl?.startsWith('https:') === true;
 }

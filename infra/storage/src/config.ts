@@ -68,15 +68,17 @@ const S3_VARS = ['S3_ENDPOINT', 'S3_BUCKET', 'S3_REGION', 'S3_ACCESS_KEY_ID', 'S
  *   (optional key prefix). `STORAGE_DIR` is then ignored.
  * - otherwise `STORAGE_DIR` (local directory backend);
  * - with neither, `{}`: the caller applies its own default or lets {@link createObjectStorage}
- *   report the missing configuration.
+ *   report the missing configuration; with `opts.required`, an Error naming `STORAGE_DIR`.
+ *
+ * `env` is the process environment or a loaded configuration (non-string values are ignored).
  *
  * @throws Error naming the missing or malformed variable when S3 is half-configured (e.g.
  *   `S3_ENDPOINT` without `S3_BUCKET`, `S3_BUCKET` without credentials, an `S3_ENDPOINT` that is
  *   not an http(s) URL). Messages never contain the secret key.
  */
-export function storageConfigFromEnv(env: NodeJS.ProcessEnv): ObjectStorageConfig {
+export function storageConfigFromEnv(env: Readonly<Record<string, unknown>>, opts: { required?: boolean } = {}): ObjectStorageConfig {
   const get = (name: string): string | undefined => {
-    const value = env[name]?.trim();
+    const value = typeof env[name] === 'string' ? env[name].trim() : '';
     return value ? value : undefined;
   };
   const setS3 = S3_VARS.filter((name) => get(name) !== undefined);
@@ -112,5 +114,9 @@ export function storageConfigFromEnv(env: NodeJS.ProcessEnv): ObjectStorageConfi
     };
   }
   const rootDir = get('STORAGE_DIR');
+  if (!rootDir && opts.required) throw new Error(STORAGE_REQUIRED);
   return rootDir ? { rootDir } : {};
 }
+
+/** What {@link storageConfigFromEnv} with `required` says when neither backend is configured. */
+const STORAGE_REQUIRED = 'STORAGE_DIR (a local directory) or S3_BUCKET (with S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY) is required: segments, playlists and recordings live there';
