@@ -9,6 +9,7 @@
  * fuzzed directly. Fixed seed; fast-check prints seed and counterexample on a failure.
  */
 import fc from 'fast-check';
+import { ok } from '@live/dev/fuzz';
 import {
   Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, type DatabaseConnection, type Dialect, type Driver,
 } from 'kysely';
@@ -29,10 +30,6 @@ const RUNS = 10_000;
 const SEED = 0x15f0_0007;
 const opts = { numRuns: RUNS, seed: SEED };
 
-/** A cheap check for the hot paths (Vitest's `expect` costs more than the code under test here). */
-function ok(cond: boolean, what: string): asserts cond {
-  if (!cond) throw new Error(`property violated: ${what}`);
-}
 
 /** A Kysely whose every query fails before any I/O; `touched` counts the attempts. */
 function unreachableDb(): { db: Db; touched: () => number } {

@@ -6,6 +6,7 @@
  * Fixed seed; fast-check prints seed and counterexample on a failure.
  */
 import fc from 'fast-check';
+import { ok } from '@live/dev/fuzz';
 import { describe, expect, it, vi } from 'vitest';
 import { CHAT_MAX_FRAME_BYTES, EMOTES, MAX_SLOW_MODE_SECONDS, MAX_TIMEOUT_SECONDS, type ChatClientFrame, type ChatErrorCode } from '@live/events';
 import { parseClientFrame, type ParsedFrame } from '../src/protocol.js';
@@ -21,10 +22,6 @@ const opts = { numRuns: RUNS, seed: SEED };
 const PARSER_CODES: ReadonlySet<ChatErrorCode> = new Set<ChatErrorCode>(['BAD_FRAME', 'UNKNOWN_TYPE', 'INVALID_FIELD']);
 const REF = /^[\x21-\x7e]{1,64}$/;
 
-/** A cheap check for the hot paths (Vitest's `expect` costs more than the code under test here). */
-function ok(cond: boolean, what: string): asserts cond {
-  if (!cond) throw new Error(`property violated: ${what}`);
-}
 
 /** Checks the invariants of one answer; returns it. */
 function check(text: string): ParsedFrame {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import pino from 'pino';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { ManagedProcess, freePort, makeSelfSignedCertificate } from '@live/dev';
 import { createChannel, registerUsers, startChatBackends, TEST_JWT_KEYS, type ChatBackends } from './harness.js';
 
@@ -67,14 +67,11 @@ beforeAll(async () => {
     },
   });
   const ca = readFileSync(certFile, 'utf8');
-  const deadline = Date.now() + 60_000;
-  for (;;) {
+  await vi.waitFor(async () => {
     const e = gateway.exitError('starting');
     if (e) throw e;
-    if ((await servedCommonName('localhost', ca)) === 'first') break;
-    if (Date.now() > deadline) throw new Error(`the WSS gateway did not answer:\n${gateway.tail.toString()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+    if ((await servedCommonName('localhost', ca)) !== 'first') throw new Error(`the WSS gateway did not answer:\n${gateway.tail.toString()}`);
+  }, { timeout: 60_000, interval: 200 });
 }, 120_000);
 
 afterAll(async () => {
@@ -98,11 +95,9 @@ it('serves rooms over WSS, refuses clients that do not trust it, and takes a ren
   renameSync(second.keyFile, keyFile);
   renameSync(second.certFile, certFile);
   const secondCa = readFileSync(certFile, 'utf8');
-  const deadline = Date.now() + 30_000;
-  while ((await servedCommonName('localhost')) !== 'second') {
-    if (Date.now() > deadline) throw new Error(`the gateway still serves the old certificate:\n${gateway.tail.toString()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await vi.waitFor(async () => {
+    if ((await servedCommonName('localhost')) !== 'second') throw new Error(`the gateway still serves the old certificate:\n${gateway.tail.toString()}`);
+  }, { timeout: 30_000, interval: 100 });
   expect(gateway.exitError('running')).toBeUndefined();
   const renewed = await joinRoom('wss-room', secondCa);
   expect(first.readyState).toBe(WebSocket.OPEN);

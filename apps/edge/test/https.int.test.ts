@@ -11,7 +11,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { ManagedProcess, freePort, makeSelfSignedCertificate } from '@live/dev';
 
 const REPO_ROOT = join(import.meta.dirname, '../../..');
@@ -56,15 +56,12 @@ beforeAll(async () => {
     },
   });
   const ca = readFileSync(certFile, 'utf8');
-  const deadline = Date.now() + 60_000;
-  for (;;) {
+  await vi.waitFor(async () => {
     const e = edge.exitError('starting');
     if (e) throw e;
     const ok = await get('/healthz', ca).then((a) => a.status === 200, () => false);
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error(`the edge did not answer over HTTPS:\n${edge.tail.toString()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+    if (!ok) throw new Error(`the edge did not answer over HTTPS:\n${edge.tail.toString()}`);
+  }, { timeout: 60_000, interval: 200 });
 }, 90_000);
 
 afterAll(async () => {
@@ -105,15 +102,11 @@ it('refuses clients that do not trust its certificate and takes a renewed one wi
   renameSync(second.keyFile, keyFile);
   renameSync(second.certFile, certFile);
   const ca = readFileSync(certFile, 'utf8');
-  const deadline = Date.now() + 30_000;
-  for (;;) {
+  const renewed = await vi.waitFor(async () => {
     const a = await get('/healthz', ca).catch(() => undefined);
-    if (a?.peerCN === 'second') {
-      expect(a.status).toBe(200);
-      break;
-    }
-    if (Date.now() > deadline) throw new Error(`the edge still serves the old certificate:\n${edge.tail.toString()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    if (a?.peerCN !== 'second') throw new Error(`the edge still serves the old certificate:\n${edge.tail.toString()}`);
+    return a;
+  }, { timeout: 30_000, interval: 100 });
+  expect(renewed.status).toBe(200);
   expect(edge.exitError('running')).toBeUndefined();
 });

@@ -7,6 +7,7 @@
  */
 import { Writable } from 'node:stream';
 import fc from 'fast-check';
+import { ok } from '@live/dev/fuzz';
 import { describe, expect, it, vi } from 'vitest';
 import { createRelay, flvHeader, flvTag, FlvTagType, GopCache, onMetaDataBody } from '../src/relay/index.js';
 import {
@@ -24,10 +25,6 @@ const RUNS = 10_000;
 const SEED = 0x15f0_0004;
 const opts = { numRuns: RUNS, seed: SEED };
 
-/** A cheap check for the hot paths (Vitest's `expect` costs more than the code under test here). */
-function ok(cond: boolean, what: string): asserts cond {
-  if (!cond) throw new Error(`property violated: ${what}`);
-}
 
 const u32 = fc.oneof(fc.nat(), fc.constantFrom(0, 1, 0xffffff, 0x1000000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff));
 

@@ -27,6 +27,7 @@ import { EVENTS_STREAM, streamSubject, type DomainEvent, type EventOf } from '@l
 import { startIngestNode, type IngestNode } from '../src/node.js';
 import { captureLogger, type LogLine } from './helpers/log.js';
 import { TestRtmpClient } from './helpers/rtmp-client.js';
+import { within } from './helpers/within.js';
 
 /** Per-address cap of the node under test (the ffmpeg publisher, from 127.0.0.1 too, holds one slot). */
 const CAP = 4;
@@ -44,11 +45,6 @@ let channelId: string;
 let publishSessionId: string;
 const sockets = new Set<Socket>();
 
-/** Rejects if `p` has not settled within `ms` (the wait itself is for an event). */
-function within<T>(p: Promise<T>, what: string, ms = 20_000): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms); })]).finally(() => clearTimeout(t));
-}
 
 async function streamEvents(): Promise<DomainEvent[]> {
   return (await readEvents(messaging.js, EVENTS_STREAM, streamSubject(channelId))).map((e) => e.event);

@@ -6,6 +6,7 @@
  * failure fast-check prints the seed, path and the shrunk counterexample.
  */
 import fc from 'fast-check';
+import { ok } from '@live/dev/fuzz';
 import { describe, expect, it, vi } from 'vitest';
 import {
   AMF0_MAX_DEPTH, ChunkDecoder, decodeAmf0, decodeAmf0Value, ecmaArray, encodeAmf0, encodeMessage, isEcmaArray,
@@ -20,10 +21,6 @@ const RUNS = 10_000;
 const SEED = 0x15f0_0006;
 const opts = { numRuns: RUNS, seed: SEED };
 
-/** A cheap check for the hot paths (Vitest's `expect` costs more than the code under test here). */
-function ok(cond: boolean, what: string): asserts cond {
-  if (!cond) throw new Error(`property violated: ${what}`);
-}
 /** Equality of JSON-able values, cheaply. */
 const sameJson = (a: unknown, b: unknown, what: string) => ok(JSON.stringify(a) === JSON.stringify(b), `${what}: ${JSON.stringify(a)} != ${JSON.stringify(b)}`);
 

@@ -28,6 +28,7 @@ import { startIngestNode, type IngestNode } from '../src/node.js';
 import { createRtmpServer, type PublishStartedEvent, type RtmpServer } from '../src/rtmp/index.js';
 import { captureLogger, type LogLine } from './helpers/log.js';
 import { TestRtmpClient } from './helpers/rtmp-client.js';
+import { within } from './helpers/within.js';
 
 const FFMPEG = process.env.FFMPEG_PATH ?? 'ffmpeg';
 const PATTERN = { width: 320, height: 180, fps: 15, videoKbps: 200 };
@@ -172,11 +173,6 @@ async function waitEnded(channelId: string, sessionId: string): Promise<EventOf<
     (await streamEvents(channelId)).find((e): e is EventOf<'StreamPublishEnded'> => e.type === 'StreamPublishEnded' && e.data.sessionId === sessionId), 15_000, 200);
 }
 
-/** Rejects if `p` has not settled within `ms` (the wait itself is for an event). */
-function within<T>(p: Promise<T>, what: string, ms = 15_000): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms); })]).finally(() => clearTimeout(t));
-}
 
 /** Waits for a log line matching `pred` (already written ones count). */
 function waitLog(all: LogLine[], what: string, pred: (l: LogLine) => boolean, timeoutMs = 15_000): Promise<LogLine> {
@@ -321,7 +317,7 @@ describe('RTMPS on the ingest node', () => {
       });
     });
     replaceByRename(live.keyFile, next.key);
-    expect(await within(reloaded, 'the reload')).toBe(next.fingerprint256);
+    expect(await within(reloaded, 'the reload', 15_000)).toBe(next.fingerprint256);
     expect(await servedFingerprint(port)).toBe(next.fingerprint256);
     expect(loadTlsFiles(live).cert).toBe(next.cert);
 

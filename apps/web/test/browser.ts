@@ -4,22 +4,8 @@
  * player page through `window.__player` (see src/usePlayer.ts).
  */
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { CHROMIUM_ARGS } from '@live/dev/testing';
 import type { PlayerHandle } from '../src/usePlayer';
-
-/**
- * Flags for a headless Chromium in a container: no sandbox (no user namespaces), no GPU, no
- * background traffic to Google services, no QUIC, and autoplay allowed without a gesture.
- */
-export const CHROMIUM_ARGS: readonly string[] = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-  '--autoplay-policy=no-user-gesture-required',
-];
 
 /**
  * Launches headless Chromium at `$CHROMIUM_PATH` (default `/usr/bin/chromium`).

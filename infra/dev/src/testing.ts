@@ -133,3 +133,18 @@ export async function startTestStack(name: string, opts: Pick<StartStackOptions,
     },
   };
 }
+
+/**
+ * Flags for a headless Chromium in a container: no sandbox (no user namespaces), no GPU, no
+ * background traffic to Google services, no QUIC, and autoplay allowed without a gesture.
+ */
+export const CHROMIUM_ARGS: readonly string[] = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  '--autoplay-policy=no-user-gesture-required',
+];

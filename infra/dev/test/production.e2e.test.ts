@@ -22,7 +22,7 @@ import pino from 'pino';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApps, REPO_ROOT } from '../src/stack.js';
-import { publishTestPattern, startTestStack, waitFor, type Publisher, type TestStack } from '../src/testing.js';
+import { CHROMIUM_ARGS, publishTestPattern, startTestStack, waitFor, type Publisher, type TestStack } from '../src/testing.js';
 
 let t: TestStack;
 let browser: Browser;
@@ -45,8 +45,7 @@ beforeAll(async () => {
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: [
-      '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-      '--disable-quic', '--autoplay-policy=no-user-gesture-required',
+      ...CHROMIUM_ARGS,
       `--ignore-certificate-errors-spki-list=${[spkiHash(ca), spkiHash(ca.replace(/root\.crt$/, 'intermediate.crt'))].join(',')}`,
     ],
   });
