@@ -63,6 +63,55 @@ export interface StreamPublishStartedV1 {
   /** RTMP application name, e.g. `live`. */
   readonly app: string;
   readonly source: SourceMedia;
+  /**
+   * Seconds the session waits for its publisher to come back when the connection drops without
+   * a clean stop (the ingest node's reconnect window, `INGEST_RECONNECT_WINDOW_SECONDS`); 0 or
+   * absent: none (a drop ends the session). Optional and additive: events stored before it had
+   * no window.
+   */
+  readonly reconnectWindowSeconds?: number;
+}
+
+/**
+ * A live publisher's connection dropped without a clean stop (TCP close or reset, idle timeout;
+ * no `FCUnpublish`/`deleteStream`): the session is NOT over yet. The ingest node keeps the
+ * channel's lease for `reconnectWindowSeconds`; a publish with a key of the channel on any node
+ * within it continues the same session ({@link StreamPublishResumedV1}); otherwise the node
+ * appends StreamPublishEnded (reason `disconnected`) when the window closes.
+ */
+export interface StreamPublishInterruptedV1 {
+  readonly channelId: string;
+  readonly sessionId: string;
+  /** The node that held the dropped connection and now holds the window. */
+  readonly ingestNodeId: string;
+  /** Free text for operators, e.g. `connection closed`, `ECONNRESET`, `idle timeout`. */
+  readonly detail: string;
+  /** Seconds from this event within which a reconnect resumes the session. */
+  readonly reconnectWindowSeconds: number;
+  /** Bytes received over the session's connections so far. */
+  readonly bytesReceived: number;
+}
+
+/**
+ * A publisher reconnected within the reconnect window (on this node or another) and its media
+ * flows again: the same session continues from a new relay. Transcoders resume the session's
+ * playlists after one EXT-X-DISCONTINUITY.
+ */
+export interface StreamPublishResumedV1 {
+  readonly channelId: string;
+  readonly sessionId: string;
+  /** The node that holds the new connection. */
+  readonly ingestNodeId: string;
+  /** Internal HTTP-FLV relay URL of the new connection (without its token). */
+  readonly relayUrl: string;
+  /** Application name of the new connection, e.g. `live`. */
+  readonly app: string;
+  /** Media of the new connection (the ladder of the session stays the one of its start). */
+  readonly source: SourceMedia;
+  /** Node that held the session before: the one that appended the interruption, or a dead one whose lease was taken over. */
+  readonly previousIngestNodeId: string;
+  /** How the channel's lease reached this node: `local` (same node), `handover` (asked the holder), `takeover` (holder did not answer). */
+  readonly lease: 'local' | 'handover' | 'takeover';
 }
 
 /** Why a publish ended. */
@@ -124,6 +173,8 @@ export interface StreamFailedV1 {
 export interface EventDataByType {
   StreamPublishStarted: StreamPublishStartedV1;
   StreamPublishEnded: StreamPublishEndedV1;
+  StreamPublishInterrupted: StreamPublishInterruptedV1;
+  StreamPublishResumed: StreamPublishResumedV1;
   TranscodeStarted: TranscodeStartedV1;
   RenditionsReady: RenditionsReadyV1;
   VodReady: VodReadyV1;
@@ -168,6 +219,8 @@ export type EventType = keyof EventDataByType;
 export const CURRENT_VERSION: { readonly [K in EventType]: number } = {
   StreamPublishStarted: 1,
   StreamPublishEnded: 1,
+  StreamPublishInterrupted: 1,
+  StreamPublishResumed: 1,
   TranscodeStarted: 1,
   RenditionsReady: 1,
   VodReady: 1,
@@ -231,6 +284,8 @@ export class EventDecodeError extends Error {
 const REQUIRED_STRING_FIELDS: { readonly [K in EventType]: readonly string[] } = {
   StreamPublishStarted: ['channelId', 'sessionId', 'ingestNodeId', 'relayUrl', 'app'],
   StreamPublishEnded: ['channelId', 'sessionId', 'reason'],
+  StreamPublishInterrupted: ['channelId', 'sessionId', 'ingestNodeId'],
+  StreamPublishResumed: ['channelId', 'sessionId', 'ingestNodeId', 'relayUrl', 'app'],
   TranscodeStarted: ['channelId', 'sessionId', 'worker'],
   RenditionsReady: ['channelId', 'sessionId', 'masterPlaylistKey'],
   VodReady: ['channelId', 'sessionId', 'masterPlaylistKey', 'mp4Key'],

@@ -14,3 +14,4 @@ export * from './accounts.js';
 export * from './chat.js';
 export * from './text.js';
 export * from './telemetry.js';
+export * from './media.js';

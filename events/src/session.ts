@@ -4,8 +4,14 @@ import type { DomainEvent, RenditionSummary } from './catalogue.js';
  * Status of one broadcast session, as derived from its events:
  * `starting` (publishing, no renditions yet) → `live` (renditions ready) → `ended`
  * (publisher gone, VOD being packaged) → `vod` (VOD ready); `failed` from any state.
+ * `reconnecting`: the publisher's connection dropped and the session waits for it within the
+ * reconnect window (StreamPublishInterrupted); StreamPublishResumed makes it `live` again (or
+ * `starting` when no rendition was ready yet), StreamPublishEnded `ended`.
  */
-export type SessionStatus = 'starting' | 'live' | 'ended' | 'vod' | 'failed';
+export type SessionStatus = 'starting' | 'live' | 'reconnecting' | 'ended' | 'vod' | 'failed';
+
+/** Statuses of a session that is still broadcasting (its channel is live). */
+export const LIVE_SESSION_STATUSES: readonly SessionStatus[] = ['starting', 'live', 'reconnecting'];
 
 /** The read model of one broadcast session (what the stream list and player need). */
 export interface SessionView {
@@ -60,11 +66,17 @@ export function evolveSession(view: SessionView | null, event: DomainEvent): Ses
         renditions: event.data.renditions,
         masterPlaylistKey: event.data.masterPlaylistKey
       };
+    case 'StreamPublishInterrupted':
+      if (!view) return null;
+      return view.status === 'starting' || view.status === 'live' ? { ...view, status: 'reconnecting' } : view;
+    case 'StreamPublishResumed':
+      if (!view) return null;
+      return view.status === 'reconnecting' ? { ...view, status: view.masterPlaylistKey ? 'live' : 'starting' } : view;
     case 'StreamPublishEnded':
       if (!view) return null;
       return {
         ...view,
-        status: view.status === 'starting' || view.status === 'live' ? 'ended' : view.status,
+        status: view.status === 'starting' || view.status === 'live' || view.status === 'reconnecting' ? 'ended' : view.status,
         endedAt: view.endedAt ?? at
       };
     case 'VodReady':

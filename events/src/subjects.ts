@@ -69,3 +69,16 @@ export const LEASES_STREAM = 'LEASES';
 export function publishLeaseSubject(channelId: string): string {
   return `lease.publish.${subjectToken(channelId)}`;
 }
+
+/**
+ * `ingest.handover.<nodeId>` (core NATS request/reply, not stored): an ingest node asks the node
+ * holding a channel's publish lease whether it still holds the publish, and to hand a session in
+ * its reconnect window over (apps/ingest `reconnect.ts`).
+ * @throws TypeError when `nodeId` is not a valid subject token.
+ */
+export function ingestHandoverSubject(nodeId: string): string {
+  return `ingest.handover.${subjectToken(nodeId)}`;
+}
+
+/** Every node's handover subject (`ingest.handover.*`), for permissions. */
+export const ALL_INGEST_HANDOVER_SUBJECTS = 'ingest.handover.*';

@@ -101,6 +101,26 @@ describe('evolveSession', () => {
     for (const e of events) replayed = evolveSession(replayed, e);
     expect(replayed).toEqual(v);
   });
+  it('shows a dropped publisher as reconnecting until it resumes or the session ends', () => {
+    const clock = clockAt(1_700_000_000_000);
+    const base = { channelId: 'c1', sessionId: 's1' };
+    const ev = (e: unknown) => e as DomainEvent;
+    const started = ev(streamEvent(clock, 'StreamPublishStarted', { ...base, ingestNodeId: 'a', relayUrl: 'u', app: 'live', source: {}, reconnectWindowSeconds: 60 }, { producer: 't' }));
+    const interrupted = ev(streamEvent(clock, 'StreamPublishInterrupted', { ...base, ingestNodeId: 'a', detail: 'ECONNRESET', reconnectWindowSeconds: 60, bytesReceived: 5 }, { producer: 't' }));
+    const resumed = ev(streamEvent(clock, 'StreamPublishResumed', { ...base, ingestNodeId: 'b', relayUrl: 'u2', app: 'live', source: {}, previousIngestNodeId: 'a', lease: 'handover' }, { producer: 't' }));
+    const ready = ev(streamEvent(clock, 'RenditionsReady', { ...base, masterPlaylistKey: 'm', renditions: [] }, { producer: 't' }));
+    const ended = ev(streamEvent(clock, 'StreamPublishEnded', { ...base, reason: 'disconnected', bytesReceived: 5, durationMs: 1 }, { producer: 't' }));
+    const run = (events: DomainEvent[]) => events.reduce<SessionView | null>((v, e) => evolveSession(v, e), null)?.status;
+    expect(run([started, interrupted])).toBe('reconnecting');
+    expect(run([started, interrupted, resumed])).toBe('starting');
+    expect(run([started, ready, interrupted])).toBe('reconnecting');
+    expect(run([started, ready, interrupted, resumed])).toBe('live');
+    expect(run([started, interrupted, ready])).toBe('reconnecting');
+    expect(run([started, ready, interrupted, ended])).toBe('ended');
+    expect(run([started, ready, ended, interrupted, resumed])).toBe('ended');
+    // Both new types round-trip through the decoder.
+    for (const e of [interrupted, resumed]) expect(decodeEvent(JSON.parse(JSON.stringify(e)))).toEqual(e);
+  });
   it('ignores events for a session it never saw start', () => {
     const clock = clockAt(1_700_000_000_000);
     const e = streamEvent(clock, 'VodReady', { channelId: 'c', sessionId: 's', durationSeconds: 1, masterPlaylistKey: 'k', mp4Key: 'm', renditions: [] }, { producer: 't' }) as DomainEvent;

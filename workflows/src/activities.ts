@@ -19,6 +19,25 @@ export interface TranscodeInput {
    * back to ffmpeg's hls muxer with 2 s segments only.
    */
   readonly lowLatency?: boolean;
+  /**
+   * The media of the connection being transcoded when it is not the session's first (a
+   * publisher that reconnected): ffmpeg's input options (audio) follow it, while `source` keeps
+   * deciding the ladder, so the session's renditions stay the same (a passthrough rung is encoded
+   * instead when this video differs from the first one).
+   */
+  readonly inputSource?: SourceMedia;
+  /**
+   * Continue the session's published playlists (after an EXT-X-DISCONTINUITY) even on the
+   * activity's first attempt: the relay is a reconnected publisher's. Default false (a retry
+   * attempt always continues them).
+   */
+  readonly resume?: boolean;
+  /**
+   * At the relay's EOF, leave the playlists open (as after a crash: no EXT-X-ENDLIST), because
+   * the publisher may reconnect and the session continue; the workflow calls `finishLive` once
+   * the session is over. Default false: the playlists are finished at EOF.
+   */
+  readonly leaveOpenAtEnd?: boolean;
 }
 
 /** Why a transcode attempt returned. */
@@ -53,6 +72,12 @@ export interface PipelineActivities {
    * Throws (retryable) when ffmpeg fails while the source is still live.
    */
   transcode(input: TranscodeInput): Promise<TranscodeResult>;
+  /**
+   * Finishes a session's live playlists that a transcode left open (`leaveOpenAtEnd`): rewrites
+   * every media playlist with EXT-X-ENDLIST, from the state in storage. No-op when they are
+   * finished already or nothing was published.
+   */
+  finishLive(input: { channelId: string; sessionId: string; source: SourceMedia }): Promise<void>;
   /** Writes the EXT-X-ENDLIST playlists and the `+faststart` MP4 of a finished session (the source decides the ladder). */
   packageVod(input: { channelId: string; sessionId: string; source: SourceMedia }): Promise<PackageVodResult>;
   /** Appends an event built by the workflow (its id is fixed in history, so a retry is deduplicated). */

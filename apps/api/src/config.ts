@@ -7,7 +7,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import { natsAuthFromEnv, type NatsAuth } from '@live/messaging';
 import { parseJwtKeys, type JwtKey } from '@live/auth';
 import {
-  Host, List, Port, Secret, Url, clickhouseClientSettings, databaseSettings, logSettings, natsSettings, checkSettings, parseSetting, servedOverHttps, tlsFilesOf, tlsSettings, trustProxySettings,
+  ConfigError, edgePathwaysSettings, parseEdgePathways, Host, List, Port, Secret, Url, clickhouseClientSettings, databaseSettings, logSettings, natsSettings, checkSettings, parseSetting, servedOverHttps, tlsFilesOf, tlsSettings, trustProxySettings,
+  type EdgePathway,
 } from '@live/runtime';
 import { DEFAULT_API_CONFIG, type ApiConfig } from './context.js';
 
@@ -27,6 +28,9 @@ export const apiConfigSchema = Type.Object({
   PLAYBACK_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 10, maximum: 86_400, default: DEFAULT_API_CONFIG.playbackTokenTtlSeconds, description: 'Lifetime of a playback token, seconds (players renew them before they expire).' }),
   INGEST_PUBLIC_URL: Url('The RTMP(S) URL publishers are told to use (OBS "Server").', ['rtmp', 'rtmps'], { default: DEFAULT_API_CONFIG.ingestUrl }),
   EDGE_PUBLIC_URL: Type.Optional(Url('Prefix of playback URLs (the edge or CDN); unset: same-origin paths.', ['http', 'https'])),
+  ...edgePathwaysSettings,
+  EDGE_HEALTH_INTERVAL_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: DEFAULT_API_CONFIG.edgeHealthIntervalMs, description: 'How often each edge of `EDGE_PATHWAYS` is checked, ms; a check times out after the same (at most 2 s). One failed check moves an edge to the end of the priority list, two good ones bring it back.' }),
+  STEERING_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: DEFAULT_API_CONFIG.steeringTtlSeconds, description: 'TTL of the steering manifest, seconds: players reload it this often (and follow a changed priority that soon).' }),
   ADMIN_USERNAMES: List('Usernames that become admins when they register (the first admin).', { default: [], itemText: 'usernames' }),
   STREAM_KEY_TTL_DAYS: positive('Default lifetime of a new stream key, days.', DEFAULT_API_CONFIG.streamKeyTtlDays),
   ACCESS_TOKEN_TTL_SECONDS: positive('Access-token lifetime, seconds.', DEFAULT_API_CONFIG.accessTokenTtlSeconds),
@@ -93,6 +97,21 @@ export function deriveApiConfig(s: ApiSettings): ApiProcessConfig {
       loginAccountMaxDelaySeconds: s.LOGIN_ACCOUNT_MAX_DELAY_SECONDS,
       loginWindowSeconds: s.LOGIN_WINDOW_SECONDS,
       playbackTokenTtlSeconds: s.PLAYBACK_TOKEN_TTL_SECONDS,
+      edgePathways: edgePathwaysOf(s.EDGE_PATHWAYS),
+      edgeHealthIntervalMs: s.EDGE_HEALTH_INTERVAL_MS,
+      steeringTtlSeconds: s.STEERING_TTL_SECONDS,
     },
   };
+}
+
+/**
+ * `EDGE_PATHWAYS` parsed ({@link parseEdgePathways}).
+ * @throws ConfigError naming the variable and the offending item.
+ */
+function edgePathwaysOf(items: readonly string[]): EdgePathway[] {
+  try {
+    return parseEdgePathways(items);
+  } catch (err) {
+    throw new ConfigError('EDGE_PATHWAYS', `EDGE_PATHWAYS: ${(err as Error).message}`);
+  }
 }

@@ -5,6 +5,7 @@ import { waitForProjection, type Db } from '@live/db';
 import { appendEvent, ConcurrencyError, type Messaging } from '@live/messaging';
 import { ApiError } from './errors.js';
 import type { AuthUser, JwtKey } from '@live/auth';
+import type { EdgePathway } from '@live/runtime';
 
 export type { AuthUser, JwtKey } from '@live/auth';
 
@@ -57,6 +58,15 @@ export interface ApiConfig {
   readonly playbackKeys: readonly JwtKey[];
   /** Playback-token lifetime, seconds (default 600; the player asks for a new one before it ends). */
   readonly playbackTokenTtlSeconds: number;
+  /**
+   * Edges as HLS Content Steering Pathways (`EDGE_PATHWAYS`, steering.ts), health-checked every
+   * `edgeHealthIntervalMs` (edges.ts); empty (default) = no steering manifest.
+   */
+  readonly edgePathways: readonly EdgePathway[];
+  /** Interval of the edges' `/healthz` checks, ms (default 1000; a check times out after the same, at most 2 s). */
+  readonly edgeHealthIntervalMs: number;
+  /** TTL of the steering manifest, seconds (default 2): how soon players follow a change. */
+  readonly steeringTtlSeconds: number;
 }
 
 /** Defaults of {@link ApiConfig} (all but `jwtKeys`). */
@@ -76,6 +86,9 @@ export const DEFAULT_API_CONFIG: Omit<ApiConfig, 'jwtKeys'> = {
   loginWindowSeconds: 900,
   playbackKeys: [],
   playbackTokenTtlSeconds: 600,
+  edgePathways: [],
+  edgeHealthIntervalMs: 1000,
+  steeringTtlSeconds: 2,
 };
 
 declare module 'fastify' {

@@ -20,7 +20,7 @@ const tlsWatcher = tls ? watchTlsFiles(tls) : undefined;
 const db = createDb(s.DATABASE_URL);
 await migrateToLatest(db);
 const messaging = await connectMessaging(s.NATS_URL, 'api', natsAuth);
-await ensureEventStreams(messaging.jsm);
+await ensureEventStreams(messaging.jsm, { replicas: s.NATS_REPLICAS });
 const analytics = s.CLICKHOUSE_URL
   ? createAnalyticsClient({
     url: s.CLICKHOUSE_URL,

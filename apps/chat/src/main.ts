@@ -18,7 +18,7 @@ const tlsWatcher = tls ? watchTlsFiles(tls, { logger }) : undefined;
 
 const db = createDb(s.DATABASE_URL);
 const messaging = await connectMessaging(s.NATS_URL, `chat-${gatewayId}`, natsAuth);
-await ensureEventStreams(messaging.jsm);
+await ensureEventStreams(messaging.jsm, { replicas: s.NATS_REPLICAS });
 const gateway = await startGateway({
   messaging, db, jwtKeys, logger, gatewayId,
   host: s.CHAT_HOST,

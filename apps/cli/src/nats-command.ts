@@ -115,15 +115,20 @@ export function registerNatsCommands(program: Command, io: CliIo): void {
 The apps only check that the streams exist (their NATS users may not create, update or delete
 streams): run this once when deploying, and after an upgrade that changes a stream's settings.
 Environment: NATS_URL and the CLI's credentials (NATS_USER/NATS_PASSWORD, NATS_TOKEN or
-NATS_CREDS; default the embedded stack's cli user from .run/stack.json).`)
-    .action(async () => {
+NATS_CREDS; default the embedded stack's cli user from .run/stack.json). On a three-server
+cluster pass --replicas 3 (or set NATS_REPLICAS=3, as for the apps).`)
+    .option('--replicas <n>', 'copies kept of each stream, 1 to 5 (default NATS_REPLICAS, else 1)')
+    .action(async (o: { replicas?: string }) => {
+      const replicasText = o.replicas ?? io.env.NATS_REPLICAS ?? '1';
+      const replicas = Number(replicasText);
+      if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) throw new Error(`--replicas must be an integer from 1 to 5; got ${JSON.stringify(replicasText)}`);
       const url = endpointUrl('nats', io.env);
       const logger = pino({ level: 'warn' }, pino.destination({ dest: 2, sync: true }));
       const messaging = await connectMessaging(url, 'cli', natsAuthFor(io.env), { logger }).catch((err: unknown) => {
         throw new Error(`cannot connect to NATS at ${url}: ${(err as Error).message}`, { cause: err });
       });
       try {
-        const outcome = await ensureEventStreams(messaging.jsm, { logger });
+        const outcome = await ensureEventStreams(messaging.jsm, { logger, replicas });
         for (const [stream, what] of Object.entries(outcome)) io.stdout.write(`${stream}: ${what}\n`);
       } finally {
         await messaging.close();

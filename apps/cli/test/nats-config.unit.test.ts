@@ -63,7 +63,7 @@ describe('nats-config', () => {
     expect(j.users.map((u) => u.service)).toEqual(['worker']);
     expect(j.users[0]!.permissions.subscribe.allow).toEqual(['_INBOX_worker.>']);
     const err = collector();
-    expect(await runCli(['nats-config', '--password', 'edge=x'], { stdout: collector(), stderr: err, env: {} })).toBe(2);
+    expect(await runCli(['nats-config', '--password', 'nosuch=x'], { stdout: collector(), stderr: err, env: {} })).toBe(2);
     expect(err.text()).toMatch(/<service>=<value>/);
   });
 });

@@ -21,8 +21,14 @@
  * CPU µs/req: user+sys CPU of the server's processes (nginx: master and workers) divided by
  * the responses.
  *
+ * Second table (bench/wakeup.ts): the time from a part being written to a parked blocking
+ * reload being answered, p50 and p99, by an edge fed by NATS announcements (`edge, NATS-fed`:
+ * NATS_URL and the `edge` identity of the embedded nats-server, started with the platform's
+ * authorization) and by the polling `edge`, side by side in one run (median of the runs).
+ *
  * Usage: pnpm bench:edge [-- --runs 3 --seconds 10 --connections 16 --nginx-workers 1
- *   --no-uncached --only segments|parts --cpu-prof <dir>]
+ *   --no-uncached --only segments|parts|wakeup --cpu-prof <dir>
+ *   --wakeup-runs 5 --wakeup-parts 20 --wakeup-clients 4]
  * (`--cpu-prof <dir>`: the cached edge writes a V8 CPU profile into <dir> when it exits.)
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -35,7 +41,9 @@ import { freePort, ManagedProcess, startServices, waitForHttp } from '@live/dev'
 import { createDb, ensureChannelWithKey, migrateToLatest } from '@live/db';
 import { parseJwtKeys, signPlaybackToken } from '@live/auth';
 import { createLocalStorage } from '@live/storage';
+import { connectMessaging } from '@live/messaging';
 import type { EdgeLoadArgs, EdgeLoadResult } from './load.js';
+import { measureWakeups, type WakeupResult } from './wakeup.js';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, def: number): number => {
@@ -53,7 +61,10 @@ const CONNECTIONS = opt('connections', 16);
 const NGINX_WORKERS = opt('nginx-workers', 1);
 const UNCACHED = !argv.includes('--no-uncached');
 const CPU_PROF = optText('cpu-prof');
-const ONLY = optText('only'); // 'segments' | 'parts'
+const ONLY = optText('only'); // 'segments' | 'parts' | 'wakeup'
+const WAKEUP_RUNS = opt('wakeup-runs', 5);
+const WAKEUP_PARTS = opt('wakeup-parts', 20);
+const WAKEUP_CLIENTS = opt('wakeup-clients', 4);
 const TARGET_RATIO = 0.7;
 const TICKS = 100; // USER_HZ on Linux (proc(5))
 
@@ -167,7 +178,8 @@ async function main(): Promise<void> {
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
   const procs: ManagedProcess[] = [];
   let nginx: ManagedProcess | undefined;
-  const services = await startServices({ logger, name: 'bench-edge', external: { natsUrl: 'nats://127.0.0.1:1', temporalAddress: '127.0.0.1:1', temporalUiUrl: null } });
+  // A real nats-server with the platform's users and permissions: the NATS-fed edge connects as `edge`, the packager as `worker`.
+  const services = await startServices({ logger, name: 'bench-edge', natsAuth: true, external: { temporalAddress: '127.0.0.1:1', temporalUiUrl: null } });
   const db = createDb(services.endpoints.databaseUrl, 2);
   try {
     // ---- media: real fMP4 segments (2 s) and parts (0.5 s) ----
@@ -223,7 +235,10 @@ async function main(): Promise<void> {
     const profDir = CPU_PROF ? resolve(CPU_PROF) : undefined;
     if (profDir) mkdirSync(profDir, { recursive: true });
     servers.push(await startEdge('edge', {}, profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []));
-    if (UNCACHED) servers.push(await startEdge('edge, no cache', { EDGE_CACHE_BYTES: '0' }));
+    if (UNCACHED && ONLY !== 'wakeup') servers.push(await startEdge('edge, no cache', { EDGE_CACHE_BYTES: '0' }));
+    const edgeCredential = services.natsCredentials?.edge;
+    if (!edgeCredential) throw new Error('the embedded nats-server has no edge user');
+    const natsFed = await startEdge('edge, NATS-fed', { NATS_URL: services.endpoints.natsUrl, NATS_USER: edgeCredential.user, NATS_PASSWORD: edgeCredential.password });
 
     const nginxPort = await freePort();
     const ngDir = join(work, 'nginx');
@@ -284,6 +299,7 @@ http {
       { key: 'segments', name: `2 s segments (${segNames.length} files, ${kb(sizeOf(segNames))})`, files: segNames },
       { key: 'parts', name: `0.5 s parts (${partNames.length} files, ${kb(sizeOf(partNames))})`, files: partNames },
     ].filter((w) => !ONLY || w.key === ONLY);
+    if (ONLY === 'wakeup') servers.splice(0, servers.length, ...servers.filter((x) => x.name === 'edge'));
     const cpus = os.cpus();
     console.log([
       '',
@@ -336,16 +352,35 @@ http {
     }
     const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
     const line = (r: string[]) => `| ${r.map((v, c) => (c < 2 ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join(' | ')} |`;
-    console.log('');
-    console.log(line(rows[0]!));
-    console.log(`|${widths.map((w, c) => (c < 2 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
-    for (const r of rows.slice(1)) console.log(line(r));
-    console.log([
+    if (results.size > 0) console.log([
+      '',
+      line(rows[0]!),
+      `|${widths.map((w, c) => (c < 2 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
+      ...rows.slice(1).map(line),
+    ].join('\n'));
+    if (results.size > 0) console.log([
       '',
       `medians of ${RUNS} runs; ratios: median of the per-run ratios (req/s, CPU) or ratio of the medians (p99).`,
       'server CPU µs/req: user+sys of the server\'s processes (nginx: master + workers) per response; load gen cores: CPU of the load generator (same machine, same cores).',
       ...verdicts,
     ].join('\n'));
+
+    // ---- wake-up latency of parked blocking reloads: NATS-fed vs polling ----
+    if (!ONLY || ONLY === 'wakeup') {
+      const packagerNats = await connectMessaging(services.endpoints.natsUrl, 'bench-packager', services.natsAuth('worker'));
+      try {
+        const polling = servers.find((x) => x.name === 'edge')!;
+        console.log(`\n# wake-up: ${WAKEUP_RUNS} runs x ${WAKEUP_PARTS} parts, ${WAKEUP_CLIENTS} parked reloads per edge per part; real LL-HLS packager, 0.5 s parts, announcements on core NATS`);
+        const wake = await measureWakeups({
+          storage, nc: packagerNats.nc, sessionId: SESSION, channelId: CHANNEL, tokenQuery: `&token=${encodeURIComponent(token)}`,
+          edges: [{ name: natsFed.name, url: natsFed.url }, { name: 'edge, polling storage (50 ms)', url: polling.url }],
+          runs: WAKEUP_RUNS, partsPerRun: WAKEUP_PARTS, clients: WAKEUP_CLIENTS, warmupParts: 6,
+        });
+        printWakeups(wake);
+      } finally {
+        await packagerNats.close();
+      }
+    }
   } finally {
     await Promise.all([...procs.map((p) => p.stop()), nginx?.stop()]);
     await db.destroy();
@@ -358,3 +393,18 @@ main().catch((err) => {
   console.error(err);
   process.exit(1);
 });
+
+/** Prints the wake-up table: median over runs of each run's p50 and p99. */
+function printWakeups(results: readonly WakeupResult[]): void {
+  const rows: string[][] = [['edge', 'reloads', 'p50 ms (median of runs)', 'p99 ms (median of runs)', 'p50 per run', 'p99 per run', 'errors']];
+  for (const r of results) {
+    rows.push([r.name, String(r.reloads), median(r.p50s).toFixed(1), median(r.p99s).toFixed(1), r.p50s.map((x) => x.toFixed(1)).join(' / '), r.p99s.map((x) => x.toFixed(1)).join(' / '), String(r.errors)]);
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  const line = (r: string[]) => `| ${r.map((v, c) => (c === 0 ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join(' | ')} |`;
+  console.log('');
+  console.log(line(rows[0]!));
+  console.log(`|${widths.map((w, c) => (c === 0 ? `${'-'.repeat(w + 2)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
+  for (const r of rows.slice(1)) console.log(line(r));
+  console.log('latency: from the part\'s storage write resolving (packager) to the blocking reload\'s answer arriving (client), same clock.');
+}

@@ -16,6 +16,9 @@ import {
 } from './blocking.js';
 import { registerWebApp, type WebAppOptions } from './web.js';
 import { createImmutableObjectCache, DEFAULT_EDGE_CACHE_BYTES, type CachedObject } from './cache.js';
+import { createAnnouncedPlaylistWatcher, createLiveStore, type LiveStoreOptions } from './live-store.js';
+import { createMediaFeed, type AnnouncementSource, type MediaFeedOptions } from './feed.js';
+import { addContentSteering, checkEdgeSteering, steeringServerUri, type EdgeSteering } from './steering.js';
 
 /** Dependencies and settings of {@link buildEdge}. */
 export interface EdgeOptions {
@@ -71,6 +74,23 @@ export interface EdgeOptions {
   readonly blockingPollMs?: number;
   /** A refused blocking reload is logged once per client address per this many ms (default 60,000). */
   readonly offenderLogWindowMs?: number;
+  /**
+   * The packager's media announcements (core NATS `media.<sessionId>`; main.ts wires
+   * `natsAnnouncementSource` when `NATS_URL` is set). With them the edge subscribes to each live
+   * session a viewer asks for (`createMediaFeed`), keeps its live playlists and recent parts in
+   * memory (`createLiveStore`), serves them from there and wakes parked blocking reloads on the
+   * announcement; storage is read for everything else, and polled again for a session whose
+   * announcements stopped. Absent: blocking reloads poll storage every `blockingPollMs`.
+   */
+  readonly announcements?: AnnouncementSource;
+  /** Bounds of the live store and the feed (sessions, bytes, parts per rendition, idle and freshness times). */
+  readonly live?: LiveStoreOptions & Pick<MediaFeedOptions, 'idleMs' | 'freshMs'>;
+  /**
+   * HLS Content Steering (`EDGE_PATHWAY_ID`, `EDGE_STEERING_URL`, `EDGE_PATHWAYS`; steering.ts):
+   * master playlists name the steering server and list every edge's variants, this edge's
+   * Pathway first. Absent: served as stored.
+   */
+  readonly steering?: EdgeSteering;
 }
 
 /**
@@ -243,6 +263,9 @@ function sendError(reply: FastifyReply, code: EdgeErrorCode, detail?: string): F
   return reply.status(EDGE_ERRORS[code].status).header('cache-control', 'no-store').send({ code, message: detail ?? EDGE_ERRORS[code].message });
 }
 
+/** Keys of a session's master playlists (live `master.m3u8`, VOD `vod.m3u8`): steered when steering is on. */
+const MASTER_KEY = /^sessions\/[^/]+\/(?:master|vod)\.m3u8$/;
+
 /** How long a live session's master playlist (the renditions worth waiting for) is cached, ms. */
 const MASTER_CACHE_MS = 1000;
 
@@ -330,6 +353,9 @@ export function parseRange(header: string | undefined, size: number): { start: n
  * `edge_token_refusals_total{code}`.
  * A playlist requested with a token is rewritten ({@link rewritePlaylist}) so its child URIs
  * carry the token, and is answered `Cache-Control: private, no-store` without ETag or ranges.
+ * With `steering`, a session's master playlist (`master.m3u8`, `vod.m3u8`) names the steering
+ * server and lists the variants on every edge's Pathway (steering.ts, RFC 8216bis §4.4.6.6),
+ * also without ETag.
  * Segments and parts keep their long immutable Cache-Control.
  *
  * Blocking playlist reloads (`_HLS_msn` / `_HLS_part`, RFC 8216bis §6.2.5.2) are parked only
@@ -341,6 +367,15 @@ export function parseRange(header: string | undefined, size: number): { start: n
  * `/metrics`: `edge_blocking_reloads_parked` (gauge), `edge_blocking_reloads_parked_total`,
  * `edge_blocking_reloads_refused_total{reason}`, `edge_blocking_watched_playlists` (gauge); a
  * refused client is logged (warn) once per `offenderLogWindowMs`.
+ *
+ * With `announcements` (the packager's core NATS `media.<sessionId>`, see feed.ts and
+ * live-store.ts) the edge subscribes to each live session a viewer asks for; while a session is
+ * fed, its parked blocking reloads are woken by the announcement of a new playlist instead of a
+ * storage poll, and its live playlists and recent parts are answered from memory (no storage
+ * request); anything not held (older parts, full segments, VOD, a session whose announcements
+ * stopped) is read from storage as before. `/metrics`: `edge_announcements_total{kind}`,
+ * `edge_live_store_hits_total{kind}`, `edge_live_store_bytes`, `edge_live_sessions`,
+ * `edge_blocking_announced_playlists`.
  *
  * Errors are `{ code, message }` of {@link EDGE_ERRORS}, also for what Fastify (`frameworkErrors`,
  * its body parsers) and Node's HTTP parser (`clientErrorHandler`) refuse; 5xx are logged.
@@ -372,8 +407,22 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   });
   const clients = createClientLimiter(opts.maxBlockingPerClient ?? DEFAULT_MAX_BLOCKING_PER_CLIENT);
   const offenders = createOncePerWindow(opts.offenderLogWindowMs ?? 60_000);
-  new Gauge({ name: 'edge_blocking_reloads_parked', help: 'Blocking playlist reloads (RFC 8216bis 6.2.5.2) parked, waiting for their playlist to change', registers: [registry], collect() { this.set(watcher.waiting()); } });
+  // Fed by announcements: live playlists and recent parts in memory, parked reloads woken by them.
+  const store = opts.announcements ? createLiveStore(opts.live) : null;
+  const announcements = new Counter({ name: 'edge_announcements_total', help: 'Media announcements received, by kind (invalid: refused by the decoder)', labelNames: ['kind'], registers: [registry] });
+  const liveHits = new Counter({ name: 'edge_live_store_hits_total', help: 'Requests answered from the live store (announced playlists and parts), by kind', labelNames: ['kind'], registers: [registry] });
+  const feed = store && opts.announcements ? createMediaFeed({
+    source: opts.announcements, store, ...(opts.live?.maxSessions !== undefined ? { maxSessions: opts.live.maxSessions } : {}),
+    ...(opts.live?.idleMs !== undefined ? { idleMs: opts.live.idleMs } : {}), ...(opts.live?.freshMs !== undefined ? { freshMs: opts.live.freshMs } : {}),
+    onMessage: (a) => announcements.inc({ kind: a instanceof Error ? 'invalid' : a.kind }),
+  }) : null;
+  const announcedWatcher = store ? createAnnouncedPlaylistWatcher(store, { maxKeys: opts.maxWatchedPlaylists ?? DEFAULT_MAX_WATCHED_PLAYLISTS }) : null;
+  app.addHook('onClose', async () => feed?.close());
+  new Gauge({ name: 'edge_live_store_bytes', help: 'Bytes of announced playlists and parts held in memory', registers: [registry], collect() { this.set(store?.bytes() ?? 0); } });
+  new Gauge({ name: 'edge_live_sessions', help: 'Live sessions whose media announcements the edge subscribes to', registers: [registry], collect() { this.set(feed?.sessions() ?? 0); } });
+  new Gauge({ name: 'edge_blocking_reloads_parked', help: 'Blocking playlist reloads (RFC 8216bis 6.2.5.2) parked, waiting for their playlist to change', registers: [registry], collect() { this.set(watcher.waiting() + (announcedWatcher?.waiting() ?? 0)); } });
   new Gauge({ name: 'edge_blocking_watched_playlists', help: 'Distinct playlists polled for parked blocking reloads', registers: [registry], collect() { this.set(watcher.watchedKeys()); } });
+  new Gauge({ name: 'edge_blocking_announced_playlists', help: 'Distinct playlists with parked blocking reloads woken by announcements (not polled)', registers: [registry], collect() { this.set(announcedWatcher?.watchedKeys() ?? 0); } });
   const blockingParks = new Counter({ name: 'edge_blocking_reloads_parked_total', help: 'Blocking playlist reloads that were parked (waited for a playlist change)', registers: [registry] });
   const blockingRefusals = new Counter({
     name: 'edge_blocking_reloads_refused_total', labelNames: ['reason'], registers: [registry],
@@ -405,6 +454,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   /** Tokens that verified, by token, channel, session and client address: their expiry (epoch seconds) and policy version. */
   const verifiedTokens = new Map<string, { exp: number; policyVersion: number }>();
   if (opts.contentKeySecret && opts.contentKeySecret.length < 16) throw new TypeError('contentKeySecret must be at least 16 bytes');
+  if (opts.steering) checkEdgeSteering(opts.steering);
 
   /** The channel's policy as the edge needs it (null: no such channel). */
   async function policyOf(channelId: string): Promise<EdgePolicy | null> {
@@ -480,10 +530,15 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       }
       if (directives.request.msn !== undefined) return serveBlockingReload(req, reply, key, directives.request, token, session);
     }
+    // Announced parts are immutable: any copy held is good; announced playlists only while the session is fed.
+    const live = store ? (kind === 'object' ? store.object(key) : feed!.isFed(session.sessionId) ? store.playlist(key) : undefined) : undefined;
+    if (live) liveHits.inc({ kind });
     // Immutable objects (segments, parts) come from memory: no stat + open + read per request.
-    let cached: CachedObject | null = null;
+    let cached: CachedObject | null = live ?? null;
     let info: Awaited<ReturnType<ObjectStorage['stat']>>;
-    if (kind === 'object' && objectCache) {
+    if (live) {
+      info = live.info;
+    } else if (kind === 'object' && objectCache) {
       const hit = await objectCache.get(key);
       cached = hit.kind === 'hit' ? hit.object : null;
       info = hit.kind === 'hit' ? hit.object.info : hit.kind === 'uncacheable' ? hit.info : null;
@@ -494,9 +549,10 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       requests.inc({ kind, status: 404 });
       return sendError(reply, 'NOT_FOUND');
     }
+    if (kind === 'playlist' && opts.steering && MASTER_KEY.test(key)) return serveSteeredMaster(req, reply, key, info, token, session.sessionId);
     if (kind === 'playlist' && token !== null) {
       // Per-viewer body: no ETag, no ranges, never in a shared cache.
-      const body = await opts.storage.read(key);
+      const body = cached ? cached.body : await opts.storage.read(key);
       if (!body) {
         requests.inc({ kind, status: 404 });
         return sendError(reply, 'NOT_FOUND');
@@ -535,8 +591,36 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     return reply.status(status).send(stream);
   }
 
-  /** Reads a playlist (stat, then body); concurrent reads of one key share a single storage read. */
-  function readPlaylist(key: string): Promise<StoredPlaylist | null> {
+  /**
+   * A session's master playlist with content steering (steering.ts): the viewer's token in its
+   * child URIs when given, then this edge's Pathway, the other edges' copies of the variants
+   * (resolved against this request's path on their origins) and the steering manifest named by
+   * `streamId` (the session). No ETag or ranges: the body is not the stored object's.
+   */
+  async function serveSteeredMaster(req: FastifyRequest, reply: FastifyReply, key: string, info: NonNullable<Awaited<ReturnType<ObjectStorage['stat']>>>, token: string | null, streamId: string): Promise<FastifyReply> {
+    const body = await opts.storage.read(key);
+    if (!body) {
+      requests.inc({ kind: 'playlist', status: 404 });
+      return sendError(reply, 'NOT_FOUND');
+    }
+    const steering = opts.steering!;
+    const stored = body.toString('utf8');
+    const text = addContentSteering(token !== null ? rewritePlaylist(stored, token) : stored, {
+      pathwayId: steering.pathwayId, pathways: steering.pathways, serverUri: steeringServerUri(steering.serverUrl, streamId), masterPath: req.url.split('?')[0]!,
+    });
+    requests.inc({ kind: 'playlist', status: 200 });
+    reply.header('content-type', info.contentType).header('cache-control', token !== null ? TOKENISED_PLAYLIST_CACHE_CONTROL : info.cacheControl)
+      .header('content-length', String(Buffer.byteLength(text)));
+    return reply.status(200).send(req.method === 'HEAD' ? undefined : text);
+  }
+
+  /**
+   * Reads a playlist (stat, then body); concurrent reads of one key share a single storage read.
+   * `fromStore`: the live store's copy when it holds one (a session fed by announcements).
+   */
+  function readPlaylist(key: string, fromStore = false): Promise<StoredPlaylist | null> {
+    const held = fromStore ? store?.playlist(key) : undefined;
+    if (held) return Promise.resolve(held);
     let p = playlistReads.get(key);
     if (!p) {
       p = (async () => {
@@ -605,7 +689,9 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
    * is answered as it is.
    */
   async function serveBlockingReload(req: FastifyRequest, reply: FastifyReply, key: string, request: BlockingReloadRequest, token: string | null, session: SessionContext): Promise<FastifyReply> {
-    const first = await readPlaylist(key);
+    // Fed by announcements: read the live store and wait for the next announcement, not a poll.
+    const fed = feed?.isFed(session.sessionId) ?? false;
+    const first = await readPlaylist(key, fed);
     if (first) {
       if (!/^#EXT-X-TARGETDURATION:/m.test(first.text)) return sendPlaylist(req, reply, first, first.text, token);
       const d = decideBlockingReload(request, first.text);
@@ -616,10 +702,11 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       }
     }
     if (!(await session.isLive())) return refuseBlocking(req, reply, 'not_live', 'SESSION_NOT_LIVE');
+    feed?.touch(session.sessionId);
     if (!first && !(await isRenditionOf(session.sessionId, key))) return refuseBlocking(req, reply, 'unknown_playlist', 'NOT_FOUND');
     const client = req.ip;
     if (!clients.acquire(client)) return refuseBlocking(req, reply, 'client_limit', 'TOO_MANY_BLOCKING_RELOADS');
-    const watch = watcher.watch(key);
+    const watch = (fed ? announcedWatcher! : watcher).watch(key);
     if (!watch) {
       clients.release(client);
       return refuseBlocking(req, reply, 'watch_limit', 'BLOCKING_RELOADS_BUSY');
@@ -634,7 +721,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       const result = await awaitBlockingReload(request, {
         read: async () => {
           // The first read is the one above: reuse it.
-          if (pending === undefined) latest = await readPlaylist(key);
+          if (pending === undefined) latest = await readPlaylist(key, fed);
           pending = undefined;
           return latest?.text ?? null;
         },
@@ -695,6 +782,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       const auth = authorise(req, channelId, sessionId, policy ?? null);
       if ('refused' in auth) return refuse(reply, auth.refused);
       if (!sessionId) return isBlockingReload(req) ? refuseBlocking(req, reply, 'no_session', 'CHANNEL_OFFLINE') : sendError(reply, 'CHANNEL_OFFLINE');
+      feed?.touch(sessionId);
       return serveKey(req, reply, `sessions/${sessionId}/${keyRest}`, auth.token, { sessionId, isLive: async () => true });
     },
   });

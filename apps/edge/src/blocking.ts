@@ -35,8 +35,9 @@ export interface PlaylistWatch {
  * poller per playlist key, shared by every request watching it: while anyone waits, the key's
  * metadata (`stat`) is read every `pollMs` — one `stat` per poll whatever the number of waiters
  * — and each waiter whose known ETag differs from the stored one is woken. The edge runs apart
- * from the packager (which writes through its own storage client, possibly to S3), so polling
- * the shared store is how it learns of a new part.
+ * from the packager (which writes through its own storage client, possibly to S3), so without
+ * the packager's announcements (live-store.ts `createAnnouncedPlaylistWatcher`, the same
+ * interface woken by NATS) polling the shared store is how it learns of a new part.
  */
 export interface PlaylistWatcher {
   /**

@@ -6,11 +6,14 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { parseContentKeySecret, parseJwtKeys, type JwtKey } from '@live/auth';
 import { storageConfigFromEnv, type ObjectStorageConfig } from '@live/storage';
+import { natsAuthFromEnv, type NatsAuth } from '@live/messaging';
 import {
-  checkSettings, servedOverHttps, Host, Port, Secret, Url, databaseSettings, logSettings, parseSetting, storageSettings, tlsFilesOf, tlsSettings, trustProxySettings,
+  checkSettings, ConfigError, edgePathwaysSettings, parseEdgePathways, servedOverHttps, Host, Port, Secret, Url, databaseSettings, logSettings, natsSettings, parseSetting, storageSettings, tlsFilesOf, tlsSettings, trustProxySettings,
 } from '@live/runtime';
 import { parseCacheBytes } from './cache.js';
 import { DEFAULT_MAX_BLOCKING_PER_CLIENT, DEFAULT_MAX_WATCHED_PLAYLISTS } from './blocking.js';
+import { DEFAULT_LIVE_SESSIONS } from './live-store.js';
+import { checkEdgeSteering, type EdgeSteering } from './steering.js';
 
 /** Environment variables of `apps/edge` (keys are the variable names). */
 export const edgeConfigSchema = Type.Object({
@@ -27,7 +30,14 @@ export const edgeConfigSchema = Type.Object({
   CONTENT_KEY_SECRET: Type.Optional(Secret('Secret the AES-128 HLS content keys are derived from (base64, or `hex:<hex>`; at least 16 bytes), shared with the worker; without it `/keys/…` answers 404.')),
   EDGE_CACHE_BYTES: Type.Optional(Type.String({ pattern: '^\\d+\\s*([kKmMgG]?)[iI]?[bB]?$', patternText: 'a byte count such as `268435456` or `256m`', description: 'Memory for immutable objects (segments, parts); `0` turns the cache off.', defaultText: '`256m`' })),
   EDGE_MAX_BLOCKING_PER_CLIENT: Type.Integer({ minimum: 1, default: DEFAULT_MAX_BLOCKING_PER_CLIENT, description: 'Blocking playlist reloads (`_HLS_msn`, RFC 8216bis §6.2.5.2) one client address may have waiting at once; more are answered 429 with `Retry-After`. The address is the viewer\'s with `TRUST_PROXY`, else the proxy\'s: raise it behind a proxy that does not forward addresses.' }),
+  EDGE_PATHWAY_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$', patternText: '1 to 64 of `[A-Za-z0-9._-]`', description: 'This edge\'s Pathway ID for HLS Content Steering (RFC 8216bis §4.4.6.6), one of `EDGE_PATHWAYS`; with `EDGE_STEERING_URL` and `EDGE_PATHWAYS`, master playlists carry `EXT-X-CONTENT-STEERING` and every edge\'s variants, this edge\'s first. Unset: no steering.' })),
+  EDGE_STEERING_URL: Type.Optional(Type.String({ pattern: '^(https?://[^\\s"]+|/[^/\\s"][^\\s"]*)$', patternText: 'an http(s) URL or a path such as `/api/streams`', description: 'Where players find the steering manifest: the prefix of the API\'s `/<streamId>/steering` route, absolute or resolved against the master playlist\'s URL (e.g. `/api/streams` when the API shares the page\'s origin). Needs `EDGE_PATHWAY_ID`.' })),
+  ...edgePathwaysSettings,
   EDGE_MAX_WATCHED_PLAYLISTS: Type.Integer({ minimum: 1, default: DEFAULT_MAX_WATCHED_PLAYLISTS, description: 'Distinct playlists the edge polls for waiting blocking reloads at once (each: one storage metadata read every 50 ms); a blocking reload of another playlist is answered 503 with `Retry-After`.' }),
+  ...natsSettings,
+  NATS_URL: Type.Optional(natsSettings.NATS_URL),
+  EDGE_LIVE_BYTES: Type.Optional(Type.String({ pattern: '^\\d+\\s*([kKmMgG]?)[iI]?[bB]?$', patternText: 'a byte count such as `134217728` or `128m`', description: 'With `NATS_URL`: memory for the live playlists and recent parts announced by the packager (the sessions this edge serves).', defaultText: '`128m`' })),
+  EDGE_LIVE_SESSIONS: Type.Integer({ minimum: 1, default: DEFAULT_LIVE_SESSIONS, description: 'With `NATS_URL`: live sessions whose announcements this edge subscribes to at once (the least recently watched is dropped for a new one, and then polled from storage).' }),
   ...trustProxySettings,
   ...logSettings,
 });
@@ -45,6 +55,12 @@ export interface EdgeProcessConfig {
   readonly tls: { certFile: string; keyFile: string } | undefined;
   /** Whether viewers reach the edge over HTTPS (HSTS on the web app). */
   readonly https: boolean;
+  /** NATS credentials (`NATS_USER`/`NATS_PASSWORD`, `NATS_TOKEN`, `NATS_CREDS`) for the media announcements. */
+  readonly natsAuth: NatsAuth | undefined;
+  /** `EDGE_LIVE_BYTES` parsed (undefined: the default). */
+  readonly liveBytes: number | undefined;
+  /** HLS Content Steering of master playlists (`EDGE_PATHWAY_ID`, `EDGE_STEERING_URL`, `EDGE_PATHWAYS`); undefined: off. */
+  readonly steering: EdgeSteering | undefined;
 }
 
 /**
@@ -63,5 +79,27 @@ export function deriveEdgeConfig(s: EdgeSettings): EdgeProcessConfig {
     cacheBytes: parseSetting('EDGE_CACHE_BYTES', s.EDGE_CACHE_BYTES ?? '', parseCacheBytes),
     tls,
     https: servedOverHttps(s.PUBLIC_URL, tls),
+    natsAuth: checkSettings('NATS_USER', () => natsAuthFromEnv(s)),
+    liveBytes: parseSetting('EDGE_LIVE_BYTES', s.EDGE_LIVE_BYTES ?? '', parseCacheBytes),
+    steering: edgeSteeringOf(s),
   };
+}
+
+/**
+ * The edge's content steering: on with `EDGE_PATHWAY_ID`, which then needs `EDGE_STEERING_URL`
+ * and `EDGE_PATHWAYS` naming it. `EDGE_PATHWAYS` alone is ignored (one environment file may
+ * serve the API and the edges); `EDGE_STEERING_URL` alone is an error.
+ * @throws ConfigError naming the missing or invalid variable.
+ */
+function edgeSteeringOf(s: EdgeSettings): EdgeSteering | undefined {
+  if (s.EDGE_PATHWAY_ID === undefined) {
+    if (s.EDGE_STEERING_URL !== undefined) throw new ConfigError('EDGE_PATHWAY_ID', 'EDGE_PATHWAY_ID is required with EDGE_STEERING_URL');
+    return undefined;
+  }
+  if (s.EDGE_STEERING_URL === undefined) throw new ConfigError('EDGE_STEERING_URL', 'EDGE_STEERING_URL is required with EDGE_PATHWAY_ID');
+  if (s.EDGE_PATHWAYS.length === 0) throw new ConfigError('EDGE_PATHWAYS', 'EDGE_PATHWAYS is required with EDGE_PATHWAY_ID (every edge, this one included)');
+  const pathways = parseSetting('EDGE_PATHWAYS', s.EDGE_PATHWAYS.join(','), () => parseEdgePathways(s.EDGE_PATHWAYS));
+  const pathwayId = s.EDGE_PATHWAY_ID;
+  if (!pathways.some((p) => p.id === pathwayId)) throw new ConfigError('EDGE_PATHWAY_ID', `EDGE_PATHWAY_ID ${pathwayId} is not one of EDGE_PATHWAYS`);
+  return parseSetting('EDGE_STEERING_URL', s.EDGE_STEERING_URL, (serverUrl) => checkEdgeSteering({ pathwayId, serverUrl, pathways }));
 }

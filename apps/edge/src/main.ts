@@ -8,28 +8,37 @@
 import { createDb } from '@live/db';
 import { createObjectStorage } from '@live/storage';
 import { applyTlsReloads, handleShutdown, loadConfigOrExit, watchTlsFiles } from '@live/runtime';
+import { connectMessaging } from '@live/messaging';
 import { buildEdge } from './app.js';
+import { natsAnnouncementSource } from './feed.js';
 import { deriveEdgeConfig, edgeConfigSchema } from './config.js';
+import { steeringOrigins } from './steering.js';
 
 const c = loadConfigOrExit('edge', edgeConfigSchema, {}, deriveEdgeConfig);
 const s = c.settings;
 const tlsWatcher = c.tls ? watchTlsFiles(c.tls) : undefined;
 const db = createDb(s.DATABASE_URL, 5);
-const mediaOrigin = s.EDGE_PUBLIC_URL ? new URL(s.EDGE_PUBLIC_URL).origin : undefined;
+// The web app's CSP allows the playback origin and, with content steering, every edge and the steering server.
+const mediaOrigins = [...(s.EDGE_PUBLIC_URL ? [new URL(s.EDGE_PUBLIC_URL).origin] : []), ...(c.steering ? steeringOrigins(c.steering) : [])];
+// With NATS: parked blocking reloads are woken by the packager's announcements; without: storage polls.
+const messaging = s.NATS_URL ? await connectMessaging(s.NATS_URL, 'edge', c.natsAuth) : undefined;
 const app = await buildEdge({
   db, storage: createObjectStorage(c.storage), logger: { name: 'edge', level: s.LOG_LEVEL },
   ...(c.playbackKeys ? { playbackKeys: c.playbackKeys } : {}),
   ...(c.cacheBytes !== undefined ? { objectCacheBytes: c.cacheBytes } : {}),
   ...(c.contentKeySecret ? { contentKeySecret: c.contentKeySecret } : {}),
+  ...(c.steering ? { steering: c.steering } : {}),
   ...(tlsWatcher ? { https: tlsWatcher.current() } : {}),
   ...(s.TRUST_PROXY ? { trustProxy: s.TRUST_PROXY } : {}),
   maxBlockingPerClient: s.EDGE_MAX_BLOCKING_PER_CLIENT, maxWatchedPlaylists: s.EDGE_MAX_WATCHED_PLAYLISTS,
-  ...(s.WEB_ROOT ? { web: { root: s.WEB_ROOT, hsts: c.https, ...(mediaOrigin ? { mediaOrigins: [mediaOrigin] } : {}) } } : {}),
+  ...(messaging ? { announcements: natsAnnouncementSource(messaging.nc), live: { maxSessions: s.EDGE_LIVE_SESSIONS, ...(c.liveBytes !== undefined ? { maxBytes: c.liveBytes } : {}) } } : {}),
+  ...(s.WEB_ROOT ? { web: { root: s.WEB_ROOT, hsts: c.https, ...(mediaOrigins.length > 0 ? { mediaOrigins } : {}) } } : {}),
 });
 if (tlsWatcher) applyTlsReloads(tlsWatcher, app.server as unknown as Parameters<typeof applyTlsReloads>[1]);
 handleShutdown(app.log, [
   { name: 'http', run: () => app.close() },
   { name: 'tls watcher', run: () => tlsWatcher?.close() },
   { name: 'database', run: () => db.destroy() },
+  { name: 'nats', run: async () => { await messaging?.close(); } },
 ]);
 await app.listen({ port: s.EDGE_PORT, host: s.EDGE_HOST });

@@ -12,6 +12,7 @@ import {
   DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_BYTES_UNPUBLISHED,
   DEFAULT_UNPUBLISHED_TIMEOUT_MS, type RtmpLimits,
 } from './rtmp/index.js';
+import { DEFAULT_HANDOVER_TIMEOUT_MS, DEFAULT_RECONNECT_WINDOW_SECONDS } from './reconnect.js';
 
 /** Environment variables of `apps/ingest` (keys are the variable names). */
 export const ingestConfigSchema = Type.Object({
@@ -30,6 +31,8 @@ export const ingestConfigSchema = Type.Object({
   RTMP_MAX_PENDING_BYTES_UNPUBLISHED: Type.Integer({ minimum: 1024, default: DEFAULT_MAX_PENDING_BYTES_UNPUBLISHED, description: 'Most bytes a connection without an accepted publish may hold in partially received RTMP messages (commands are small); over it the connection is closed.' }),
   RTMP_MAX_PENDING_BYTES_PER_CONNECTION: Type.Integer({ minimum: 1024, default: 16 * 1024 * 1024, description: 'Most bytes a publishing connection may hold in partially received RTMP messages (a keyframe in transit, with interleaved audio); over it the connection is closed.' }),
   RTMP_MAX_PENDING_BYTES: Type.Integer({ minimum: 1024, default: DEFAULT_MAX_PENDING_BYTES, description: 'Most bytes all connections of this node together may hold in partially received RTMP messages; the connection whose message would grow past it is closed, the others keep going.' }),
+  INGEST_RECONNECT_WINDOW_SECONDS: Type.Number({ minimum: 0, maximum: 3600, default: DEFAULT_RECONNECT_WINDOW_SECONDS, description: 'Reconnect window (Mux\'s `reconnect_window`): when a publisher\'s connection drops without a clean stop (TCP close or reset, idle timeout; no `FCUnpublish`/`deleteStream`), its session waits this many seconds (`StreamPublishInterrupted`, the session shows `reconnecting`); a publish with a key of the channel on any ingest node within it continues the same session, workflow and playlists (one `EXT-X-DISCONTINUITY`, one VOD). 0: a drop ends the session at once. Node-wide today; a per-channel value would come from the channel read model through the stream-key check and override it.' }),
+  INGEST_HANDOVER_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 30000, default: DEFAULT_HANDOVER_TIMEOUT_MS, description: 'How long a node waits for the node holding a channel\'s publish lease to answer its handover request (core NATS `ingest.handover.<nodeId>`) before deeming it dead and taking the lease over, instead of waiting for the 30 s lease expiry.' }),
   INGEST_NODE_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,100}$', patternText: 'letters, digits, `_` or `-`', description: 'This node\'s id in StreamPublishStarted and logs.', defaultText: '`ingest-<hostname>`' })),
   ...databaseSettings,
   ...natsSettings,
@@ -50,6 +53,8 @@ export interface IngestProcessConfig {
   readonly rtmps: { port: number; host: string; certFile: string; keyFile: string } | undefined;
   /** Bounds of the RTMP/RTMPS listeners, from the `RTMP_MAX_*` and `RTMP_UNPUBLISHED_*` settings. */
   readonly rtmpLimits: RtmpLimits;
+  /** `INGEST_RECONNECT_WINDOW_SECONDS` in ms. */
+  readonly reconnectWindowMs: number;
 }
 
 /**
@@ -64,6 +69,7 @@ export function deriveIngestConfig(s: IngestSettings): IngestProcessConfig {
     nodeId: s.INGEST_NODE_ID ?? `ingest-${hostname().replace(/[^A-Za-z0-9_-]/g, '-')}`,
     relayBaseUrl: s.RELAY_BASE_URL ?? `http://${s.HTTP_HOST}:${s.HTTP_PORT}`,
     rtmps: tls ? { port: s.RTMPS_PORT, host: s.RTMPS_HOST ?? s.RTMP_HOST, ...tls } : undefined,
+    reconnectWindowMs: Math.round(s.INGEST_RECONNECT_WINDOW_SECONDS * 1000),
     rtmpLimits: {
       maxConnections: s.RTMP_MAX_CONNECTIONS,
       maxConnectionsPerAddress: s.RTMP_MAX_CONNECTIONS_PER_ADDRESS,

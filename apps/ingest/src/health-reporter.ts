@@ -28,10 +28,12 @@ export interface HealthReporterOptions {
 export interface HealthReporter extends MediaSinkFactory {
   /**
    * Starts the periodic reports of a publish whose media sink is open and whose
-   * `StreamPublishStarted` is appended (`causationId`: that event's id). No-op when the publish
-   * already ended.
+   * `StreamPublishStarted` (or `StreamPublishResumed`) is appended (`causationId`: that event's
+   * id). `sessionId` is the publish's own id (its media sink's); the reports name
+   * `reportAs` (default `sessionId`): the broadcast session a reconnected publish continues.
+   * No-op when the publish already ended.
    */
-  start(sessionId: string, causationId: string): void;
+  start(sessionId: string, causationId: string, reportAs?: string): void;
   /**
    * Stops the reports of a publish and resolves once a report still being appended is stored,
    * so that the caller's `StreamPublishEnded` follows every health event of the session.
@@ -86,10 +88,10 @@ export function createHealthReporter(opts: HealthReporterOptions): HealthReporte
         end: () => void reporter.stop(info.sessionId),
       };
     },
-    start(sessionId, causationId) {
+    start(sessionId, causationId, reportAs = sessionId) {
       const p = publishes.get(sessionId);
       if (!p || p.ended || p.timer) return;
-      p.timer = setInterval(() => report(sessionId, p, causationId), intervalMs);
+      p.timer = setInterval(() => report(reportAs, p, causationId), intervalMs);
       p.timer.unref();
     },
     async stop(sessionId) {

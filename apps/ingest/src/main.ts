@@ -16,7 +16,7 @@ const s = c.settings;
 const logger = pino({ name: 'ingest', level: s.LOG_LEVEL });
 const db = createDb(s.DATABASE_URL, 5);
 const messaging = await connectMessaging(s.NATS_URL, 'ingest', c.natsAuth);
-await ensureEventStreams(messaging.jsm);
+await ensureEventStreams(messaging.jsm, { replicas: c.settings.NATS_REPLICAS });
 const node = await startIngestNode({
   db, messaging, logger,
   nodeId: c.nodeId,
@@ -26,6 +26,8 @@ const node = await startIngestNode({
   relayBaseUrl: c.relayBaseUrl,
   relayToken: s.INTERNAL_TOKEN,
   rtmpLimits: c.rtmpLimits,
+  reconnectWindowMs: c.reconnectWindowMs,
+  handoverTimeoutMs: s.INGEST_HANDOVER_TIMEOUT_MS,
 });
 handleShutdown(logger, [
   { name: 'ingest node', run: () => node.close() },

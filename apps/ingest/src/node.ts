@@ -2,14 +2,14 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
-import { publishLeaseSubject, streamEvent, systemClock, type EventEnvelope } from '@live/events';
 import { checkStreamKey, type Db } from '@live/db';
-import { appendEvent, createLeaseStore, type Messaging } from '@live/messaging';
+import { createLeaseStore, type Messaging } from '@live/messaging';
 import { applyTlsReloads, watchTlsFiles, type TlsFilesWatcher } from '@live/runtime';
-import { combineMediaSinks, createRtmpServer, maskStreamKey, type AuthorizePublishResult, type RtmpLimits, type RtmpServer } from './rtmp/index.js';
+import { combineMediaSinks, createRtmpServer, maskStreamKey, type AuthorizePublishResult, type RtmpLimits, type RtmpServer, type RtmpSessionInfo } from './rtmp/index.js';
 import { createRelay, createRelayServer } from './relay/index.js';
 import { KEY_ROTATED_REASON, startControlListener, type ControlListener } from './control.js';
 import { createHealthReporter } from './health-reporter.js';
+import { createPublishLifecycle, type PublishLifecycle } from './publish-lifecycle.js';
 
 /** The RTMP application name publishers use: `rtmp://host/live/<stream key>`. */
 export const INGEST_APP = 'live';
@@ -44,6 +44,14 @@ export interface IngestNodeOptions {
    * budgets, timeouts); unset fields keep the defaults documented on {@link RtmpLimits}.
    */
   readonly rtmpLimits?: RtmpLimits;
+  /**
+   * Reconnect window, ms (default 0: none, a dropped connection ends its session at once, as
+   * before; the process sets `INGEST_RECONNECT_WINDOW_SECONDS`, default 60 s). See
+   * `publish-lifecycle.ts` and `reconnect.ts`.
+   */
+  readonly reconnectWindowMs?: number;
+  /** How long to wait for another node's handover answer before deeming it dead, ms (default 1000). */
+  readonly handoverTimeoutMs?: number;
 }
 
 /** Settings of the RTMPS listener (see {@link IngestNodeOptions.rtmps}). */
@@ -76,25 +84,13 @@ export interface IngestNode {
   readonly rtmp: RtmpServer;
   /** The node's control listener (key revocations / rotations, stop requests); see control.ts. */
   readonly control: ControlListener;
+  /** The publish lifecycle: which session each connection publishes, sessions in their reconnect window. */
+  readonly lifecycle: PublishLifecycle;
   /**
    * Stops the control listener, disconnects publishers (their StreamPublishEnded events are
    * appended) and closes listeners.
    */
   close(): Promise<void>;
-}
-
-async function appendWithRetry(messaging: Messaging, event: EventEnvelope, logger: Logger, attempts = 8): Promise<void> {
-  // The same envelope (same id = Nats-Msg-Id) is retried, so JetStream stores it once.
-  for (let i = 1; ; i++) {
-    try {
-      await appendEvent(messaging.js, event);
-      return;
-    } catch (err) {
-      if (i >= attempts) throw err;
-      logger.warn({ err: (err as Error).message, eventType: event.type, attempt: i }, 'append failed; retrying');
-      await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** i)));
-    }
-  }
 }
 
 /**
@@ -103,8 +99,14 @@ async function appendWithRetry(messaging: Messaging, event: EventEnvelope, logge
  * events `StreamPublishStarted` / `StreamPublishEnded` appended to JetStream.
  * A refused publish emits nothing. A second publisher on a channel that is already live — on this
  * node or on any other node sharing the JetStream — is refused with ALREADY_LIVE: each accepted
- * publish holds the channel's lease in the LEASES stream until it ends (or, if the node dies,
- * until the lease expires).
+ * publish holds the channel's lease in the LEASES stream until it ends. With a reconnect window
+ * (`reconnectWindowMs`), a publisher whose connection drops without a clean stop keeps its
+ * session for the window (`StreamPublishInterrupted`); a publish with the channel's key within it,
+ * on this node or another, continues the same session (`StreamPublishResumed`); the window's end
+ * appends `StreamPublishEnded`. A node whose claim finds the lease held asks the holder node
+ * (core NATS `ingest.handover.<nodeId>`) and takes the lease over when it does not answer within
+ * `handoverTimeoutMs` (a dead node), instead of waiting for the lease to expire (see
+ * `publish-lifecycle.ts`, `reconnect.ts`).
  *
  * Stream keys are checked with `checkStreamKey` (status, expiry, the key's CIDR allow-list
  * against the publisher's address). Refusals are answered with the Adobe NetStream status of
@@ -170,19 +172,31 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
   });
   // Set before the RTMP server listens; authorizePublish is only called once it does.
   let control: ControlListener | undefined;
-  const started = new Map<string, { startedAt: number; eventId: string }>();
+  // Set right below; the lease store only calls back once a lease is held.
+  let lifecycleRef: PublishLifecycle | undefined;
 
   const relay = createRelay({ logger: logger.child({ component: 'relay' }) });
-  const leases = createLeaseStore(messaging, { logger: logger.child({ component: 'leases' }) });
-  const leaseHolder = (sessionId: string) => `${opts.nodeId}/${sessionId}`;
+  const leases = createLeaseStore(messaging, {
+    logger: logger.child({ component: 'leases' }),
+    onLost: (subject, holder) => lifecycleRef?.leaseLost(subject, holder),
+  });
+  // `rtmp` is assigned right below; kicks only happen once it serves connections.
+  let rtmpRef: RtmpServer | undefined;
+  const lifecycle = createPublishLifecycle({
+    messaging, logger: logger.child({ component: 'lifecycle' }), nodeId: opts.nodeId, relayBaseUrl: opts.relayBaseUrl,
+    reconnectWindowMs: opts.reconnectWindowMs ?? 0, leases, health, registry,
+    ...(opts.handoverTimeoutMs !== undefined ? { handoverTimeoutMs: opts.handoverTimeoutMs } : {}),
+    kick: (connectionId, reason) => rtmpRef?.kick(connectionId, reason) ?? false,
+  });
+  lifecycleRef = lifecycle;
   const rtmp = createRtmpServer({
     logger: logger.child({ component: 'rtmp' }),
     ...(opts.rtmpLimits ? { limits: opts.rtmpLimits } : {}),
     onLimit: (e) => (e.action === 'refused' ? refusedConnections : limitedConnections).inc({ reason: e.reason }),
     mediaSink: combineMediaSinks(relay, health),
     channelClaims: {
-      claim: ({ channelId, sessionId }) => leases.acquire(publishLeaseSubject(channelId), leaseHolder(sessionId)),
-      release: ({ channelId, sessionId }) => leases.release(publishLeaseSubject(channelId), leaseHolder(sessionId)),
+      claim: ({ channelId, sessionId, keyId }) => lifecycle.claim({ channelId, connectionId: sessionId, ...(keyId !== undefined ? { keyId } : {}) }),
+      release: ({ channelId, sessionId, reason }) => lifecycle.release({ channelId, connectionId: sessionId, reason }),
     },
     async authorizePublish(req): Promise<AuthorizePublishResult> {
       if (req.app !== INGEST_APP) {
@@ -210,38 +224,22 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
       return result;
     },
     async onPublishStarted(s) {
-      const event = streamEvent(systemClock, 'StreamPublishStarted', {
-        channelId: s.channelId, sessionId: s.sessionId, ingestNodeId: opts.nodeId,
-        relayUrl: `${opts.relayBaseUrl.replace(/\/$/, '')}/relay/${s.sessionId}.flv`, app: s.app, source: s.media,
-      }, { producer: `ingest:${opts.nodeId}` });
-      await appendWithRetry(messaging, event, logger, 3);
-      started.set(s.sessionId, { startedAt: s.startedAt.getTime(), eventId: event.id });
-      health.start(s.sessionId, event.id);
+      const sessionId = await lifecycle.started({ connectionId: s.sessionId, channelId: s.channelId, app: s.app, media: s.media, startedAt: s.startedAt });
       live.inc();
-      logger.info({ sessionId: s.sessionId, streamId: s.channelId, media: s.media }, 'publish started');
+      logger.info({ sessionId, connectionId: s.sessionId, streamId: s.channelId, media: s.media }, 'publish started');
     },
     async onPublishEnded(s) {
-      const st = started.get(s.sessionId);
-      started.delete(s.sessionId);
+      const sessionId = lifecycle.sessionOf(s.sessionId);
       live.dec();
       bytes.inc(s.bytesReceived);
       ended.inc({ reason: s.reason });
-      // Every health report of the session is stored before its StreamPublishEnded.
-      await health.stop(s.sessionId);
-      const event = streamEvent(systemClock, 'StreamPublishEnded', {
-        channelId: s.channelId, sessionId: s.sessionId, reason: s.reason, bytesReceived: s.bytesReceived,
-        durationMs: st ? s.endedAt.getTime() - st.startedAt : 0,
-      }, { producer: `ingest:${opts.nodeId}`, causationId: st?.eventId ?? null });
-      try {
-        await appendWithRetry(messaging, event, logger);
-      } catch (err) {
-        logger.error({ err: (err as Error).message, sessionId: s.sessionId }, 'StreamPublishEnded could not be appended');
-      }
-      logger.info({ sessionId: s.sessionId, streamId: s.channelId, reason: s.reason, detail: s.detail }, 'publish ended');
+      await lifecycle.ended({ connectionId: s.sessionId, reason: s.reason, ...(s.detail !== undefined ? { detail: s.detail } : {}), endedAt: s.endedAt, bytesReceived: s.bytesReceived });
+      logger.info({ sessionId, connectionId: s.sessionId, streamId: s.channelId, reason: s.reason, detail: s.detail }, 'publish ended');
     },
   });
+  rtmpRef = rtmp;
   rtmpStats = () => rtmp.stats();
-  control = await startControlListener({ messaging, rtmp, logger: logger.child({ component: 'control' }), kicks });
+  control = await startControlListener({ messaging, rtmp: controlTarget(rtmp, lifecycle), logger: logger.child({ component: 'control' }), kicks });
   let rtmpAddress: AddressInfo;
   let rtmpsAddress: AddressInfo | undefined;
   try {
@@ -257,6 +255,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
   } catch (err) {
     await control.close();
     await rtmp.close();
+    await lifecycle.close();
     tlsFiles?.close();
     throw err;
   }
@@ -278,6 +277,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
   } catch (err) {
     await controlListener.close();
     await rtmp.close();
+    await lifecycle.close();
     tlsFiles?.close();
     throw err;
   }
@@ -290,14 +290,45 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     httpAddress: httpServer.address() as AddressInfo,
     rtmp,
     control: controlListener,
+    lifecycle,
     async close() {
       tlsFiles?.close();
       await controlListener.close();
       await rtmp.close();
+      await lifecycle.close();
       await health.close();
       await leases.close();
       httpServer.closeAllConnections();
       await new Promise<void>((r) => httpServer.close(() => r()));
+    },
+  };
+}
+
+/**
+ * What the control listener sees of this node: sessions by their broadcast session id (a
+ * reconnected connection has its own id), including the sessions waiting in their reconnect
+ * window (no connection: kicking one ends it).
+ */
+function controlTarget(rtmp: RtmpServer, lifecycle: PublishLifecycle): Pick<RtmpServer, 'sessions' | 'kick'> {
+  return {
+    sessions() {
+      const out = new Map<string, RtmpSessionInfo>();
+      for (const [id, info] of rtmp.sessions()) {
+        const sessionId = lifecycle.sessionOf(id) ?? id;
+        out.set(sessionId, { ...info, sessionId });
+      }
+      for (const w of lifecycle.waiting()) {
+        out.set(w.sessionId, {
+          sessionId: w.sessionId, channelId: w.channelId, ...(w.keyId !== undefined ? { keyId: w.keyId } : {}),
+          remoteAddress: '', connectedAt: new Date(0), state: 'closed', bytesReceived: 0,
+        });
+      }
+      return out;
+    },
+    kick(sessionId, reason) {
+      const connectionId = lifecycle.connectionOf(sessionId);
+      if (connectionId !== undefined) return rtmp.kick(connectionId, reason);
+      return lifecycle.stop(sessionId, reason) || rtmp.kick(sessionId, reason);
     },
   };
 }

@@ -23,7 +23,10 @@ export interface AnalyticsStore {
  * Opens the analytics store the environment describes and applies pending ClickHouse
  * migrations (`migrateAnalytics`):
  * - `CLICKHOUSE_URL` set: that ClickHouse server (`CLICKHOUSE_USER`, `CLICKHOUSE_PASSWORD`,
- *   `CLICKHOUSE_DATABASE` optional); nothing is served.
+ *   `CLICKHOUSE_DATABASE` optional), e.g. the HTTP endpoint of another process that owns chDB;
+ *   nothing is served. With `opts.migrate: false` its migrations are left to the caller (the
+ *   holder of the analytics projection's lease runs `migrateAnalytics`, so that of several
+ *   projectors one changes the schema).
  * - otherwise embedded chDB in the directory `CHDB_PATH`, default `<DATA_DIR>/chdb` (created
  *   when missing). This process then owns the directory (one process at a time: chDB locks
  *   it), and when `CLICKHOUSE_HTTP_PORT` is set it serves the ClickHouse HTTP interface there
@@ -42,7 +45,7 @@ export interface AnalyticsStore {
  *   error of a failed migration; the listen error when the HTTP port is taken. Whatever was
  *   opened is closed first.
  */
-export async function openAnalyticsStore(env: NodeJS.ProcessEnv, logger: Logger): Promise<AnalyticsStore | null> {
+export async function openAnalyticsStore(env: NodeJS.ProcessEnv, logger: Logger, opts: { migrate?: boolean } = {}): Promise<AnalyticsStore | null> {
   const log = logger.child({ component: 'analytics-store' });
   const url = env.CLICKHOUSE_URL?.trim();
   if (url) {
@@ -53,7 +56,7 @@ export async function openAnalyticsStore(env: NodeJS.ProcessEnv, logger: Logger)
       ...(env.CLICKHOUSE_DATABASE ? { database: env.CLICKHOUSE_DATABASE } : {}),
     });
     try {
-      const applied = await migrateAnalytics(client);
+      const applied = opts.migrate === false ? null : await migrateAnalytics(client);
       log.info({ mode: 'server', applied }, 'analytics store ready (ClickHouse server)');
     } catch (err) {
       await client.close().catch(() => undefined);

@@ -225,11 +225,14 @@ export async function startAnalyticsProjector(opts: AnalyticsProjectorOptions): 
   const prefix = opts.durablePrefix ?? ANALYTICS_DURABLE_PREFIX;
   const retryDelays = opts.retryDelaysMs ?? [1000, 2000, 5000, 10_000, 30_000];
   const registers = opts.registry ? [opts.registry] : [];
+  /** A counter of `registry`, registered once: a process that wins the projection's lease again reuses it. */
+  const counter = (c: { name: string; help: string; labelNames: string[] }): Counter =>
+    (opts.registry?.getSingleMetric(c.name) as Counter | undefined) ?? new Counter({ ...c, registers });
   const metrics = {
-    projected: new Counter({ name: 'analytics_projected_messages_total', help: 'JetStream messages inserted into ClickHouse and acknowledged, by source stream', labelNames: ['source'], registers }),
-    malformed: new Counter({ name: 'analytics_malformed_messages_total', help: 'JetStream messages skipped as malformed (never inserted), by source stream', labelNames: ['source'], registers }),
-    redelivered: new Counter({ name: 'analytics_redelivered_messages_total', help: 'JetStream messages delivered again after a failed insert (a consumer rewind), by source stream', labelNames: ['source'], registers }),
-    insertFailures: new Counter({ name: 'analytics_insert_failures_total', help: 'Failed ClickHouse batch inserts, by table', labelNames: ['table'], registers }),
+    projected: counter({ name: 'analytics_projected_messages_total', help: 'JetStream messages inserted into ClickHouse and acknowledged, by source stream', labelNames: ['source'] }),
+    malformed: counter({ name: 'analytics_malformed_messages_total', help: 'JetStream messages skipped as malformed (never inserted), by source stream', labelNames: ['source'] }),
+    redelivered: counter({ name: 'analytics_redelivered_messages_total', help: 'JetStream messages delivered again after a failed insert (a consumer rewind), by source stream', labelNames: ['source'] }),
+    insertFailures: counter({ name: 'analytics_insert_failures_total', help: 'Failed ClickHouse batch inserts, by table', labelNames: ['table'] }),
   };
   // Every series exists from the start (at 0), so that rate() and alerts see it before the first event.
   for (const source of ['events', 'telemetry', 'chat'] as const) {
@@ -291,7 +294,9 @@ export async function startAnalyticsProjector(opts: AnalyticsProjectorOptions): 
     } catch {
       info = undefined;
     }
-    if (info && startSeq === undefined && info.config.ack_policy === AckPolicy.All) {
+    // Deliveries not acknowledged at start (the process that consumed it died, e.g. the previous
+    // holder of the projection's lease) would come back only after their ack wait: rewind now.
+    if (info && startSeq === undefined && info.config.ack_policy === AckPolicy.All && info.num_ack_pending === 0) {
       await m.jsm.consumers.update(src.stream, durable, {
         ack_wait: config.ack_wait, max_deliver: config.max_deliver, filter_subject: config.filter_subject, max_ack_pending: config.max_ack_pending,
       });
@@ -301,7 +306,7 @@ export async function startAnalyticsProjector(opts: AnalyticsProjectorOptions): 
       const from = startSeq ?? info.ack_floor.stream_seq + 1;
       await m.jsm.consumers.delete(src.stream, durable);
       await m.jsm.consumers.add(src.stream, from > 1 ? { ...config, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } : config);
-      if (startSeq === undefined) log.info({ durable, fromSeq: from }, 'analytics consumer recreated with AckPolicy.All');
+      if (startSeq === undefined) log.info({ durable, fromSeq: from, ackPending: info.num_ack_pending }, 'analytics consumer recreated from its acknowledgement floor');
       return;
     }
     await m.jsm.consumers.add(src.stream, startSeq !== undefined && startSeq > 1 ? { ...config, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq } : config);

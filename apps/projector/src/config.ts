@@ -4,7 +4,8 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { natsAuthFromEnv, type NatsAuth } from '@live/messaging';
-import { Host, Port, Secret, checkSettings, clickhouseClientSettings, databaseSettings, logSettings, natsSettings } from '@live/runtime';
+import { Host, List, Port, Secret, checkSettings, clickhouseClientSettings, databaseSettings, logSettings, natsSettings } from '@live/runtime';
+import { PROJECTIONS, parseProjections, type Projection } from './leases.js';
 
 /** Environment variables of `apps/projector` (keys are the variable names). */
 export const projectorConfigSchema = Type.Object({
@@ -21,6 +22,9 @@ export const projectorConfigSchema = Type.Object({
   CLICKHOUSE_HTTP_READER_PASSWORD: Type.Optional(Secret('Embedded mode: password of the read-only user.', 8)),
   CLICKHOUSE_HTTP_WRITER_USER: Type.String({ minLength: 1, default: 'writer', description: 'Embedded mode: the endpoint\'s writing user (the CLI\'s analytics replay).' }),
   CLICKHOUSE_HTTP_WRITER_PASSWORD: Type.Optional(Secret('Embedded mode: password of the writing user.', 8)),
+  PROJECTOR_PROJECTIONS: List('Projections this process runs, each only while it holds the projection\'s lease in the NATS KV bucket `leases` (of several processes, one runs each; another takes over within seconds): `readmodels`, `analytics`, `presence`; `none` runs none (a process that only owns the chDB directory and serves it over HTTP).', {
+    default: [...PROJECTIONS], itemPattern: '^(readmodels|analytics|presence|none)$', itemText: '`readmodels`, `analytics`, `presence`, or `none`',
+  }),
   ...logSettings,
 });
 
@@ -34,6 +38,8 @@ export interface ProjectorProcessConfig {
   readonly natsAuth: NatsAuth | undefined;
   /** The analytics settings as the env-like record `openAnalyticsStore` reads. */
   readonly analyticsEnv: Record<string, string | undefined>;
+  /** The projections this process runs (`PROJECTOR_PROJECTIONS`); empty: only the chDB store. */
+  readonly projections: readonly Projection[];
 }
 
 const ANALYTICS_KEYS = [
@@ -42,7 +48,7 @@ const ANALYTICS_KEYS = [
 ] as const;
 
 /**
- * Collects the NATS credentials and the analytics store's settings.
+ * Collects the NATS credentials, the analytics store's settings and the projections to run.
  * @throws ConfigError naming the variable.
  */
 export function deriveProjectorConfig(s: ProjectorSettings): ProjectorProcessConfig {
@@ -50,5 +56,6 @@ export function deriveProjectorConfig(s: ProjectorSettings): ProjectorProcessCon
     settings: s,
     natsAuth: checkSettings('NATS_USER', () => natsAuthFromEnv(s)),
     analyticsEnv: Object.fromEntries(ANALYTICS_KEYS.map((k) => [k, s[k] === undefined ? undefined : String(s[k])])),
+    projections: checkSettings('PROJECTOR_PROJECTIONS', () => parseProjections(s.PROJECTOR_PROJECTIONS)),
   };
 }

@@ -1,10 +1,10 @@
-import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import {
-  ALL_CHAT_PRESENCE_SUBJECTS, ALL_STREAM_SUBJECTS, PRESENCE_EXPIRY_MS, PRESENCE_INTERVAL_MS, PRESENCE_LEASE_SUBJECT,
+  ALL_CHAT_PRESENCE_SUBJECTS, ALL_STREAM_SUBJECTS, PRESENCE_EXPIRY_MS, PRESENCE_INTERVAL_MS,
   channelSubject, decodeEvent, domainEvent, subjectToken, systemClock, type ChatPresenceReport, type EventClock,
 } from '@live/events';
-import { appendEvent, createLeaseStore, type Messaging } from '@live/messaging';
+import { appendEvent, leaseHolderId, openLeaseBucket, runUnderLease, type LeaseBucket, type LeaseRun, type LeaseState, type Messaging } from '@live/messaging';
+import { projectionLeaseKey } from './leases.js';
 
 /** Appends in flight at once when many rooms changed in one interval. */
 const APPEND_BATCH = 64;
@@ -13,6 +13,10 @@ const APPEND_BATCH = 64;
 export interface PresenceAggregator {
   /** Stops the timer and the subscriptions and releases the lease (another process may then take over). Never throws. */
   stop(): Promise<void>;
+  /** The state of its lease (`holder`: this aggregator appends the counts). */
+  state(): LeaseState;
+  /** The lease's holder as last seen, or null. */
+  heldBy(): string | null;
 }
 
 /**
@@ -48,10 +52,10 @@ export function parsePresenceReport(body: unknown): ChatPresenceReport | null {
  * appended (including a drop to 0), appends `ChannelViewersCounted { channelId, viewers }` on
  * `evt.channel.<channelId>` (no expected sequence; producer `projector`).
  *
- * Only the holder of the lease {@link PRESENCE_LEASE_SUBJECT} (LEASES stream) appends, so of
- * several projector processes one emits; the others keep their tallies and retry the lease every
- * interval. A new holder does not know what the previous one appended, so it appends every
- * non-zero total once.
+ * Only the holder of the lease `projector.presence` in the KV bucket `leases` (`runUnderLease`)
+ * appends, so of several projector processes one emits; the others keep their tallies and take
+ * the lease over within seconds when the holder stops or dies. A new holder does not know what
+ * the previous one appended, so it appends every non-zero total once.
  *
  * The read model resets a channel's viewers to 0 when a publish starts or ends; the aggregator
  * also listens (core NATS) to `evt.stream.*` and on StreamPublishStarted / StreamPublishEnded /
@@ -59,14 +63,15 @@ export function parsePresenceReport(body: unknown): ChatPresenceReport | null {
  *
  * @param deps.clock time (expiry, event timestamps) and ids; default the system clock.
  * @param deps.holder this process's name in the lease; default `projector:<host>:<pid>:<random>`.
+ * @param deps.leaseBucket the open lease bucket; default `openLeaseBucket` (bucket `leases`; when
+ *   it cannot be opened, the error is logged and no count is ever appended).
  * @throws the nats.js error when the subscriptions cannot be made (connection closed).
  */
-export function startPresenceAggregator(deps: { messaging: Messaging; logger: Logger; clock?: EventClock; holder?: string }): PresenceAggregator {
+export function startPresenceAggregator(deps: { messaging: Messaging; logger: Logger; clock?: EventClock; holder?: string; leaseBucket?: LeaseBucket }): PresenceAggregator {
   const { messaging: m } = deps;
   const clock = deps.clock ?? systemClock;
-  const holder = deps.holder ?? `projector:${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  const holder = deps.holder ?? leaseHolderId('projector');
   const log = deps.logger.child({ component: 'presence', holder });
-  const leases = createLeaseStore(m, { logger: log });
   /** Latest report per gateway, with when this process received it (ms, `clock`). */
   const gateways = new Map<string, { rooms: Readonly<Record<string, number>>; heardAt: number }>();
   /** Last count appended per channel; a channel absent here was last counted 0 (or never). */
@@ -105,21 +110,13 @@ export function startPresenceAggregator(deps: { messaging: Messaging; logger: Lo
   async function tick(): Promise<void> {
     const now = clock.now();
     for (const [id, g] of gateways) if (now - g.heardAt > PRESENCE_EXPIRY_MS) gateways.delete(id);
-    if (!holding) {
-      holding = await leases.acquire(PRESENCE_LEASE_SUBJECT, holder).catch((err: Error) => {
-        log.warn({ err: err.message }, 'presence lease claim failed');
-        return false;
-      });
-      if (!holding) return;
-      log.info('presence lease acquired: appending viewer counts');
-      appended.clear();
-    }
+    if (!holding) return;
     const totals = new Map<string, number>();
     for (const g of gateways.values()) for (const [channelId, n] of Object.entries(g.rooms)) totals.set(channelId, (totals.get(channelId) ?? 0) + n);
     const changed: Array<[string, number]> = [];
     for (const [channelId, n] of totals) if ((appended.get(channelId) ?? 0) !== n) changed.push([channelId, n]);
     for (const channelId of appended.keys()) if (!totals.has(channelId)) changed.push([channelId, 0]);
-    for (let i = 0; i < changed.length && !stopped; i += APPEND_BATCH) {
+    for (let i = 0; i < changed.length && !stopped && holding; i += APPEND_BATCH) {
       await Promise.all(changed.slice(i, i + APPEND_BATCH).map(async ([channelId, viewers]) => {
         const event = domainEvent(clock, 'ChannelViewersCounted', channelSubject(channelId), { channelId, viewers }, { producer: 'projector' });
         try {
@@ -139,14 +136,34 @@ export function startPresenceAggregator(deps: { messaging: Messaging; logger: Lo
     ticking = tick().catch((err: Error) => log.error({ err: err.message }, 'presence round failed')).finally(() => { ticking = null; });
   }, PRESENCE_INTERVAL_MS);
 
+  // The lease: while held, rounds append (from an empty `appended`: every non-zero total once).
+  const lease: Promise<LeaseRun | null> = (deps.leaseBucket ? Promise.resolve(deps.leaseBucket) : openLeaseBucket(m.js, m.jsm)).then(
+    (bucket) => runUnderLease({
+      kv: bucket.kv, key: projectionLeaseKey('presence'), holder, ttlMs: bucket.ttlMs, logger: log,
+      async onAcquired() {
+        appended.clear();
+        holding = true;
+        return { stop: async () => { holding = false; await ticking; } };
+      },
+    }),
+    (err: Error) => {
+      log.error({ err: err.message }, 'presence lease bucket cannot be opened: no viewer counts from this process');
+      return null;
+    },
+  );
+  let leaseRun: LeaseRun | null = null;
+  void lease.then((l) => { leaseRun = l; });
+
   return {
     async stop() {
       if (stopped) return;
       stopped = true;
+      await (await lease)?.stop();
       clearInterval(timer);
       for (const s of subs) s.unsubscribe();
       await ticking;
-      await leases.close().catch(() => undefined);
     },
+    state: () => (stopped ? 'stopped' : leaseRun?.state() ?? 'standby'),
+    heldBy: () => leaseRun?.heldBy() ?? null,
   };
 }

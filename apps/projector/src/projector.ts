@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, userNotificationSubject } from '@live/events';
-import { projectEvent, READ_MODELS_PROJECTION, type Db, type KeptNotification } from '@live/db';
+import { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
+import { projectEvent, projectedSequence, READ_MODELS_PROJECTION, type Db, type KeptNotification } from '@live/db';
 import { runDurableConsumer, type Messaging, type RunningConsumer } from '@live/messaging';
 
 /** Durable consumer name of the Postgres read-model projection. */
@@ -21,9 +22,16 @@ export type PushedNotification = KeptNotification;
  * `FollowedChannelWentLive` notification is pushed on core NATS `notify.user.<userId>` (the
  * API relays it to the user's Server-Sent Events stream); pushes of events older than
  * {@link LIVE_PUSH_MAX_AGE_MS} are skipped.
+ *
+ * When the durable has messages delivered but not acknowledged (the process that consumed it
+ * died, e.g. the previous holder of the projection's lease), it is first rewound to the event
+ * after the projection's offset ({@link rewindReadModelConsumer}): the server would otherwise
+ * deliver the later events first and the unacknowledged ones only after their ack wait, and
+ * the offset check would then skip them.
  * @param deps `db` (Kysely on the platform database), `messaging` (connected JetStream), `logger`.
  */
 export async function startProjector(deps: { db: Db; messaging: Messaging; logger: Logger; durable?: string }): Promise<RunningConsumer> {
+  await rewindReadModelConsumer(deps);
   return runDurableConsumer(deps.messaging.js, deps.messaging.jsm, {
     stream: EVENTS_STREAM,
     durable: deps.durable ?? READ_MODELS_CONSUMER,
@@ -41,4 +49,27 @@ export async function startProjector(deps: { db: Db; messaging: Messaging; logge
       }
     },
   });
+}
+
+/**
+ * Recreates the read-model durable (`deps.durable`, default {@link READ_MODELS_CONSUMER}) to
+ * start at the event after the projection's offset in `projection_offsets`, when it has
+ * deliveries not acknowledged (`num_ack_pending` > 0); `runDurableConsumer` then restores the
+ * rest of its settings. Does nothing when the durable does not exist or has none pending.
+ * One process at a time: the caller holds the projection's lease.
+ * @returns whether the durable was recreated.
+ * @throws the nats.js error when JetStream does not answer; the database error.
+ */
+export async function rewindReadModelConsumer(deps: { db: Db; messaging: Messaging; logger: Logger; durable?: string }): Promise<boolean> {
+  const durable = deps.durable ?? READ_MODELS_CONSUMER;
+  const { jsm } = deps.messaging;
+  const info = await jsm.consumers.info(EVENTS_STREAM, durable).catch(() => null);
+  if (!info || info.num_ack_pending === 0) return false;
+  const from = (await projectedSequence(deps.db)) + 1;
+  await jsm.consumers.delete(EVENTS_STREAM, durable);
+  await jsm.consumers.add(EVENTS_STREAM, {
+    ...info.config, durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from,
+  });
+  deps.logger.info({ durable, fromSeq: from, ackPending: info.num_ack_pending }, 'read-model consumer rewound to the event after the projection offset');
+  return true;
 }

@@ -74,7 +74,7 @@ function StreamCard({ item }: { item: StreamItem }) {
         <div className="card-thumb" aria-hidden="true">
           <PosterImage src={live ? livePosterUrl(item.channelId, bucket) : sessionPosterUrl(item.sessionId)} />
           {live ? (
-            <span className="badge badge-live">{item.status === 'starting' ? 'STARTING' : 'LIVE'}</span>
+            <span className="badge badge-live">{item.status === 'starting' ? 'STARTING' : item.status === 'reconnecting' ? 'RECONNECTING' : 'LIVE'}</span>
           ) : (
             <span className="badge badge-vod">VOD{length ? ` · ${length}` : ''}</span>
           )}

@@ -5,7 +5,7 @@
  */
 
 /** Lifecycle of one publishing session, as reported by the API. */
-export type StreamStatus = 'starting' | 'live' | 'ended' | 'vod' | 'failed';
+export type StreamStatus = 'starting' | 'live' | 'reconnecting' | 'ended' | 'vod' | 'failed';
 
 /** One publishing session of a channel (live now, or finished and kept as VOD). */
 export interface StreamItem {
@@ -121,7 +121,7 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-const STATUSES: ReadonlySet<string> = new Set<StreamStatus>(['starting', 'live', 'ended', 'vod', 'failed']);
+const STATUSES: ReadonlySet<string> = new Set<StreamStatus>(['starting', 'live', 'reconnecting', 'ended', 'vod', 'failed']);
 
 function isStringOrNull(v: unknown): v is string | null {
   return v === null || typeof v === 'string';
@@ -150,7 +150,7 @@ export function isStreamItem(v: unknown): v is StreamItem {
 
 /** True while the session is (about to be) on air and the live playlist is the thing to play. */
 export function isLive(item: StreamItem): boolean {
-  return item.status === 'live' || item.status === 'starting';
+  return item.status === 'live' || item.status === 'starting' || item.status === 'reconnecting';
 }
 
 /**
@@ -243,11 +243,13 @@ export async function requestPlaybackToken(
 
 /**
  * `url` with its `token` query parameter set to `token` (added, or replaced when the edge's
- * playlist rewriting put an older one there). Only same-origin URLs are touched, so a token never
- * leaves for another origin; `url` unchanged when `token` is null.
+ * playlist rewriting put an older one there). Only same-origin URLs and those of `origins` are
+ * touched, so a token never leaves for another origin; `url` unchanged when `token` is null.
  * @param base the page URL relative URLs resolve against (default `window.location.href`).
+ * @param origins further origins that get the token: the other edges a same-origin master
+ *   playlist lists for content steering ({@link pathwayOrigins}).
  */
-export function withPlaybackToken(url: string, token: string | null, base: string = window.location.href): string {
+export function withPlaybackToken(url: string, token: string | null, base: string = window.location.href, origins: ReadonlySet<string> = NO_ORIGINS): string {
   if (!token) return url;
   let u: URL;
   try {
@@ -255,9 +257,38 @@ export function withPlaybackToken(url: string, token: string | null, base: strin
   } catch {
     return url;
   }
-  if (u.origin !== new URL(base).origin) return url;
+  if (u.origin !== new URL(base).origin && !origins.has(u.origin)) return url;
   u.searchParams.set('token', token);
   return u.href;
+}
+
+const NO_ORIGINS: ReadonlySet<string> = new Set();
+
+/**
+ * The origins of a master playlist's variant URLs other than the page's (`urls` as hls.js
+ * resolved them, e.g. `ManifestLoadedData.levels[].url`): with HLS Content Steering the edge
+ * lists every edge's variants, absolute on the other edges (RFC 8216bis §4.4.6.6 Pathways), and
+ * the player may move to any of them. Only for a master playlist loaded from the page's own
+ * origin (`masterUrl`), whose edge is trusted with the token anyway; otherwise none.
+ * Unparsable URLs are skipped.
+ */
+export function pathwayOrigins(masterUrl: string, urls: readonly string[], base: string = window.location.href): Set<string> {
+  const page = new URL(base).origin;
+  const out = new Set<string>();
+  try {
+    if (new URL(masterUrl, base).origin !== page) return out;
+  } catch {
+    return out;
+  }
+  for (const url of urls) {
+    try {
+      const o = new URL(url, base).origin;
+      if (o !== page && o !== 'null') out.add(o);
+    } catch {
+      // not a URL: hls.js will fail on it too
+    }
+  }
+  return out;
 }
 
 /** Renew a playback token this long before it expires, or at 80% of its life when that comes first. */

@@ -3,11 +3,16 @@
  * browser's native HLS otherwise (Safari/iOS). Error recovery follows the hls.js API guide
  * ("Fatal Error Recovery"): non-fatal errors are left to hls.js' own retries, fatal network
  * errors are retried with `startLoad()` (or a fresh `loadSource()` when the master playlist
- * itself never loaded) after a growing delay, fatal media errors with `recoverMediaError()`.
+ * itself never loaded, or when it lists several edges) after a growing delay, fatal media
+ * errors with `recoverMediaError()`. HLS Content Steering (RFC 8216bis §4.4.6.6) is hls.js'
+ * own (the full build's ContentSteeringController, on by default): when the master playlist
+ * lists the variants on several edges (Pathways), hls.js follows the API's steering manifest
+ * and moves off an edge whose requests fail without a fatal error; the playback token goes to
+ * those edges too.
  */
 import Hls, { ErrorDetails, ErrorTypes, Events, type ErrorData } from 'hls.js';
 import { useCallback, useEffect, useRef, useState, type RefObject } from 'react';
-import { ApiError, errorMessage, requestPlaybackToken, tokenRenewDelayMs, withPlaybackToken, type PlaybackToken } from './api';
+import { ApiError, errorMessage, pathwayOrigins, requestPlaybackToken, tokenRenewDelayMs, withPlaybackToken, type PlaybackToken } from './api';
 import { attachTelemetry } from './playerTelemetry';
 import { appSession } from './useSession';
 
@@ -199,6 +204,19 @@ export function usePlayer(
 
     // The current playback token (renewed before it expires); every request hls.js makes carries it.
     let token: string | null = null;
+    // Content steering (RFC 8216bis §4.4.6.6): the other edges the master playlist lists get the
+    // token too (the player may move to them); the steering manifest's URL never does.
+    const tokenOrigins = new Set<string>();
+    let steeringUri: string | null = null;
+    // After a fatal network error with several edges: the master playlist from the page's origin,
+    // then from each other edge in turn (the same path), whichever answers.
+    let masterAttempt = 0;
+    const nextMaster = (): string => {
+      const path = new URL(src, window.location.href).pathname;
+      const candidates = [src, ...[...tokenOrigins].map((o) => new URL(path, o).href)];
+      masterAttempt += 1;
+      return withPlaybackToken(candidates[masterAttempt % candidates.length]!, token, window.location.href, tokenOrigins);
+    };
     const tokenAbort = new AbortController();
     const source = () => withPlaybackToken(src, token);
     let hls: Hls | null = null;
@@ -272,7 +290,8 @@ export function usePlayer(
           ...(playbackId
             ? {
                 xhrSetup: (xhr: XMLHttpRequest, url: string) => {
-                  xhr.open('GET', withPlaybackToken(url, token), true);
+                  const steering = steeringUri !== null && url.startsWith(steeringUri);
+                  xhr.open('GET', steering ? url : withPlaybackToken(url, token, window.location.href, tokenOrigins), true);
                 },
               }
             : {}),
@@ -283,6 +302,10 @@ export function usePlayer(
         let lastMediaRecovery = 0;
         let manifestLoaded = false;
 
+        h.on(Events.MANIFEST_LOADED, (_e, data) => {
+          steeringUri = data.contentSteering?.uri ?? null;
+          for (const o of pathwayOrigins(data.url, data.levels.map((l) => l.url))) tokenOrigins.add(o);
+        });
         h.on(Events.MANIFEST_PARSED, (_e, data) => {
           manifestLoaded = true;
           patch({ renditions: toRenditions(data.levels), canSelectQuality: true, detail: null });
@@ -320,8 +343,15 @@ export function usePlayer(
               networkRetries += 1;
               const delay = retryDelayMs(networkRetries);
               patch({ state: 'error', detail: `${what} — retrying in ${Math.round(delay / 1000)} s` });
+              // With content steering (several Pathways), hls.js moves off a failing edge by
+              // itself; a fatal error means every Pathway is penalized (for 5 minutes, e.g. a
+              // second edge failed soon after the first came back). `startLoad()` would stay on
+              // the dead one: load a master again, from the next edge (nextMaster), which starts
+              // on that edge's own Pathway.
+              const steered = tokenOrigins.size > 0;
+              const reload = steered || (!manifestLoaded && MANIFEST_ERRORS.has(data.details));
               later(delay, () => {
-                if (!manifestLoaded && MANIFEST_ERRORS.has(data.details)) h.loadSource(source());
+                if (reload) h.loadSource(steered ? nextMaster() : source());
                 else h.startLoad();
               });
               return;

@@ -17,6 +17,7 @@ import type { ObjectStorage } from '@live/storage';
 import { createLivePoster } from '@live/media';
 import type { PackageVodResult, PipelineActivities, TranscodeInput, TranscodeResult } from '@live/workflows';
 import { openRelayStream } from './relay-input.js';
+import { createMediaAnnouncer, type PublishMedia } from './announcer.js';
 
 /** Dependencies of {@link createActivities}. */
 export interface ActivityDeps {
@@ -48,6 +49,12 @@ export interface ActivityDeps {
    * {@link DEFAULT_DVR_WINDOW_SECONDS}); segments that slide out stay in storage for the VOD.
    */
   readonly dvrWindowSeconds?: number;
+  /**
+   * Core NATS publish (`messaging.nc.publish`): the packager announces every part, segment and
+   * playlist it writes on `media.<sessionId>` ({@link createMediaAnnouncer}), which the edges
+   * subscribe to. Absent: nothing is announced (edges then poll storage).
+   */
+  readonly publishMedia?: PublishMedia;
 }
 
 /** Default DVR window of the live playlists: 2 hours. */
@@ -117,6 +124,18 @@ function ladderFor(source: SourceMedia): Rendition[] {
   }
 }
 
+/**
+ * The ladder of a reconnected publisher's transcode: the session's (from its first source), so
+ * the playlists continue; a passthrough rung is encoded instead when the new source's video is
+ * not the same (codec, size, codec string), since a copy would no longer match the rung.
+ */
+export function resumeLadder(ladder: Rendition[], first: SourceMedia, current: SourceMedia | undefined): Rendition[] {
+  const a = first.video;
+  const b = current?.video;
+  if (!current || (a?.codec === b?.codec && a?.width === b?.width && a?.height === b?.height && a?.codecString === b?.codecString)) return ladder;
+  return ladder.map((r) => (r.passthrough ? { ...r, passthrough: false } : r));
+}
+
 /** Storage key prefix of a session's objects. */
 export function sessionKeyPrefix(sessionId: string): string {
   return `sessions/${sessionId}`;
@@ -174,11 +193,11 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
       const attempt = ctx.info.attempt;
       const { channelId, sessionId } = input;
       const log = deps.logger.child({ sessionId, streamId: channelId, attempt });
-      const ladder = ladderFor(input.source);
+      const ladder = resumeLadder(ladderFor(input.source), input.source, input.inputSource);
       const keyPrefix = sessionKeyPrefix(sessionId);
       const frameRate = sourceFrameRate(input.source);
-      // A retry (here or on another worker) continues the published playlists after a discontinuity.
-      const resume = attempt > 1 ? await loadPublisherState(deps.storage, keyPrefix, ladder, { frameRate }) : undefined;
+      // A retry (here or on another worker), or a reconnected publisher, continues the published playlists after a discontinuity.
+      const resume = attempt > 1 || input.resume ? await loadPublisherState(deps.storage, keyPrefix, ladder, { frameRate }) : undefined;
       const hasResume = resume && resume.renditions.some((r) => r.segments.length > 0);
       const outputDir = join(deps.workDir, sessionId, `attempt-${attempt}`);
       await rm(outputDir, { recursive: true, force: true });
@@ -203,6 +222,7 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
       const publisherOptions: HlsPublisherOptions = {
         storage: deps.storage, outputDir, keyPrefix, ladder, source: input.source, frameRate,
         ...(hasResume ? { resume } : {}),
+        ...(deps.publishMedia ? { announcer: createMediaAnnouncer(sessionId, deps.publishMedia) } : {}),
         logger: log,
         events: {
           onSegment(name, seg) {
@@ -228,13 +248,13 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
           dvrWindowSeconds: deps.dvrWindowSeconds ?? DEFAULT_DVR_WINDOW_SECONDS, slidOutSegments: 'archive',
         });
         args = buildLowLatencyLadderArgs({
-          input: ffmpegInput, inputOptions, source: input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS, frameRate, partFrames,
+          input: ffmpegInput, inputOptions, source: input.inputSource ?? input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS, frameRate, partFrames,
           ...(deps.preset ? { preset: deps.preset } : {}),
         });
       } else {
         publisher = createHlsPublisher(publisherOptions);
         args = buildLadderArgs({
-          input: ffmpegInput, inputOptions, source: input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS,
+          input: ffmpegInput, inputOptions, source: input.inputSource ?? input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS,
           startNumber, initSegmentName: `init_${attemptNumber}.mp4`,
           frameRate, ...(deps.preset ? { preset: deps.preset } : {}),
         });
@@ -307,7 +327,9 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
           log.warn({ err: msg }, 'transcode failed while the source is live; will retry');
           throw ApplicationFailure.retryable(msg, 'TranscodeFailed');
         }
-        const state = await publisher.finish();
+        // With a reconnect window the publisher may come back: leave the playlists open (as after a
+        // crash: the complete segments published, no ENDLIST); `finishLive` ends them later.
+        const state = input.leaveOpenAtEnd ? (await publisher.poll(), publisher.state()) : await publisher.finish();
         await sendRenditionsReady();
         const top = state.renditions[0];
         const mediaSeconds = top ? top.segments.reduce((s, x) => s + x.duration, 0) : 0;
@@ -322,6 +344,29 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
         clearInterval(ticker);
         await poster.stop(); // never throws
         deps.metrics?.transcodesRunning(-1);
+        await rm(outputDir, { recursive: true, force: true }).catch(() => undefined);
+      }
+    },
+
+    async finishLive(input): Promise<void> {
+      const keyPrefix = sessionKeyPrefix(input.sessionId);
+      const ladder = ladderFor(input.source);
+      const frameRate = sourceFrameRate(input.source);
+      const state = await loadPublisherState(deps.storage, keyPrefix, ladder, { frameRate, measureBytes: false });
+      if (state.ended || !state.renditions.some((r) => r.segments.length > 0)) return;
+      // A publisher over the stored state with no new media: finish() writes the ENDLIST playlists.
+      const outputDir = join(deps.workDir, input.sessionId, 'finish');
+      await rm(outputDir, { recursive: true, force: true });
+      try {
+        const publisher = createLlHlsPublisher({
+          storage: deps.storage, outputDir, keyPrefix, ladder, source: input.source, frameRate, resume: state,
+          segmentSeconds: SEGMENT_SECONDS, partFrames: partFramesFor(frameRate), startNumber: nextStartNumber(state),
+          initSegmentName: `init_${nextAttemptNumber(state)}.mp4`, logger: deps.logger.child({ sessionId: input.sessionId }),
+          ...(deps.publishMedia ? { announcer: createMediaAnnouncer(input.sessionId, deps.publishMedia) } : {}),
+          dvrWindowSeconds: deps.dvrWindowSeconds ?? DEFAULT_DVR_WINDOW_SECONDS, slidOutSegments: 'archive',
+        });
+        await publisher.finish();
+      } finally {
         await rm(outputDir, { recursive: true, force: true }).catch(() => undefined);
       }
     },

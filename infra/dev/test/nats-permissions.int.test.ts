@@ -17,7 +17,7 @@ import {
 } from '@live/events';
 import {
   appendChatMessage, appendEvent, connectMessaging, createLeaseStore, deleteChatMessage, ensureEventStreams, followSubject, isPermissionViolation,
-  lastSubjectMessage, readChatHistory, readEvents, runDurableConsumer, StreamMissingError, subjectHasMessages, type Messaging, type NatsService,
+  lastSubjectMessage, openLeaseBucket, runUnderLease, readChatHistory, readEvents, runDurableConsumer, StreamMissingError, subjectHasMessages, type Messaging, type NatsService,
 } from '@live/messaging';
 import { startServices, type RunningServices } from '../src/services/index.js';
 import { waitFor } from '../src/testing.js';
@@ -93,10 +93,10 @@ describe('streams: created by the admin, only checked by the apps', { timeout: 6
   it('an app cannot create a missing stream (StreamMissingError), the admin can', async () => {
     const err = await refusal(ensureEventStreams(conns.get('ingest')!.jsm, { logger: silent }));
     expect(err).toBeInstanceOf(StreamMissingError);
-    expect(await ensureEventStreams(admin().jsm)).toEqual({ EVENTS: 'created', LEASES: 'created', CHAT: 'created', TELEMETRY: 'created' });
+    expect(await ensureEventStreams(admin().jsm)).toEqual({ EVENTS: 'created', LEASES: 'created', CHAT: 'created', TELEMETRY: 'created', KV_leases: 'created' });
     expect((await admin().jsm.streams.info(EVENTS_STREAM)).config.allow_direct).toBe(true);
     for (const s of ['ingest', 'worker', 'api', 'chat', 'projector'] as const) {
-      expect(await ensureEventStreams(conns.get(s)!.jsm, { logger: silent })).toEqual({ EVENTS: 'unchanged', LEASES: 'unchanged', CHAT: 'unchanged', TELEMETRY: 'unchanged' });
+      expect(await ensureEventStreams(conns.get(s)!.jsm, { logger: silent })).toEqual({ EVENTS: 'unchanged', LEASES: 'unchanged', CHAT: 'unchanged', TELEMETRY: 'unchanged', KV_leases: 'unchanged' });
     }
   });
 
@@ -150,6 +150,19 @@ describe('ingest appends evt.stream.*, never evt.user.*', { timeout: 60_000 }, (
     const r = await appendEvent(conns.get('ingest')!.js, publishStarted('demo', 's-ingest'));
     expect(r.stream).toBe(EVENTS_STREAM);
     expect(await count()).toBe(before + 1);
+  });
+
+  it('asks another ingest node for a handover on ingest.handover.<nodeId> and gets its answer (request/reply)', async () => {
+    const ingest = conns.get('ingest')!;
+    const sub = ingest.nc.subscribe('ingest.handover.node-x', { callback: (_err, msg) => { msg.respond(JSON.stringify({ status: 'live' })); } });
+    try {
+      const reply = await ingest.nc.request('ingest.handover.node-x', JSON.stringify({ channelId: 'demo', sessionId: 's', requester: 'node-y' }), { timeout: 5000 });
+      expect(reply.json()).toEqual({ status: 'live' });
+    } finally {
+      sub.unsubscribe();
+    }
+    // Nobody else may answer ingest nodes' handovers.
+    expect(isPermissionViolation(await refusal(conns.get('worker')!.nc.request('ingest.handover.node-x', '{}', { timeout: 5000 })))).toBe(true);
   });
 });
 
@@ -326,9 +339,14 @@ describe('each identity can do what it needs', { timeout: 90_000 }, () => {
     conns.get('chat')!.nc.publish('presence.chat.gw-2', '{}');
     await waitFor('a presence report', async () => presence.includes('presence.chat.gw-2'), 30_000, 50);
     sub.unsubscribe();
-    const leases = createLeaseStore(projector, { logger: silent });
-    expect(await leases.acquire('lease.presence.viewers', 'p1')).toBe(true);
-    await leases.close();
+    // A projection lease in the KV bucket: claim, renew, watch, release.
+    const bucket = await openLeaseBucket(projector.js, projector.jsm);
+    let started = 0;
+    const lease = runUnderLease({ kv: bucket.kv, key: 'projector.perm-test', holder: 'p1', ttlMs: bucket.ttlMs, logger: silent, onAcquired: async () => { started++; return { stop: async () => undefined }; } });
+    await waitFor('the lease', async () => lease.isHolder(), 30_000, 20);
+    await lease.stop();
+    expect(started).toBe(1);
+    expect(await bucket.kv.get('projector.perm-test').then((e) => e?.operation)).toBe('DEL');
     await appendEvent(projector.js, domainEvent(clock, 'ChannelViewersCounted', channelSubject('room2'), { channelId: 'room2', viewers: 3 }, { producer: 'projector' }));
     expect(isPermissionViolation(await refusal(appendEvent(projector.js, userRegistered('u-from-projector'), { timeoutMs: 10_000 })))).toBe(true);
     expect((await admin().jsm.streams.info(LEASES_STREAM)).state.messages).toBeGreaterThan(0);

@@ -86,6 +86,7 @@ export { Mp4ParseError, codecsFromInitSegment, topLevelBoxes, type Mp4Box } from
 export {
   ARCHIVE_CHUNK_SEGMENTS,
   PublisherError,
+  announceSafely,
   archivePlaylistKey,
   createHlsPublisher,
   loadPublisherState,
@@ -97,7 +98,9 @@ export {
   variantBandwidth,
   type HlsPublisher,
   type HlsPublisherOptions,
+  type AnnouncedObjectKind,
   type LoadPublisherStateOptions,
+  type MediaAnnouncer,
   type MediaLogger,
   type PublisherEvents,
   type PublisherState,

@@ -9,6 +9,7 @@ import { renderMasterPlaylist, renderMediaPlaylist, type PlaylistSegment, type V
 import {
   ARCHIVE_CHUNK_SEGMENTS,
   PublisherError,
+  announceSafely,
   archivePlaylistKey,
   masterPlaylistKey,
   mediaPlaylistKey,
@@ -284,7 +285,9 @@ export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher 
     const bytes = Buffer.concat(part.bytes);
     // a part is a resource of its own: encrypted on its own, with its parent segment's key and IV
     // (what hls.js applies to a part: the parent's decryptdata), PKCS#7-padded
-    await storage.writeSegment(`${keyPrefix}/${name}/${uri}`, open.key ? encryptAes128(bytes, open.key.key, open.key.iv) : bytes);
+    const stored = open.key ? encryptAes128(bytes, open.key.key, open.key.iv) : bytes;
+    await storage.writeSegment(`${keyPrefix}/${name}/${uri}`, stored);
+    announceSafely(opts.announcer, logger, (a) => a.object('part', `${name}/${uri}`, stored.length, stored));
     open.parts.push({ uri, duration: part.duration, independent: part.independent });
     open.bytes.push(bytes);
     open.duration += part.duration;
@@ -299,6 +302,7 @@ export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher 
     const clear = Buffer.concat(open.bytes);
     const bytes = open.key ? encryptAes128(clear, open.key.key, open.key.iv) : clear;
     await storage.writeSegment(`${keyPrefix}/${name}/${uri}`, bytes);
+    announceSafely(opts.announcer, logger, (a) => a.object('segment', `${name}/${uri}`, bytes.length, bytes));
     const entry: PlaylistSegment = {
       uri,
       duration: 0,
@@ -388,6 +392,7 @@ export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher 
       if (c.kind === 'init') {
         const tracks = parseInitTracks(c.bytes);
         await storage.writeSegment(`${keyPrefix}/${name}/${initName}`, c.bytes);
+        announceSafely(opts.announcer, logger, (a) => a.object('init', `${name}/${initName}`, c.bytes.length, c.bytes));
         rt.tracks = tracks;
         rt.initWritten = true;
         if (!r.initSegments.includes(initName)) r.initSegments.push(initName);
@@ -493,7 +498,7 @@ export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher 
       ? open.duration + partTarget / 2 >= opts.segmentSeconds
         ? partUri(open.sequence + 1, 0)
         : partUri(open.sequence, open.parts.length)
-      : partUri(rt.nextSequence, 0);
+      : partUri(rt.open?.sequence ?? rt.nextSequence, 0); // an open segment whose first part's write failed: that part is next
     const text = renderLowLatencyPlaylist({
       segments: w.listed.map((s) => ({ ...s, ...(withParts.has(s.sequence) ? { parts: withParts.get(s.sequence)! } : {}) })),
       ...(open
@@ -515,6 +520,7 @@ export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher 
       ...(dvr !== undefined ? { playlistType: null, discontinuitySequence: w.discontinuitySequence } : {}),
     });
     await storage.writePlaylist(mediaPlaylistKey(keyPrefix, name), text, { live: true });
+    announceSafely(opts.announcer, logger, (a) => a.playlist(`${name}/index.m3u8`, text, true));
     await afterPlaylistWritten(r, rt, w);
   }
 
@@ -531,6 +537,7 @@ export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher 
       targetDuration: td,
     });
     await storage.writePlaylist(mediaPlaylistKey(keyPrefix, r.rendition.name), text, { live: false });
+    announceSafely(opts.announcer, logger, (a) => a.playlist(`${r.rendition.name}/index.m3u8`, text, false));
     await afterPlaylistWritten(r, rt, w);
   }
 
@@ -548,7 +555,9 @@ export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher 
       });
     }
     const key = masterPlaylistKey(keyPrefix);
-    await storage.writePlaylist(key, renderMasterPlaylist(variants), { live: true });
+    const text = renderMasterPlaylist(variants);
+    await storage.writePlaylist(key, text, { live: true });
+    announceSafely(opts.announcer, logger, (a) => a.playlist('master.m3u8', text, true));
     state.masterWritten = true;
     logger?.info?.({ key, variants: variants.length }, 'master playlist written');
     events.onMasterWritten?.(key);

@@ -71,6 +71,43 @@ export interface PublisherEvents {
   onError?(err: unknown): void;
 }
 
+/** What kind of media object an announcer is told about. */
+export type AnnouncedObjectKind = 'init' | 'part' | 'segment';
+
+/**
+ * Told about every object and playlist a publisher has just written (after the storage write
+ * succeeded, in publishing order: an object before the playlist that names it), so that the
+ * edges can learn of a new part without polling storage. The worker wires it to core NATS
+ * (`@live/events` `mediaSubject`, `encodeMediaAnnouncement`); `@live/media` itself knows no
+ * transport. Paths are below the publisher's `keyPrefix` (`480p/seg_00012.part3.m4s`,
+ * `480p/index.m3u8`, `master.m3u8`). Calls are synchronous and must not block; a call that
+ * throws is logged (warn) and publishing goes on (storage stays the record).
+ */
+export interface MediaAnnouncer {
+  /**
+   * An init segment, part or segment is in storage.
+   * @param size bytes stored.
+   * @param bytes the stored bytes when the publisher holds them in memory (the LL-HLS packager
+   *   does; the HLS publisher uploads ffmpeg's files and passes none).
+   */
+  object(kind: AnnouncedObjectKind, path: string, size: number, bytes?: Uint8Array): void;
+  /** A media or master playlist is in storage with this text; `live` as given to `writePlaylist`. */
+  playlist(path: string, text: string, live: boolean): void;
+}
+
+/**
+ * Calls `fn` on `announcer` (when there is one), logging instead of throwing: an announcement
+ * is a hint, a failing one must not stop publishing.
+ */
+export function announceSafely(announcer: MediaAnnouncer | undefined, logger: MediaLogger | undefined, fn: (a: MediaAnnouncer) => void): void {
+  if (!announcer) return;
+  try {
+    fn(announcer);
+  } catch (err) {
+    logger?.warn?.({ err }, 'media announcer threw');
+  }
+}
+
 /** Options of {@link createHlsPublisher}. */
 export interface HlsPublisherOptions {
   storage: ObjectStorage;
@@ -90,6 +127,8 @@ export interface HlsPublisherOptions {
   pollIntervalMs?: number;
   logger?: MediaLogger;
   events?: PublisherEvents;
+  /** Told about every object and live/final playlist written (see {@link MediaAnnouncer}); archive playlists are not announced. */
+  announcer?: MediaAnnouncer;
 }
 
 /**
@@ -284,6 +323,7 @@ export function createHlsPublisher(opts: HlsPublisherOptions): HlsPublisher {
   async function writeMediaPlaylist(r: RenditionPublishState, ended: boolean) {
     const text = renderMediaPlaylist({ segments: r.segments, playlistType: 'EVENT', endList: ended });
     await storage.writePlaylist(mediaPlaylistKey(keyPrefix, r.rendition.name), text, { live: !ended });
+    announceSafely(opts.announcer, logger, (a) => a.playlist(`${r.rendition.name}/index.m3u8`, text, !ended));
   }
 
   async function publishRendition(r: RenditionPublishState): Promise<number> {
@@ -311,7 +351,12 @@ export function createHlsPublisher(opts: HlsPublisherOptions): HlsPublisher {
         );
       }
       if (seg.map !== undefined && !attemptInits.has(`${name}/${seg.map}`)) {
-        await storage.writeSegment(`${keyPrefix}/${name}/${seg.map}`, path.join(dir, seg.map));
+        const initFile = path.join(dir, seg.map);
+        await storage.writeSegment(`${keyPrefix}/${name}/${seg.map}`, initFile);
+        if (opts.announcer) {
+          const initSize = (await stat(initFile)).size;
+          announceSafely(opts.announcer, logger, (a) => a.object('init', `${name}/${seg.map}`, initSize));
+        }
         attemptInits.add(`${name}/${seg.map}`);
         if (!r.initSegments.includes(seg.map)) r.initSegments.push(seg.map);
         r.codecs = undefined;
@@ -319,6 +364,7 @@ export function createHlsPublisher(opts: HlsPublisherOptions): HlsPublisher {
       const local = path.join(dir, seg.uri);
       const bytes = (await stat(local)).size;
       await storage.writeSegment(`${keyPrefix}/${name}/${seg.uri}`, local);
+      announceSafely(opts.announcer, logger, (a) => a.object('segment', `${name}/${seg.uri}`, bytes));
       const prev = r.segments.at(-1);
       const entry: PlaylistSegment = {
         uri: seg.uri,
@@ -359,7 +405,9 @@ export function createHlsPublisher(opts: HlsPublisherOptions): HlsPublisher {
       variants.push(v);
     }
     const key = masterPlaylistKey(keyPrefix);
-    await storage.writePlaylist(key, renderMasterPlaylist(variants), { live: true });
+    const text = renderMasterPlaylist(variants);
+    await storage.writePlaylist(key, text, { live: true });
+    announceSafely(opts.announcer, logger, (a) => a.playlist('master.m3u8', text, true));
     state.masterWritten = true;
     logger?.info?.({ key, variants: variants.length }, 'master playlist written');
     events.onMasterWritten?.(key);

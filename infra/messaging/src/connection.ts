@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
-import { credsAuthenticator, PermissionViolationError } from '@nats-io/nats-core';
+import { credsAuthenticator } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import pino, { type Logger } from 'pino';
 import { CHAT_STREAM_DEFINITION, EVENTS_STREAM, EVENTS_STREAM_DEFINITION, LEASES_STREAM_DEFINITION, TELEMETRY_STREAM_DEFINITION, type StreamDefinition } from '@live/events';
 import { inboxPrefixFor, type NatsCredential } from './permissions.js';
+import { isPermissionViolation, permissionViolationOf, StreamMissingError, type EnsureStreamOutcome } from './errors.js';
+import { ensureLeaseBucket, leaseBucketStream } from './kv-lease.js';
 
 /** An open NATS connection with its JetStream client and manager. */
 export interface Messaging {
@@ -77,19 +79,6 @@ function authOptions(auth: NatsAuth | undefined): Partial<ConnectionOptions> {
   return { ...base, user: auth.user, pass: auth.pass };
 }
 
-/** The {@link PermissionViolationError} behind `err` (itself, or its `cause`), if any. */
-export function permissionViolationOf(err: unknown): PermissionViolationError | undefined {
-  for (let e = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e instanceof PermissionViolationError) return e;
-  }
-  return undefined;
-}
-
-/** True when `err` is (or wraps) a NATS permissions violation: the server refused a publish or subscribe. */
-export function isPermissionViolation(err: unknown): boolean {
-  return permissionViolationOf(err) !== undefined || /permissions violation/i.test((err as Error)?.message ?? '');
-}
-
 /** Options of {@link connectMessaging}. */
 export interface ConnectMessagingOptions {
   /** Where permission violations are reported (one warn line each); default a pino logger named `nats` at LOG_LEVEL. */
@@ -149,25 +138,18 @@ export async function connectMessaging(url: string, name: string, auth?: NatsAut
   };
 }
 
-/**
- * Thrown by {@link ensureStream} when a stream does not exist and this connection may not create
- * it (an app's NATS user has no `$JS.API.STREAM.CREATE`): the streams are created by the admin
- * identity — the embedded stack's bootstrap, or `pnpm cli nats-streams` in production.
- */
-export class StreamMissingError extends Error {
-  override readonly name = 'StreamMissingError';
-  constructor(readonly stream: string, cause?: unknown) {
-    super(`JetStream stream ${stream} does not exist and this NATS user may not create it: create the streams with the admin/CLI identity (\`pnpm cli nats-streams\`; the embedded stack's bootstrap does it)`, { cause });
-  }
-}
-
-/** What {@link ensureStream} did. `differs`: the stream's configuration differs and this user may not update it. */
-export type EnsureStreamOutcome = 'created' | 'updated' | 'unchanged' | 'differs';
 
 /** Options of {@link ensureStream} and {@link ensureEventStreams}. */
 export interface EnsureStreamOptions {
   /** Where a configuration this user may not update is reported (warn); default a pino logger named `nats`. */
   readonly logger?: Logger;
+  /**
+   * Copies kept of every stream (JetStream `num_replicas`, 1 to 5), overriding the definitions'
+   * `replicas` (1): 3 on a three-server cluster (`NATS_REPLICAS`, docs/architecture.md "Cluster
+   * mode"). Raising it on an existing stream is an update (JetStream copies the data to the new
+   * peers); the server refuses more replicas than it has servers.
+   */
+  readonly replicas?: number;
 }
 
 /**
@@ -219,7 +201,7 @@ function isStreamNameInUse(err: unknown): boolean {
  * @throws JetStreamApiError when the server refuses the configuration (the admin identity).
  */
 export async function ensureStream(jsm: JetStreamManager, def: StreamDefinition, opts: EnsureStreamOptions = {}): Promise<EnsureStreamOutcome> {
-  const config = streamConfigOf(def);
+  const config = streamConfigOf(opts.replicas === undefined ? def : { ...def, replicas: opts.replicas });
   let actual: Partial<StreamConfig>;
   try {
     actual = (await jsm.streams.info(def.name)).config;
@@ -249,8 +231,9 @@ export async function ensureStream(jsm: JetStreamManager, def: StreamDefinition,
 }
 
 /**
- * Ensures every stream the platform needs: EVENTS (the log), LEASES (claims), CHAT (room history)
- * and TELEMETRY (player beacons) — see {@link ensureStream}: created/updated by the admin
+ * Ensures every stream the platform needs: EVENTS (the log), LEASES (claims), CHAT (room history),
+ * TELEMETRY (player beacons) and the KV lease bucket `leases` (stream `KV_leases`, the
+ * projections' leases, `ensureLeaseBucket`) — see {@link ensureStream}: created/updated by the admin
  * identity (the embedded stack's bootstrap, `pnpm cli nats-streams`), checked by the apps.
  * @returns what was done to each stream, by name.
  * @throws StreamMissingError when a stream is missing and this user may not create it.
@@ -260,5 +243,7 @@ export async function ensureEventStreams(jsm: JetStreamManager, opts: EnsureStre
   for (const def of [EVENTS_STREAM_DEFINITION, LEASES_STREAM_DEFINITION, CHAT_STREAM_DEFINITION, TELEMETRY_STREAM_DEFINITION]) {
     out[def.name] = await ensureStream(jsm, def, opts);
   }
+  const logger = opts.logger ?? pino({ name: 'nats', level: process.env.LOG_LEVEL ?? 'info' });
+  out[leaseBucketStream()] = await ensureLeaseBucket(jsm, { logger, ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }) });
   return out;
 }

@@ -5,9 +5,11 @@
  * the nats-server authorization block that enforces them (permissions.ts).
  */
 export * from './connection.js';
+export * from './errors.js';
 export * from './publish.js';
 export * from './consume.js';
 export * from './lease.js';
+export * from './kv-lease.js';
 export * from './chat.js';
 export * from './follow.js';
 export * from './permissions.js';

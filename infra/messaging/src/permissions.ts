@@ -12,15 +12,17 @@
  *
  * | service   | appends (JetStream)                                          | reads                                                                 | core NATS                                   |
  * |-----------|--------------------------------------------------------------|-----------------------------------------------------------------------|---------------------------------------------|
- * | ingest    | `evt.stream.*`, leases `lease.publish.*`                     | ordered consumers on EVENTS `evt.channel.*`, `evt.stream.*`; LEASES   | —                                           |
- * | worker    | `evt.stream.*`                                               | durable `lifecycle` on EVENTS `evt.stream.*`                          | —                                           |
+ * | ingest    | `evt.stream.*`, leases `lease.publish.*`                     | ordered consumers on EVENTS `evt.channel.*`, `evt.stream.*`; LEASES   | request/reply `ingest.handover.*` (replies to its own inbox) |
+ * | worker    | `evt.stream.*`                                               | durable `lifecycle` on EVENTS `evt.stream.*`                          | pub `media.*` (packager announcements)      |
  * | api       | `evt.user.*`, `evt.channel.*`, `evt.claim.>`, `evt.stream.*`, `evt.platform.chat`, `chat.*`, `tel.*` | last message of `evt.claim.…` (direct get), CHAT history and messages | sub `notify.user.*` |
  * | chat      | `evt.channel.*`, `chat.*`                                    | ordered consumers on CHAT `chat.*`                                    | pub `presence.chat.*`; sub `evt.channel.*`, `evt.stream.*`, `evt.platform.chat` |
- * | projector | `evt.channel.*` (viewer counts), lease `lease.presence.viewers` | durables on EVENTS `evt.>` (password hashes included), TELEMETRY, CHAT | pub `notify.user.*`; sub `presence.chat.*`, `evt.stream.*` |
+ * | projector | `evt.channel.*` (viewer counts), leases in the KV bucket `leases` | durables on EVENTS `evt.>` (password hashes included), TELEMETRY, CHAT | pub `notify.user.*`; sub `presence.chat.*`, `evt.stream.*` |
+ * | edge      | —                                                            | — (`$JS.API.INFO` only: the client's account check at connect)       | sub `media.*` (live parts and playlists)    |
  * | cli       | — (operator: streams, replays)                               | the whole JetStream API                                               | —                                           |
  * | bootstrap | everything (creates streams, seeds the demo channel, tests)  | everything                                                            | everything                                  |
  *
- * The edge does not use NATS at all (it reads PostgreSQL and object storage): it has no user.
+ * The edge reads PostgreSQL and object storage, and subscribes to the packager's media
+ * announcements (`media.<sessionId>`, core NATS) of the sessions its viewers watch.
  *
  * Rules enforced here:
  * - an app publishes only its own event subjects (ingest: `evt.stream.*`, never `evt.user.*`);
@@ -39,15 +41,16 @@
  */
 import bcrypt from 'bcryptjs';
 import {
-  ALL_CHANNEL_SUBJECTS, ALL_CHAT_PRESENCE_SUBJECTS, ALL_STREAM_SUBJECTS, CHAT_POLICY_SUBJECT, CHAT_STREAM, EVENTS_STREAM,
-  EVENTS_SUBJECT_PREFIX, LEASES_STREAM, PRESENCE_LEASE_SUBJECT, TELEMETRY_STREAM,
+  ALL_CHANNEL_SUBJECTS, ALL_CHAT_PRESENCE_SUBJECTS, ALL_MEDIA_SUBJECTS, ALL_STREAM_SUBJECTS, CHAT_POLICY_SUBJECT, CHAT_STREAM, EVENTS_STREAM,
+  EVENTS_SUBJECT_PREFIX, LEASES_STREAM, TELEMETRY_STREAM, ALL_INGEST_HANDOVER_SUBJECTS,
 } from '@live/events';
+import { LEASE_BUCKET, leaseBucketStream } from './kv-lease.js';
 
 /** The NATS identities of the platform: one per app that connects, plus the CLI and the admin (`bootstrap`). */
-export type NatsService = 'ingest' | 'worker' | 'api' | 'chat' | 'projector' | 'cli' | 'bootstrap';
+export type NatsService = 'ingest' | 'worker' | 'api' | 'chat' | 'projector' | 'edge' | 'cli' | 'bootstrap';
 
 /** Every {@link NatsService}, in a stable order (the order of the rendered users). */
-export const NATS_SERVICES: readonly NatsService[] = ['ingest', 'worker', 'api', 'chat', 'projector', 'cli', 'bootstrap'];
+export const NATS_SERVICES: readonly NatsService[] = ['ingest', 'worker', 'api', 'chat', 'projector', 'edge', 'cli', 'bootstrap'];
 
 /** Subjects one direction (publish or subscribe) allows, minus the denied ones (`deny` wins). */
 export interface SubjectPermission {
@@ -98,8 +101,8 @@ export const PLATFORM_DURABLES: Readonly<Record<string, ReadonlyArray<{ readonly
   [CHAT_STREAM]: [{ name: 'analytics-chat', owner: 'projector' }],
 };
 
-/** The streams every app checks at start (`ensureEventStreams`). */
-const ALL_STREAMS = [EVENTS_STREAM, LEASES_STREAM, CHAT_STREAM, TELEMETRY_STREAM] as const;
+/** The streams every app checks at start (`ensureEventStreams`), the lease bucket's included. */
+const ALL_STREAMS = [EVENTS_STREAM, LEASES_STREAM, CHAT_STREAM, TELEMETRY_STREAM, leaseBucketStream()] as const;
 
 const USER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -172,6 +175,19 @@ class Perms {
     return this.publish(api(`STREAM.MSG.GET.${LEASES_STREAM}`), ...subjects);
   }
 
+  /**
+   * Leases in the KV bucket `bucket` (`runUnderLease`): write its keys (`$KV.<bucket>.>`: create,
+   * update, delete), read one (`STREAM.MSG.GET`), watch one (an ordered push consumer filtered on
+   * the bucket's keys: create, info, delete, flow-control replies). Nothing of other buckets.
+   */
+  kvLeases(bucket: string): this {
+    const stream = `KV_${bucket}`;
+    return this.publish(
+      `$KV.${bucket}.>`, api(`STREAM.MSG.GET.${stream}`), api(`CONSUMER.CREATE.${stream}.*.$KV.${bucket}.>`),
+      api(`CONSUMER.INFO.${stream}.*`), api(`CONSUMER.DELETE.${stream}.*`), `$JS.FC.${stream}.>`,
+    );
+  }
+
   build(inboxPrefix: string): NatsPermissions {
     const sub = new Set(this.sub);
     if (!sub.has('>')) sub.add(`${inboxPrefix}.>`);
@@ -193,17 +209,27 @@ export function servicePermissions(service: NatsService, opts: { inboxPrefix?: s
   const p = new Perms(service);
   switch (service) {
     case 'ingest':
-      // StreamPublishStarted/Ended and health reports; the publish lease; key/stop control events.
+      // StreamPublishStarted/Ended and health reports; the publish lease; key/stop control events;
+      // lease handover between ingest nodes (core request/reply: the nodes share this identity,
+      // so a reply goes to this identity's own inbox prefix).
       p.streamInfo()
         .publish(ALL_STREAM_SUBJECTS)
         .leases('lease.publish.*')
-        .anyConsumer(EVENTS_STREAM, ALL_CHANNEL_SUBJECTS, ALL_STREAM_SUBJECTS);
+        .anyConsumer(EVENTS_STREAM, ALL_CHANNEL_SUBJECTS, ALL_STREAM_SUBJECTS)
+        .publish(ALL_INGEST_HANDOVER_SUBJECTS, `${opts.inboxPrefix ?? inboxPrefixFor(service)}.>`)
+        .subscribe(ALL_INGEST_HANDOVER_SUBJECTS);
       break;
     case 'worker':
-      // Transcode and VOD events; the lifecycle consumer that starts the workflows.
+      // Transcode and VOD events; the lifecycle consumer that starts the workflows; the
+      // packager's announcements of parts, segments and playlists (core NATS).
       p.streamInfo()
-        .publish(ALL_STREAM_SUBJECTS)
+        .publish(ALL_STREAM_SUBJECTS, ALL_MEDIA_SUBJECTS)
         .durable(EVENTS_STREAM, 'lifecycle', ALL_STREAM_SUBJECTS);
+      break;
+    case 'edge':
+      // Media announcements of the sessions it serves; `$JS.API.INFO` is the JetStream account
+      // check `connectMessaging` makes at connect. Nothing else: no stream, no event subject.
+      p.publish(api('INFO')).subscribe(ALL_MEDIA_SUBJECTS);
       break;
     case 'api':
       // Commands: accounts (evt.user), channels, unique-value claims, stop requests, chat policy,
@@ -227,10 +253,10 @@ export function servicePermissions(service: NatsService, opts: { inboxPrefix?: s
       break;
     case 'projector':
       // Read models (every event, password hashes included), analytics (EVENTS, TELEMETRY, CHAT),
-      // notifications, presence → viewer counts (under a lease).
+      // notifications, presence → viewer counts; each projection under its lease in the KV bucket.
       p.streamInfo()
         .publish(ALL_CHANNEL_SUBJECTS, 'notify.user.*')
-        .leases(PRESENCE_LEASE_SUBJECT)
+        .kvLeases(LEASE_BUCKET)
         .anyConsumer(EVENTS_STREAM, `${EVT}.>`)
         .anyConsumer(TELEMETRY_STREAM, 'tel.*')
         .anyConsumer(CHAT_STREAM, 'chat.*')

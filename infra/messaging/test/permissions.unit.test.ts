@@ -87,9 +87,20 @@ describe('servicePermissions', () => {
     expect(pub('chat', 'presence.chat.gw1') && pub('chat', 'chat.demo') && pub('chat', 'evt.channel.demo')).toBe(true);
     expect(sub('chat', 'evt.channel.demo') && sub('chat', 'evt.stream.demo') && sub('chat', 'evt.platform.chat')).toBe(true);
     expect(pub('chat', 'evt.user.u1')).toBe(false);
-    expect(pub('projector', 'notify.user.u1') && pub('projector', 'lease.presence.viewers') && sub('projector', 'presence.chat.gw1')).toBe(true);
+    expect(pub('projector', 'notify.user.u1') && pub('projector', '$KV.leases.projector.presence') && sub('projector', 'presence.chat.gw1')).toBe(true);
+    expect(pub('projector', 'lease.presence.viewers')).toBe(false);
     expect(pub('ingest', 'lease.publish.demo') && pub('ingest', '$JS.API.STREAM.MSG.GET.LEASES')).toBe(true);
     expect(pub('worker', 'evt.channel.demo')).toBe(false);
+  });
+
+  it('lets the worker announce media and the edge only hear media announcements', () => {
+    expect(pub('worker', 'media.s1')).toBe(true);
+    for (const s of ['ingest', 'api', 'chat', 'projector', 'edge'] as const) expect(pub(s, 'media.s1'), `${s} announces media`).toBe(false);
+    expect(sub('edge', 'media.s1') && sub('edge', '_INBOX_edge.x.y') && pub('edge', '$JS.API.INFO')).toBe(true);
+    expect(sub('edge', 'media.s1.x') || sub('edge', 'evt.user.u1') || sub('edge', 'evt.stream.demo') || sub('edge', 'chat.demo')).toBe(false);
+    for (const subject of ['evt.stream.demo', 'chat.demo', '$JS.API.STREAM.INFO.EVENTS', '$JS.API.CONSUMER.CREATE.EVENTS.x.evt.>', '$JS.API.STREAM.MSG.GET.EVENTS']) {
+      expect(pub('edge', subject), `edge publishes ${subject}`).toBe(false);
+    }
   });
 });
 

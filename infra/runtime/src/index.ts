@@ -8,3 +8,4 @@ export {
 export { handleShutdown, type ShutdownHandle, type ShutdownLogger, type ShutdownOptions, type ShutdownStep } from './shutdown.js';
 export { clientAddress, compileProxyTrust, type ProxyTrust } from './proxy.js';
 export * from './tls.js';
+export { edgePathwaysSettings, parseEdgePathways, PATHWAY_ID, type EdgePathway } from './pathways.js';

@@ -23,6 +23,7 @@ export const natsSettings = {
   NATS_TOKEN: Type.Optional(Secret('NATS authentication token (instead of a user and password).')),
   NATS_CREDS: Type.Optional(FilePath('NATS credentials file (JWT and NKey seed) for decentralized authentication.')),
   NATS_INBOX_PREFIX: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]+$', patternText: 'a subject token', description: 'Subject prefix of this service\'s request replies; default `_INBOX_<NATS_USER>` with a user (what the platform\'s NATS permissions allow), else `_INBOX`.' })),
+  NATS_REPLICAS: Type.Integer({ minimum: 1, maximum: 5, default: 1, description: 'Copies JetStream keeps of each platform stream and key-value bucket: 1 on a single nats-server, 3 on a three-server cluster (survives the loss of one).' }),
 };
 
 /** `DATABASE_URL`: the PostgreSQL of the read models. */

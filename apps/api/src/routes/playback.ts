@@ -4,6 +4,8 @@ import { channelPlaybackPolicy, isPlaybackAllowListed } from '@live/db';
 import { playbackKeyRing, signPlaybackToken, type PlaybackKeyRing } from '@live/auth';
 import { ApiError, ErrorBody } from '../errors.js';
 import { channelRelation, requireChannelManager, type ApiApp, type ApiContext } from '../context.js';
+import { renderSteeringManifest, SteeringManifest } from '../steering.js';
+import { startEdgeMonitor, type EdgeMonitor } from '../edges.js';
 
 const PRODUCER = 'api';
 const IdParam = Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' });
@@ -56,10 +58,13 @@ export const PlaybackTokenAnswer = Type.Object({
  *   `public` channel; for `followers`, signed-in followers; for `allowlist`, listed users; the
  *   owner, the channel's moderators and admins always. Refusals: UNAUTHENTICATED (anonymous on a
  *   private channel), PLAYBACK_FOLLOWERS_ONLY, PLAYBACK_NOT_ALLOWED, STREAM_NOT_FOUND.
+ * - `GET /api/streams/{id}/steering` (anyone): the HLS Content Steering manifest
+ *   ({@link steeringRoute}).
  */
 export async function playbackRoutes(app: ApiApp, ctx: ApiContext): Promise<void> {
   const ring: PlaybackKeyRing = playbackKeyRing(ctx.config.playbackKeys.length > 0 ? ctx.config.playbackKeys : ctx.config.jwtKeys);
   const tags = ['playback'];
+  steeringRoute(app, ctx);
 
   async function view(channelId: string): Promise<PlaybackPolicyView> {
     const p = await channelPlaybackPolicy(ctx.db, channelId, { withAllowList: true });
@@ -144,5 +149,55 @@ export async function playbackRoutes(app: ApiApp, ctx: ApiContext): Promise<void
       policyVersion: policy.version,
     }, ring);
     return { token, expiresAt: new Date(expiresAtMs).toISOString(), query: `token=${token}` };
+  });
+}
+
+/**
+ * Requests per minute one address may make to the steering route. Above the global limit: a
+ * player asks every TTL (2 s by default: 30 a minute), many viewers may share one address, and
+ * hls.js stops steering for the rest of the playback after a 429.
+ */
+const STEERING_RATE_LIMIT_PER_MINUTE = 1200;
+
+/**
+ * `GET /api/streams/{id}/steering?_HLS_pathway=<id>&_HLS_throughput=<bit/s>`: the steering
+ * manifest of HLS Content Steering (steering.ts), named in the edges' master playlists
+ * (`EXT-X-CONTENT-STEERING:SERVER-URI`). `id` is the stream (the session whose master playlist
+ * it is); it is not looked up: every stream gets the same edges today. The edges of
+ * `edgePathways` are health-checked from the moment the app is built until it closes
+ * (edges.ts); healthy ones come first, starting at the player's `_HLS_pathway`. Answered
+ * `Cache-Control: no-store` (health changes within a TTL). Without `edgePathways`: 404
+ * NOT_FOUND (a player then keeps its Pathway and retries after a while; a 410 would switch
+ * steering off for its whole playback). Other query parameters (a playback token) are ignored.
+ */
+function steeringRoute(app: ApiApp, ctx: ApiContext): void {
+  const { edgePathways: pathways, edgeHealthIntervalMs, steeringTtlSeconds } = ctx.config;
+  if (!Number.isInteger(steeringTtlSeconds) || steeringTtlSeconds < 1) throw new Error('ApiConfig.steeringTtlSeconds must be a positive integer');
+  if (!Number.isInteger(edgeHealthIntervalMs) || edgeHealthIntervalMs < 10) throw new Error('ApiConfig.edgeHealthIntervalMs must be an integer of at least 10');
+  let monitor: EdgeMonitor | null = null;
+  if (pathways.length > 0) {
+    const m = startEdgeMonitor({
+      pathways, intervalMs: edgeHealthIntervalMs,
+      onChange: (pathway, up, reason) => (up ? app.log.info({ pathway }, 'edge is healthy again') : app.log.warn({ pathway, reason }, 'edge failed its health check: last in the steering priority')),
+    });
+    monitor = m;
+    app.addHook('onClose', async () => m.stop());
+  }
+  app.get('/api/streams/:id/steering', {
+    config: { rateLimit: { max: STEERING_RATE_LIMIT_PER_MINUTE, timeWindow: 60_000 } },
+    schema: {
+      tags: ['playback'],
+      params: Type.Object({ id: IdParam }),
+      querystring: Type.Object({
+        _HLS_pathway: Type.Optional(Type.String({ maxLength: 128, description: 'The Pathway the player is on.' })),
+        _HLS_throughput: Type.Optional(Type.String({ maxLength: 32, description: 'The player\'s throughput estimate, bit/s (not used).' })),
+      }),
+      response: { 200: SteeringManifest, 400: ErrorBody, 404: ErrorBody, 429: ErrorBody },
+    },
+  }, async (req, reply) => {
+    if (!monitor) throw new ApiError('NOT_FOUND', 'Content steering is off: the API has no EDGE_PATHWAYS.');
+    const m = monitor;
+    void reply.header('cache-control', 'no-store');
+    return renderSteeringManifest({ pathways, isUp: (id) => m.isUp(id), current: req.query._HLS_pathway, ttlSeconds: steeringTtlSeconds });
   });
 }

@@ -18,7 +18,7 @@ export const StreamItem = Type.Object({
   channelId: Type.String(),
   channelName: Type.String(),
   title: Type.String(),
-  status: Type.Union([Type.Literal('starting'), Type.Literal('live'), Type.Literal('ended'), Type.Literal('vod'), Type.Literal('failed')]),
+  status: Type.Union([Type.Literal('starting'), Type.Literal('live'), Type.Literal('reconnecting'), Type.Literal('ended'), Type.Literal('vod'), Type.Literal('failed')]),
   startedAt: Type.String({ format: 'date-time' }),
   endedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   playbackUrl: Type.Union([Type.String(), Type.Null()]),
@@ -34,7 +34,7 @@ export type StreamItem = Static<typeof StreamItem>;
 
 /** Renders a session listing for the API (`edge` = the playback URL prefix). */
 export function toItem(s: SessionListing, edge: string): StreamItem {
-  const live = s.status === 'starting' || s.status === 'live';
+  const live = s.status === 'starting' || s.status === 'live' || s.status === 'reconnecting';
   return {
     sessionId: s.sessionId,
     channelId: s.channelId,

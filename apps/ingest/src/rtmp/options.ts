@@ -193,10 +193,15 @@ export interface RtmpLimitEvent {
   transport: 'rtmp' | 'rtmps';
 }
 
-/** See {@link RtmpServerOptions.channelClaims}. */
+/**
+ * See {@link RtmpServerOptions.channelClaims}. `claim` gets the key id the publish was authorized
+ * with (when the authorizer named one); `release` gets why the publish ended (`error` for a
+ * refused claim or a failed start), so the owner can tell a dropped connection (`disconnected`,
+ * which a reconnect window may keep the channel for) from a clean stop or a kick.
+ */
 export interface ChannelClaims {
-  claim(req: { channelId: string; sessionId: string }): Promise<boolean>;
-  release(req: { channelId: string; sessionId: string }): void;
+  claim(req: { channelId: string; sessionId: string; keyId?: string }): Promise<boolean>;
+  release(req: { channelId: string; sessionId: string; reason: PublishEndReason }): void;
 }
 
 /** {@link RtmpLimits} with defaults applied. */

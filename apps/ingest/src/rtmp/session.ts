@@ -502,7 +502,7 @@ export class RtmpSession {
     p.phase = 'claiming';
     this.ctx.track(
       Promise.resolve()
-        .then(() => claims.claim({ channelId: res.channelId, sessionId: this.sessionId }))
+        .then(() => claims.claim({ channelId: res.channelId, sessionId: this.sessionId, ...(p.keyId !== undefined ? { keyId: p.keyId } : {}) }))
         .then(
           (ok) => this.guard(() => this.onClaimed(p, ok === true)),
           (err: unknown) =>
@@ -518,7 +518,7 @@ export class RtmpSession {
     // Ended meanwhile: endPublish already released the channel.
     if (this.publish !== p || p.phase !== 'claiming' || this.phase === 'closed') return;
     if (!ok) {
-      this.releaseChannel(p);
+      this.releaseChannel(p, 'error');
       return this.refuse(p, 'ALREADY_LIVE', 'This stream is already live.', p.channelId);
     }
     this.accept(p);
@@ -661,7 +661,7 @@ export class RtmpSession {
     this.logger.error({ err, channelId: p.channelId }, 'onPublishStarted failed; disconnecting publisher');
     p.phase = 'ended';
     this.endSink(p, 'error');
-    this.releaseChannel(p);
+    this.releaseChannel(p, 'error');
     if (this.phase !== 'closed') {
       this.sendStatus(p.streamId, 'error', 'NetStream.Publish.Failed', 'Publish could not be started.');
       this.close('error', 'onPublishStarted failed', true);
@@ -695,13 +695,13 @@ export class RtmpSession {
       case 'claiming':
         p.phase = 'ended';
         p.pending = [];
-        this.releaseChannel(p);
+        this.releaseChannel(p, reason);
         return;
       case 'awaiting-media':
         clearTimeout(p.timer);
         p.phase = 'ended';
         p.pending = [];
-        this.releaseChannel(p);
+        this.releaseChannel(p, reason);
         this.logger.info({ channelId: p.channelId, reason, detail }, 'publish ended before it started');
         return;
       case 'starting':
@@ -722,7 +722,7 @@ export class RtmpSession {
   private finishPublish(p: PublishState, end: EndRequest): void {
     p.phase = 'ended';
     this.endSink(p, end.reason);
-    this.releaseChannel(p);
+    this.releaseChannel(p, end.reason);
     this.logger.info({ channelId: p.channelId, reason: end.reason, detail: end.detail, bytesReceived: end.bytesReceived }, 'publish ended');
     const event = {
       sessionId: this.sessionId,
@@ -750,11 +750,11 @@ export class RtmpSession {
     }
   }
 
-  private releaseChannel(p: PublishState): void {
+  private releaseChannel(p: PublishState, reason: PublishEndReason): void {
     if (p.channelId === undefined || this.ctx.liveChannels.get(p.channelId) !== this.sessionId) return;
     this.ctx.liveChannels.delete(p.channelId);
     try {
-      this.ctx.options.channelClaims?.release({ channelId: p.channelId, sessionId: this.sessionId });
+      this.ctx.options.channelClaims?.release({ channelId: p.channelId, sessionId: this.sessionId, reason });
     } catch (err) {
       this.logger.error({ err, channelId: p.channelId }, 'channel release failed');
     }
