@@ -407,7 +407,7 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
       }
       if (s.followersOnly && !(await follows(room, member.userId))) return refuse(ws, problem('FOLLOWERS_ONLY', 'this chat is for followers only', ref));
     }
-    room.limits.accepted(member.userId, text, now);
+    const undoAccepted = room.limits.accepted(member.userId, text, now);
     try {
       if (heldBy !== null) {
         const e = domainEvent(clock, 'ChatMessageHeld', channelSubject(room.channelId), {
@@ -425,6 +425,7 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
       send(ws, ack(ref, e.id, 'accepted', r.seq));
     } catch (err) {
       logger.warn({ err, streamId: room.channelId, userId: member.userId }, 'chat: could not append a message');
+      undoAccepted(); // "try again" must not then be refused as a duplicate (or by slow mode)
       refuse(ws, problem('UNAVAILABLE', 'chat is unavailable right now; try again', ref));
     }
   }

@@ -77,11 +77,20 @@ export class UserLimits {
     return !!s && now - s.lastAcceptedAt < DUPLICATE_WINDOW_MS && s.lastText === normaliseForDuplicates(text);
   }
 
-  /** Records an accepted message (for slow mode and the duplicate filter). */
-  accepted(userId: string, text: string, now: number): void {
+  /**
+   * Records an accepted message (for slow mode and the duplicate filter).
+   * @returns an undo, for a message that could not be stored after all (the client is told to
+   *   try again, and its retry must not be refused as a duplicate of it); it does nothing when
+   *   a later message was recorded meanwhile.
+   */
+  accepted(userId: string, text: string, now: number): () => void {
     const s = this.state(userId, now);
-    s.lastAcceptedAt = now;
-    s.lastText = normaliseForDuplicates(text);
+    const before = { lastAcceptedAt: s.lastAcceptedAt, lastText: s.lastText };
+    const after = { lastAcceptedAt: now, lastText: normaliseForDuplicates(text) };
+    Object.assign(s, after);
+    return () => {
+      if (s.lastAcceptedAt === after.lastAcceptedAt && s.lastText === after.lastText) Object.assign(s, before);
+    };
   }
 
   /**

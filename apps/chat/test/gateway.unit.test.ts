@@ -68,6 +68,20 @@ describe('UserLimits', () => {
     l.sweep(10_000_000);
     expect(l.size).toBe(0);
   });
+
+  it('undoes a record whose message could not be stored, unless a later one was recorded', () => {
+    const l = new UserLimits();
+    l.accepted('u', 'first', 1000);
+    const undo = l.accepted('u', 'second', 2000);
+    undo();
+    expect(l.isDuplicate('u', 'second', 3000)).toBe(false);
+    expect(l.isDuplicate('u', 'first', 3000)).toBe(true);
+    expect(l.slowModeWait('u', 10, 3000)).toBe(8000); // from the first again
+    const stale = l.accepted('u', 'third', 4000);
+    l.accepted('u', 'fourth', 5000);
+    stale();
+    expect(l.isDuplicate('u', 'fourth', 6000)).toBe(true);
+  });
 });
 
 describe('containsLink', () => {

@@ -327,9 +327,9 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
           log.warn({ err: msg }, 'transcode failed while the source is live; will retry');
           throw ApplicationFailure.retryable(msg, 'TranscodeFailed');
         }
-        // With a reconnect window the publisher may come back: leave the playlists open (as after a
-        // crash: the complete segments published, no ENDLIST); `finishLive` ends them later.
-        const state = input.leaveOpenAtEnd ? (await publisher.poll(), publisher.state()) : await publisher.finish();
+        // With a reconnect window the publisher may come back: the last segment is published but
+        // the playlists stay open (no ENDLIST); a resume continues them, `finishLive` ends them.
+        const state = await publisher.finish({ endList: !input.leaveOpenAtEnd });
         await sendRenditionsReady();
         const top = state.renditions[0];
         const mediaSeconds = top ? top.segments.reduce((s, x) => s + x.duration, 0) : 0;

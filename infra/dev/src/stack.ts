@@ -459,20 +459,21 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     const jwtKeys = jwtKeyRing(dataDir, persistent);
     const contentSecret = contentKeySecret(dataDir, persistent);
 
-    const p = opts.ports ?? {};
     // The public ports: the apps' own in the single profile, HAProxy's in the cluster profile.
+    // A persistent stack (`npm start`) prefers the conventional ports when free; a throwaway one
+    // (tests) takes OS-assigned ports, so that two running at once never race for the same port.
+    const p = { ...(persistent ? { rtmp: 1935, rtmps: 1936, api: 8080, edge: 8081, web: 5173, chat: 8082, clickhouseHttp: 8123 } : {}), ...opts.ports };
     const [rtmpPort, apiPort, edgePort, webPort, chatPort, clickhouseHttpPort] = [
-      await freePort(p.rtmp ?? 1935), await freePort(p.api ?? 8080), await freePort(p.edge ?? 8081),
-      await freePort(p.web ?? 5173), await freePort(p.chat ?? 8082),
+      await freePort(p.rtmp), await freePort(p.api), await freePort(p.edge), await freePort(p.web), await freePort(p.chat),
       // 8123 is ClickHouse's own HTTP port: analysts' tools find the embedded store there when it is free.
-      await freePort(p.clickhouseHttp ?? (persistent ? 8123 : undefined)),
+      await freePort(p.clickhouseHttp),
     ];
     // Caddy's port is known before the apps start: they are told their public origin.
-    const caddyHttpsPort = opts.caddy ? await freePort(8443) : 0;
+    const caddyHttpsPort = opts.caddy ? await freePort(persistent ? 8443 : undefined) : 0;
     const publicUrl = opts.caddy ? `https://localhost:${caddyHttpsPort}` : null;
     const behindProxy: Record<string, string> = publicUrl ? { TRUST_PROXY: 'loopback', PUBLIC_URL: publicUrl } : {};
     const rtmps = opts.rtmps === false ? undefined : opts.rtmps ?? await ensureSelfSignedCertificate(join(dataDir, 'tls'), 'rtmps');
-    const rtmpsPort = rtmps ? await freePort(p.rtmps ?? 1936) : 0;
+    const rtmpsPort = rtmps ? await freePort(p.rtmps) : 0;
     const clickhouseUrl = externalClickhouse || `http://127.0.0.1:${clickhouseHttpPort}`;
     // The endpoint's users; with an external server, the operator's CLICKHOUSE_USER / CLICKHOUSE_PASSWORD (the apps read them from the environment).
     const external = { username: (opts.appEnv?.CLICKHOUSE_USER ?? process.env.CLICKHOUSE_USER) || 'default', password: opts.appEnv?.CLICKHOUSE_PASSWORD ?? process.env.CLICKHOUSE_PASSWORD ?? '' };
@@ -527,6 +528,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       profile, mode, web: opts.web ?? true, rtmps, rtmpHost: opts.rtmpHost, jwtKeys, contentSecret, internalToken, workRoot,
       behindProxy, apiClickhouseEnv, analyticsEnv, clickhouseUrl, clickhouseWriter, externalClickhouse: externalClickhouse !== '',
       publicPorts: { rtmp: rtmpPort, rtmps: rtmpsPort, api: apiPort, edge: edgePort, chat: chatPort }, rtmpUrl, apiUrl,
+      ...(persistent ? { preferIngestHttpPort: opts.ports?.ingestHttp ?? 8090 } : opts.ports?.ingestHttp ? { preferIngestHttpPort: opts.ports.ingestHttp } : {}),
     });
     const ready = plan.instances.map((spec) => waitForHttp(spec.healthUrl, spawnApp(spec), 90_000));
 

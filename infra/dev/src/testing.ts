@@ -113,11 +113,12 @@ export interface TestStack {
  * test reads and writes any subject; the apps run with their own restricted users).
  * @param name distinguishes the data directory and log file, e.g. `e2e-pipeline`.
  * @param opts.web also build and serve the web app; `opts.appEnv` extra environment for every app
- *   (e.g. `ADMIN_USERNAMES`); `mode`, `caddy`, `rtmps`, `profile` as {@link startStack} takes
- *   them (the production way: built apps behind Caddy; the cluster profile).
+ *   (e.g. `ADMIN_USERNAMES`); `mode`, `caddy`, `rtmps`, `profile`, `ports` as {@link startStack} takes
+ *   them (the production way: built apps behind Caddy; the cluster profile; preferred ports, e.g.
+ *   free ones from `freePort()` so that stacks of parallel test runs do not race for 5173 and 8080).
  * @throws when the stack does not start (see {@link startStack}).
  */
-export async function startTestStack(name: string, opts: Pick<StartStackOptions, 'web' | 'appEnv' | 'mode' | 'caddy' | 'rtmps' | 'profile'> = {}): Promise<TestStack> {
+export async function startTestStack(name: string, opts: Pick<StartStackOptions, 'web' | 'appEnv' | 'mode' | 'caddy' | 'rtmps' | 'profile' | 'ports'> = {}): Promise<TestStack> {
   const logFile = join(mkdtempSync(join(tmpdir(), `${name}-`)), 'stack.log');
   const logger = pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: false }));
   const stack = await startStack({ logger, persistent: false, name: `${name}-${process.pid}`, stackFile: null, ...opts, web: opts.web ?? false });

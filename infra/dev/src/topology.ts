@@ -53,6 +53,8 @@ export interface PlanInput {
   readonly externalClickhouse: boolean;
   /** Ports publishers, viewers and the web app use: the apps' own (single) or HAProxy's (cluster). */
   readonly publicPorts: { readonly rtmp: number; readonly rtmps: number; readonly api: number; readonly edge: number; readonly chat: number };
+  /** The single ingest node's HTTP port when free (8090 for `npm start`), else any free port. */
+  readonly preferIngestHttpPort?: number;
   /** `rtmp://host:port/live` publishers use. */
   readonly rtmpUrl: string;
   /** The API's public base URL (the steering manifest's host). */
@@ -88,7 +90,7 @@ export async function planApps(input: PlanInput): Promise<AppPlan> {
 }
 
 async function planSingle(i: PlanInput): Promise<AppPlan> {
-  const [ingestHttpPort, workerHttpPort, projectorHttpPort] = [await freePort(8090), await freePort(), await freePort()];
+  const [ingestHttpPort, workerHttpPort, projectorHttpPort] = [await freePort(i.preferIngestHttpPort), await freePort(), await freePort()];
   const { rtmp, rtmps, api, edge, chat } = i.publicPorts;
   const ingestHttpUrl = loopback(ingestHttpPort);
   return {

@@ -618,7 +618,8 @@ export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher 
         rt.file = undefined;
       }
     },
-    async finish() {
+    async finish(opts) {
+      const endList = opts?.endList ?? true;
       await publisher.stop();
       await poll();
       const run = async () => {
@@ -635,10 +636,10 @@ export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher 
         }
         dirty.clear();
         const withSegments = state.renditions.filter((r) => r.segments.length > 0);
-        for (const r of withSegments) await writeEndedPlaylist(r);
+        for (const r of withSegments) await (endList ? writeEndedPlaylist(r) : writeLlPlaylist(r));
         if (!state.masterWritten && withSegments.length > 0) await writeMaster(withSegments);
         flushEvents();
-        state.ended = true;
+        state.ended = endList;
       };
       await poller.exclusive(run);
       return publisher.state();

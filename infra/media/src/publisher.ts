@@ -151,11 +151,15 @@ export interface HlsPublisher {
   /** Stops background polling and waits for a running pass. */
   stop(): Promise<void>;
   /**
-   * After ffmpeg has exited: a final pass, then every media playlist rewritten with
-   * EXT-X-ENDLIST (and as not-live for caching), and the master if it was never written.
-   * Resolves with the final state.
+   * After ffmpeg has exited: a final pass (the last, possibly short, segment of each rendition
+   * included), then every media playlist rewritten with EXT-X-ENDLIST (and as not-live for
+   * caching), and the master if it was never written. Resolves with the final state.
+   * With `{ endList: false }` (the publisher may reconnect: the reconnect window) the media
+   * playlists are written as live instead, without EXT-X-ENDLIST, and the state is not ended: a
+   * later publisher resuming this state continues the playlists after an EXT-X-DISCONTINUITY,
+   * and its `finish()` ends them.
    */
-  finish(): Promise<PublisherState>;
+  finish(opts?: { readonly endList?: boolean }): Promise<PublisherState>;
   /** A deep copy of the current state (safe to JSON-serialise and heartbeat). */
   state(): PublisherState;
   /** The callbacks (mutable: assign after creation if convenient). */
@@ -457,13 +461,14 @@ export function createHlsPublisher(opts: HlsPublisherOptions): HlsPublisher {
     async stop() {
       await poller.stop();
     },
-    async finish() {
+    async finish(opts) {
+      const endList = opts?.endList ?? true;
       await publisher.stop();
       await poll();
       const withSegments = state.renditions.filter((r) => r.segments.length > 0);
-      for (const r of withSegments) await writeMediaPlaylist(r, true);
+      for (const r of withSegments) await writeMediaPlaylist(r, endList);
       if (!state.masterWritten && withSegments.length > 0) await writeMaster(withSegments);
-      state.ended = true;
+      state.ended = endList;
       return publisher.state();
     },
     state: () => structuredClone(state),
