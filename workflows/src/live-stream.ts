@@ -274,17 +274,8 @@ async function packageAndAnnounce(input: LiveStreamInput, st: SignalState, fail:
 
 /** The pipeline of histories started before {@link RECONNECT_PATCH}: kept command for command. */
 async function legacyPipeline(input: LiveStreamInput, st: SignalState): Promise<LiveStreamResult> {
-  const { channelId, sessionId } = input;
   st.stage = 'transcoding';
-
-  const fail = async (where: 'transcode' | 'package', err: unknown): Promise<LiveStreamResult> => {
-    const reason = failureMessage(err);
-    st.stage = 'failed';
-    log.error('pipeline failed', { sessionId, where, reason });
-    await appendEvent(streamEvent(workflowClock, 'StreamFailed', { channelId, sessionId, stage: where, reason }, { producer: 'workflow:liveStream', causationId: input.publishEventId }));
-    return { status: 'failed', reason };
-  };
-
+  const fail = failWith(input, st);
   // The same activity call, drain and cancellation as the current pipeline's first relay
   // (transcodeRelay without resume or leave-open adds no command of its own).
   try {
@@ -296,17 +287,5 @@ async function legacyPipeline(input: LiveStreamInput, st: SignalState): Promise<
   // The relay ended; the StreamPublishEnded event normally follows within a second.
   st.stage = 'waiting-for-end';
   await condition(() => st.ended !== null, END_SIGNAL_WAIT);
-
-  st.stage = 'packaging';
-  let vod: PackageVodResult;
-  try {
-    vod = await packageVod({ channelId, sessionId, source: input.source });
-  } catch (err) {
-    return fail('package', err);
-  }
-  await appendEvent(streamEvent(workflowClock, 'VodReady', {
-    channelId, sessionId, durationSeconds: vod.durationSeconds, masterPlaylistKey: vod.masterPlaylistKey, mp4Key: vod.mp4Key, renditions: vod.renditions,
-  }, { producer: 'workflow:liveStream', causationId: st.ended ? st.ended.eventId : input.publishEventId }));
-  st.stage = 'done';
-  return { status: 'vod', vod };
+  return packageAndAnnounce(input, st, fail);
 }
