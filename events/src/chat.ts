@@ -67,8 +67,6 @@ export const ALL_CHAT_PRESENCE_SUBJECTS = 'presence.chat.*';
 export const PRESENCE_INTERVAL_MS = 2000;
 /** A gateway not heard from for this long no longer counts, ms. */
 export const PRESENCE_EXPIRY_MS = 3 * PRESENCE_INTERVAL_MS;
-/** `lease.presence.viewers`: held by the one process that turns presence into viewer-count events. */
-export const PRESENCE_LEASE_SUBJECT = 'lease.presence.viewers';
 
 /** Body of a presence report on {@link chatPresenceSubject}. */
 export interface ChatPresenceReport {

@@ -82,12 +82,21 @@ export const RECONNECT_GRACE_MS = 30_000;
 /** Patch id of the reconnect-window pipeline (histories started before it replay the old one). */
 export const RECONNECT_PATCH = 'reconnect-window';
 
+/**
+ * Heartbeat timeout of the transcode activity. The activity records a heartbeat every second and
+ * the worker sends them at most a second apart (`maxHeartbeatThrottleInterval`), so a SIGKILLed
+ * or partitioned worker is noticed within this and the transcode retried on another worker while
+ * the players still have media buffered (the issue-18 goal: a stall of at most 6 s).
+ */
+export const TRANSCODE_HEARTBEAT_TIMEOUT = '4 seconds';
+
 const { transcode } = proxyActivities<PipelineActivities>({
   taskQueue: TRANSCODE_TASK_QUEUE,
   startToCloseTimeout: '24 hours',
-  // ffmpeg progress is heartbeated every few seconds; a dead worker is noticed within this.
-  heartbeatTimeout: '20 seconds',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '20 seconds', maximumAttempts: 5 },
+  heartbeatTimeout: TRANSCODE_HEARTBEAT_TIMEOUT,
+  // The first retry at once (a dead worker's transcode resumes on another), then backing off up
+  // to half a minute of retries in all for a transcode that keeps failing while the source lives.
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '20 seconds', maximumAttempts: 7 },
 });
 
 const { packageVod, appendEvent, finishLive } = proxyActivities<PipelineActivities>({

@@ -407,13 +407,14 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
       }
       if (s.followersOnly && !(await follows(room, member.userId))) return refuse(ws, problem('FOLLOWERS_ONLY', 'this chat is for followers only', ref));
     }
-    const undoAccepted = room.limits.accepted(member.userId, text, now);
+    const reservation = room.limits.reserve(member.userId, now);
     try {
       if (heldBy !== null) {
         const e = domainEvent(clock, 'ChatMessageHeld', channelSubject(room.channelId), {
           channelId: room.channelId, userId: member.userId, username: member.username, kind, text, term: heldBy, sessionId: room.liveSessionId,
         }, { producer });
         await appendEvent(messaging.js, e);
+        reservation.stored(text, clock.now());
         send(ws, ack(ref, e.id, 'held'));
         return;
       }
@@ -421,11 +422,12 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
         channelId: room.channelId, userId: member.userId, username: member.username, kind, text, sessionId: room.liveSessionId,
       }, { producer });
       const r = await appendChatMessage(messaging, e);
+      reservation.stored(text, clock.now());
       mAccepted.inc({ kind });
       send(ws, ack(ref, e.id, 'accepted', r.seq));
     } catch (err) {
       logger.warn({ err, streamId: room.channelId, userId: member.userId }, 'chat: could not append a message');
-      undoAccepted(); // "try again" must not then be refused as a duplicate (or by slow mode)
+      reservation.release(); // "try again" must not then wait out the slow mode or be a duplicate
       refuse(ws, problem('UNAVAILABLE', 'chat is unavailable right now; try again', ref));
     }
   }

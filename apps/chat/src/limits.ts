@@ -17,20 +17,35 @@ export const DEFAULT_RATE_LIMIT: RateLimit = { capacity: 20, windowMs: 5000 };
 /** How long the duplicate filter remembers a user's last text, ms. */
 export const DUPLICATE_WINDOW_MS = 30_000;
 
+/** A message accepted for sending whose append is in flight ({@link UserLimits.reserve}). */
+export interface MessageReservation {
+  /** The append succeeded at `at` (ms): the message counts for slow mode and the duplicate filter. */
+  stored(text: string, at: number): void;
+  /** The append failed: forget the reservation. */
+  release(): void;
+}
+
 /** Per-user state of one room on one gateway. */
 interface UserState {
   tokens: number;
   refilledAt: number;
+  /** When the last stored message was accepted for sending (slow mode), ms. */
   lastAcceptedAt: number;
+  /** Reservation times of messages whose append is in flight, ms. */
+  pending: number[];
+  /** The last stored message's normalised text and when it was stored (duplicate filter), ms. */
   lastText: string;
+  lastStoredAt: number;
   touchedAt: number;
 }
 
 /**
  * Per-user counters of one room. A token bucket (RFC 2697-style single rate: `capacity` tokens,
  * refilled at capacity/windowMs per ms) takes one token for every frame a user sends that could
- * write (message, emote, report); slow mode and the duplicate filter look at the last accepted
- * message. State is per gateway: a user connected to two gateways at once gets two buckets.
+ * write (message, emote, report); slow mode looks at the last message accepted for sending
+ * or in flight ({@link UserLimits.reserve}, before the append), the duplicate filter at the last
+ * one stored (after it): a message whose append failed never makes its retry a
+ * "duplicate", whatever else the user sent meanwhile. State is per gateway: a user connected to two gateways at once gets two buckets.
  */
 export class UserLimits {
   private readonly users = new Map<string, UserState>();
@@ -40,7 +55,7 @@ export class UserLimits {
   private state(userId: string, now: number): UserState {
     let s = this.users.get(userId);
     if (!s) {
-      s = { tokens: this.limit.capacity, refilledAt: now, lastAcceptedAt: -Infinity, lastText: '', touchedAt: now };
+      s = { tokens: this.limit.capacity, refilledAt: now, lastAcceptedAt: -Infinity, pending: [], lastText: '', lastStoredAt: -Infinity, touchedAt: now };
       this.users.set(userId, s);
     }
     s.touchedAt = now;
@@ -68,28 +83,42 @@ export class UserLimits {
     if (slowModeSeconds <= 0) return 0;
     const s = this.users.get(userId);
     if (!s) return 0;
-    return Math.max(0, s.lastAcceptedAt + slowModeSeconds * 1000 - now);
+    return Math.max(0, Math.max(s.lastAcceptedAt, ...s.pending) + slowModeSeconds * 1000 - now);
   }
 
-  /** True when `text` equals (case-insensitively, whitespace-collapsed) the user's last accepted text of the last 30 s. */
+  /** True when `text` equals (case-insensitively, whitespace-collapsed) the user's last stored text of the last 30 s. */
   isDuplicate(userId: string, text: string, now: number): boolean {
     const s = this.users.get(userId);
-    return !!s && now - s.lastAcceptedAt < DUPLICATE_WINDOW_MS && s.lastText === normaliseForDuplicates(text);
+    return !!s && now - s.lastStoredAt < DUPLICATE_WINDOW_MS && s.lastText === normaliseForDuplicates(text);
   }
 
   /**
-   * Records an accepted message (for slow mode and the duplicate filter).
-   * @returns an undo, for a message that could not be stored after all (the client is told to
-   *   try again, and its retry must not be refused as a duplicate of it); it does nothing when
-   *   a later message was recorded meanwhile.
+   * Reserves a message accepted for sending, before it is appended: slow mode counts from the
+   * latest reservation, stored or still in flight, so two frames sent at once cannot both pass
+   * a slow mode.
+   * @returns the reservation: `stored(text, at)` once the append succeeded (the text then counts
+   *   for the duplicate filter), `release()` when it failed (the client is told to try again:
+   *   its retry neither waits out the slow mode nor counts as a duplicate). Each acts once.
    */
-  accepted(userId: string, text: string, now: number): () => void {
+  reserve(userId: string, now: number): MessageReservation {
     const s = this.state(userId, now);
-    const before = { lastAcceptedAt: s.lastAcceptedAt, lastText: s.lastText };
-    const after = { lastAcceptedAt: now, lastText: normaliseForDuplicates(text) };
-    Object.assign(s, after);
-    return () => {
-      if (s.lastAcceptedAt === after.lastAcceptedAt && s.lastText === after.lastText) Object.assign(s, before);
+    s.pending.push(now);
+    let done = false;
+    const settle = (): boolean => {
+      if (done) return false;
+      done = true;
+      const i = s.pending.indexOf(now);
+      if (i >= 0) s.pending.splice(i, 1);
+      return true;
+    };
+    return {
+      stored: (text, at) => {
+        if (!settle()) return;
+        s.lastAcceptedAt = Math.max(s.lastAcceptedAt, now);
+        s.lastText = normaliseForDuplicates(text);
+        s.lastStoredAt = at;
+      },
+      release: () => { settle(); },
     };
   }
 

@@ -54,10 +54,13 @@ describe('UserLimits', () => {
     expect(l.take('u', 6250)).toBeGreaterThan(0);
   });
 
-  it('tracks slow mode and duplicates from the last accepted message', () => {
+  it('counts slow mode from the last reservation and duplicates from the last stored text', () => {
     const l = new UserLimits();
     expect(l.slowModeWait('u', 10, 0)).toBe(0);
-    l.accepted('u', 'Hello  World', 1000);
+    const r = l.reserve('u', 1000);
+    expect(l.slowModeWait('u', 10, 1500)).toBe(9500); // in flight counts for slow mode
+    expect(l.isDuplicate('u', 'hello world', 1500)).toBe(false); // but not for duplicates yet
+    r.stored('Hello  World', 1000);
     expect(l.slowModeWait('u', 10, 4000)).toBe(7000);
     expect(l.slowModeWait('u', 0, 4000)).toBe(0);
     expect(l.slowModeWait('u', 10, 11_000)).toBe(0);
@@ -69,18 +72,28 @@ describe('UserLimits', () => {
     expect(l.size).toBe(0);
   });
 
-  it('undoes a record whose message could not be stored, unless a later one was recorded', () => {
+  it('forgets a failed message\'s reservation, whatever else was in flight, and never makes its retry a duplicate', () => {
     const l = new UserLimits();
-    l.accepted('u', 'first', 1000);
-    const undo = l.accepted('u', 'second', 2000);
-    undo();
+    l.reserve('u', 1000).stored('first', 1000);
+    l.reserve('u', 2000).release();
     expect(l.isDuplicate('u', 'second', 3000)).toBe(false);
     expect(l.isDuplicate('u', 'first', 3000)).toBe(true);
     expect(l.slowModeWait('u', 10, 3000)).toBe(8000); // from the first again
-    const stale = l.accepted('u', 'third', 4000);
-    l.accepted('u', 'fourth', 5000);
-    stale();
-    expect(l.isDuplicate('u', 'fourth', 6000)).toBe(true);
+    // Two appends in flight, the later one stored, then the earlier fails: its retry is no duplicate.
+    const a = l.reserve('u', 4000);
+    const b = l.reserve('u', 5000);
+    b.stored('B', 5100);
+    a.release();
+    expect(l.isDuplicate('u', 'A', 6000)).toBe(false);
+    expect(l.slowModeWait('u', 10, 6000)).toBe(9000);
+    // Both fail, in either order: slow mode counts from the last stored message again.
+    const c = l.reserve('u', 7000);
+    const d = l.reserve('u', 8000);
+    d.release();
+    c.release();
+    c.stored('late', 9000); // settled already: ignored
+    expect(l.slowModeWait('u', 10, 9000)).toBe(6000);
+    expect(l.isDuplicate('u', 'B', 9000)).toBe(true);
   });
 });
 

@@ -72,6 +72,10 @@ const worker = await Worker.create({
   maxConcurrentActivityTaskExecutions: s.ACTIVITY_SLOTS,
   // Give a running ffmpeg time to stop when the worker shuts down (activities are cancelled).
   shutdownGraceTime: '10 seconds',
+  // Send the transcode's heartbeats (recorded every second) at most a second apart, not at 80 %
+  // of its heartbeat timeout: with TRANSCODE_HEARTBEAT_TIMEOUT (4 s) that leaves 3 s of slack on
+  // a loaded machine, and a SIGKILLed worker's transcode is retried elsewhere within 4 s.
+  maxHeartbeatThrottleInterval: '1 second',
 });
 const clientConnection = await Connection.connect(temporalConnection);
 const client = new Client({ connection: clientConnection, namespace });

@@ -20,24 +20,28 @@ export interface Publisher {
   readonly done: Promise<{ code: number | null; stderr: string }>;
 }
 
-/**
- * Publishes a synthetic test pattern with a 440 Hz tone over RTMP in real time (`-re`), like OBS
- * would: H.264 (x264 `ultrafast`, 2-second GOP), AAC 128 kb/s.
- * @param rtmpUrl `rtmp://host:port/live/<streamKey>` or `rtmps://…` (then `o.tlsCaFile`: the CA to verify the ingest's certificate against).
- */
-export function publishTestPattern(rtmpUrl: string, o: { seconds: number; width: number; height: number; fps: number; videoKbps: number; tlsCaFile?: string }): Publisher {
-  const args = [
-    '-hide_banner', '-loglevel', 'error', '-re',
+/** The test pattern's picture and bitrate. */
+export interface TestPatternFormat {
+  readonly width: number;
+  readonly height: number;
+  readonly fps: number;
+  readonly videoKbps: number;
+}
+
+/** ffmpeg input and encoder arguments of the test pattern: testsrc2 and a 440 Hz tone, x264 `ultrafast` (2-second GOP), AAC 128 kb/s. */
+function testPatternArgs(o: TestPatternFormat & { seconds: number }): string[] {
+  return [
     '-f', 'lavfi', '-i', `testsrc2=size=${o.width}x${o.height}:rate=${o.fps}`,
     '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
     '-t', String(o.seconds),
     '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-g', String(o.fps * 2), '-keyint_min', String(o.fps * 2), '-sc_threshold', '0',
     '-b:v', `${o.videoKbps}k`, '-maxrate', `${o.videoKbps}k`, '-bufsize', `${o.videoKbps * 2}k`,
     '-c:a', 'aac', '-b:a', '128k', '-ar', '48000', '-ac', '2',
-    // rtmps://: verify the ingest's certificate against this CA (ffmpeg's tls protocol options).
-    ...(o.tlsCaFile ? ['-tls_verify', '1', '-ca_file', o.tlsCaFile] : []),
-    '-f', 'flv', rtmpUrl,
   ];
+}
+
+/** Starts ffmpeg with `args`, keeping the last 4,000 characters of its stderr. */
+function spawnPublisher(args: string[]): Publisher {
   const child = spawn(process.env.FFMPEG_PATH ?? 'ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
@@ -46,6 +50,43 @@ export function publishTestPattern(rtmpUrl: string, o: { seconds: number; width:
     child.on('error', (err) => resolve({ code: -1, stderr: String(err) }));
   });
   return { child, done };
+}
+
+/**
+ * Publishes a synthetic test pattern with a 440 Hz tone over RTMP in real time (`-re`), like OBS
+ * would: H.264 (x264 `ultrafast`, 2-second GOP), AAC 128 kb/s.
+ * @param rtmpUrl `rtmp://host:port/live/<streamKey>` or `rtmps://…` (then `o.tlsCaFile`: the CA to verify the ingest's certificate against).
+ */
+export function publishTestPattern(rtmpUrl: string, o: TestPatternFormat & { seconds: number; tlsCaFile?: string }): Publisher {
+  return spawnPublisher([
+    '-hide_banner', '-loglevel', 'error', '-re',
+    ...testPatternArgs(o),
+    // rtmps://: verify the ingest's certificate against this CA (ffmpeg's tls protocol options).
+    ...(o.tlsCaFile ? ['-tls_verify', '1', '-ca_file', o.tlsCaFile] : []),
+    '-f', 'flv', rtmpUrl,
+  ]);
+}
+
+/**
+ * Encodes `seconds` of the test pattern ({@link publishTestPattern}'s encoding) into an FLV file
+ * in `dir`, for {@link publishClip}: the encode is paid once, not while the system under test
+ * runs on the same cores (a real publisher encodes on its own machine).
+ * @returns the file's path.
+ * @throws Error with ffmpeg's stderr when the encode fails.
+ */
+export async function encodeTestClip(dir: string, o: TestPatternFormat & { seconds: number }): Promise<string> {
+  const file = join(dir, `pattern-${o.width}x${o.height}-${o.fps}-${o.videoKbps}k-${o.seconds}s.flv`);
+  await execFileAsync(process.env.FFMPEG_PATH ?? 'ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...testPatternArgs(o), '-f', 'flv', file]);
+  return file;
+}
+
+/**
+ * Publishes an FLV file over RTMP in real time (`-re`), looped for ever (`-stream_loop -1`,
+ * timestamps continuing across loops) without re-encoding (`-c copy`): a publisher that costs
+ * next to no CPU. Ends only on a signal or a dropped connection.
+ */
+export function publishClip(rtmpUrl: string, file: string): Publisher {
+  return spawnPublisher(['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', rtmpUrl]);
 }
 
 /** One stream as ffprobe reports it. */
@@ -113,12 +154,12 @@ export interface TestStack {
  * test reads and writes any subject; the apps run with their own restricted users).
  * @param name distinguishes the data directory and log file, e.g. `e2e-pipeline`.
  * @param opts.web also build and serve the web app; `opts.appEnv` extra environment for every app
- *   (e.g. `ADMIN_USERNAMES`); `mode`, `caddy`, `rtmps`, `profile`, `ports` as {@link startStack} takes
- *   them (the production way: built apps behind Caddy; the cluster profile; preferred ports, e.g.
- *   free ones from `freePort()` so that stacks of parallel test runs do not race for 5173 and 8080).
+ *   (e.g. `ADMIN_USERNAMES`); `mode`, `caddy`, `rtmps`, `profile` as {@link startStack} takes
+ *   them (the production way: built apps behind Caddy; the cluster profile). Every port is one
+ *   the OS assigned, so stacks of parallel test runs never race for 5173 or 8080.
  * @throws when the stack does not start (see {@link startStack}).
  */
-export async function startTestStack(name: string, opts: Pick<StartStackOptions, 'web' | 'appEnv' | 'mode' | 'caddy' | 'rtmps' | 'profile' | 'ports'> = {}): Promise<TestStack> {
+export async function startTestStack(name: string, opts: Pick<StartStackOptions, 'web' | 'appEnv' | 'mode' | 'caddy' | 'rtmps' | 'profile'> = {}): Promise<TestStack> {
   const logFile = join(mkdtempSync(join(tmpdir(), `${name}-`)), 'stack.log');
   const logger = pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: false }));
   const stack = await startStack({ logger, persistent: false, name: `${name}-${process.pid}`, stackFile: null, ...opts, web: opts.web ?? false });

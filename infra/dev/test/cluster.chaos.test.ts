@@ -105,7 +105,7 @@ it('keeps playing, talking and recording through the SIGKILL of one instance of 
   probe = new EventProbe(t.messaging.js, { channelId: info.demoChannelId, metadata, periodMs: 500, giveUpMs: 60_000 });
   probe.start();
   publisher = new ReconnectingPublisher(`${info.rtmpUrl}/${info.demoStreamKey}`, FORMAT);
-  publisher.start();
+  await publisher.start();
   const startedEvent = await waitFor('StreamPublishStarted', async () => (await t.channelEvents()).find((e) => e.type === 'StreamPublishStarted'), 60_000);
   const sessionId = sessionOf(startedEvent)!;
   const player = await PlayerMonitor.open(browser, info.demoWatchUrl, 90_000);
@@ -323,7 +323,15 @@ function steps(player: PlayerMonitor): Step[] {
         const recovered = (async (): Promise<Recovery> => {
           const resumed = await waitFor('StreamPublishResumed', async () => (await events()).filter((e) => e.type === 'StreamPublishResumed')[resumedBefore], 90_000, 250);
           const d = resumed.data as { ingestNodeId: string; lease: string };
-          return { recoveredAt: Date.parse(resumed.occurredAt), note: `publisher reconnected through HAProxy (${publisher!.drops.length - drops} drop(s)); resumed on ${d.ingestNodeId} (lease ${d.lease})` };
+          const resumedAt = Date.parse(resumed.occurredAt);
+          // Where the time went: the publisher's drop, the resume, the transcode of the new relay.
+          const transcode = await waitFor('the transcode of the resumed relay', async () => (await events()).find((e) => e.type === 'TranscodeStarted' && Date.parse(e.occurredAt) >= resumedAt), 60_000, 250).catch(() => undefined);
+          const since = (at: number): string => `+${((at - killedAt) / 1000).toFixed(1)} s`;
+          const drop = publisher!.drops[drops];
+          return {
+            recoveredAt: resumedAt,
+            note: `publisher dropped ${drop ? since(drop.at) : '?'}, reconnected through HAProxy (${publisher!.drops.length - drops} drop(s)); resumed on ${d.ingestNodeId} ${since(resumedAt)} (lease ${d.lease}); transcode started ${transcode ? since(Date.parse(transcode.occurredAt)) : 'not seen'}`,
+          };
         })();
         return { killedAt, recovered };
       },
@@ -345,7 +353,7 @@ function steps(player: PlayerMonitor): Step[] {
           const next = await waitFor('a new TranscodeStarted', async () => (await events()).filter((e) => e.type === 'TranscodeStarted')[before], 120_000, 250);
           const d = next.data as { attempt: number; worker: string };
           const on = [...stack.apps].find(([n, p]) => n.startsWith('worker-') && d.worker.endsWith(`:${p.pid}`))?.[0] ?? d.worker;
-          return { recoveredAt: Date.parse(next.occurredAt), note: `transcode attempt ${d.attempt} on ${on}` };
+          return { recoveredAt: Date.parse(next.occurredAt), note: `transcode attempt ${d.attempt} on ${on} +${((Date.parse(next.occurredAt) - killedAt) / 1000).toFixed(1)} s` };
         })();
         return { killedAt, recovered };
       },

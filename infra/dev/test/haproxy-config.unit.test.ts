@@ -42,6 +42,7 @@ describe('renderHaproxyConfig', () => {
     expect(section(cfg, 'frontend rtmp')).toEqual(['bind 127.0.0.1:1935', 'mode tcp', 'option tcplog', 'default_backend rtmp']);
     expect(section(cfg, 'backend rtmp')).toEqual([
       'mode tcp', 'balance leastconn', `timeout tunnel ${TCP_IDLE_SECONDS}s`, 'option httpchk', 'http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host localhost', 'http-check expect status 200',
+      'option redispatch 1', 'retries 1',
       'server ingest-1 127.0.0.1:11935 check port 18090 inter 500ms fall 2 rise 2 on-marked-down shutdown-sessions',
       'server ingest-2 10.0.0.2:1935 check port 8090 inter 500ms fall 2 rise 2 on-marked-down shutdown-sessions',
     ]);

@@ -143,6 +143,10 @@ function tcpSection(f: HaproxyTcpFrontend, bindHost: string, check: string): str
     '  option httpchk',
     '  http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host localhost',
     '  http-check expect status 200',
+    // A publisher reconnecting before the dead node is marked down: its refused connection is
+    // retried once on the other node instead of three times on the dead one.
+    '  option redispatch 1',
+    '  retries 1',
     ...f.backends.map((b) => `  server ${b.name} ${address(b.host ?? '127.0.0.1', b.port)} check port ${b.healthPort} ${check} on-marked-down shutdown-sessions`),
     '',
   ];

@@ -1,19 +1,22 @@
 /**
  * ffmpeg standing in for OBS with "Automatically reconnect" on: it publishes the test pattern
- * ({@link publishTestPattern}) to one RTMP URL, and when its connection dies (ffmpeg exits
+ * (encoded once beforehand, {@link encodeTestClip}, then sent looped without re-encoding,
+ * {@link publishClip}: the publisher's encoder would otherwise take a third of a core of the
+ * machine under test at 1080p) to one RTMP URL, and when its connection dies (ffmpeg exits
  * without being asked to) a new ffmpeg publishes with the same key to the same URL, as OBS does
  * (OBS waits its retry delay, 2 s by default, before each attempt; this waits 1 s after a
  * failed attempt and none after a dropped live connection).
  */
-import { publishTestPattern, type Publisher } from '../../src/testing.js';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeTestClip, publishClip, type Publisher, type TestPatternFormat } from '../../src/testing.js';
 
-/** Picture and bitrate of the test pattern (see {@link publishTestPattern}). */
-export interface PublishFormat {
-  readonly width: number;
-  readonly height: number;
-  readonly fps: number;
-  readonly videoKbps: number;
-}
+/** Picture and bitrate of the test pattern. */
+export type PublishFormat = TestPatternFormat;
+
+/** Length of the looped clip, s (a multiple of the 2 s GOP). */
+const CLIP_SECONDS = 20;
 
 /** One ffmpeg that ended without being asked to: when, its exit code and stderr tail. */
 export interface PublisherDrop {
@@ -39,16 +42,22 @@ export class ReconnectingPublisher {
 
   constructor(private readonly rtmpUrl: string, private readonly format: PublishFormat) {}
 
-  /** Starts publishing (and reconnecting) until {@link stop}. */
-  start(): void {
-    this.supervising ??= this.supervise();
+  /**
+   * Encodes the clip, then publishes (and reconnects) until {@link stop}; resolves once the
+   * first ffmpeg is started.
+   * @throws Error when the clip cannot be encoded.
+   */
+  async start(): Promise<void> {
+    if (this.supervising) return;
+    const clip = await encodeTestClip(await mkdtemp(join(tmpdir(), 'obs-clip-')), { ...this.format, seconds: CLIP_SECONDS });
+    this.supervising = this.supervise(clip);
   }
 
-  private async supervise(): Promise<void> {
+  private async supervise(clip: string): Promise<void> {
     while (!this.stopping) {
       const startedAt = Date.now();
-      // Long enough for any run; stop() ends it with SIGINT, a clean unpublish.
-      this.current = publishTestPattern(this.rtmpUrl, { seconds: 3600, ...this.format });
+      // Looped for ever; stop() ends it with SIGINT, a clean unpublish.
+      this.current = publishClip(this.rtmpUrl, clip);
       this.connections += 1;
       const exit = await this.current.done;
       if (this.stopping) return;
