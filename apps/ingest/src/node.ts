@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
-import { checkStreamKey, type Db } from '@live/db';
+import { addressInCidrs, checkStreamKey, type Db } from '@live/db';
 import { createLeaseStore, type Messaging } from '@live/messaging';
 import { applyTlsReloads, watchTlsFiles, type TlsFilesWatcher } from '@live/runtime';
 import { combineMediaSinks, createRtmpServer, maskStreamKey, type AuthorizePublishResult, type RtmpLimits, type RtmpServer, type RtmpSessionInfo } from './rtmp/index.js';
@@ -44,6 +44,11 @@ export interface IngestNodeOptions {
    * budgets, timeouts); unset fields keep the defaults documented on {@link RtmpLimits}.
    */
   readonly rtmpLimits?: RtmpLimits;
+  /**
+   * Addresses or CIDR blocks of the load balancers that send the PROXY protocol to the plain
+   * RTMP listener (`RTMP_PROXY_PROTOCOL_FROM`); see `RtmpServerOptions.proxyProtocol`.
+   */
+  readonly proxyProtocolFrom?: readonly string[];
   /**
    * Reconnect window, ms (default 0: none, a dropped connection ends its session at once, as
    * before; the process sets `INGEST_RECONNECT_WINDOW_SECONDS`, default 60 s). See
@@ -192,6 +197,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
   const rtmp = createRtmpServer({
     logger: logger.child({ component: 'rtmp' }),
     ...(opts.rtmpLimits ? { limits: opts.rtmpLimits } : {}),
+    ...(opts.proxyProtocolFrom ? { proxyProtocol: { trusts: (peer: string) => addressInCidrs(peer, opts.proxyProtocolFrom!) } } : {}),
     onLimit: (e) => (e.action === 'refused' ? refusedConnections : limitedConnections).inc({ reason: e.reason }),
     mediaSink: combineMediaSinks(relay, health),
     channelClaims: {

@@ -285,6 +285,10 @@ export function usePlayer(
           lowLatencyMode: true,
           // Drifted behind the target latency (after a stall): play up to 1.5x until back on it.
           maxLiveSyncPlaybackRate: 1.5,
+          // Auto quality never picks a rendition larger than the player shows (its CSS size times
+          // the device pixel ratio): a phone or a small window does not download and decode
+          // 1080p; fullscreen lifts the cap. A quality the viewer chooses is not capped.
+          capLevelToPlayerSize: true,
           // Every playlist, segment, part and key request carries the CURRENT playback token: the
           // edge puts the token of the playlist request into child URIs, which may be older.
           ...(playbackId

@@ -150,6 +150,9 @@ export interface TranscodeHeartbeat {
   readonly lastSegment: Record<string, number>;
 }
 
+/** What the transcode heartbeats besides the attempt: ffmpeg's output time and each rendition's last published segment. */
+type Progress = { outTimeSeconds: number; lastSegment: Record<string, number> };
+
 /** Is the relay still serving the session? (404 = the publisher is gone.) */
 async function relayAlive(relayUrl: string, token: string): Promise<boolean> {
   try {
@@ -187,164 +190,176 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
     await appendToLog(deps.js, event);
   }
 
+  /** The transcode activity's work (see `PipelineActivities.transcode`); the caller heartbeats `progress` every second. */
+  async function transcodeWith(ctx: Context, input: TranscodeInput, progress: Progress): Promise<TranscodeResult> {
+    const attempt = ctx.info.attempt;
+    const { channelId, sessionId } = input;
+    const log = deps.logger.child({ sessionId, streamId: channelId, attempt });
+    const ladder = resumeLadder(ladderFor(input.source), input.source, input.inputSource);
+    const keyPrefix = sessionKeyPrefix(sessionId);
+    const frameRate = sourceFrameRate(input.source);
+    // A retry (here or on another worker), or a reconnected publisher, continues the published playlists after a discontinuity.
+    const resume = attempt > 1 || input.resume ? await loadPublisherState(deps.storage, keyPrefix, ladder, { frameRate }) : undefined;
+    const hasResume = resume && resume.renditions.some((r) => r.segments.length > 0);
+    const outputDir = join(deps.workDir, sessionId, `attempt-${attempt}`);
+    await rm(outputDir, { recursive: true, force: true });
+    await mkdir(outputDir, { recursive: true });
+
+    const { lastSegment } = progress;
+    let masterWritten = false;
+    const lowLatency = input.lowLatency ?? LOW_LATENCY_DEFAULT;
+    // The channel's policy now (a change applies from the next session or attempt): encrypt?
+    const policy = deps.playbackEncryption ? await deps.playbackEncryption(channelId) : null;
+    let encryption: SegmentEncryption | undefined;
+    if (policy?.enabled) {
+      // Fail closed: a channel that asked for encryption is never published in the clear.
+      if (!deps.contentKeySecret) throw ApplicationFailure.nonRetryable('the channel requires encryption but CONTENT_KEY_SECRET is not configured on the worker', 'EncryptionUnavailable');
+      if (!lowLatency) throw ApplicationFailure.nonRetryable('encryption needs the low-latency packager (lowLatency: true)', 'EncryptionUnavailable');
+      encryption = sessionEncryption(deps.contentKeySecret, sessionId, policy.rotateEverySegments);
+    }
+    const startNumber = hasResume ? nextStartNumber(resume) : 0;
+    const attemptNumber = hasResume ? nextAttemptNumber(resume) : 1;
+    // 0.5 s parts (15 frames at 30 fps): 4 per 2 s segment
+    const partFrames = partFramesFor(frameRate);
+    const publisherOptions: HlsPublisherOptions = {
+      storage: deps.storage, outputDir, keyPrefix, ladder, source: input.source, frameRate,
+      ...(hasResume ? { resume } : {}),
+      ...(deps.publishMedia ? { announcer: createMediaAnnouncer(sessionId, deps.publishMedia) } : {}),
+      logger: log,
+      events: {
+        onSegment(name, seg) {
+          lastSegment[name] = seg.sequence;
+          deps.metrics?.segmentPublished(name);
+        },
+        onMasterWritten() { masterWritten = true; },
+        onError(err) { log.warn({ err: (err as Error).message }, 'publish pass failed; retrying'); },
+      },
+    };
+    // ffmpeg reads the relay's FLV from stdin: we fetch it (token in a header) and pipe it in
+    const ffmpegInput = FFMPEG_STDIN_INPUT;
+    const inputOptions = { format: 'flv' } as const;
+    let publisher: HlsPublisher;
+    let args: string[];
+    if (lowLatency) {
+      // our packager: ffmpeg writes fragmented MP4 per rendition, fragments become LL-HLS parts
+      await prepareLowLatencyOutputDirs(outputDir, ladder);
+      publisher = createLlHlsPublisher({
+        ...publisherOptions, segmentSeconds: SEGMENT_SECONDS, partFrames, startNumber, initSegmentName: `init_${attemptNumber}.mp4`,
+        ...(encryption ? { encryption } : {}),
+        // every session becomes a VOD, which needs every segment: slid-out segments are archived, not deleted
+        dvrWindowSeconds: deps.dvrWindowSeconds ?? DEFAULT_DVR_WINDOW_SECONDS, slidOutSegments: 'archive',
+      });
+      args = buildLowLatencyLadderArgs({
+        input: ffmpegInput, inputOptions, source: input.inputSource ?? input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS, frameRate, partFrames,
+        ...(deps.preset ? { preset: deps.preset } : {}),
+      });
+    } else {
+      publisher = createHlsPublisher(publisherOptions);
+      args = buildLadderArgs({
+        input: ffmpegInput, inputOptions, source: input.inputSource ?? input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS,
+        startNumber, initSegmentName: `init_${attemptNumber}.mp4`,
+        frameRate, ...(deps.preset ? { preset: deps.preset } : {}),
+      });
+    }
+    await emit(streamEvent(systemClock, 'TranscodeStarted', { channelId, sessionId, attempt, renditions: ladder.map((r) => r.name), worker }, { producer: worker, causationId: input.causationId }));
+    log.info({ renditions: ladder.map((r) => `${r.name}${r.passthrough ? '(copy)' : ''}`), lowLatency, encrypted: Boolean(encryption), rotateEverySegments: encryption?.rotateEverySegments }, 'transcode started');
+
+    let renditionsReadySent = resume?.masterWritten ?? false;
+    const sendRenditionsReady = async () => {
+      if (renditionsReadySent || !masterWritten) return;
+      renditionsReadySent = true;
+      const renditions = await summaries(deps.storage, keyPrefix, ladder, publisher.state(), Boolean(input.source.audio));
+      await emit(streamEvent(systemClock, 'RenditionsReady', {
+        channelId, sessionId, masterPlaylistKey: masterPlaylistKey(keyPrefix), renditions,
+      }, { producer: worker, causationId: input.causationId }));
+      log.info('renditions ready');
+    };
+    const ticker = setInterval(() => {
+      sendRenditionsReady().catch((err) => { renditionsReadySent = false; log.warn({ err: (err as Error).message }, 'RenditionsReady not sent yet'); });
+    }, 1000);
+    deps.metrics?.transcodesRunning(1);
+    publisher.start();
+    // live poster: sessions/<id>/poster.jpg every 10 s from the newest segment, until the broadcast ends
+    const posterSecret = deps.contentKeySecret;
+    const poster = createLivePoster({
+      storage: deps.storage, keyPrefix, renditions: ladder, tmpDir: deps.workDir, logger: log,
+      ...(posterSecret ? { decryptionKey: (uri: string) => contentKeyForUri(posterSecret, sessionId, uri) } : {}),
+    });
+    poster.start();
+    try {
+      let failure: unknown = null;
+      try {
+        // a refused/unreachable relay (401, 404, reset) is a failure like ffmpeg's own: see below
+        const stdin = await openRelayStream(input.relayUrl, { token: deps.relayToken, signal: ctx.cancellationSignal });
+        try {
+          await runFfmpeg(args, {
+            signal: ctx.cancellationSignal,
+            stdin,
+            onProgress: (p) => { progress.outTimeSeconds = p.outTimeMs / 1000; },
+            onStderrLine: (line) => log.debug({ ffmpeg: line }),
+          });
+        } finally {
+          stdin.destroy(); // closes the relay connection whatever happened (a no-op after its end)
+        }
+      } catch (err) {
+        failure = err;
+      }
+      await publisher.stop();
+      if (ctx.cancellationSignal.aborted) {
+        if (ctx.cancellationDetails?.cancelRequested) {
+          // The workflow cancelled us after the publisher ended (drain timeout): close the playlists.
+          await publisher.finish();
+          log.info('transcode cancelled by the workflow; playlists finished');
+        } else {
+          // Worker shutdown, lost heartbeat, reset: the broadcast goes on. Leave the playlists open
+          // so the retry (on this or another worker) continues them after a discontinuity.
+          log.warn({ reason: String(ctx.cancellationSignal.reason) }, 'transcode interrupted; playlists left open for the retry');
+        }
+        throw ctx.cancellationSignal.reason instanceof Error ? ctx.cancellationSignal.reason : new CancelledFailure('transcode cancelled');
+      }
+      // ffmpeg exits cleanly at the relay's EOF. A failure (ffmpeg's, or the relay stream's:
+      // refused, reset, stalled) while the relay is gone is the same end of the source (the
+      // ingest node closed it); a failure while it lives is retried.
+      if (failure && (await relayAlive(input.relayUrl, deps.relayToken))) {
+        const msg = failure instanceof FfmpegError ? `ffmpeg exited with ${failure.exitCode ?? failure.signal}: ${failure.stderrTail.slice(-1500)}`
+          : failure instanceof Error ? failure.message : String(failure);
+        log.warn({ err: msg }, 'transcode failed while the source is live; will retry');
+        throw ApplicationFailure.retryable(msg, 'TranscodeFailed');
+      }
+      // With a reconnect window the publisher may come back: the last segment is published but
+      // the playlists stay open (no ENDLIST); a resume continues them, `finishLive` ends them.
+      const state = await publisher.finish({ endList: !input.leaveOpenAtEnd });
+      await sendRenditionsReady();
+      const top = state.renditions[0];
+      const mediaSeconds = top ? top.segments.reduce((s, x) => s + x.duration, 0) : 0;
+      log.info({ mediaSeconds }, 'transcode finished');
+      return {
+        outcome: 'source-ended',
+        segments: Object.fromEntries(state.renditions.map((r) => [r.rendition.name, r.segments.length])),
+        mediaSeconds,
+        renditions: ladder.map((r) => r.name),
+      };
+    } finally {
+      clearInterval(ticker);
+      await poster.stop(); // never throws
+      deps.metrics?.transcodesRunning(-1);
+      await rm(outputDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
   return {
     async transcode(input: TranscodeInput): Promise<TranscodeResult> {
+      // Heartbeats from the first moment: resuming loads the playlists from storage and may take
+      // longer than the heartbeat timeout (4 s) on a loaded machine, before ffmpeg even starts.
       const ctx = Context.current();
-      const attempt = ctx.info.attempt;
-      const { channelId, sessionId } = input;
-      const log = deps.logger.child({ sessionId, streamId: channelId, attempt });
-      const ladder = resumeLadder(ladderFor(input.source), input.source, input.inputSource);
-      const keyPrefix = sessionKeyPrefix(sessionId);
-      const frameRate = sourceFrameRate(input.source);
-      // A retry (here or on another worker), or a reconnected publisher, continues the published playlists after a discontinuity.
-      const resume = attempt > 1 || input.resume ? await loadPublisherState(deps.storage, keyPrefix, ladder, { frameRate }) : undefined;
-      const hasResume = resume && resume.renditions.some((r) => r.segments.length > 0);
-      const outputDir = join(deps.workDir, sessionId, `attempt-${attempt}`);
-      await rm(outputDir, { recursive: true, force: true });
-      await mkdir(outputDir, { recursive: true });
-
-      const lastSegment: Record<string, number> = {};
-      let masterWritten = false;
-      const lowLatency = input.lowLatency ?? LOW_LATENCY_DEFAULT;
-      // The channel's policy now (a change applies from the next session or attempt): encrypt?
-      const policy = deps.playbackEncryption ? await deps.playbackEncryption(channelId) : null;
-      let encryption: SegmentEncryption | undefined;
-      if (policy?.enabled) {
-        // Fail closed: a channel that asked for encryption is never published in the clear.
-        if (!deps.contentKeySecret) throw ApplicationFailure.nonRetryable('the channel requires encryption but CONTENT_KEY_SECRET is not configured on the worker', 'EncryptionUnavailable');
-        if (!lowLatency) throw ApplicationFailure.nonRetryable('encryption needs the low-latency packager (lowLatency: true)', 'EncryptionUnavailable');
-        encryption = sessionEncryption(deps.contentKeySecret, sessionId, policy.rotateEverySegments);
-      }
-      const startNumber = hasResume ? nextStartNumber(resume) : 0;
-      const attemptNumber = hasResume ? nextAttemptNumber(resume) : 1;
-      // 0.5 s parts (15 frames at 30 fps): 4 per 2 s segment
-      const partFrames = partFramesFor(frameRate);
-      const publisherOptions: HlsPublisherOptions = {
-        storage: deps.storage, outputDir, keyPrefix, ladder, source: input.source, frameRate,
-        ...(hasResume ? { resume } : {}),
-        ...(deps.publishMedia ? { announcer: createMediaAnnouncer(sessionId, deps.publishMedia) } : {}),
-        logger: log,
-        events: {
-          onSegment(name, seg) {
-            lastSegment[name] = seg.sequence;
-            deps.metrics?.segmentPublished(name);
-          },
-          onMasterWritten() { masterWritten = true; },
-          onError(err) { log.warn({ err: (err as Error).message }, 'publish pass failed; retrying'); },
-        },
-      };
-      // ffmpeg reads the relay's FLV from stdin: we fetch it (token in a header) and pipe it in
-      const ffmpegInput = FFMPEG_STDIN_INPUT;
-      const inputOptions = { format: 'flv' } as const;
-      let publisher: HlsPublisher;
-      let args: string[];
-      if (lowLatency) {
-        // our packager: ffmpeg writes fragmented MP4 per rendition, fragments become LL-HLS parts
-        await prepareLowLatencyOutputDirs(outputDir, ladder);
-        publisher = createLlHlsPublisher({
-          ...publisherOptions, segmentSeconds: SEGMENT_SECONDS, partFrames, startNumber, initSegmentName: `init_${attemptNumber}.mp4`,
-          ...(encryption ? { encryption } : {}),
-          // every session becomes a VOD, which needs every segment: slid-out segments are archived, not deleted
-          dvrWindowSeconds: deps.dvrWindowSeconds ?? DEFAULT_DVR_WINDOW_SECONDS, slidOutSegments: 'archive',
-        });
-        args = buildLowLatencyLadderArgs({
-          input: ffmpegInput, inputOptions, source: input.inputSource ?? input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS, frameRate, partFrames,
-          ...(deps.preset ? { preset: deps.preset } : {}),
-        });
-      } else {
-        publisher = createHlsPublisher(publisherOptions);
-        args = buildLadderArgs({
-          input: ffmpegInput, inputOptions, source: input.inputSource ?? input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS,
-          startNumber, initSegmentName: `init_${attemptNumber}.mp4`,
-          frameRate, ...(deps.preset ? { preset: deps.preset } : {}),
-        });
-      }
-      await emit(streamEvent(systemClock, 'TranscodeStarted', { channelId, sessionId, attempt, renditions: ladder.map((r) => r.name), worker }, { producer: worker, causationId: input.causationId }));
-      log.info({ renditions: ladder.map((r) => `${r.name}${r.passthrough ? '(copy)' : ''}`), lowLatency, encrypted: Boolean(encryption), rotateEverySegments: encryption?.rotateEverySegments }, 'transcode started');
-
-      let outTimeSeconds = 0;
-      let renditionsReadySent = resume?.masterWritten ?? false;
-      const heartbeat = () => ctx.heartbeat({ attempt, outTimeSeconds, lastSegment } satisfies TranscodeHeartbeat);
-      const sendRenditionsReady = async () => {
-        if (renditionsReadySent || !masterWritten) return;
-        renditionsReadySent = true;
-        const renditions = await summaries(deps.storage, keyPrefix, ladder, publisher.state(), Boolean(input.source.audio));
-        await emit(streamEvent(systemClock, 'RenditionsReady', {
-          channelId, sessionId, masterPlaylistKey: masterPlaylistKey(keyPrefix), renditions,
-        }, { producer: worker, causationId: input.causationId }));
-        log.info('renditions ready');
-      };
-      const ticker = setInterval(() => {
-        heartbeat();
-        sendRenditionsReady().catch((err) => { renditionsReadySent = false; log.warn({ err: (err as Error).message }, 'RenditionsReady not sent yet'); });
-      }, 1000);
-      deps.metrics?.transcodesRunning(1);
-      publisher.start();
-      // live poster: sessions/<id>/poster.jpg every 10 s from the newest segment, until the broadcast ends
-      const posterSecret = deps.contentKeySecret;
-      const poster = createLivePoster({
-        storage: deps.storage, keyPrefix, renditions: ladder, tmpDir: deps.workDir, logger: log,
-        ...(posterSecret ? { decryptionKey: (uri: string) => contentKeyForUri(posterSecret, sessionId, uri) } : {}),
-      });
-      poster.start();
+      const progress: Progress = { outTimeSeconds: 0, lastSegment: {} };
+      const heartbeat = () => ctx.heartbeat({ attempt: ctx.info.attempt, ...progress } satisfies TranscodeHeartbeat);
+      heartbeat();
+      const beating = setInterval(heartbeat, 1000);
       try {
-        let failure: unknown = null;
-        try {
-          // a refused/unreachable relay (401, 404, reset) is a failure like ffmpeg's own: see below
-          const stdin = await openRelayStream(input.relayUrl, { token: deps.relayToken, signal: ctx.cancellationSignal });
-          try {
-            await runFfmpeg(args, {
-              signal: ctx.cancellationSignal,
-              stdin,
-              onProgress: (p) => { outTimeSeconds = p.outTimeMs / 1000; },
-              onStderrLine: (line) => log.debug({ ffmpeg: line }),
-            });
-          } finally {
-            stdin.destroy(); // closes the relay connection whatever happened (a no-op after its end)
-          }
-        } catch (err) {
-          failure = err;
-        }
-        await publisher.stop();
-        if (ctx.cancellationSignal.aborted) {
-          if (ctx.cancellationDetails?.cancelRequested) {
-            // The workflow cancelled us after the publisher ended (drain timeout): close the playlists.
-            await publisher.finish();
-            log.info('transcode cancelled by the workflow; playlists finished');
-          } else {
-            // Worker shutdown, lost heartbeat, reset: the broadcast goes on. Leave the playlists open
-            // so the retry (on this or another worker) continues them after a discontinuity.
-            log.warn({ reason: String(ctx.cancellationSignal.reason) }, 'transcode interrupted; playlists left open for the retry');
-          }
-          throw ctx.cancellationSignal.reason instanceof Error ? ctx.cancellationSignal.reason : new CancelledFailure('transcode cancelled');
-        }
-        // ffmpeg exits cleanly at the relay's EOF. A failure (ffmpeg's, or the relay stream's:
-        // refused, reset, stalled) while the relay is gone is the same end of the source (the
-        // ingest node closed it); a failure while it lives is retried.
-        if (failure && (await relayAlive(input.relayUrl, deps.relayToken))) {
-          const msg = failure instanceof FfmpegError ? `ffmpeg exited with ${failure.exitCode ?? failure.signal}: ${failure.stderrTail.slice(-1500)}`
-            : failure instanceof Error ? failure.message : String(failure);
-          log.warn({ err: msg }, 'transcode failed while the source is live; will retry');
-          throw ApplicationFailure.retryable(msg, 'TranscodeFailed');
-        }
-        // With a reconnect window the publisher may come back: the last segment is published but
-        // the playlists stay open (no ENDLIST); a resume continues them, `finishLive` ends them.
-        const state = await publisher.finish({ endList: !input.leaveOpenAtEnd });
-        await sendRenditionsReady();
-        const top = state.renditions[0];
-        const mediaSeconds = top ? top.segments.reduce((s, x) => s + x.duration, 0) : 0;
-        log.info({ mediaSeconds }, 'transcode finished');
-        return {
-          outcome: 'source-ended',
-          segments: Object.fromEntries(state.renditions.map((r) => [r.rendition.name, r.segments.length])),
-          mediaSeconds,
-          renditions: ladder.map((r) => r.name),
-        };
+        return await transcodeWith(ctx, input, progress);
       } finally {
-        clearInterval(ticker);
-        await poster.stop(); // never throws
-        deps.metrics?.transcodesRunning(-1);
-        await rm(outputDir, { recursive: true, force: true }).catch(() => undefined);
+        clearInterval(beating);
       }
     },
 

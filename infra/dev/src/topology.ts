@@ -108,6 +108,9 @@ async function planSingle(i: PlanInput): Promise<AppPlan> {
   };
 }
 
+/** The loopback address HAProxy connects to the ingest nodes from in the cluster profile (the one they accept PROXY headers from). */
+export const HAPROXY_SOURCE_ADDRESS = '127.0.0.2';
+
 async function planCluster(i: PlanInput): Promise<AppPlan> {
   const instances: AppInstance[] = [];
   const ports = async (n: number): Promise<number[]> => { const out: number[] = []; for (let k = 0; k < n; k++) out.push(await freePort()); return out; };
@@ -134,7 +137,7 @@ async function planCluster(i: PlanInput): Promise<AppPlan> {
   for (const name of instanceNames('ingest', 'cluster')) {
     const [rtmp, rtmps, http] = await ports(3);
     ingestNodes.push({ name, rtmp: rtmp!, rtmps: rtmps!, http: http! });
-    instances.push({ instance: name, app: 'ingest', env: ingestEnv(i, { rtmp: rtmp!, rtmps: i.rtmps ? rtmps! : 0, http: http! }, '127.0.0.1', name), healthUrl: `${loopback(http!)}/healthz` });
+    instances.push({ instance: name, app: 'ingest', env: { ...ingestEnv(i, { rtmp: rtmp!, rtmps: i.rtmps ? rtmps! : 0, http: http! }, '127.0.0.1', name), RTMP_PROXY_PROTOCOL_FROM: HAPROXY_SOURCE_ADDRESS }, healthUrl: `${loopback(http!)}/healthz` });
   }
   // Every edge is a Content Steering pathway, named after its instance; each knows them all.
   for (const name of instanceNames('edge', 'cluster')) {
@@ -162,7 +165,9 @@ async function planCluster(i: PlanInput): Promise<AppPlan> {
     front: {
       bindHost: i.rtmpHost ?? '127.0.0.1',
       tcp: [
-        { name: 'rtmp', port: rtmp, backends: ingestNodes.map((n) => ({ name: n.name, port: n.rtmp, healthPort: n.http })) },
+        // The publisher's address reaches the ingest node in a PROXY v2 header; HAProxy connects
+        // from its own loopback address, the one the nodes trust (RTMP_PROXY_PROTOCOL_FROM).
+        { name: 'rtmp', port: rtmp, backends: ingestNodes.map((n) => ({ name: n.name, port: n.rtmp, healthPort: n.http })), sendProxy: true, source: HAPROXY_SOURCE_ADDRESS },
         ...(i.rtmps ? [{ name: 'rtmps', port: rtmps, backends: ingestNodes.map((n) => ({ name: n.name, port: n.rtmps, healthPort: n.http })) }] : []),
       ],
       http: [

@@ -50,6 +50,13 @@ describe('renderHaproxyConfig', () => {
     expect(section(cfg, 'backend rtmps')).not.toContain('mode http');
   });
 
+  it('sends a PROXY v2 header from a chosen source address when asked', () => {
+    const proxied = renderHaproxyConfig({ tcp: [{ name: 'rtmp', port: 1935, backends: [{ name: 'ingest-1', port: 11935, healthPort: 18090 }], sendProxy: true, source: '127.0.0.2' }] });
+    expect(section(proxied, 'backend rtmp')).toContain('source 127.0.0.2');
+    expect(section(proxied, 'backend rtmp')).toContain('server ingest-1 127.0.0.1:11935 check port 18090 inter 500ms fall 2 rise 2 on-marked-down shutdown-sessions send-proxy-v2');
+    expect(() => renderHaproxyConfig({ tcp: [{ name: 'rtmp', port: 1935, backends: [], source: '127.0.0.2 usesrc clientip' }] })).toThrow(/source/);
+  });
+
   it('proxies HTTP with X-Forwarded-For, health checks, redispatch and GET-only retries after a server died mid-request', () => {
     expect(section(cfg, 'frontend api')).toEqual(['bind 127.0.0.1:8080', 'mode http', 'option httplog', 'option forwardfor', 'default_backend api']);
     expect(section(cfg, 'backend api')).toEqual([

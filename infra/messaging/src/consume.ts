@@ -1,6 +1,7 @@
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { decodeEvent, type DomainEvent } from '@live/events';
 import type { Logger } from 'pino';
+import { FOLLOW_PULL } from './follow.js';
 
 /** Options of a durable pull consumer run by {@link runDurableConsumer}. */
 export interface DurableConsumerOptions {
@@ -76,7 +77,8 @@ export async function runDurableConsumer(
   const consumer = await js.consumers.get(opts.stream, opts.durable);
   const concurrency = Math.max(1, opts.concurrency ?? 1);
   const ordered = concurrency === 1;
-  const messages = await consumer.consume({ max_messages: concurrency * 2 });
+  // Short pulls and idle heartbeats, as followSubject's: a consumer whose leader died resumes within seconds.
+  const messages = await consumer.consume({ max_messages: concurrency * 2, expires: FOLLOW_PULL.expires, idle_heartbeat: FOLLOW_PULL.idle_heartbeat });
   const inFlight = new Set<Promise<void>>();
   let stopping = false;
 

@@ -42,6 +42,14 @@ export interface Follower {
 const RETRY_DELAYS_MS = [250, 500, 1000, 2000, 5000];
 
 /**
+ * Pull settings of the followers and the durable consumers (nats.js `consume`): pulls that expire
+ * after 3 s with an idle heartbeat every second. nats.js resets a consumer after two missed
+ * heartbeats and, while the server cannot answer for it (a JetStream leader election), retries
+ * every `expires`; both bound how long a consumer stays silent after its nats-server died.
+ */
+export const FOLLOW_PULL = { max_messages: 256, expires: 3_000, idle_heartbeat: 1_000 } as const;
+
+/**
  * Follows one subject of a stream with an ephemeral ordered consumer (ack policy none; the
  * nats.js client recreates it after a gap), and when its message iterator ends anyway (the
  * connection was closed, the consumer was lost for good) recreates it with backoff from the
@@ -78,8 +86,10 @@ export async function followSubject(m: Messaging, opts: FollowOptions): Promise<
     const ci = await consumer.info(true);
     nextSeq = start;
     if (ci.num_pending === 0) caughtUpNow();
-    // Short pulls with idle heartbeats: a consumer lost on the server is noticed in seconds.
-    const messages = await consumer.consume({ max_messages: 256, expires: 10_000, idle_heartbeat: 2_000 });
+    // Short pulls with idle heartbeats: a consumer lost on the server (its nats-server died) is
+    // noticed after two missed heartbeats, and nats.js waits `expires` between attempts to find
+    // it again, so both stay short (with 10 s pulls, chat stalled for up to 46 s after a kill).
+    const messages = await consumer.consume(FOLLOW_PULL);
     current = { consumer, messages };
   };
 

@@ -181,6 +181,13 @@ export interface RtmpServerOptions {
    * throw (errors are logged and ignored). Logging is done by the server, throttled.
    */
   onLimit?(event: RtmpLimitEvent): void;
+  /**
+   * PROXY protocol (HAProxy's, v1 and v2) on the plain RTMP listener: a connection whose peer
+   * `trusts` (normalized address, e.g. the load balancer's) must start with a PROXY header, and
+   * the client it names is the connection's address for every rule (connection caps, stream-key
+   * CIDRs, logs, events); other peers connect directly, without a header.
+   */
+  proxyProtocol?: { trusts(peerAddress: string): boolean };
 }
 
 /** Input of {@link RtmpServerOptions.onLimit}. */

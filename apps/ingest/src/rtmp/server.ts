@@ -9,6 +9,7 @@ import { ConnectionCounter, createByteBudget, normalizeAddress, OffenderLog, typ
 import { resolveLimits, type RtmpServerOptions } from './options.js';
 import { RtmpSession, type RtmpSessionInfo, type RtmpTransport } from './session.js';
 import { createTlsAcceptor } from './tls-listener.js';
+import { readProxyHeader, type ProxyHeaderError } from '../proxy/read.js';
 
 /** An RTMPS listener started by {@link RtmpServer.listenTls}. */
 export interface RtmpTlsListener {
@@ -95,6 +96,8 @@ export function createRtmpServer(opts: RtmpServerOptions): RtmpServer {
   const inflight = new Set<Promise<unknown>>();
   const listeners: Array<{ server: Server; closeHandshaking?: () => void }> = [];
   let closing = false;
+  /** Plain connections still sending their PROXY header (destroyed on close). */
+  const readingHeader = new Set<Socket>();
   const counter = new ConnectionCounter({ maxTotal: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerAddress });
   const pendingBudget = createByteBudget(limits.maxPendingBytes);
   const offenders = new OffenderLog({ windowMs: limits.limitLogWindowMs });
@@ -127,12 +130,12 @@ export function createRtmpServer(opts: RtmpServerOptions): RtmpServer {
    * Counts a new TCP connection against the connection caps; false (socket destroyed, no slot
    * kept) when over one. The slot is given back when the socket closes.
    */
-  const admit = (socket: Socket, transport: RtmpTransport): boolean => {
-    if (closing || socket.destroyed || socket.remoteAddress === undefined) {
+  const admit = (socket: Socket, transport: RtmpTransport, clientAddress = socket.remoteAddress): boolean => {
+    if (closing || socket.destroyed || clientAddress === undefined) {
       socket.destroy(); // shutting down, or the peer is already gone
       return false;
     }
-    const address = normalizeAddress(socket.remoteAddress);
+    const address = normalizeAddress(clientAddress);
     const refused = counter.tryOpen(address);
     if (refused !== undefined) {
       socket.destroy();
@@ -156,19 +159,23 @@ export function createRtmpServer(opts: RtmpServerOptions): RtmpServer {
     p.then(done, done);
   };
 
-  /** Starts a session on `socket`; plain RTMP sockets are admitted here, RTMPS ones before TLS. */
-  const accept = (socket: Socket, transport: RtmpTransport): void => {
+  /**
+   * Starts a session on `socket`; plain RTMP sockets are admitted here, RTMPS ones before TLS.
+   * `clientAddress`: the publisher's address named by a PROXY protocol header (else the peer's).
+   */
+  const accept = (socket: Socket, transport: RtmpTransport, clientAddress?: string): void => {
     try {
       if (closing) {
         socket.destroy();
         return;
       }
-      if (transport === 'rtmp' && !admit(socket, transport)) return;
+      if (transport === 'rtmp' && !admit(socket, transport, clientAddress ?? socket.remoteAddress)) return;
       const sessionId = uuidv7();
-      const remoteAddress = socket.remoteAddress ?? 'unknown';
+      const remoteAddress = clientAddress ?? socket.remoteAddress ?? 'unknown';
       const session = new RtmpSession(socket, {
         sessionId,
         transport,
+        remoteAddress,
         logger: opts.logger.child({ sessionId, remoteAddress, transport }),
         options: opts,
         limits,
@@ -185,6 +192,34 @@ export function createRtmpServer(opts: RtmpServerOptions): RtmpServer {
     }
   };
 
+  /**
+   * A plain RTMP connection: from a trusted load balancer (`opts.proxyProtocol`) its PROXY
+   * protocol header is read first and names the publisher; a connection from there without a
+   * valid header within the handshake timeout is closed (logged once per window and address).
+   */
+  const acceptPlain = (socket: Socket): void => {
+    const peer = normalizeAddress(socket.remoteAddress);
+    if (!opts.proxyProtocol || closing || !opts.proxyProtocol.trusts(peer)) {
+      accept(socket, 'rtmp');
+      return;
+    }
+    socket.on('error', () => undefined); // until the session's own handlers; readProxyHeader reports it
+    readingHeader.add(socket);
+    socket.once('close', () => readingHeader.delete(socket));
+    const reading = readProxyHeader(socket, limits.handshakeTimeoutMs).finally(() => readingHeader.delete(socket)).then(
+      (header) => {
+        accept(socket, 'rtmp', header.source?.address);
+        socket.resume(); // readProxyHeader left it paused: the session's 'data' handler is attached now
+      },
+      (err: ProxyHeaderError) => {
+        socket.destroy();
+        const d = offenders.record(`proxy_header|${peer}`);
+        if (d.log) opts.logger.warn({ remoteAddress: peer, reason: err.reason, suppressed: d.suppressed }, 'closing RTMP connection: no valid PROXY protocol header from the load balancer');
+      },
+    );
+    track(reading);
+  };
+
   const bind = (server: Server, port: number, host: string | undefined): Promise<AddressInfo> =>
     new Promise<AddressInfo>((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
@@ -198,7 +233,7 @@ export function createRtmpServer(opts: RtmpServerOptions): RtmpServer {
   return {
     async listen(port, host) {
       if (closing) throw new Error('RTMP server is closed');
-      const server = createServer({ noDelay: true }, (socket) => accept(socket, 'rtmp'));
+      const server = createServer({ noDelay: true }, acceptPlain);
       server.on('error', (err) => opts.logger.error({ err }, 'RTMP server error'));
       listeners.push({ server });
       const addr = await bind(server, port, host);
@@ -230,6 +265,7 @@ export function createRtmpServer(opts: RtmpServerOptions): RtmpServer {
         .filter((l) => l.server.listening)
         .map((l) => new Promise<void>((resolve) => l.server.close(() => resolve())));
       for (const l of listeners) l.closeHandshaking?.();
+      for (const socket of readingHeader) socket.destroy();
       for (const s of [...sessions.values()]) s.kick('ingest server shutting down');
       await Promise.all(closed);
       while (inflight.size > 0) await Promise.allSettled([...inflight]);

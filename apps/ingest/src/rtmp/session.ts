@@ -72,6 +72,8 @@ export interface SessionContext {
   readonly sessionId: string;
   /** The listener the connection came in on. */
   readonly transport: RtmpTransport;
+  /** The publisher's address: a PROXY protocol header's source, else the socket's peer. */
+  readonly remoteAddress?: string;
   /** Child logger bound to `sessionId` and `remoteAddress`. */
   readonly logger: Logger;
   readonly options: RtmpServerOptions;
@@ -167,7 +169,7 @@ export class RtmpSession {
     private readonly ctx: SessionContext,
   ) {
     this.sessionId = ctx.sessionId;
-    this.remoteAddress = socket.remoteAddress ?? 'unknown';
+    this.remoteAddress = ctx.remoteAddress ?? socket.remoteAddress ?? 'unknown';
     this.logger = ctx.logger;
     this.decoder = new ChunkDecoder({
       maxChunkSize: ctx.limits.maxChunkSize,

@@ -22,14 +22,19 @@ export class TestRtmpClient {
     socket.on('error', () => undefined);
   }
 
-  /** Opens a TCP connection; with `handshake` (default) completes the RTMP handshake. */
-  static async open(port: number, handshake = true): Promise<TestRtmpClient> {
-    const socket = connect(port, '127.0.0.1');
+  /**
+   * Opens a TCP connection; with `handshake` (default) completes the RTMP handshake.
+   * `opts.localAddress`: the address to connect from (another loopback address, e.g. 127.0.0.3);
+   * `opts.prefix`: bytes sent first, before the handshake (a PROXY protocol header).
+   */
+  static async open(port: number, handshake = true, opts: { localAddress?: string; prefix?: Buffer } = {}): Promise<TestRtmpClient> {
+    const socket = connect({ port, host: '127.0.0.1', ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());
       socket.once('error', reject);
     });
     const client = new TestRtmpClient(socket);
+    if (opts.prefix) socket.write(opts.prefix);
     if (handshake) await client.handshake();
     return client;
   }

@@ -36,6 +36,15 @@ export interface HaproxyTcpFrontend {
   /** Port it binds on {@link HaproxySpec.bindHost}. */
   readonly port: number;
   readonly backends: readonly HaproxyTcpServer[];
+  /**
+   * Start each connection to a server with a PROXY protocol v2 header naming the client
+   * (`send-proxy-v2`), so the ingest node sees the publisher's address (its
+   * `RTMP_PROXY_PROTOCOL_FROM` must list HAProxy's address). Health checks (`check port`) send
+   * none. Default false.
+   */
+  readonly sendProxy?: boolean;
+  /** The address HAProxy connects to the servers from (`source`), e.g. `127.0.0.2` to tell its connections apart on loopback. */
+  readonly source?: string;
 }
 
 /**
@@ -103,6 +112,7 @@ function validate(spec: HaproxySpec): void {
     if (names.has(f.name)) throw new RangeError(`renderHaproxyConfig: frontend name ${JSON.stringify(f.name)} is used twice (or is reserved)`);
     names.add(f.name);
     checkPort(f.port, `frontend ${f.name}'s port`);
+    if ('source' in f && f.source !== undefined && !HOST.test(f.source)) throw new RangeError(`renderHaproxyConfig: frontend ${f.name}'s source is not an address: ${JSON.stringify(f.source)}`);
     if (f.backends.length === 0) throw new RangeError(`renderHaproxyConfig: frontend ${f.name} has no backend server`);
     const servers = new Set<string>();
     for (const b of f.backends) {
@@ -147,7 +157,8 @@ function tcpSection(f: HaproxyTcpFrontend, bindHost: string, check: string): str
     // retried once on the other node instead of three times on the dead one.
     '  option redispatch 1',
     '  retries 1',
-    ...f.backends.map((b) => `  server ${b.name} ${address(b.host ?? '127.0.0.1', b.port)} check port ${b.healthPort} ${check} on-marked-down shutdown-sessions`),
+    ...(f.source ? [`  source ${f.source}`] : []),
+    ...f.backends.map((b) => `  server ${b.name} ${address(b.host ?? '127.0.0.1', b.port)} check port ${b.healthPort} ${check} on-marked-down shutdown-sessions${f.sendProxy ? ' send-proxy-v2' : ''}`),
     '',
   ];
 }
