@@ -1,7 +1,7 @@
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { decodeEvent, type DomainEvent } from '@live/events';
 import type { Logger } from 'pino';
-import { FOLLOW_PULL } from './follow.js';
+import { FOLLOW_PULL, logRecoveries } from './follow.js';
 
 /** Options of a durable pull consumer run by {@link runDurableConsumer}. */
 export interface DurableConsumerOptions {
@@ -79,6 +79,7 @@ export async function runDurableConsumer(
   const ordered = concurrency === 1;
   // Short pulls and idle heartbeats, as followSubject's: a consumer whose leader died resumes within seconds.
   const messages = await consumer.consume({ max_messages: concurrency * 2, expires: FOLLOW_PULL.expires, idle_heartbeat: FOLLOW_PULL.idle_heartbeat });
+  logRecoveries(messages, opts.logger.child({ durable: opts.durable }));
   const inFlight = new Set<Promise<void>>();
   let stopping = false;
 

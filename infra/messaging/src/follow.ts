@@ -88,9 +88,10 @@ export async function followSubject(m: Messaging, opts: FollowOptions): Promise<
     if (ci.num_pending === 0) caughtUpNow();
     // Short pulls with idle heartbeats: a consumer lost on the server (its nats-server died) is
     // noticed after two missed heartbeats, and nats.js waits `expires` between attempts to find
-    // it again, so both stay short (with 10 s pulls, chat stalled for up to 46 s after a kill).
+    // it again, so both stay short.
     const messages = await consumer.consume(FOLLOW_PULL);
     current = { consumer, messages };
+    logRecoveries(messages, log);
   };
 
   const sleep = (ms: number): Promise<void> =>
@@ -165,4 +166,32 @@ export async function followSubject(m: Messaging, opts: FollowOptions): Promise<
       return closing;
     },
   };
+}
+
+/** nats.js consumer notifications worth an operator's line: the consumer went silent, was lost or was recreated. */
+const RECOVERY_NOTIFICATIONS = new Set(['heartbeats_missed', 'consumer_not_found', 'stream_not_found', 'consumer_deleted', 'no_responders', 'ordered_consumer_recreated', 'reset']);
+
+/** A notification type logged again within this many ms is counted, not logged (`repeated` on the next line). */
+const RECOVERY_LOG_WINDOW_MS = 10_000;
+
+/**
+ * Logs, at info, how a consumer recovers from the loss of its nats-server (missed heartbeats,
+ * not found, no responders, recreated), from nats.js' status notifications: one line per type
+ * per {@link RECOVERY_LOG_WINDOW_MS}, with how many were not logged since. Ends with the iterator.
+ */
+export function logRecoveries(messages: ConsumerMessages, log: Logger): void {
+  const last = new Map<string, { at: number; suppressed: number }>();
+  void (async () => {
+    for await (const n of messages.status()) {
+      if (!RECOVERY_NOTIFICATIONS.has(n.type)) continue;
+      const now = Date.now();
+      const seen = last.get(n.type);
+      if (seen && now - seen.at < RECOVERY_LOG_WINDOW_MS) {
+        seen.suppressed += 1;
+        continue;
+      }
+      last.set(n.type, { at: now, suppressed: 0 });
+      log.info({ notification: n, repeated: seen?.suppressed ?? 0 }, `consumer: ${n.type}`);
+    }
+  })().catch(() => undefined);
 }
