@@ -45,8 +45,8 @@ export interface IngestNodeOptions {
    */
   readonly rtmpLimits?: RtmpLimits;
   /**
-   * Addresses or CIDR blocks of the load balancers that send the PROXY protocol to the plain
-   * RTMP listener (`RTMP_PROXY_PROTOCOL_FROM`); see `RtmpServerOptions.proxyProtocol`.
+   * Addresses or CIDR blocks of the load balancers that send the PROXY protocol to the RTMP and
+   * RTMPS listeners (`RTMP_PROXY_PROTOCOL_FROM`); see `RtmpServerOptions.proxyProtocol`.
    */
   readonly proxyProtocolFrom?: readonly string[];
   /**

@@ -168,7 +168,7 @@ async function planCluster(i: PlanInput): Promise<AppPlan> {
         // The publisher's address reaches the ingest node in a PROXY v2 header; HAProxy connects
         // from its own loopback address, the one the nodes trust (RTMP_PROXY_PROTOCOL_FROM).
         { name: 'rtmp', port: rtmp, backends: ingestNodes.map((n) => ({ name: n.name, port: n.rtmp, healthPort: n.http })), sendProxy: true, source: HAPROXY_SOURCE_ADDRESS },
-        ...(i.rtmps ? [{ name: 'rtmps', port: rtmps, backends: ingestNodes.map((n) => ({ name: n.name, port: n.rtmps, healthPort: n.http })) }] : []),
+        ...(i.rtmps ? [{ name: 'rtmps', port: rtmps, backends: ingestNodes.map((n) => ({ name: n.name, port: n.rtmps, healthPort: n.http })), sendProxy: true, source: HAPROXY_SOURCE_ADDRESS }] : []),
       ],
       http: [
         { name: 'api', port: api, backends: backends.api },

@@ -57,8 +57,8 @@ describe('planApps', () => {
       ['rtmp', 11935, ['ingest-1', 'ingest-2']], ['rtmps', 11936, ['ingest-1', 'ingest-2']],
     ]);
     expect(front.tcp![0]!.backends.map((b) => b.healthPort)).toEqual(['ingest-1', 'ingest-2'].map((n) => Number(env[n]!.HTTP_PORT)));
-    // RTMP carries the publisher's address in a PROXY v2 header from HAProxy's own loopback address, which the nodes trust.
-    expect([front.tcp![0]!.sendProxy, front.tcp![0]!.source, front.tcp![1]!.sendProxy]).toEqual([true, '127.0.0.2', undefined]);
+    // RTMP and RTMPS carry the publisher's address in a PROXY v2 header from HAProxy's own loopback address, which the nodes trust.
+    expect(front.tcp!.map((f) => [f.sendProxy, f.source])).toEqual([[true, '127.0.0.2'], [true, '127.0.0.2']]);
     expect(['ingest-1', 'ingest-2'].map((n) => env[n]!.RTMP_PROXY_PROTOCOL_FROM)).toEqual(['127.0.0.2', '127.0.0.2']);
     expect(front.http!.map((f) => [f.name, f.port, f.backends.length, f.websocket ?? false])).toEqual([
       ['api', 18080, 2, false], ['edge', 18081, 2, false], ['chat', 18082, 2, true],

@@ -182,10 +182,10 @@ export interface RtmpServerOptions {
    */
   onLimit?(event: RtmpLimitEvent): void;
   /**
-   * PROXY protocol (HAProxy's, v1 and v2) on the plain RTMP listener: a connection whose peer
-   * `trusts` (normalized address, e.g. the load balancer's) must start with a PROXY header, and
-   * the client it names is the connection's address for every rule (connection caps, stream-key
-   * CIDRs, logs, events); other peers connect directly, without a header.
+   * PROXY protocol (HAProxy's, v1 and v2) on the RTMP and RTMPS listeners: a connection whose
+   * peer `trusts` (normalized address, e.g. the load balancer's) must start with a PROXY header
+   * (before TLS, for RTMPS), and the client it names is the connection's address for every rule
+   * (connection caps, stream-key CIDRs, logs, events); other peers connect directly, without one.
    */
   proxyProtocol?: { trusts(peerAddress: string): boolean };
 }

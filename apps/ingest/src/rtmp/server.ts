@@ -193,32 +193,37 @@ export function createRtmpServer(opts: RtmpServerOptions): RtmpServer {
   };
 
   /**
-   * A plain RTMP connection: from a trusted load balancer (`opts.proxyProtocol`) its PROXY
-   * protocol header is read first and names the publisher; a connection from there without a
-   * valid header within the handshake timeout is closed (logged once per window and address).
+   * Finds the client of a new connection: from a trusted load balancer (`opts.proxyProtocol`)
+   * its PROXY protocol header is read first and names the publisher (the socket is left paused,
+   * the bytes after the header unread); a connection from there without a valid header within
+   * the handshake timeout is closed and logged (once per window and address). Other peers
+   * proceed at once, with no address (their own stands).
    */
-  const acceptPlain = (socket: Socket): void => {
+  const withClient = (socket: Socket, transport: RtmpTransport, proceed: (clientAddress?: string) => void): void => {
     const peer = normalizeAddress(socket.remoteAddress);
     if (!opts.proxyProtocol || closing || !opts.proxyProtocol.trusts(peer)) {
-      accept(socket, 'rtmp');
+      proceed();
       return;
     }
     socket.on('error', () => undefined); // until the session's own handlers; readProxyHeader reports it
     readingHeader.add(socket);
     socket.once('close', () => readingHeader.delete(socket));
     const reading = readProxyHeader(socket, limits.handshakeTimeoutMs).finally(() => readingHeader.delete(socket)).then(
-      (header) => {
-        accept(socket, 'rtmp', header.source?.address);
-        socket.resume(); // readProxyHeader left it paused: the session's 'data' handler is attached now
-      },
+      (header) => proceed(header.source?.address),
       (err: ProxyHeaderError) => {
         socket.destroy();
         const d = offenders.record(`proxy_header|${peer}`);
-        if (d.log) opts.logger.warn({ remoteAddress: peer, reason: err.reason, suppressed: d.suppressed }, 'closing RTMP connection: no valid PROXY protocol header from the load balancer');
+        if (d.log) opts.logger.warn({ remoteAddress: peer, transport, reason: err.reason, suppressed: d.suppressed }, 'closing RTMP connection: no valid PROXY protocol header from the load balancer');
       },
     );
     track(reading);
   };
+
+  /** A plain RTMP connection (see {@link withClient}). */
+  const acceptPlain = (socket: Socket): void => withClient(socket, 'rtmp', (clientAddress) => {
+    accept(socket, 'rtmp', clientAddress);
+    socket.resume(); // a header read left it paused: the session's 'data' handler is attached now
+  });
 
   const bind = (server: Server, port: number, host: string | undefined): Promise<AddressInfo> =>
     new Promise<AddressInfo>((resolve, reject) => {
@@ -246,13 +251,15 @@ export function createRtmpServer(opts: RtmpServerOptions): RtmpServer {
         secureContext: tls,
         handshakeTimeoutMs: limits.handshakeTimeoutMs,
         logger: opts.logger.child({ transport: 'rtmps' }),
-        onSecureConnection: (socket) => accept(socket, 'rtmps'),
-        admit: (raw) => admit(raw, 'rtmps'),
+        onSecureConnection: (socket, clientAddress) => accept(socket, 'rtmps', clientAddress),
+        admit: (raw, clientAddress) => admit(raw, 'rtmps', clientAddress ?? raw.remoteAddress),
+        ...(opts.proxyProtocol ? { preface: (raw: Socket, proceed: (clientAddress?: string) => void) => withClient(raw, 'rtmps', proceed) } : {}),
       });
-      const { server } = acceptor;
+      const { server, listener } = acceptor;
       server.on('error', (err) => opts.logger.error({ err }, 'RTMPS server error'));
-      listeners.push({ server, closeHandshaking: () => acceptor.destroyHandshaking() });
-      const address = await bind(server, port, host);
+      if (listener !== server) listener.on('error', (err) => opts.logger.error({ err }, 'RTMPS server error'));
+      listeners.push({ server: listener, closeHandshaking: () => acceptor.destroyHandshaking() });
+      const address = await bind(listener, port, host);
       opts.logger.info({ port: address.port, host: address.address }, 'RTMPS ingest listening');
       return {
         address,

@@ -7,7 +7,7 @@
  * RTMPS is RTMP 1.0 carried inside TLS (port 443 or 1936 by convention); once the TLS handshake
  * is done the bytes are those of plain RTMP, starting with the RTMP handshake (§5.2).
  */
-import type { Socket } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 
@@ -18,27 +18,44 @@ export interface TlsAcceptorOptions {
   /** A connection must finish the TLS handshake within this many ms (Node's `handshakeTimeout`). */
   handshakeTimeoutMs: number;
   logger: Logger;
-  /** Called with each connection whose TLS handshake completed; must not throw. */
-  onSecureConnection(socket: TLSSocket): void;
+  /**
+   * Called with each connection whose TLS handshake completed, and the client's address when a
+   * {@link TlsAcceptorOptions.preface} named one; must not throw.
+   */
+  onSecureConnection(socket: TLSSocket, clientAddress: string | undefined): void;
   /**
    * Called with each TCP connection before its TLS handshake (optional; must not throw): false
    * destroys it at once, unlogged (the caller logs and counts it), so a refused peer costs no
    * TLS work. The caller releases whatever it keeps per connection on the socket's `close`.
+   * `clientAddress`: as for `onSecureConnection`.
    */
-  admit?(raw: Socket): boolean;
+  admit?(raw: Socket, clientAddress: string | undefined): boolean;
+  /**
+   * Called with each TCP connection before anything else (optional; must not throw), to read
+   * what precedes TLS (a PROXY protocol header): it calls `proceed` once with the client's
+   * address (or none), leaving any bytes after the preface unread (`socket.unshift`), or
+   * destroys the socket. With it, {@link TlsAcceptor.listener} is a plain TCP server in front
+   * of the TLS one.
+   */
+  preface?(raw: Socket, proceed: (clientAddress?: string) => void): void;
 }
 
 /** A TLS server in front of the RTMP sessions (see {@link createTlsAcceptor}). */
 export interface TlsAcceptor {
-  /** The `tls.Server`; `listen`/`close`/`setSecureContext` are called on it by the owner. */
+  /** The `tls.Server`; `setSecureContext` is called on it by the owner. */
   readonly server: Server;
+  /** The server the owner calls `listen`/`close` on: the TLS server, or the TCP server reading a preface in front of it. */
+  readonly listener: NetServer;
   /** Destroys the connections still in their TLS handshake (server shutdown). */
   destroyHandshaking(): void;
 }
 
 interface Pending {
   raw: Socket;
+  /** The client's address: from the preface, else the peer's. */
   remoteAddress: string;
+  /** The address the preface named, if any. */
+  clientAddress: string | undefined;
   /** Handshake completed: the RTMP session owns the connection and its log lines. */
   secured: boolean;
   /** A handshake failure line was written for this connection. */
@@ -79,19 +96,37 @@ export function createTlsAcceptor(opts: TlsAcceptorOptions): TlsAcceptor {
       p.secured = true;
       pending.delete(key!);
     }
-    opts.onSecureConnection(socket);
+    opts.onSecureConnection(socket, p?.clientAddress);
   });
+  // Addresses the preface named, until the TLS server's 'connection' handler takes them.
+  const named = new WeakMap<Socket, string>();
+  // Connections still in their preface (destroyed at shutdown).
+  const inPreface = new Set<Socket>();
+  const { preface } = opts;
+  const listener: NetServer = preface
+    ? createNetServer({ noDelay: true }, (raw) => {
+      inPreface.add(raw);
+      raw.once('close', () => inPreface.delete(raw));
+      preface(raw, (clientAddress) => {
+        inPreface.delete(raw);
+        if (raw.destroyed) return;
+        if (clientAddress !== undefined) named.set(raw, clientAddress);
+        server.emit('connection', raw); // Node's TLS socket also reads what the preface left unshifted
+      });
+    })
+    : server;
 
   // 'connection' carries the TCP socket before the handshake: the only moment its peer address
   // is sure to be readable (a TLSSocket that was reset has none left by the time of the error).
   server.on('connection', (raw: Socket) => {
-    if (opts.admit && !opts.admit(raw)) {
+    const clientAddress = named.get(raw);
+    if (opts.admit && !opts.admit(raw, clientAddress)) {
       raw.destroy(); // not in `pending`: the TLS error this causes is only logged at debug
       return;
     }
     const key = keyOf(raw.remoteAddress, raw.remotePort);
     if (key === undefined) return; // already gone
-    const p: Pending = { raw, remoteAddress: raw.remoteAddress ?? 'unknown', secured: false, logged: false };
+    const p: Pending = { raw, remoteAddress: clientAddress ?? raw.remoteAddress ?? 'unknown', clientAddress, secured: false, logged: false };
     pending.set(key, p);
     logger.debug({ remoteAddress: p.remoteAddress }, 'RTMPS connection accepted; TLS handshake');
     raw.once('close', () => {
@@ -117,7 +152,10 @@ export function createTlsAcceptor(opts: TlsAcceptorOptions): TlsAcceptor {
 
   return {
     server,
+    listener,
     destroyHandshaking() {
+      for (const raw of inPreface) raw.destroy();
+      inPreface.clear();
       for (const p of pending.values()) {
         p.logged = true; // shutdown, not a client failure
         p.raw.destroy();
