@@ -3,12 +3,14 @@
  * platform's authorization on every node and the platform's streams at R3: with one server
  * SIGKILLed (the EVENTS stream's leader, the worst case) the ingest identity still appends events
  * and the JetStream API reports three replicas, one of them offline; the server restarted on the
- * same store catches up (current, no lag, every message in its own store).
+ * same store catches up (current, no lag, every message in its own store). A follower
+ * (`followSubject`, an R1 ordered consumer) whose consumer's server dies for good recreates it on
+ * a live server and keeps receiving, without that server coming back.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
-import { EVENTS_STREAM, streamEvent, systemClock, type DomainEvent } from '@live/events';
-import { appendEvent, connectMessaging, ensureEventStreams, type Messaging } from '@live/messaging';
+import { EVENTS_STREAM, streamEvent, streamSubject, systemClock, type DomainEvent } from '@live/events';
+import { appendEvent, connectMessaging, ensureEventStreams, followSubject, type Messaging } from '@live/messaging';
 import { startServices, type NatsClusterHandle, type RunningServices } from '../src/services/index.js';
 
 const silent = pino({ level: process.env.TEST_LOG ?? 'silent' });
@@ -112,5 +114,37 @@ describe('three nats-servers, streams at R3', { timeout: 120_000 }, () => {
     }, { timeout: 60_000, interval: 250 });
     console.log(`EVENTS after ${victim} restarted (rejoined the meta group after ${rejoinedMs} ms, stream replica current after ${Date.now() - restartedAt} ms): ${JSON.stringify({ messages: healed.info.state.messages, cluster: healed.cluster })}`);
     expect(healed.cluster.replicas?.every((p) => p.current)).toBe(true);
+  });
+
+  it('keeps a follower receiving after the server holding its consumer dies for good', async () => {
+    const received: string[] = [];
+    const follower = await followSubject(admin, {
+      stream: EVENTS_STREAM, filter: streamSubject('ch-cluster'), from: 'end', logger: silent,
+      onMessage: (msg) => { received.push((msg.json() as DomainEvent).id); },
+    });
+    try {
+      const first = publishStarted('follow-0');
+      await appendEvent(ingest.js, first);
+      await vi.waitFor(() => expect(received).toContain(first.id), { timeout: 30_000, interval: 100 });
+      // The ordered consumer's one server (R1): the victim.
+      const host = await vi.waitFor(async () => {
+        for await (const c of await admin.jsm.consumers.list(EVENTS_STREAM)) {
+          if (!c.config.durable_name && c.config.filter_subject === streamSubject('ch-cluster') && c.cluster?.leader) return c.cluster.leader;
+        }
+        throw new Error('no ordered consumer listed yet');
+      }, { timeout: 30_000, interval: 200 });
+      await cluster.kill(host);
+      try {
+        const after = publishStarted('follow-1');
+        await vi.waitFor(() => appendEvent(ingest.js, after, { timeoutMs: 1_000 }), { timeout: 30_000, interval: 100 });
+        // nats.js alone would wait for `host` to return; the follower recreates its consumer.
+        await vi.waitFor(() => expect(received).toContain(after.id), { timeout: 45_000, interval: 200 });
+        expect(received.filter((id) => id === after.id)).toHaveLength(1);
+      } finally {
+        await cluster.restart(host);
+      }
+    } finally {
+      await follower.close();
+    }
   });
 });

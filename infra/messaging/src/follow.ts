@@ -62,7 +62,7 @@ export async function followSubject(m: Messaging, opts: FollowOptions): Promise<
   const stopper = new AbortController();
   let nextSeq = 0;
   let caughtUp = false;
-  let current: { consumer: OrderedConsumer; messages: ConsumerMessages } | undefined;
+  let current: { consumer: OrderedConsumer; messages: ConsumerMessages; touch?: () => void } | undefined;
   const log = opts.logger.child({ stream: opts.stream, filter: opts.filter });
 
   const caughtUpNow = (): void => {
@@ -92,6 +92,13 @@ export async function followSubject(m: Messaging, opts: FollowOptions): Promise<
     const messages = await consumer.consume(FOLLOW_PULL);
     current = { consumer, messages };
     logRecoveries(messages, log);
+    // An ordered consumer is R1: when its nats-server dies, nats.js keeps asking for it (the info
+    // request times out instead of answering "not found") until that server returns. Recreated
+    // here, from the cursor, it lands on a live server.
+    current.touch = watchSilence(messages, () => {
+      log.warn({ nextSeq, silentMs: RECREATE_AFTER_SILENCE_MS }, 'follow: consumer silent; recreating it');
+      messages.stop();
+    });
   };
 
   const sleep = (ms: number): Promise<void> =>
@@ -113,6 +120,7 @@ export async function followSubject(m: Messaging, opts: FollowOptions): Promise<
       if (current) {
         try {
           for await (const msg of current.messages) {
+            current.touch?.();
             if (msg.seq < nextSeq) continue; // already delivered before a re-creation
             nextSeq = msg.seq + 1;
             attempt = 0;
@@ -166,6 +174,33 @@ export async function followSubject(m: Messaging, opts: FollowOptions): Promise<
       return closing;
     },
   };
+}
+
+/**
+ * How long a follower's consumer may stay silent (no message and no idle heartbeat, which come
+ * every second while idle, {@link FOLLOW_PULL}) before the follower recreates it, ms.
+ */
+export const RECREATE_AFTER_SILENCE_MS = 5_000;
+
+/**
+ * Calls `onSilent` once when `messages` has had neither a message (reported with the returned
+ * `touch`) nor an idle heartbeat for {@link RECREATE_AFTER_SILENCE_MS}; stops watching when the
+ * iterator ends.
+ */
+function watchSilence(messages: ConsumerMessages, onSilent: () => void): () => void {
+  let last = Date.now();
+  const touch = (): void => { last = Date.now(); };
+  const timer = setInterval(() => {
+    if (Date.now() - last < RECREATE_AFTER_SILENCE_MS) return;
+    clearInterval(timer);
+    onSilent();
+  }, 1000);
+  timer.unref();
+  void (async () => {
+    for await (const n of messages.status()) if (n.type === 'heartbeat') touch();
+  })().catch(() => undefined).finally(() => clearInterval(timer));
+  void messages.closed().finally(() => clearInterval(timer));
+  return touch;
 }
 
 /** nats.js consumer notifications worth an operator's line: the consumer went silent, was lost or was recreated. */
