@@ -44,8 +44,9 @@ interface UserState {
  * refilled at capacity/windowMs per ms) takes one token for every frame a user sends that could
  * write (message, emote, report); slow mode looks at the last message accepted for sending
  * or in flight ({@link UserLimits.reserve}, before the append), the duplicate filter at the last
- * one stored (after it): a message whose append failed never makes its retry a
- * "duplicate", whatever else the user sent meanwhile. State is per gateway: a user connected to two gateways at once gets two buckets.
+ * one stored (after it): a message whose append failed never makes its retry a "duplicate",
+ * whatever else the user sent meanwhile. State is per gateway: a user connected to two gateways
+ * at once gets two buckets.
  */
 export class UserLimits {
   private readonly users = new Map<string, UserState>();

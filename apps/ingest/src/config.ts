@@ -4,10 +4,9 @@
  */
 import { hostname } from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
-import { parseCidr } from '@live/db';
 import { natsAuthFromEnv, type NatsAuth } from '@live/messaging';
 import {
-  Host, Port, Secret, Url, checkSettings, databaseSettings, logSettings, natsSettings, tlsFilesOf, tlsSettings,
+  Host, List, PROXY_TRUST_ITEMS, Port, Secret, Url, checkSettings, databaseSettings, logSettings, natsSettings, tlsFilesOf, tlsSettings,
 } from '@live/runtime';
 import {
   DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_BYTES_UNPUBLISHED,
@@ -34,7 +33,7 @@ export const ingestConfigSchema = Type.Object({
   RTMP_MAX_PENDING_BYTES: Type.Integer({ minimum: 1024, default: DEFAULT_MAX_PENDING_BYTES, description: 'Most bytes all connections of this node together may hold in partially received RTMP messages; the connection whose message would grow past it is closed, the others keep going.' }),
   INGEST_RECONNECT_WINDOW_SECONDS: Type.Number({ minimum: 0, maximum: 3600, default: DEFAULT_RECONNECT_WINDOW_SECONDS, description: 'Reconnect window (Mux\'s `reconnect_window`): when a publisher\'s connection drops without a clean stop (TCP close or reset, idle timeout; no `FCUnpublish`/`deleteStream`), its session waits this many seconds (`StreamPublishInterrupted`, the session shows `reconnecting`); a publish with a key of the channel on any ingest node within it continues the same session, workflow and playlists (one `EXT-X-DISCONTINUITY`, one VOD). 0: a drop ends the session at once. Node-wide today; a per-channel value would come from the channel read model through the stream-key check and override it.' }),
   INGEST_HANDOVER_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 30000, default: DEFAULT_HANDOVER_TIMEOUT_MS, description: 'How long a node waits for the node holding a channel\'s publish lease to answer its handover request (core NATS `ingest.handover.<nodeId>`) before deeming it dead and taking the lease over, instead of waiting for the 30 s lease expiry.' }),
-  RTMP_PROXY_PROTOCOL_FROM: Type.Optional(Type.String({ minLength: 1, description: 'Comma-separated addresses or CIDR blocks of the TCP load balancers in front of the RTMP and RTMPS listeners that send the PROXY protocol (HAProxy `send-proxy-v2` or `send-proxy`, an AWS NLB with proxy protocol v2). A connection from one of them must start with a PROXY header (for RTMPS, before TLS), and the publisher it names is the address every rule sees (connection caps, stream-key CIDRs, logs); other peers connect directly. Unset: no PROXY protocol.', defaultText: 'unset' })),
+  RTMP_PROXY_PROTOCOL_FROM: Type.Optional(List('The TCP load balancers in front of the RTMP and RTMPS listeners that send the PROXY protocol (HAProxy `send-proxy-v2` or `send-proxy`, an AWS NLB with proxy protocol v2). A connection from one of them must start with a PROXY header (for RTMPS, before TLS), and the publisher it names is the address every rule sees (connection caps, stream-key CIDRs, logs); other peers connect directly. Unset: no PROXY protocol.', PROXY_TRUST_ITEMS)),
   INGEST_NODE_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,100}$', patternText: 'letters, digits, `_` or `-`', description: 'This node\'s id in StreamPublishStarted and logs.', defaultText: '`ingest-<hostname>`' })),
   ...databaseSettings,
   ...natsSettings,
@@ -57,8 +56,6 @@ export interface IngestProcessConfig {
   readonly rtmpLimits: RtmpLimits;
   /** `INGEST_RECONNECT_WINDOW_SECONDS` in ms. */
   readonly reconnectWindowMs: number;
-  /** `RTMP_PROXY_PROTOCOL_FROM` as a list of CIDR blocks (undefined when unset). */
-  readonly proxyProtocolFrom: readonly string[] | undefined;
 }
 
 /**
@@ -74,7 +71,6 @@ export function deriveIngestConfig(s: IngestSettings): IngestProcessConfig {
     relayBaseUrl: s.RELAY_BASE_URL ?? `http://${s.HTTP_HOST}:${s.HTTP_PORT}`,
     rtmps: tls ? { port: s.RTMPS_PORT, host: s.RTMPS_HOST ?? s.RTMP_HOST, ...tls } : undefined,
     reconnectWindowMs: Math.round(s.INGEST_RECONNECT_WINDOW_SECONDS * 1000),
-    proxyProtocolFrom: s.RTMP_PROXY_PROTOCOL_FROM === undefined ? undefined : checkSettings('RTMP_PROXY_PROTOCOL_FROM', () => cidrList(s.RTMP_PROXY_PROTOCOL_FROM!)),
     rtmpLimits: {
       maxConnections: s.RTMP_MAX_CONNECTIONS,
       maxConnectionsPerAddress: s.RTMP_MAX_CONNECTIONS_PER_ADDRESS,
@@ -86,13 +82,3 @@ export function deriveIngestConfig(s: IngestSettings): IngestProcessConfig {
   };
 }
 
-/**
- * `a.b.c.d[/n], x:y::z[/n], …` as a list of CIDR blocks.
- * @throws Error naming the first entry that is not an address or CIDR block.
- */
-function cidrList(text: string): string[] {
-  const list = text.split(',').map((x) => x.trim()).filter(Boolean);
-  for (const c of list) if (parseCidr(c) === null) throw new Error(`"${c}" is not an IP address or CIDR block`);
-  if (list.length === 0) throw new Error('no address or CIDR block');
-  return list;
-}

@@ -26,7 +26,7 @@ const node = await startIngestNode({
   relayBaseUrl: c.relayBaseUrl,
   relayToken: s.INTERNAL_TOKEN,
   rtmpLimits: c.rtmpLimits,
-  ...(c.proxyProtocolFrom ? { proxyProtocolFrom: c.proxyProtocolFrom } : {}),
+  ...(s.RTMP_PROXY_PROTOCOL_FROM ? { proxyProtocolFrom: s.RTMP_PROXY_PROTOCOL_FROM } : {}),
   reconnectWindowMs: c.reconnectWindowMs,
   handoverTimeoutMs: s.INGEST_HANDOVER_TIMEOUT_MS,
 });

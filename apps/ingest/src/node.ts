@@ -2,9 +2,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
-import { addressInCidrs, checkStreamKey, type Db } from '@live/db';
+import { checkStreamKey, type Db } from '@live/db';
 import { createLeaseStore, type Messaging } from '@live/messaging';
-import { applyTlsReloads, watchTlsFiles, type TlsFilesWatcher } from '@live/runtime';
+import { applyTlsReloads, compileProxyTrust, watchTlsFiles, type TlsFilesWatcher } from '@live/runtime';
 import { combineMediaSinks, createRtmpServer, maskStreamKey, type AuthorizePublishResult, type RtmpLimits, type RtmpServer, type RtmpSessionInfo } from './rtmp/index.js';
 import { createRelay, createRelayServer } from './relay/index.js';
 import { KEY_ROTATED_REASON, startControlListener, type ControlListener } from './control.js';
@@ -45,8 +45,9 @@ export interface IngestNodeOptions {
    */
   readonly rtmpLimits?: RtmpLimits;
   /**
-   * Addresses or CIDR blocks of the load balancers that send the PROXY protocol to the RTMP and
-   * RTMPS listeners (`RTMP_PROXY_PROTOCOL_FROM`); see `RtmpServerOptions.proxyProtocol`.
+   * The load balancers that send the PROXY protocol to the RTMP and RTMPS listeners
+   * (`RTMP_PROXY_PROTOCOL_FROM`: addresses, CIDRs, `loopback`…, as `compileProxyTrust` of
+   * `@live/runtime` takes them for `TRUST_PROXY`); see `RtmpServerOptions.proxyProtocol`.
    */
   readonly proxyProtocolFrom?: readonly string[];
   /**
@@ -194,10 +195,11 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     kick: (connectionId, reason) => rtmpRef?.kick(connectionId, reason) ?? false,
   });
   lifecycleRef = lifecycle;
+  const proxyTrust = opts.proxyProtocolFrom?.length ? compileProxyTrust(opts.proxyProtocolFrom) : undefined;
   const rtmp = createRtmpServer({
     logger: logger.child({ component: 'rtmp' }),
     ...(opts.rtmpLimits ? { limits: opts.rtmpLimits } : {}),
-    ...(opts.proxyProtocolFrom ? { proxyProtocol: { trusts: (peer: string) => addressInCidrs(peer, opts.proxyProtocolFrom!) } } : {}),
+    ...(proxyTrust ? { proxyProtocol: { trusts: (peer: string) => proxyTrust(peer, 0) } } : {}),
     onLimit: (e) => (e.action === 'refused' ? refusedConnections : limitedConnections).inc({ reason: e.reason }),
     mediaSink: combineMediaSinks(relay, health),
     channelClaims: {

@@ -64,12 +64,18 @@ export function tlsSettings(prefix: string, what: string) {
   } as const;
 }
 
+/**
+ * The items of a list of trusted proxies (`TRUST_PROXY`, the ingest's `RTMP_PROXY_PROTOCOL_FROM`),
+ * as `compileProxyTrust` takes them.
+ */
+export const PROXY_TRUST_ITEMS = {
+  itemText: 'IP addresses, CIDRs or `loopback`/`linklocal`/`uniquelocal`',
+  itemPattern: '^(loopback|linklocal|uniquelocal|[0-9A-Fa-f:.]+(/\\d{1,3})?)$',
+} as const;
+
 /** Addresses whose `X-Forwarded-For` is believed (`TRUST_PROXY`). */
 export const trustProxySettings = {
-  TRUST_PROXY: Type.Optional(List('Reverse proxies or CDN ranges whose `X-Forwarded-For` gives the client\'s address (rate limits, sign-in throttling, address-bound playback tokens): IP addresses or CIDRs, or `loopback`, `linklocal`, `uniquelocal`. Unset: the TCP peer is the client.', {
-    itemText: 'IP addresses, CIDRs or `loopback`/`linklocal`/`uniquelocal`',
-    itemPattern: '^(loopback|linklocal|uniquelocal|[0-9A-Fa-f:.]+(/\\d{1,3})?)$',
-  })),
+  TRUST_PROXY: Type.Optional(List('Reverse proxies or CDN ranges whose `X-Forwarded-For` gives the client\'s address (rate limits, sign-in throttling, address-bound playback tokens): IP addresses or CIDRs, or `loopback`, `linklocal`, `uniquelocal`. Unset: the TCP peer is the client.', PROXY_TRUST_ITEMS)),
 };
 
 /** A ClickHouse HTTP client's endpoint and credentials (`CLICKHOUSE_*`). */
