@@ -391,9 +391,10 @@ describe('presence', () => {
     // The history is also reachable by session id.
     expect((await history('', sessionId)).messages.length).toBeGreaterThan(0);
 
-    // The clock the aggregators judge silence by: `skew` jumps it forward.
-    let skew = 0;
-    const clock: EventClock = { now: () => Date.now() + skew, randomBytes: systemClock.randomBytes };
+    // The clock the aggregators judge silence by: it stands still unless the test moves it, so a
+    // report's age is what the test set, however slowly this machine runs.
+    let now = Date.now();
+    const clock: EventClock = { now: () => now, randomBytes: systemClock.randomBytes };
     // Two projector processes: only the lease holder appends.
     aggregators.push(startPresenceAggregator({ messaging: m, logger, clock, holder: 'test-a' }));
     aggregators.push(startPresenceAggregator({ messaging: m, logger, clock, holder: 'test-b' }));
@@ -413,11 +414,17 @@ describe('presence', () => {
       await until('5 viewers', viewers, (v) => v === 5);
       expect((await loadChatRoom(db, CH))?.viewerCount).toBe(5);
 
-      // gw-b falls silent; gw-a keeps reporting. 1.5 s later, jump the clock to just short of the
-      // expiry: gw-b's last report is then older than PRESENCE_EXPIRY_MS, gw-a's is not.
+      // gw-b falls silent; gw-a keeps reporting. The aggregators subscribe on this connection, so
+      // a flush (its PONG comes after every message published before it) means they have heard
+      // gw-b's last report. Then the clock moves to just short of the expiry, gw-a is heard again
+      // at that time, and the clock moves on past gw-b's expiry: gw-b's last report is then older
+      // than PRESENCE_EXPIRY_MS, gw-a's is not.
       delete rooms['gw-b'];
-      await new Promise((r) => setTimeout(r, 1500));
-      skew += PRESENCE_EXPIRY_MS - 700;
+      await m.nc.flush();
+      now += PRESENCE_EXPIRY_MS - 500;
+      publish();
+      await m.nc.flush();
+      now += 1000;
       await until('3 viewers after gw-b went silent', viewers, (v) => v === 3);
 
       // A new broadcast resets the read model to 0; the current total is counted again.
@@ -426,7 +433,8 @@ describe('presence', () => {
       await until('3 viewers again in the new session', viewers, (v) => v === 3);
 
       delete rooms['gw-a'];
-      skew += PRESENCE_EXPIRY_MS + 1000;
+      await m.nc.flush(); // gw-a's last report heard before the clock moves past its expiry
+      now += PRESENCE_EXPIRY_MS + 1000;
       await until('a drop to 0 counted', counts, (c) => c.at(-1) === 0);
     } finally {
       clearInterval(timer);

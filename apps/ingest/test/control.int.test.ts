@@ -1,8 +1,10 @@
 /**
  * The ingest node against a real nats-server (JetStream) and PostgreSQL, with real ffmpeg
  * publishers: stream-key refusals (address allow-list, expiry) and the control listener (a
- * revoked or rotated key, or a stop request, disconnects the live publisher within seconds and
- * the log records StreamPublishEnded with reason `kicked`).
+ * revoked or rotated key, or a stop request, disconnects the live publisher and the log records
+ * StreamPublishEnded with reason `kicked`). The kick is checked by the order of what happens (the
+ * control event, the node's kick, the publisher's disconnect, StreamPublishEnded after the
+ * control event in the log), not by how many milliseconds it took.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
@@ -14,6 +16,7 @@ import { appendEvent, connectMessaging, ensureEventStreams, readEvents, type Mes
 import { channelSubject, domainEvent, EVENTS_STREAM, streamEvent, streamSubject, systemClock, type DomainEvent, type EventOf } from '@live/events';
 import { startIngestNode, type IngestNode } from '../src/node.js';
 import { captureLogger, type LogLine } from './helpers/log.js';
+import { within } from './helpers/within.js';
 
 let services: RunningServices;
 let db: Db;
@@ -22,7 +25,8 @@ let node: IngestNode;
 let lines: LogLine[];
 const publishers = new Set<Publisher>();
 const PATTERN = { seconds: 60, width: 320, height: 180, fps: 15, videoKbps: 200 };
-const KICK_DEADLINE_MS = 3000;
+/** Give-up bound of the waits for a kick's consequences (far above what it takes; not asserted). */
+const KICK_WAIT_MS = 30_000;
 
 beforeAll(async () => {
   const silent = pino({ level: 'silent' });
@@ -76,23 +80,30 @@ async function waitStarted(channelId: string, count = 1): Promise<EventOf<'Strea
   }, 20_000, 250);
 }
 
-async function waitEnded(channelId: string, sessionId: string): Promise<EventOf<'StreamPublishEnded'>> {
-  return waitFor(`StreamPublishEnded of ${sessionId}`, async () =>
-    (await streamEvents(channelId)).find((e): e is EventOf<'StreamPublishEnded'> => e.type === 'StreamPublishEnded' && e.data.sessionId === sessionId), 10_000, 200);
-}
+/**
+ * Appends `event` while `p` publishes session `sessionId` of `channelId`, and checks that the
+ * publisher's connection ended as a consequence: the node logged the kick of that session for
+ * that event before ffmpeg exited (non-zero: it was disconnected, not done), and the session's
+ * StreamPublishEnded (reason `kicked`) comes after the control event in the EVENTS stream.
+ * The waits are for those events; their bound is only where the test gives up.
+ */
+async function expectKick(p: Publisher, event: DomainEvent, channelId: string, sessionId: string): Promise<void> {
+  expect(p.child.exitCode, 'the publisher is still live when the control event is appended').toBeNull();
+  const from = lines.length;
+  const appended = await appendEvent(messaging.js, event);
+  const exit = await within(p.done, `the publisher of ${sessionId} to be disconnected after ${event.type}`, KICK_WAIT_MS);
+  const linesAtExit = lines.length;
+  expect(exit.code, exit.stderr).not.toBe(0);
+  const kick = lines.findIndex((l, i) => i >= from && l.msg === 'kicked session on control event' && l.sessionId === sessionId);
+  expect(kick, 'the node logged the kick of the session').toBeGreaterThanOrEqual(0);
+  expect(kick, 'the kick was logged before the publisher exited').toBeLessThan(linesAtExit);
+  expect(lines[kick]).toMatchObject({ eventId: event.id, eventType: event.type, streamId: channelId });
 
-/** Resolves with the ffmpeg exit and how long after `since` it came, or rejects after `ms`. */
-async function exitsWithin(p: Publisher, since: number, ms: number): Promise<{ code: number | null; stderr: string; afterMs: number }> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`publisher still running ${ms} ms after the event`)), ms);
-  });
-  try {
-    const r = await Promise.race([p.done, timeout]);
-    return { ...r, afterMs: Date.now() - since };
-  } finally {
-    clearTimeout(timer);
-  }
+  const ended = await waitFor(`StreamPublishEnded of ${sessionId}`, async () =>
+    (await readEvents(messaging.js, EVENTS_STREAM, streamSubject(channelId)))
+      .find((e) => e.event.type === 'StreamPublishEnded' && (e.event as EventOf<'StreamPublishEnded'>).data.sessionId === sessionId), KICK_WAIT_MS, 200);
+  expect(ended.seq, 'StreamPublishEnded follows the control event').toBeGreaterThan(appended.seq);
+  expect((ended.event as EventOf<'StreamPublishEnded'>).data.reason).toBe('kicked');
 }
 
 async function kicksMetric(): Promise<string> {
@@ -104,20 +115,12 @@ const revoked = (channelId: string, keyId: string) =>
   domainEvent(systemClock, 'StreamKeyRevoked', channelSubject(channelId), { channelId, keyId, actorUserId: 'owner-1' }, { producer: 'test' });
 
 describe('control listener', () => {
-  it('(a) StreamKeyRevoked disconnects the publisher of that key within 3 s; StreamPublishEnded says kicked; the key is refused at once', { timeout: 60_000 }, async () => {
+  it('(a) StreamKeyRevoked disconnects the publisher of that key; StreamPublishEnded follows it and says kicked; the key is refused at once', { timeout: 120_000 }, async () => {
     const { channelId, key, keyId } = await channelWithKey('ctl-revoke');
     const p = publish(key);
     const started = await waitStarted(channelId);
-    expect(p.child.exitCode).toBeNull();
 
-    const t0 = Date.now();
-    await appendEvent(messaging.js, revoked(channelId, keyId));
-    const exit = await exitsWithin(p, t0, KICK_DEADLINE_MS);
-    expect(exit.code).not.toBe(0);
-    expect(exit.afterMs).toBeLessThan(KICK_DEADLINE_MS);
-
-    const ended = await waitEnded(channelId, started.data.sessionId);
-    expect(ended.data.reason).toBe('kicked');
+    await expectKick(p, revoked(channelId, keyId), channelId, started.data.sessionId);
     expect(lines.find((l) => l.msg === 'kicked session on control event' && l.sessionId === started.data.sessionId))
       .toMatchObject({ reason: 'stream key revoked', streamId: channelId, eventType: 'StreamKeyRevoked' });
     expect(await kicksMetric()).toContain('ingest_kicks_total{reason="key_revoked"} 1');
@@ -130,21 +133,16 @@ describe('control listener', () => {
     expect((await streamEvents(channelId)).filter((e) => e.type === 'StreamPublishStarted')).toHaveLength(1);
   });
 
-  it('(b) StreamKeyRotated kicks the publisher of the old key; a reconnect with the old key is refused once its row is revoked', { timeout: 60_000 }, async () => {
+  it('(b) StreamKeyRotated kicks the publisher of the old key; a reconnect with the old key is refused once its row is revoked', { timeout: 120_000 }, async () => {
     const { channelId, key, keyId } = await channelWithKey('ctl-rotate');
     const p = publish(key);
     const started = await waitStarted(channelId);
 
     const newKey = generateStreamKey();
     const newKeyId = randomUUID();
-    const t0 = Date.now();
-    await appendEvent(messaging.js, domainEvent(systemClock, 'StreamKeyRotated', channelSubject(channelId), {
+    await expectKick(p, domainEvent(systemClock, 'StreamKeyRotated', channelSubject(channelId), {
       channelId, oldKeyId: keyId, keyId: newKeyId, keyHash: hashStreamKey(newKey), keyLast4: newKey.slice(-4), label: 'OBS', expiresAt: null, allowedCidrs: [], actorUserId: 'owner-1',
-    }, { producer: 'test' }));
-    const exit = await exitsWithin(p, t0, KICK_DEADLINE_MS);
-    expect(exit.code).not.toBe(0);
-    expect(exit.afterMs).toBeLessThan(KICK_DEADLINE_MS);
-    expect((await waitEnded(channelId, started.data.sessionId)).data.reason).toBe('kicked');
+    }, { producer: 'test' }), channelId, started.data.sessionId);
     expect(lines.find((l) => l.msg === 'kicked session on control event' && l.sessionId === started.data.sessionId)).toMatchObject({ reason: 'stream key rotated' });
 
     // What the projector does with StreamKeyRotated, done by hand: old key revoked, new key active.
@@ -159,7 +157,7 @@ describe('control listener', () => {
     expect((await streamEvents(channelId)).filter((e) => e.type === 'StreamPublishStarted')).toHaveLength(2);
   });
 
-  it('(c) StreamStopRequested kicks the session it names; events for another key or session kick nothing', { timeout: 60_000 }, async () => {
+  it('(c) StreamStopRequested kicks the session it names; events for another key or session kick nothing', { timeout: 120_000 }, async () => {
     const { channelId, key } = await channelWithKey('ctl-stop');
     const other = await channelWithKey('ctl-stop-other');
     const p = publish(key);
@@ -181,16 +179,12 @@ describe('control listener', () => {
     expect((await streamEvents(channelId)).filter((e) => e.type === 'StreamPublishEnded')).toHaveLength(0);
     expect(await kicksMetric()).toBe(before);
 
-    const t0 = Date.now();
-    await appendEvent(messaging.js, streamEvent(systemClock, 'StreamStopRequested', { channelId, sessionId: started.data.sessionId, actorUserId: 'mod-1' }, { producer: 'test' }));
-    const exit = await exitsWithin(p, t0, KICK_DEADLINE_MS);
-    expect(exit.code).not.toBe(0);
-    expect((await waitEnded(channelId, started.data.sessionId)).data.reason).toBe('kicked');
+    await expectKick(p, streamEvent(systemClock, 'StreamStopRequested', { channelId, sessionId: started.data.sessionId, actorUserId: 'mod-1' }, { producer: 'test' }), channelId, started.data.sessionId);
     expect(lines.find((l) => l.msg === 'publish ended' && l.sessionId === started.data.sessionId)).toMatchObject({ reason: 'kicked', detail: 'stopped by mod-1' });
     expect(await kicksMetric()).toContain('ingest_kicks_total{reason="stop_requested"} 1');
   });
 
-  it('(f) recreates its consumer when it is deleted on the server, and still kicks on the next revocation', { timeout: 60_000 }, async () => {
+  it('(f) recreates its consumer when it is deleted on the server, and still kicks on the next revocation', { timeout: 120_000 }, async () => {
     const controlConsumers = async (): Promise<string[]> => {
       const names: string[] = [];
       for await (const ci of messaging.jsm.consumers.list(EVENTS_STREAM)) if (ci.config.filter_subject === 'evt.channel.*') names.push(ci.name);
@@ -208,10 +202,7 @@ describe('control listener', () => {
     const { channelId, key, keyId } = await channelWithKey('ctl-recreate');
     const p = publish(key);
     const started = await waitStarted(channelId);
-    const t0 = Date.now();
-    await appendEvent(messaging.js, revoked(channelId, keyId));
-    expect((await exitsWithin(p, t0, KICK_DEADLINE_MS)).code).not.toBe(0);
-    expect((await waitEnded(channelId, started.data.sessionId)).data.reason).toBe('kicked');
+    await expectKick(p, revoked(channelId, keyId), channelId, started.data.sessionId);
   });
 });
 
