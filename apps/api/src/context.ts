@@ -4,6 +4,7 @@ import type { EventClock, EventEnvelope, Role } from '@live/events';
 import { waitForProjection, type Db } from '@live/db';
 import { appendEvent, ConcurrencyError, type Messaging } from '@live/messaging';
 import { ApiError } from './errors.js';
+import { PasswordHasher } from './auth/passwords.js';
 import type { AuthUser, JwtKey } from '@live/auth';
 import type { EdgePathway } from '@live/runtime';
 
@@ -49,6 +50,8 @@ export interface ApiConfig {
   readonly loginMaxDelaySeconds: number;
   /** Longest delay of an account over all addresses, seconds (default 30). */
   readonly loginAccountMaxDelaySeconds: number;
+  /** Password hashes and verifications (argon2id) computed at once; more wait their turn (default 1: half of a 2-core node). */
+  readonly passwordHashConcurrency: number;
   /** A throttle key's failures are forgotten after this many seconds without an attempt once its delay ended (default 900). */
   readonly loginWindowSeconds: number;
   /**
@@ -84,6 +87,7 @@ export const DEFAULT_API_CONFIG: Omit<ApiConfig, 'jwtKeys'> = {
   loginMaxDelaySeconds: 300,
   loginAccountMaxDelaySeconds: 30,
   loginWindowSeconds: 900,
+  passwordHashConcurrency: 1,
   playbackKeys: [],
   playbackTokenTtlSeconds: 600,
   edgePathways: [],
@@ -120,6 +124,8 @@ export interface ApiContext {
   commit(events: readonly EventEnvelope[]): Promise<number>;
   /** Waits until the read models include `streamSequence` (see `waitForProjection`). */
   projected(streamSequence: number): Promise<boolean>;
+  /** Password hashing and verification, at most `config.passwordHashConcurrency` at once. */
+  readonly passwords: PasswordHasher;
 }
 
 /**
@@ -133,6 +139,7 @@ export function createApiContext(deps: { db: Db; messaging: Messaging | null; co
   };
   const ctx: ApiContext = {
     db, messaging, config, clock: deps.clock,
+    passwords: new PasswordHasher(config.passwordHashConcurrency),
     async append(event, opts = {}) {
       const m = requireMessaging();
       try {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { base64url, SignJWT } from 'jose';
 import { ApiError } from '../src/errors.js';
-import { checkPasswordPolicy, hashPassword, verifyDummyPassword, verifyPassword } from '../src/auth/passwords.js';
+import { checkPasswordPolicy, hashPassword, PasswordHasher, verifyDummyPassword, verifyPassword } from '../src/auth/passwords.js';
 import { assertKeyRing, signAccessToken, verifyAccessToken } from '../src/auth/tokens.js';
 import { hashRefreshToken, newRefreshToken, REFRESH_TOKEN_PATTERN } from '../src/auth/refresh.js';
 import { accountThrottleKey, addressThrottleKey, loginThrottleKeys, normalizeAddress, pairThrottleKey, throttleDelaySeconds } from '../src/auth/throttle.js';
@@ -57,6 +57,16 @@ describe('password policy', () => {
     expect(await verifyPassword('not a hash', 'x')).toBe(false);
     expect(await hashPassword('same')).not.toBe(await hashPassword('same')); // salted
     expect(await verifyDummyPassword('anything')).toBe(false);
+  });
+});
+
+describe('bounded password hashing', () => {
+  it('hashes and verifies through the bound', async () => {
+    const hasher = new PasswordHasher(1);
+    const [a, b] = await Promise.all([hasher.hash('correct horse battery'), hasher.hash('another password')]);
+    expect(await hasher.verify(a, 'correct horse battery')).toBe(true);
+    expect(await hasher.verify(b, 'correct horse battery')).toBe(false);
+    expect(await hasher.verifyDummy('whatever it is')).toBe(false);
   });
 });
 

@@ -17,6 +17,7 @@ import {
 import { registerWebApp, type WebAppOptions } from './web.js';
 import { createImmutableObjectCache, DEFAULT_EDGE_CACHE_BYTES, type CachedObject } from './cache.js';
 import { createAnnouncedPlaylistWatcher, createLiveStore, type LiveStoreOptions } from './live-store.js';
+import { createColdLane, createLookupCache, LookupsBusyError } from './lookups.js';
 import { createMediaFeed, type AnnouncementSource, type MediaFeedOptions } from './feed.js';
 import { addContentSteering, checkEdgeSteering, steeringServerUri, type EdgeSteering } from './steering.js';
 
@@ -48,6 +49,8 @@ export interface EdgeOptions {
   /** Milliseconds a cached object is served before storage is asked once whether it still exists (default 1000). */
   readonly objectCacheRevalidateMs?: number;
   readonly logger?: boolean | object;
+  /** Log every request (Fastify's request logging; `EDGE_ACCESS_LOG`); default false: errors and refusals only. */
+  readonly accessLog?: boolean;
   /** TLS credentials: serve HTTPS (renewals: `applyTlsReloads(watcher, app.server)` of `@live/runtime`). */
   readonly https?: SecureContextOptions;
   /**
@@ -72,6 +75,14 @@ export interface EdgeOptions {
   readonly maxWatchedPlaylists?: number;
   /** How often a watched playlist is stat'ed for its parked blocking reloads, ms (default 50). */
   readonly blockingPollMs?: number;
+  /**
+   * Database lookups of names the edge does not know to exist (made-up channels and sessions)
+   * at once (`EDGE_COLD_LOOKUP_CONCURRENCY`, default 2 of the pool's 5 connections); lookups of
+   * known ones never wait for them (lookups.ts).
+   */
+  readonly coldLookupConcurrency?: number;
+  /** Such lookups waiting before more are answered 503 LOOKUPS_BUSY (`EDGE_COLD_LOOKUP_QUEUE`, default 1000). */
+  readonly coldLookupQueue?: number;
   /** A refused blocking reload is logged once per client address per this many ms (default 60,000). */
   readonly offenderLogWindowMs?: number;
   /**
@@ -109,6 +120,7 @@ export const EDGE_ERRORS = {
   SESSION_NOT_LIVE: { status: 404, message: 'The session is not live: its playlists will not change.' },
   TOO_MANY_BLOCKING_RELOADS: { status: 429, message: 'Too many blocking playlist reloads from this address at once.' },
   BLOCKING_RELOADS_BUSY: { status: 503, message: 'The edge is watching as many playlists as it may; retry shortly.' },
+  LOOKUPS_BUSY: { status: 503, message: 'The edge is looking up too many unknown channels and sessions; retry shortly.' },
   BAD_REQUEST: { status: 400, message: 'Malformed request.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Only GET, HEAD and OPTIONS are served.' },
   REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time.' },
@@ -388,7 +400,7 @@ export function parseRange(header: string | undefined, size: number): { start: n
  */
 export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: redactingLogger(opts.logger ?? false), routerOptions: { maxParamLength: 1024 },
+    logger: redactingLogger(opts.logger ?? false), disableRequestLogging: !opts.accessLog, routerOptions: { maxParamLength: 1024 },
     trustProxy: opts.trustProxy && opts.trustProxy.length > 0 ? [...opts.trustProxy] : false,
     ...(opts.https ? { https: opts.https } : {}),
     // Errors raised before routing (bad URL encoding, an over-long parameter): the catalogue's JSON.
@@ -436,9 +448,26 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   const objectCache = objectCacheBytes > 0
     ? createImmutableObjectCache({ storage: opts.storage, maxBytes: objectCacheBytes, ...(opts.objectCacheRevalidateMs !== undefined ? { revalidateMs: opts.objectCacheRevalidateMs } : {}) })
     : null;
-  const liveCache = new Map<string, { sessionId: string | null; at: number }>();
-  const policyCache = new Map<string, { policy: EdgePolicy | null; at: number }>();
-  const sessionCache = new Map<string, { channelId: string | null; at: number }>();
+  // Database lookups in two lanes: names known to exist at once, never-seen or missing ones through the cold lane (lookups.ts).
+  const cold = createColdLane(opts.coldLookupConcurrency, opts.coldLookupQueue);
+  new Gauge({ name: 'edge_cold_lookups_queued', help: 'Database lookups of names not known to exist waiting for a cold slot', registers: [registry], collect() { this.set(cold.limit.queued); } });
+  new Counter({ name: 'edge_cold_lookups_refused_total', help: 'Requests answered 503 LOOKUPS_BUSY: the cold lookups queue was full', registers: [registry], collect() { this.reset(); this.inc(cold.refused); } });
+  const policyCache = createLookupCache<EdgePolicy>({
+    cold, ttlMs: () => policyMs,
+    load: async (channelId) => {
+      const p = await channelPlaybackPolicy(opts.db, channelId);
+      return p ? { channelId, tokenRequired: p.visibility !== 'public' || p.encryption.enabled, version: p.version } : null;
+    },
+  });
+  // A session never changes channel: a known mapping is kept longer than an unknown one.
+  const sessionCache = createLookupCache<string>({
+    cold, ttlMs: (channelId) => (channelId ? 60_000 : policyMs), maxEntries: 50_000,
+    load: (sessionId) => sessionChannelId(opts.db, sessionId),
+  });
+  const liveCache = createLookupCache<string>({
+    cold, ttlMs: () => cacheMs, known: (channelId) => policyCache.known(channelId),
+    load: async (channelId) => (await currentLiveSession(opts.db, channelId))?.sessionId ?? null,
+  });
   const ring: PlaybackKeyRing | null = opts.playbackKeys && opts.playbackKeys.length > 0 ? playbackKeyRing(opts.playbackKeys) : null;
   /** `edge_requests_total` children by kind and status: `inc({ labels })` hashes the labels on every call. */
   const requestCounters = new Map<string, ReturnType<typeof requests.labels>>();
@@ -456,26 +485,10 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   if (opts.contentKeySecret && opts.contentKeySecret.length < 16) throw new TypeError('contentKeySecret must be at least 16 bytes');
   if (opts.steering) checkEdgeSteering(opts.steering);
 
-  /** The channel's policy as the edge needs it (null: no such channel). */
-  async function policyOf(channelId: string): Promise<EdgePolicy | null> {
-    const hit = policyCache.get(channelId);
-    if (hit && Date.now() - hit.at < policyMs) return hit.policy;
-    const p = await channelPlaybackPolicy(opts.db, channelId);
-    const policy = p ? { channelId, tokenRequired: p.visibility !== 'public' || p.encryption.enabled, version: p.version } : null;
-    policyCache.set(channelId, { policy, at: Date.now() });
-    if (policyCache.size > 10_000) policyCache.clear();
-    return policy;
-  }
-
-  async function channelOfSession(sessionId: string): Promise<string | null> {
-    const hit = sessionCache.get(sessionId);
-    // A session never changes channel: a known mapping is kept longer than an unknown one.
-    if (hit && Date.now() - hit.at < (hit.channelId ? 60_000 : policyMs)) return hit.channelId;
-    const channelId = await sessionChannelId(opts.db, sessionId);
-    sessionCache.set(sessionId, { channelId, at: Date.now() });
-    if (sessionCache.size > 50_000) sessionCache.clear();
-    return channelId;
-  }
+  /** The channel's policy as the edge needs it (null: no such channel). @throws LookupsBusyError (lookups.ts). */
+  const policyOf = (channelId: string): Promise<EdgePolicy | null> => policyCache.get(channelId);
+  /** The channel of a session (null: no such session). @throws LookupsBusyError. */
+  const channelOfSession = (sessionId: string): Promise<string | null> => sessionCache.get(sessionId);
 
   function refuse(reply: FastifyReply, code: PlaybackTokenErrorCode): FastifyReply {
     tokenRefusals.inc({ code });
@@ -510,15 +523,8 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     }
   }
 
-  async function liveSessionOf(channelId: string): Promise<string | null> {
-    const hit = liveCache.get(channelId);
-    if (hit && Date.now() - hit.at < cacheMs) return hit.sessionId;
-    const s = await currentLiveSession(opts.db, channelId);
-    const sessionId = s?.sessionId ?? null;
-    liveCache.set(channelId, { sessionId, at: Date.now() });
-    if (liveCache.size > 10_000) liveCache.clear();
-    return sessionId;
-  }
+  /** The channel's live session (null: offline or no such channel). @throws LookupsBusyError. */
+  const liveSessionOf = (channelId: string): Promise<string | null> => liveCache.get(channelId);
 
   async function serveKey(req: FastifyRequest, reply: FastifyReply, key: string, token: string | null, session: SessionContext): Promise<FastifyReply> {
     const kind = key.endsWith('.m3u8') ? 'playlist' : 'object';
@@ -750,6 +756,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   });
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.name === 'InvalidStorageKeyError') return sendError(reply, 'BAD_PATH');
+    if (err instanceof LookupsBusyError) return sendError(reply.header('retry-after', '1'), 'LOOKUPS_BUSY');
     const code = edgeErrorCodeOf(err);
     if (code === 'INTERNAL') req.log.error({ err }, 'edge error');
     if (code === 'METHOD_NOT_ALLOWED') reply.header('allow', ALLOWED_METHODS);
@@ -774,11 +781,14 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       if (!CHANNEL_ID.test(channelId) || !keyRest) return sendError(reply, 'BAD_PATH');
       // both lookups cached (the common case): no promises
       const now = Date.now();
-      const policyHit = policyCache.get(channelId);
-      const liveHit = liveCache.get(channelId);
-      const [policy, sessionId] = policyHit && now - policyHit.at < policyMs && liveHit && now - liveHit.at < cacheMs
-        ? [policyHit.policy, liveHit.sessionId]
-        : await Promise.all([policyOf(channelId), liveSessionOf(channelId)]);
+      const policyHit = policyCache.peek(channelId, now);
+      const liveHit = liveCache.peek(channelId, now);
+      const [policy, sessionId] = policyHit !== undefined && liveHit !== undefined
+        ? [policyHit, liveHit]
+        : policyCache.known(channelId)
+          ? await Promise.all([policyOf(channelId), liveSessionOf(channelId)])
+          // A channel not known to exist: its live session is looked up only if it does (one cold lookup for a made-up name, not two).
+          : await policyOf(channelId).then(async (p) => [p, p ? await liveSessionOf(channelId) : null] as const);
       const auth = authorise(req, channelId, sessionId, policy ?? null);
       if ('refused' in auth) return refuse(reply, auth.refused);
       if (!sessionId) return isBlockingReload(req) ? refuseBlocking(req, reply, 'no_session', 'CHANNEL_OFFLINE') : sendError(reply, 'CHANNEL_OFFLINE');

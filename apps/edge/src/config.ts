@@ -12,6 +12,7 @@ import {
 } from '@live/runtime';
 import { parseCacheBytes } from './cache.js';
 import { DEFAULT_MAX_BLOCKING_PER_CLIENT, DEFAULT_MAX_WATCHED_PLAYLISTS } from './blocking.js';
+import { DEFAULT_COLD_LOOKUP_CONCURRENCY, DEFAULT_COLD_LOOKUP_QUEUE } from './lookups.js';
 import { DEFAULT_LIVE_SESSIONS } from './live-store.js';
 import { checkEdgeSteering, type EdgeSteering } from './steering.js';
 
@@ -33,6 +34,9 @@ export const edgeConfigSchema = Type.Object({
   EDGE_PATHWAY_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$', patternText: '1 to 64 of `[A-Za-z0-9._-]`', description: 'This edge\'s Pathway ID for HLS Content Steering (RFC 8216bis §4.4.6.6), one of `EDGE_PATHWAYS`; with `EDGE_STEERING_URL` and `EDGE_PATHWAYS`, master playlists carry `EXT-X-CONTENT-STEERING` and every edge\'s variants, this edge\'s first. Unset: no steering.' })),
   EDGE_STEERING_URL: Type.Optional(Type.String({ pattern: '^(https?://[^\\s"]+|/[^/\\s"][^\\s"]*)$', patternText: 'an http(s) URL or a path such as `/api/streams`', description: 'Where players find the steering manifest: the prefix of the API\'s `/<streamId>/steering` route, absolute or resolved against the master playlist\'s URL (e.g. `/api/streams` when the API shares the page\'s origin). Needs `EDGE_PATHWAY_ID`.' })),
   ...edgePathwaysSettings,
+  EDGE_ACCESS_LOG: Type.Boolean({ default: false, description: 'Log every request at `info` (Fastify\'s "incoming request" / "request completed" lines). Off by default: an LL-HLS viewer makes several requests a second, and logging each one costs the edge about a fifth of its CPU per request; `edge_requests_total` counts them by kind and status.' }),
+  EDGE_COLD_LOOKUP_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 4, default: DEFAULT_COLD_LOOKUP_CONCURRENCY, description: 'Database lookups of channels and sessions the edge does not know to exist (made-up names) at once, of its 5 connections; lookups of known ones never wait behind them.' }),
+  EDGE_COLD_LOOKUP_QUEUE: Type.Integer({ minimum: 1, default: DEFAULT_COLD_LOOKUP_QUEUE, description: 'Such lookups waiting for a slot before more requests for unknown names are answered 503 `LOOKUPS_BUSY` with `Retry-After`.' }),
   EDGE_MAX_WATCHED_PLAYLISTS: Type.Integer({ minimum: 1, default: DEFAULT_MAX_WATCHED_PLAYLISTS, description: 'Distinct playlists the edge polls for waiting blocking reloads at once (each: one storage metadata read every 50 ms); a blocking reload of another playlist is answered 503 with `Retry-After`.' }),
   ...natsSettings,
   NATS_URL: Type.Optional(natsSettings.NATS_URL),

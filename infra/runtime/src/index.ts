@@ -9,3 +9,4 @@ export { handleShutdown, type ShutdownHandle, type ShutdownLogger, type Shutdown
 export { clientAddress, compileProxyTrust, type ProxyTrust } from './proxy.js';
 export * from './tls.js';
 export { edgePathwaysSettings, parseEdgePathways, PATHWAY_ID, type EdgePathway } from './pathways.js';
+export { ConcurrencyLimit } from './concurrency.js';

@@ -8,6 +8,7 @@
  * composed). Nothing here logs; callers must never log a password or a hash.
  */
 import { hash, verify, type Algorithm, type Options } from '@node-rs/argon2';
+import { ConcurrencyLimit } from '@live/runtime';
 import { ApiError } from '../errors.js';
 
 // `Algorithm` is an ambient `const enum` in @node-rs/argon2's typings, which TypeScript refuses to
@@ -86,4 +87,35 @@ const DUMMY_HASH = '$argon2id$v=19$m=19456,t=2,p=1$zCsYqiZhacXhpWT9Q+OxFg$Dr2a+W
 export async function verifyDummyPassword(password: string): Promise<false> {
   await verifyPassword(DUMMY_HASH, password);
   return false;
+}
+
+/**
+ * The API's password hashing with a bound on how many argon2 computations run at once
+ * (`PASSWORD_HASH_CONCURRENCY`): each takes about 20 ms of a core and 19 MiB, on libuv's thread
+ * pool, so without a bound a password spray (every wrong password is a full verification) takes
+ * every core from the requests of everyone else. Sign-ins beyond the bound wait their turn; the
+ * sign-in throttle (auth/throttle.ts) bounds how many one address gets to make.
+ */
+export class PasswordHasher {
+  private readonly limit: ConcurrencyLimit;
+
+  /** @throws RangeError when `concurrency` is not a positive integer. */
+  constructor(concurrency: number) {
+    this.limit = new ConcurrencyLimit(concurrency);
+  }
+
+  /** {@link hashPassword} within the bound. */
+  hash(password: string): Promise<string> {
+    return this.limit.run(() => hashPassword(password));
+  }
+
+  /** {@link verifyPassword} within the bound. */
+  verify(passwordHash: string, password: string): Promise<boolean> {
+    return this.limit.run(() => verifyPassword(passwordHash, password));
+  }
+
+  /** {@link verifyDummyPassword} within the bound (an unknown account costs what a wrong password does, queue included). */
+  verifyDummy(password: string): Promise<false> {
+    return this.limit.run(() => verifyDummyPassword(password));
+  }
 }

@@ -24,7 +24,7 @@ import { ConcurrencyError, lastSubjectMessage, subjectHasMessages } from '@live/
 import { requireRole, requireUser, type ApiApp, type ApiContext, type AuthUser } from '../context.js';
 import { ApiError, ErrorBody } from '../errors.js';
 import { cleanText } from '../text.js';
-import { checkPasswordPolicy, hashPassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, verifyDummyPassword, verifyPassword } from '../auth/passwords.js';
+import { checkPasswordPolicy, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/passwords.js';
 import { signAccessToken } from '../auth/tokens.js';
 import { issueRefreshToken, revokeRefreshFamily, revokeUserRefreshTokens, rotateRefreshToken } from '../auth/refresh.js';
 import { loginThrottleKeys, recordLoginSuccess, reserveLoginAttempt, type LoginThrottlePolicy } from '../auth/throttle.js';
@@ -309,7 +309,7 @@ export async function userRoutes(app: ApiApp, ctx: ApiContext): Promise<void> {
     const usernameLower = body.username.toLowerCase();
     const email = body.email.toLowerCase();
     const roles: GlobalRole[] = ctx.config.adminUsernames.some((a) => a.toLowerCase() === usernameLower) ? ['admin'] : [];
-    const passwordHash = await hashPassword(body.password);
+    const passwordHash = await ctx.passwords.hash(body.password);
     const userId = formatUuidV7(ctx.clock.now(), ctx.clock.randomBytes(10));
 
     const usernameClaim = await claimUnique(ctx, 'username', usernameLower, userId);
@@ -358,7 +358,7 @@ export async function userRoutes(app: ApiApp, ctx: ApiContext): Promise<void> {
     const row = await db.selectFrom('users').select(USER_COLUMNS)
       .where(identifier.includes('@') ? 'email' : 'username_lower', '=', identifier).executeTakeFirst();
     const reservation = await reserveLoginAttempt(db, loginThrottleKeys(row?.username_lower ?? identifier, req.ip), throttlePolicy(ctx), ctx.clock.now());
-    const ok = row ? await verifyPassword(row.password_hash, req.body.password) : await verifyDummyPassword(req.body.password);
+    const ok = row ? await ctx.passwords.verify(row.password_hash, req.body.password) : await ctx.passwords.verifyDummy(req.body.password);
     if (!row || !ok) {
       req.log.info({ userId: row?.id ?? null }, 'sign-in refused');
       throw new ApiError('INVALID_CREDENTIALS');
@@ -449,9 +449,9 @@ export async function userRoutes(app: ApiApp, ctx: ApiContext): Promise<void> {
     if (body.newPassword !== undefined) {
       // Same throttle as sign-in: a stolen access token must not be a password-guessing oracle.
       const reservation = await reserveLoginAttempt(db, loginThrottleKeys(row.username_lower, req.ip), throttlePolicy(ctx), ctx.clock.now());
-      if (!(await verifyPassword(row.password_hash, body.currentPassword!))) throw new ApiError('INVALID_CREDENTIALS', 'currentPassword is wrong.');
+      if (!(await ctx.passwords.verify(row.password_hash, body.currentPassword!))) throw new ApiError('INVALID_CREDENTIALS', 'currentPassword is wrong.');
       await recordLoginSuccess(db, reservation, ctx.clock.now());
-      events.push(domainEvent(ctx.clock, 'UserPasswordChanged', subject, { userId: row.id, passwordHash: await hashPassword(body.newPassword) }, { producer: PRODUCER }));
+      events.push(domainEvent(ctx.clock, 'UserPasswordChanged', subject, { userId: row.id, passwordHash: await ctx.passwords.hash(body.newPassword) }, { producer: PRODUCER }));
     }
     if (events.length > 0) await ctx.commit(events);
     if (body.newPassword !== undefined) {
