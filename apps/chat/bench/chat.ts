@@ -326,6 +326,8 @@ async function deployOurs(room: string): Promise<Deployment> {
       const child = startChild(`gateway-${i + 1}`, process.execPath, [`--inspect=127.0.0.1:${inspectPort}`, ...TSX_IMPORT, GATEWAY_MAIN], {
         NATS_URL: b.services.endpoints.natsUrl, DATABASE_URL: b.services.endpoints.databaseUrl, JWT_KEYS,
         CHAT_PORT: String(port), GATEWAY_ID: `bench-gw-${i + 1}`, LOG_LEVEL: 'warn',
+        // The load processes open every connection from 127.0.0.1.
+        CHAT_MAX_CONNECTIONS_PER_ADDRESS: '1000000',
       });
       servers.push(child);
       urls.push(`ws://127.0.0.1:${port}/chat/${room}`);

@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
 import { natsAuthFromEnv, type NatsAuth } from '@live/messaging';
 import { parseJwtKeys, type JwtKey } from '@live/auth';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from './limits.js';
 import { Host, Port, Secret, databaseSettings, logSettings, natsSettings, checkSettings, parseSetting, tlsFilesOf, tlsSettings, trustProxySettings } from '@live/runtime';
 
 const positive = (description: string, dflt: number) => Type.Integer({ minimum: 1, description, default: dflt });
@@ -22,6 +23,8 @@ export const chatConfigSchema = Type.Object({
   CHAT_RATE_MESSAGES: positive('Messages a user may send per room within `CHAT_RATE_WINDOW_SECONDS`.', 20),
   CHAT_RATE_WINDOW_SECONDS: positive('Window of the chat rate limit, seconds.', 5),
   CHAT_MAX_BACKPRESSURE_BYTES: positive('Bytes queued for one slow client before it is disconnected.', 1024 * 1024),
+  CHAT_MAX_CONNECTIONS_PER_ADDRESS: positive('WebSockets one client address (the viewer\'s with `TRUST_PROXY`) may have open at once; one more is answered 429 `TOO_MANY_CONNECTIONS`, counted in `chat_connections_refused_total` and logged once a minute per address. Raise it behind a proxy that does not forward addresses.', DEFAULT_MAX_CONNECTIONS_PER_ADDRESS),
+  CHAT_MAX_CONNECTIONS: positive('WebSockets open at once on this gateway, all addresses; then 503 `TOO_MANY_CONNECTIONS`.', DEFAULT_MAX_CONNECTIONS),
   CHAT_ROOM_IDLE_SECONDS: Type.Integer({ minimum: 0, default: 30, description: 'How long a room without members stays open, seconds.' }),
   ...trustProxySettings,
   ...logSettings,

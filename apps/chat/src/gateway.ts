@@ -34,11 +34,11 @@ import { compileBannedTerms, type BannedTermMatcher } from '@live/events/terms';
 import { isFollowing, loadChatRoom, loadGlobalBannedTerms, waitForProjection, type Db } from '@live/db';
 import { appendChatMessage, appendEvent, chatLineOf, decodeChatRecord, deleteChatMessage, followSubject, type Follower, type Messaging } from '@live/messaging';
 import { TokenError, verifyAccessToken, accessTokenExpiry, type JwtKey } from '@live/auth';
-import { DEFAULT_RATE_LIMIT, containsLink, type RateLimit } from './limits.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_RATE_LIMIT, containsLink, type RateLimit } from './limits.js';
 import { encodeFrame, errorFrame, parseClientFrame, type FrameProblem } from './protocol.js';
 import { Room, restrictionRefusal, type Member } from './room.js';
 import { reportIdOf } from './reports.js';
-import { clientAddress, type ProxyTrust } from '@live/runtime';
+import { clientAddress, ConnectionCounter, OffenderLog, type ProxyTrust } from '@live/runtime';
 
 /** Settings and dependencies of a gateway. */
 export interface GatewayOptions {
@@ -75,6 +75,14 @@ export interface GatewayOptions {
    * `compileProxyTrust` of `@live/runtime`); default: nobody (the TCP peer is the client).
    */
   readonly trustProxy?: ProxyTrust;
+  /**
+   * WebSockets one client address may have open at once (`CHAT_MAX_CONNECTIONS_PER_ADDRESS`,
+   * default {@link DEFAULT_MAX_CONNECTIONS_PER_ADDRESS}); one more is answered 429
+   * TOO_MANY_CONNECTIONS at the upgrade, counted and logged once a minute per address.
+   */
+  readonly maxConnectionsPerAddress?: number;
+  /** WebSockets open at once on this gateway, all addresses (`CHAT_MAX_CONNECTIONS`, default {@link DEFAULT_MAX_CONNECTIONS}); then 503 TOO_MANY_CONNECTIONS. */
+  readonly maxConnections?: number;
 }
 
 /** A running gateway. */
@@ -159,6 +167,11 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
   const mRefused = new Counter({ name: 'chat_frames_refused_total', help: 'Client frames answered with an error, by code', labelNames: ['code'], registers: [registry] });
   const mModeration = new Counter({ name: 'chat_moderation_actions_total', help: 'Moderation actions taken through this gateway', labelNames: ['kind'], registers: [registry] });
   const mClosed = new Counter({ name: 'chat_connections_closed_total', help: 'Connections closed, by close code', labelNames: ['code'], registers: [registry] });
+  const mConnRefused = new Counter({ name: 'chat_connections_refused_total', help: 'WebSocket upgrades refused by a connection cap, by reason (per_address, total)', labelNames: ['reason'], registers: [registry] });
+  for (const reason of ['per_address', 'total']) mConnRefused.inc({ reason }, 0);
+  // Counted from the upgrade request (before the room opens) until the socket closes or the upgrade fails.
+  const counter = new ConnectionCounter({ maxPerAddress: opts.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, maxTotal: opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS });
+  const offenders = new OffenderLog({ windowMs: 60_000 });
 
   // ---- global banned terms -------------------------------------------------------------------
   let globalTerm: BannedTermMatcher = compileBannedTerms(await loadGlobalBannedTerms(db));
@@ -554,6 +567,14 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
   const json = (res: uWS.HttpResponse, status: string, body: unknown): void => {
     res.cork(() => res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body)));
   };
+  /** Answers an upgrade refused by a connection cap (429 per address, 503 in total), counted and logged once a minute per address. */
+  const refuseConnection = (res: uWS.HttpResponse, reason: 'per_address' | 'total', address: string): void => {
+    mConnRefused.inc({ reason });
+    const due = offenders.record(reason === 'total' ? reason : `${reason}|${address}`);
+    if (due.log) logger.warn({ reason, client: address, refusedBefore: due.suppressed }, 'chat: connection refused by a cap (logged once a minute per client)');
+    if (reason === 'per_address') json(res, '429 Too Many Requests', { code: 'TOO_MANY_CONNECTIONS', message: 'too many chat connections from this address' });
+    else json(res, '503 Service Unavailable', { code: 'TOO_MANY_CONNECTIONS', message: 'this chat server is full; try again' });
+  };
 
   app = opts.tls ? uWS.SSLApp({ cert_file_name: opts.tls.certFile, key_file_name: opts.tls.keyFile }) : uWS.App();
   const trustProxy = opts.trustProxy;
@@ -584,10 +605,15 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
           after = Number(afterRaw);
           if (!Number.isSafeInteger(after) || after < 0) return json(res, '400 Bad Request', { code: 'INVALID_FIELD', message: 'after must be a message seq (a non-negative integer)' });
         }
+        const capped = counter.tryOpen(remoteAddress);
+        if (capped) return refuseConnection(res, capped, remoteAddress);
         acquireRoom(channelId).then(
           (room) => {
-            if (aborted) return;
-            if (!room) return json(res, '404 Not Found', { code: 'ROOM_NOT_FOUND', message: 'no such chat room' });
+            if (aborted) return counter.release(remoteAddress);
+            if (!room) {
+              counter.release(remoteAddress);
+              return json(res, '404 Not Found', { code: 'ROOM_NOT_FOUND', message: 'no such chat room' });
+            }
             room.members++; // counted now so the room cannot idle-close before `open`
             const data: SocketData = {
               connectionId: randomUUID(), channelId, after, remoteAddress, room, user: null, tokenExpiresAt: 0, closed: false, invalid: 0, invalidSince: Date.now(),
@@ -595,6 +621,7 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
             res.cork(() => res.upgrade(data, key, protocol, extensions, context));
           },
           (err: unknown) => {
+            counter.release(remoteAddress);
             logger.error({ err, streamId: channelId }, 'chat: could not open a room');
             if (!aborted) json(res, '503 Service Unavailable', { code: 'UNAVAILABLE', message: 'chat is unavailable right now; try again' });
           },
@@ -648,6 +675,7 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
           logger.debug({ streamId: d.channelId, connectionId: d.connectionId, code, reason: Buffer.from(message).toString() }, 'chat: connection closed abnormally');
         }
         sockets.delete(ws);
+        counter.release(d.remoteAddress);
         mConnections.set(sockets.size);
         mClosed.inc({ code: String(code) });
         if (d.room) {

@@ -14,6 +14,11 @@ export interface RateLimit {
 /** The default: 20 messages per 5 s per user per room. */
 export const DEFAULT_RATE_LIMIT: RateLimit = { capacity: 20, windowMs: 5000 };
 
+/** Default cap of WebSockets open at once from one client address: room for a household or an office behind one NAT address. */
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 100;
+/** Default cap of WebSockets open at once on one gateway. */
+export const DEFAULT_MAX_CONNECTIONS = 50_000;
+
 /** How long the duplicate filter remembers a user's last text, ms. */
 export const DUPLICATE_WINDOW_MS = 30_000;
 

@@ -25,6 +25,7 @@ const gateway = await startGateway({
   port: s.CHAT_PORT,
   rateLimit: { capacity: s.CHAT_RATE_MESSAGES, windowMs: s.CHAT_RATE_WINDOW_SECONDS * 1000 },
   maxBackpressureBytes: s.CHAT_MAX_BACKPRESSURE_BYTES,
+  maxConnectionsPerAddress: s.CHAT_MAX_CONNECTIONS_PER_ADDRESS, maxConnections: s.CHAT_MAX_CONNECTIONS,
   roomIdleMs: s.CHAT_ROOM_IDLE_SECONDS * 1000,
   ...(tls ? { tls } : {}),
   ...(s.TRUST_PROXY ? { trustProxy: compileProxyTrust(s.TRUST_PROXY) } : {}),

@@ -10,8 +10,9 @@ import {
 } from '@live/auth';
 import type { ObjectStorage } from '@live/storage';
 import { awaitBlockingReload, decideBlockingReload, parseBlockingReloadQuery, type BlockingReloadRequest } from '@live/media';
+import { normalizeAddress, OffenderLog } from '@live/runtime';
 import {
-  createClientLimiter, createOncePerWindow, createPlaylistWatcher, masterPlaylistChildKeys,
+  createClientLimiter, createPlaylistWatcher, masterPlaylistChildKeys,
   DEFAULT_MAX_BLOCKING_PER_CLIENT, DEFAULT_MAX_WATCHED_PLAYLISTS,
 } from './blocking.js';
 import { registerWebApp, type WebAppOptions } from './web.js';
@@ -418,7 +419,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     maxKeys: opts.maxWatchedPlaylists ?? DEFAULT_MAX_WATCHED_PLAYLISTS, ...(opts.blockingPollMs !== undefined ? { pollMs: opts.blockingPollMs } : {}),
   });
   const clients = createClientLimiter(opts.maxBlockingPerClient ?? DEFAULT_MAX_BLOCKING_PER_CLIENT);
-  const offenders = createOncePerWindow(opts.offenderLogWindowMs ?? 60_000);
+  const offenders = new OffenderLog({ windowMs: opts.offenderLogWindowMs ?? 60_000 });
   // Fed by announcements: live playlists and recent parts in memory, parked reloads woken by them.
   const store = opts.announcements ? createLiveStore(opts.live) : null;
   const announcements = new Counter({ name: 'edge_announcements_total', help: 'Media announcements received, by kind (invalid: refused by the decoder)', labelNames: ['kind'], registers: [registry] });
@@ -659,8 +660,8 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   function refuseBlocking(req: FastifyRequest, reply: FastifyReply, reason: BlockingRefusal, code: EdgeErrorCode): FastifyReply {
     blockingRefusals.inc({ reason });
     requests.inc({ kind: 'playlist', status: EDGE_ERRORS[code].status });
-    const due = offenders.hit(req.ip);
-    if (due) req.log.warn({ client: req.ip, reason, refusedBefore: due.suppressed }, 'blocking playlist reload refused (logged once per client per window)');
+    const due = offenders.record(normalizeAddress(req.ip));
+    if (due.log) req.log.warn({ client: req.ip, reason, refusedBefore: due.suppressed }, 'blocking playlist reload refused (logged once per client per window)');
     if (code === 'TOO_MANY_BLOCKING_RELOADS' || code === 'BLOCKING_RELOADS_BUSY') reply.header('retry-after', '1');
     return sendError(reply, code);
   }

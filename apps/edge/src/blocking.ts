@@ -4,7 +4,6 @@
  * - {@link createPlaylistWatcher}: one poller per watched playlist key, shared by every parked
  *   request on it, with a cap on the number of distinct keys;
  * - {@link createClientLimiter}: parked requests per client address;
- * - {@link createOncePerWindow}: log an offender once per time window, not once per request;
  * - {@link masterPlaylistChildKeys}: the playlists a live master names (the only missing
  *   playlists worth waiting for).
  */
@@ -190,43 +189,6 @@ export function createClientLimiter(maxPerClient: number): ClientLimiter {
       else counts.set(client, n - 1);
     },
     held: () => total,
-  };
-}
-
-/**
- * Rate-limits a log line per offender: {@link OncePerWindow.hit} returns what to log the first
- * time a key is seen in a window of `windowMs`, and null for the rest of that window (counting
- * them, so the next line says how many were not logged).
- */
-export interface OncePerWindow {
-  /** Records one event of `key`; returns `{ suppressed }` (events of `key` not logged since its last line) when a line is due, else null. */
-  hit(key: string, now?: number): { suppressed: number } | null;
-}
-
-/**
- * Creates a {@link OncePerWindow}.
- * @param windowMs length of a window, ms.
- * @param maxKeys offenders remembered (oldest windows are forgotten first; default 10,000).
- */
-export function createOncePerWindow(windowMs: number, maxKeys = 10_000): OncePerWindow {
-  const seen = new Map<string, { at: number; suppressed: number }>();
-  return {
-    hit(key, now = Date.now()) {
-      const s = seen.get(key);
-      if (s && now - s.at < windowMs) {
-        s.suppressed++;
-        return null;
-      }
-      const suppressed = s?.suppressed ?? 0;
-      seen.delete(key);
-      if (seen.size >= maxKeys) {
-        for (const [k, v] of seen) if (now - v.at >= windowMs) seen.delete(k);
-        // Insertion order is window-start order: drop the oldest when still full.
-        if (seen.size >= maxKeys) seen.delete(seen.keys().next().value as string);
-      }
-      seen.set(key, { at: now, suppressed: 0 });
-      return { suppressed };
-    },
   };
 }
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ObjectStorage } from '@live/storage';
-import { createClientLimiter, createOncePerWindow, createPlaylistWatcher, masterPlaylistChildKeys } from '../src/blocking.js';
+import { createClientLimiter, createPlaylistWatcher, masterPlaylistChildKeys } from '../src/blocking.js';
 
 /** A storage whose `stat` calls are counted and answered by the test (one pending call at a time per key). */
 function fakeStorage() {
@@ -96,24 +96,6 @@ describe('createClientLimiter', () => {
     l.release('b');
     expect(l.held()).toBe(0);
     expect(() => createClientLimiter(0)).toThrow(TypeError);
-  });
-});
-
-describe('createOncePerWindow', () => {
-  it('reports an offender once per window, with the count it did not report', () => {
-    const o = createOncePerWindow(1000);
-    expect(o.hit('1.2.3.4', 0)).toEqual({ suppressed: 0 });
-    for (let i = 1; i <= 5; i++) expect(o.hit('1.2.3.4', i)).toBeNull();
-    expect(o.hit('5.6.7.8', 10)).toEqual({ suppressed: 0 });
-    expect(o.hit('1.2.3.4', 1000)).toEqual({ suppressed: 5 });
-    expect(o.hit('1.2.3.4', 1001)).toBeNull();
-  });
-
-  it('remembers at most maxKeys offenders', () => {
-    const o = createOncePerWindow(1000, 3);
-    for (const k of ['a', 'b', 'c', 'd']) expect(o.hit(k, 0)).not.toBeNull();
-    expect(o.hit('a', 1)).not.toBeNull(); // forgotten: reported again
-    expect(o.hit('d', 1)).toBeNull();
   });
 });
 

@@ -191,14 +191,20 @@ describe('floods while a stream plays', () => {
     expectMemoryBounded(rows.at(-1)!);
   }, 240_000);
 
-  it('5,000 junk chat frames: each socket closed as abusive after 100 invalid frames, every one answered with a catalogue code', async () => {
+  it('5,000 junk chat frames: each socket closed as abusive after 100 invalid frames, every one answered with a catalogue code; 100 sockets per address', async () => {
     const { chatUrl, demoChannelId } = t.stack.info;
-    const { result: connections, row } = await measured(() => attack('junkChatFrames', chatSocketUrl(chatUrl, demoChannelId), { frames: 5000, perSecond: 1000, lanes: 10 }));
+    const socketUrl = chatSocketUrl(chatUrl, demoChannelId);
+    const { result: [connections, crowd], row } = await measured(async () => [
+      await attack('junkChatFrames', socketUrl, { frames: 5000, perSecond: 1000, lanes: 10 }),
+      // And a crowd of sockets from one address, over its cap of 100.
+      await attack('chatSocketsFromOneAddress', socketUrl, { count: 150, addressIndex: 999 }),
+    ] as const);
     const errors = connections.flatMap((c) => c.errors);
     rows.push(row({
-      flood: '5,000 junk chat frames (1,000/s over 10 sockets at a time)', bound: '100 invalid frames per socket in 10 s, then closed (4009)',
-      attackerGot: `${connections.length} sockets, ${errors.length} error answers (${tally(errors)}); closes ${tally(connections.map((c) => c.closeCode))}`,
+      flood: '5,000 junk chat frames (1,000/s over 10 sockets at a time); 150 sockets from one address', bound: '100 invalid frames per socket in 10 s, then closed (4009); 100 sockets per address',
+      attackerGot: `${connections.length} sockets, ${errors.length} error answers (${tally(errors)}); closes ${tally(connections.map((c) => c.closeCode))}; one address: ${crowd.accepted} open, refused ${tally(crowd.refused)}`,
     }));
+    expect(crowd).toEqual({ accepted: 100, refused: Array(50).fill(429) });
     expect(connections.reduce((n, c) => n + c.sent, 0)).toBe(5000);
     // Every socket that sent more than 100 invalid frames was closed as abusive; the last ones ended by the attacker when the 5,000 were out.
     expect(connections.filter((c) => c.sent > 101 && c.closeCode !== 4009)).toEqual([]);

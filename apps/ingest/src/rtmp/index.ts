@@ -3,17 +3,7 @@
  * the codecs and parsers are exported for tests and tools.
  */
 export { createRtmpServer, type RtmpServer, type RtmpServerStats, type RtmpTlsListener } from './server.js';
-export {
-  ConnectionCounter,
-  OffenderLog,
-  createByteBudget,
-  normalizeAddress,
-  type ByteBudget,
-  type ConnectionCounterLimits,
-  type OffenderLogDecision,
-  type OffenderLogOptions,
-  type RtmpLimitReason,
-} from './limits.js';
+export { createByteBudget, type ByteBudget, type RtmpLimitReason } from './limits.js';
 export type { RtmpSessionInfo, PublishPhase, RtmpTransport } from './session.js';
 export type {
   RtmpServerOptions,

@@ -1,8 +1,10 @@
 /**
- * Node-wide bounds of the RTMP ingest, as pure bookkeeping (no sockets, no timers): connections
- * per peer address and in total, the node's budget of bytes held in partial messages, and a log
- * throttle that writes one line per offender per time window. The server (`server.ts`) and the
- * sessions (`session.ts`) act on their answers; tests drive them directly.
+ * Node-wide bounds of the RTMP ingest, as pure bookkeeping (no sockets, no timers): the reasons
+ * of the bounds and the node's budget of bytes held in partial messages. Connections per peer
+ * address and in total, and the log throttle that writes one line per offender per time window,
+ * are `ConnectionCounter` and `OffenderLog` of `@live/runtime` (shared with the chat gateway and
+ * the edge). The server (`server.ts`) and the sessions (`session.ts`) act on their answers;
+ * tests drive them directly.
  *
  * The bounds are those RTMP servers commonly enforce (SRS `max_connections`, nginx-rtmp
  * `max_connections` and chunk/message caps, MediaMTX read/write timeouts): a peer can only make
@@ -21,73 +23,6 @@ export type RtmpLimitReason =
   | 'node_pending_bytes'
   /** Closed: no publish was accepted within `unpublishedTimeoutMs` of the RTMP handshake. */
   | 'unpublished_timeout';
-
-const IPV4_MAPPED = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
-
-/**
- * The key a peer address is counted under: an IPv4-mapped IPv6 address (`::ffff:203.0.113.7`,
- * RFC 4291 §2.5.5.2, what a dual-stack listener reports for IPv4 peers) becomes its IPv4 form;
- * other IPv6 addresses are lower-cased; a missing address (a socket already reset) is `unknown`.
- */
-export function normalizeAddress(address: string | undefined): string {
-  if (address === undefined || address === '') return 'unknown';
-  const m = IPV4_MAPPED.exec(address);
-  return m ? m[1]! : address.toLowerCase();
-}
-
-/** Caps of a {@link ConnectionCounter}. */
-export interface ConnectionCounterLimits {
-  /** Most connections open at once, all addresses together (≥ 1). */
-  readonly maxTotal: number;
-  /** Most connections open at once from one address (after {@link normalizeAddress}; ≥ 1). */
-  readonly maxPerAddress: number;
-}
-
-/**
- * Counts open connections per peer address and in total. `tryOpen` either takes a slot or says
- * which cap refused it; every successful `tryOpen` must be matched by exactly one `release` of
- * the same address. Memory: one map entry per address with open connections.
- */
-export class ConnectionCounter {
-  private readonly perAddress = new Map<string, number>();
-  private open = 0;
-
-  constructor(private readonly limits: ConnectionCounterLimits) {}
-
-  /** Connections currently counted, all addresses. */
-  get total(): number {
-    return this.open;
-  }
-
-  /** Connections currently counted for `address` (normalized here). */
-  countOf(address: string | undefined): number {
-    return this.perAddress.get(normalizeAddress(address)) ?? 0;
-  }
-
-  /**
-   * Takes a slot for a new connection from `address`, or returns the cap that refuses it
-   * (`per_address` is checked first, so a single flooding peer is named as such).
-   */
-  tryOpen(address: string | undefined): 'per_address' | 'total' | undefined {
-    const key = normalizeAddress(address);
-    const n = this.perAddress.get(key) ?? 0;
-    if (n >= this.limits.maxPerAddress) return 'per_address';
-    if (this.open >= this.limits.maxTotal) return 'total';
-    this.perAddress.set(key, n + 1);
-    this.open++;
-    return undefined;
-  }
-
-  /** Gives back the slot a successful {@link tryOpen} of `address` took. */
-  release(address: string | undefined): void {
-    const key = normalizeAddress(address);
-    const n = this.perAddress.get(key);
-    if (n === undefined) return;
-    if (n <= 1) this.perAddress.delete(key);
-    else this.perAddress.set(key, n - 1);
-    this.open--;
-  }
-}
 
 /**
  * A shared budget of bytes (the node's partial RTMP messages): holders reserve before they
@@ -126,64 +61,4 @@ export function createByteBudget(limit: number): ByteBudget {
       used = Math.max(0, used - n);
     },
   };
-}
-
-/** Options of {@link OffenderLog}. */
-export interface OffenderLogOptions {
-  /** One line per offender per this many ms. */
-  readonly windowMs: number;
-  /** Most offenders remembered; beyond it the oldest is forgotten (default 10 000). */
-  readonly maxEntries?: number;
-  /** Clock, ms (default `Date.now`). */
-  readonly now?: () => number;
-}
-
-/** Answer of {@link OffenderLog.record}. */
-export interface OffenderLogDecision {
-  /** Write a log line for this occurrence. */
-  readonly log: boolean;
-  /** Occurrences of this offender not logged since its previous line (only when `log`). */
-  readonly suppressed: number;
-}
-
-/**
- * Decides which occurrences of a per-offender event to log: the first of each key (e.g.
- * `per_address|203.0.113.7`), then nothing for that key until `windowMs` has passed, when the
- * next occurrence is logged with how many were suppressed meanwhile. Memory is bounded by
- * `maxEntries`; expired keys are dropped as new ones arrive. O(1) amortized per call.
- */
-export class OffenderLog {
-  private readonly entries = new Map<string, { since: number; suppressed: number }>();
-  private readonly maxEntries: number;
-  private readonly now: () => number;
-
-  constructor(private readonly opts: OffenderLogOptions) {
-    this.maxEntries = opts.maxEntries ?? 10_000;
-    this.now = opts.now ?? Date.now;
-  }
-
-  /** Offenders currently remembered. */
-  get size(): number {
-    return this.entries.size;
-  }
-
-  /** Records one occurrence for `key` and says whether to log it. */
-  record(key: string): OffenderLogDecision {
-    const t = this.now();
-    const e = this.entries.get(key);
-    if (e && t - e.since < this.opts.windowMs) {
-      e.suppressed++;
-      return { log: false, suppressed: 0 };
-    }
-    const suppressed = e?.suppressed ?? 0;
-    // Entries are kept in order of their window start (re-inserted on renewal): expired ones
-    // are at the front.
-    this.entries.delete(key);
-    for (const [k, old] of this.entries) {
-      if (t - old.since < this.opts.windowMs && this.entries.size < this.maxEntries) break;
-      this.entries.delete(k);
-    }
-    this.entries.set(key, { since: t, suppressed: 0 });
-    return { log: true, suppressed };
-  }
 }

@@ -5,7 +5,8 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { uuidv7 } from './ids.js';
-import { ConnectionCounter, createByteBudget, normalizeAddress, OffenderLog, type RtmpLimitReason } from './limits.js';
+import { ConnectionCounter, normalizeAddress, OffenderLog } from '@live/runtime';
+import { createByteBudget, type RtmpLimitReason } from './limits.js';
 import { resolveLimits, type RtmpServerOptions } from './options.js';
 import { RtmpSession, type RtmpSessionInfo, type RtmpTransport } from './session.js';
 import { createTlsAcceptor } from './tls-listener.js';

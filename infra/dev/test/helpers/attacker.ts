@@ -11,13 +11,14 @@
 import { execFile } from 'node:child_process';
 import { text } from 'node:stream/consumers';
 import { fileURLToPath } from 'node:url';
-import { httpFlood, idleRtmpSockets, junkChatFrames, passwordSpray } from './floods.js';
+import { chatSocketsFromOneAddress, httpFlood, idleRtmpSockets, junkChatFrames, passwordSpray } from './floods.js';
 
 /** The floods, by name, with their argument lists as {@link attack} passes them. */
 const FLOODS = {
   idleRtmpSockets,
   httpFlood,
   junkChatFrames,
+  chatSocketsFromOneAddress,
   passwordSpray,
 } as const;
 

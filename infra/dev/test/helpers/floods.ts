@@ -139,6 +139,24 @@ export async function junkChatFrames(socketUrl: string, o: { frames: number; per
 }
 
 /**
+ * Opens `count` WebSockets to `socketUrl`, all from one attacker address (`attackerAddress(k)`),
+ * keeps the ones the gateway accepts open until every attempt is answered, then closes them.
+ * Resolves with how many were accepted and the HTTP status of each refused upgrade.
+ */
+export async function chatSocketsFromOneAddress(socketUrl: string, o: { count: number; addressIndex: number }): Promise<{ accepted: number; refused: number[] }> {
+  const open: WebSocket[] = [];
+  const refused: number[] = [];
+  await Promise.all(Array.from({ length: o.count }, () => new Promise<void>((resolve) => {
+    const ws = new WebSocket(socketUrl, { localAddress: attackerAddress(o.addressIndex) });
+    ws.on('open', () => { open.push(ws); resolve(); });
+    ws.on('unexpected-response', (_req, res) => { refused.push(res.statusCode ?? 0); res.resume(); resolve(); });
+    ws.on('error', () => resolve());
+  })));
+  for (const ws of open) ws.close(1000);
+  return { accepted: open.length, refused };
+}
+
+/**
  * A password spray: every password of `passwords` against every account of `usernames`
  * (`POST /api/users/login`), from the attacker addresses `sprayFrom` in turn (as the client
  * address the API believes: `X-Forwarded-For`, which it takes from loopback), `concurrency` at a
