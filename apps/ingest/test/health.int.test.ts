@@ -99,10 +99,17 @@ describe('ingest health', () => {
       if (i >= 1) expect(r.data.intervalMs, what).toBeLessThanOrEqual(at(r) - at(i === 1 ? started : reports[i - 2]!) + CLOCK_GRAIN_MS);
     });
     // Steady-state reports (ffmpeg runs with -re): numbers near the encoder's settings.
-    for (const r of reports.slice(1)) {
+    const steady = reports.slice(1);
+    // Frame rate over the steady reports together (frames over wall-clock time): a pause of the
+    // publisher or the node on a loaded machine moves frames from one report's interval into the
+    // next, but cannot change how many arrived over all of them.
+    const frames = steady.reduce((n, r) => n + (r.data.frameRate * r.data.intervalMs) / 1000, 0);
+    const seconds = steady.reduce((n, r) => n + r.data.intervalMs / 1000, 0);
+    expect(frames / seconds, JSON.stringify(steady.map((r) => r.data.frameRate))).toBeGreaterThan(PATTERN.fps * 0.9);
+    expect(frames / seconds, JSON.stringify(steady.map((r) => r.data.frameRate))).toBeLessThan(PATTERN.fps * 1.1);
+    for (const r of steady) {
       const d = r.data;
-      expect(d.frameRate, JSON.stringify(d)).toBeGreaterThan(PATTERN.fps * 0.8);
-      expect(d.frameRate, JSON.stringify(d)).toBeLessThan(PATTERN.fps * 1.2);
+      expect(d.frameRate, JSON.stringify(d)).toBeGreaterThan(0);
       expect(d.videoBitrateKbps, JSON.stringify(d)).toBeGreaterThan(PATTERN.videoKbps * 0.25);
       expect(d.videoBitrateKbps, JSON.stringify(d)).toBeLessThan(PATTERN.videoKbps * 3);
       expect(d.audioBitrateKbps, JSON.stringify(d)).toBeGreaterThan(64); // AAC at 128 kb/s

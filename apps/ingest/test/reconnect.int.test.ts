@@ -208,6 +208,9 @@ it('a stop request kicks a reconnected connection by its session id, and ends a 
   const interrupted = await waitForEvent('StreamPublishInterrupted', (all) => all.slice(before).find((e) => e.type === 'StreamPublishInterrupted'));
   await stop(sessionId2);
   const ended = await waitForEvent('StreamPublishEnded', (all) => all.slice(before).find((e) => e.type === 'StreamPublishEnded'));
+  // Ended by the stop, not by the window running out (which ends a session 'disconnected'),
+  // however long the machine took to get there.
   expect(ended.data).toMatchObject({ sessionId: sessionId2, reason: 'kicked' });
-  expect(Date.parse(ended.occurredAt) - Date.parse(interrupted.occurredAt)).toBeLessThan(WINDOW_SECONDS * 1000 / 2);
+  expect(lifecycle((await events()).slice(before)).map((e) => e.type)).toEqual(['StreamPublishStarted', 'StreamPublishInterrupted', 'StreamPublishEnded']);
+  expect(Date.parse(ended.occurredAt)).toBeGreaterThanOrEqual(Date.parse(interrupted.occurredAt));
 }, 90_000);
