@@ -10,9 +10,9 @@ import {
 } from '@live/auth';
 import type { ObjectStorage } from '@live/storage';
 import { awaitBlockingReload, decideBlockingReload, parseBlockingReloadQuery, type BlockingReloadRequest } from '@live/media';
-import { normalizeAddress, OffenderLog } from '@live/runtime';
+import { ConnectionCounter, normalizeAddress, OffenderLog } from '@live/runtime';
 import {
-  createClientLimiter, createPlaylistWatcher, masterPlaylistChildKeys,
+  createPlaylistWatcher, masterPlaylistChildKeys,
   DEFAULT_MAX_BLOCKING_PER_CLIENT, DEFAULT_MAX_WATCHED_PLAYLISTS,
 } from './blocking.js';
 import { registerWebApp, type WebAppOptions } from './web.js';
@@ -418,7 +418,8 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   const watcher = createPlaylistWatcher(opts.storage, {
     maxKeys: opts.maxWatchedPlaylists ?? DEFAULT_MAX_WATCHED_PLAYLISTS, ...(opts.blockingPollMs !== undefined ? { pollMs: opts.blockingPollMs } : {}),
   });
-  const clients = createClientLimiter(opts.maxBlockingPerClient ?? DEFAULT_MAX_BLOCKING_PER_CLIENT);
+  // parked requests per client address (only the per-address cap: the watcher bounds the total work)
+  const clients = new ConnectionCounter({ maxPerAddress: opts.maxBlockingPerClient ?? DEFAULT_MAX_BLOCKING_PER_CLIENT, maxTotal: Infinity });
   const offenders = new OffenderLog({ windowMs: opts.offenderLogWindowMs ?? 60_000 });
   // Fed by announcements: live playlists and recent parts in memory, parked reloads woken by them.
   const store = opts.announcements ? createLiveStore(opts.live) : null;
@@ -451,8 +452,8 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     : null;
   // Database lookups in two lanes: names known to exist at once, never-seen or missing ones through the cold lane (lookups.ts).
   const cold = createColdLane(opts.coldLookupConcurrency, opts.coldLookupQueue);
-  new Gauge({ name: 'edge_cold_lookups_queued', help: 'Database lookups of names not known to exist waiting for a cold slot', registers: [registry], collect() { this.set(cold.limit.queued); } });
-  new Counter({ name: 'edge_cold_lookups_refused_total', help: 'Requests answered 503 LOOKUPS_BUSY: the cold lookups queue was full', registers: [registry], collect() { this.reset(); this.inc(cold.refused); } });
+  new Gauge({ name: 'edge_cold_lookups_queued', help: 'Database lookups of names not known to exist waiting for a cold slot', registers: [registry], collect() { this.set(cold.queued); } });
+  const coldRefusals = new Counter({ name: 'edge_cold_lookups_refused_total', help: 'Requests answered 503 LOOKUPS_BUSY: the cold lookups queue was full', registers: [registry] });
   const policyCache = createLookupCache<EdgePolicy>({
     cold, ttlMs: () => policyMs,
     load: async (channelId) => {
@@ -712,7 +713,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     feed?.touch(session.sessionId);
     if (!first && !(await isRenditionOf(session.sessionId, key))) return refuseBlocking(req, reply, 'unknown_playlist', 'NOT_FOUND');
     const client = req.ip;
-    if (!clients.acquire(client)) return refuseBlocking(req, reply, 'client_limit', 'TOO_MANY_BLOCKING_RELOADS');
+    if (clients.tryOpen(client)) return refuseBlocking(req, reply, 'client_limit', 'TOO_MANY_BLOCKING_RELOADS');
     const watch = (fed ? announcedWatcher! : watcher).watch(key);
     if (!watch) {
       clients.release(client);
@@ -757,7 +758,10 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   });
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.name === 'InvalidStorageKeyError') return sendError(reply, 'BAD_PATH');
-    if (err instanceof LookupsBusyError) return sendError(reply.header('retry-after', '1'), 'LOOKUPS_BUSY');
+    if (err instanceof LookupsBusyError) {
+      coldRefusals.inc();
+      return sendError(reply.header('retry-after', '1'), 'LOOKUPS_BUSY');
+    }
     const code = edgeErrorCodeOf(err);
     if (code === 'INTERNAL') req.log.error({ err }, 'edge error');
     if (code === 'METHOD_NOT_ALLOWED') reply.header('allow', ALLOWED_METHODS);

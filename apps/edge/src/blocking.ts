@@ -3,7 +3,6 @@
  * client cannot make the edge do work per made-up name or park requests without limit:
  * - {@link createPlaylistWatcher}: one poller per watched playlist key, shared by every parked
  *   request on it, with a cap on the number of distinct keys;
- * - {@link createClientLimiter}: parked requests per client address;
  * - {@link masterPlaylistChildKeys}: the playlists a live master names (the only missing
  *   playlists worth waiting for).
  */
@@ -148,47 +147,6 @@ export function createPlaylistWatcher(storage: ObjectStorage, opts: PlaylistWatc
     },
     waiting: () => open,
     watchedKeys: () => watched.size,
-  };
-}
-
-/**
- * Counts parked requests per client address and refuses more than `maxPerClient` at once.
- * Memory: one entry per address with a parked request (removed at zero).
- */
-export interface ClientLimiter {
-  /** Takes a slot for `client`; false (nothing taken) when it holds `maxPerClient` already. */
-  acquire(client: string): boolean;
-  /** Gives back a slot taken by {@link ClientLimiter.acquire}. */
-  release(client: string): void;
-  /** Slots held, all clients together. */
-  held(): number;
-}
-
-/**
- * Creates a {@link ClientLimiter}.
- * @param maxPerClient parked requests allowed per client address (a positive integer).
- * @throws TypeError when `maxPerClient` is not a positive integer.
- */
-export function createClientLimiter(maxPerClient: number): ClientLimiter {
-  if (!Number.isInteger(maxPerClient) || maxPerClient < 1) throw new TypeError('maxPerClient must be a positive integer');
-  const counts = new Map<string, number>();
-  let total = 0;
-  return {
-    acquire(client) {
-      const n = counts.get(client) ?? 0;
-      if (n >= maxPerClient) return false;
-      counts.set(client, n + 1);
-      total++;
-      return true;
-    },
-    release(client) {
-      const n = counts.get(client);
-      if (n === undefined) return;
-      total--;
-      if (n <= 1) counts.delete(client);
-      else counts.set(client, n - 1);
-    },
-    held: () => total,
   };
 }
 

@@ -9,7 +9,7 @@
  * A flood of made-up channel or session names then queues behind itself, while every known
  * channel keeps its connections.
  */
-import { ConcurrencyLimit } from '@live/runtime';
+import { ConcurrencyLimit, QueueFullError } from '@live/runtime';
 
 /** Cold lookups at once, by default (of the edge's pool of 5 database connections). */
 export const DEFAULT_COLD_LOOKUP_CONCURRENCY = 2;
@@ -24,20 +24,13 @@ export class LookupsBusyError extends Error {
   }
 }
 
-/** The cold lane, shared by every {@link LookupCache} of one edge, and what it counts. */
-export interface ColdLane {
-  readonly limit: ConcurrencyLimit;
-  readonly maxQueued: number;
-  /** Cold lookups refused because the queue was full, since start. */
-  refused: number;
-}
-
 /**
- * The cold lane: at most `concurrency` lookups at once, at most `maxQueued` waiting.
+ * The cold lane: at most `concurrency` lookups at once, at most `maxQueued` waiting; shared by
+ * every {@link LookupCache} of one edge.
  * @throws RangeError when `concurrency` is not a positive integer.
  */
-export function createColdLane(concurrency = DEFAULT_COLD_LOOKUP_CONCURRENCY, maxQueued = DEFAULT_COLD_LOOKUP_QUEUE): ColdLane {
-  return { limit: new ConcurrencyLimit(concurrency), maxQueued, refused: 0 };
+export function createColdLane(concurrency = DEFAULT_COLD_LOOKUP_CONCURRENCY, maxQueued = DEFAULT_COLD_LOOKUP_QUEUE): ConcurrencyLimit {
+  return new ConcurrencyLimit(concurrency, maxQueued);
 }
 
 /** How a {@link LookupCache} loads and keeps entries. */
@@ -46,8 +39,8 @@ export interface LookupCacheOptions<V> {
   readonly load: (key: string) => Promise<V | null>;
   /** How long an entry is fresh, ms (by its value: a missing one may be kept shorter). */
   readonly ttlMs: (value: V | null) => number;
-  /** The cold lane (shared by the edge's caches). */
-  readonly cold: ColdLane;
+  /** The cold lane (shared by the edge's caches, {@link createColdLane}). */
+  readonly cold: ConcurrencyLimit;
   /**
    * Whether `key` is known to exist (its lookup takes the warm lane); default: its last value
    * was not null. The live-session cache passes "the channel exists" (an offline channel's
@@ -87,7 +80,9 @@ export function createLookupCache<V>(o: LookupCacheOptions<V>): LookupCache<V> {
   };
 
   const lookUp = async (key: string): Promise<V | null> => {
-    const value = await (known(key) ? o.load(key) : o.cold.limit.run(() => o.load(key)));
+    const value = await (known(key) ? o.load(key) : o.cold.run(() => o.load(key)).catch((err: unknown) => {
+      throw err instanceof QueueFullError ? new LookupsBusyError() : err;
+    }));
     if (entries.size >= maxEntries) entries.clear();
     entries.set(key, { value, at: Date.now() });
     return value;
@@ -101,10 +96,6 @@ export function createLookupCache<V>(o: LookupCacheOptions<V>): LookupCache<V> {
       if (fresh !== undefined) return fresh;
       const pending = inFlight.get(key);
       if (pending) return pending;
-      if (!known(key) && o.cold.limit.active >= o.cold.limit.concurrency && o.cold.limit.queued >= o.cold.maxQueued) {
-        o.cold.refused++;
-        throw new LookupsBusyError();
-      }
       const p = lookUp(key).finally(() => inFlight.delete(key));
       inFlight.set(key, p);
       return p;

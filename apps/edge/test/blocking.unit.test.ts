@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ObjectStorage } from '@live/storage';
-import { createClientLimiter, createPlaylistWatcher, masterPlaylistChildKeys } from '../src/blocking.js';
+import { createPlaylistWatcher, masterPlaylistChildKeys } from '../src/blocking.js';
 
 /** A storage whose `stat` calls are counted and answered by the test (one pending call at a time per key). */
 function fakeStorage() {
@@ -80,22 +80,6 @@ describe('createPlaylistWatcher', () => {
     a2!.close();
     expect(watcher.watch('c.m3u8')).not.toBeNull();
     expect(() => createPlaylistWatcher(storage, { maxKeys: 0 })).toThrow(TypeError);
-  });
-});
-
-describe('createClientLimiter', () => {
-  it('allows maxPerClient slots per address and gives them back', () => {
-    const l = createClientLimiter(2);
-    expect([l.acquire('a'), l.acquire('a'), l.acquire('a'), l.acquire('b')]).toEqual([true, true, false, true]);
-    expect(l.held()).toBe(3);
-    l.release('a');
-    expect(l.acquire('a')).toBe(true);
-    l.release('a');
-    l.release('a');
-    l.release('a'); // more releases than slots: ignored
-    l.release('b');
-    expect(l.held()).toBe(0);
-    expect(() => createClientLimiter(0)).toThrow(TypeError);
   });
 });
 

@@ -15,7 +15,7 @@ import http from 'node:http';
 import pino from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createDb, migrateToLatest } from '@live/db';
-import { connectMessaging, ensureEventStreams, leaseHolderId, openLeaseBucket } from '@live/messaging';
+import { connectMessaging, ensureEventStreams, leaseHolderId, openLeaseBucket, retryTransient } from '@live/messaging';
 import { handleShutdown, loadConfigOrExit, type ShutdownStep } from '@live/runtime';
 import { openAnalyticsStore } from './analytics-store.js';
 import { deriveProjectorConfig, projectorConfigSchema } from './config.js';
@@ -39,7 +39,7 @@ if (c.projections.length > 0) {
   await migrateToLatest(db);
   const messaging = await connectMessaging(s.NATS_URL, 'projector', c.natsAuth);
   await ensureEventStreams(messaging.jsm, { replicas: s.NATS_REPLICAS });
-  const bucket = await openLeaseBucket(messaging.js, messaging.jsm);
+  const bucket = await retryTransient(() => openLeaseBucket(messaging.js, messaging.jsm), { what: 'lease bucket', logger });
   running = startProjections({ projections: c.projections, holder, bucket, db, messaging, analytics: analyticsStore, logger, registry });
   steps.push(
     { name: 'projections', run: () => running!.stop() },

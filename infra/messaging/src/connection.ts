@@ -7,6 +7,7 @@ import { CHAT_STREAM_DEFINITION, EVENTS_STREAM, EVENTS_STREAM_DEFINITION, LEASES
 import { inboxPrefixFor, type NatsCredential } from './permissions.js';
 import { isPermissionViolation, permissionViolationOf, StreamMissingError, type EnsureStreamOutcome } from './errors.js';
 import { ensureLeaseBucket, leaseBucketStream } from './kv-lease.js';
+import { retryTransient } from './transient.js';
 
 /** An open NATS connection with its JetStream client and manager. */
 export interface Messaging {
@@ -234,16 +235,20 @@ export async function ensureStream(jsm: JetStreamManager, def: StreamDefinition,
  * Ensures every stream the platform needs: EVENTS (the log), LEASES (claims), CHAT (room history),
  * TELEMETRY (player beacons) and the KV lease bucket `leases` (stream `KV_leases`, the
  * projections' leases, `ensureLeaseBucket`) — see {@link ensureStream}: created/updated by the admin
- * identity (the embedded stack's bootstrap, `pnpm cli nats-streams`), checked by the apps.
+ * identity (the embedded stack's bootstrap, `pnpm cli nats-streams`), checked by the apps. A
+ * transient failure (a cluster still forming, a late answer) is retried ({@link retryTransient}).
  * @returns what was done to each stream, by name.
  * @throws StreamMissingError when a stream is missing and this user may not create it.
  */
 export async function ensureEventStreams(jsm: JetStreamManager, opts: EnsureStreamOptions = {}): Promise<Record<string, EnsureStreamOutcome>> {
   const out: Record<string, EnsureStreamOutcome> = {};
-  for (const def of [EVENTS_STREAM_DEFINITION, LEASES_STREAM_DEFINITION, CHAT_STREAM_DEFINITION, TELEMETRY_STREAM_DEFINITION]) {
-    out[def.name] = await ensureStream(jsm, def, opts);
-  }
   const logger = opts.logger ?? pino({ name: 'nats', level: process.env.LOG_LEVEL ?? 'info' });
-  out[leaseBucketStream()] = await ensureLeaseBucket(jsm, { logger, ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }) });
+  for (const def of [EVENTS_STREAM_DEFINITION, LEASES_STREAM_DEFINITION, CHAT_STREAM_DEFINITION, TELEMETRY_STREAM_DEFINITION]) {
+    out[def.name] = await retryTransient(() => ensureStream(jsm, def, opts), { what: `stream ${def.name}`, logger });
+  }
+  out[leaseBucketStream()] = await retryTransient(
+    () => ensureLeaseBucket(jsm, { logger, ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }) }),
+    { what: `stream ${leaseBucketStream()}`, logger },
+  );
   return out;
 }

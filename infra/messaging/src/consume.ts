@@ -1,7 +1,8 @@
-import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, type ConsumerConfig, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { decodeEvent, type DomainEvent } from '@live/events';
 import type { Logger } from 'pino';
 import { FOLLOW_PULL, logRecoveries } from './follow.js';
+import { retryTransient } from './transient.js';
 
 /** Options of a durable pull consumer run by {@link runDurableConsumer}. */
 export interface DurableConsumerOptions {
@@ -35,6 +36,25 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+function isConsumerNotFound(err: unknown): boolean {
+  const e = err as { name?: string; code?: unknown; message?: string; apiError?: () => { err_code?: number } };
+  return e?.name === 'ConsumerNotFoundError' || e?.apiError?.()?.err_code === 10014 || /consumer not found/i.test(e?.message ?? '');
+}
+
+/** Creates the durable consumer, or updates the fields a restart may change when it exists. */
+async function addOrUpdateConsumer(jsm: JetStreamManager, stream: string, config: Partial<ConsumerConfig> & { durable_name: string }): Promise<void> {
+  try {
+    await jsm.consumers.info(stream, config.durable_name);
+  } catch (err) {
+    if (!isConsumerNotFound(err)) throw err;
+    await jsm.consumers.add(stream, config);
+    return;
+  }
+  await jsm.consumers.update(stream, config.durable_name, {
+    ack_wait: config.ack_wait, max_deliver: config.max_deliver, filter_subject: config.filter_subject, max_ack_pending: config.max_ack_pending,
+  });
+}
+
 /** A running consumer; `stop()` lets in-flight handlers finish and stops fetching. */
 export interface RunningConsumer {
   stop(): Promise<void>;
@@ -48,6 +68,8 @@ export interface RunningConsumer {
  * success; on failure, retry in-process with backoff when ordered (concurrency 1), else nak with
  * backoff; a message that is not a valid event is logged and
  * terminated (`term`) so that it cannot block the log. (nats.js JetStream README, "Consumers".)
+ * Setting the consumer up is retried while JetStream answers with a transient failure (a
+ * timeout, no responders, cluster not available: {@link retryTransient}), for up to 2 minutes.
  * @throws JetStreamApiError when the stream does not exist or the consumer cannot be created.
  */
 export async function runDurableConsumer(
@@ -66,15 +88,11 @@ export async function runDurableConsumer(
     max_deliver: opts.maxDeliver ?? 20,
     max_ack_pending: Math.max(16, (opts.concurrency ?? 1) * 4),
   };
-  try {
-    await jsm.consumers.info(opts.stream, opts.durable);
-    await jsm.consumers.update(opts.stream, opts.durable, {
-      ack_wait: config.ack_wait, max_deliver: config.max_deliver, filter_subject: config.filter_subject, max_ack_pending: config.max_ack_pending,
-    });
-  } catch {
-    await jsm.consumers.add(opts.stream, config);
-  }
-  const consumer = await js.consumers.get(opts.stream, opts.durable);
+  // At start a cluster may still be electing its leaders, or answer late under load: retried.
+  const consumer = await retryTransient(async () => {
+    await addOrUpdateConsumer(jsm, opts.stream, config);
+    return js.consumers.get(opts.stream, opts.durable);
+  }, { what: `consumer ${opts.durable} on ${opts.stream}`, logger: opts.logger });
   const concurrency = Math.max(1, opts.concurrency ?? 1);
   const ordered = concurrency === 1;
   // Short pulls and idle heartbeats, as followSubject's: a consumer whose leader died resumes within seconds.

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { JsMsg } from '@nats-io/jetstream';
 import type { Messaging } from './connection.js';
+import { retryTransient } from './transient.js';
 
 type OrderedConsumer = Awaited<ReturnType<Messaging['js']['consumers']['get']>>;
 type ConsumerMessages = Awaited<ReturnType<OrderedConsumer['consume']>>;
@@ -56,6 +57,8 @@ export const FOLLOW_PULL = { max_messages: 256, expires: 3_000, idle_heartbeat: 
  * sequence after the last message delivered, so nothing stored meanwhile is missed and nothing
  * is delivered twice. For per-process views of the log (a chat gateway's rooms, an ingest
  * node's control events); shared projections use durable consumers instead.
+ * Opening the first consumer is retried for up to a minute while JetStream answers with a
+ * transient failure ({@link retryTransient}).
  * @throws the nats.js error when the first consumer cannot be created (no stream, no server).
  */
 export async function followSubject(m: Messaging, opts: FollowOptions): Promise<Follower> {
@@ -113,7 +116,7 @@ export async function followSubject(m: Messaging, opts: FollowOptions): Promise<
       stopper.signal.addEventListener('abort', done, { once: true });
     });
 
-  await open(opts.from);
+  await retryTransient(() => open(opts.from), { what: `follow ${opts.filter} on ${opts.stream}`, logger: log, deadlineMs: 60_000 });
 
   const run = async (): Promise<void> => {
     for (let attempt = 0; !stopper.signal.aborted; ) {

@@ -13,3 +13,4 @@ export * from './kv-lease.js';
 export * from './chat.js';
 export * from './follow.js';
 export * from './permissions.js';
+export * from './transient.js';

@@ -8,17 +8,45 @@
  * allowed to, and one abuser costs one log line a minute, not one per attempt.
  */
 
-const IPV4_MAPPED = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
+import { isIPv4, isIPv6 } from 'node:net';
+
+const IPV4_MAPPED = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i;
+
+/** The eight 16-bit groups of a valid IPv6 address (zone id dropped, embedded IPv4 tail converted). */
+function ipv6Groups(address: string): number[] {
+  let addr = address.split('%')[0]!;
+  if (addr.includes('.')) {
+    // Embedded IPv4 tail (RFC 4291 §2.2 form 3): two more groups.
+    const i = addr.lastIndexOf(':');
+    const b = addr.slice(i + 1).split('.').map(Number);
+    addr = `${addr.slice(0, i + 1)}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+  }
+  const [head = '', tail] = addr.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return groups.map((g) => parseInt(g, 16));
+}
 
 /**
- * The key a peer address is counted under: an IPv4-mapped IPv6 address (`::ffff:203.0.113.7`,
- * RFC 4291 §2.5.5.2, what a dual-stack listener reports for IPv4 peers) becomes its IPv4 form;
- * other IPv6 addresses are lower-cased; a missing address (a socket already reset) is `unknown`.
+ * The key a peer address is counted under, by every per-client bound (connection caps, parked
+ * requests, sign-in throttling, offender logs):
+ * - IPv4: itself (`203.0.113.7`);
+ * - IPv4-mapped IPv6 (`::ffff:203.0.113.7` or `::ffff:cb00:7107`, RFC 4291 §2.5.5.2, what a
+ *   dual-stack listener reports for IPv4 peers): its IPv4 form;
+ * - other IPv6: its /64 (`2001:db8:0:1:a::1` → `2001:db8:0:1::/64`): one subscriber's LAN
+ *   usually holds a whole /64 (RFC 6177), so counting single IPv6 addresses would be evaded by
+ *   taking a new one per connection;
+ * - missing (a socket already reset): `unknown`; anything else unparseable: as given.
  */
 export function normalizeAddress(address: string | undefined): string {
   if (address === undefined || address === '') return 'unknown';
-  const m = IPV4_MAPPED.exec(address);
-  return m ? m[1]! : address.toLowerCase();
+  const mapped = IPV4_MAPPED.exec(address);
+  if (mapped && isIPv4(mapped[1]!)) return mapped[1]!;
+  if (!isIPv6(address)) return address;
+  const g = ipv6Groups(address);
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return [g[6]! >> 8, g[6]! & 255, g[7]! >> 8, g[7]! & 255].join('.');
+  return `${g.slice(0, 4).map((x) => x.toString(16)).join(':')}::/64`;
 }
 
 /** Caps of a {@link ConnectionCounter}. */
@@ -30,7 +58,8 @@ export interface ConnectionCounterLimits {
 }
 
 /**
- * Counts open connections per peer address and in total. `tryOpen` either takes a slot or says
+ * Counts open connections (or anything else a peer holds open, e.g. the edge's parked blocking
+ * reloads) per peer address and in total. `tryOpen` either takes a slot or says
  * which cap refused it; every successful `tryOpen` must be matched by exactly one `release` of
  * the same address. Memory: one map entry per address with open connections.
  */

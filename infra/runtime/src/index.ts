@@ -9,5 +9,5 @@ export { handleShutdown, type ShutdownHandle, type ShutdownLogger, type Shutdown
 export { clientAddress, compileProxyTrust, type ProxyTrust } from './proxy.js';
 export * from './tls.js';
 export { edgePathwaysSettings, parseEdgePathways, PATHWAY_ID, type EdgePathway } from './pathways.js';
-export { ConcurrencyLimit } from './concurrency.js';
+export { ConcurrencyLimit, QueueFullError } from './concurrency.js';
 export { ConnectionCounter, normalizeAddress, OffenderLog, type ConnectionCounterLimits, type OffenderLogDecision, type OffenderLogOptions } from './bounds.js';

@@ -2,16 +2,26 @@ import { describe, expect, it } from 'vitest';
 import { ConnectionCounter, normalizeAddress, OffenderLog } from '../src/bounds.js';
 
 describe('normalizeAddress', () => {
-  it('counts IPv4-mapped IPv6 as IPv4, lower-cases IPv6 and names a missing address', () => {
-    expect(normalizeAddress('::ffff:127.0.0.1')).toBe('127.0.0.1');
-    expect(normalizeAddress('::FFFF:203.0.113.7')).toBe('203.0.113.7');
-    expect(normalizeAddress('203.0.113.7')).toBe('203.0.113.7');
-    expect(normalizeAddress('2001:DB8::1')).toBe('2001:db8::1');
-    expect(normalizeAddress('::ffff:c000:280')).toBe('::ffff:c000:280'); // hex form is left as is
+  it.each([
+    ['203.0.113.9', '203.0.113.9'],
+    ['::ffff:203.0.113.9', '203.0.113.9'],
+    ['::FFFF:127.0.0.1', '127.0.0.1'],
+    ['::ffff:c000:280', '192.0.2.128'], // the mapped address in hex form
+    ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2::/64'],
+    ['2001:db8:0:2::1', '2001:db8:0:2::/64'],
+    ['2001:DB8::1', '2001:db8:0:0::/64'],
+    ['::1', '0:0:0:0::/64'],
+    ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+    ['64:ff9b::192.0.2.33', '64:ff9b:0:0::/64'],
+    ['', 'unknown'],
+  ])('address %s counts as %s', (ip, expected) => {
+    expect(normalizeAddress(ip)).toBe(expected);
+  });
+
+  it('names a missing address', () => {
     expect(normalizeAddress(undefined)).toBe('unknown');
   });
 });
-
 
 describe('ConnectionCounter', () => {
   it('refuses the connection over the per-address cap, and only for that address', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConcurrencyLimit } from '../src/concurrency.js';
+import { ConcurrencyLimit, QueueFullError } from '../src/concurrency.js';
 
 describe('ConcurrencyLimit', () => {
   it('runs at most `concurrency` tasks at once, the rest in arrival order; a failure frees its slot', async () => {
@@ -33,5 +33,20 @@ describe('ConcurrencyLimit', () => {
     expect(most).toBe(2);
     expect(limit.queued).toBe(0);
     expect(() => new ConcurrencyLimit(0)).toThrow(RangeError);
+  });
+
+  it('refuses a task at once when every slot is taken and `maxQueued` wait, without running it', async () => {
+    const limit = new ConcurrencyLimit(1, 1);
+    let release!: () => void;
+    const first = limit.run(() => new Promise<string>((r) => { release = () => r('first'); }));
+    const second = limit.run(async () => 'second');
+    let ran = false;
+    await expect(limit.run(async () => { ran = true; })).rejects.toBeInstanceOf(QueueFullError);
+    expect(ran).toBe(false);
+    expect(limit.queued).toBe(1);
+    release();
+    await expect(Promise.all([first, second])).resolves.toEqual(['first', 'second']);
+    await expect(limit.run(async () => 'after')).resolves.toBe('after');
+    expect(() => new ConcurrencyLimit(1, -1)).toThrow(RangeError);
   });
 });

@@ -29,8 +29,8 @@
  * the current delay (the source of truth: the key refuses attempts while `now < blocked_until`);
  * `window_start` when the current run of failures began (for operators).
  */
-import { isIPv4, isIPv6 } from 'node:net';
 import { sql } from 'kysely';
+import { normalizeAddress } from '@live/runtime';
 import type { Db } from '@live/db';
 import { ApiError } from '../errors.js';
 
@@ -78,9 +78,8 @@ export function accountThrottleKey(usernameLower: string): string {
 }
 
 /**
- * The throttle key of a client address: `address:<ip>`. IPv4-mapped IPv6 addresses count as
- * their IPv4 address, and an IPv6 address counts as its /64 (one subscriber's LAN usually
- * holds a whole /64, so counting single IPv6 addresses would be trivially evaded).
+ * The throttle key of a client address: `address:<ip>`, the address as every per-client bound
+ * counts it (`normalizeAddress` of `@live/runtime`: IPv4-mapped IPv6 as IPv4, IPv6 by its /64).
  */
 export function addressThrottleKey(ip: string): string {
   return `address:${normalizeAddress(ip)}`;
@@ -101,25 +100,6 @@ export function pairThrottleKey(usernameLower: string, ip: string): string {
  */
 export function loginThrottleKeys(usernameLower: string, ip: string): LoginThrottleKeys {
   return { account: accountThrottleKey(usernameLower), address: addressThrottleKey(ip), pair: pairThrottleKey(usernameLower, ip) };
-}
-
-/** See {@link addressThrottleKey}: `1.2.3.4` → itself; `2001:db8:0:1:a::1` → `2001:db8:0:1::/64`. */
-export function normalizeAddress(ip: string): string {
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
-  if (mapped && isIPv4(mapped[1]!)) return mapped[1]!;
-  if (!isIPv6(ip)) return ip;
-  let addr = ip.split('%')[0]!;
-  if (addr.includes('.')) {
-    // Embedded IPv4 tail (RFC 4291 §2.2 form 3): turn it into two hextets.
-    const i = addr.lastIndexOf(':');
-    const b = addr.slice(i + 1).split('.').map(Number);
-    addr = `${addr.slice(0, i + 1)}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
-  }
-  const [head = '', tail] = addr.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
 }
 
 /**
