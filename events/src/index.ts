@@ -15,3 +15,4 @@ export * from './chat.js';
 export * from './text.js';
 export * from './telemetry.js';
 export * from './media.js';
+export * from './routing.js';

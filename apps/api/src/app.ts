@@ -9,6 +9,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { systemClock, type EventClock } from '@live/events';
+import { ASYNCAPI_DOCUMENT } from '@live/events/asyncapi';
 import { pingDb, type Db } from '@live/db';
 import type { Messaging } from '@live/messaging';
 import { API_ERRORS, ApiError, ErrorBody, fastifyErrorCode, type ApiErrorCode } from './errors.js';
@@ -201,6 +202,8 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  // The published event API beside the OpenAPI document (/docs/json): what integrators read from JetStream.
+  app.get('/docs/asyncapi.json', { schema: { hide: true } }, async (_req, reply) => reply.header('cache-control', 'public, max-age=300').send(ASYNCAPI_DOCUMENT));
 
   // A command without a body (`POST …/rotate`, `POST /api/notifications/read`) is validated as `{}`.
   app.addHook('preValidation', async (req) => {

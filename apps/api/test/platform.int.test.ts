@@ -2,13 +2,16 @@
  * Channels, stream keys, streams, follows and notifications through `app.inject()` against a real
  * PostgreSQL and nats-server, with the real projector building the read models from EVENTS (the
  * playback policy included); and
- * the replay check: rebuilding every read model from the log into empty tables gives the same rows.
+ * the replay check: rebuilding every read model from the log into empty tables gives the same rows;
+ * and every event stored on the way conforms to the published AsyncAPI document.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { EVENTS_STREAM, streamEvent, systemClock, type DomainEvent } from '@live/events';
+import { EVENT_SUBJECT_FAMILIES, EVENTS_STREAM, streamEvent, subjectFamilyOf, systemClock, type DomainEvent } from '@live/events';
+import { ASYNCAPI_DOCUMENT } from '@live/events/asyncapi';
+import { Ajv } from 'ajv';
 import { createReadModelSchema, hashStreamKey, projectEvent, READ_MODEL_TABLES, readModelRows, waitForProjection, type Db } from '@live/db';
 import { appendEvent, readEvents, type Messaging } from '@live/messaging';
 import { startProjector } from '@live/projector';
@@ -361,5 +364,24 @@ describe('replay', () => {
     expect(await apply(all)).toBe(0);
     expect(await readModelRows(db, 'follows', 'replay_check')).toEqual(before);
     expect(await readModelRows(db, 'channels', 'replay_check')).toEqual(await readModelRows(db, 'channels'));
+  });
+});
+
+describe('published event API', () => {
+  it('serves the AsyncAPI document, and every event the API stored above conforms to it (payload schema and subject family)', async () => {
+    const r = await app.inject({ method: 'GET', url: '/docs/asyncapi.json' });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual(ASYNCAPI_DOCUMENT);
+    const ajv = new Ajv({ strict: false, validateFormats: false });
+    ajv.addSchema({ components: (ASYNCAPI_DOCUMENT as { components: unknown }).components }, 'doc');
+    const all = await readEvents(m.js, EVENTS_STREAM, 'evt.>');
+    const seen = new Set<string>();
+    for (const { event } of all) {
+      seen.add(event.type);
+      const ok = ajv.validate({ $ref: `doc#/components/schemas/${event.type}` }, JSON.parse(JSON.stringify(event)));
+      expect(ok, `${event.type}: ${ajv.errorsText()}`).toBe(true);
+      expect(EVENT_SUBJECT_FAMILIES[event.type], `${event.type} on ${event.subject}`).toContain(subjectFamilyOf(event.subject));
+    }
+    expect(seen.size).toBeGreaterThan(10);
   });
 });
