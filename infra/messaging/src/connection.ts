@@ -5,7 +5,7 @@ import { jetstream, jetstreamManager, RetentionPolicy, StorageType, DiscardPolic
 import pino, { type Logger } from 'pino';
 import { CHAT_STREAM_DEFINITION, EVENTS_STREAM, EVENTS_STREAM_DEFINITION, LEASES_STREAM_DEFINITION, TELEMETRY_STREAM_DEFINITION, type StreamDefinition } from '@live/events';
 import { inboxPrefixFor, type NatsCredential } from './permissions.js';
-import { isPermissionViolation, permissionViolationOf, StreamMissingError, type EnsureStreamOutcome } from './errors.js';
+import { isJetStreamApiError, isPermissionViolation, isStreamNotFound, permissionViolationOf, StreamMissingError, type EnsureStreamOutcome } from './errors.js';
 import { ensureLeaseBucket, leaseBucketStream } from './kv-lease.js';
 import { retryTransient } from './transient.js';
 
@@ -181,14 +181,8 @@ function differingFields(actual: Partial<StreamConfig>, wanted: Partial<StreamCo
   return Object.keys(wanted).filter((k) => norm(k, (actual as Record<string, unknown>)[k]) !== norm(k, (wanted as Record<string, unknown>)[k]));
 }
 
-function isStreamNotFound(err: unknown): boolean {
-  const e = err as { name?: string; code?: number; message?: string };
-  return e?.name === 'StreamNotFoundError' || e?.code === 10059 || /stream not found/i.test(e?.message ?? '');
-}
-
 function isStreamNameInUse(err: unknown): boolean {
-  const e = err as { code?: number; apiError?: () => { err_code?: number }; message?: string };
-  return e?.apiError?.()?.err_code === 10058 || /stream name already in use/i.test(e?.message ?? '');
+  return isJetStreamApiError(err, 10058, /stream name already in use/i);
 }
 
 /**

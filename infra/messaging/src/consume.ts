@@ -2,6 +2,7 @@ import { AckPolicy, DeliverPolicy, type ConsumerConfig, type JetStreamClient, ty
 import { decodeEvent, type DomainEvent } from '@live/events';
 import type { Logger } from 'pino';
 import { FOLLOW_PULL, logRecoveries } from './follow.js';
+import { isConsumerNotFound } from './errors.js';
 import { retryTransient } from './transient.js';
 
 /** Options of a durable pull consumer run by {@link runDurableConsumer}. */
@@ -34,11 +35,6 @@ export interface DurableConsumerOptions {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-function isConsumerNotFound(err: unknown): boolean {
-  const e = err as { name?: string; code?: unknown; message?: string; apiError?: () => { err_code?: number } };
-  return e?.name === 'ConsumerNotFoundError' || e?.apiError?.()?.err_code === 10014 || /consumer not found/i.test(e?.message ?? '');
 }
 
 /** Creates the durable consumer, or updates the fields a restart may change when it exists. */

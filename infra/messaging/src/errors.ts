@@ -13,6 +13,38 @@ export function permissionViolationOf(err: unknown): PermissionViolationError | 
   return undefined;
 }
 
+/**
+ * JetStream API error 10071, "wrong last sequence" (nats-server `JSStreamWrongLastSequenceErrF`):
+ * a publish with an expected last (subject) sequence found another one, i.e. another writer
+ * changed the aggregate or the key.
+ */
+export const JS_WRONG_LAST_SEQUENCE = 10071;
+
+/**
+ * True when `err` is the JetStream API error `errCode` (nats-server `server/errors.json`): nats.js
+ * `JetStreamApiError` carries it as `apiError().err_code` and as `code`; an error relayed as text
+ * only is recognised by `message`.
+ */
+export function isJetStreamApiError(err: unknown, errCode: number, message: RegExp): boolean {
+  const e = err as { code?: unknown; apiError?: () => { err_code?: number }; message?: string } | null | undefined;
+  return e?.apiError?.()?.err_code === errCode || e?.code === errCode || message.test(e?.message ?? '');
+}
+
+/** The stream does not exist (10059). */
+export function isStreamNotFound(err: unknown): boolean {
+  return isJetStreamApiError(err, 10059, /stream not found/i);
+}
+
+/** The consumer does not exist (10014). */
+export function isConsumerNotFound(err: unknown): boolean {
+  return isJetStreamApiError(err, 10014, /consumer not found/i);
+}
+
+/** The expected last (subject) sequence did not match ({@link JS_WRONG_LAST_SEQUENCE}). */
+export function isWrongLastSequence(err: unknown): boolean {
+  return isJetStreamApiError(err, JS_WRONG_LAST_SEQUENCE, /wrong last sequence/i);
+}
+
 /** True when `err` is (or wraps) a NATS permissions violation: the server refused a publish or subscribe. */
 export function isPermissionViolation(err: unknown): boolean {
   return permissionViolationOf(err) !== undefined || /permissions violation/i.test((err as Error)?.message ?? '');

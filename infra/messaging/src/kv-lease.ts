@@ -21,8 +21,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { JetStreamClient, JetStreamManager, StreamConfig } from '@nats-io/jetstream';
 import { Kvm, KvWatchInclude, type KV, type KvOptions } from '@nats-io/kv';
-import { isPermissionViolation, StreamMissingError, type EnsureStreamOutcome } from './errors.js';
-import { JS_WRONG_LAST_SEQUENCE } from './publish.js';
+import { isPermissionViolation, isStreamNotFound, isWrongLastSequence, StreamMissingError, type EnsureStreamOutcome } from './errors.js';
 
 /** The platform's lease bucket (JetStream stream `KV_leases`). */
 export const LEASE_BUCKET = 'leases';
@@ -61,11 +60,6 @@ function serverVersion(js: JetStreamClient): [number, number] {
   const v = (js as unknown as { nc?: { info?: { version?: string } } }).nc?.info?.version ?? '';
   const m = /^(\d+)\.(\d+)/.exec(v);
   return m ? [Number(m[1]), Number(m[2])] : [0, 0];
-}
-
-function isStreamNotFound(err: unknown): boolean {
-  const e = err as { name?: string; code?: number; message?: string };
-  return e?.name === 'StreamNotFoundError' || e?.code === 10059 || /stream not found/i.test(e?.message ?? '');
 }
 
 /**
@@ -195,8 +189,7 @@ export function leaseTimings(ttlMs: number): LeaseTimings {
 
 /** True when `err` is JetStream's "wrong last sequence" (10071): the key changed since the revision given. */
 export function isWrongRevision(err: unknown): boolean {
-  const e = err as { code?: number; apiError?: () => { err_code?: number }; message?: string };
-  return e?.apiError?.()?.err_code === JS_WRONG_LAST_SEQUENCE || e?.code === JS_WRONG_LAST_SEQUENCE || /wrong last sequence/i.test(e?.message ?? '');
+  return isWrongLastSequence(err);
 }
 
 /** Work that can be stopped (a projection, a consumer). */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { LEASE_TTL_SECONDS, LEASES_STREAM } from '@live/events';
 import type { Messaging } from './connection.js';
-import { JS_WRONG_LAST_SEQUENCE } from './publish.js';
+import { isWrongLastSequence } from './errors.js';
 
 /** Free-form JSON data a holder keeps in its lease message (e.g. when its session started). */
 export type LeaseInfo = Readonly<Record<string, unknown>>;
@@ -83,11 +83,6 @@ export interface LeaseStoreOptions {
    * dead); the lease is no longer renewed. Must not throw.
    */
   readonly onLost?: (subject: string, holder: string) => void;
-}
-
-function isWrongLastSequence(err: unknown): boolean {
-  const e = err as { code?: number; apiError?: () => { err_code?: number }; message?: string };
-  return e?.apiError?.()?.err_code === JS_WRONG_LAST_SEQUENCE || e?.code === JS_WRONG_LAST_SEQUENCE || /wrong last sequence/i.test(e?.message ?? '');
 }
 
 interface Held {

@@ -1,5 +1,6 @@
 import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
 import type { EventEnvelope } from '@live/events';
+import { isWrongLastSequence } from './errors.js';
 
 /**
  * Thrown when a publish carried an expected last subject sequence and the subject had moved on
@@ -18,9 +19,6 @@ export interface AppendResult {
   readonly seq: number;
   readonly duplicate: boolean;
 }
-
-/** JetStream API error code for "wrong last sequence" (nats-server `JSStreamWrongLastSequenceErrF`). */
-export const JS_WRONG_LAST_SEQUENCE = 10071;
 
 /**
  * Appends an event to JetStream under `event.subject`, with `Nats-Msg-Id = event.id` so a
@@ -43,9 +41,7 @@ export async function appendEvent(
     });
     return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
   } catch (err) {
-    const code = (err as { code?: number; apiError?: () => { err_code?: number } })?.apiError?.()?.err_code
-      ?? (err as { code?: number }).code;
-    if (code === JS_WRONG_LAST_SEQUENCE || /wrong last sequence/i.test((err as Error)?.message ?? '')) {
+    if (isWrongLastSequence(err)) {
       throw new ConcurrencyError(event.subject, opts.expectedLastSubjectSequence ?? -1, err);
     }
     throw err;
