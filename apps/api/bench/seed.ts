@@ -9,18 +9,7 @@
  * `channelSearchText`, the same function the projector uses).
  */
 import { channelSearchText, type Db } from '@live/db';
-
-/** Deterministic 32-bit PRNG (mulberry32), uniform in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '@live/dev/random';
 
 const ADJECTIVES = ['pixel', 'shadow', 'cosmic', 'lazy', 'neon', 'silent', 'crimson', 'frosty', 'lucky', 'rusty', 'mighty', 'sleepy', 'turbo', 'golden', 'wild', 'retro', 'chill', 'salty', 'hyper', 'tiny'];
 const NOUNS = ['wizard', 'fox', 'panda', 'gamer', 'otter', 'ninja', 'chef', 'pilot', 'bard', 'knight', 'coder', 'painter', 'runner', 'falcon', 'golem', 'sprout', 'raven', 'badger', 'tiger', 'owl'];

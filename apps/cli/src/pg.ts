@@ -131,6 +131,46 @@ export async function alignIndexNames(db: Db, fresh: string, tables: readonly st
   });
 }
 
+/** A secondary index dropped from a rebuilt table while it fills, with the statement that recreates it. */
+export interface DeferredIndex {
+  readonly table: string;
+  readonly index: string;
+  /** `CREATE INDEX …` as `pg_get_indexdef` gave it (schema-qualified: it recreates the same index). */
+  readonly def: string;
+}
+
+/**
+ * Drops the secondary indexes (neither primary key nor unique) of the tables of schema `fresh`,
+ * except those whose leading column is listed for their table in `keep` (lookups a replay
+ * still makes while it fills the tables), so that rows are written without maintaining them;
+ * {@link buildIndexes} recreates them afterwards in one pass each (a bulk build, much cheaper
+ * than one insertion per row, above all for GIN indexes).
+ * @returns the dropped indexes, in name order.
+ * @throws the driver's error.
+ */
+export async function deferIndexes(db: Db, fresh: string, tables: readonly string[], keep: Readonly<Record<string, readonly string[]>>): Promise<DeferredIndex[]> {
+  const rows = await sql<{ table: string; index: string; def: string; lead: string | null }>`
+    select c.relname as table, i.relname as index, pg_get_indexdef(i.oid) as def, a.attname as lead
+    from pg_index x
+    join pg_class i on i.oid = x.indexrelid
+    join pg_class c on c.oid = x.indrelid
+    join pg_namespace n on n.oid = c.relnamespace
+    left join pg_attribute a on a.attrelid = c.oid and a.attnum = x.indkey[0]
+    where n.nspname = ${fresh} and c.relname = any(${tables}) and not x.indisunique and not x.indisprimary
+    order by i.relname`.execute(db);
+  const deferred = rows.rows.filter((r) => !(r.lead && keep[r.table]?.includes(r.lead))).map(({ table, index, def }) => ({ table, index, def }));
+  for (const d of deferred) await sql`drop index ${sql.id(fresh, d.index)}`.execute(db);
+  return deferred;
+}
+
+/**
+ * Recreates indexes {@link deferIndexes} dropped, with their names and definitions.
+ * @throws the driver's error.
+ */
+export async function buildIndexes(db: Db, indexes: readonly DeferredIndex[]): Promise<void> {
+  for (const d of indexes) await sql.raw(d.def).execute(db);
+}
+
 /**
  * Adds to the tables of schema `fresh` the foreign keys the same tables have in `public`, with
  * the same names and definitions, referring to the tables of `fresh` (and so, after the swap,

@@ -3,11 +3,11 @@
  * schema and swaps the rebuilt tables into `public` in one transaction.
  */
 import { sql } from 'kysely';
-import { decodeEvent, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, type DomainEvent } from '@live/events';
-import { createReadModelSchema, projectEvent, READ_MODEL_TABLES, READ_MODELS_PROJECTION, type Db } from '@live/db';
+import { decodeEvent, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX } from '@live/events';
+import { createReadModelSchema, PREFETCH_SECONDARY_LOOKUPS, projectEvents, READ_MODEL_TABLES, READ_MODELS_PROJECTION, type Db, type SequencedEvent } from '@live/db';
 import type { Messaging } from '@live/messaging';
 import { openLogReader, resolveStartSequence, streamBounds, type LogMessage, type LogPosition } from './log.js';
-import { alignIndexNames, assertSwappable, copyForeignKeys, copyPrivileges, countRows, insertableColumns, withAdvisoryLock } from './pg.js';
+import { alignIndexNames, assertSwappable, buildIndexes, copyForeignKeys, deferIndexes, copyPrivileges, countRows, insertableColumns, withAdvisoryLock } from './pg.js';
 import { createProgress, type ProgressSink } from './progress.js';
 import type { ReplayReport } from './report.js';
 
@@ -41,6 +41,34 @@ export interface ReadModelReplayOptions {
   readonly now?: () => Date;
   /** Longest wait for the live tables' locks in one swap attempt, ms (default 10,000; 3 attempts). */
   readonly lockTimeoutMs?: number;
+  /** Events applied per transaction (`projectEvents`), default {@link REPLAY_BATCH_EVENTS}; 1 applies them one by one. */
+  readonly batchSize?: number;
+}
+
+/** Events a replay applies per transaction by default. */
+export const REPLAY_BATCH_EVENTS = 10_000;
+
+/**
+ * Applies `batch` in one transaction; when that fails, applies its events one by one up to the
+ * one that fails, so that the error names it.
+ * @returns the number of events applied.
+ * @throws Error naming the event (sequence, type, subject) that could not be projected.
+ */
+async function applyBatch(db: Db, batch: readonly SequencedEvent[]): Promise<number> {
+  try {
+    return (await projectEvents(db, batch)).applied;
+  } catch {
+    let applied = 0;
+    for (const b of batch) {
+      try {
+        applied += (await projectEvents(db, [b])).applied;
+      } catch (err) {
+        throw new Error(`event #${b.seq} (${b.event.type} on ${b.event.subject}) could not be projected: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    // Each event alone went through: the batch failed for a reason of its own (a lost connection).
+    return applied;
+  }
 }
 
 /** `2025-06-01T12:00:00.123Z` → `20250601_120000_123`. */
@@ -58,7 +86,8 @@ const SCHEMA_PATTERN = /^replay_(old_)?\d{8}_\d{6}_\d{3}$/;
  *    (`createReadModelSchema`) and gives their indexes the live indexes' names;
  *    with `from`: copies the live rows (one snapshot) and sets the copy's offset to `from − 1`
  *    (or to the live offset when `from` lies beyond it: events cannot be skipped);
- * 3. applies every event from the start sequence to the end of the log with `projectEvent`
+ * 3. applies every event from the start sequence to the end of the log with `projectEvents`,
+ *    {@link REPLAY_BATCH_EVENTS} per transaction
  *    (read with an ordered consumer in pulls of 16 MiB), then adds the live tables' foreign
  *    keys (validated), `ANALYZE`s, and catches up with what was appended meanwhile;
  * 4. in one transaction: locks the live tables (`projection_offsets` first: every projector
@@ -94,6 +123,7 @@ export async function replayReadModels(opts: ReadModelReplayOptions): Promise<Re
     let reader: Awaited<ReturnType<typeof openLogReader>> | undefined;
     try {
       await alignIndexNames(db, fresh, tables);
+      const deferred = await deferIndexes(db, fresh, tables, PREFETCH_SECONDARY_LOOKUPS);
       const filter = `${EVENTS_SUBJECT_PREFIX}.>`;
       let startSeq = await resolveStartSequence(m, EVENTS_STREAM, filter, opts.from ?? null);
       if (opts.from) {
@@ -111,31 +141,47 @@ export async function replayReadModels(opts: ReadModelReplayOptions): Promise<Re
       let read = 0;
       let applied = 0;
       let skipped = 0;
+      const batchSize = Math.max(1, opts.batchSize ?? REPLAY_BATCH_EVENTS);
+      const pending: SequencedEvent[] = [];
+      // One batch is applied (PostgreSQL's work) while the next one is read and decoded (ours).
+      let applying: Promise<void> = Promise.resolve();
+      const flush = async (): Promise<void> => {
+        if (pending.length === 0) return;
+        const batch = pending.splice(0);
+        const previous = applying;
+        applying = previous.then(async () => { applied += await applyBatch(built, batch); });
+        applying.catch(() => undefined); // awaited below or by the next flush; never unhandled
+        await previous;
+      };
       const apply = async (lm: LogMessage): Promise<void> => {
-        let event: DomainEvent | null = null;
         try {
-          event = decodeEvent(lm.msg.json());
+          pending.push({ event: decodeEvent(lm.msg.json()), seq: lm.seq });
         } catch {
           // The live projector terminates an undecodable message (it never reaches the read models).
           skipped++;
         }
-        if (event) {
-          try {
-            if ((await projectEvent(built, event, lm.seq)).applied) applied++;
-          } catch (err) {
-            throw new Error(`event #${lm.seq} (${event.type} on ${event.subject}) could not be projected: ${(err as Error).message}`, { cause: err });
-          }
-        }
         read++;
+        if (pending.length >= batchSize) await flush();
         progress?.update(read);
+      };
+      const readUntil = async (seq: number): Promise<void> => {
+        try {
+          await reader!.readUntil(seq, apply, opts.signal);
+          await flush();
+        } finally {
+          // Whatever happened, no batch is left writing (the caller may drop the schema next).
+          await applying.catch(() => undefined);
+        }
+        await applying; // rethrows a batch's failure
       };
       const catchUp = async (): Promise<void> => {
         const end = (await streamBounds(m, EVENTS_STREAM)).lastSeq;
         if (end > reader!.lastSeq) progress?.setTotal(read + (end - reader!.lastSeq));
-        await reader!.readUntil(end, apply, opts.signal);
+        await readUntil(end);
       };
 
       await catchUp();
+      await buildIndexes(db, deferred);
       await copyForeignKeys(db, fresh, tables);
       for (const t of tables) await sql`analyze ${sql.id(fresh, t)}`.execute(db);
       await catchUp();
@@ -144,7 +190,7 @@ export async function replayReadModels(opts: ReadModelReplayOptions): Promise<Re
       if (!opts.dryRun) {
         await copyPrivileges(db, fresh, tables);
         await swapIn(db, { fresh, old, tables, lockTimeoutMs: opts.lockTimeoutMs ?? 10_000 }, async (liveOffset) => {
-          if (reader!.lastSeq < liveOffset) await reader!.readUntil(liveOffset, apply, opts.signal);
+          if (reader!.lastSeq < liveOffset) await readUntil(liveOffset);
         });
         swapped = true;
         try {

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import { EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, userNotificationSubject } from '@live/events';
 import { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
-import { projectEvent, projectedSequence, READ_MODELS_PROJECTION, type Db, type KeptNotification } from '@live/db';
-import { runDurableConsumer, type Messaging, type RunningConsumer } from '@live/messaging';
+import { projectEvents, projectedSequence, READ_MODELS_PROJECTION, type Db, type KeptNotification } from '@live/db';
+import { runBatchedDurableConsumer, type Messaging, type RunningConsumer } from '@live/messaging';
 
 /** Durable consumer name of the Postgres read-model projection. */
 export const READ_MODELS_CONSUMER = `projector-${READ_MODELS_PROJECTION}`;
@@ -10,15 +10,19 @@ export const READ_MODELS_CONSUMER = `projector-${READ_MODELS_PROJECTION}`;
 /** Notifications of events older than this are kept but not pushed (a replay must not re-notify). */
 export const LIVE_PUSH_MAX_AGE_MS = 5 * 60_000;
 
+/** Most events the projector applies in one transaction (when it has fallen behind). */
+export const READ_MODELS_BATCH_EVENTS = 500;
+
 /** The JSON pushed on `notify.user.<userId>` for each kept notification. */
 export type PushedNotification = KeptNotification;
 
 /**
  * Starts the Postgres read-model projection: one durable pull consumer on every domain event
- * (`evt.>`), strictly in stream order (concurrency 1), each event applied by `projectEvent`
- * in one transaction with the projection's offset, so redelivery and replay are idempotent and
- * a replay from the start into empty tables yields the same rows.
- * After an event that made a followed channel live commits, each kept
+ * (`evt.>`), strictly in stream order, applied by `projectEvents` in batches of what has been
+ * delivered (up to {@link READ_MODELS_BATCH_EVENTS}; one event at a time while it keeps up),
+ * each batch in one transaction with the projection's offset, so redelivery and replay are
+ * idempotent and a replay from the start into empty tables yields the same rows.
+ * After a batch that made a followed channel live commits, each kept
  * `FollowedChannelWentLive` notification is pushed on core NATS `notify.user.<userId>` (the
  * API relays it to the user's Server-Sent Events stream); pushes of events older than
  * {@link LIVE_PUSH_MAX_AGE_MS} are skipped.
@@ -32,21 +36,18 @@ export type PushedNotification = KeptNotification;
  */
 export async function startProjector(deps: { db: Db; messaging: Messaging; logger: Logger; durable?: string }): Promise<RunningConsumer> {
   await rewindReadModelConsumer(deps);
-  return runDurableConsumer(deps.messaging.js, deps.messaging.jsm, {
+  return runBatchedDurableConsumer(deps.messaging.js, deps.messaging.jsm, {
     stream: EVENTS_STREAM,
     durable: deps.durable ?? READ_MODELS_CONSUMER,
     filterSubject: `${EVENTS_SUBJECT_PREFIX}.>`,
     logger: deps.logger,
-    concurrency: 1,
-    async handle(event, info) {
-      const outcome = await projectEvent(deps.db, event, info.streamSequence);
-      deps.logger.debug({ eventType: event.type, seq: info.streamSequence, applied: outcome.applied }, 'projected');
-      if (outcome.notifications.length > 0 && Date.now() - Date.parse(event.occurredAt) < LIVE_PUSH_MAX_AGE_MS) {
-        for (const n of outcome.notifications) {
-          deps.messaging.nc.publish(userNotificationSubject(n.userId), JSON.stringify(n));
-        }
-        deps.logger.info({ eventType: event.type, notified: outcome.notifications.length }, 'notifications pushed');
-      }
+    maxBatch: READ_MODELS_BATCH_EVENTS,
+    async handleBatch(batch) {
+      const outcome = await projectEvents(deps.db, batch.map((b) => ({ event: b.event, seq: b.streamSequence })));
+      deps.logger.debug({ events: batch.length, toSeq: batch[batch.length - 1]!.streamSequence, applied: outcome.applied }, 'projected');
+      const fresh = outcome.notifications.filter((n) => Date.now() - Date.parse(n.createdAt) < LIVE_PUSH_MAX_AGE_MS);
+      for (const n of fresh) deps.messaging.nc.publish(userNotificationSubject(n.userId), JSON.stringify(n));
+      if (fresh.length > 0) deps.logger.info({ notified: fresh.length }, 'notifications pushed');
     },
   });
 }

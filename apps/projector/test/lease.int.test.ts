@@ -20,7 +20,8 @@ import pino from 'pino';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { domainEvent, systemClock, userSubject } from '@live/events';
-import { createDb, projectedSequence, type Db } from '@live/db';
+import { sql } from 'kysely';
+import { createDb, projectedSequence, READ_MODELS_PROJECTION, type Db } from '@live/db';
 import {
   appendEvent, connectMessaging, ensureEventStreams, ensureLeaseBucket, leaseTimings, openLeaseBucket, runUnderLease,
   type LeaseBucket, type LeaseRun, type Messaging,
@@ -190,8 +191,8 @@ async function waitForHolder(p: Projector, projections: readonly string[], since
 
 async function appendUsers(prefix: string, n: number): Promise<number> {
   let seq = 0;
-  for (let i = 0; i < n; i += 50) {
-    const acks = await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, j) => {
+  for (let i = 0; i < n; i += 500) {
+    const acks = await Promise.all(Array.from({ length: Math.min(500, n - i) }, (_, j) => {
       const userId = `${prefix}-${i + j}`;
       const data = { userId, username: userId.replace(/-/g, '_'), email: `${userId}@example.test`, displayName: userId, passwordHash: 'not-a-real-hash', roles: [] };
       return appendEvent(admin.js, domainEvent(systemClock, 'UserRegistered', userSubject(userId), data, { producer: 'test' }));
@@ -229,13 +230,23 @@ describe('two projector processes and one chDB owner', () => {
 
     db = createDb(services.endpoints.databaseUrl, 2);
     ch = createClient({ url: store.CLICKHOUSE_URL, username: READER.name, password: READER.password });
-    // A backlog; the active projector is killed while it works through it.
+    // A backlog; the active projector is killed while it works through it: a transaction of the
+    // test holds the read models' offset row, so the projector's batch (up to 500 events per
+    // transaction) waits on it with its deliveries unacknowledged when the kill lands.
     const firstSeq = (await admin.jsm.streams.info('EVENTS')).state.last_seq;
+    await vi.waitFor(async () => expect(await projectedSequence(db)).toBeGreaterThanOrEqual(firstSeq), { timeout: 60_000, interval: 10 });
+    const blocker = await db.startTransaction().execute();
+    await sql`insert into projection_offsets (name, last_seq) values (${READ_MODELS_PROJECTION}, 0) on conflict (name) do nothing`.execute(blocker);
+    await sql`select last_seq from projection_offsets where name = ${READ_MODELS_PROJECTION} for update`.execute(blocker);
     const N1 = 1500;
     let lastSeq = await appendUsers('lease-a', N1);
-    await vi.waitFor(async () => expect(await projectedSequence(db)).toBeGreaterThan(firstSeq + 100), { timeout: 60_000, interval: 10 });
+    // (pg_locks, not pg_stat_activity: the projector's database role is not the test's.)
+    const blockedOnOffset = async () => Number((await sql<{ n: string }>`select count(*) as n from pg_locks where not granted`.execute(db)).rows[0]!.n);
+    await vi.waitFor(async () => expect(await blockedOnOffset()).toBeGreaterThan(0), { timeout: 60_000, interval: 10 });
     const killedAt = performance.now();
     process.kill(p1.proc.pid, 'SIGKILL');
+    await p1.proc.exited;
+    await blocker.rollback().execute();
     // Killed in the middle of the backlog.
     expect(await projectedSequence(db)).toBeLessThan(lastSeq);
     const takeover = await waitForHolder(p2, all, killedAt);

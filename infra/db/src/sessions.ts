@@ -1,5 +1,5 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import { evolveSession, LIVE_SESSION_STATUSES, type DomainEvent, type SessionView } from '@live/events';
+import { sql, type Kysely } from 'kysely';
+import { LIVE_SESSION_STATUSES, type SessionView } from '@live/events';
 import type { Database } from './schema.js';
 
 type Row = Database['stream_sessions'];
@@ -18,55 +18,6 @@ function rowToView(r: { [K in keyof Row]: unknown }): SessionView {
     durationSeconds: (r.duration_seconds as number | null) ?? null,
     failureReason: (r.failure_reason as string | null) ?? null,
   };
-}
-
-/**
- * Applies one lifecycle event to the `stream_sessions` read model, in one transaction with a
- * row lock: read the row, `evolveSession`, write it back with the event's stream sequence.
- * An event whose sequence is not newer than the row's `last_seq` is skipped, so redelivery and
- * replay are idempotent. `table` lets a replay write into a fresh table.
- */
-export async function applySessionEvent(
-  db: Kysely<Database>,
-  event: DomainEvent,
-  streamSequence: number,
-  table: 'stream_sessions' = 'stream_sessions',
-): Promise<void> {
-  await db.transaction().execute((trx) => applySessionEventIn(trx, event, streamSequence, table));
-}
-
-/**
- * {@link applySessionEvent} inside a transaction the caller holds (the read-model projection
- * applies it together with the other tables an event touches).
- */
-export async function applySessionEventIn(
-  trx: Transaction<Database>,
-  event: DomainEvent,
-  streamSequence: number,
-  table: 'stream_sessions' = 'stream_sessions',
-): Promise<void> {
-  const sessionId = (event.data as { sessionId?: string }).sessionId;
-  if (!sessionId) return;
-  const row = await trx.selectFrom(table).selectAll().where('session_id', '=', sessionId).forUpdate().executeTakeFirst();
-  if (row && Number(row.last_seq) >= streamSequence) return;
-  const next = evolveSession(row ? rowToView(row) : null, event);
-  if (!next) return;
-  const values = {
-    session_id: next.sessionId,
-    channel_id: next.channelId,
-    status: next.status,
-    started_at: new Date(next.startedAt),
-    ended_at: next.endedAt ? new Date(next.endedAt) : null,
-    renditions: JSON.stringify(next.renditions),
-    master_playlist_key: next.masterPlaylistKey,
-    vod_master_playlist_key: next.vodMasterPlaylistKey,
-    vod_mp4_key: next.vodMp4Key,
-    duration_seconds: next.durationSeconds,
-    failure_reason: next.failureReason,
-    last_seq: streamSequence,
-  };
-  await trx.insertInto(table).values(values)
-    .onConflict((oc) => oc.column('session_id').doUpdateSet({ ...values, session_id: sql`excluded.session_id` })).execute();
 }
 
 /** A session joined with its channel, as the API lists it. */

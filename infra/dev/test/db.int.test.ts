@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { randomBytes } from 'node:crypto';
 import { streamEvent, type DomainEvent, type EventClock } from '@live/events';
-import { applySessionEvent, checkStreamKey, createDb, ensureChannelWithKey, generateStreamKey, hashStreamKey, listSessions, migrateToLatest, type Db } from '@live/db';
+import { checkStreamKey, createDb, ensureChannelWithKey, generateStreamKey, hashStreamKey, listSessions, migrateToLatest, projectEvent, type Db } from '@live/db';
 import { startServices, type RunningServices } from '../src/services/index.js';
 
 let t = 1_790_000_000_000;
@@ -61,17 +61,18 @@ describe('db', () => {
     ] as DomainEvent[];
     // Live: each event once, then the whole log redelivered.
     for (const [i, e] of log.entries()) {
-      await applySessionEvent(db, e, i + 1);
+      await projectEvent(db, e, i + 1);
       if (i === 2) expect((await listSessions(db, { limit: 10 }))[0]?.status).toBe('live');
     }
     const live = await db.selectFrom('stream_sessions').selectAll().execute();
-    for (const [i, e] of log.entries()) await applySessionEvent(db, e, i + 1);
+    for (const [i, e] of log.entries()) await projectEvent(db, e, i + 1);
     expect(await db.selectFrom('stream_sessions').selectAll().execute()).toEqual(live);
     expect(live[0]).toMatchObject({ status: 'vod', vod_mp4_key: 'sessions/sess-1/vod.mp4', duration_seconds: 30 });
 
     // Replay from scratch.
     await db.deleteFrom('stream_sessions').execute();
-    for (const [i, e] of log.entries()) await applySessionEvent(db, e, i + 1);
+    await db.deleteFrom('projection_offsets').execute();
+    for (const [i, e] of log.entries()) await projectEvent(db, e, i + 1);
     expect(await db.selectFrom('stream_sessions').selectAll().execute()).toEqual(live);
     const [listing] = await listSessions(db, { limit: 10 });
     expect(listing).toMatchObject({ sessionId: 'sess-1', channelName: 'Alice', status: 'vod' });

@@ -1,9 +1,10 @@
-import { AckPolicy, DeliverPolicy, type ConsumerConfig, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, type ConsumerConfig, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { decodeEvent, type DomainEvent } from '@live/events';
 import type { Logger } from 'pino';
 import { FOLLOW_PULL, logRecoveries } from './follow.js';
 import { isConsumerNotFound } from './errors.js';
 import { retryTransient } from './transient.js';
+import { sleep } from './delay.js';
 
 /** Options of a durable pull consumer run by {@link runDurableConsumer}. */
 export interface DurableConsumerOptions {
@@ -33,9 +34,12 @@ export interface DurableConsumerOptions {
   readonly maxDeliver?: number;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+/** The setup options a durable consumer shares with {@link runBatchedDurableConsumer}. */
+export type DurableSetupOptions = Pick<DurableConsumerOptions, 'stream' | 'durable' | 'filterSubject' | 'logger' | 'ackWaitMs' | 'backoffMs' | 'maxDeliver'>;
+
+/** Default nak/retry delays by attempt, ms. */
+export const DEFAULT_BACKOFF_MS: readonly number[] = [1000, 2000, 5000, 10_000, 30_000];
+
 
 /** Creates the durable consumer, or updates the fields a restart may change when it exists. */
 async function addOrUpdateConsumer(jsm: JetStreamManager, stream: string, config: Partial<ConsumerConfig> & { durable_name: string }): Promise<void> {
@@ -68,32 +72,47 @@ export interface RunningConsumer {
  * timeout, no responders, cluster not available: {@link retryTransient}), for up to 2 minutes.
  * @throws JetStreamApiError when the stream does not exist or the consumer cannot be created.
  */
-export async function runDurableConsumer(
+/**
+ * Creates or updates the durable consumer (explicit ack, deliver all, `ackWaitMs` default 30 s,
+ * `maxDeliver` default 20), retried while JetStream answers with a transient failure, and
+ * starts consuming it in pulls of `pullMessages` with short expiries and idle heartbeats (as
+ * followSubject's: a consumer whose leader died resumes within seconds).
+ * @throws JetStreamApiError when the stream does not exist or the consumer cannot be created.
+ */
+export async function openDurable(
   js: JetStreamClient,
   jsm: JetStreamManager,
-  opts: DurableConsumerOptions,
-): Promise<RunningConsumer> {
-  const ackWaitMs = opts.ackWaitMs ?? 30_000;
-  const backoff = opts.backoffMs ?? [1000, 2000, 5000, 10_000, 30_000];
+  opts: DurableSetupOptions,
+  flow: { maxAckPending: number; pullMessages: number },
+): Promise<ConsumerMessages> {
   const config = {
     durable_name: opts.durable,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     filter_subject: opts.filterSubject,
-    ack_wait: ackWaitMs * 1e6,
+    ack_wait: (opts.ackWaitMs ?? 30_000) * 1e6,
     max_deliver: opts.maxDeliver ?? 20,
-    max_ack_pending: Math.max(16, (opts.concurrency ?? 1) * 4),
+    max_ack_pending: flow.maxAckPending,
   };
   // At start a cluster may still be electing its leaders, or answer late under load: retried.
   const consumer = await retryTransient(async () => {
     await addOrUpdateConsumer(jsm, opts.stream, config);
     return js.consumers.get(opts.stream, opts.durable);
   }, { what: `consumer ${opts.durable} on ${opts.stream}`, logger: opts.logger });
+  const messages = await consumer.consume({ max_messages: flow.pullMessages, expires: FOLLOW_PULL.expires, idle_heartbeat: FOLLOW_PULL.idle_heartbeat });
+  logRecoveries(messages, opts.logger.child({ durable: opts.durable }));
+  return messages;
+}
+
+export async function runDurableConsumer(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  opts: DurableConsumerOptions,
+): Promise<RunningConsumer> {
+  const backoff = opts.backoffMs ?? DEFAULT_BACKOFF_MS;
   const concurrency = Math.max(1, opts.concurrency ?? 1);
   const ordered = concurrency === 1;
-  // Short pulls and idle heartbeats, as followSubject's: a consumer whose leader died resumes within seconds.
-  const messages = await consumer.consume({ max_messages: concurrency * 2, expires: FOLLOW_PULL.expires, idle_heartbeat: FOLLOW_PULL.idle_heartbeat });
-  logRecoveries(messages, opts.logger.child({ durable: opts.durable }));
+  const messages = await openDurable(js, jsm, opts, { maxAckPending: Math.max(16, concurrency * 4), pullMessages: concurrency * 2 });
   const inFlight = new Set<Promise<void>>();
   let stopping = false;
 

@@ -8,6 +8,7 @@ export * from './connection.js';
 export * from './errors.js';
 export * from './publish.js';
 export * from './consume.js';
+export * from './consume-batch.js';
 export * from './lease.js';
 export * from './kv-lease.js';
 export * from './chat.js';
