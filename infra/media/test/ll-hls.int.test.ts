@@ -22,6 +22,7 @@ import {
   nextAttemptNumber,
   nextStartNumber,
   parseLowLatencyPlaylist,
+  renderPlaylistDeltaUpdate,
   parseMediaPlaylist,
   partFramesFor,
   prepareLowLatencyOutputDirs,
@@ -104,6 +105,13 @@ function watch(storage: ObjectStorage, root: string, ladder: readonly Rendition[
     }
     for (const v of checkLowLatencyPlaylist(text, { partUri, renditionReports: ladder.length - 1 })) {
       (v.severity === 'error' ? w.errors : w.warnings).push({ ...v, key });
+    }
+    // the Playlist Delta Update the edge would serve for _HLS_skip=YES (once the playlist is longer than CAN-SKIP-UNTIL)
+    const delta = renderPlaylistDeltaUpdate(text);
+    if (delta) {
+      for (const v of checkLowLatencyPlaylist(delta.text, { partUri, renditionReports: ladder.length - 1, fullPlaylist: text })) {
+        (v.severity === 'error' ? w.errors : w.warnings).push({ ...v, key: `${key} (delta)` });
+      }
     }
   });
   return w;
