@@ -199,7 +199,7 @@ describe('low-latency HLS packager', () => {
     expect(w.hints.size).toBeGreaterThan(finalHints.size + 8);
 
     // the live playlist carries the LL tags, and a blocking request for its last part is served
-    expect(live).toContain('#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.50000,HOLD-BACK=6.00000');
+    expect(live).toContain('#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.00000,PART-HOLD-BACK=1.50000,HOLD-BACK=6.00000');
     expect(live).toContain('#EXT-X-PART-INF:PART-TARGET=0.50000');
     expect(live).toMatch(/#EXT-X-PART:DURATION=0\.50000,URI="seg_\d{5}\.part0\.m4s",INDEPENDENT=YES/);
     expect(live).toContain('#EXT-X-PROGRAM-DATE-TIME:');
