@@ -9,7 +9,7 @@ import {
   type JwtKey, type PlaybackKeyRing, type PlaybackTokenErrorCode,
 } from '@live/auth';
 import type { ObjectStorage } from '@live/storage';
-import { awaitBlockingReload, decideBlockingReload, parseBlockingReloadQuery, type BlockingReloadRequest } from '@live/media';
+import { awaitBlockingReload, decideBlockingReload, parseBlockingReloadQuery, renderPlaylistDeltaUpdate, type BlockingReloadRequest } from '@live/media';
 import { ConnectionCounter, normalizeAddress, OffenderLog } from '@live/runtime';
 import {
   createPlaylistWatcher, masterPlaylistChildKeys,
@@ -21,6 +21,7 @@ import { createAnnouncedPlaylistWatcher, createLiveStore, type LiveStoreOptions 
 import { createColdLane, createLookupCache, LookupsBusyError } from './lookups.js';
 import { createMediaFeed, type AnnouncementSource, type MediaFeedOptions } from './feed.js';
 import { addContentSteering, checkEdgeSteering, steeringServerUri, type EdgeSteering } from './steering.js';
+import { createPlaylistBodyCache, negotiatePlaylistEncoding, type PlaylistBodyCacheOptions } from './playlist-body.js';
 
 /** Dependencies and settings of {@link buildEdge}. */
 export interface EdgeOptions {
@@ -103,6 +104,8 @@ export interface EdgeOptions {
    * Pathway first. Absent: served as stored.
    */
   readonly steering?: EdgeSteering;
+  /** Bounds of the cache of rendered and compressed playlist bodies (playlist-body.ts). */
+  readonly playlistBodies?: PlaylistBodyCacheOptions;
 }
 
 /**
@@ -228,6 +231,16 @@ export function rewritePlaylist(text: string, token: string): string {
     if (out !== line) lines[i] = cr ? `${out}\r` : out;
   }
   return lines.join('\n');
+}
+
+/**
+ * The identity body of a playlist answer (before any Content-Encoding): the Playlist Delta
+ * Update of `text` when `skip` (`renderPlaylistDeltaUpdate`, RFC 8216bis §6.2.5.1; `text` itself
+ * when no delta applies), then rewritten with `token` when given ({@link rewritePlaylist}). Pure.
+ */
+export function renderPlaylistBody(text: string, opts: { skip: boolean; token: string | null }): string {
+  const shown = opts.skip ? renderPlaylistDeltaUpdate(text)?.text ?? text : text;
+  return opts.token !== null ? rewritePlaylist(shown, opts.token) : shown;
 }
 
 /** The `token` query parameter of a request URL (first one), or undefined. */
@@ -390,6 +403,13 @@ export function parseRange(header: string | undefined, size: number): { start: n
  * `edge_live_store_hits_total{kind}`, `edge_live_store_bytes`, `edge_live_sessions`,
  * `edge_blocking_announced_playlists`.
  *
+ * Playlists (plain and blocking) are answered through one path (`sendPlaylist`): `_HLS_skip=YES|v2`
+ * gets the Playlist Delta Update of a live media playlist (RFC 8216bis §6.2.5.1; the full one
+ * for ENDLIST, masters and playlists shorter than CAN-SKIP-UNTIL), alone or with `_HLS_msn`; the
+ * body is br or gzip by `Accept-Encoding` (`Vary: Accept-Encoding`, no byte ranges), rendered and
+ * compressed once per playlist version, variant, token and encoding (playlist-body.ts;
+ * `edge_playlist_bodies_made{encoding}`). The steered master playlist is sent uncompressed.
+ *
  * Errors are `{ code, message }` of {@link EDGE_ERRORS}, also for what Fastify (`frameworkErrors`,
  * its body parsers) and Node's HTTP parser (`clientErrorHandler`) refuse; 5xx are logged.
  *
@@ -444,6 +464,12 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   });
   /** Live sessions' master playlists: the keys of the renditions they name (null: no master yet). */
   const masterCache = new Map<string, { keys: Set<string> | null; at: number }>();
+  /** Playlist bodies (delta, token, encoding) rendered once per playlist version, shared by every request (playlist-body.ts). */
+  const bodies = createPlaylistBodyCache(opts.playlistBodies);
+  new Gauge({
+    name: 'edge_playlist_bodies_made', help: 'Playlist bodies rendered (identity) and compressed (gzip, br) since start, by encoding', labelNames: ['encoding'], registers: [registry],
+    collect() { for (const [encoding, n] of Object.entries(bodies.made)) this.set({ encoding }, n); },
+  });
   /** Reads of a playlist in flight, shared by every request reading it (parked requests woken together). */
   const playlistReads = new Map<string, Promise<StoredPlaylist | null>>();
   const objectCacheBytes = opts.objectCacheBytes ?? DEFAULT_EDGE_CACHE_BYTES;
@@ -530,6 +556,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
 
   async function serveKey(req: FastifyRequest, reply: FastifyReply, key: string, token: string | null, session: SessionContext): Promise<FastifyReply> {
     const kind = key.endsWith('.m3u8') ? 'playlist' : 'object';
+    let skip = false;
     if (kind === 'playlist') {
       const directives = parseBlockingReloadQuery((req.query ?? {}) as Record<string, unknown>);
       if (!directives.ok) {
@@ -537,6 +564,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
         return sendError(reply, 'BAD_DELIVERY_DIRECTIVE', directives.reason);
       }
       if (directives.request.msn !== undefined) return serveBlockingReload(req, reply, key, directives.request, token, session);
+      skip = directives.request.skip !== undefined;
     }
     // Announced parts are immutable: any copy held is good; announced playlists only while the session is fed.
     const live = store ? (kind === 'object' ? store.object(key) : feed!.isFed(session.sessionId) ? store.playlist(key) : undefined) : undefined;
@@ -558,18 +586,14 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       return sendError(reply, 'NOT_FOUND');
     }
     if (kind === 'playlist' && opts.steering && MASTER_KEY.test(key)) return serveSteeredMaster(req, reply, key, info, token, session.sessionId);
-    if (kind === 'playlist' && token !== null) {
-      // Per-viewer body: no ETag, no ranges, never in a shared cache.
+    if (kind === 'playlist') {
+      // Playlists are small and compressed: no ranges. With a token: a per-viewer body, no ETag, never in a shared cache.
       const body = cached ? cached.body : await opts.storage.read(key);
       if (!body) {
         requests.inc({ kind, status: 404 });
         return sendError(reply, 'NOT_FOUND');
       }
-      const text = rewritePlaylist(body.toString('utf8'), token);
-      requests.inc({ kind, status: 200 });
-      reply.header('content-type', info.contentType).header('cache-control', TOKENISED_PLAYLIST_CACHE_CONTROL)
-        .header('content-length', String(Buffer.byteLength(text)));
-      return reply.status(200).send(req.method === 'HEAD' ? undefined : text);
+      return sendPlaylist(req, reply, info, body.toString('utf8'), token, skip, true);
     }
     const range = parseRange(req.headers.range, info.size);
     if (range === 'unsatisfiable') {
@@ -667,13 +691,36 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     return sendError(reply, code);
   }
 
-  /** Answers a blocking reload with `playlist` (rewritten with `token` when given). */
-  function sendPlaylist(req: FastifyRequest, reply: FastifyReply, playlist: StoredPlaylist, text: string, token: string | null): FastifyReply {
-    const body = token !== null ? rewritePlaylist(text, token) : text;
-    requests.inc({ kind: 'playlist', status: 200 });
-    reply.header('content-type', playlist.info.contentType)
-      .header('cache-control', token !== null ? TOKENISED_PLAYLIST_CACHE_CONTROL : playlist.info.cacheControl)
-      .header('content-length', String(Buffer.byteLength(body)));
+  /**
+   * Answers a playlist request with `text`, the playlist version `info` describes: its Playlist
+   * Delta Update when `skip` (`_HLS_skip=YES|v2`, RFC 8216bis §6.2.5.1; the full playlist when no
+   * delta applies: ENDLIST, a master, shorter than CAN-SKIP-UNTIL), rewritten with `token` when
+   * given, in the encoding `Accept-Encoding` prefers (br, gzip, identity; `Vary: Accept-Encoding`).
+   * The body comes from `bodies`: rendered and compressed once per version, variant, token and
+   * encoding, however many requests ask. `conditional` (plain requests without a token): ETag
+   * (the stored one for the full identity body, suffixed for the others) and Last-Modified,
+   * answered 304 when they match; blocking reloads get neither (they ask for a newer version).
+   */
+  async function sendPlaylist(req: FastifyRequest, reply: FastifyReply, info: StoredPlaylist['info'], text: string, token: string | null, skip: boolean, conditional: boolean): Promise<FastifyReply> {
+    const encoding = negotiatePlaylistEncoding(req.headers['accept-encoding']);
+    const variant = skip ? 'delta' : 'full';
+    const body = await bodies.body({ key: info.key, etag: info.etag, variant, token, encoding }, () => renderPlaylistBody(text, { skip, token }));
+    reply.header('content-type', info.contentType).header('vary', 'accept-encoding')
+      .header('cache-control', token !== null ? TOKENISED_PLAYLIST_CACHE_CONTROL : info.cacheControl)
+      .header('content-length', String(body.length));
+    if (encoding !== 'identity') reply.header('content-encoding', encoding);
+    if (conditional && token === null) {
+      const suffix = variant === 'full' && encoding === 'identity' ? '' : `-${variant}-${encoding}`;
+      const etag = info.etag.endsWith('"') ? `${info.etag.slice(0, -1)}${suffix}"` : `${info.etag}${suffix}`;
+      reply.header('etag', etag).header('last-modified', info.lastModified.toUTCString());
+      const inm = req.headers['if-none-match'];
+      const ims = req.headers['if-modified-since'];
+      if ((inm && inm === etag) || (!inm && ims && Math.floor(info.lastModified.getTime() / 1000) <= Math.floor(Date.parse(ims) / 1000))) {
+        countRequest('playlist', 304);
+        return reply.status(304).send();
+      }
+    }
+    countRequest('playlist', 200);
     return reply.status(200).send(req.method === 'HEAD' ? undefined : body);
   }
 
@@ -701,9 +748,9 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     const fed = feed?.isFed(session.sessionId) ?? false;
     const first = await readPlaylist(key, fed);
     if (first) {
-      if (!/^#EXT-X-TARGETDURATION:/m.test(first.text)) return sendPlaylist(req, reply, first, first.text, token);
+      if (!/^#EXT-X-TARGETDURATION:/m.test(first.text)) return sendPlaylist(req, reply, first.info, first.text, token, false, false);
       const d = decideBlockingReload(request, first.text);
-      if (d.action === 'serve') return sendPlaylist(req, reply, first, first.text, token);
+      if (d.action === 'serve') return sendPlaylist(req, reply, first.info, first.text, token, request.skip !== undefined, false);
       if (d.action === 'reject') {
         requests.inc({ kind: 'playlist', status: 400 });
         return sendError(reply, 'BAD_DELIVERY_DIRECTIVE', d.reason);
@@ -736,7 +783,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
         changed: () => watch.changed(latest?.info.etag ?? null),
         signal: abort.signal,
       });
-      if (result.status === 200 && latest) return sendPlaylist(req, reply, latest, result.text, token);
+      if (result.status === 200 && latest) return sendPlaylist(req, reply, latest.info, result.text, token, request.skip !== undefined, false);
       const status = result.status === 200 ? 404 : result.status;
       requests.inc({ kind: 'playlist', status });
       if (status === 404) return sendError(reply, 'NOT_FOUND');

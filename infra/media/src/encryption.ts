@@ -58,8 +58,9 @@ export function keyIndexFor(msn: number, rotateEverySegments: number): number {
 
 /**
  * The IV of a segment: its Media Sequence Number as a 128-bit big-endian integer, the value
- * RFC 8216bis §5.2 implies when EXT-X-KEY has no IV attribute. We write it explicitly anyway
- * (`IV=` with {@link formatIv}), so a VOD or a player never has to recompute it.
+ * RFC 8216bis §5.2 implies when EXT-X-KEY has no IV attribute. The playlists therefore omit
+ * `IV` (one EXT-X-KEY per key period, not per segment; `segmentHeadLines` in playlist.ts);
+ * {@link SegmentKey} still carries it (`formatIv`) for whoever decrypts.
  * @returns 16 bytes.
  * @throws {SegmentEncryptionError} when `msn` is not a non-negative safe integer.
  */
@@ -114,13 +115,26 @@ export function decryptAes128(cipher: Uint8Array, key: Uint8Array, iv: Uint8Arra
 }
 
 /**
- * The EXT-X-KEY line of a segment: `#EXT-X-KEY:METHOD=AES-128,URI="<uri>",IV=<iv>` (RFC 8216bis §4.4.4.4).
+ * The EXT-X-KEY line of a segment (RFC 8216bis §4.4.4.4): `#EXT-X-KEY:METHOD=AES-128,URI="<uri>",IV=<iv>`,
+ * or without the `IV` attribute when `implicitIv` (§5.2: a key tag without IV means "the Media
+ * Sequence Number of each segment is its IV", so one such line serves every following segment
+ * under the same key; see {@link hasSequenceIv}).
  * @throws {SegmentEncryptionError} when the URI contains a double quote or a line break, or the IV is malformed.
  */
-export function keyTagLine(key: SegmentKey): string {
+export function keyTagLine(key: SegmentKey, implicitIv = false): string {
   if (/["\r\n]/.test(key.uri) || key.uri === '') throw new SegmentEncryptionError(`EXT-X-KEY URI must be non-empty, without quotes or line breaks: ${JSON.stringify(key.uri)}`);
   parseIv(key.iv);
-  return `#EXT-X-KEY:METHOD=AES-128,URI="${key.uri}",IV=${key.iv}`;
+  return implicitIv ? `#EXT-X-KEY:METHOD=AES-128,URI="${key.uri}"` : `#EXT-X-KEY:METHOD=AES-128,URI="${key.uri}",IV=${key.iv}`;
+}
+
+/**
+ * Is `key.iv` the IV RFC 8216bis §5.2 implies for the segment with Media Sequence Number `msn`
+ * when EXT-X-KEY has no IV attribute ({@link ivForSequence})? Then its tag may omit `IV`.
+ * False for a malformed IV or `msn` (never throws).
+ */
+export function hasSequenceIv(key: SegmentKey, msn: number): boolean {
+  if (!Number.isSafeInteger(msn) || msn < 0) return false;
+  return key.iv.toLowerCase() === formatIv(ivForSequence(msn));
 }
 
 /** `#EXT-X-KEY:METHOD=NONE`: ends the previous key's scope (RFC 8216bis §4.4.4.4), e.g. so that the next EXT-X-MAP stays clear. */

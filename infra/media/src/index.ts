@@ -132,6 +132,7 @@ export {
   blockingReloadTimeoutMs,
   checkLowLatencyPlaylist,
   decideBlockingReload,
+  DEFAULT_SKIP_TARGET_DURATIONS,
   formatPartDuration,
   formatPartTarget,
   llPartUri,
@@ -153,6 +154,13 @@ export {
   type RenditionReport,
 } from './ll-hls.js';
 export {
+  compareDeltaUpdate,
+  DELTA_UPDATE_VERSION,
+  renderPlaylistDeltaUpdate,
+  type DeltaUpdateMismatch,
+  type PlaylistDeltaUpdate,
+} from './delta.js';
+export {
   createLlHlsPublisher,
   dvrWindowStart,
   partTargetSeconds,
@@ -166,6 +174,7 @@ export {
   decryptAes128,
   encryptAes128,
   formatIv,
+  hasSequenceIv,
   ivForSequence,
   keyIndexFor,
   keyTagLine,

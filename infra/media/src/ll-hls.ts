@@ -5,6 +5,7 @@
  *
  * Pure module: no I/O.
  */
+import { compareDeltaUpdate, DELTA_UPDATE_VERSION } from './delta.js';
 import type { SegmentKey } from './encryption.js';
 import { formatDuration, newTagScope, parseAttributeList, segmentHeadLines, targetDurationFor, type PlaylistSegment } from './playlist.js';
 
@@ -79,7 +80,19 @@ export interface RenderLowLatencyPlaylistOptions {
    * of the playlist with removed segments; written when > 0.
    */
   discontinuitySequence?: number;
+  /**
+   * CAN-SKIP-UNTIL of EXT-X-SERVER-CONTROL (8216bis §4.4.3.8), seconds: the Skip Boundary of the
+   * Playlist Delta Updates the edge serves for `_HLS_skip=YES` ({@link renderPlaylistDeltaUpdate}).
+   * Default {@link DEFAULT_SKIP_TARGET_DURATIONS} x target duration, the spec's minimum;
+   * `null` advertises none. @throws {RangeError} (from the renderer) when under 6 x target duration.
+   */
+  canSkipUntil?: number | null;
+  /** Write `IV=` on every EXT-X-KEY (one key line per segment): the pre-issue-17 format, for `bench:playlist`. Default false. */
+  explicitIv?: boolean;
 }
+
+/** CAN-SKIP-UNTIL in target durations: 6, the least 8216bis §4.4.3.8 allows ("at least six times the Target Duration"). */
+export const DEFAULT_SKIP_TARGET_DURATIONS = 6;
 
 /** Formats a PART-TARGET / hold-back value: 5 decimals, rounded UP so no part rendered with {@link formatPartDuration} exceeds it. */
 export function formatPartTarget(seconds: number): string {
@@ -102,7 +115,7 @@ function partLine(p: PlaylistPart): string {
  * #EXTM3U
  * #EXT-X-VERSION:7
  * #EXT-X-TARGETDURATION:2
- * #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.50000,HOLD-BACK=6.00000
+ * #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.00000,PART-HOLD-BACK=1.50000,HOLD-BACK=6.00000
  * #EXT-X-PART-INF:PART-TARGET=0.50000
  * #EXT-X-MEDIA-SEQUENCE:0
  * #EXT-X-INDEPENDENT-SEGMENTS
@@ -126,10 +139,13 @@ function partLine(p: PlaylistPart): string {
  * parts (they apply to its first sample); PROGRAM-DATE-TIME on the first segment and after
  * each discontinuity. An encrypted segment's EXT-X-KEY (METHOD=AES-128, its own IV) comes
  * after its MAP and before its parts, so it applies to the parts and the segment, never to the
- * init segment (8216bis §4.4.4.4; see `segmentHeadLines`). EXT-X-VERSION stays 7: no tag used
- * here needs more (EXT-X-SKIP, not used, would need 9). Ends with a newline.
+ * init segment (8216bis §4.4.4.4; see `segmentHeadLines`): one key line per key period, without
+ * IV, since each segment's IV is its Media Sequence Number (§5.2). EXT-X-SERVER-CONTROL carries
+ * CAN-SKIP-UNTIL (`canSkipUntil`), so clients may ask for delta updates; the full playlist stays
+ * EXT-X-VERSION 7 (only EXT-X-SKIP, in the delta, needs 9). Ends with a newline.
  *
- * @throws {RangeError} when `partTarget` is not positive, or there is nothing to list and no `targetDuration`.
+ * @throws {RangeError} when `partTarget` is not positive, there is nothing to list and no
+ *   `targetDuration`, or `canSkipUntil` is under 6 x target duration.
  */
 export function renderLowLatencyPlaylist(opts: RenderLowLatencyPlaylistOptions): string {
   if (!(opts.partTarget > 0)) throw new RangeError('partTarget must be > 0');
@@ -138,19 +154,22 @@ export function renderLowLatencyPlaylist(opts: RenderLowLatencyPlaylistOptions):
   const td = opts.targetDuration ?? Math.max(opts.minTargetDuration ?? 1, targetDurationFor(segs));
   const partHoldBack = opts.partHoldBack ?? 3 * opts.partTarget;
   const holdBack = opts.holdBack ?? 3 * td;
+  const canSkipUntil = opts.canSkipUntil === undefined ? DEFAULT_SKIP_TARGET_DURATIONS * td : opts.canSkipUntil;
+  if (canSkipUntil !== null && !(canSkipUntil >= DEFAULT_SKIP_TARGET_DURATIONS * td)) throw new RangeError(`canSkipUntil ${canSkipUntil} is under 6 x target duration ${td}`);
+  const skip = canSkipUntil === null ? '' : `,CAN-SKIP-UNTIL=${formatPartTarget(canSkipUntil)}`;
   const lines = [
     '#EXTM3U',
     '#EXT-X-VERSION:7',
     `#EXT-X-TARGETDURATION:${td}`,
-    `#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${formatPartTarget(partHoldBack)},HOLD-BACK=${formatPartTarget(holdBack)}`,
+    `#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES${skip},PART-HOLD-BACK=${formatPartTarget(partHoldBack)},HOLD-BACK=${formatPartTarget(holdBack)}`,
     `#EXT-X-PART-INF:PART-TARGET=${formatPartTarget(opts.partTarget)}`,
     `#EXT-X-MEDIA-SEQUENCE:${segs[0]?.sequence ?? opts.open?.sequence ?? 0}`,
   ];
   if (opts.discontinuitySequence) lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${opts.discontinuitySequence}`);
   lines.push('#EXT-X-INDEPENDENT-SEGMENTS');
   if (opts.playlistType !== null) lines.push(`#EXT-X-PLAYLIST-TYPE:${opts.playlistType ?? 'EVENT'}`);
-  const scope = newTagScope();
-  const head = (s: Pick<PlaylistSegment, 'discontinuity' | 'map' | 'programDateTime' | 'key'>) => {
+  const scope = newTagScope(false, opts.explicitIv ?? false);
+  const head = (s: Pick<PlaylistSegment, 'sequence' | 'discontinuity' | 'map' | 'programDateTime' | 'key'>) => {
     lines.push(...segmentHeadLines(s, scope));
   };
   for (const seg of segs) {
@@ -200,6 +219,15 @@ export interface ParsedLowLatencyPlaylist {
   renditionReports: Array<Record<string, string> & { line: string }>;
   /** `#EXTM3U` first line present. */
   header: boolean;
+  /** EXT-X-VERSION, when present. */
+  version?: number;
+  /**
+   * SKIPPED-SEGMENTS of the EXT-X-SKIP tags (8216bis §4.4.5.2; 0 in a full playlist): the first
+   * listed segment has MSN `mediaSequence + skippedSegments`.
+   */
+  skippedSegments: number;
+  /** The 1-based lines of the EXT-X-SKIP tags (at most one is allowed). */
+  skipLines: number[];
 }
 
 /**
@@ -219,6 +247,8 @@ export function parseLowLatencyPlaylist(text: string): ParsedLowLatencyPlaylist 
     preloadHints: [],
     renditionReports: [],
     header: lines[0]?.replace(/^\uFEFF/, '').trim() === '#EXTM3U',
+    skippedSegments: 0,
+    skipLines: [],
   };
   let pendingParts: ParsedPart[] = [];
   let extinf: number | undefined;
@@ -226,7 +256,7 @@ export function parseLowLatencyPlaylist(text: string): ParsedLowLatencyPlaylist 
     const line = raw.trim();
     if (line === '') return;
     if (!line.startsWith('#')) {
-      const msn = out.mediaSequence + out.segments.length;
+      const msn = out.mediaSequence + out.skippedSegments + out.segments.length;
       out.segments.push({ msn, uri: line, duration: extinf ?? NaN, line: i + 1, parts: pendingParts.map((p) => ({ ...p, msn })) });
       pendingParts = [];
       extinf = undefined;
@@ -245,6 +275,15 @@ export function parseLowLatencyPlaylist(text: string): ParsedLowLatencyPlaylist 
       case '#EXT-X-ENDLIST':
         out.endList = true;
         break;
+      case '#EXT-X-VERSION':
+        out.version = Number(value);
+        break;
+      case '#EXT-X-SKIP': {
+        const n = parseAttributeList(value)['SKIPPED-SEGMENTS'];
+        out.skipLines.push(i + 1);
+        out.skippedSegments += n !== undefined && DECIMAL_INTEGER.test(n) ? Number(n) : 0;
+        break;
+      }
       case '#EXTINF':
         extinf = Number(value.split(',')[0]);
         break;
@@ -287,7 +326,7 @@ export function parseLowLatencyPlaylist(text: string): ParsedLowLatencyPlaylist 
         break;
     }
   });
-  const openMsn = out.mediaSequence + out.segments.length;
+  const openMsn = out.mediaSequence + out.skippedSegments + out.segments.length;
   out.openParts = pendingParts.map((p) => ({ ...p, msn: openMsn }));
   return out;
 }
@@ -299,8 +338,10 @@ export function parseLowLatencyPlaylist(text: string): ParsedLowLatencyPlaylist 
 /**
  * A parsed blocking reload request (8216bis §6.2.5.2 delivery directives): `msn` from
  * `_HLS_msn`, `part` from `_HLS_part` (only with `msn`), `skip` from `_HLS_skip` (`YES` or
- * `v2`, §6.2.5.1; we do not advertise CAN-SKIP-UNTIL, so the edge serves the full playlist and
- * may ignore it). All fields absent: a plain (non-blocking) playlist request.
+ * `v2`, §6.2.5.1: answer with a Playlist Delta Update, `renderPlaylistDeltaUpdate`; `v2` is
+ * served as `YES` since CAN-SKIP-DATERANGES is not advertised). `skip` combines with `msn` /
+ * `part`: the edge waits as for any blocking reload, then sends the delta of the playlist that
+ * satisfied it. All fields absent: a plain (non-blocking) full playlist request.
  */
 export interface BlockingReloadRequest {
   msn?: number;
@@ -383,7 +424,7 @@ export function advancePartLimit(partTarget: number): number {
 export function playlistHasPart(playlistText: string, msn: number, part?: number): boolean {
   const pl = parseLowLatencyPlaylist(playlistText);
   if (pl.endList) return true;
-  const lastMsn = pl.mediaSequence + pl.segments.length - 1;
+  const lastMsn = pl.mediaSequence + pl.skippedSegments + pl.segments.length - 1;
   if (pl.segments.length > 0 && lastMsn >= msn) return true;
   if (part === undefined) return false;
   for (const p of [...pl.segments.flatMap((s) => s.parts), ...pl.openParts]) {
@@ -408,7 +449,7 @@ export function decideBlockingReload(
   if (request.msn === undefined) return { action: 'serve' };
   if (playlistHasPart(playlistText, request.msn, request.part)) return { action: 'serve' };
   const pl = parseLowLatencyPlaylist(playlistText);
-  const lastMsn = pl.mediaSequence + pl.segments.length - 1;
+  const lastMsn = pl.mediaSequence + pl.skippedSegments + pl.segments.length - 1;
   if (request.msn > lastMsn + 2) {
     return { action: 'reject', status: 400, reason: `_HLS_msn ${request.msn} is more than 2 beyond the last segment ${lastMsn}` };
   }
@@ -530,6 +571,12 @@ export interface CheckLowLatencyOptions {
   partUri?: (msn: number, index: number) => string;
   /** Number of EXT-X-RENDITION-REPORT tags expected (renditions in the master minus one). */
   renditionReports?: number;
+  /**
+   * The full playlist a Playlist Delta Update (a text with EXT-X-SKIP) was made from: the delta
+   * must then say the same about every segment it lists (rule `delta-update`, see
+   * `compareDeltaUpdate`).
+   */
+  fullPlaylist?: string;
 }
 
 /**
@@ -567,7 +614,13 @@ export interface CheckLowLatencyOptions {
  *   the next part per `partUri` when given;
  * - `rendition-report`: each report has URI and LAST-MSN, and LAST-PART when the playlist has
  *   parts (§4.4.5.4); the expected number of them when `renditionReports` is given;
- * - `program-date-time`: at least one EXT-X-PROGRAM-DATE-TIME (warning; Apple requires it for LL-HLS).
+ * - `program-date-time`: at least one EXT-X-PROGRAM-DATE-TIME (warning; Apple requires it for LL-HLS);
+ * - `can-skip-until`: CAN-SKIP-UNTIL, when advertised, is at least 6 x target duration (§4.4.3.8);
+ * - `skip` (Playlist Delta Updates, §4.4.5.2, §6.2.5.1): at most one EXT-X-SKIP, only in a
+ *   playlist that advertises CAN-SKIP-UNTIL, has EXT-X-VERSION >= 9 (§7) and no EXT-X-ENDLIST,
+ *   and whose listed segments span at least CAN-SKIP-UNTIL (nothing within the Skip Boundary
+ *   skipped); `delta-update`: with `fullPlaylist`, the delta agrees with it segment by segment
+ *   (MSN, URI, EXTINF, MAP, KEY, discontinuities, PROGRAM-DATE-TIME; `compareDeltaUpdate`).
  *
  * @returns the violations, empty for a conforming playlist. Never throws.
  */
@@ -691,7 +744,7 @@ export function checkLowLatencyPlaylist(text: string, options: CheckLowLatencyOp
   const hint = partHints[0];
   if (hint && options.partUri) {
     const last = allParts.at(-1);
-    const lastMsn = pl.mediaSequence + pl.segments.length - 1;
+    const lastMsn = pl.mediaSequence + pl.skippedSegments + pl.segments.length - 1;
     const candidates = last
       ? [options.partUri(last.msn, last.index + 1), options.partUri(last.msn + 1, 0)]
       : [options.partUri(lastMsn + 1, 0)];
@@ -710,7 +763,27 @@ export function checkLowLatencyPlaylist(text: string, options: CheckLowLatencyOp
     err('rendition-report', `${pl.renditionReports.length} EXT-X-RENDITION-REPORT tags, expected ${options.renditionReports}`);
   }
   if (pl.programDateTimes === 0) warn('program-date-time', 'no EXT-X-PROGRAM-DATE-TIME');
+  checkDeltaRules(pl, text, options, err);
   return v;
+}
+
+/** The `can-skip-until`, `skip` and `delta-update` rules of {@link checkLowLatencyPlaylist}. */
+function checkDeltaRules(pl: ParsedLowLatencyPlaylist, text: string, options: CheckLowLatencyOptions, err: (rule: string, message: string, line?: number) => void): void {
+  const raw = pl.serverControl?.['CAN-SKIP-UNTIL'];
+  const canSkipUntil = raw !== undefined ? Number(raw) : undefined;
+  const td = pl.targetDuration;
+  if (canSkipUntil !== undefined && td !== undefined && !(canSkipUntil >= 6 * td - 1e-6)) err('can-skip-until', `CAN-SKIP-UNTIL ${raw} < 6 x target duration ${td}`);
+  if (pl.skipLines.length === 0) return;
+  const line = pl.skipLines[0];
+  if (pl.skipLines.length > 1) err('skip', `${pl.skipLines.length} EXT-X-SKIP tags`, pl.skipLines[1]);
+  if (canSkipUntil === undefined) err('skip', 'EXT-X-SKIP in a playlist without CAN-SKIP-UNTIL', line);
+  if (!(pl.version !== undefined && pl.version >= DELTA_UPDATE_VERSION)) err('skip', `EXT-X-SKIP needs EXT-X-VERSION ${DELTA_UPDATE_VERSION} or more, found ${pl.version ?? 'none'}`, line);
+  if (pl.endList) err('skip', 'EXT-X-SKIP in a playlist with EXT-X-ENDLIST', line);
+  const listed = pl.segments.reduce((n, s) => n + (Number.isFinite(s.duration) ? s.duration : 0), 0);
+  if (canSkipUntil !== undefined && listed < canSkipUntil - 1e-6) err('skip', `the listed segments span ${listed.toFixed(3)} s, less than CAN-SKIP-UNTIL ${raw}: segments within the Skip Boundary were skipped`, line);
+  if (options.fullPlaylist !== undefined) {
+    for (const m of compareDeltaUpdate(text, options.fullPlaylist)) err('delta-update', m.message);
+  }
 }
 
 /**

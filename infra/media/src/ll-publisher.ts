@@ -179,8 +179,9 @@ export function partTargetSeconds(partFrames: number, frameRate: number): number
  *
  * Encryption (`encryption`, RFC 8216bis §4.4.4.4 / §5.2 METHOD=AES-128): the segment with MSN
  * `n` is encrypted with the key of period `floor(n / rotateEverySegments)` (0: one key) and the
- * IV `n` as a 128-bit big-endian integer, written explicitly as `IV=0x…` on its EXT-X-KEY line,
- * which precedes the segment's parts and URI (one line per segment, since the IV changes).
+ * IV `n` as a 128-bit big-endian integer: the IV RFC 8216bis §5.2 implies when EXT-X-KEY has
+ * no IV attribute, so the playlist has one EXT-X-KEY (without IV) per key period, before the
+ * parts and URI of its first segment, not one per segment (`segmentHeadLines`).
  * Each part is a separate resource and is encrypted on its own (AES-128-CBC, PKCS#7) with its
  * parent segment's key and IV: 8216bis lets EXT-X-KEY apply to the parts listed after it, and
  * hls.js decrypts a part with its parent fragment's `decryptdata` (key + IV), each part as a

@@ -2,7 +2,7 @@
  * HLS playlists: parsing ffmpeg's media playlists and rendering ours (RFC 8216 and
  * draft-pantos-hls-rfc8216bis, "8216bis" below).
  */
-import { formatIv, ivForSequence, KEY_NONE_LINE, keyTagLine, parseIv, type SegmentKey } from './encryption.js';
+import { formatIv, hasSequenceIv, ivForSequence, KEY_NONE_LINE, keyTagLine, parseIv, type SegmentKey } from './encryption.js';
 
 /**
  * One media segment of a media playlist.
@@ -38,6 +38,12 @@ export interface MediaPlaylist {
   playlistType?: 'EVENT' | 'VOD';
   independentSegments: boolean;
   endList: boolean;
+  /**
+   * SKIPPED-SEGMENTS of an EXT-X-SKIP (a Playlist Delta Update, 8216bis §4.4.5.2): that many
+   * segments after EXT-X-MEDIA-SEQUENCE are not listed, and `segments` start at MSN
+   * `mediaSequence + skippedSegments`. Absent: a full playlist.
+   */
+  skippedSegments?: number;
   segments: PlaylistSegment[];
 }
 
@@ -99,11 +105,12 @@ function parseInteger(value: string, tag: string): number {
  * (8216bis §4.4.4.4): each such segment gets `key` with the tag's IV, or its Media Sequence
  * Number as IV when the tag has none (§5.2); METHOD=NONE ends it.
  * Unknown tags are ignored (8216bis §4.1: clients ignore unrecognised tags). Segment
- * sequence numbers start at EXT-X-MEDIA-SEQUENCE.
+ * sequence numbers start at EXT-X-MEDIA-SEQUENCE, plus SKIPPED-SEGMENTS after an EXT-X-SKIP
+ * (a Playlist Delta Update, §4.4.5.2; see `skippedSegments`).
  *
  * @throws {PlaylistParseError} when the text does not start with `#EXTM3U`, a URI has no
- *   EXTINF, a numeric tag value is not a number (EXT-X-MEDIA-SEQUENCE and
- *   EXT-X-DISCONTINUITY-SEQUENCE: not a decimal-integer below 2^53), or an EXT-X-KEY is neither
+ *   EXTINF, a numeric tag value is not a number (EXT-X-MEDIA-SEQUENCE,
+ *   EXT-X-DISCONTINUITY-SEQUENCE and SKIPPED-SEGMENTS: not a decimal-integer below 2^53), or an EXT-X-KEY is neither
  *   NONE nor AES-128 with a URI (or has a malformed IV).
  */
 export function parseMediaPlaylist(text: string): MediaPlaylist {
@@ -120,7 +127,7 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
     if (line === '') continue;
     if (!line.startsWith('#')) {
       if (duration === undefined) throw new PlaylistParseError(`segment ${JSON.stringify(line)} has no EXTINF`);
-      const seg: PlaylistSegment = { uri: line, duration, sequence: pl.mediaSequence + pl.segments.length, discontinuity };
+      const seg: PlaylistSegment = { uri: line, duration, sequence: pl.mediaSequence + (pl.skippedSegments ?? 0) + pl.segments.length, discontinuity };
       if (pdt !== undefined) seg.programDateTime = pdt;
       if (map !== undefined) seg.map = map;
       if (key) seg.key = { uri: key.uri, iv: key.iv ?? formatIv(ivForSequence(seg.sequence)) };
@@ -164,6 +171,9 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
       }
       case '#EXT-X-ENDLIST':
         pl.endList = true;
+        break;
+      case '#EXT-X-SKIP':
+        pl.skippedSegments = (pl.skippedSegments ?? 0) + parseInteger(parseAttributeList(value)['SKIPPED-SEGMENTS'] ?? '', `${tag} SKIPPED-SEGMENTS`);
         break;
       case '#EXT-X-VERSION':
         pl.version = parseNumber(value, tag);
@@ -290,12 +300,19 @@ export interface TagScope {
   first: boolean;
   map?: string | undefined;
   key?: SegmentKey | undefined;
+  /** The key in effect was written without IV (each segment's IV is its Media Sequence Number, 8216bis §5.2). */
+  implicitIv?: boolean;
   everyProgramDateTime: boolean;
+  /**
+   * Write `IV=` on every EXT-X-KEY, hence one key line per segment (the format before issue 17;
+   * kept for `bench:playlist`'s "before" row). Default false: IV omitted where it is the MSN.
+   */
+  explicitIv?: boolean;
 }
 
-/** A fresh {@link TagScope} for rendering one playlist from its first segment. */
-export function newTagScope(everyProgramDateTime = false): TagScope {
-  return { first: true, everyProgramDateTime };
+/** A fresh {@link TagScope} for rendering one playlist from its first segment (`explicitIv`: see {@link TagScope}). */
+export function newTagScope(everyProgramDateTime = false, explicitIv = false): TagScope {
+  return { first: true, everyProgramDateTime, explicitIv };
 }
 
 /**
@@ -307,14 +324,17 @@ export function newTagScope(everyProgramDateTime = false): TagScope {
  *    every EXT-X-MAP after it (§4.4.4.4) and our init segments are clear; then `#EXT-X-MAP`;
  * 3. `#EXT-X-PROGRAM-DATE-TIME` on the first segment, after a discontinuity, or on every one
  *    with `everyProgramDateTime` (§4.4.4.6);
- * 4. the segment's `#EXT-X-KEY:METHOD=AES-128,URI=..,IV=..` when it differs from the key in
- *    effect (with a per-segment IV that is every encrypted segment), or `#EXT-X-KEY:METHOD=NONE`
- *    when a clear segment follows an encrypted one.
+ * 4. an EXT-X-KEY only where the key or the IV rule changes (8216bis §4.4.4.4: a key tag applies
+ *    to every segment until the next one): when the segment's IV is its Media Sequence Number
+ *    (`hasSequenceIv`, what our packager uses) the tag omits `IV` (§5.2) and is written once per
+ *    key URI, not per segment; any other IV gets `IV=` and a tag of its own whenever it differs
+ *    from the one in effect. `#EXT-X-KEY:METHOD=NONE` when a clear segment follows an encrypted one.
  *
- * Updates `scope`. Also used by the low-latency renderer, where the parts follow these lines.
+ * Updates `scope`. Also used by the low-latency renderer, where the parts follow these lines (the
+ * parts of a segment use its IV, so an implicit IV covers them too).
  * @throws {SegmentEncryptionError} for a malformed `key` (see `keyTagLine`).
  */
-export function segmentHeadLines(seg: Pick<PlaylistSegment, 'discontinuity' | 'map' | 'programDateTime' | 'key'>, scope: TagScope): string[] {
+export function segmentHeadLines(seg: Pick<PlaylistSegment, 'sequence' | 'discontinuity' | 'map' | 'programDateTime' | 'key'>, scope: TagScope): string[] {
   const lines: string[] = [];
   if (seg.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
   if (seg.map !== undefined && (scope.first || seg.discontinuity || seg.map !== scope.map)) {
@@ -329,8 +349,12 @@ export function segmentHeadLines(seg: Pick<PlaylistSegment, 'discontinuity' | 'm
     lines.push(`#EXT-X-PROGRAM-DATE-TIME:${seg.programDateTime}`);
   }
   if (seg.key) {
-    if (!scope.key || scope.key.uri !== seg.key.uri || scope.key.iv !== seg.key.iv) lines.push(keyTagLine(seg.key));
+    const implicit = !scope.explicitIv && hasSequenceIv(seg.key, seg.sequence);
+    const same = scope.key !== undefined && scope.key.uri === seg.key.uri
+      && (implicit ? scope.implicitIv === true : scope.implicitIv !== true && scope.key.iv === seg.key.iv);
+    if (!same) lines.push(keyTagLine(seg.key, implicit));
     scope.key = seg.key;
+    scope.implicitIv = implicit;
   } else if (scope.key) {
     lines.push(KEY_NONE_LINE);
     scope.key = undefined;

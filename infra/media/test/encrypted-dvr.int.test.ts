@@ -29,6 +29,8 @@ import {
   parseIv,
   parseLowLatencyPlaylist,
   parseMediaPlaylist,
+  renderLowLatencyPlaylist,
+  renderPlaylistDeltaUpdate,
   partFramesFor,
   prepareLowLatencyOutputDirs,
   runFfmpeg,
@@ -58,7 +60,7 @@ beforeAll(async () => {
     '-hide_banner', '-nostats', '-loglevel', 'error', '-y',
     '-f', 'lavfi', '-i', 'testsrc2=size=426x240:rate=30',
     '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-t', '14',
+    '-t', '17',
     '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-b:v', '400k',
     '-g', '60', '-keyint_min', '60', '-sc_threshold', '0',
     '-c:a', 'aac', '-b:a', '64k',
@@ -132,6 +134,7 @@ describe('encrypted low-latency packaging with a DVR window', () => {
     // live playlists: conforming LL-HLS, MAP before the first KEY, a KEY right before every segment's parts
     const live = ops.filter((o): o is Extract<Op, { op: 'playlist' }> => o.op === 'playlist' && o.key === `${dir}/index.m3u8` && !o.text.includes('#EXT-X-ENDLIST'));
     expect(live.length).toBeGreaterThan(10);
+    let deltas = 0;
     for (const { text } of live) {
       expect(checkLowLatencyPlaylist(text).filter((v) => v.severity === 'error')).toEqual([]);
       const lines = text.split('\n');
@@ -139,10 +142,32 @@ describe('encrypted low-latency packaging with a DVR window', () => {
       const firstKey = lines.findIndex((l) => l.startsWith('#EXT-X-KEY'));
       expect(map).toBeGreaterThan(0);
       expect(firstKey).toBeGreaterThan(map);
+      // a KEY (no IV: the MSN is the IV, RFC 8216bis §5.2) only where the key changes: before the parts of a key period's first segment
       lines.forEach((l, i) => {
-        if (l.startsWith('#EXT-X-PART:') && /\.part0\.m4s"/.test(l)) expect(lines[i - 1]).toMatch(/^#EXT-X-KEY:METHOD=AES-128,URI="\/keys\/sess-enc\/\d+\.key",IV=0x[0-9a-f]{32}$/);
+        const m = /seg_(\d+)\.part0\.m4s"/.exec(l);
+        if (!l.startsWith('#EXT-X-PART:') || !m) return;
+        const msn = Number(m[1]);
+        if (msn % 2 === 0) expect(lines[i - 1]).toBe(`#EXT-X-KEY:METHOD=AES-128,URI="/keys/sess-enc/${msn / 2}.key"`);
+        else expect(lines[i - 1]).not.toMatch(/^#EXT-X-KEY/);
       });
+      expect(lines.filter((l) => l.startsWith('#EXT-X-KEY')).every((l) => !l.includes('IV='))).toBe(true);
+      // the Playlist Delta Update of every live playlist conforms and agrees with it (key restated before its first full segment)
+      const delta = renderPlaylistDeltaUpdate(text);
+      if (delta) {
+        deltas++;
+        expect(checkLowLatencyPlaylist(delta.text, { fullPlaylist: text }).filter((v) => v.severity === 'error')).toEqual([]);
+        expect(parseMediaPlaylist(delta.text).segments.map((s) => s.key)).toEqual(parseMediaPlaylist(text).segments.slice(delta.skippedSegments).map((s) => s.key));
+      }
     }
+    // (the 6 s window is shorter than CAN-SKIP-UNTIL, 12 s: none of them has a delta) so render every published segment, a
+    // 14 s live playlist of the real keys, and check its delta: the key of its first full segment is restated
+    expect(deltas).toBe(0);
+    const whole = renderLowLatencyPlaylist({ segments: segs, partTarget: parseLowLatencyPlaylist(live.at(-1)!.text).partTarget!, minTargetDuration: 2, playlistType: null });
+    const wholeDelta = renderPlaylistDeltaUpdate(whole)!;
+    expect(wholeDelta.skippedSegments).toBeGreaterThan(0);
+    expect(checkLowLatencyPlaylist(wholeDelta.text, { fullPlaylist: whole }).filter((v) => v.severity === 'error')).toEqual([]);
+    const firstFull = segs[wholeDelta.skippedSegments]!;
+    expect(wholeDelta.text).toContain(`#EXT-X-KEY:METHOD=AES-128,URI="/keys/sess-enc/${Math.floor(firstFull.sequence / 2)}.key"\n`);
     // the window slid: later live playlists start after MSN 0, without PLAYLIST-TYPE
     const last = live.at(-1)!.text;
     expect(parseLowLatencyPlaylist(last).mediaSequence).toBeGreaterThan(0);
@@ -198,7 +223,9 @@ describe('encrypted low-latency packaging with a DVR window', () => {
     });
     const vodText = (await storage.read(`${dir}/vod.m3u8`))!.toString();
     expect(parseMediaPlaylist(vodText).segments).toHaveLength(segs.length);
-    expect(vodText.match(/#EXT-X-KEY:METHOD=AES-128/g)).toHaveLength(segs.length);
+    // one key line per key period (IV = MSN, implied), and every segment reads back with its key and IV
+    expect(vodText.match(/#EXT-X-KEY:METHOD=AES-128/g)).toHaveLength(new Set(segs.map((s) => s.key!.uri)).size);
+    expect(parseMediaPlaylist(vodText).segments.map((s) => s.key)).toEqual(segs.map((s) => s.key));
     const vodMp4 = path.join(work, 'vod-enc.mp4');
     await writeFile(vodMp4, (await storage.read(vod.mp4Key!))!);
     const vodProbe = await ffprobe(vodMp4);

@@ -97,22 +97,32 @@ function body(text: string): string[] {
 }
 
 describe('EXT-X-KEY in playlists (RFC 8216bis §4.4.4.4)', () => {
-  it('media playlist: MAP before the first KEY, one KEY (explicit IV) before every segment, rotation every N', () => {
+  it('media playlist: MAP before the first KEY, a KEY (IV = MSN, so no IV attribute) only where the key changes, rotation every N', () => {
     const text = renderMediaPlaylist({ segments: encryptedSegments(5, 2), playlistType: 'VOD', endList: true });
     expect(body(text)).toEqual([
       '#EXT-X-MAP:URI="init_1.mp4"',
-      '#EXT-X-KEY:METHOD=AES-128,URI="/keys/sess-1/0.key",IV=0x00000000000000000000000000000000',
+      '#EXT-X-KEY:METHOD=AES-128,URI="/keys/sess-1/0.key"',
       '#EXTINF:2.000000,', 'seg_00000.m4s',
-      '#EXT-X-KEY:METHOD=AES-128,URI="/keys/sess-1/0.key",IV=0x00000000000000000000000000000001',
       '#EXTINF:2.000000,', 'seg_00001.m4s',
-      '#EXT-X-KEY:METHOD=AES-128,URI="/keys/sess-1/1.key",IV=0x00000000000000000000000000000002',
+      '#EXT-X-KEY:METHOD=AES-128,URI="/keys/sess-1/1.key"',
       '#EXTINF:2.000000,', 'seg_00002.m4s',
-      '#EXT-X-KEY:METHOD=AES-128,URI="/keys/sess-1/1.key",IV=0x00000000000000000000000000000003',
       '#EXTINF:2.000000,', 'seg_00003.m4s',
-      '#EXT-X-KEY:METHOD=AES-128,URI="/keys/sess-1/2.key",IV=0x00000000000000000000000000000004',
+      '#EXT-X-KEY:METHOD=AES-128,URI="/keys/sess-1/2.key"',
       '#EXTINF:2.000000,', 'seg_00004.m4s',
       '#EXT-X-ENDLIST',
     ]);
+    // parsed back, each segment's IV is its MSN (RFC 8216bis §5.2), as the packager encrypted it
+    expect(parseMediaPlaylist(text).segments.map((s) => s.key!.iv)).toEqual([0, 1, 2, 3, 4].map((n) => formatIv(ivForSequence(n))));
+  });
+
+  it('an IV that is not the MSN is written explicitly, on a tag of its own per segment', () => {
+    const segs = encryptedSegments(3, 0).map((s) => ({ ...s, key: { uri: s.key!.uri, iv: formatIv(ivForSequence(100 + s.sequence)) } }));
+    const text = renderMediaPlaylist({ segments: segs, playlistType: 'VOD', endList: true });
+    expect(body(text).filter((l) => l.startsWith('#EXT-X-KEY'))).toEqual([0, 1, 2].map((n) => `#EXT-X-KEY:METHOD=AES-128,URI="/keys/sess-1/0.key",IV=${formatIv(ivForSequence(100 + n))}`));
+    expect(parseMediaPlaylist(text).segments.map((s) => s.key)).toEqual(segs.map((s) => s.key));
+    // an implicit-IV segment after an explicit one needs its own (IV-less) tag again
+    const mixed = renderMediaPlaylist({ segments: [segs[0]!, encryptedSegments(3, 0)[1]!], playlistType: 'VOD', endList: true });
+    expect(body(mixed).filter((l) => l.startsWith('#EXT-X-KEY'))).toEqual([`#EXT-X-KEY:METHOD=AES-128,URI="/keys/sess-1/0.key",IV=${formatIv(ivForSequence(100))}`, '#EXT-X-KEY:METHOD=AES-128,URI="/keys/sess-1/0.key"']);
   });
 
   it('rotateEverySegments 0: one key URI for the whole session', () => {
@@ -128,7 +138,7 @@ describe('EXT-X-KEY in playlists (RFC 8216bis §4.4.4.4)', () => {
       '#EXT-X-DISCONTINUITY',
       '#EXT-X-KEY:METHOD=NONE',
       '#EXT-X-MAP:URI="init_2.mp4"',
-      '#EXT-X-KEY:METHOD=AES-128,URI="/keys/sess-1/0.key",IV=0x00000000000000000000000000000002',
+      '#EXT-X-KEY:METHOD=AES-128,URI="/keys/sess-1/0.key"',
     ]);
     // every EXT-X-MAP is preceded by no AES-128 key in effect
     let keyOn = false;
@@ -156,7 +166,7 @@ describe('EXT-X-KEY in playlists (RFC 8216bis §4.4.4.4)', () => {
     expect(() => parseMediaPlaylist('#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI="k",IV=0x12\n#EXTINF:2,\na.m4s\n')).toThrow(/bad IV/);
   });
 
-  it('low-latency playlist: the KEY precedes the parts of its segment and of the open segment', () => {
+  it('low-latency playlist: the KEY precedes the parts of the first segment of its key period, the open segment included', () => {
     const keying = segmentKeying({ rotateEverySegments: 1, keyFor, keyUri });
     const segs = encryptedSegments(2, 1).map((s) => ({
       ...s,
@@ -172,11 +182,19 @@ describe('EXT-X-KEY in playlists (RFC 8216bis §4.4.4.4)', () => {
     const lines = body(text);
     expect(lines[0]).toBe('#EXT-X-MAP:URI="init_1.mp4"');
     for (const msn of [0, 1, 2]) {
-      const key = lines.indexOf(keyTagLine(keying(msn).tag));
+      const key = lines.indexOf(keyTagLine(keying(msn).tag, true));
       const firstPart = lines.findIndex((l) => l.includes(`seg_0000${msn}.part0.m4s`));
       expect(key, `KEY of ${msn}`).toBeGreaterThanOrEqual(0);
       expect(key).toBe(firstPart - 1);
     }
+    // one key for the session: one tag for every segment, parts and open segment
+    const one = segmentKeying({ rotateEverySegments: 0, keyFor, keyUri });
+    const single = renderLowLatencyPlaylist({
+      segments: segs.map((s) => ({ ...s, key: one(s.sequence).tag })),
+      open: { sequence: 2, parts: [{ uri: 'seg_00002.part0.m4s', duration: 0.5, independent: true }], discontinuity: false, map: 'init_1.mp4', key: one(2).tag },
+      partTarget: 0.5, minTargetDuration: 2, preloadHint: 'seg_00002.part1.m4s',
+    });
+    expect(body(single).filter((l) => l.startsWith('#EXT-X-KEY'))).toEqual([keyTagLine(one(0).tag, true)]);
   });
 });
 
@@ -205,6 +223,6 @@ describe('DVR window', () => {
     });
     expect(text).not.toContain('#EXT-X-PLAYLIST-TYPE');
     expect(text).toContain('#EXT-X-MEDIA-SEQUENCE:5\n#EXT-X-DISCONTINUITY-SEQUENCE:1\n');
-    expect(body(text).slice(0, 2)).toEqual(['#EXT-X-MAP:URI="init_2.mp4"', '#EXT-X-KEY:METHOD=AES-128,URI="/keys/sess-1/2.key",IV=0x00000000000000000000000000000005']);
+    expect(body(text).slice(0, 2)).toEqual(['#EXT-X-MAP:URI="init_2.mp4"', '#EXT-X-KEY:METHOD=AES-128,URI="/keys/sess-1/2.key"']);
   });
 });

@@ -22,6 +22,7 @@ import {
   nextAttemptNumber,
   nextStartNumber,
   parseLowLatencyPlaylist,
+  renderPlaylistDeltaUpdate,
   parseMediaPlaylist,
   partFramesFor,
   prepareLowLatencyOutputDirs,
@@ -104,6 +105,13 @@ function watch(storage: ObjectStorage, root: string, ladder: readonly Rendition[
     }
     for (const v of checkLowLatencyPlaylist(text, { partUri, renditionReports: ladder.length - 1 })) {
       (v.severity === 'error' ? w.errors : w.warnings).push({ ...v, key });
+    }
+    // the Playlist Delta Update the edge would serve for _HLS_skip=YES (once the playlist is longer than CAN-SKIP-UNTIL)
+    const delta = renderPlaylistDeltaUpdate(text);
+    if (delta) {
+      for (const v of checkLowLatencyPlaylist(delta.text, { partUri, renditionReports: ladder.length - 1, fullPlaylist: text })) {
+        (v.severity === 'error' ? w.errors : w.warnings).push({ ...v, key: `${key} (delta)` });
+      }
     }
   });
   return w;
@@ -191,7 +199,7 @@ describe('low-latency HLS packager', () => {
     expect(w.hints.size).toBeGreaterThan(finalHints.size + 8);
 
     // the live playlist carries the LL tags, and a blocking request for its last part is served
-    expect(live).toContain('#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.50000,HOLD-BACK=6.00000');
+    expect(live).toContain('#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.00000,PART-HOLD-BACK=1.50000,HOLD-BACK=6.00000');
     expect(live).toContain('#EXT-X-PART-INF:PART-TARGET=0.50000');
     expect(live).toMatch(/#EXT-X-PART:DURATION=0\.50000,URI="seg_\d{5}\.part0\.m4s",INDEPENDENT=YES/);
     expect(live).toContain('#EXT-X-PROGRAM-DATE-TIME:');
