@@ -33,10 +33,15 @@ it('plays a live stream in headless Chromium: playback advances ≥ 2.5 s in 5 s
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   const blocking: Array<{ url: string; status: number }> = [];
   const parts: string[] = [];
+  const deltas: string[] = [];
   page.on('response', (r) => {
     const url = r.url();
     if (url.includes('_HLS_msn=')) blocking.push({ url, status: r.status() });
     if (/\.part\d+(\.a\d+)?\.m4s/.test(url) && r.status() === 200) parts.push(url);
+    // hls.js asks for delta updates once the playlist advertises CAN-SKIP-UNTIL (RFC 8216bis §6.2.5.1)
+    if (url.includes('_HLS_skip=YES') && r.status() === 200) {
+      void r.text().then((body) => { if (/^#EXT-X-SKIP:SKIPPED-SEGMENTS=[1-9]/m.test(body)) deltas.push(url); }, () => undefined);
+    }
   });
   await page.goto(info.demoWatchUrl);
   const result = await measurePlayback(page, { seconds: 5, startTimeoutMs: 30_000 });
@@ -47,5 +52,7 @@ it('plays a live stream in headless Chromium: playback advances ≥ 2.5 s in 5 s
   expect(result.advancedSeconds).toBeGreaterThanOrEqual(2.5); // of 5 s of wall-clock time: at least half
   expect(result.levels.length).toBeGreaterThanOrEqual(3);
   await expect(page.getByTestId('live-badge').isVisible()).resolves.toBe(true);
+  // Once more than CAN-SKIP-UNTIL (12 s) is listed, its reloads are answered with delta playlists.
+  await waitFor('a reload of hls.js answered with a Playlist Delta Update (EXT-X-SKIP)', async () => deltas.length > 0, 45_000, 250);
   if (process.env.WEB_PLAYER_SCREENSHOT) await page.screenshot({ path: process.env.WEB_PLAYER_SCREENSHOT });
 }, 180_000);
