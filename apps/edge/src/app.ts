@@ -243,6 +243,18 @@ export function renderPlaylistBody(text: string, opts: { skip: boolean; token: s
   return opts.token !== null ? rewritePlaylist(shown, opts.token) : shown;
 }
 
+/**
+ * Whether a conditional GET is answered 304 (RFC 9110 §13.1.1 If-None-Match, §13.1.3
+ * If-Modified-Since, compared at one-second resolution; If-Modified-Since only without
+ * If-None-Match). `etag` and `lastModified` describe the representation that would be sent.
+ */
+function isNotModified(req: FastifyRequest, etag: string, lastModified: Date): boolean {
+  const inm = req.headers['if-none-match'];
+  const ims = req.headers['if-modified-since'];
+  if (inm) return inm === etag;
+  return !!ims && Math.floor(lastModified.getTime() / 1000) <= Math.floor(Date.parse(ims) / 1000);
+}
+
 /** The `token` query parameter of a request URL (first one), or undefined. */
 function tokenOf(req: FastifyRequest): string | undefined {
   const q = req.query as Record<string, string | string[] | undefined> | undefined;
@@ -606,9 +618,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       .header('etag', info.etag)
       .header('last-modified', cached ? cached.lastModifiedHttp : info.lastModified.toUTCString())
       .header('accept-ranges', 'bytes');
-    const inm = req.headers['if-none-match'];
-    const ims = req.headers['if-modified-since'];
-    if ((inm && inm === info.etag) || (!inm && ims && Math.floor(info.lastModified.getTime() / 1000) <= Math.floor(Date.parse(ims) / 1000))) {
+    if (isNotModified(req, info.etag, info.lastModified)) {
       requests.inc({ kind, status: 304 });
       return reply.status(304).send();
     }
@@ -713,9 +723,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       const suffix = variant === 'full' && encoding === 'identity' ? '' : `-${variant}-${encoding}`;
       const etag = info.etag.endsWith('"') ? `${info.etag.slice(0, -1)}${suffix}"` : `${info.etag}${suffix}`;
       reply.header('etag', etag).header('last-modified', info.lastModified.toUTCString());
-      const inm = req.headers['if-none-match'];
-      const ims = req.headers['if-modified-since'];
-      if ((inm && inm === etag) || (!inm && ims && Math.floor(info.lastModified.getTime() / 1000) <= Math.floor(Date.parse(ims) / 1000))) {
+      if (isNotModified(req, etag, info.lastModified)) {
         countRequest('playlist', 304);
         return reply.status(304).send();
       }

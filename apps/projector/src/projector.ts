@@ -43,8 +43,8 @@ export async function startProjector(deps: { db: Db; messaging: Messaging; logge
     logger: deps.logger,
     maxBatch: READ_MODELS_BATCH_EVENTS,
     async handleBatch(batch) {
-      const outcome = await projectEvents(deps.db, batch.map((b) => ({ event: b.event, seq: b.streamSequence })));
-      deps.logger.debug({ events: batch.length, toSeq: batch[batch.length - 1]!.streamSequence, applied: outcome.applied }, 'projected');
+      const outcome = await projectEvents(deps.db, batch);
+      deps.logger.debug({ events: batch.length, toSeq: batch[batch.length - 1]!.seq, applied: outcome.applied }, 'projected');
       const fresh = outcome.notifications.filter((n) => Date.now() - Date.parse(n.createdAt) < LIVE_PUSH_MAX_AGE_MS);
       for (const n of fresh) deps.messaging.nc.publish(userNotificationSubject(n.userId), JSON.stringify(n));
       if (fresh.length > 0) deps.logger.info({ notified: fresh.length }, 'notifications pushed');
@@ -55,7 +55,7 @@ export async function startProjector(deps: { db: Db; messaging: Messaging; logge
 /**
  * Recreates the read-model durable (`deps.durable`, default {@link READ_MODELS_CONSUMER}) to
  * start at the event after the projection's offset in `projection_offsets`, when it has
- * deliveries not acknowledged (`num_ack_pending` > 0); `runDurableConsumer` then restores the
+ * deliveries not acknowledged (`num_ack_pending` > 0); `openDurable` (runBatchedDurableConsumer) then restores the
  * rest of its settings. Does nothing when the durable does not exist or has none pending.
  * One process at a time: the caller holds the projection's lease.
  * @returns whether the durable was recreated.

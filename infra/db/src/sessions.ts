@@ -4,7 +4,11 @@ import type { Database } from './schema.js';
 
 type Row = Database['stream_sessions'];
 
-function rowToView(r: { [K in keyof Row]: unknown }): SessionView {
+/**
+ * The {@link SessionView} of a `stream_sessions` row as the driver returns it (`renditions`
+ * parsed from jsonb). Also used by the projection's session rule.
+ */
+export function sessionViewOfRow(r: { [K in keyof Row]: unknown }): SessionView {
   return {
     sessionId: r.session_id as string,
     channelId: r.channel_id as string,
@@ -40,13 +44,13 @@ export async function listSessions(db: Kysely<Database>, opts: { limit: number; 
   if (opts.channelId) q = q.where('s.channel_id', '=', opts.channelId);
   if (opts.sessionId) q = q.where('s.session_id', '=', opts.sessionId);
   const rows = await q.execute();
-  return rows.map((r) => ({ ...rowToView(r), channelName: r.display_name, title: r.title }));
+  return rows.map((r) => ({ ...sessionViewOfRow(r), channelName: r.display_name, title: r.title }));
 }
 
 /** The session currently publishing on a channel (`starting`, `live` or `reconnecting`), newest first; or null. */
 export async function currentLiveSession(db: Kysely<Database>, channelId: string): Promise<SessionView | null> {
   const r = await db.selectFrom('stream_sessions').selectAll().where('channel_id', '=', channelId)
     .where('status', 'in', [...LIVE_SESSION_STATUSES]).orderBy('started_at', 'desc').limit(1).executeTakeFirst();
-  return r ? rowToView(r) : null;
+  return r ? sessionViewOfRow(r) : null;
 }
 

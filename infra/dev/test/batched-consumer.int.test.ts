@@ -54,13 +54,13 @@ it('hands a backlog over in batches, in order, once each; retries a failed batch
       if (batches.length === 2 && failOnce) { failOnce = false; throw new Error('database unavailable'); }
     },
   });
-  await waitFor('the backlog handled', async () => batches.flat().some((b) => b.streamSequence === seqs.at(-1)), 30_000, 10);
+  await waitFor('the backlog handled', async () => batches.flat().some((b) => b.seq === seqs.at(-1)), 30_000, 10);
 
   expect(Math.max(...batches.map((b) => b.length))).toBeLessThanOrEqual(100);
   expect(batches[0]!.length).toBeGreaterThan(1);
   // The failed second batch came again, unchanged, before anything after it.
-  expect(batches[2]!.map((b) => b.streamSequence)).toEqual(batches[1]!.map((b) => b.streamSequence));
-  const handled = [batches[0]!, ...batches.slice(2)].flat().map((b) => b.streamSequence);
+  expect(batches[2]!.map((b) => b.seq)).toEqual(batches[1]!.map((b) => b.seq));
+  const handled = [batches[0]!, ...batches.slice(2)].flat().map((b) => b.seq);
   expect(handled).toEqual(seqs);
 
   // Keeping up: appended one at a time, each is handled (a batch of what has arrived).
@@ -68,7 +68,7 @@ it('hands a backlog over in batches, in order, once each; retries a failed batch
   for (let i = 0; i < 5; i++) {
     const { seq } = await appendEvent(m.js, health('batch-a', 1000 + i));
     live.push(seq);
-    await waitFor(`event ${seq} handled`, async () => batches.flat().some((b) => b.streamSequence === seq), 10_000, 5);
+    await waitFor(`event ${seq} handled`, async () => batches.flat().some((b) => b.seq === seq), 10_000, 5);
   }
   await consumer.stop();
   const info = await m.jsm.consumers.info(EVENTS_STREAM, 'batched-test');

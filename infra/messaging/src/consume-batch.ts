@@ -6,14 +6,14 @@
  * (the read-model projector).
  */
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
-import { decodeEvent, type DomainEvent } from '@live/events';
+import type { DomainEvent } from '@live/events';
 import { DEFAULT_BACKOFF_MS, openDurable, type DurableSetupOptions, type RunningConsumer } from './consume.js';
-import { sleep } from './delay.js';
+import { decodeOrTerminate, holdForRetry, retryDelay } from './delivery.js';
 
-/** One decoded event of a batch, with its stream sequence. */
+/** One decoded event of a batch, with its stream sequence (the shape `readEvents` returns). */
 export interface BatchedEvent {
   readonly event: DomainEvent;
-  readonly streamSequence: number;
+  readonly seq: number;
 }
 
 /** Options of {@link runBatchedDurableConsumer}. */
@@ -35,23 +35,6 @@ function nextIfBuffered(next: Promise<IteratorResult<JsMsg>>): Promise<IteratorR
 }
 
 /**
- * Decodes a batch's messages; a message that is not a valid event is logged and terminated
- * (`term`) so that it cannot block the log, as in `runDurableConsumer`.
- */
-function decodeBatch(msgs: readonly JsMsg[], opts: BatchedConsumerOptions): Array<{ msg: JsMsg; item: BatchedEvent }> {
-  const out: Array<{ msg: JsMsg; item: BatchedEvent }> = [];
-  for (const m of msgs) {
-    try {
-      out.push({ msg: m, item: { event: decodeEvent(m.json()), streamSequence: m.seq } });
-    } catch (err) {
-      opts.logger.error({ err: String(err), seq: m.seq, subject: m.subject, durable: opts.durable }, 'undecodable event terminated');
-      m.term();
-    }
-  }
-  return out;
-}
-
-/**
  * Creates (or updates) a durable pull consumer (`openDurable`: explicit ack, setup retried while
  * JetStream answers with a transient failure) and consumes it in batches: each batch of decoded
  * events is handed to `handleBatch`; on success every message is acked; on failure the same
@@ -68,25 +51,25 @@ export async function runBatchedDurableConsumer(js: JetStreamClient, jsm: JetStr
   let current: Promise<void> = Promise.resolve();
 
   const handle = async (msgs: readonly JsMsg[]): Promise<void> => {
-    const decoded = decodeBatch(msgs, opts);
-    const batch = decoded.map((d) => d.item);
-    const live = decoded.map((d) => d.msg);
+    const batch: BatchedEvent[] = [];
+    const live: JsMsg[] = [];
+    for (const m of msgs) {
+      const event = decodeOrTerminate(m, opts.logger, opts.durable);
+      if (event) { batch.push({ event, seq: m.seq }); live.push(m); }
+    }
     for (let attempt = 1; batch.length > 0; attempt++) {
       try {
         await opts.handleBatch(batch);
         for (const m of live) m.ack();
         return;
       } catch (err) {
-        const delay = backoff[Math.min(attempt - 1, backoff.length - 1)] ?? 1000;
+        const delay = retryDelay(backoff, attempt);
         opts.logger.warn({
-          err: (err as Error)?.message, fromSeq: batch[0]!.streamSequence, toSeq: batch[batch.length - 1]!.streamSequence, events: batch.length,
+          err: (err as Error)?.message, fromSeq: batch[0]!.seq, toSeq: batch[batch.length - 1]!.seq, events: batch.length,
           attempt, retryInMs: delay, durable: opts.durable,
         }, 'event batch handler failed; retrying');
         // In order: hold this batch (and so every later event) until it succeeds.
-        for (const m of live) m.working();
-        if (!stopping) await sleep(delay);
-        if (stopping) { for (const m of live) m.nak(); return; }
-        for (const m of live) m.working();
+        if (!(await holdForRetry(live, delay, () => stopping))) return;
       }
     }
   };

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { FOLLOW_PULL, logRecoveries } from './follow.js';
 import { isConsumerNotFound } from './errors.js';
 import { retryTransient } from './transient.js';
-import { sleep } from './delay.js';
+import { decodeOrTerminate, holdForRetry, retryDelay } from './delivery.js';
 
 /** Options of a durable pull consumer run by {@link runDurableConsumer}. */
 export interface DurableConsumerOptions {
@@ -63,16 +63,6 @@ export interface RunningConsumer {
 }
 
 /**
- * Creates (or updates) a durable pull consumer with explicit ack, then consumes it: each
- * message is decoded with `decodeEvent` and handed to `handle` with bounded concurrency; ack on
- * success; on failure, retry in-process with backoff when ordered (concurrency 1), else nak with
- * backoff; a message that is not a valid event is logged and
- * terminated (`term`) so that it cannot block the log. (nats.js JetStream README, "Consumers".)
- * Setting the consumer up is retried while JetStream answers with a transient failure (a
- * timeout, no responders, cluster not available: {@link retryTransient}), for up to 2 minutes.
- * @throws JetStreamApiError when the stream does not exist or the consumer cannot be created.
- */
-/**
  * Creates or updates the durable consumer (explicit ack, deliver all, `ackWaitMs` default 30 s,
  * `maxDeliver` default 20), retried while JetStream answers with a transient failure, and
  * starts consuming it in pulls of `pullMessages` with short expiries and idle heartbeats (as
@@ -104,6 +94,16 @@ export async function openDurable(
   return messages;
 }
 
+/**
+ * Creates (or updates) a durable pull consumer with explicit ack, then consumes it: each
+ * message is decoded with `decodeEvent` and handed to `handle` with bounded concurrency; ack on
+ * success; on failure, retry in-process with backoff when ordered (concurrency 1), else nak with
+ * backoff; a message that is not a valid event is logged and
+ * terminated (`term`) so that it cannot block the log. (nats.js JetStream README, "Consumers".)
+ * Setting the consumer up is retried while JetStream answers with a transient failure (a
+ * timeout, no responders, cluster not available: {@link retryTransient}), for up to 2 minutes.
+ * @throws JetStreamApiError when the stream does not exist or the consumer cannot be created.
+ */
 export async function runDurableConsumer(
   js: JetStreamClient,
   jsm: JetStreamManager,
@@ -117,32 +117,22 @@ export async function runDurableConsumer(
   let stopping = false;
 
   const handleOne = async (m: JsMsg): Promise<void> => {
-    let event: DomainEvent;
-    try {
-      event = decodeEvent(m.json());
-    } catch (err) {
-      opts.logger.error({ err: String(err), seq: m.seq, subject: m.subject, durable: opts.durable }, 'undecodable event terminated');
-      // No reason argument: `+TERM <reason>` needs nats-server 2.10.4+; the reason is logged above.
-      m.term();
-      return;
-    }
+    const event = decodeOrTerminate(m, opts.logger, opts.durable);
+    if (!event) return;
     for (let attempt = 1; ; attempt++) {
       try {
         await opts.handle(event, { streamSequence: m.seq, deliveryCount: m.info.deliveryCount + attempt - 1 });
         m.ack();
         return;
       } catch (err) {
-        const delay = backoff[Math.min(attempt - 1, backoff.length - 1)] ?? 1000;
+        const delay = retryDelay(backoff, attempt);
         opts.logger.warn({ err: (err as Error)?.message, eventType: event.type, seq: m.seq, attempt, retryInMs: delay, durable: opts.durable }, 'event handler failed; retrying');
         if (!ordered || stopping) {
           m.nak(delay);
           return;
         }
         // In order: hold this message (and so every later one) until it succeeds.
-        m.working();
-        await sleep(delay);
-        if (stopping) { m.nak(); return; }
-        m.working();
+        if (!(await holdForRetry([m], delay, () => stopping))) return;
       }
     }
   };

@@ -5,10 +5,11 @@
  * (`occurredAt`), so a replay into empty tables writes the same rows as the live projection.
  */
 import {
-  DEFAULT_CHAT_SETTINGS, evolveSession, PLAYBACK_VISIBILITIES, type ChatRoomSettings, type DomainEvent, type EventOf, type SessionView,
+  DEFAULT_CHAT_SETTINGS, evolveSession, PLAYBACK_VISIBILITIES, type ChatRoomSettings, type DomainEvent, type EventOf,
 } from '@live/events';
 import { chatSettingsOfRow } from '../chat.js';
-import { pairKey, type ChannelRow, type SessionRow, type WorkingSet } from './rows.js';
+import { sessionViewOfRow } from '../sessions.js';
+import { pairKey, type ChannelRow, type WorkingSet } from './rows.js';
 
 /** What a `FollowedChannelWentLive` notification says. */
 export interface FollowedChannelWentLivePayload {
@@ -43,16 +44,6 @@ function updateChannel(ws: WorkingSet, channelId: string, patch: Partial<Channel
   if (c && when(c)) patchChannel(ws, c, patch);
 }
 
-function sessionView(r: SessionRow): SessionView {
-  return {
-    sessionId: r.session_id, channelId: r.channel_id, status: r.status,
-    startedAt: r.started_at.toISOString(), endedAt: r.ended_at ? r.ended_at.toISOString() : null,
-    renditions: JSON.parse(r.renditions) as SessionView['renditions'],
-    masterPlaylistKey: r.master_playlist_key, vodMasterPlaylistKey: r.vod_master_playlist_key, vodMp4Key: r.vod_mp4_key,
-    durationSeconds: r.duration_seconds, failureReason: r.failure_reason,
-  };
-}
-
 /**
  * The `stream_sessions` rule: the session's row evolved by `evolveSession`, stamped with the
  * event's sequence; an event not newer than the row's `last_seq` changes nothing.
@@ -62,7 +53,7 @@ function applySession(ws: WorkingSet, e: DomainEvent, seq: number): void {
   if (!sessionId) return;
   const row = ws.sessions.get(sessionId);
   if (row && Number(row.last_seq) >= seq) return;
-  const next = evolveSession(row ? sessionView(row) : null, e);
+  const next = evolveSession(row ? sessionViewOfRow({ ...row, renditions: JSON.parse(row.renditions) as unknown }) : null, e);
   if (!next) return;
   ws.sessions.put({
     session_id: next.sessionId, channel_id: next.channelId, status: next.status,
@@ -166,7 +157,6 @@ function playbackPolicyChanged(ws: WorkingSet, e: EventOf<'ChannelPlaybackPolicy
     });
   }
   const users = [...new Set(Array.isArray(d.allowList) ? d.allowList.filter((u): u is string => typeof u === 'string') : [])];
-  ws.allowlist.get(d.channelId);
   ws.allowlist.replace(d.channelId, users.map((user_id) => ({ channel_id: d.channelId, user_id })));
 }
 
@@ -237,7 +227,6 @@ function applyChatRuleEvent(ws: WorkingSet, e: EventOf<'ChatSettingsChanged' | '
     case 'ChatUserTimedOut':
     case 'ChatUserBanned': {
       const reason = e.data.reason ?? '';
-      ws.restrictions.get(pairKey(e.data.channelId, e.data.userId));
       ws.restrictions.put({
         channel_id: e.data.channelId, user_id: e.data.userId, kind: e.type === 'ChatUserBanned' ? 'ban' : 'timeout',
         until: e.type === 'ChatUserTimedOut' ? new Date(e.data.until) : null, reason, actor_user_id: e.data.actorUserId, created_at: at,
@@ -252,7 +241,6 @@ function applyChatRuleEvent(ws: WorkingSet, e: EventOf<'ChatSettingsChanged' | '
       return;
     case 'ChatBannedTermsSet': {
       const terms = Array.isArray(e.data.terms) ? e.data.terms : [];
-      ws.bannedTerms.get(e.data.channelId);
       ws.bannedTerms.replace(e.data.channelId, terms.map((t, position) => ({ channel_id: e.data.channelId, position, pattern: t.pattern, action: t.action })));
       logModeration(ws, e, seq, { target: null, message: null, detail: { terms } });
       return;

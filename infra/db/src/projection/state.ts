@@ -95,9 +95,14 @@ export class TableState<R extends object, I extends string = never> {
     return r ?? undefined;
   }
 
-  /** Inserts or replaces a row (by its key). */
+  /**
+   * Inserts or replaces a row (by its key). The key must be known (loaded, present or absent, or
+   * written before), since the flush writes an unknown row as new.
+   * @throws NotPrefetchedError when the key was neither loaded nor written.
+   */
   put(row: R): void {
     const k = this.keyOf(row);
+    if (!this.#rows.has(k)) throw new NotPrefetchedError(this.table, k);
     this.#set(k, row);
     this.#dirty.add(k);
   }
@@ -164,8 +169,12 @@ export class GroupState<R> {
     return g;
   }
 
-  /** Replaces the owner's whole set. */
+  /**
+   * Replaces the owner's whole set.
+   * @throws NotPrefetchedError when the owner was not loaded.
+   */
   replace(owner: string, rows: readonly R[]): void {
+    if (!this.#groups.has(owner)) throw new NotPrefetchedError(this.table, owner);
     this.#groups.set(owner, rows);
     this.#dirty.add(owner);
   }
