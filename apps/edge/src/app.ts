@@ -9,7 +9,7 @@ import {
   type JwtKey, type PlaybackKeyRing, type PlaybackTokenErrorCode,
 } from '@live/auth';
 import type { ObjectStorage } from '@live/storage';
-import { awaitBlockingReload, decideBlockingReload, parseBlockingReloadQuery, renderPlaylistDeltaUpdate, type BlockingReloadRequest } from '@live/media';
+import { awaitBlockingReload, decideBlockingReload, decideHintedPartRequest, parseBlockingReloadQuery, renderPlaylistDeltaUpdate, type BlockingReloadRequest } from '@live/media';
 import { ConnectionCounter, normalizeAddress, OffenderLog } from '@live/runtime';
 import {
   createPlaylistWatcher, masterPlaylistChildKeys,
@@ -470,6 +470,10 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   new Gauge({ name: 'edge_blocking_watched_playlists', help: 'Distinct playlists polled for parked blocking reloads', registers: [registry], collect() { this.set(watcher.watchedKeys()); } });
   new Gauge({ name: 'edge_blocking_announced_playlists', help: 'Distinct playlists with parked blocking reloads woken by announcements (not polled)', registers: [registry], collect() { this.set(announcedWatcher?.watchedKeys() ?? 0); } });
   const blockingParks = new Counter({ name: 'edge_blocking_reloads_parked_total', help: 'Blocking playlist reloads that were parked (waited for a playlist change)', registers: [registry] });
+  const hintedParts = new Counter({
+    name: 'edge_hinted_part_requests_total', labelNames: ['outcome'], registers: [registry],
+    help: 'Requests for parts not written yet (RFC 8216bis §6.2.6 preload hints): held until written then served (held), listed by the time the playlist was read (listed), answered 404 at once or after the wait (gone), 503 after three target durations (timeout)',
+  });
   const blockingRefusals = new Counter({
     name: 'edge_blocking_reloads_refused_total', labelNames: ['reason'], registers: [registry],
     help: 'Blocking playlist reloads answered at once instead of parked: no_session / not_live / unknown_playlist (404), client_limit (429), watch_limit (503)',
@@ -566,7 +570,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   /** The channel's live session (null: offline or no such channel). @throws LookupsBusyError. */
   const liveSessionOf = (channelId: string): Promise<string | null> => liveCache.get(channelId);
 
-  async function serveKey(req: FastifyRequest, reply: FastifyReply, key: string, token: string | null, session: SessionContext): Promise<FastifyReply> {
+  async function serveKey(req: FastifyRequest, reply: FastifyReply, key: string, token: string | null, session: SessionContext, holdHinted = true): Promise<FastifyReply> {
     const kind = key.endsWith('.m3u8') ? 'playlist' : 'object';
     let skip = false;
     if (kind === 'playlist') {
@@ -594,6 +598,8 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       info = await opts.storage.stat(key);
     }
     if (!info) {
+      // A part hinted by EXT-X-PRELOAD-HINT may be asked for before it is written: held, not 404.
+      if (holdHinted && kind === 'object' && key.endsWith('.m4s')) return serveHintedPart(req, reply, key, token, session);
       requests.inc({ kind, status: 404 });
       return sendError(reply, 'NOT_FOUND');
     }
@@ -764,15 +770,37 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
         return sendError(reply, 'BAD_DELIVERY_DIRECTIVE', d.reason);
       }
     }
-    if (!(await session.isLive())) return refuseBlocking(req, reply, 'not_live', 'SESSION_NOT_LIVE');
+    const parked = await parkOnPlaylist(req, reply, key, request, first, fed, session);
+    if ('refused' in parked) return parked.refused;
+    const { result, latest } = parked;
+    if (result.status === 200 && latest) return sendPlaylist(req, reply, latest.info, result.text, token, request.skip !== undefined, false);
+    const status = result.status === 200 ? 404 : result.status;
+    requests.inc({ kind: 'playlist', status });
+    if (status === 404) return sendError(reply, 'NOT_FOUND');
+    if (result.status === 400) return sendError(reply, 'BAD_DELIVERY_DIRECTIVE', result.reason);
+    return sendError(reply, 'PART_NOT_READY');
+  }
+
+  /**
+   * Holds `req` until the media playlist at `key` satisfies `request` (`awaitBlockingReload`:
+   * woken by the playlist watcher, or by announcements when the session is `fed`; three target
+   * durations at most), within the edge's bounds: refused at once, with the reply sent (see
+   * {@link serveBlockingReload}), when the session is not live, when `first` is null and the
+   * live master does not name `key`, at the client's parked limit or the watched-playlist cap.
+   * Otherwise resolves with the wait's result and the playlist version last read.
+   */
+  async function parkOnPlaylist(
+    req: FastifyRequest, reply: FastifyReply, key: string, request: BlockingReloadRequest, first: StoredPlaylist | null, fed: boolean, session: SessionContext,
+  ): Promise<{ refused: FastifyReply } | { result: Awaited<ReturnType<typeof awaitBlockingReload>>; latest: StoredPlaylist | null }> {
+    if (!(await session.isLive())) return { refused: refuseBlocking(req, reply, 'not_live', 'SESSION_NOT_LIVE') };
     feed?.touch(session.sessionId);
-    if (!first && !(await isRenditionOf(session.sessionId, key))) return refuseBlocking(req, reply, 'unknown_playlist', 'NOT_FOUND');
+    if (!first && !(await isRenditionOf(session.sessionId, key))) return { refused: refuseBlocking(req, reply, 'unknown_playlist', 'NOT_FOUND') };
     const client = req.ip;
-    if (clients.tryOpen(client)) return refuseBlocking(req, reply, 'client_limit', 'TOO_MANY_BLOCKING_RELOADS');
+    if (clients.tryOpen(client)) return { refused: refuseBlocking(req, reply, 'client_limit', 'TOO_MANY_BLOCKING_RELOADS') };
     const watch = (fed ? announcedWatcher! : watcher).watch(key);
     if (!watch) {
       clients.release(client);
-      return refuseBlocking(req, reply, 'watch_limit', 'BLOCKING_RELOADS_BUSY');
+      return { refused: refuseBlocking(req, reply, 'watch_limit', 'BLOCKING_RELOADS_BUSY') };
     }
     blockingParks.inc();
     const abort = new AbortController();
@@ -783,7 +811,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     try {
       const result = await awaitBlockingReload(request, {
         read: async () => {
-          // The first read is the one above: reuse it.
+          // The first read is the caller's: reuse it.
           if (pending === undefined) latest = await readPlaylist(key, fed);
           pending = undefined;
           return latest?.text ?? null;
@@ -791,17 +819,49 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
         changed: () => watch.changed(latest?.info.etag ?? null),
         signal: abort.signal,
       });
-      if (result.status === 200 && latest) return sendPlaylist(req, reply, latest.info, result.text, token, request.skip !== undefined, false);
-      const status = result.status === 200 ? 404 : result.status;
-      requests.inc({ kind: 'playlist', status });
-      if (status === 404) return sendError(reply, 'NOT_FOUND');
-      if (result.status === 400) return sendError(reply, 'BAD_DELIVERY_DIRECTIVE', result.reason);
-      return sendError(reply, 'PART_NOT_READY');
+      return { result, latest };
     } finally {
       req.raw.off('close', onClose);
       watch.close();
       clients.release(client);
     }
+  }
+
+  /**
+   * A part that storage does not hold (yet), requested from a live session (RFC 8216bis §6.2.6:
+   * a request for a preload-hinted resource is treated as a blocking request). Decided against
+   * the rendition's media playlist (`decideHintedPartRequest`): the hinted part, or a later
+   * one within the Advance Part Limit, is held like a blocking reload until the playlist lists
+   * it (or a later part), then served as any object (a range of it included); 404 NOT_FOUND at
+   * once for a part that can no longer appear, or when the wait ends without it; 503
+   * PART_NOT_READY after three target durations; the blocking reloads' bounds apply (429, 503).
+   * Counted in `edge_hinted_part_requests_total{outcome}`.
+   */
+  async function serveHintedPart(req: FastifyRequest, reply: FastifyReply, key: string, token: string | null, session: SessionContext): Promise<FastifyReply> {
+    const slash = key.lastIndexOf('/');
+    const playlistKey = `${key.slice(0, slash)}/index.m3u8`;
+    const uri = key.slice(slash + 1);
+    const fed = feed?.isFed(session.sessionId) ?? false;
+    const first = await readPlaylist(playlistKey, fed);
+    const decision = first ? decideHintedPartRequest(first.text, uri) : { action: 'gone' as const };
+    const gone = (): FastifyReply => {
+      hintedParts.inc({ outcome: 'gone' });
+      requests.inc({ kind: 'object', status: 404 });
+      return sendError(reply, 'NOT_FOUND');
+    };
+    if (decision.action === 'gone') return gone();
+    if (decision.action === 'wait') {
+      const parked = await parkOnPlaylist(req, reply, playlistKey, decision.request, first, fed, session);
+      if ('refused' in parked) return parked.refused;
+      if (parked.result.status !== 200) {
+        hintedParts.inc({ outcome: 'timeout' });
+        requests.inc({ kind: 'object', status: 503 });
+        return sendError(reply, 'PART_NOT_READY');
+      }
+      if (!parked.latest || decideHintedPartRequest(parked.latest.text, uri).action !== 'listed') return gone();
+    }
+    hintedParts.inc({ outcome: decision.action === 'wait' ? 'held' : 'listed' });
+    return serveKey(req, reply, key, token, session, false);
   }
 
   // callback style: no promise per response

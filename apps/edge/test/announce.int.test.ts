@@ -17,6 +17,7 @@ import { startMinio, startServices, type MinioHandle, type RunningServices } fro
 import { createDb, ensureChannelWithKey, migrateToLatest, type Db } from '@live/db';
 import { connectMessaging, type Messaging } from '@live/messaging';
 import { createS3Storage, type ObjectStorage, type S3ObjectStorage } from '@live/storage';
+import { edgeMetric, waitParked } from './edge-metrics.js';
 import { buildEdge } from '../src/app.js';
 import { natsAnnouncementSource } from '../src/feed.js';
 import { encodeFragments, FEED_RENDITION, natsAnnouncer, startLlFeed, type LlFeed } from './ll-feed.js';
@@ -49,12 +50,6 @@ function counted(storage: S3ObjectStorage): { storage: ObjectStorage; calls: () 
 }
 
 const s3Of = () => createS3Storage({ endpoint: minio.endpoint, region: minio.region, accessKeyId: minio.accessKeyId, secretAccessKey: minio.secretAccessKey, bucket: 'media' });
-
-async function metric(app: FastifyInstance, name: string, labels = ''): Promise<number> {
-  const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
-  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
-  return line ? Number(line.split(' ')[1]) : 0;
-}
 
 /** The part the live playlist's preload hint names: the next one the packager writes. */
 function hintedPart(text: string): { uri: string; msn: number; part: number } {
@@ -106,11 +101,11 @@ describe('edges fed by announcements', () => {
       const r = await e.app.inject({ method: 'GET', url: PLAYLIST_URL });
       expect(r.statusCode).toBe(200);
       expect(r.body).toContain('#EXT-X-PRELOAD-HINT');
-      expect(await metric(e.app, 'edge_live_sessions')).toBe(1);
+      expect(await edgeMetric(e.app, 'edge_live_sessions')).toBe(1);
       await e.nats.nc.flush(); // the subscription has reached the server
     }
     await feed.next();
-    for (const e of edges) await vi.waitFor(async () => expect(await metric(e.app, 'edge_announcements_total', '{kind="playlist"}')).toBeGreaterThanOrEqual(1), { timeout: 30_000, interval: 20 });
+    for (const e of edges) await vi.waitFor(async () => expect(await edgeMetric(e.app, 'edge_announcements_total', '{kind="playlist"}')).toBeGreaterThanOrEqual(1), { timeout: 30_000, interval: 20 });
   });
 
   it('answers a blocking reload parked on each edge once the part is announced, without reading storage', async () => {
@@ -118,8 +113,8 @@ describe('edges fed by announcements', () => {
     const next = hintedPart(current);
     const before = edges.map((e) => e.calls());
     const pending = edges.map((e) => e.app.inject({ method: 'GET', url: `${PLAYLIST_URL}?_HLS_msn=${next.msn}&_HLS_part=${next.part}` }));
-    for (const e of edges) await vi.waitFor(async () => expect(await metric(e.app, 'edge_blocking_reloads_parked')).toBe(1), { timeout: 30_000, interval: 5 });
-    for (const e of edges) expect([await metric(e.app, 'edge_blocking_announced_playlists'), await metric(e.app, 'edge_blocking_watched_playlists')]).toEqual([1, 0]);
+    for (const e of edges) await waitParked(e.app, 1);
+    for (const e of edges) expect([await edgeMetric(e.app, 'edge_blocking_announced_playlists'), await edgeMetric(e.app, 'edge_blocking_watched_playlists')]).toEqual([1, 0]);
     await feed.next(); // writes the hinted part and the playlist naming it, and announces both
     for (const r of await Promise.all(pending)) {
       expect(r.statusCode).toBe(200);
@@ -134,9 +129,24 @@ describe('edges fed by announcements', () => {
       expect(r.statusCode).toBe(200);
       expect(r.headers['cache-control']).toBe('public, max-age=31536000, immutable');
       expect(Buffer.compare(r.rawPayload, stored!)).toBe(0);
-      expect(await metric(e.app, 'edge_live_store_hits_total', '{kind="object"}')).toBeGreaterThanOrEqual(1);
+      expect(await edgeMetric(e.app, 'edge_live_store_hits_total', '{kind="object"}')).toBeGreaterThanOrEqual(1);
     }
     expect(edges.map((e) => e.calls())).toEqual(before);
+  });
+
+  it('holds a request for the preload-hinted part on each edge until it is announced, then serves it from memory', async () => {
+    const next = hintedPart((await edges[0]!.app.inject({ method: 'GET', url: PLAYLIST_URL })).body);
+    const url = `/live/${CHANNEL}/${FEED_RENDITION.name}/${next.uri}`;
+    const pending = edges.map((e) => e.app.inject({ method: 'GET', url }));
+    for (const e of edges) await waitParked(e.app, 1);
+    for (const e of edges) expect([await edgeMetric(e.app, 'edge_blocking_announced_playlists'), await edgeMetric(e.app, 'edge_blocking_watched_playlists')]).toEqual([1, 0]);
+    await feed.next();
+    const stored = await packagerStorage.read(`sessions/${SESSION}/${FEED_RENDITION.name}/${next.uri}`);
+    for (const [i, r] of (await Promise.all(pending)).entries()) {
+      expect(r.statusCode).toBe(200);
+      expect(Buffer.compare(r.rawPayload, stored!)).toBe(0);
+      expect(await edgeMetric(edges[i]!.app, 'edge_hinted_part_requests_total', '{outcome="held"}')).toBe(1);
+    }
   });
 
   it('still reads storage for what was never announced (older objects)', async () => {

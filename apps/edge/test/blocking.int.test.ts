@@ -10,7 +10,7 @@
  * Nothing here depends on how fast the machine is: "parked" and "answered at once" are read
  * from the edge's own counters, never from elapsed time.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { Writable } from 'node:stream';
 import { mkdtempSync } from 'node:fs';
@@ -20,6 +20,7 @@ import type { FastifyInstance } from 'fastify';
 import { startServices, type RunningServices } from '@live/dev';
 import { createDb, ensureChannelWithKey, migrateToLatest, type Db } from '@live/db';
 import { createLocalStorage } from '@live/storage';
+import { edgeMetric, waitParked } from './edge-metrics.js';
 import { buildEdge, EDGE_ERRORS } from '../src/app.js';
 
 let services: RunningServices;
@@ -53,18 +54,6 @@ function playlist(lastPart: number, targetDuration = 1): string {
   return lines.join('\n') + '\n';
 }
 
-/** A sample of `/metrics` (0 when the series has no sample yet). */
-async function metric(name: string, labels = ''): Promise<number> {
-  const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
-  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
-  return line ? Number(line.split(' ')[1]) : 0;
-}
-
-/** Waits until `n` blocking reloads are parked (the edge's gauge), however long the machine takes. */
-async function parked(n: number): Promise<void> {
-  await vi.waitFor(async () => expect(await metric('edge_blocking_reloads_parked')).toBe(n), { timeout: 60_000, interval: 5 });
-}
-
 const get = (url: string, remoteAddress = '127.0.0.1') => app.inject({ method: 'GET', url, remoteAddress });
 
 beforeAll(async () => {
@@ -95,25 +84,25 @@ afterAll(async () => {
 
 describe('blocking playlist reload', () => {
   it('answers at once when the requested part is already in the playlist', async () => {
-    const parksBefore = await metric('edge_blocking_reloads_parked_total');
+    const parksBefore = await edgeMetric(app, 'edge_blocking_reloads_parked_total');
     const r = await get(`${URL}?_HLS_msn=1&_HLS_part=0`);
     expect(r.statusCode).toBe(200);
     expect(r.body).toContain('seg_00001.part0.m4s');
-    expect(await metric('edge_blocking_reloads_parked_total')).toBe(parksBefore); // never parked
+    expect(await edgeMetric(app, 'edge_blocking_reloads_parked_total')).toBe(parksBefore); // never parked
   });
 
   it('holds a request for the next part until a playlist with it is written, then answers with that playlist', async () => {
     let answered = false;
     const pending = get(`${LONG_URL}?_HLS_msn=1&_HLS_part=1`).then((r) => { answered = true; return r; });
-    await parked(1);
+    await waitParked(app, 1);
     expect(answered).toBe(false); // still blocked: part 1 is only hinted
-    expect(await metric('edge_blocking_watched_playlists')).toBe(1);
+    expect(await edgeMetric(app, 'edge_blocking_watched_playlists')).toBe(1);
     await packager.writePlaylist(LONG_KEY, playlist(1, 10), { live: true });
     const r = await pending;
     expect(r.statusCode).toBe(200);
     expect(r.body).toContain('URI="seg_00001.part1.m4s"');
     expect(r.body).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="seg_00001.part2.m4s"');
-    expect([await metric('edge_blocking_reloads_parked'), await metric('edge_blocking_watched_playlists')]).toEqual([0, 0]);
+    expect([await edgeMetric(app, 'edge_blocking_reloads_parked'), await edgeMetric(app, 'edge_blocking_watched_playlists')]).toEqual([0, 0]);
   });
 
   it.each([
@@ -143,7 +132,7 @@ describe('blocking playlist reload', () => {
 
   it('waits for a rendition the live master names but that is not written yet', async () => {
     const pending = get('/live/llchan/1080p/index.m3u8?_HLS_msn=0');
-    await parked(1);
+    await waitParked(app, 1);
     await packager.writePlaylist(LATE_KEY, playlist(0, 1), { live: true });
     const r = await pending;
     expect(r.statusCode).toBe(200);
@@ -151,11 +140,11 @@ describe('blocking playlist reload', () => {
   });
 
   it('answers a master playlist requested with directives as it is (they apply to media playlists)', async () => {
-    const parksBefore = await metric('edge_blocking_reloads_parked_total');
+    const parksBefore = await edgeMetric(app, 'edge_blocking_reloads_parked_total');
     const r = await get('/live/llchan/master.m3u8?_HLS_msn=0');
     expect(r.statusCode).toBe(200);
     expect(r.body).toContain('1080p/index.m3u8');
-    expect(await metric('edge_blocking_reloads_parked_total')).toBe(parksBefore);
+    expect(await edgeMetric(app, 'edge_blocking_reloads_parked_total')).toBe(parksBefore);
   });
 });
 
@@ -172,10 +161,10 @@ describe('bounded blocking reloads', () => {
   ][i % 6]!);
 
   it('answers 500 blocking reloads of made-up names at once: 404, nothing parked, no poller, one log line', async () => {
-    const parksBefore = await metric('edge_blocking_reloads_parked_total');
-    const unknownBefore = await metric('edge_blocking_reloads_refused_total', '{reason="unknown_playlist"}');
-    const notLiveBefore = await metric('edge_blocking_reloads_refused_total', '{reason="not_live"}');
-    const noSessionBefore = await metric('edge_blocking_reloads_refused_total', '{reason="no_session"}');
+    const parksBefore = await edgeMetric(app, 'edge_blocking_reloads_parked_total');
+    const unknownBefore = await edgeMetric(app, 'edge_blocking_reloads_refused_total', '{reason="unknown_playlist"}');
+    const notLiveBefore = await edgeMetric(app, 'edge_blocking_reloads_refused_total', '{reason="not_live"}');
+    const noSessionBefore = await edgeMetric(app, 'edge_blocking_reloads_refused_total', '{reason="no_session"}');
     const answers = await Promise.all(madeUp('a').map((url) => get(url, attacker)));
     const codes = new Map<string, number>();
     for (const r of answers) {
@@ -187,11 +176,11 @@ describe('bounded blocking reloads', () => {
     }
     // 500 = 6 x 83 + 2: the first two kinds once more. Refused before the per-client cap is consulted.
     expect(Object.fromEntries(codes)).toEqual({ NOT_FOUND: 84 + 84 + 83 + 83, SESSION_NOT_LIVE: 83, CHANNEL_OFFLINE: 83 });
-    expect(await metric('edge_blocking_reloads_parked_total')).toBe(parksBefore);
-    expect([await metric('edge_blocking_reloads_parked'), await metric('edge_blocking_watched_playlists')]).toEqual([0, 0]);
-    expect(await metric('edge_blocking_reloads_refused_total', '{reason="unknown_playlist"}')).toBe(unknownBefore + 84 + 84 + 83);
-    expect(await metric('edge_blocking_reloads_refused_total', '{reason="not_live"}')).toBe(notLiveBefore + 83);
-    expect(await metric('edge_blocking_reloads_refused_total', '{reason="no_session"}')).toBe(noSessionBefore + 83 + 83);
+    expect(await edgeMetric(app, 'edge_blocking_reloads_parked_total')).toBe(parksBefore);
+    expect([await edgeMetric(app, 'edge_blocking_reloads_parked'), await edgeMetric(app, 'edge_blocking_watched_playlists')]).toEqual([0, 0]);
+    expect(await edgeMetric(app, 'edge_blocking_reloads_refused_total', '{reason="unknown_playlist"}')).toBe(unknownBefore + 84 + 84 + 83);
+    expect(await edgeMetric(app, 'edge_blocking_reloads_refused_total', '{reason="not_live"}')).toBe(notLiveBefore + 83);
+    expect(await edgeMetric(app, 'edge_blocking_reloads_refused_total', '{reason="no_session"}')).toBe(noSessionBefore + 83 + 83);
     const lines = logLines.filter((l) => l.client === attacker);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ msg: expect.stringContaining('blocking playlist reload refused'), refusedBefore: 0 });
@@ -207,42 +196,42 @@ describe('bounded blocking reloads', () => {
     expect(answers.every((r) => r.statusCode === 404)).toBe(true);
     // Recorded, not asserted: the machine's load decides it.
     console.info(`normal requests answered in ${latencyMs.toFixed(1)} ms during a flood of ${answers.length} made-up blocking reloads`);
-    expect(await metric('edge_blocking_reloads_parked')).toBe(0);
+    expect(await edgeMetric(app, 'edge_blocking_reloads_parked')).toBe(0);
   }, 120_000);
 
   it(`parks at most ${MAX_PER_CLIENT} blocking reloads per client: one more is 429 with Retry-After; the parked ones are answered on the change`, async () => {
     const client = '198.51.100.1';
-    const refusedBefore = await metric('edge_blocking_reloads_refused_total', '{reason="client_limit"}');
+    const refusedBefore = await edgeMetric(app, 'edge_blocking_reloads_refused_total', '{reason="client_limit"}');
     const held = Array.from({ length: MAX_PER_CLIENT }, () => get(`${LONG_URL}?_HLS_msn=1&_HLS_part=2`, client));
-    await parked(MAX_PER_CLIENT);
+    await waitParked(app, MAX_PER_CLIENT);
     const over = await get(`${LONG_URL}?_HLS_msn=1&_HLS_part=2`, client);
     expect([over.statusCode, over.json()]).toEqual([429, { code: 'TOO_MANY_BLOCKING_RELOADS', message: EDGE_ERRORS.TOO_MANY_BLOCKING_RELOADS.message }]);
     expect(over.headers['retry-after']).toBe('1');
-    expect(await metric('edge_blocking_reloads_refused_total', '{reason="client_limit"}')).toBe(refusedBefore + 1);
+    expect(await edgeMetric(app, 'edge_blocking_reloads_refused_total', '{reason="client_limit"}')).toBe(refusedBefore + 1);
     // Another address is not affected, and waits on the same playlist: still one watched key.
     const other = get(`${LONG_URL}?_HLS_msn=1&_HLS_part=2`, '198.51.100.2');
-    await parked(MAX_PER_CLIENT + 1);
-    expect(await metric('edge_blocking_watched_playlists')).toBe(1);
+    await waitParked(app, MAX_PER_CLIENT + 1);
+    expect(await edgeMetric(app, 'edge_blocking_watched_playlists')).toBe(1);
     await packager.writePlaylist(LONG_KEY, playlist(2, 10), { live: true });
     for (const r of await Promise.all([...held, other])) {
       expect(r.statusCode).toBe(200);
       expect(r.body).toContain('URI="seg_00001.part2.m4s"');
     }
-    await parked(0);
+    await waitParked(app, 0);
     // Its slots are free again.
     const again = get(`${LONG_URL}?_HLS_msn=1&_HLS_part=3`, client);
-    await parked(1);
+    await waitParked(app, 1);
     await packager.writePlaylist(LONG_KEY, playlist(3, 10), { live: true });
     expect((await again).statusCode).toBe(200);
   }, 120_000);
 
   it('answers 503 with Retry-After for another playlist while the watched-playlist cap is reached', async () => {
-    const refusedBefore = await metric('edge_blocking_reloads_refused_total', '{reason="watch_limit"}');
+    const refusedBefore = await edgeMetric(app, 'edge_blocking_reloads_refused_total', '{reason="watch_limit"}');
     const held = get(`${LONG_URL}?_HLS_msn=1&_HLS_part=4`, '198.51.100.3');
-    await parked(1);
+    await waitParked(app, 1);
     const busy = await get(`${URL}?_HLS_msn=1&_HLS_part=1`, '198.51.100.4');
     expect([busy.statusCode, busy.json().code, busy.headers['retry-after']]).toEqual([503, 'BLOCKING_RELOADS_BUSY', '1']);
-    expect(await metric('edge_blocking_reloads_refused_total', '{reason="watch_limit"}')).toBe(refusedBefore + 1);
+    expect(await edgeMetric(app, 'edge_blocking_reloads_refused_total', '{reason="watch_limit"}')).toBe(refusedBefore + 1);
     await packager.writePlaylist(LONG_KEY, playlist(4, 10), { live: true });
     expect((await held).statusCode).toBe(200);
   }, 120_000);

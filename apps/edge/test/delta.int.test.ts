@@ -20,6 +20,7 @@ import { createLocalStorage } from '@live/storage';
 import {
   checkLowLatencyPlaylist, llPartUri, llSegmentUri, renderLowLatencyPlaylist, renderMediaPlaylist, segmentKeying, type LlPlaylistSegment,
 } from '@live/media';
+import { edgeMetric } from './edge-metrics.js';
 import { buildEdge } from '../src/app.js';
 
 let services: RunningServices;
@@ -42,12 +43,6 @@ function livePlaylist(openParts: number): string {
     segments, open: { sequence: 30, parts: parts(30, openParts), discontinuity: false, map: 'init_1.mp4', key: keying(30).tag },
     partTarget: 0.5, minTargetDuration: 2, preloadHint: llPartUri(30, openParts), playlistType: null,
   });
-}
-
-async function metric(name: string, labels = ''): Promise<number> {
-  const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
-  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
-  return line ? Number(line.split(' ')[1]) : 0;
 }
 
 const get = (url: string, headers: Record<string, string> = {}) => app.inject({ method: 'GET', url, headers });
@@ -120,11 +115,11 @@ describe('Playlist Delta Updates at the edge', () => {
 
   it('blocking reloads with _HLS_skip get the delta of the playlist that satisfied them, all woken by one update sharing one rendering and one compression', async () => {
     const url = `${URL}?_HLS_msn=30&_HLS_part=2&_HLS_skip=YES`;
-    const parkedBefore = await metric('edge_blocking_reloads_parked_total');
-    const brBefore = await metric('edge_playlist_bodies_made', '{encoding="br"}');
-    const idBefore = await metric('edge_playlist_bodies_made', '{encoding="identity"}');
+    const parkedBefore = await edgeMetric(app, 'edge_blocking_reloads_parked_total');
+    const brBefore = await edgeMetric(app, 'edge_playlist_bodies_made', '{encoding="br"}');
+    const idBefore = await edgeMetric(app, 'edge_playlist_bodies_made', '{encoding="identity"}');
     const waiting = [1, 2, 3].map(() => get(url, { 'accept-encoding': 'br' }));
-    await vi.waitFor(async () => expect(await metric('edge_blocking_reloads_parked_total')).toBe(parkedBefore + 3), { timeout: 60_000, interval: 5 });
+    await vi.waitFor(async () => expect(await edgeMetric(app, 'edge_blocking_reloads_parked_total')).toBe(parkedBefore + 3), { timeout: 60_000, interval: 5 });
     const next = livePlaylist(3);
     await packager.writePlaylist(KEY, next, { live: true });
     const answers = await Promise.all(waiting);
@@ -137,7 +132,7 @@ describe('Playlist Delta Updates at the edge', () => {
     expect(bodies[0]).toContain(`URI="${llPartUri(30, 2)}"`);
     expect(bodies[0]).toContain('#EXT-X-SKIP:SKIPPED-SEGMENTS=24');
     expect(checkLowLatencyPlaylist(bodies[0]!, { partUri: llPartUri, fullPlaylist: next }).filter((v) => v.severity === 'error')).toEqual([]);
-    expect(await metric('edge_playlist_bodies_made', '{encoding="br"}')).toBe(brBefore + 1);
-    expect(await metric('edge_playlist_bodies_made', '{encoding="identity"}')).toBe(idBefore + 1);
+    expect(await edgeMetric(app, 'edge_playlist_bodies_made', '{encoding="br"}')).toBe(brBefore + 1);
+    expect(await edgeMetric(app, 'edge_playlist_bodies_made', '{encoding="identity"}')).toBe(idBefore + 1);
   });
 });

@@ -3,9 +3,12 @@
  * channel, headless Chromium opens the web app's player page for the live stream, and playback
  * advances by at least 2.5 s in 5 s — in low-latency mode (issue 5): hls.js loads partial segments and
  * reloads its media playlist with blocking requests (`_HLS_msn` / `_HLS_part`), which the edge
- * answers with 200 once the part exists.
+ * answers with 200 once the part exists. And a player we do not configure (issue 17): Shaka
+ * Player 5 with only `lowLatencyMode`, which fetches the part EXT-X-PRELOAD-HINT names before it
+ * exists, gets every part (held by the edge until written), never a 404.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createRequire } from 'node:module';
 import type { Browser } from 'playwright-core';
 import { publishTestPattern, startTestStack, waitFor, type Publisher, type TestStack } from '@live/dev/testing';
 import { launchBrowser, measurePlayback } from './browser.js';
@@ -14,7 +17,13 @@ let t: TestStack;
 let publisher: Publisher | undefined;
 let browser: Browser | undefined;
 
-beforeAll(async () => { t = await startTestStack('e2e-player', { web: true }); }, 240_000);
+beforeAll(async () => {
+  t = await startTestStack('e2e-player', { web: true });
+  const { info } = t.stack;
+  publisher = publishTestPattern(`${info.rtmpUrl}/${info.demoStreamKey}`, { seconds: 150, width: 1280, height: 720, fps: 30, videoKbps: 2500 });
+  // Wait until the channel's live master playlist is on the edge (renditions ready).
+  await waitFor('live master playlist', async () => (await fetch(info.demoPlaybackUrl)).ok, 45_000);
+}, 300_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -25,11 +34,7 @@ afterAll(async () => {
 
 it('plays a live stream in headless Chromium: playback advances ≥ 2.5 s in 5 s', async () => {
   const { info } = t.stack;
-  publisher = publishTestPattern(`${info.rtmpUrl}/${info.demoStreamKey}`, { seconds: 60, width: 1280, height: 720, fps: 30, videoKbps: 2500 });
-  // Wait until the channel's live master playlist is on the edge (renditions ready).
-  await waitFor('live master playlist', async () => (await fetch(info.demoPlaybackUrl)).ok, 45_000);
-
-  browser = await launchBrowser();
+  browser ??= await launchBrowser();
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   const blocking: Array<{ url: string; status: number }> = [];
   const parts: string[] = [];
@@ -55,4 +60,47 @@ it('plays a live stream in headless Chromium: playback advances ≥ 2.5 s in 5 s
   // Once more than CAN-SKIP-UNTIL (12 s) is listed, its reloads are answered with delta playlists.
   await waitFor('a reload of hls.js answered with a Playlist Delta Update (EXT-X-SKIP)', async () => deltas.length > 0, 45_000, 250);
   if (process.env.WEB_PLAYER_SCREENSHOT) await page.screenshot({ path: process.env.WEB_PLAYER_SCREENSHOT });
+}, 180_000);
+
+/** A sample of a Prometheus text exposition (0 when the series has no sample). */
+async function metric(url: string, series: string): Promise<number> {
+  const line = (await (await fetch(url)).text()).split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+
+it('plays the live stream in Shaka Player 5 (lowLatencyMode only): hinted parts are held until written, none answered 404', async () => {
+  const { info } = t.stack;
+  browser ??= await launchBrowser();
+  const page = await browser.newPage();
+  const partStatuses: number[] = [];
+  const responses: string[] = []; // the last ones, for the failure message
+  page.on('response', (r) => {
+    if (/\.part\d+(\.a\d+)?\.m4s/.test(r.url())) partStatuses.push(r.status());
+    responses.push(`${r.status()} ${r.url()}`);
+    if (responses.length > 30) responses.shift();
+  });
+  // A page of the edge's own origin with nothing but a <video> and Shaka's compiled build.
+  await page.goto(`${info.edgeUrl}/healthz`);
+  await page.setContent('<video id="v" muted autoplay playsinline></video>');
+  await page.addScriptTag({ path: createRequire(import.meta.url).resolve('shaka-player/dist/shaka-player.compiled.js') });
+  const heldBefore = await metric(`${info.edgeUrl}/metrics`, 'edge_hinted_part_requests_total{outcome="held"}');
+  await page.evaluate(async (url) => {
+    const w = window as unknown as { shaka: { polyfill: { installAll(): void }; Player: new () => { attach(v: HTMLMediaElement): Promise<void>; configure(c: object): void; load(u: string): Promise<void> } } };
+    w.shaka.polyfill.installAll();
+    const player = new w.shaka.Player();
+    await player.attach(document.getElementById('v') as HTMLVideoElement);
+    player.configure({ streaming: { lowLatencyMode: true } });
+    await player.load(url);
+  }, info.demoPlaybackUrl);
+  const currentTime = () => page.evaluate(() => (document.getElementById('v') as HTMLVideoElement).currentTime);
+  await waitFor('Shaka playing', async () => (await currentTime()) > 0, 30_000, 100);
+  const start = await currentTime();
+  // 40 part responses: about 10 s of playback at 0.5 s parts over the renditions it picks.
+  await waitFor('40 part responses to Shaka', async () => partStatuses.length >= 40, 60_000, 100)
+    .catch((err: Error) => { throw new Error(`${err.message}; ${partStatuses.length} so far, the last responses:\n${responses.join('\n')}`); });
+  expect(await currentTime() - start).toBeGreaterThanOrEqual(2.5);
+  expect(partStatuses.filter((s) => s === 404)).toEqual([]);
+  expect(partStatuses.every((s) => s === 200 || s === 206)).toBe(true);
+  // Shaka asked for parts before they existed, and the edge held them.
+  expect(await metric(`${info.edgeUrl}/metrics`, 'edge_hinted_part_requests_total{outcome="held"}')).toBeGreaterThan(heldBefore);
 }, 180_000);

@@ -468,6 +468,44 @@ export function decideBlockingReload(
 }
 
 /**
+ * What a server should do with a request for a part that storage does not hold (yet), given
+ * the rendition's current media playlist (RFC 8216bis §6.2.6: a server SHOULD treat a request
+ * for a resource named by EXT-X-PRELOAD-HINT as a blocking request and answer once the resource
+ * is complete; §4.4.5.3: the hinted resource may be requested before it is available):
+ * - `listed`: the playlist names `uri` (a part or segment): it exists; read it again;
+ * - `wait`: `uri` is the preload-hinted part, or a later part of the same packager attempt
+ *   within the Advance Part Limit of the hint (a viewer whose playlist is newer than this
+ *   server's copy); hold the request like a blocking reload for `request` (`_HLS_msn` /
+ *   `_HLS_part` of that part), then decide again;
+ * - `gone`: `uri` can no longer appear (before the hint and not listed, another attempt's name,
+ *   an ENDLIST playlist, no hint, or a name that is not the packager's part naming
+ *   {@link parseLlPartUri}): answer 404 at once.
+ *
+ * @param playlistText the rendition's live media playlist as stored.
+ * @param uri the requested file name relative to the playlist (`seg_00012.part3.m4s`).
+ */
+export function decideHintedPartRequest(
+  playlistText: string,
+  uri: string,
+): { action: 'listed' } | { action: 'wait'; request: { msn: number; part: number } } | { action: 'gone'; reason: string } {
+  const pl = parseLowLatencyPlaylist(playlistText);
+  const listed = [...pl.segments.flatMap((s) => [s.uri, ...s.parts.map((p) => p.uri)]), ...pl.openParts.map((p) => p.uri)];
+  if (listed.includes(uri)) return { action: 'listed' };
+  if (pl.endList) return { action: 'gone', reason: 'the playlist has ended' };
+  const hint = pl.preloadHints.find((h) => h.type === 'PART');
+  if (!hint) return { action: 'gone', reason: 'the playlist hints no part' };
+  const wanted = parseLlPartUri(uri);
+  const hinted = parseLlPartUri(hint.uri);
+  if (!wanted || !hinted) return { action: 'gone', reason: 'not a part name of this playlist' };
+  if (wanted.attempt !== hinted.attempt) return { action: 'gone', reason: 'a part of another packager attempt' };
+  const perSegment = pl.partTarget !== undefined ? Math.max(1, Math.round((pl.targetDuration ?? 1) / pl.partTarget)) : 1;
+  const ahead = (wanted.msn - hinted.msn) * perSegment + (wanted.index - hinted.index);
+  if (wanted.msn < hinted.msn || (wanted.msn === hinted.msn && wanted.index < hinted.index)) return { action: 'gone', reason: 'an earlier part that the playlist does not list' };
+  if (ahead > advancePartLimit(pl.partTarget ?? 1)) return { action: 'gone', reason: 'beyond the Advance Part Limit of the preload hint' };
+  return { action: 'wait', request: { msn: wanted.msn, part: wanted.index } };
+}
+
+/**
  * How long the edge holds a blocking request before answering 503: three times the target
  * duration (8216bis §6.2.5.2), in milliseconds. `targetDurationSeconds` is EXT-X-TARGETDURATION.
  */
@@ -792,6 +830,16 @@ function checkDeltaRules(pl: ParsedLowLatencyPlaylist, text: string, options: Ch
  */
 export function llPartUri(msn: number, index: number): string {
   return `seg_${String(msn).padStart(5, '0')}.part${index}.m4s`;
+}
+
+/**
+ * Reads a part URI of the packager's naming back: {@link llPartUri}'s `seg_00012.part3.m4s`, or
+ * a resumed attempt's `seg_00012.part3.a2.m4s` (`attempt` 2; 0 without the suffix). Null for
+ * any other name (segments, playlists, foreign names).
+ */
+export function parseLlPartUri(uri: string): { msn: number; index: number; attempt: number } | null {
+  const m = /^seg_(\d{5,9})\.part(\d{1,4})(?:\.a([1-9]\d{0,5}))?\.m4s$/.exec(uri);
+  return m ? { msn: Number(m[1]), index: Number(m[2]), attempt: m[3] ? Number(m[3]) : 0 } : null;
 }
 
 /** The packager's segment URI: `seg_<msn, 5 digits>.m4s` (the same names ffmpeg's hls muxer used). */

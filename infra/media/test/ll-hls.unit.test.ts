@@ -5,11 +5,13 @@ import {
   blockingReloadTimeoutMs,
   checkLowLatencyPlaylist,
   decideBlockingReload,
+  decideHintedPartRequest,
   formatPartDuration,
   formatPartTarget,
   llPartUri,
   llSegmentUri,
   parseBlockingReloadQuery,
+  parseLlPartUri,
   parseLowLatencyPlaylist,
   parseMediaPlaylist,
   playlistHasPart,
@@ -248,5 +250,38 @@ describe('blocking playlist reload (8216bis §6.2.5.2)', () => {
     const pending = awaitBlockingReload({ msn: 6 }, { read: async () => base, changed: () => new Promise(() => undefined), signal: ac.signal });
     ac.abort();
     await expect(pending).resolves.toMatchObject({ status: 503, reason: 'aborted' });
+  });
+});
+
+describe('requests for preload-hinted parts (8216bis §6.2.6)', () => {
+  it('parseLlPartUri reads llPartUri back, with the attempt suffix; other names are null', () => {
+    expect(parseLlPartUri(llPartUri(12, 3))).toEqual({ msn: 12, index: 3, attempt: 0 });
+    expect(parseLlPartUri(llPartUri(123456, 0))).toEqual({ msn: 123456, index: 0, attempt: 0 });
+    expect(parseLlPartUri('seg_00012.part3.a2.m4s')).toEqual({ msn: 12, index: 3, attempt: 2 });
+    for (const other of ['seg_00012.m4s', 'index.m3u8', 'seg_12.part3.m4s', 'seg_00012.part3.a0.m4s', 'seg_00012.part3.m4s.m4s', '../seg_00012.part3.m4s']) {
+      expect(parseLlPartUri(other)).toBeNull();
+    }
+  });
+
+  it('waits for the hinted part and for later parts within the Advance Part Limit', () => {
+    const text = fixture(); // 5 open with parts 0 and 1, hint: 5.2; PART-TARGET 0.5 → limit 6 parts
+    expect(decideHintedPartRequest(text, llPartUri(5, 2))).toEqual({ action: 'wait', request: { msn: 5, part: 2 } });
+    expect(decideHintedPartRequest(text, llPartUri(5, 3))).toEqual({ action: 'wait', request: { msn: 5, part: 3 } });
+    expect(decideHintedPartRequest(text, llPartUri(6, 0))).toEqual({ action: 'wait', request: { msn: 6, part: 0 } });
+    expect(decideHintedPartRequest(text, llPartUri(6, 4))).toEqual({ action: 'wait', request: { msn: 6, part: 4 } }); // 6 parts ahead
+    expect(decideHintedPartRequest(text, llPartUri(6, 5))).toMatchObject({ action: 'gone', reason: expect.stringContaining('Advance Part Limit') });
+  });
+
+  it('says listed for what the playlist names, gone for what can no longer appear', () => {
+    const text = fixture();
+    expect(decideHintedPartRequest(text, llPartUri(5, 1))).toEqual({ action: 'listed' });
+    expect(decideHintedPartRequest(text, llPartUri(3, 0))).toEqual({ action: 'listed' });
+    expect(decideHintedPartRequest(text, llSegmentUri(4))).toEqual({ action: 'listed' });
+    expect(decideHintedPartRequest(text, llPartUri(1, 0))).toMatchObject({ action: 'gone', reason: expect.stringContaining('earlier part') }); // parts removed
+    expect(decideHintedPartRequest(text, llPartUri(4, 4))).toMatchObject({ action: 'gone' }); // segment 4 closed with 4 parts
+    expect(decideHintedPartRequest(text, 'seg_00005.part2.a2.m4s')).toMatchObject({ action: 'gone', reason: expect.stringContaining('another packager attempt') });
+    expect(decideHintedPartRequest(text, llSegmentUri(5))).toMatchObject({ action: 'gone' }); // segments are not hinted
+    expect(decideHintedPartRequest(`${text}#EXT-X-ENDLIST\n`.replace(/#EXT-X-PRELOAD-HINT[^\n]*\n/, ''), llPartUri(5, 2))).toMatchObject({ action: 'gone', reason: 'the playlist has ended' });
+    expect(decideHintedPartRequest(text.replace(/#EXT-X-PRELOAD-HINT[^\n]*\n/, ''), llPartUri(5, 2))).toMatchObject({ action: 'gone', reason: 'the playlist hints no part' });
   });
 });
