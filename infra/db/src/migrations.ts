@@ -264,6 +264,20 @@ export const MIGRATIONS: Record<string, Migration> = {
       for (const c of ['playback_bind_address', 'playback_policy_version']) await db.schema.alterTable('channels').dropColumn(c).execute();
     },
   },
+  '0008_session_metadata': {
+    // A session owns its metadata (issue 14): the channel's title, category and tags when the
+    // session started, followed while it is live; a recording keeps them after the channel changes.
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('stream_sessions')
+        .addColumn('title', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('category', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('tags', sql`text[]`, (c) => c.notNull().defaultTo(sql`'{}'::text[]`))
+        .execute();
+    },
+    async down(db: Kysely<any>) {
+      for (const c of ['tags', 'category', 'title']) await db.schema.alterTable('stream_sessions').dropColumn(c).execute();
+    },
+  },
 };
 
 class InCodeProvider implements MigrationProvider {

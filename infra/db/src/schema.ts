@@ -159,6 +159,13 @@ export interface StreamSessionsTable {
   vod_mp4_key: string | null;
   duration_seconds: number | null;
   failure_reason: string | null;
+  /**
+   * The session's own metadata: the channel's title, category and tags when the session started,
+   * followed by ChannelMetadataUpdated while it is live (starting, live, reconnecting), then kept.
+   */
+  title: ColumnType<string, string | undefined, string>;
+  category: ColumnType<string, string | undefined, string>;
+  tags: ColumnType<string[], string[] | undefined, string[]>;
   /** EVENTS stream sequence of the last event applied to this row. */
   last_seq: ColumnType<string, number | string, number | string>;
 }
