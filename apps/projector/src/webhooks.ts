@@ -22,7 +22,8 @@ import {
   claimDueWebhookEndpoints, enqueueWebhookDeliveries, nextDueWebhookDelivery, recordWebhookAttempt, releaseWebhookClaim, renewWebhookClaim,
   type ClaimedWebhookEndpoint, type Db,
 } from '@live/db';
-import { signWebhook, WEBHOOK_SIGNATURE_HEADER } from '@live/auth';
+// The separate entry: the signature needs node:crypto only, not the access tokens' `jose`.
+import { signWebhook, WEBHOOK_SIGNATURE_HEADER } from '@live/auth/webhooks';
 import { runBatchedDurableConsumer, type Messaging } from '@live/messaging';
 import { nextRetry, retrySchedule, type RetryPolicy } from './webhook-schedule.js';
 

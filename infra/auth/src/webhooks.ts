@@ -13,7 +13,8 @@
  *   away from its clock: a captured request replayed later fails (replay protection). Each
  *   attempt is signed anew with its own timestamp.
  *
- * Node built-ins only (`node:crypto`), so a receiver can copy this file.
+ * Node built-ins only (`node:crypto`), so a receiver can copy this file; also the package entry
+ * `@live/auth/webhooks`, for a process that signs without the access tokens' `jose`.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
