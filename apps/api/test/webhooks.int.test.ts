@@ -329,6 +329,12 @@ describe('webhook deliveries', () => {
     for (let i = have; i < 10; i++) expect((await call('POST', '/api/webhooks', owner, { channelId: CH, url: `https://example.com/${i}`, eventTypes: ['vod.ready'] })).statusCode).toBe(201);
     expectError(await call('POST', '/api/webhooks', owner, { channelId: CH, url: 'https://example.com/11', eventTypes: ['vod.ready'] }), 409, 'WEBHOOK_LIMIT');
     const del = await call('DELETE', `/api/webhooks/${mine!.id}`, owner);
+    // Documented in the OpenAPI description, under the tag `webhooks`.
+    const spec = (await app.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, { tags?: string[] }>> };
+    expect(Object.keys(spec.paths['/api/webhooks'] ?? {}).sort()).toEqual(['get', 'post']);
+    expect(Object.keys(spec.paths['/api/webhooks/{id}'] ?? {}).sort()).toEqual(['delete', 'get', 'patch']);
+    for (const path of ['/api/webhooks/{id}/rotate-secret', '/api/webhooks/{id}/enable', '/api/webhooks/{id}/deliveries/{deliveryId}/redeliver']) expect(spec.paths[path]?.post?.tags).toEqual(['webhooks']);
+    expect(spec.paths['/api/webhooks/{id}/deliveries']?.get?.tags).toEqual(['webhooks']);
     expect(del.statusCode).toBe(204);
     expectError(await call('GET', `/api/webhooks/${mine!.id}`, owner), 404, 'WEBHOOK_NOT_FOUND');
   }, 60_000);
