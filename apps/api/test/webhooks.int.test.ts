@@ -15,7 +15,8 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { EVENTS_STREAM, streamEvent, systemClock, userSubject, type WebhookPayload } from '@live/events';
 import { signWebhook, verifyWebhook, WebhookSignatureError, WEBHOOK_SIGNATURE_HEADER } from '@live/auth';
 import { appendEvent, connectMessaging, readEvents, type Messaging } from '@live/messaging';
-import { startWebhookDelivery, startWebhookDispatcher, type WebhookDelivery, type WebhookDeliverySettings } from '@live/projector';
+import { registerWebhookMetrics, startWebhookDelivery, startWebhookDispatcher, type WebhookDelivery, type WebhookDeliverySettings } from '@live/projector';
+import { Registry } from 'prom-client';
 import { startBackends, type Backends } from './harness.js';
 import { buildApp } from '../src/app.js';
 
@@ -29,6 +30,13 @@ let app: FastifyInstance;
 let dispatcherMessaging: Messaging;
 let dispatcher: { stop(): Promise<void> };
 let rival: WebhookDelivery;
+/** Both loops count into one registry, as `/metrics` of the projector does. */
+const registry = new Registry();
+const metrics = registerWebhookMetrics(registry);
+async function attemptsCounted(): Promise<Record<string, number>> {
+  const m = await registry.getSingleMetric('webhook_attempts_total')!.get();
+  return Object.fromEntries(m.values.map((v) => [String(v.labels.outcome), v.value]));
+}
 
 interface Session { userId: string; accessToken: string }
 let owner: Session;
@@ -142,9 +150,9 @@ beforeAll(async () => {
   await startReceiver();
   // The dispatcher under the projector's NATS identity (its permissions allow the `webhooks` durable).
   dispatcherMessaging = await connectMessaging(backends.services.endpoints.natsUrl, 'api-webhooks-int-dispatcher', backends.services.natsAuth('projector'));
-  dispatcher = await startWebhookDispatcher({ db: backends.db, messaging: dispatcherMessaging, logger, holder: 'dispatcher-1', settings: SETTINGS });
+  dispatcher = await startWebhookDispatcher({ db: backends.db, messaging: dispatcherMessaging, logger, holder: 'dispatcher-1', settings: SETTINGS, metrics });
   // A second process's delivery loop, competing for the same endpoints.
-  rival = startWebhookDelivery({ db: backends.db, logger, holder: 'dispatcher-2', settings: SETTINGS });
+  rival = startWebhookDelivery({ db: backends.db, logger, holder: 'dispatcher-2', settings: SETTINGS, metrics });
   owner = await register(CH);
   stranger = await register('hooks_stranger');
   admin = await register('hooks_admin');
@@ -241,6 +249,7 @@ describe('webhook deliveries', () => {
     const at = log[0]!.attempts.map((a) => Date.parse(a.at));
     expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(90);
     expect(at[3]! - at[2]!).toBeGreaterThanOrEqual(390);
+    expect(await attemptsCounted()).toEqual({ delivered: expected.length, retry: 3, 'give-up': 0 });
   }, 90_000);
 
   it('a failing endpoint holds up only itself, is disabled with the reason, and can be re-enabled; redelivery and secret rotation', async () => {
@@ -260,6 +269,7 @@ describe('webhook deliveries', () => {
     expect(failed!.status).toBe('pending');
     expect(failed!.attempts.map((a) => a.statusCode)).toEqual([503, 503, 503, 503, 503, 503]);
     expect(receiver.log.get('/down')!.length).toBe(6);
+    expect((await attemptsCounted())['give-up']).toBe(1);
 
     // Enabled again (the receiver fixed): the pending delivery goes out at once.
     down = false;

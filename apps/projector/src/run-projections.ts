@@ -12,7 +12,7 @@ import { startAnalyticsProjector } from './analytics.js';
 import { startPresenceAggregator } from './presence.js';
 import type { AnalyticsStore } from './analytics-store.js';
 import { projectionLeaseKey, type LeaseReporter, type Projection } from './leases.js';
-import { startWebhookDispatcher, type WebhookDeliverySettings } from './webhooks.js';
+import { registerWebhookMetrics, startWebhookDispatcher, type WebhookDeliverySettings } from './webhooks.js';
 
 /** What {@link startProjections} needs. */
 export interface ProjectionsDeps {
@@ -27,7 +27,7 @@ export interface ProjectionsDeps {
   /** Where analytics go; null: the analytics projection is not run (logged). */
   readonly analytics: AnalyticsStore | null;
   readonly logger: Logger;
-  /** The `/metrics` registry (analytics counters). */
+  /** The `/metrics` registry (analytics and webhook counters). */
   readonly registry: Registry;
   /** How the `webhooks` projection sends (`WEBHOOK_*` settings). */
   readonly webhooks: WebhookDeliverySettings;
@@ -74,7 +74,8 @@ export function startProjections(deps: ProjectionsDeps): RunningProjections {
         return startAnalyticsProjector({ messaging, analytics: store.client, logger, registry: deps.registry });
       }));
     } else if (p === 'webhooks') {
-      leases.set(p, lease(p, () => startWebhookDispatcher({ db, messaging, logger: logger.child({ projection: 'webhooks' }), holder, settings: deps.webhooks })));
+      const metrics = registerWebhookMetrics(deps.registry);
+      leases.set(p, lease(p, () => startWebhookDispatcher({ db, messaging, logger: logger.child({ projection: 'webhooks' }), holder, settings: deps.webhooks, metrics })));
     } else {
       leases.set(p, startPresenceAggregator({ messaging, logger, holder, leaseBucket: bucket }));
     }

@@ -16,6 +16,7 @@
  * only with one reader.
  */
 import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
 import { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
 import { EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, renderWebhookPayload, type WebhookPayload } from '@live/events';
 import {
@@ -45,6 +46,24 @@ export interface WebhookDeliverySettings {
 /** Defaults of {@link WebhookDeliverySettings}. */
 export const DEFAULT_WEBHOOK_DELIVERY: Omit<WebhookDeliverySettings, 'retry'> = { timeoutMs: 10_000, pollMs: 1000, concurrency: 8 };
 
+/** What an attempt ended in: a 2xx, a failure with a retry scheduled, or the schedule ran out (endpoint disabled). */
+export type WebhookAttemptOutcome = 'delivered' | 'retry' | 'give-up';
+
+/** The delivery loop's counters on `/metrics`. */
+export interface WebhookMetrics {
+  attempt(outcome: WebhookAttemptOutcome): void;
+}
+
+/**
+ * Registers `webhook_attempts_total{outcome}` (`delivered`, `retry`, `give-up`) in `registry`.
+ * Once per registry (a lease re-acquired starts the dispatcher again with the same metrics).
+ */
+export function registerWebhookMetrics(registry: Registry): WebhookMetrics {
+  const attempts = new Counter({ name: 'webhook_attempts_total', help: 'Webhook delivery attempts by outcome: delivered (2xx), retry (failed, retried later), give-up (the schedule ran out; endpoint disabled)', labelNames: ['outcome'], registers: [registry] });
+  for (const o of ['delivered', 'retry', 'give-up']) attempts.inc({ outcome: o }, 0);
+  return { attempt: (outcome) => attempts.inc({ outcome }) };
+}
+
 /** What the delivery loop needs. */
 export interface WebhookDeliveryDeps {
   readonly db: Db;
@@ -52,6 +71,8 @@ export interface WebhookDeliveryDeps {
   /** This process's id in endpoint claims (`leaseHolderId('projector')`). */
   readonly holder: string;
   readonly settings: WebhookDeliverySettings;
+  /** Counters ({@link registerWebhookMetrics}); none when absent. */
+  readonly metrics?: WebhookMetrics;
 }
 
 /** A running delivery loop. */
@@ -131,6 +152,7 @@ export function startWebhookDelivery(deps: WebhookDeliveryDeps): WebhookDelivery
           : 'retryInMs' in next ? { kind: 'retry' as const, retryAt: new Date(Date.now() + next.retryInMs) }
           : { kind: 'give-up' as const, reason: `${failures} attempts of delivery ${d.id} failed (the retry schedule ran out); the last: ${r.error}` };
         await recordWebhookAttempt(db, { deliveryId: d.id, endpointId: ep.id, attemptedAt, statusCode: r.statusCode, error: r.error, durationMs: r.durationMs, outcome });
+        deps.metrics?.attempt(outcome.kind);
         logger[r.error === null ? 'debug' : 'info']({ endpointId: ep.id, deliveryId: d.id, eventType: d.eventType, status: r.statusCode, error: r.error, outcome: outcome.kind }, 'webhook attempt');
         if (outcome.kind === 'give-up') logger.warn({ endpointId: ep.id, reason: outcome.reason }, 'webhook endpoint disabled');
         if (r.error !== null) return;
