@@ -2,7 +2,9 @@
  * Access tokens shared by every process that authenticates a caller (the API signs and
  * verifies; the chat gateway verifies): HS256 JWTs over a key ring (RFC 7519, RFC 8725).
  * Playback tokens (the API signs; the edge verifies on every playlist, segment and key request)
- * and derived AES-128 HLS content keys: playback.ts.
+ * and derived AES-128 HLS content keys: playback.ts. Webhook signatures (signing and the
+ * receiver's verification): webhooks.ts.
  */
 export * from './tokens.js';
 export * from './playback.js';
+export * from './webhooks.js';
