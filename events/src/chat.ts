@@ -288,6 +288,8 @@ export type ChatErrorCode =
   | 'RATE_LIMITED' | 'MESSAGE_TOO_LONG' | 'INVALID_TEXT' | 'DUPLICATE_MESSAGE'
   | 'LINKS_NOT_ALLOWED' | 'BLOCKED_TERM' | 'FOLLOWERS_ONLY' | 'EMOTE_ONLY'
   | 'BANNED' | 'TIMED_OUT' | 'FORBIDDEN' | 'MESSAGE_NOT_FOUND' | 'UNAVAILABLE'
+  /** A ban or timeout of the channel owner or of oneself (moderation.ts, as the API answers it). */
+  | 'CANNOT_RESTRICT'
   /** The user has reported this message before (one report per message and user). */
   | 'ALREADY_REPORTED';
 

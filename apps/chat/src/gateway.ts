@@ -26,7 +26,7 @@ import uWS from 'uWebSockets.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import {
   CHAT_CLOSE, CHAT_MAX_FRAME_BYTES, CHAT_MAX_MESSAGE_LENGTH, CHAT_POLICY_SUBJECT, CHAT_STREAM, EVENTS_STREAM, PRESENCE_INTERVAL_MS,
-  channelSubject, chatPresenceSubject, chatSubject, checkText, decodeEvent, domainEvent, streamSubject, subjectToken, systemClock,
+  channelSubject, chatPresenceSubject, chatSubject, checkText, decideRestriction, decodeEvent, domainEvent, streamSubject, subjectToken, systemClock,
   type ChatClientFrame, type ChatErrorCode, type ChatModerationRequest, type ChatPresenceReport, type ChatServerFrame, type DomainEvent,
   type EventClock, type EventEnvelope, type EventType,
 } from '@live/events';
@@ -475,16 +475,10 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
       case 'timeout':
       case 'ban':
       case 'unban': {
-        if (action.userId === room.ownerUserId) return refuse(ws, problem('FORBIDDEN', 'the channel owner cannot be restricted', ref));
-        if (action.userId === actorUserId) return refuse(ws, problem('FORBIDDEN', 'you cannot restrict yourself', ref));
-        if (action.kind === 'timeout') {
-          const until = new Date(Date.now() + action.durationSeconds * 1000).toISOString();
-          e = event('ChatUserTimedOut', { channelId, userId: action.userId, actorUserId, durationSeconds: action.durationSeconds, until, reason: action.reason ?? '' });
-        } else if (action.kind === 'ban') {
-          e = event('ChatUserBanned', { channelId, userId: action.userId, actorUserId, reason: action.reason ?? '' });
-        } else {
-          e = event('ChatUserUnbanned', { channelId, userId: action.userId, actorUserId });
-        }
+        // The same rules as the API's restriction routes (@live/events moderation.ts).
+        const d = decideRestriction(clock, action, { channelId, ownerUserId: room.ownerUserId, actorUserId, producer });
+        if (!d.ok) return refuse(ws, problem(d.code === 'CANNOT_RESTRICT' ? 'CANNOT_RESTRICT' : 'INVALID_FIELD', d.message, ref));
+        e = d.event;
         break;
       }
       case 'settings':

@@ -2,14 +2,13 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import {
   CHAT_POLICY_SUBJECT, CHAT_STREAM, MAX_BANNED_TERMS, MAX_SLOW_MODE_SECONDS, MAX_TIMEOUT_SECONDS,
-  channelSubject, chatSubject, domainEvent, type BannedTerm, type ChatRoomSettings,
+  channelSubject, chatSubject, decideRestriction, domainEvent, type BannedTerm, type ChatRoomSettings, type RestrictionRequest,
 } from '@live/events';
 import { bannedTermsProblem, MAX_TERM_PATTERN_LENGTH } from '@live/events/terms';
 import { loadBannedTerms, loadChatSettings, type ModerationQueueRow } from '@live/db';
 import { appendChatMessage, deleteChatMessage, readChatHistory, type Messaging } from '@live/messaging';
 import { ApiError, ErrorBody } from '../errors.js';
 import { channelRelation, requireRole, requireUser, type ApiApp, type ApiContext, type AuthUser } from '../context.js';
-import { cleanText } from '../text.js';
 
 const PRODUCER = 'api';
 const IdParam = Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' });
@@ -337,22 +336,21 @@ export async function chatRoutes(app: ApiApp, ctx: ApiContext): Promise<void> {
   }, async (req, reply) => {
     const { channelId } = req.params;
     const u = await requireChatModerator(ctx, req, channelId);
-    const { userId, durationSeconds } = req.body;
-    const reason = cleanText(req.body.reason ?? '', 'reason', { max: 200 });
+    const { userId, durationSeconds, reason: rawReason } = req.body;
     const target = await ctx.db.selectFrom('users').select(['id', 'username']).where('id', '=', userId).executeTakeFirst();
     if (!target) throw new ApiError('USER_NOT_FOUND');
     const ch = await ctx.db.selectFrom('channels').select('owner_user_id').where('id', '=', channelId).executeTakeFirstOrThrow();
-    if (userId === u.userId || userId === ch.owner_user_id) throw new ApiError('CANNOT_RESTRICT');
-    const subject = channelSubject(channelId);
-    const ev = durationSeconds === undefined
-      ? domainEvent(ctx.clock, 'ChatUserBanned', subject, { channelId, userId, actorUserId: u.userId, reason }, { producer: PRODUCER })
-      : domainEvent(ctx.clock, 'ChatUserTimedOut', subject, {
-        channelId, userId, actorUserId: u.userId, durationSeconds, until: new Date(ctx.clock.now() + durationSeconds * 1000).toISOString(), reason,
-      }, { producer: PRODUCER });
+    // The same rules as the chat gateway's `moderate` frames (@live/events moderation.ts).
+    const request: RestrictionRequest = durationSeconds === undefined
+      ? { kind: 'ban', userId, ...(rawReason !== undefined ? { reason: rawReason } : {}) }
+      : { kind: 'timeout', userId, durationSeconds, ...(rawReason !== undefined ? { reason: rawReason } : {}) };
+    const d = decideRestriction(ctx.clock, request, { channelId, ownerUserId: ch.owner_user_id, actorUserId: u.userId, producer: PRODUCER });
+    if (!d.ok) throw new ApiError(d.code === 'CANNOT_RESTRICT' ? 'CANNOT_RESTRICT' : 'VALIDATION_FAILED', d.message);
+    const ev = d.event;
     await ctx.commit([ev]);
     return reply.status(201).send({
       userId, username: target.username, kind: ev.type === 'ChatUserBanned' ? 'ban' as const : 'timeout' as const,
-      until: ev.type === 'ChatUserTimedOut' ? ev.data.until : null, reason, actorUserId: u.userId, createdAt: ev.occurredAt,
+      until: ev.type === 'ChatUserTimedOut' ? ev.data.until : null, reason: ev.type === 'ChatUserUnbanned' ? '' : ev.data.reason, actorUserId: u.userId, createdAt: ev.occurredAt,
     });
   });
 
@@ -363,7 +361,10 @@ export async function chatRoutes(app: ApiApp, ctx: ApiContext): Promise<void> {
     const u = await requireChatModerator(ctx, req, channelId);
     const row = await ctx.db.selectFrom('chat_restrictions').select('user_id').where('channel_id', '=', channelId).where('user_id', '=', userId).executeTakeFirst();
     // Idempotent: lifting a restriction nobody has writes nothing.
-    if (row) await ctx.commit([domainEvent(ctx.clock, 'ChatUserUnbanned', channelSubject(channelId), { channelId, userId, actorUserId: u.userId }, { producer: PRODUCER })]);
+    if (row) {
+      const d = decideRestriction(ctx.clock, { kind: 'unban', userId }, { channelId, ownerUserId: null, actorUserId: u.userId, producer: PRODUCER });
+      if (d.ok) await ctx.commit([d.event]);
+    }
     return reply.status(204).send(null);
   });
 
