@@ -16,3 +16,4 @@ export * from './text.js';
 export * from './telemetry.js';
 export * from './media.js';
 export * from './routing.js';
+export * from './restream.js';

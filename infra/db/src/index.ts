@@ -13,6 +13,7 @@ export * from './sessions.js';
 export * from './projections.js';
 export * from './chat.js';
 export * from './playback.js';
+export * from './restream.js';
 
 /**
  * Opens a pooled Kysely instance on `databaseUrl` (`postgres://user:pass@host:port/db`).
