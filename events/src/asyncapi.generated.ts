@@ -2700,7 +2700,7 @@ export const ASYNCAPI_DOCUMENT: Readonly<Record<string, unknown>> = {
           "reason",
           "ingestNodeId"
         ],
-        "description": "A push to a destination stopped (the session ended or paused, or the destination was disabled or removed)."
+        "description": "A push to a destination stopped: the session ended (`session-ended`) or its publisher dropped (`publisher-disconnected`; a reconnect within the window starts the push again), the destination was disabled, changed (`updated`: restarted with the new settings) or removed, or the node shut down."
       },
       "RestreamStopReason": {
         "type": "string",
@@ -2708,6 +2708,7 @@ export const ASYNCAPI_DOCUMENT: Readonly<Record<string, unknown>> = {
           "session-ended",
           "publisher-disconnected",
           "disabled",
+          "updated",
           "removed",
           "node-shutdown"
         ],
