@@ -137,6 +137,8 @@ export interface IngestNode {
  * With `rtmps`, a second listener accepts RTMP inside TLS; its certificate is reloaded when the
  * files change (`ingest_tls_reloads_total{result="ok"|"refused"}`, and the served certificate's
  * expiry as `ingest_tls_certificate_expiry_timestamp_seconds`).
+ * While a publish is live, each enabled restream destination of its channel gets a copy of it
+ * (restream.ts: one ffmpeg `-c copy` per destination, retried with backoff, Restream* events).
  * The RTMP bounds (`rtmpLimits`) are exported as `ingest_connections_refused_total{reason}`
  * (`per_address`, `total`: closed at TCP accept), `ingest_connections_closed_by_limit_total{reason}`
  * (`pending_bytes`, `node_pending_bytes`, `unpublished_timeout`), and the gauges
@@ -315,8 +317,8 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     async close() {
       tlsFiles?.close();
       await controlListener.close();
+      await restream.close(); // first: the pushes stop as `node-shutdown`, not as their publishes' ends
       await rtmp.close();
-      await restream.close();
       await lifecycle.close();
       await health.close();
       await leases.close();

@@ -63,6 +63,8 @@ interface Push {
   readonly abort: AbortController;
   stopReason: RestreamStopReason | undefined;
   done: Promise<void>;
+  /** The push's events, appended one after the other (a RestreamStarted never lands after the failure that followed it). */
+  events: Promise<void>;
 }
 
 const untilAborted = (signal: AbortSignal): Promise<void> =>
@@ -78,31 +80,67 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> => new Promise((r
   signal.addEventListener('abort', done, { once: true });
 });
 
-/**
- * Creates the node's restreamer. Metrics (with `registry`): `ingest_restream_pushes` (running
- * pushes), `ingest_restream_attempts_total{result}` (started, failed).
- */
-export function createRestreamer(opts: RestreamerOptions): Restreamer {
-  const { logger, nodeId } = opts;
-  const sessions = new Map<string, RestreamSession>();
-  /** Running pushes by connection id, then destination id. */
-  const pushes = new Map<string, Map<string, Push>>();
-  const producer = `ingest:${nodeId}`;
-  const attempts = new Counter({ name: 'ingest_restream_attempts_total', help: 'Restream push attempts, by result (started: media flows to the destination; failed: ffmpeg failed, retried)', labelNames: ['result'], registers: opts.registry ? [opts.registry] : [] });
-  new Gauge({ name: 'ingest_restream_pushes', help: 'Restream pushes running on this node', registers: opts.registry ? [opts.registry] : [], collect() { this.set([...pushes.values()].reduce((n, m) => n + m.size, 0)); } });
+type DestinationChange = EventOf<'RestreamDestinationAdded' | 'RestreamDestinationUpdated' | 'RestreamDestinationRemoved'>;
 
-  const emit = async <K extends 'RestreamStarted' | 'RestreamReconnecting' | 'RestreamStopped'>(type: K, data: EventDataByType[K]): Promise<void> => {
-    try {
-      await appendWithRetry(opts.messaging, streamEvent(systemClock, type, data as never, { producer }), logger, 5);
-    } catch (err) {
-      logger.warn({ err: (err as Error).message, eventType: type, destinationId: data.destinationId }, 'restream event not appended');
+/** See {@link createRestreamer}. */
+class NodeRestreamer implements Restreamer {
+  readonly #sessions = new Map<string, RestreamSession>();
+  /** Running pushes by connection id, then destination id. */
+  readonly #pushes = new Map<string, Map<string, Push>>();
+  readonly #producer: string;
+  readonly #attempts: Counter<'result'>;
+
+  constructor(private readonly opts: RestreamerOptions) {
+    this.#producer = `ingest:${opts.nodeId}`;
+    const registers = opts.registry ? [opts.registry] : [];
+    this.#attempts = new Counter({ name: 'ingest_restream_attempts_total', help: 'Restream push attempts, by result (started: media flows to the destination; failed: ffmpeg failed, retried)', labelNames: ['result'], registers });
+    const pushes = this.#pushes;
+    new Gauge({ name: 'ingest_restream_pushes', help: 'Restream pushes running on this node', registers, collect() { this.set([...pushes.values()].reduce((n, m) => n + m.size, 0)); } });
+  }
+
+  sessionStarted(s: RestreamSession): void {
+    this.#sessions.set(s.connectionId, s);
+    restreamDestinationsOf(this.opts.db, s.channelId, { enabledOnly: true }).then((rows) => {
+      for (const r of rows) this.#startPush(s, { id: r.id, url: r.url, key: this.#openKey(s, r.id, r.key_sealed) });
+    }, (err: unknown) => this.opts.logger.error({ err, sessionId: s.sessionId }, 'restream destinations not loaded'));
+  }
+
+  async sessionStopped(connectionId: string, reason: RestreamStopReason): Promise<void> {
+    this.#sessions.delete(connectionId);
+    const byDest = this.#pushes.get(connectionId);
+    if (!byDest) return;
+    await Promise.all([...byDest.values()].map((p) => this.#stopPush(p, reason)));
+    this.#pushes.delete(connectionId);
+  }
+
+  destinationChanged(e: DestinationChange): void {
+    for (const s of this.#sessions.values()) {
+      if (s.channelId !== e.data.channelId) continue;
+      this.#changeDestination(s, e).catch((err: unknown) => this.opts.logger.error({ err, destinationId: e.data.destinationId }, 'restream destination change not applied'));
     }
-  };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#pushes.keys()].map((c) => this.sessionStopped(c, 'node-shutdown')));
+  }
+
+  /** Appends a push's event after its earlier ones; resolves once it is appended (or given up, logged). */
+  #emit<K extends 'RestreamStarted' | 'RestreamReconnecting' | 'RestreamStopped'>(p: Push, type: K, data: EventDataByType[K]): Promise<void> {
+    p.events = p.events.then(async () => {
+      try {
+        await appendWithRetry(this.opts.messaging, streamEvent(systemClock, type, data as never, { producer: this.#producer }), this.opts.logger, 5);
+      } catch (err) {
+        this.opts.logger.warn({ err: (err as Error).message, eventType: type, destinationId: data.destinationId }, 'restream event not appended');
+      }
+    });
+    return p.events;
+  }
 
   /** One ffmpeg run; resolves with how it failed, or undefined when it ended because the publish or the push stopped. */
-  async function attempt(p: Push, n: number): Promise<{ reason: string; ranMs: number } | undefined> {
+  async #attempt(p: Push, n: number): Promise<{ reason: string; ranMs: number } | undefined> {
+    const { relay, logger, nodeId } = this.opts;
     const input = new PassThrough();
-    const sub = opts.relay.subscribe(p.session.connectionId, input);
+    const sub = relay.subscribe(p.session.connectionId, input);
     if (!sub) return undefined;
     const base = { channelId: p.session.channelId, sessionId: p.session.sessionId, destinationId: p.destinationId, ingestNodeId: nodeId };
     const t0 = Date.now();
@@ -110,13 +148,13 @@ export function createRestreamer(opts: RestreamerOptions): Restreamer {
     let exit: { code: number | null; signal: string | null; stderrTail: string };
     try {
       const r = await runFfmpeg(restreamFfmpegArgs(restreamTargetUrl(p.url, p.key)), {
-        stdin: input, signal: p.abort.signal, killGraceMs: 1000, ...(opts.ffmpegPath ? { ffmpegPath: opts.ffmpegPath } : {}),
+        stdin: input, signal: p.abort.signal, killGraceMs: 1000, ...(this.opts.ffmpegPath ? { ffmpegPath: this.opts.ffmpegPath } : {}),
         onProgress: (pr) => {
           if (started || pr.outTimeMs <= 0) return;
           started = true;
-          attempts.inc({ result: 'started' });
+          this.#attempts.inc({ result: 'started' });
           logger.info({ ...base, attempt: n }, 'restream started');
-          void emit('RestreamStarted', { ...base, attempt: n });
+          void this.#emit(p, 'RestreamStarted', { ...base, attempt: n });
         },
       });
       exit = { code: r.exitCode, signal: r.signal, stderrTail: r.stderrTail };
@@ -127,108 +165,86 @@ export function createRestreamer(opts: RestreamerOptions): Restreamer {
     } finally {
       sub.unsubscribe();
     }
-    if (p.abort.signal.aborted || !opts.relay.has(p.session.connectionId)) return undefined;
-    attempts.inc({ result: 'failed' });
+    if (p.abort.signal.aborted || !relay.has(p.session.connectionId)) return undefined;
+    this.#attempts.inc({ result: 'failed' });
     return { reason: restreamFailureReason(exit.stderrTail, exit, p.key), ranMs: Date.now() - t0 };
   }
 
-  /** Runs a push until it is stopped: attempt, back off, attempt again. */
-  async function run(p: Push): Promise<void> {
+  /** Runs a push until it is stopped: attempt, back off, attempt again; then its RestreamStopped. */
+  async #run(p: Push): Promise<void> {
+    const base = { channelId: p.session.channelId, sessionId: p.session.sessionId, destinationId: p.destinationId, ingestNodeId: this.opts.nodeId };
     let failures = 0;
     for (let n = 1; !p.abort.signal.aborted; n++) {
-      const failed = await attempt(p, n);
+      const failed = await this.#attempt(p, n);
       if (!failed) break;
       failures = nextFailureCount(failures, failed.ranMs);
       const retryInMs = restreamBackoffMs(failures);
-      logger.warn({ destinationId: p.destinationId, sessionId: p.session.sessionId, attempt: n, reason: failed.reason, retryInMs }, 'restream failed; reconnecting');
-      await emit('RestreamReconnecting', {
-        channelId: p.session.channelId, sessionId: p.session.sessionId, destinationId: p.destinationId, attempt: n, reason: failed.reason, retryInMs, ingestNodeId: nodeId,
-      });
+      this.opts.logger.warn({ ...base, attempt: n, reason: failed.reason, retryInMs }, 'restream failed; reconnecting');
+      await this.#emit(p, 'RestreamReconnecting', { ...base, attempt: n, reason: failed.reason, retryInMs });
       await sleep(retryInMs, p.abort.signal);
     }
     // The publish ended before anyone stopped the push: its end (sessionStopped) names the reason.
     await untilAborted(p.abort.signal);
-    await emit('RestreamStopped', {
-      channelId: p.session.channelId, sessionId: p.session.sessionId, destinationId: p.destinationId, reason: p.stopReason ?? 'session-ended', ingestNodeId: nodeId,
-    });
+    await this.#emit(p, 'RestreamStopped', { ...base, reason: p.stopReason ?? 'session-ended' });
   }
 
   /** The destination's key, or undefined (logged) when this node cannot open it. */
-  function openKey(s: RestreamSession, destinationId: string, keySealed: string): string | undefined {
-    if (!opts.sealing) {
-      logger.warn({ sessionId: s.sessionId, destinationId }, 'restream destination not pushed: RESTREAM_KEY_SECRET is not set on this node');
+  #openKey(s: RestreamSession, destinationId: string, keySealed: string): string | undefined {
+    if (!this.opts.sealing) {
+      this.opts.logger.warn({ sessionId: s.sessionId, destinationId }, 'restream destination not pushed: RESTREAM_KEY_SECRET is not set on this node');
       return undefined;
     }
     try {
-      return openSecret(opts.sealing, keySealed);
+      return openSecret(this.opts.sealing, keySealed);
     } catch (err) {
-      logger.warn({ sessionId: s.sessionId, destinationId, err: (err as Error).message }, 'restream destination not pushed: its key does not open');
+      this.opts.logger.warn({ sessionId: s.sessionId, destinationId, err: (err as Error).message }, 'restream destination not pushed: its key does not open');
       return undefined;
     }
   }
 
-  function startPush(s: RestreamSession, d: { id: string; url: string; key: string | undefined }): void {
-    if (d.key === undefined || sessions.get(s.connectionId) !== s) return;
-    let byDest = pushes.get(s.connectionId);
-    if (!byDest) pushes.set(s.connectionId, (byDest = new Map()));
+  #startPush(s: RestreamSession, d: { id: string; url: string; key: string | undefined }): void {
+    if (d.key === undefined || this.#sessions.get(s.connectionId) !== s) return;
+    let byDest = this.#pushes.get(s.connectionId);
+    if (!byDest) this.#pushes.set(s.connectionId, (byDest = new Map()));
     if (byDest.has(d.id)) return;
-    const p: Push = { destinationId: d.id, session: s, url: d.url, key: d.key, abort: new AbortController(), stopReason: undefined, done: Promise.resolve() };
+    const p: Push = { destinationId: d.id, session: s, url: d.url, key: d.key, abort: new AbortController(), stopReason: undefined, done: Promise.resolve(), events: Promise.resolve() };
     byDest.set(d.id, p);
-    p.done = run(p).catch((err: unknown) => logger.error({ err, destinationId: d.id }, 'restream push crashed')).finally(() => {
-      if (pushes.get(s.connectionId)?.get(d.id) === p) pushes.get(s.connectionId)!.delete(d.id);
+    p.done = this.#run(p).catch((err: unknown) => this.opts.logger.error({ err, destinationId: d.id }, 'restream push crashed')).finally(() => {
+      if (this.#pushes.get(s.connectionId)?.get(d.id) === p) this.#pushes.get(s.connectionId)!.delete(d.id);
     });
   }
 
-  /** Applies a destination's change to a live session's push: stop, restart with the new settings, or start. */
-  async function changeDestination(s: RestreamSession, e: EventOf<'RestreamDestinationAdded' | 'RestreamDestinationUpdated' | 'RestreamDestinationRemoved'>): Promise<void> {
-    const running = pushes.get(s.connectionId)?.get(e.data.destinationId);
-    if (e.type === 'RestreamDestinationRemoved') {
-      if (running) await stopPush(running, 'removed');
-      return;
-    }
-    const sealed = e.data.keySealed;
-    if (running) {
-      if (e.data.enabled && running.url === e.data.url && sealed === undefined) return;
-      await stopPush(running, e.data.enabled ? 'updated' : 'disabled');
-    }
-    if (!e.data.enabled) return;
-    // An update without a new key keeps the key the push had, or the one the read model holds.
-    const key = sealed !== undefined ? openKey(s, e.data.destinationId, sealed)
-      : running ? running.key
-        : await restreamDestinationById(opts.db, e.data.destinationId).then((r) => (r ? openKey(s, r.id, r.key_sealed) : undefined));
-    startPush(s, { id: e.data.destinationId, url: e.data.url, key });
-  }
-
-  function stopPush(p: Push, reason: RestreamStopReason): Promise<void> {
+  #stopPush(p: Push, reason: RestreamStopReason): Promise<void> {
     p.stopReason ??= reason;
     p.abort.abort();
     return p.done;
   }
 
-  const stopAll = async (connectionId: string, reason: RestreamStopReason): Promise<void> => {
-    sessions.delete(connectionId);
-    const byDest = pushes.get(connectionId);
-    if (!byDest) return;
-    await Promise.all([...byDest.values()].map((p) => stopPush(p, reason)));
-    pushes.delete(connectionId);
-  };
+  /** Applies a destination's change to a live session's push: stop, restart with the new settings, or start. */
+  async #changeDestination(s: RestreamSession, e: DestinationChange): Promise<void> {
+    const running = this.#pushes.get(s.connectionId)?.get(e.data.destinationId);
+    if (e.type === 'RestreamDestinationRemoved') {
+      if (running) await this.#stopPush(running, 'removed');
+      return;
+    }
+    const sealed = e.data.keySealed;
+    if (running) {
+      if (e.data.enabled && running.url === e.data.url && sealed === undefined) return;
+      await this.#stopPush(running, e.data.enabled ? 'updated' : 'disabled');
+    }
+    if (!e.data.enabled) return;
+    // An update without a new key keeps the key the push had, or the one the read model holds.
+    const key = sealed !== undefined ? this.#openKey(s, e.data.destinationId, sealed)
+      : running ? running.key
+        : await restreamDestinationById(this.opts.db, e.data.destinationId).then((r) => (r ? this.#openKey(s, r.id, r.key_sealed) : undefined));
+    this.#startPush(s, { id: e.data.destinationId, url: e.data.url, key });
+  }
+}
 
-  return {
-    sessionStarted(s) {
-      sessions.set(s.connectionId, s);
-      restreamDestinationsOf(opts.db, s.channelId, { enabledOnly: true }).then((rows) => {
-        for (const r of rows) startPush(s, { id: r.id, url: r.url, key: openKey(s, r.id, r.key_sealed) });
-      }, (err: unknown) => logger.error({ err, sessionId: s.sessionId }, 'restream destinations not loaded'));
-    },
-    sessionStopped: stopAll,
-    destinationChanged(e) {
-      for (const s of sessions.values()) {
-        if (s.channelId !== e.data.channelId) continue;
-        changeDestination(s, e).catch((err: unknown) => logger.error({ err, destinationId: e.data.destinationId }, 'restream destination change not applied'));
-      }
-    },
-    async close() {
-      await Promise.all([...pushes.keys()].map((c) => stopAll(c, 'node-shutdown')));
-    },
-  };
+/**
+ * Creates the node's restreamer. Metrics (with `registry`): `ingest_restream_pushes` (running
+ * pushes), `ingest_restream_attempts_total{result}` (started, failed).
+ */
+export function createRestreamer(opts: RestreamerOptions): Restreamer {
+  return new NodeRestreamer(opts);
 }

@@ -5,8 +5,9 @@
  * publishes to our ingest, nginx receives the broadcast (ffprobe reads it from nginx's RTMP
  * output and nginx writes its own HLS); nginx is SIGKILLed mid-stream and restarted on the same
  * port, and the destination reconnects (RestreamReconnecting, then RestreamStarted with a later
- * attempt; the API shows it `live` again) and ffprobe reads from nginx again; the publish's end
- * stops the push (RestreamStopped, state `stopped`).
+ * attempt; the API shows it `live` again) and ffprobe reads from nginx again; a destination added
+ * while live is pushed at once and removing it stops its push; the publish's end stops the push
+ * (RestreamStopped, state `stopped`).
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -125,6 +126,14 @@ describe('restreaming to nginx-rtmp', () => {
       }, 60_000, 1000);
       console.log(`ffprobe of ${nginx.url}/<key> after the restart: ${again.map((s) => `${s.codec_type}=${s.codec_name}`).join(', ')}`);
       expect(again.find((s) => s.codec_type === 'video')).toMatchObject({ codec_name: 'h264' });
+
+      // A destination added while live is pushed at once; removed while live, its push stops.
+      const second = await api<DestinationView>('POST', base, { name: 'nginx 2', url: nginx.url, key: 'second-key-5555' }, token);
+      expect(second.status, JSON.stringify(second.body)).toBe(201);
+      await waitFor('the second destination started', async () => (await restreamEvents(channelId, second.body.id)).find((e) => e.type === 'RestreamStarted'), 60_000);
+      expect((await api('DELETE', `${base}/${second.body.id}`, undefined, token)).status).toBe(204);
+      const removed = await waitFor('the second destination stopped', async () => (await restreamEvents(channelId, second.body.id)).find((e) => e.type === 'RestreamStopped'), 30_000);
+      expect(removed.data).toMatchObject({ reason: 'removed' });
     } finally {
       pub.child.kill('SIGINT');
       await pub.done;
