@@ -4,7 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
-import { restreamSealingKey, type SealingKey } from '@live/auth';
+import { restreamSealingKey, type SealingKey } from '@live/auth/sealed';
 import { natsAuthFromEnv, type NatsAuth } from '@live/messaging';
 import {
   Host, List, PROXY_TRUST_ITEMS, Port, Secret, Url, checkSettings, databaseSettings, logSettings, natsSettings, parseSetting, restreamSettings, tlsFilesOf, tlsSettings,

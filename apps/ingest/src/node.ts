@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
-import type { SealingKey } from '@live/auth';
+import type { SealingKey } from '@live/auth/sealed';
 import { checkStreamKey, type Db } from '@live/db';
 import { createLeaseStore, type Messaging } from '@live/messaging';
 import { applyTlsReloads, compileProxyTrust, watchTlsFiles, type TlsFilesWatcher } from '@live/runtime';

@@ -12,10 +12,10 @@
 import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { openSecret, type SealingKey } from '@live/auth';
+import { openSecret, type SealingKey } from '@live/auth/sealed';
 import { restreamDestinationById, restreamDestinationsOf, type Db } from '@live/db';
 import { restreamTargetUrl, streamEvent, systemClock, type EventDataByType, type EventOf, type RestreamStopReason } from '@live/events';
-import { FfmpegError, FfmpegInputError, runFfmpeg } from '@live/media';
+import { FfmpegError, FfmpegInputError, runFfmpeg } from '@live/media/ffmpeg';
 import type { Messaging } from '@live/messaging';
 import { appendWithRetry } from './publish-lifecycle.js';
 import type { Relay } from './relay/index.js';
