@@ -19,7 +19,7 @@ import { EVENTS_STREAM, streamSubject, type DomainEvent, type EventOf } from '@l
 import { readEvents } from '@live/messaging';
 import { publishTestPattern, startTestStack, waitFor, type TestStack } from '../src/testing.js';
 import { freePort } from '../src/services/index.js';
-import { killNginx, startNginxRtmp, type NginxRtmp } from './helpers/nginx-rtmp.js';
+import { killNginx, startNginxRtmp, type NginxRtmp } from '../src/nginx-rtmp.js';
 
 const execFileAsync = promisify(execFile);
 
