@@ -17,3 +17,4 @@ export * from './telemetry.js';
 export * from './media.js';
 export * from './routing.js';
 export * from './restream.js';
+export * from './webhooks.js';

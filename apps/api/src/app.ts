@@ -25,6 +25,7 @@ import { beaconRoutes } from './routes/beacons.js';
 import { analyticsRoutes, type AnalyticsClient } from './routes/analytics.js';
 import { playbackRoutes } from './routes/playback.js';
 import { restreamRoutes } from './routes/restream.js';
+import { webhookRoutes } from './routes/webhooks.js';
 
 /** Dependencies and settings of {@link buildApp}. */
 export interface ApiOptions {
@@ -127,7 +128,8 @@ function redactingLogger(logger: FastifyServerOptions['logger']): FastifyServerO
  * (history, moderation queue, room settings, banned terms, restrictions, audit log: routes/chat.ts),
  * player beacons (`POST /api/beacons`: routes/beacons.ts) and analytics
  * (`/api/streams/{id}/analytics`, `/api/analytics/overview`: routes/analytics.ts), signed playback
- * (`PUT /api/channels/{id}/playback-policy`, `POST /api/streams/{id}/playback-token`: routes/playback.ts).
+ * (`PUT /api/channels/{id}/playback-policy`, `POST /api/streams/{id}/playback-token`: routes/playback.ts),
+ * webhooks (`/api/webhooks`: routes/webhooks.ts).
  * Metrics of its own on `/metrics`: `api_auth_failures_total{code}` ({@link AUTH_FAILURE_CODES})
  * and the beacon counters of routes/beacons.ts.
  */
@@ -198,7 +200,7 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
   });
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Live platform API', version: '0.1.0', description: 'Accounts, channels, stream keys, streams, discovery, follows, notifications, chat moderation, signed playback, player telemetry and analytics. Errors are `{ code, message }`.' },
+      info: { title: 'Live platform API', version: '0.1.0', description: 'Accounts, channels, stream keys, streams, discovery, follows, notifications, chat moderation, signed playback, player telemetry, analytics and webhooks. Errors are `{ code, message }`.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
   });
@@ -235,5 +237,6 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
   await chatRoutes(app, ctx);
   await beaconRoutes(app, ctx, { registry, ...(opts.beaconRateLimit ? { rateLimit: opts.beaconRateLimit } : {}) });
   await analyticsRoutes(app, ctx, opts.analytics);
+  await webhookRoutes(app, ctx);
   return app;
 }

@@ -93,6 +93,8 @@ describe('API request bodies (fuzz, no database)', () => {
     // global banned terms: admin only (a token claim), then the RE2 patterns are compiled before the current list is read
     { method: 'PUT', url: '/api/chat/banned-terms', auth: 'admin', fields: { terms: fc.array(fc.record({ pattern: fc.oneof(fc.constantFrom('(', '[a-', 'a{99999}', '\\', '(?P<x>a)', '.*', 'spam', '(a+)+$', 'x'.repeat(300), ''), str(12)), action: fc.constantFrom('block', 'hold', 'ban') }, { requiredKeys: [] }), { maxLength: 4 }) } },
     { method: 'POST', url: '/api/channels/c1/chat/restrictions', auth: 'user', fields: { userId: str(10), kind: fc.constantFrom('ban', 'timeout', 'x'), durationSeconds: fc.integer({ min: -1, max: 2_000_000 }), reason: text } },
+    // platform webhooks: admin only (a token claim), then the URL is checked before the endpoint is stored
+    { method: 'POST', url: '/api/webhooks', auth: 'admin', fields: { scope: fc.constantFrom('platform', 'platform', 'channel', 'x'), url: fc.oneof(fc.constantFrom('ftp://x/h', 'javascript:alert(1)', 'http://u:p@x/', 'https://example.com/h', 'not a url', 'http://[::1', ''), str(30)), description: text, eventTypes: fc.array(fc.constantFrom('stream.started', 'vod.ready', 'nope'), { maxLength: 8 }) } },
   ];
 
   /** A body for a route: its fields (each present or not, well-typed or anything), maybe an extra key, or any JSON at all. */

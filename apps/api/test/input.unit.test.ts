@@ -1,8 +1,9 @@
-/** Pure input rules of the API: text cleaning (Unicode TR 36), CIDR parsing (RFC 4632), cursors. */
+/** Pure input rules of the API: text cleaning (Unicode TR 36), CIDR parsing (RFC 4632), cursors, webhook URLs. */
 import { describe, expect, it } from 'vitest';
 import { cleanText } from '../src/text.js';
 import { parseCidrs } from '../src/routes/channels.js';
 import { decodeCursor, encodeCursor } from '../src/routes/cursor.js';
+import { checkWebhookUrl } from '../src/routes/webhooks.js';
 import { ApiError } from '../src/errors.js';
 
 const code = (fn: () => unknown): string | null => {
@@ -49,5 +50,15 @@ describe('cursors', () => {
     for (const bad of ['', 'x', Buffer.from('{"t":1}').toString('base64url'), Buffer.from('["not a date","id"]').toString('base64url')]) {
       expect(code(() => decodeCursor(bad))).toBe('INVALID_CURSOR');
     }
+  });
+});
+
+describe('checkWebhookUrl', () => {
+  it('keeps absolute http(s) URLs, normalised, without the fragment', () => {
+    expect(checkWebhookUrl('https://Example.COM/hooks?x=1#frag')).toBe('https://example.com/hooks?x=1');
+    expect(checkWebhookUrl('http://127.0.0.1:8080/h')).toBe('http://127.0.0.1:8080/h');
+  });
+  it.each(['ftp://example.com/', 'file:///etc/passwd', 'javascript:alert(1)', 'data:text/plain,x', 'gopher://x/', '/relative', 'not a url', 'https://user:pw@example.com/', 'https://user@example.com/'])('refuses %s', (url) => {
+    expect(code(() => checkWebhookUrl(url))).toBe('WEBHOOK_URL_INVALID');
   });
 });

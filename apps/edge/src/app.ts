@@ -9,7 +9,10 @@ import {
   type JwtKey, type PlaybackKeyRing, type PlaybackTokenErrorCode,
 } from '@live/auth';
 import type { ObjectStorage } from '@live/storage';
-import { awaitBlockingReload, decideBlockingReload, decideHintedPartRequest, parseBlockingReloadQuery, renderPlaylistDeltaUpdate, type BlockingReloadRequest } from '@live/media';
+import {
+  awaitBlockingReload, decideBlockingReload, decideHintedPartRequest, masterPlaylistKey, mediaPlaylistKey, parseBlockingReloadQuery, renderPlaylistDeltaUpdate,
+  sessionKeyPrefix, type BlockingReloadRequest,
+} from '@live/media/formats';
 import { ConnectionCounter, normalizeAddress, OffenderLog } from '@live/runtime';
 import {
   createPlaylistWatcher, masterPlaylistChildKeys,
@@ -685,7 +688,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   async function isRenditionOf(sessionId: string, key: string): Promise<boolean> {
     let hit = masterCache.get(sessionId);
     if (!hit || Date.now() - hit.at >= MASTER_CACHE_MS) {
-      const masterKey = `sessions/${sessionId}/master.m3u8`;
+      const masterKey = masterPlaylistKey(sessionKeyPrefix(sessionId));
       const master = await readPlaylist(masterKey);
       hit = { keys: master ? masterPlaylistChildKeys(masterKey, master.text) : null, at: Date.now() };
       if (masterCache.size >= 10_000) masterCache.clear();
@@ -839,7 +842,8 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
    */
   async function serveHintedPart(req: FastifyRequest, reply: FastifyReply, key: string, token: string | null, session: SessionContext): Promise<FastifyReply> {
     const slash = key.lastIndexOf('/');
-    const playlistKey = `${key.slice(0, slash)}/index.m3u8`;
+    const dir = key.slice(0, slash);
+    const playlistKey = mediaPlaylistKey(dir.slice(0, dir.lastIndexOf('/')), dir.slice(dir.lastIndexOf('/') + 1));
     const uri = key.slice(slash + 1);
     const fed = feed?.isFed(session.sessionId) ?? false;
     const first = await readPlaylist(playlistKey, fed);
@@ -913,7 +917,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       if ('refused' in auth) return refuse(reply, auth.refused);
       if (!sessionId) return isBlockingReload(req) ? refuseBlocking(req, reply, 'no_session', 'CHANNEL_OFFLINE') : sendError(reply, 'CHANNEL_OFFLINE');
       feed?.touch(sessionId);
-      return serveKey(req, reply, `sessions/${sessionId}/${keyRest}`, auth.token, { sessionId, isLive: async () => true });
+      return serveKey(req, reply, `${sessionKeyPrefix(sessionId)}/${keyRest}`, auth.token, { sessionId, isLive: async () => true });
     },
   });
   app.route({

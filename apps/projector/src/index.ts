@@ -9,3 +9,5 @@ export * from './analytics.js';
 export * from './analytics-store.js';
 export * from './leases.js';
 export * from './run-projections.js';
+export * from './webhooks.js';
+export * from './webhook-schedule.js';

@@ -7,9 +7,12 @@ import { Gauge, type Registry } from 'prom-client';
 import type { LeaseState } from '@live/messaging';
 
 /** The projections a projector process can run. */
-export const PROJECTIONS = ['readmodels', 'analytics', 'presence'] as const;
+export const PROJECTIONS = ['readmodels', 'analytics', 'presence', 'webhooks'] as const;
 
-/** One of {@link PROJECTIONS}: `readmodels` (EVENTS → PostgreSQL), `analytics` (→ ClickHouse), `presence` (chat presence → viewer counts). */
+/**
+ * One of {@link PROJECTIONS}: `readmodels` (EVENTS → PostgreSQL), `analytics` (→ ClickHouse),
+ * `presence` (chat presence → viewer counts), `webhooks` (EVENTS → signed HTTP deliveries, webhooks.ts).
+ */
 export type Projection = (typeof PROJECTIONS)[number];
 
 /** The lease key of a projection in the `leases` bucket: `projector.<projection>`. */

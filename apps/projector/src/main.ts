@@ -4,8 +4,9 @@
  * chat gateways' presence reports into viewer counts (`presence.ts`), and projects EVENTS,
  * TELEMETRY and CHAT into the analytics store (`analytics.ts`): a ClickHouse server, or embedded
  * chDB owned by this process and served over ClickHouse's HTTP interface to the other processes
- * (`analytics-store.ts`). Each projection runs only while this process holds its lease in the
- * NATS KV bucket `leases` (`run-projections.ts`), so several projector processes can run: one
+ * (`analytics-store.ts`); and sends the webhook deliveries (`webhooks.ts`). Each projection runs
+ * only while this process holds its lease in the NATS KV bucket `leases` (`run-projections.ts`),
+ * so several projector processes can run: one
  * is active per projection, the others take over within seconds. With `PROJECTOR_PROJECTIONS=none`
  * the process only owns the chDB directory and serves it (the cluster profile's ClickHouse
  * endpoint, which the projectors reach through `CLICKHOUSE_URL`); it then uses neither NATS nor
@@ -40,7 +41,7 @@ if (c.projections.length > 0) {
   const messaging = await connectMessaging(s.NATS_URL, 'projector', c.natsAuth);
   await ensureEventStreams(messaging.jsm, { replicas: s.NATS_REPLICAS });
   const bucket = await retryTransient(() => openLeaseBucket(messaging.js, messaging.jsm), { what: 'lease bucket', logger });
-  running = startProjections({ projections: c.projections, holder, bucket, db, messaging, analytics: analyticsStore, logger, registry });
+  running = startProjections({ projections: c.projections, holder, bucket, db, messaging, analytics: analyticsStore, logger, registry, webhooks: c.webhooks });
   steps.push(
     { name: 'projections', run: () => running!.stop() },
     { name: 'analytics store', run: () => analyticsStore?.close() },

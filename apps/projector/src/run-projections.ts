@@ -12,6 +12,7 @@ import { startAnalyticsProjector } from './analytics.js';
 import { startPresenceAggregator } from './presence.js';
 import type { AnalyticsStore } from './analytics-store.js';
 import { projectionLeaseKey, type LeaseReporter, type Projection } from './leases.js';
+import { registerWebhookMetrics, startWebhookDispatcher, type WebhookDeliverySettings } from './webhooks.js';
 
 /** What {@link startProjections} needs. */
 export interface ProjectionsDeps {
@@ -26,8 +27,10 @@ export interface ProjectionsDeps {
   /** Where analytics go; null: the analytics projection is not run (logged). */
   readonly analytics: AnalyticsStore | null;
   readonly logger: Logger;
-  /** The `/metrics` registry (analytics counters). */
+  /** The `/metrics` registry (analytics and webhook counters). */
   readonly registry: Registry;
+  /** How the `webhooks` projection sends (`WEBHOOK_*` settings). */
+  readonly webhooks: WebhookDeliverySettings;
 }
 
 /** The running projections of a process. */
@@ -46,7 +49,8 @@ export interface RunningProjections {
  *   first `migrateAnalytics` (the holder owns the schema), then `startAnalyticsProjector`;
  *   with embedded chDB the store's owner has migrated it already;
  * - `presence`: the aggregator keeps tallying in every process and appends while it holds its
- *   lease (`startPresenceAggregator`).
+ *   lease (`startPresenceAggregator`);
+ * - `webhooks`: `startWebhookDispatcher` (queues deliveries from EVENTS, sends them signed).
  */
 export function startProjections(deps: ProjectionsDeps): RunningProjections {
   const { bucket, db, messaging, logger, holder } = deps;
@@ -69,6 +73,9 @@ export function startProjections(deps: ProjectionsDeps): RunningProjections {
         }
         return startAnalyticsProjector({ messaging, analytics: store.client, logger, registry: deps.registry });
       }));
+    } else if (p === 'webhooks') {
+      const metrics = registerWebhookMetrics(deps.registry);
+      leases.set(p, lease(p, () => startWebhookDispatcher({ db, messaging, logger: logger.child({ projection: 'webhooks' }), holder, settings: deps.webhooks, metrics })));
     } else {
       leases.set(p, startPresenceAggregator({ messaging, logger, holder, leaseBucket: bucket }));
     }

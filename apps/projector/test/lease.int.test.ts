@@ -217,7 +217,7 @@ describe('two projector processes and one chDB owner', () => {
       CLICKHOUSE_HTTP_READER_PASSWORD: READER.password, CLICKHOUSE_HTTP_WRITER_PASSWORD: WRITER.password,
     });
     const store = { CLICKHOUSE_URL: `http://127.0.0.1:${chPort}`, CLICKHOUSE_USER: WRITER.name, CLICKHOUSE_PASSWORD: WRITER.password };
-    const all = ['readmodels', 'analytics', 'presence'];
+    const all = ['readmodels', 'analytics', 'presence', 'webhooks'];
     const p1 = await spawnProjector('projector-1', store);
     await waitForHolder(p1, all, performance.now());
     const p2 = await spawnProjector('projector-2', store);

@@ -27,7 +27,7 @@ describe('parseProjections', () => {
 
 describe('PROJECTOR_PROJECTIONS', () => {
   it('defaults to every projection (one projector, as before)', () => {
-    expect(configOf({}).projections).toEqual(['readmodels', 'analytics', 'presence']);
+    expect(configOf({}).projections).toEqual(['readmodels', 'analytics', 'presence', 'webhooks']);
   });
 
   it('takes a list, or none for the chDB owner', () => {

@@ -3,6 +3,7 @@ import { isLive, type StreamItem } from './api';
 import { duration, timeAgo } from './format';
 import { hrefFor, Link } from './router';
 import { useStreams } from './useStreams';
+import { livePosterPath, sessionPosterPath } from '@live/media/formats';
 
 /** Where OBS should publish. The ingest's RTMP port is the protocol default, 1935. */
 function rtmpUrl(): string {
@@ -19,12 +20,12 @@ export const POSTER_REFRESH_MS = 10_000;
  * can share it) and a new one after it.
  */
 export function livePosterUrl(channelId: string, bucket: number): string {
-  return `/live/${encodeURIComponent(channelId)}/poster.jpg?t=${bucket}`;
+  return `${livePosterPath(channelId)}?t=${bucket}`;
 }
 
 /** Same-origin URL of a session's last poster (the final frame of a recorded broadcast, when it had one). */
 export function sessionPosterUrl(sessionId: string): string {
-  return `/sessions/${encodeURIComponent(sessionId)}/poster.jpg`;
+  return sessionPosterPath(sessionId);
 }
 
 const bucketListeners = new Set<() => void>();

@@ -1,17 +1,21 @@
-import { useRef } from 'react';
-import { isLive, liveMasterUrl, vodMasterUrl, withPlaybackToken, type StreamItem } from './api';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { sessionPosterPath } from '@live/media/formats';
+import { ApiError, isLive, liveMasterUrl, vodMasterUrl, withPlaybackToken, type StreamItem } from './api';
 import { ChannelPanel } from './ChannelPanel';
 import { ChatPanel } from './ChatPanel';
 import { SeekPreview, thumbnailsVttUrl } from './SeekPreview';
+import { channelApiPath, isChannelView } from './platform';
 import { hrefFor, Link } from './router';
 import { useChannel } from './useChannel';
 import { BEHIND_LIVE_THRESHOLD_SECONDS, usePlayer, type PlaybackState } from './usePlayer';
 import { useStreams } from './useStreams';
+import { appSession } from './useSession';
 
 /** Which player: a channel's live stream, or a recorded session. */
 export type PlayerTarget = { readonly kind: 'live'; readonly channelId: string } | { readonly kind: 'vod'; readonly sessionId: string };
 
 const STATE_LABEL: Record<PlaybackState, string> = {
+  idle: 'Offline',
   loading: 'Loading…',
   buffering: 'Buffering…',
   playing: 'Playing',
@@ -39,6 +43,56 @@ function findItem(items: readonly StreamItem[] | null, target: PlayerTarget): St
 }
 
 /**
+ * Has the channel's broadcast ended? Asked by the player when the live playlist answers 404: the
+ * channel is no longer live (or no longer exists). False when the API cannot say.
+ */
+async function channelBroadcastEnded(channelId: string): Promise<boolean> {
+  try {
+    const body = await appSession().request(channelApiPath(channelId), { auth: 'optional' });
+    return isChannelView(body) && !body.live;
+  } catch (err) {
+    return err instanceof ApiError && err.status === 404;
+  }
+}
+
+/**
+ * What the video area shows instead of the video when a live page has nothing to play: the
+ * broadcast it was playing ended (a link to its recording), the channel is offline (its last
+ * broadcast's poster and recording, when there is one), or there is no such channel.
+ */
+function LiveOverlay({ endedSessionId, last, notFound }: { endedSessionId: string | null; last: StreamItem | undefined; notFound: boolean }) {
+  const [posterFailed, setPosterFailed] = useState(false);
+  if (endedSessionId) {
+    return (
+      <div className="player-overlay" data-testid="player-ended">
+        <strong>Stream ended</strong>
+        <Link className="button" href={hrefFor({ name: 'vod', sessionId: endedSessionId })}>
+          Watch the recording
+        </Link>
+      </div>
+    );
+  }
+  if (notFound) {
+    return (
+      <div className="player-overlay" data-testid="player-offline">
+        <strong>No such channel</strong>
+      </div>
+    );
+  }
+  return (
+    <div className="player-overlay" data-testid="player-offline">
+      {last && !posterFailed && <img className="poster" src={sessionPosterPath(last.sessionId)} alt="" onError={() => setPosterFailed(true)} />}
+      <strong>Offline</strong>
+      {last?.vodUrl && (
+        <Link className="button" href={hrefFor({ name: 'vod', sessionId: last.sessionId })} data-testid="last-recording">
+          Watch the last broadcast
+        </Link>
+      )}
+    </div>
+  );
+}
+
+/**
  * Player page for `/watch/live/<channelId>` (plays `/live/<channelId>/master.m3u8`) and
  * `/watch/vod/<sessionId>` (plays `/sessions/<sessionId>/vod.m3u8`): video, LIVE badge, status
  * line, quality selector (Auto + one entry per rendition) and the MP4 download when the API
@@ -49,19 +103,38 @@ function findItem(items: readonly StreamItem[] | null, target: PlayerTarget): St
  * Playback starts with a playback token (`POST /api/streams/<id>/playback-token`, see usePlayer);
  * a refusal (followers-only, allow-list, sign-in needed) is shown as the API's message. While
  * live, a DVR line says how far behind the live edge the viewer is and offers "Go live".
+ * A live page plays only while the channel is live: offline it shows "Offline" with the last
+ * broadcast's poster and recording, and nothing is requested from the edge; when the broadcast
+ * ends during playback (the edge answers 404 and the API says the channel is no longer live) the
+ * player stops loading and the page shows "Stream ended" with a link to the recording. A new
+ * broadcast of the channel (seen by the 5 s poll of the stream list) starts playing by itself.
  */
 export function PlayerPage({ target }: { target: PlayerTarget }) {
   const videoRef = useRef<HTMLVideoElement>(null);
   const live = target.kind === 'live';
-  const src = live ? liveMasterUrl(target.channelId) : vodMasterUrl(target.sessionId);
   const { items } = useStreams();
   const item = findItem(items, target);
-  // Beacons name the broadcast session: the recording's, or the channel's session while it is live.
-  const sessionId = live ? (item && isLive(item) ? item.sessionId : null) : target.sessionId;
-  // A playback token first (followers-only / allow-listed / encrypted channels need one).
-  const player = usePlayer(videoRef, src, { live, sessionId, playbackId: live ? target.channelId : target.sessionId });
   const channelHandle = useChannel(live ? target.channelId : null);
   const channel = channelHandle.channel;
+  // Live: the session the channel is live with, from the channel (fresh at load) or the stream
+  // list (polled); a session that ended here is not played again.
+  const [endedSessionId, setEndedSessionId] = useState<string | null>(null);
+  const liveSession = live ? ((channel?.live ? channel.sessionId : null) ?? (item && isLive(item) ? item.sessionId : null)) : null;
+  const channelKnown = channel !== null || channelHandle.notFound || channelHandle.error !== null;
+  // When the API cannot say (error), play anyway: the edge decides.
+  const playable = !live || (liveSession !== null && liveSession !== endedSessionId) || (channelHandle.error !== null && endedSessionId === null);
+  const src = !live ? vodMasterUrl(target.sessionId) : playable ? liveMasterUrl(target.channelId) : null;
+  // Beacons name the broadcast session: the recording's, or the channel's session while it is live.
+  const sessionId = live ? liveSession : target.sessionId;
+  const hasEnded = useCallback(() => (live ? channelBroadcastEnded(target.channelId) : Promise.resolve(false)), [live, live ? target.channelId : target.sessionId]);
+  // A playback token first (followers-only / allow-listed / encrypted channels need one).
+  const player = usePlayer(videoRef, src, { live, sessionId, playbackId: live ? target.channelId : target.sessionId, hasEnded });
+  useEffect(() => {
+    if (!live || player.state !== 'ended' || src === null) return;
+    setEndedSessionId(liveSession ?? channel?.sessionId ?? null);
+    void channelHandle.reload();
+  }, [live, player.state, src]);
+  const showOverlay = live && channelKnown && !playable;
   // A channel that does not exist has no chat room (the gateway refuses the upgrade with 404).
   const showChat = live && !channelHandle.notFound;
 
@@ -80,7 +153,7 @@ export function PlayerPage({ target }: { target: PlayerTarget }) {
           ← All streams
         </Link>
         <h1>
-          {live && (
+          {live && playable && (
             <span className={`badge badge-live${player.state === 'playing' ? ' is-on' : ''}`} data-testid="live-badge">
               LIVE
             </span>
@@ -93,7 +166,8 @@ export function PlayerPage({ target }: { target: PlayerTarget }) {
       <div className="watch-layout">
         <div className="watch-main">
           <div className="video-wrap">
-            <video ref={videoRef} data-testid="player-video" controls muted autoPlay playsInline />
+            <video ref={videoRef} data-testid="player-video" controls={!showOverlay} muted autoPlay playsInline />
+            {showOverlay && <LiveOverlay endedSessionId={endedSessionId} last={item} notFound={channelHandle.notFound} />}
           </div>
           {!live && <SeekPreview videoRef={videoRef} vttUrl={withPlaybackToken(thumbnailsVttUrl(target.sessionId), player.playbackToken)} />}
 
@@ -104,9 +178,11 @@ export function PlayerPage({ target }: { target: PlayerTarget }) {
           )}
 
           <div className="player-bar">
-            <div className={`status status-${player.state}`} data-testid="player-status" data-state={player.state} role="status">
+            <div
+              className={`status status-${player.state}`} data-testid="player-status" data-state={player.state} role="status"
+              data-detail={player.diagnostic ?? player.warning ?? undefined} title={player.diagnostic ?? player.warning ?? undefined}
+            >
               {stateText}
-              {player.warning && player.state !== 'error' && <span className="warning"> (recovered: {player.warning})</span>}
             </div>
             <label className="quality">
               Quality

@@ -1,4 +1,5 @@
 import { useEffect, useState, type CSSProperties, type PointerEvent, type RefObject } from 'react';
+import { parseThumbnailsVtt, thumbnailsVttPath } from '@live/media/formats';
 
 /**
  * One cue of a thumbnails track: media time `[start, end)` in seconds is previewed by the region
@@ -14,13 +15,7 @@ export interface ThumbnailCue {
 
 /** Same-origin URL of a VOD's thumbnails track (written by the worker when it packages the VOD; served by the edge). */
 export function thumbnailsVttUrl(sessionId: string): string {
-  return `/sessions/${encodeURIComponent(sessionId)}/thumbs/thumbnails.vtt`;
-}
-
-function vttTime(text: string): number | null {
-  // W3C WebVTT §4.2.1 timestamps: [hh:]mm:ss.ttt
-  const m = /^(?:(\d{2,}):)?([0-5]\d):([0-5]\d)\.(\d{3})$/.exec(text.trim());
-  return m ? Number(m[1] ?? 0) * 3600 + Number(m[2]) * 60 + Number(m[3]) + Number(m[4]) / 1000 : null;
+  return thumbnailsVttPath(sessionId);
 }
 
 /**
@@ -37,48 +32,34 @@ function resolveImage(ref: string, baseUrl: string): string {
 }
 
 /**
- * Parses a WebVTT thumbnails track, the convention of JW Player, video.js and hls.js players:
- * each cue's payload is an image URL, usually with a spatial Media Fragment
- * `#xywh=[pixel:]x,y,w,h` (W3C Media Fragments URI 1.0 §4.2.2) naming a cell of a sprite sheet.
- * Image URLs are resolved against `baseUrl` (the track's absolute URL). Malformed cues, NOTE /
- * STYLE / REGION blocks and `percent:` regions (read as whole images) never throw; the result
- * is sorted by start time. Returns `[]` for text without the `WEBVTT` header.
+ * The cues of a WebVTT thumbnails track fetched from `baseUrl` (the track's absolute URL), read
+ * by the platform's one parser (`parseThumbnailsVtt` of `@live/media/formats`, the convention of
+ * JW Player, video.js and hls.js players: an image URL per cue, usually with a spatial Media
+ * Fragment `#xywh=[pixel:]x,y,w,h`, W3C Media Fragments URI 1.0 §4.2.2), with image URLs
+ * resolved against `baseUrl`. Never throws for the track's text: malformed cues, NOTE / STYLE /
+ * REGION blocks and image references that are not URLs are left out, `percent:` regions are
+ * read as whole images, and a text without the `WEBVTT` header gives `[]`. Sorted by start time.
  *
  * @throws TypeError when `baseUrl` is not an absolute URL.
  */
-export function parseThumbnailsVtt(text: string, baseUrl: string): ThumbnailCue[] {
+export function thumbnailCuesFrom(text: string, baseUrl: string): ThumbnailCue[] {
   new URL(baseUrl); // throws TypeError early for a relative base
-  const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
-  if (!/^WEBVTT(?:[ \t].*)?$/.test(lines[0] ?? '')) return [];
   const cues: ThumbnailCue[] = [];
-  let i = 1;
-  while (i < lines.length) {
-    while (i < lines.length && lines[i]!.trim() === '') i++;
-    const block: string[] = [];
-    while (i < lines.length && lines[i]!.trim() !== '') block.push(lines[i++]!);
-    const timing = block.findIndex((l) => l.includes('-->'));
-    if (timing < 0 || timing > 1) continue;
-    const [a = '', b = ''] = block[timing]!.split('-->');
-    const start = vttTime(a);
-    const end = vttTime(b.trim().split(/[ \t]+/)[0] ?? '');
-    const payload = block[timing + 1]?.trim();
-    if (start === null || end === null || !(end > start) || !payload) continue;
-    const hash = payload.indexOf('#');
-    const frag = hash < 0 ? null : /(?:^|&)xywh=(?:pixel:)?(\d+),(\d+),(\d+),(\d+)(?:&|$)/.exec(payload.slice(hash + 1));
+  for (const c of parseThumbnailsVtt(text, { skipInvalid: true })) {
     let url: string;
     try {
-      url = resolveImage(hash < 0 ? payload : payload.slice(0, hash), baseUrl);
+      url = resolveImage(c.uri, baseUrl);
     } catch {
       continue; // not a URL
     }
-    cues.push({ start, end, url, xywh: frag ? { x: Number(frag[1]), y: Number(frag[2]), w: Number(frag[3]), h: Number(frag[4]) } : null });
+    cues.push({ start: c.start, end: c.end, url, xywh: c.xywh });
   }
   return cues.sort((x, y) => x.start - y.start);
 }
 
 /**
  * The cue previewing media time `time` (seconds): the last cue with `start <= time < end`
- * (binary search over cues sorted by start, as {@link parseThumbnailsVtt} returns them); a time
+ * (binary search over cues sorted by start, as {@link thumbnailCuesFrom} returns them); a time
  * at or past the last cue's end gets the last cue; `null` when there are no cues or `time` is
  * before the first cue or in a gap.
  */
@@ -114,7 +95,7 @@ const PREVIEW_FALLBACK = { w: 160, h: 90 };
  * A seek bar for a VOD with thumbnail previews: a range input bound to the video's position
  * (dragging seeks), and while the pointer is over it, the thumbnail of the hovered time (the
  * cue's sprite region as a CSS background) with that time, above the bar. Loads and parses the
- * track at `vttUrl` (same-origin or absolute; see {@link parseThumbnailsVtt}) once per URL.
+ * track at `vttUrl` (same-origin or absolute; see {@link thumbnailCuesFrom}) once per URL.
  * Renders nothing while the track is loading, when it cannot be fetched (e.g. a VOD packaged
  * before thumbnails existed: 404), or when it has no cues: the video's own controls still seek.
  */
@@ -131,7 +112,7 @@ export function SeekPreview({ videoRef, vttUrl }: { videoRef: RefObject<HTMLVide
     fetch(absolute, { signal: ctrl.signal })
       .then((res) => (res.ok ? res.text() : ''))
       .then((text) => {
-        if (!ctrl.signal.aborted) setCues(parseThumbnailsVtt(text, absolute));
+        if (!ctrl.signal.aborted) setCues(thumbnailCuesFrom(text, absolute));
       })
       .catch(() => undefined); // no previews: the bar stays hidden
     return () => ctrl.abort();

@@ -1,3 +1,4 @@
+import { liveMasterPath, vodMasterPath } from '@live/media/formats';
 /**
  * Client for the platform's HTTP API as seen from the browser (same origin; Vite proxies
  * `/api/*` to the API service): the `/api/streams` listing, and {@link callApi}, the one JSON
@@ -198,12 +199,12 @@ export async function fetchStreams(signal?: AbortSignal): Promise<StreamItem[]> 
 
 /** Same-origin URL of a channel's live master playlist (served by the edge). */
 export function liveMasterUrl(channelId: string): string {
-  return `/live/${encodeURIComponent(channelId)}/master.m3u8`;
+  return liveMasterPath(channelId);
 }
 
 /** Same-origin URL of a session's VOD master playlist (served by the edge). */
 export function vodMasterUrl(sessionId: string): string {
-  return `/sessions/${encodeURIComponent(sessionId)}/vod.m3u8`;
+  return vodMasterPath(sessionId);
 }
 
 /** Answer of `POST /api/streams/{id}/playback-token`: the signed token and when it expires (ISO 8601). */

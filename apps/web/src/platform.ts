@@ -57,6 +57,8 @@ export interface ChannelView {
   readonly tags: readonly string[];
   readonly followers: number;
   readonly live: boolean;
+  /** The live session's id while live (null when offline). */
+  readonly sessionId?: string | null;
   readonly viewers: number;
   /** Whether the caller follows the channel (false when anonymous). */
   readonly following: boolean;

@@ -29,8 +29,12 @@ declare global {
   }
 }
 
-/** Coarse playback state shown on the status line. */
-export type PlaybackState = 'loading' | 'buffering' | 'playing' | 'paused' | 'ended' | 'error';
+/**
+ * Coarse playback state shown on the status line. `idle`: nothing to play (no source: an
+ * offline channel); `ended`: a VOD played to its end, or a live broadcast that ended (then the
+ * player has stopped loading).
+ */
+export type PlaybackState = 'idle' | 'loading' | 'buffering' | 'playing' | 'paused' | 'ended' | 'error';
 
 /** One rendition (hls.js "level") of the master playlist. `bitrate` in bits per second. */
 export interface Rendition {
@@ -45,9 +49,14 @@ export interface Rendition {
 /** Everything the player UI renders. */
 export interface PlayerState {
   readonly state: PlaybackState;
-  /** Human-readable detail for the state (hls.js error type/details, retry countdown…). */
+  /** Viewer-facing detail for the state ("Connection problem — retrying in 4 s"…); never raw player error text. */
   readonly detail: string | null;
-  /** Last non-fatal hls.js error, kept for the status line; hls.js recovers from these itself. */
+  /**
+   * The technical side of the last error, for operators and tests (not shown as text): the
+   * hls.js error type, details and HTTP status ({@link describeHlsError}), or the token failure.
+   */
+  readonly diagnostic: string | null;
+  /** Last non-fatal hls.js error ({@link describeHlsError}); hls.js recovers from these itself. Not shown as text. */
   readonly warning: string | null;
   readonly renditions: readonly Rendition[];
   /** Selected level: -1 = Auto (ABR), otherwise an index into `renditions`. */
@@ -87,6 +96,13 @@ export interface PlayerOptions {
   readonly playbackId?: string | null;
   /** How the token is fetched (default: through the app session, with the viewer's access token). Tests inject one. */
   readonly fetchPlaybackToken?: (id: string, signal: AbortSignal) => Promise<PlaybackToken>;
+  /**
+   * Live: asked when a playlist or media request of the stream answers HTTP 404 (the edge's
+   * answer once the channel's session is over); resolves true when the broadcast has ended,
+   * then the player stops loading and reports `ended`. Rejections count as "not ended".
+   * Called at most once at a time.
+   */
+  readonly hasEnded?: () => Promise<boolean>;
 }
 
 /** Behind the live edge by more than this (s): the player shows how far and offers "Go live". */
@@ -100,6 +116,14 @@ const MAX_RETRY_DELAY_MS = 10_000;
 /** Delay before the n-th (1-based) retry of a fatal network error: 1 s, 2 s, 4 s, … ≤ 10 s. */
 export function retryDelayMs(attempt: number): number {
   return Math.min(1000 * 2 ** Math.max(0, attempt - 1), MAX_RETRY_DELAY_MS);
+}
+
+/**
+ * What a viewer is told about a fatal hls.js error: "Connection problem" for network errors,
+ * "Playback problem" for media errors (the technical side is {@link describeHlsError}).
+ */
+export function viewerErrorText(data: Pick<ErrorData, 'type'>): string {
+  return data.type === ErrorTypes.NETWORK_ERROR ? 'Connection problem' : 'Playback problem';
 }
 
 /** "networkError/levelLoadError (HTTP 404)" — the hls.js error type, details and HTTP status. */
@@ -142,8 +166,8 @@ const MANIFEST_ERRORS: ReadonlySet<string> = new Set([
  */
 export function usePlayer(
   videoRef: RefObject<HTMLVideoElement | null>,
-  src: string,
-  { live, sessionId = null, telemetry = true, playbackId = null, fetchPlaybackToken = defaultFetchToken }: PlayerOptions,
+  src: string | null,
+  { live, sessionId = null, telemetry = true, playbackId = null, fetchPlaybackToken = defaultFetchToken, hasEnded }: PlayerOptions,
 ): PlayerState & { selectLevel: (level: number) => void; goLive: () => void } {
   const [state, setState] = useState<PlayerState>(initialState);
   const hlsRef = useRef<Hls | null>(null);
@@ -151,17 +175,25 @@ export function usePlayer(
   sessionIdRef.current = sessionId;
   const fetchTokenRef = useRef(fetchPlaybackToken);
   fetchTokenRef.current = fetchPlaybackToken;
+  const hasEndedRef = useRef(hasEnded);
+  hasEndedRef.current = hasEnded;
 
   useEffect(() => {
     const video = videoRef.current;
     if (!video) return;
+    if (src === null) {
+      setState({ ...initialState, state: 'idle' });
+      return;
+    }
     setState(initialState);
     const patch = (p: Partial<PlayerState>) => setState((s) => ({ ...s, ...p }));
     const timers = new Set<ReturnType<typeof setTimeout>>();
+    // A live broadcast that ended: nothing is loaded or retried any more.
+    let over = false;
     const later = (ms: number, fn: () => void) => {
       const t = setTimeout(() => {
         timers.delete(t);
-        fn();
+        if (!over) fn();
       }, ms);
       timers.add(t);
     };
@@ -172,7 +204,7 @@ export function usePlayer(
         // NotAllowedError (autoplay policy) or AbortError (source replaced): the native
         // controls remain usable, so report and carry on.
         if (err instanceof DOMException && err.name === 'AbortError') return;
-        patch({ state: 'paused', detail: `autoplay blocked: ${err instanceof Error ? err.message : String(err)}` });
+        patch({ state: 'paused', detail: 'press play to start', diagnostic: `autoplay blocked: ${err instanceof Error ? err.message : String(err)}` });
       });
     };
 
@@ -189,15 +221,16 @@ export function usePlayer(
     const onVideo: Record<string, () => void> = {
       timeupdate: updateDvr,
       seeked: updateDvr,
-      waiting: () => patch({ state: 'buffering', detail: null }),
-      playing: () => patch({ state: 'playing', detail: null }),
+      // After a live broadcast ended, the buffered tail may still play: the state stays `ended`.
+      waiting: () => { if (!over) patch({ state: 'buffering', detail: null }); },
+      playing: () => { if (!over) patch({ state: 'playing', detail: null }); },
       pause: () => {
-        if (!video.ended) patch({ state: 'paused', detail: null });
+        if (!video.ended && !over) patch({ state: 'paused', detail: null });
       },
-      ended: () => patch({ state: 'ended', detail: live ? 'the broadcast has ended' : null }),
+      ended: () => patch({ state: 'ended', detail: null }),
       error: () => {
         // Only meaningful for native HLS; with hls.js, media errors arrive as hls.js errors.
-        if (!hlsRef.current) patch({ state: 'error', detail: `media error ${video.error?.code ?? '?'}: ${video.error?.message ?? ''}` });
+        if (!hlsRef.current) patch({ state: 'error', detail: 'Playback problem', diagnostic: `media error ${video.error?.code ?? '?'}: ${video.error?.message ?? ''}` });
       },
     };
     for (const [name, fn] of Object.entries(onVideo)) video.addEventListener(name, fn);
@@ -325,12 +358,31 @@ export function usePlayer(
         h.on(Events.FRAG_BUFFERED, () =>
           setState((s) => (s.state === 'error' ? { ...s, state: video.paused ? 'buffering' : 'playing', detail: null } : s)),
         );
+        // Live: a 404 may mean the broadcast is over; ask (one question at a time) and stop if so.
+        let asking = false;
+        const askIfEnded = () => {
+          const ask = hasEndedRef.current;
+          if (!live || !ask || asking || over) return;
+          asking = true;
+          ask().then(
+            (ended) => {
+              asking = false;
+              if (!ended || over || hlsRef.current !== h) return;
+              over = true;
+              h.stopLoad();
+              patch({ state: 'ended', detail: null });
+            },
+            () => { asking = false; },
+          );
+        };
         h.on(Events.ERROR, (_e, data) => {
           const what = describeHlsError(data);
+          if (over) return;
+          if (data.response?.code === 404) askIfEnded();
           if (playbackId && data.response?.code === 403 && !renewedAfterRefusal) {
             renewedAfterRefusal = true;
             const fatal = data.fatal;
-            if (fatal) patch({ state: 'error', detail: `${what} — asking for a new playback token` });
+            if (fatal) patch({ state: 'error', detail: 'Checking access…', diagnostic: what });
             void renewAfterRefusal().then((renewed) => {
               if (!renewed || !fatal || hlsRef.current !== h) return;
               if (!manifestLoaded && MANIFEST_ERRORS.has(data.details)) h.loadSource(source());
@@ -346,7 +398,7 @@ export function usePlayer(
             case ErrorTypes.NETWORK_ERROR: {
               networkRetries += 1;
               const delay = retryDelayMs(networkRetries);
-              patch({ state: 'error', detail: `${what} — retrying in ${Math.round(delay / 1000)} s` });
+              patch({ state: 'error', detail: `${viewerErrorText(data)} — retrying in ${Math.round(delay / 1000)} s`, diagnostic: what });
               // With content steering (several Pathways), hls.js moves off a failing edge by
               // itself; a fatal error means every Pathway is penalized (for 5 minutes, e.g. a
               // second edge failed soon after the first came back). `startLoad()` would stay on
@@ -365,12 +417,12 @@ export function usePlayer(
               // A second media error within 3 s: the codec guess may be wrong (hls.js guide).
               if (now - lastMediaRecovery < 3000) h.swapAudioCodec();
               lastMediaRecovery = now;
-              patch({ state: 'error', detail: `${what} — recovering` });
+              patch({ state: 'error', detail: `${viewerErrorText(data)} — recovering`, diagnostic: what });
               h.recoverMediaError();
               return;
             }
             default:
-              patch({ state: 'error', detail: `${what} — playback stopped` });
+              patch({ state: 'error', detail: `${viewerErrorText(data)} — playback stopped`, diagnostic: what });
               h.destroy();
               hlsRef.current = null;
           }
@@ -453,6 +505,7 @@ export function usePlayer(
 const initialState: PlayerState = {
   state: 'loading',
   detail: null,
+  diagnostic: null,
   warning: null,
   renditions: [],
   selectedLevel: -1,

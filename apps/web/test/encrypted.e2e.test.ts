@@ -19,6 +19,8 @@ let t: TestStack;
 let publisher: Publisher | undefined;
 let browser: Browser | undefined;
 let page: Page | undefined;
+/** The recorded session (set by the VOD test). */
+let vodSessionId: string | undefined;
 
 type PlayerWindow = Window & { __player?: PlayerHandle };
 
@@ -156,6 +158,7 @@ it('plays the VOD of the encrypted session', async () => {
   }, 150_000, 1000);
   expect(events.map((e) => e.type)).not.toContain('StreamFailed');
   const vod = events.filter((e): e is Extract<DomainEvent, { type: 'VodReady' }> => e.type === 'VodReady').at(-1)!;
+  vodSessionId = vod.data.sessionId;
   const token = await playbackToken(vod.data.sessionId);
   const vodMaster = `${info.edgeUrl}/sessions/${vod.data.sessionId}/vod.m3u8`;
   expect((await fetch(vodMaster)).status).toBe(401);
@@ -190,7 +193,9 @@ it('shows the refusal when the channel is for followers and the viewer is signed
     method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}',
   })).status === 401, 30_000);
   page ??= await (browser ??= await launchBrowser()).newPage();
-  await page.goto(info.demoWatchUrl);
+  // The channel is offline by now (its live page shows "Offline" and plays nothing): its recording asks for a token.
+  expect(vodSessionId).toBeDefined();
+  await page.goto(`${info.webUrl}/watch/vod/${encodeURIComponent(vodSessionId!)}`);
   await page.getByTestId('playback-refused').waitFor({ timeout: 15_000 });
   await expect(page.getByTestId('playback-refused').textContent()).resolves.toMatch(/not public|sign in/i);
   expect(await page.evaluate(() => (window as PlayerWindow).__player)).toBeUndefined();

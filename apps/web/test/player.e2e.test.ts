@@ -68,14 +68,16 @@ async function metric(url: string, series: string): Promise<number> {
   return line ? Number(line.split(' ')[1]) : 0;
 }
 
-it('plays the live stream in Shaka Player 5 (lowLatencyMode only): hinted parts are held until written, none answered 404', async () => {
+it('plays the live stream in Shaka Player 5 (lowLatencyMode only): hinted parts are held until written, no playlist or part answered with an error', async () => {
   const { info } = t.stack;
   browser ??= await launchBrowser();
   const page = await browser.newPage();
   const partStatuses: number[] = [];
+  const errors: string[] = []; // any playlist, part, segment or init segment answered with an error
   const responses: string[] = []; // the last ones, for the failure message
   page.on('response', (r) => {
     if (/\.part\d+(\.a\d+)?\.m4s/.test(r.url())) partStatuses.push(r.status());
+    if (/\.(m3u8|m4s|mp4)(\?|$)/.test(r.url()) && r.status() >= 400) errors.push(`${r.status()} ${r.url()}`);
     responses.push(`${r.status()} ${r.url()}`);
     if (responses.length > 30) responses.shift();
   });
@@ -99,6 +101,7 @@ it('plays the live stream in Shaka Player 5 (lowLatencyMode only): hinted parts 
   await waitFor('40 part responses to Shaka', async () => partStatuses.length >= 40, 60_000, 100)
     .catch((err: Error) => { throw new Error(`${err.message}; ${partStatuses.length} so far, the last responses:\n${responses.join('\n')}`); });
   expect(await currentTime() - start).toBeGreaterThanOrEqual(2.5);
+  expect(errors).toEqual([]);
   expect(partStatuses.filter((s) => s === 404)).toEqual([]);
   expect(partStatuses.every((s) => s === 200 || s === 206)).toBe(true);
   // Shaka asked for parts before they existed, and the edge held them.

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { livePosterUrl, POSTER_REFRESH_MS, sessionPosterUrl } from '../src/HomePage';
-import { cueAt, parseThumbnailsVtt, thumbnailsVttUrl } from '../src/SeekPreview';
+import { cueAt, thumbnailCuesFrom, thumbnailsVttUrl } from '../src/SeekPreview';
 
 const BASE = 'http://localhost:5173/sessions/s1/thumbs/thumbnails.vtt';
 
@@ -26,7 +26,7 @@ const TRACK = [
 
 describe('thumbnails track parsing', () => {
   it('reads times, sprite regions and resolves sprite URLs next to the track', () => {
-    expect(parseThumbnailsVtt(TRACK, BASE)).toEqual([
+    expect(thumbnailCuesFrom(TRACK, BASE)).toEqual([
       { start: 0, end: 5, url: 'http://localhost:5173/sessions/s1/thumbs/sprite_0.jpg', xywh: { x: 0, y: 0, w: 160, h: 90 } },
       { start: 5, end: 10, url: 'http://localhost:5173/sessions/s1/thumbs/sprite_0.jpg', xywh: { x: 160, y: 0, w: 160, h: 90 } },
       { start: 10, end: 12.5, url: 'http://localhost:5173/sessions/s1/thumbs/sprite_1.jpg', xywh: { x: 0, y: 90, w: 160, h: 90 } },
@@ -34,13 +34,13 @@ describe('thumbnails track parsing', () => {
   });
 
   it('carries the track URL query (a playback token) to same-origin sprites that have none', () => {
-    const cues = parseThumbnailsVtt(TRACK.replace('sprite_1.jpg', 'sprite_1.jpg?v=2'), `${BASE}?token=abc`);
+    const cues = thumbnailCuesFrom(TRACK.replace('sprite_1.jpg', 'sprite_1.jpg?v=2'), `${BASE}?token=abc`);
     expect(cues.map((c) => c.url)).toEqual([
       'http://localhost:5173/sessions/s1/thumbs/sprite_0.jpg?token=abc',
       'http://localhost:5173/sessions/s1/thumbs/sprite_0.jpg?token=abc',
       'http://localhost:5173/sessions/s1/thumbs/sprite_1.jpg?v=2',
     ]);
-    expect(parseThumbnailsVtt('WEBVTT\n\n00:00.000 --> 00:01.000\nhttps://cdn.example/x.jpg#xywh=1,2,3,4\n', `${BASE}?token=abc`)[0]!.url).toBe('https://cdn.example/x.jpg');
+    expect(thumbnailCuesFrom('WEBVTT\n\n00:00.000 --> 00:01.000\nhttps://cdn.example/x.jpg#xywh=1,2,3,4\n', `${BASE}?token=abc`)[0]!.url).toBe('https://cdn.example/x.jpg');
   });
 
   it('accepts other tools\' tracks (BOM, CRLF, short times, identifiers, settings, NOTE, pixel:) and skips what it cannot use', () => {
@@ -65,18 +65,18 @@ describe('thumbnails track parsing', () => {
       '00:10.000 --> 00:11.000',
       '',
     ].join('\r\n');
-    expect(parseThumbnailsVtt(text, BASE)).toEqual([
+    expect(thumbnailCuesFrom(text, BASE)).toEqual([
       { start: 0, end: 4, url: 'http://localhost:5173/sessions/s1/thumbs/whole.jpg', xywh: null },
       { start: 4, end: 8, url: 'http://localhost:5173/other/sheet.jpg', xywh: { x: 10, y: 20, w: 120, h: 68 } },
     ]);
-    expect(parseThumbnailsVtt('<html>404</html>', BASE)).toEqual([]);
-    expect(parseThumbnailsVtt('', BASE)).toEqual([]);
-    expect(() => parseThumbnailsVtt(TRACK, '/relative.vtt')).toThrow(TypeError);
+    expect(thumbnailCuesFrom('<html>404</html>', BASE)).toEqual([]);
+    expect(thumbnailCuesFrom('', BASE)).toEqual([]);
+    expect(() => thumbnailCuesFrom(TRACK, '/relative.vtt')).toThrow(TypeError);
   });
 });
 
 describe('cue for a hover position', () => {
-  const cues = parseThumbnailsVtt(TRACK, BASE);
+  const cues = thumbnailCuesFrom(TRACK, BASE);
   it.each([
     [0, 0],
     [4.999, 0],
@@ -91,7 +91,7 @@ describe('cue for a hover position', () => {
   });
 
   it('has nothing before the first cue, in a gap, or without cues', () => {
-    const gappy = parseThumbnailsVtt('WEBVTT\n\n00:01.000 --> 00:02.000\na.jpg\n\n00:05.000 --> 00:06.000\nb.jpg\n', BASE);
+    const gappy = thumbnailCuesFrom('WEBVTT\n\n00:01.000 --> 00:02.000\na.jpg\n\n00:05.000 --> 00:06.000\nb.jpg\n', BASE);
     expect(cueAt(gappy, 0.5)).toBeNull();
     expect(cueAt(gappy, 3)).toBeNull();
     expect(cueAt(gappy, 5.5)?.url).toMatch(/b\.jpg$/);

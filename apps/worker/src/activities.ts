@@ -10,7 +10,7 @@ import { appendEvent as appendToLog } from '@live/messaging';
 import {
   buildLadderArgs, buildLowLatencyLadderArgs, createHlsPublisher, createLlHlsPublisher, FFMPEG_STDIN_INPUT, FfmpegError, loadPublisherState, nextAttemptNumber,
   nextStartNumber, packageVod as packageVodFiles, partFramesFor, prepareLowLatencyOutputDirs, runFfmpeg, selectLadder,
-  UnsupportedSourceError, variantBandwidth, renditionCodecs, masterPlaylistKey, type HlsPublisher, type HlsPublisherOptions, type PublisherState,
+  UnsupportedSourceError, variantBandwidth, renditionCodecs, masterPlaylistKey, sessionKeyPrefix, type HlsPublisher, type HlsPublisherOptions, type PublisherState,
   type Rendition, type SegmentEncryption,
 } from '@live/media';
 import type { ObjectStorage } from '@live/storage';
@@ -134,11 +134,6 @@ export function resumeLadder(ladder: Rendition[], first: SourceMedia, current: S
   const b = current?.video;
   if (!current || (a?.codec === b?.codec && a?.width === b?.width && a?.height === b?.height && a?.codecString === b?.codecString)) return ladder;
   return ladder.map((r) => (r.passthrough ? { ...r, passthrough: false } : r));
-}
-
-/** Storage key prefix of a session's objects. */
-export function sessionKeyPrefix(sessionId: string): string {
-  return `sessions/${sessionId}`;
 }
 
 /** Heartbeat details of the transcode activity (what a retry on another worker can read). */

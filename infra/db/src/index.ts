@@ -1,6 +1,7 @@
 /**
  * PostgreSQL access: the Kysely schema, migrations, stream-key checks, the stream session
- * read model, the chat read models' and the playback policy's loaders. `createDb(url)` is the only place a pool is made.
+ * read model, the chat read models' and the playback policy's loaders, the webhook endpoints and
+ * their delivery queue. `createDb(url)` is the only place a pool is made.
  */
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
@@ -14,6 +15,7 @@ export * from './projections.js';
 export * from './chat.js';
 export * from './playback.js';
 export * from './restream.js';
+export * from './webhooks.js';
 
 /**
  * Opens a pooled Kysely instance on `databaseUrl` (`postgres://user:pass@host:port/db`).

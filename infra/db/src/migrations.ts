@@ -264,7 +264,80 @@ export const MIGRATIONS: Record<string, Migration> = {
       for (const c of ['playback_bind_address', 'playback_policy_version']) await db.schema.alterTable('channels').dropColumn(c).execute();
     },
   },
-  '0008_restream_destinations': {
+  '0007_webhooks': {
+    // Webhooks (infra/db/src/webhooks.ts): endpoints with their secrets, the per-endpoint delivery
+    // queue and its attempt log. Operational state written by the API and the projector's webhook
+    // dispatcher, not read models: a secret must never be in the log, and the queue's progress is
+    // not a domain fact (a replay of the read models leaves these tables alone).
+    async up(db: Kysely<any>) {
+      await db.schema.createTable('webhook_endpoints')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('scope', 'text', (c) => c.notNull().check(sql`scope in ('channel','platform')`))
+        .addColumn('channel_id', 'text')
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('event_types', sql`text[]`, (c) => c.notNull())
+        .addColumn('secret', 'text', (c) => c.notNull())
+        .addColumn('enabled', 'boolean', (c) => c.notNull().defaultTo(true))
+        .addColumn('disabled_reason', 'text')
+        .addColumn('disabled_at', 'timestamptz')
+        .addColumn('claimed_by', 'text')
+        .addColumn('claimed_until', 'timestamptz')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addCheckConstraint('webhook_endpoints_scope_channel', sql`(scope = 'channel') = (channel_id is not null)`)
+        .execute();
+      await db.schema.createIndex('webhook_endpoints_channel_idx').on('webhook_endpoints').columns(['channel_id']).execute();
+      await db.schema.createTable('webhook_deliveries')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('seq', 'bigserial', (c) => c.notNull().unique())
+        .addColumn('endpoint_id', 'text', (c) => c.notNull().references('webhook_endpoints.id').onDelete('cascade'))
+        .addColumn('event_id', 'text', (c) => c.notNull())
+        .addColumn('event_type', 'text', (c) => c.notNull())
+        .addColumn('event_seq', 'bigint', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull().defaultTo('pending').check(sql`status in ('pending','delivered')`))
+        .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('delivered_at', 'timestamptz')
+        .addColumn('redelivery_of', 'text')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+      await sql`create unique index webhook_deliveries_once_idx on webhook_deliveries (endpoint_id, event_id) where redelivery_of is null`.execute(db);
+      await sql`create index webhook_deliveries_pending_idx on webhook_deliveries (endpoint_id, seq) where status = 'pending'`.execute(db);
+      await db.schema.createIndex('webhook_deliveries_log_idx').on('webhook_deliveries').columns(['endpoint_id', 'seq']).execute();
+      await db.schema.createTable('webhook_attempts')
+        .addColumn('id', 'bigserial', (c) => c.primaryKey())
+        .addColumn('delivery_id', 'text', (c) => c.notNull().references('webhook_deliveries.id').onDelete('cascade'))
+        .addColumn('attempted_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('status_code', 'integer')
+        .addColumn('error', 'text')
+        .addColumn('duration_ms', 'integer', (c) => c.notNull())
+        .addColumn('ok', 'boolean', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('webhook_attempts_delivery_idx').on('webhook_attempts').columns(['delivery_id', 'id']).execute();
+    },
+    async down(db: Kysely<any>) {
+      for (const t of ['webhook_attempts', 'webhook_deliveries', 'webhook_endpoints']) await db.schema.dropTable(t).ifExists().execute();
+    },
+  },
+  '0008_session_metadata': {
+    // A session owns its metadata (issue 14): the channel's title, category and tags when the
+    // session started, followed while it is live; a recording keeps them after the channel changes.
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('stream_sessions')
+        .addColumn('title', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('category', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('tags', sql`text[]`, (c) => c.notNull().defaultTo(sql`'{}'::text[]`))
+        .execute();
+    },
+    async down(db: Kysely<any>) {
+      for (const c of ['tags', 'category', 'title']) await db.schema.alterTable('stream_sessions').dropColumn(c).execute();
+    },
+  },
+  '0009_restream_destinations': {
     // Restreaming (events/src/restream.ts): a channel's destinations with their sealed keys
     // (AES-256-GCM, opened only by the ingest node) and the state of their latest push.
     async up(db: Kysely<any>) {

@@ -159,6 +159,13 @@ export interface StreamSessionsTable {
   vod_mp4_key: string | null;
   duration_seconds: number | null;
   failure_reason: string | null;
+  /**
+   * The session's own metadata: the channel's title, category and tags when the session started,
+   * followed by ChannelMetadataUpdated while it is live (starting, live, reconnecting), then kept.
+   */
+  title: ColumnType<string, string | undefined, string>;
+  category: ColumnType<string, string | undefined, string>;
+  tags: ColumnType<string[], string[] | undefined, string[]>;
   /** EVENTS stream sequence of the last event applied to this row. */
   last_seq: ColumnType<string, number | string, number | string>;
 }
@@ -291,6 +298,79 @@ export interface RestreamDestinationsTable {
   state_at: Date | null;
 }
 
+/** Who a webhook endpoint belongs to: one channel (its owner registers it) or the platform (admins). */
+export type WebhookScope = 'channel' | 'platform';
+
+/** `webhook_endpoints`: an HTTP endpoint that receives signed deliveries (infra/db/src/webhooks.ts). */
+export interface WebhookEndpointsTable {
+  /** UUIDv7. */
+  id: string;
+  scope: WebhookScope;
+  /** The channel (scope `channel`); null for `platform`, which receives every channel's events. */
+  channel_id: string | null;
+  /** The user who registered it. */
+  created_by: string;
+  /** http(s) URL deliveries are POSTed to. */
+  url: string;
+  description: Generated<string>;
+  /** Webhook types (`stream.started` …, events WEBHOOK_EVENT_TYPES) it receives. */
+  event_types: string[];
+  /** The signing secret (`whsec_…`), kept as is: the dispatcher needs it to sign. Never returned after creation or rotation. */
+  secret: string;
+  enabled: Generated<boolean>;
+  /** Why it was disabled (retries exhausted: the last error), null while enabled. */
+  disabled_reason: ColumnType<string | null, string | null | undefined, string | null>;
+  disabled_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** The dispatcher process delivering to it now, and until when its claim holds (one at a time per endpoint). */
+  claimed_by: ColumnType<string | null, string | null | undefined, string | null>;
+  claimed_until: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** `webhook_deliveries`: the per-endpoint queue (in `seq` order) and its log. */
+export interface WebhookDeliveriesTable {
+  /** UUIDv7 of the delivery (the `Live-Delivery-Id` header). */
+  id: string;
+  /** Queue order (bigserial as a string): an endpoint's deliveries are sent one at a time in this order. */
+  seq: ColumnType<string, never, never>;
+  endpoint_id: string;
+  /** The domain event's id (the payload's `id`). */
+  event_id: string;
+  /** The webhook type (`stream.started` …). */
+  event_type: string;
+  /** EVENTS stream sequence of the event. */
+  event_seq: ColumnType<string, number | string, number | string>;
+  /** The exact JSON body sent (signed as is). */
+  payload: string;
+  /** `pending` until an attempt got a 2xx, then `delivered`. */
+  status: ColumnType<'pending' | 'delivered', 'pending' | 'delivered' | undefined, 'pending' | 'delivered'>;
+  /** Failed attempts in a row (the retry schedule's position; reset when the endpoint is re-enabled). */
+  failures: Generated<number>;
+  /** Every attempt made. */
+  attempts: Generated<number>;
+  next_attempt_at: ColumnType<Date, Date | undefined, Date>;
+  delivered_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** For a redelivery asked for by the owner: the delivery it repeats. */
+  redelivery_of: ColumnType<string | null, string | null | undefined, never>;
+  created_at: ColumnType<Date, Date | undefined, never>;
+}
+
+/** `webhook_attempts`: one row per HTTP attempt of a delivery. */
+export interface WebhookAttemptsTable {
+  id: Generated<string>;
+  delivery_id: string;
+  attempted_at: Date;
+  /** The receiver's HTTP status; null when no answer came (connection error, timeout). */
+  status_code: number | null;
+  /** What went wrong (non-2xx, timeout, connection refused …); null on success. */
+  error: string | null;
+  /** Milliseconds from sending to the answer (or the failure). */
+  duration_ms: number;
+  /** A 2xx answer. */
+  ok: boolean;
+}
+
 /** The whole Postgres schema as Kysely sees it. */
 export interface Database {
   channels: ChannelsTable;
@@ -310,4 +390,7 @@ export interface Database {
   moderation_queue: ModerationQueueTable;
   chat_moderation_log: ChatModerationLogTable;
   restream_destinations: RestreamDestinationsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
 }

@@ -27,6 +27,10 @@ export function sessionViewOfRow(r: { [K in keyof Row]: unknown }): SessionView 
 /** A session joined with its channel, as the API lists it. */
 export interface SessionListing extends SessionView {
   readonly channelName: string;
+  /**
+   * The session's own title (the channel's when it started, followed while live, then kept: a
+   * recording keeps its title); the channel's current title for a session recorded without one.
+   */
   readonly title: string;
 }
 
@@ -37,14 +41,14 @@ export interface SessionListing extends SessionView {
  */
 export async function listSessions(db: Kysely<Database>, opts: { limit: number; channelId?: string; sessionId?: string }): Promise<SessionListing[]> {
   let q = db.selectFrom('stream_sessions as s').innerJoin('channels as c', 'c.id', 's.channel_id')
-    .selectAll('s').select(['c.display_name', 'c.title'])
+    .selectAll('s').select(['c.display_name', 'c.title as channel_title'])
     .orderBy(sql`case when s.status in ('starting','live','reconnecting') then 0 else 1 end`)
     .orderBy('s.started_at', 'desc')
     .limit(Math.max(1, Math.min(200, opts.limit)));
   if (opts.channelId) q = q.where('s.channel_id', '=', opts.channelId);
   if (opts.sessionId) q = q.where('s.session_id', '=', opts.sessionId);
   const rows = await q.execute();
-  return rows.map((r) => ({ ...sessionViewOfRow(r), channelName: r.display_name, title: r.title }));
+  return rows.map((r) => ({ ...sessionViewOfRow(r), channelName: r.display_name, title: r.title || r.channel_title }));
 }
 
 /** The session currently publishing on a channel (`starting`, `live` or `reconnecting`), newest first; or null. */

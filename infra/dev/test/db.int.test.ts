@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { randomBytes } from 'node:crypto';
-import { streamEvent, type DomainEvent, type EventClock } from '@live/events';
+import { channelSubject, domainEvent, streamEvent, type DomainEvent, type EventClock } from '@live/events';
 import { checkStreamKey, createDb, ensureChannelWithKey, generateStreamKey, hashStreamKey, listSessions, migrateToLatest, projectEvent, type Db } from '@live/db';
 import { startServices, type RunningServices } from '../src/services/index.js';
 
@@ -26,7 +26,7 @@ afterAll(async () => {
 
 describe('db', () => {
   it('migrates once; a second run applies nothing', async () => {
-    expect(await migrateToLatest(db)).toEqual(['0001_channels_keys_sessions', '0002_accounts_channels_follows', '0003_search_index_pending_lists', '0004_chat', '0005_playback_policy', '0006_playback_policy_version', '0008_restream_destinations']);
+    expect(await migrateToLatest(db)).toEqual(['0001_channels_keys_sessions', '0002_accounts_channels_follows', '0003_search_index_pending_lists', '0004_chat', '0005_playback_policy', '0006_playback_policy_version', '0007_webhooks', '0008_session_metadata', '0009_restream_destinations']);
     expect(await migrateToLatest(db)).toEqual([]);
   });
 
@@ -76,5 +76,29 @@ describe('db', () => {
     expect(await db.selectFrom('stream_sessions').selectAll().execute()).toEqual(live);
     const [listing] = await listSessions(db, { limit: 10 });
     expect(listing).toMatchObject({ sessionId: 'sess-1', channelName: 'Alice', status: 'vod' });
+  });
+
+  it('records the channel\'s metadata on a session when it starts, follows changes while it is live, and keeps it once ended', async () => {
+    const channelId = await ensureChannelWithKey(db, { slug: 'meta', displayName: 'Meta', title: '' });
+    const meta = (title: string, tags: string[]) => domainEvent(clock, 'ChannelMetadataUpdated', channelSubject(channelId), {
+      channelId, title, category: `cat-${title}`, tags, language: 'en', mature: false,
+    }, { producer: 't' });
+    const session = (sessionId: string) => ({ channelId, sessionId, streamKeyId: 'k' });
+    const started = (sessionId: string) => streamEvent(clock, 'StreamPublishStarted', { ...session(sessionId), ingestNodeId: 'n', relayUrl: 'u', app: 'live', source: {} }, { producer: 't' });
+    const ended = (sessionId: string) => streamEvent(clock, 'StreamPublishEnded', { ...session(sessionId), reason: 'unpublished', bytesReceived: 1, durationMs: 1000 }, { producer: 't' });
+    const log = [
+      meta('first', ['a']), started('m-1'), meta('renamed live', ['b']), ended('m-1'),
+      meta('after the end', ['c']), started('m-2'), ended('m-2'), meta('later still', ['d']),
+    ] as DomainEvent[];
+    const base = Number((await db.selectFrom('projection_offsets').select('last_seq').executeTakeFirst())?.last_seq ?? 0);
+    for (const [i, e] of log.entries()) await projectEvent(db, e, base + i + 1);
+    const rows = await db.selectFrom('stream_sessions').select(['session_id', 'title', 'category', 'tags']).where('channel_id', '=', channelId).orderBy('session_id').execute();
+    expect(rows).toEqual([
+      { session_id: 'm-1', title: 'renamed live', category: 'cat-renamed live', tags: ['b'] },
+      { session_id: 'm-2', title: 'after the end', category: 'cat-after the end', tags: ['c'] },
+    ]);
+    // The listing shows each recording's own title, not the channel's current one.
+    const listed = await listSessions(db, { limit: 10, channelId });
+    expect(listed.map((l) => [l.sessionId, l.title]).sort()).toEqual([['m-1', 'renamed live'], ['m-2', 'after the end']]);
   });
 });

@@ -1,18 +1,30 @@
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { FRAGMENTED_STREAM_NAME } from './args.js';
-import { encryptAes128, segmentKeying, type SegmentEncryption, type SegmentKey } from './encryption.js';
+import { encryptAes128 } from './encryption.js';
+import {
+  archivePlaylistKey,
+  llPartUri,
+  llSegmentUri,
+  masterPlaylistKey,
+  mediaPlaylistKey,
+  type PlaylistPart,
+  type PlaylistSegment,
+  renderLowLatencyPlaylist,
+  renderMasterPlaylist,
+  renderMediaPlaylist,
+  type RenditionReport,
+  type SegmentEncryption,
+  type SegmentKey,
+  segmentKeying,
+  type VariantStream,
+} from './formats/index.js';
 import { Fmp4Splitter, parseFragment, parseInitTracks, type Fmp4Chunk, type Fmp4FragmentInfo, type Fmp4Track } from './fmp4.js';
 import type { Rendition, RenditionName } from './ladder.js';
-import { llPartUri, llSegmentUri, renderLowLatencyPlaylist, type PlaylistPart, type RenditionReport } from './ll-hls.js';
-import { renderMasterPlaylist, renderMediaPlaylist, type PlaylistSegment, type VariantStream } from './playlist.js';
 import {
   ARCHIVE_CHUNK_SEGMENTS,
   PublisherError,
   announceSafely,
-  archivePlaylistKey,
-  masterPlaylistKey,
-  mediaPlaylistKey,
   nextAttemptNumber,
   nextStartNumber,
   renditionCodecs,
@@ -95,7 +107,7 @@ interface OpenSegment {
   discontinuity: boolean;
   programDateTime?: string;
   /** EXT-X-KEY and key material when encrypting */
-  key?: { tag: SegmentKey; key: Buffer; iv: Buffer };
+  key?: { tag: SegmentKey; key: Uint8Array; iv: Uint8Array };
 }
 
 interface Runtime {

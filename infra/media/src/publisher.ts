@@ -5,13 +5,16 @@ import { FFMPEG_PLAYLIST_NAME } from './args.js';
 import type { Rendition, RenditionName, SourceInfo } from './ladder.js';
 import { codecsFromInitSegment } from './mp4.js';
 import {
+  archivePlaylistKey,
+  masterPlaylistKey,
   measureBitrates,
+  mediaPlaylistKey,
   parseMediaPlaylist,
+  type PlaylistSegment,
   renderMasterPlaylist,
   renderMediaPlaylist,
-  type PlaylistSegment,
   type VariantStream,
-} from './playlist.js';
+} from './formats/index.js';
 import { createSerialPoller } from './poller.js';
 
 /** Pino-compatible structured logger subset used by the publisher and VOD packager. */
@@ -173,26 +176,6 @@ export class PublisherError extends Error {
 
 /** Segments per archive playlist (`archive_<k>.m3u8` holds MSNs `k*ARCHIVE_CHUNK_SEGMENTS ..`): bounds the bytes rewritten per slide. */
 export const ARCHIVE_CHUNK_SEGMENTS = 500;
-
-/**
- * Storage key of archive playlist `chunk` of a rendition: `<prefix>/<name>/archive_<chunk>.m3u8`,
- * a plain media playlist (no ENDLIST) of the segments with MSN in
- * `[chunk * ARCHIVE_CHUNK_SEGMENTS, (chunk + 1) * ARCHIVE_CHUNK_SEGMENTS)` that slid out of the
- * DVR window. Read by `loadPublisherState` before the live playlist.
- */
-export function archivePlaylistKey(keyPrefix: string, name: string, chunk: number): string {
-  return `${keyPrefix}/${name}/archive_${chunk}.m3u8`;
-}
-
-/** Storage key of a rendition's live media playlist: `<prefix>/<name>/index.m3u8`. */
-export function mediaPlaylistKey(keyPrefix: string, name: string): string {
-  return `${keyPrefix}/${name}/index.m3u8`;
-}
-
-/** Storage key of the live master playlist: `<prefix>/master.m3u8`. */
-export function masterPlaylistKey(keyPrefix: string): string {
-  return `${keyPrefix}/master.m3u8`;
-}
 
 /**
  * The `startNumber` for the next ffmpeg attempt: one past the highest published segment

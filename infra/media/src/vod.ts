@@ -4,12 +4,22 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ObjectStorage } from '@live/storage';
-import { decryptAes128, parseIv, SegmentEncryptionError } from './encryption.js';
+import { decryptAes128 } from './encryption.js';
+import {
+  parseIv,
+  type PlaylistSegment,
+  renderMasterPlaylist,
+  renderMediaPlaylist,
+  SegmentEncryptionError,
+  type VariantStream,
+  vodMasterKey,
+  vodMp4Key,
+  vodPlaylistKey,
+} from './formats/index.js';
 import { ffmpegPath as defaultFfmpegPath, runFfmpeg } from './ffmpeg.js';
 import type { Rendition, RenditionName } from './ladder.js';
 import { topLevelBoxes } from './mp4.js';
 import { generateVodThumbnails, type VodThumbnailsOptions } from './thumbnails.js';
-import { renderMasterPlaylist, renderMediaPlaylist, type PlaylistSegment, type VariantStream } from './playlist.js';
 import {
   loadPublisherState,
   renditionCodecs,
@@ -78,21 +88,6 @@ export interface VodResult {
   thumbnailsKey?: string;
   masterKey: string;
   renditions: VodRendition[];
-}
-
-/** Storage key of a rendition's VOD playlist: `<prefix>/<name>/vod.m3u8`. */
-export function vodPlaylistKey(keyPrefix: string, name: string): string {
-  return `${keyPrefix}/${name}/vod.m3u8`;
-}
-
-/** Storage key of the VOD master playlist: `<prefix>/vod.m3u8`. */
-export function vodMasterKey(keyPrefix: string): string {
-  return `${keyPrefix}/vod.m3u8`;
-}
-
-/** Storage key of the progressive download: `<prefix>/vod.mp4`. */
-export function vodMp4Key(keyPrefix: string): string {
-  return `${keyPrefix}/vod.mp4`;
 }
 
 /** Splits segments into runs that share one init segment (a new run at every discontinuity or EXT-X-MAP change). */

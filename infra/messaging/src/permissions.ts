@@ -87,6 +87,7 @@ export interface NatsUserEntry {
  * identity that pulls from an ordered (randomly named) consumer. Names as the apps define them:
  * `READ_MODELS_CONSUMER` (`projector-` + `READ_MODELS_PROJECTION`, apps/projector/src/projector.ts),
  * `ANALYTICS_DURABLE_PREFIX` + `-events`/`-telemetry`/`-chat` (apps/projector/src/analytics.ts),
+ * `WEBHOOKS_DURABLE` (apps/projector/src/webhooks.ts),
  * `LIFECYCLE_CONSUMER` (apps/worker/src/lifecycle.ts). Identities that may use consumers of any
  * name on a stream are denied these (pulling, acknowledging, re-creating or deleting them would
  * read their messages or make their owner miss some).
@@ -95,6 +96,7 @@ export const PLATFORM_DURABLES: Readonly<Record<string, ReadonlyArray<{ readonly
   [EVENTS_STREAM]: [
     { name: 'projector-readmodels', owner: 'projector' },
     { name: 'analytics-events', owner: 'projector' },
+    { name: 'webhooks', owner: 'projector' },
     { name: 'lifecycle', owner: 'worker' },
   ],
   [TELEMETRY_STREAM]: [{ name: 'analytics-telemetry', owner: 'projector' }],

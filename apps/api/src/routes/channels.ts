@@ -8,6 +8,7 @@ import { ApiError, ErrorBody } from '../errors.js';
 import { channelRelation, requireChannelManager, requireUser, type ApiApp, type ApiContext } from '../context.js';
 import { cleanText } from '../text.js';
 import { decodeCursor, pageOf } from './cursor.js';
+import { liveMasterPath } from '@live/media/formats';
 
 const PRODUCER = 'api';
 /** Most active (not revoked, not expired) stream keys a channel may hold. */
@@ -77,7 +78,7 @@ export async function loadChannelView(db: Db, edge: string, channelId: string, v
     channelId: c.id, displayName: c.display_name, ownerUserId: c.owner_user_id, title: c.title, category: c.category, tags: c.tags,
     language: c.language, mature: c.mature, followers: c.follower_count, live: c.live_session_id !== null, sessionId: c.live_session_id,
     startedAt: c.live_started_at ? c.live_started_at.toISOString() : null, viewers: c.viewer_count,
-    playbackUrl: c.live_session_id ? `${edge}/live/${c.id}/master.m3u8` : null, createdAt: c.created_at.toISOString(), following,
+    playbackUrl: c.live_session_id ? `${edge}${liveMasterPath(c.id)}` : null, createdAt: c.created_at.toISOString(), following,
   };
 }
 

@@ -4,6 +4,7 @@ import { categoryCounts, InvalidCursorError, searchChannels, SEARCH_QUERY_MAX_LE
 import type { ApiApp, ApiContext } from '../context.js';
 import { ApiError, ErrorBody } from '../errors.js';
 import { cleanText } from '../text.js';
+import { liveMasterPath } from '@live/media/formats';
 
 /** Largest `limit` of `GET /api/streams/search`. */
 export const SEARCH_PAGE_MAX = 50;
@@ -70,7 +71,7 @@ export const CategoriesResponse = Type.Object({ items: Type.Array(CategoryItem) 
 
 /** Playback URL of a channel's live session on the edge (HLS master playlist, RFC 8216 section 4.3.4). */
 function playbackUrl(edgeBaseUrl: string, channelId: string): string {
-  return `${edgeBaseUrl}/live/${encodeURIComponent(channelId)}/master.m3u8`;
+  return `${edgeBaseUrl}${liveMasterPath(channelId)}`;
 }
 
 /**

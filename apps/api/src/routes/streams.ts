@@ -4,6 +4,7 @@ import { listSessions, type SessionListing } from '@live/db';
 import { ApiError, ErrorBody } from '../errors.js';
 import { requireChannelManager, requireUser, type ApiApp, type ApiContext } from '../context.js';
 import { issueStreamKey, loadChannelView, metadataEvent, ChannelView } from './channels.js';
+import { liveMasterPath } from '@live/media/formats';
 
 const IdParam = Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' });
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
@@ -43,7 +44,7 @@ export function toItem(s: SessionListing, edge: string): StreamItem {
     status: s.status,
     startedAt: s.startedAt,
     endedAt: s.endedAt,
-    playbackUrl: live ? `${edge}/live/${s.channelId}/master.m3u8` : null,
+    playbackUrl: live ? `${edge}${liveMasterPath(s.channelId)}` : null,
     vodUrl: s.vodMasterPlaylistKey ? `${edge}/${s.vodMasterPlaylistKey}` : null,
     vodMp4Url: s.vodMp4Key ? `${edge}/${s.vodMp4Key}` : null,
     durationSeconds: s.durationSeconds,
@@ -166,7 +167,7 @@ export async function streamRoutes(app: ApiApp, ctx: ApiContext): Promise<void> 
     if (!channel) throw new ApiError('CHANNEL_NOT_FOUND');
     return {
       channel, ingestUrl: ctx.config.ingestUrl, keyId: key.id, maskedKey: maskedStreamKeyFromLast4(key.key_last4), streamKey,
-      playbackUrl: `${edge}/live/${channelId}/master.m3u8`,
+      playbackUrl: `${edge}${liveMasterPath(channelId)}`,
     };
   });
 

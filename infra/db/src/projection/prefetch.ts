@@ -25,6 +25,8 @@ export interface BatchNeeds {
   /** Channels whose every follower is read (they go live). */
   readonly followedChannels: Set<string>;
   readonly sessionIds: Set<string>;
+  /** Channels whose live session (the loaded channel row's `live_session_id`) is read. */
+  readonly liveSessionChannels: Set<string>;
   readonly chatSettingsChannels: Set<string>;
   /** [channelId, userId] */
   readonly restrictions: Map<string, [string, string]>;
@@ -51,7 +53,7 @@ const SESSION_EVENTS = new Set<DomainEvent['type']>([
 function emptyNeeds(): BatchNeeds {
   return {
     userIds: new Set(), usernamesLower: new Set(), emails: new Set(), channelIds: new Set(), streamKeyIds: new Set(), streamKeyHashes: new Set(),
-    moderators: new Map(), allowlistChannels: new Set(), follows: new Map(), followedChannels: new Set(), sessionIds: new Set(),
+    moderators: new Map(), allowlistChannels: new Set(), follows: new Map(), followedChannels: new Set(), sessionIds: new Set(), liveSessionChannels: new Set(),
     chatSettingsChannels: new Set(), restrictions: new Map(), bannedTermsChannels: new Set(), queueIds: new Set(), queueMessageIds: new Set(),
     restreamDestinationIds: new Set(),
   };
@@ -71,7 +73,10 @@ function addNeeds(n: BatchNeeds, e: DomainEvent): void {
     case 'UserProfileUpdated': case 'UserPasswordChanged': case 'UserRoleGranted': case 'UserRoleRevoked': case 'NotificationsRead':
       n.userIds.add(e.data.userId);
       return;
-    case 'ChannelCreated': case 'ChannelMetadataUpdated': case 'ChannelViewersCounted':
+    case 'ChannelMetadataUpdated':
+      n.channelIds.add(e.data.channelId); n.liveSessionChannels.add(e.data.channelId);
+      return;
+    case 'ChannelCreated': case 'ChannelViewersCounted':
     case 'StreamPublishStarted': case 'StreamPublishEnded': case 'StreamFailed':
       n.channelIds.add(e.data.channelId);
       return;
@@ -189,6 +194,11 @@ async function loadChannelRelations(trx: Transaction<Database>, n: BatchNeeds, w
       eb('channel_id', '=', anyOf(n.followedChannels)),
     ])).execute();
     ws.follows.load(rows, n.follows.keys());
+  }
+  // The live sessions of channels whose metadata changes (their rows are loaded by now).
+  for (const channelId of n.liveSessionChannels) {
+    const live = ws.channels.get(channelId)?.live_session_id;
+    if (live) n.sessionIds.add(live);
   }
   if (n.sessionIds.size > 0) {
     const rows = await trx.selectFrom('stream_sessions').selectAll().where('session_id', '=', anyOf(n.sessionIds)).execute();

@@ -55,7 +55,11 @@ function applySession(ws: WorkingSet, e: DomainEvent, seq: number): void {
   if (row && Number(row.last_seq) >= seq) return;
   const next = evolveSession(row ? sessionViewOfRow({ ...row, renditions: JSON.parse(row.renditions) as unknown }) : null, e);
   if (!next) return;
+  // A new session records the channel's metadata as it is now; an existing one keeps its own.
+  const channel = !row && e.type === 'StreamPublishStarted' ? ws.channels.get(next.channelId) : null;
+  const metadata = row ? { title: row.title, category: row.category, tags: row.tags } : { title: channel?.title ?? '', category: channel?.category ?? '', tags: [...(channel?.tags ?? [])] };
   ws.sessions.put({
+    ...metadata,
     session_id: next.sessionId, channel_id: next.channelId, status: next.status,
     started_at: new Date(next.startedAt), ended_at: next.endedAt ? new Date(next.endedAt) : null,
     renditions: JSON.stringify(next.renditions), master_playlist_key: next.masterPlaylistKey,
@@ -192,6 +196,17 @@ function applyFollowEvent(ws: WorkingSet, e: EventOf<'ChannelFollowed' | 'Channe
   ws.follows.delete(key);
   const c = ws.channels.get(e.data.channelId);
   if (c) ws.channels.put({ ...c, follower_count: Math.max(c.follower_count - 1, 0) });
+}
+
+/** Statuses of a session that is still broadcasting: its metadata follows the channel's. */
+const BROADCASTING: ReadonlySet<string> = new Set(['starting', 'live', 'reconnecting']);
+
+/** Metadata changed while the channel is live: the live session's title, category and tags follow. */
+function liveSessionMetadata(ws: WorkingSet, e: EventOf<'ChannelMetadataUpdated'>, seq: number): void {
+  const sessionId = ws.channels.get(e.data.channelId)?.live_session_id;
+  const s = sessionId ? ws.sessions.get(sessionId) : undefined;
+  if (!s || !BROADCASTING.has(s.status) || Number(s.last_seq) >= seq) return;
+  ws.sessions.put({ ...s, title: e.data.title, category: e.data.category, tags: [...e.data.tags], last_seq: seq });
 }
 
 /** Stream lifecycle: the session row, and the channel's live columns. */
@@ -331,9 +346,10 @@ export function applyEvent(ws: WorkingSet, e: DomainEvent, seq: number): void {
     case 'ChannelCreated':
       return channelCreated(ws, e, at);
     case 'ChannelMetadataUpdated':
-      return updateChannel(ws, e.data.channelId, {
+      updateChannel(ws, e.data.channelId, {
         title: e.data.title, category: e.data.category, tags: [...e.data.tags], language: e.data.language, mature: e.data.mature, updated_at: at,
       });
+      return liveSessionMetadata(ws, e, seq);
     case 'ChannelModeratorAdded': {
       const key = pairKey(e.data.channelId, e.data.userId);
       if (!ws.moderators.get(key)) ws.moderators.put({ channel_id: e.data.channelId, user_id: e.data.userId, created_at: at });

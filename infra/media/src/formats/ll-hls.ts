@@ -6,7 +6,8 @@
  * Pure module: no I/O.
  */
 import { compareDeltaUpdate, DELTA_UPDATE_VERSION } from './delta.js';
-import type { SegmentKey } from './encryption.js';
+import type { SegmentKey } from './keys.js';
+import { parseLlPartUri } from './layout.js';
 import { formatDuration, newTagScope, parseAttributeList, segmentHeadLines, targetDurationFor, type PlaylistSegment } from './playlist.js';
 
 /**
@@ -563,7 +564,7 @@ export async function awaitBlockingReload(
     const left = (timeoutMs ?? 6000) - (Date.now() - started);
     if (left <= 0) return { status: 503, reason: 'the requested segment or part did not appear within 3 target durations' };
     if (opts.signal?.aborted) return { status: 503, reason: 'aborted' };
-    let timer: NodeJS.Timeout | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     let onAbort: (() => void) | undefined;
     try {
       await Promise.race([
@@ -824,25 +825,3 @@ function checkDeltaRules(pl: ParsedLowLatencyPlaylist, text: string, options: Ch
   }
 }
 
-/**
- * The packager's part URI: `seg_<msn, 5 digits>.part<index>.m4s` (e.g. `seg_00012.part3.m4s`),
- * next to the segment `seg_00012.m4s` it is a byte range of.
- */
-export function llPartUri(msn: number, index: number): string {
-  return `seg_${String(msn).padStart(5, '0')}.part${index}.m4s`;
-}
-
-/**
- * Reads a part URI of the packager's naming back: {@link llPartUri}'s `seg_00012.part3.m4s`, or
- * a resumed attempt's `seg_00012.part3.a2.m4s` (`attempt` 2; 0 without the suffix). Null for
- * any other name (segments, playlists, foreign names).
- */
-export function parseLlPartUri(uri: string): { msn: number; index: number; attempt: number } | null {
-  const m = /^seg_(\d{5,9})\.part(\d{1,4})(?:\.a([1-9]\d{0,5}))?\.m4s$/.exec(uri);
-  return m ? { msn: Number(m[1]), index: Number(m[2]), attempt: m[3] ? Number(m[3]) : 0 } : null;
-}
-
-/** The packager's segment URI: `seg_<msn, 5 digits>.m4s` (the same names ffmpeg's hls muxer used). */
-export function llSegmentUri(msn: number): string {
-  return `seg_${String(msn).padStart(5, '0')}.m4s`;
-}

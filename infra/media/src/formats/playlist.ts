@@ -2,7 +2,7 @@
  * HLS playlists: parsing ffmpeg's media playlists and rendering ours (RFC 8216 and
  * draft-pantos-hls-rfc8216bis, "8216bis" below).
  */
-import { formatIv, hasSequenceIv, ivForSequence, KEY_NONE_LINE, keyTagLine, parseIv, type SegmentKey } from './encryption.js';
+import { formatIv, hasSequenceIv, ivForSequence, KEY_NONE_LINE, keyTagLine, parseIv, type SegmentKey } from './keys.js';
 
 /**
  * One media segment of a media playlist.

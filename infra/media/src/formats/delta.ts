@@ -6,7 +6,7 @@
  *
  * Pure module: no I/O.
  */
-import { KEY_NONE_LINE } from './encryption.js';
+import { KEY_NONE_LINE } from './keys.js';
 import { parseAttributeList, parseMediaPlaylist, PlaylistParseError, type MediaPlaylist } from './playlist.js';
 
 /** What {@link renderPlaylistDeltaUpdate} produces: the delta's text and how many segments it skips. */
