@@ -129,6 +129,7 @@ export function RestreamPanel({ channelId }: { channelId: string }) {
           ))}
         </ul>
       )}
+      <h3>Add a destination</h3>
       <AddDestination channelId={channelId} onAdded={load} />
     </section>
   );
