@@ -1,14 +1,10 @@
 import { useState, useSyncExternalStore, type CSSProperties } from 'react';
 import { isLive, type StreamItem } from './api';
-import { duration, timeAgo } from './format';
+import { clockDuration, duration, timeAgo } from './format';
 import { hrefFor, Link } from './router';
 import { useStreams } from './useStreams';
 import { livePosterPath, sessionPosterPath } from '@live/media/formats';
 
-/** Where OBS should publish. The ingest's RTMP port is the protocol default, 1935. */
-function rtmpUrl(): string {
-  return `rtmp://${location.hostname}:1935/live`;
-}
 
 /** How often the worker rewrites a live stream's poster (`sessions/<id>/poster.jpg`), in milliseconds. */
 export const POSTER_REFRESH_MS = 10_000;
@@ -68,7 +64,8 @@ function StreamCard({ item }: { item: StreamItem }) {
   const live = isLive(item);
   const bucket = usePosterBucket();
   const href = hrefFor(live ? { name: 'live', channelId: item.channelId } : { name: 'vod', sessionId: item.sessionId });
-  const length = duration(item.startedAt, item.endedAt);
+  // The recording's media length; the wall-clock span only for a recording not packaged yet.
+  const length = typeof item.durationSeconds === 'number' ? clockDuration(item.durationSeconds) : duration(item.startedAt, item.endedAt);
   return (
     <li className="card" data-testid="stream-item" data-session-id={item.sessionId} data-status={item.status}>
       <Link href={href} className="card-link">
@@ -121,9 +118,10 @@ export function HomePage() {
             <h2>Live now</h2>
             {liveItems.length === 0 ? (
               <div className="empty" data-testid="streams-empty">
-                <p>No one is live.</p>
+                <p>No one is live right now.</p>
                 <p>
-                  Publish with OBS to <code>{rtmpUrl()}</code> using your stream key.
+                  Follow channels to be notified when they go live, or watch a recent broadcast below.{' '}
+                  <Link href={hrefFor({ name: 'dashboard' })}>Streaming yourself?</Link>
                 </p>
               </div>
             ) : (

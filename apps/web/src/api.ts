@@ -27,6 +27,8 @@ export interface StreamItem {
   readonly vodMp4Url: string | null;
   /** Rendition names of the ladder, e.g. `["720p", "480p", "360p"]`. */
   readonly renditions: readonly string[];
+  /** The recording's media duration in seconds (the VOD's playlist), null until recorded; absent from older APIs. */
+  readonly durationSeconds?: number | null;
 }
 
 /** Response body of `GET /api/streams`. */

@@ -18,7 +18,13 @@ export function duration(startIso: string, endIso: string | null): string {
   if (endIso === null) return '';
   const ms = Date.parse(endIso) - Date.parse(startIso);
   if (!Number.isFinite(ms) || ms < 0) return '';
-  const total = Math.round(ms / 1000);
+  return clockDuration(ms / 1000);
+}
+
+/** "1:02:03" / "4:05" for a duration in seconds (rounded to the second); '' when negative or not finite. */
+export function clockDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '';
+  const total = Math.round(seconds);
   const h = Math.floor(total / 3600);
   const m = Math.floor((total % 3600) / 60);
   const sec = String(total % 60).padStart(2, '0');

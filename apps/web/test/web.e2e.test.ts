@@ -101,6 +101,10 @@ describe('web app on the embedded stack', () => {
     const vod = page.locator(`[data-testid=stream-item][data-session-id="${vodSessionId}"]`);
     expect(await vod.textContent()).toContain(TITLE);
     expect(await vod.locator('b').count()).toBe(0);
+    // The card gives the recording's media length (not the wall-clock span of the session).
+    const seconds = (await streams()).find((s) => s.sessionId === vodSessionId)!.durationSeconds!;
+    expect(await vod.locator('.badge-vod').textContent()).toBe(`VOD · ${Math.floor(Math.round(seconds) / 60)}:${String(Math.round(seconds) % 60).padStart(2, '0')}`);
+    expect(await page.locator('link[rel=icon]').count()).toBe(1);
 
     await vod.getByRole('link').click();
     await page.waitForURL(`${info.webUrl}/watch/vod/${vodSessionId}`);
@@ -197,6 +201,22 @@ describe('web app on the embedded stack', () => {
     expect(requests).toEqual([]);
     await page.close();
   }, 180_000);
+
+  it('fits a phone (390x844): one compact header row, the chat right under the player', async () => {
+    const { info } = t.stack;
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    await page.goto(info.demoWatchUrl);
+    await page.getByTestId('chat-panel').waitFor({ timeout: 30_000 });
+    const box = async (sel: string) => (await page.locator(sel).first().boundingBox())!;
+    expect((await box('.topbar')).height).toBeLessThanOrEqual(60);
+    const video = await box('.video-wrap');
+    expect(video.width).toBeGreaterThanOrEqual(380);
+    const chat = await box('[data-testid=chat-panel]');
+    expect(chat.y).toBeGreaterThan(video.y + video.height);
+    expect(chat.y).toBeLessThan((await box('[data-testid=channel-panel]')).y);
+    if (process.env.WEB_PHONE_SCREENSHOT) await page.screenshot({ path: process.env.WEB_PHONE_SCREENSHOT });
+    await page.close();
+  }, 60_000);
 
   it('shows the error state when the API is unreachable', async () => {
     const { info } = t.stack;
