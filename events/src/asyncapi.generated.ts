@@ -54,6 +54,15 @@ export const ASYNCAPI_DOCUMENT: Readonly<Record<string, unknown>> = {
         },
         "StreamIngestHealthReported": {
           "$ref": "#/components/messages/StreamIngestHealthReported"
+        },
+        "RestreamStarted": {
+          "$ref": "#/components/messages/RestreamStarted"
+        },
+        "RestreamReconnecting": {
+          "$ref": "#/components/messages/RestreamReconnecting"
+        },
+        "RestreamStopped": {
+          "$ref": "#/components/messages/RestreamStopped"
         }
       }
     },
@@ -119,6 +128,15 @@ export const ASYNCAPI_DOCUMENT: Readonly<Record<string, unknown>> = {
         },
         "ChannelViewersCounted": {
           "$ref": "#/components/messages/ChannelViewersCounted"
+        },
+        "RestreamDestinationAdded": {
+          "$ref": "#/components/messages/RestreamDestinationAdded"
+        },
+        "RestreamDestinationUpdated": {
+          "$ref": "#/components/messages/RestreamDestinationUpdated"
+        },
+        "RestreamDestinationRemoved": {
+          "$ref": "#/components/messages/RestreamDestinationRemoved"
         }
       }
     },
@@ -245,6 +263,15 @@ export const ASYNCAPI_DOCUMENT: Readonly<Record<string, unknown>> = {
         },
         {
           "$ref": "#/channels/streamEvents/messages/StreamIngestHealthReported"
+        },
+        {
+          "$ref": "#/channels/streamEvents/messages/RestreamStarted"
+        },
+        {
+          "$ref": "#/channels/streamEvents/messages/RestreamReconnecting"
+        },
+        {
+          "$ref": "#/channels/streamEvents/messages/RestreamStopped"
         }
       ]
     },
@@ -308,6 +335,15 @@ export const ASYNCAPI_DOCUMENT: Readonly<Record<string, unknown>> = {
         },
         {
           "$ref": "#/channels/channelEvents/messages/ChannelViewersCounted"
+        },
+        {
+          "$ref": "#/channels/channelEvents/messages/RestreamDestinationAdded"
+        },
+        {
+          "$ref": "#/channels/channelEvents/messages/RestreamDestinationUpdated"
+        },
+        {
+          "$ref": "#/channels/channelEvents/messages/RestreamDestinationRemoved"
         }
       ]
     },
@@ -1050,6 +1086,108 @@ export const ASYNCAPI_DOCUMENT: Readonly<Record<string, unknown>> = {
         },
         "payload": {
           "$ref": "#/components/schemas/StreamIngestHealthReported"
+        }
+      },
+      "RestreamDestinationAdded": {
+        "name": "RestreamDestinationAdded",
+        "title": "RestreamDestinationAdded v1",
+        "contentType": "application/json",
+        "headers": {
+          "type": "object",
+          "properties": {
+            "Nats-Msg-Id": {
+              "type": "string",
+              "description": "The event id (JetStream deduplication)."
+            }
+          }
+        },
+        "payload": {
+          "$ref": "#/components/schemas/RestreamDestinationAdded"
+        }
+      },
+      "RestreamDestinationUpdated": {
+        "name": "RestreamDestinationUpdated",
+        "title": "RestreamDestinationUpdated v1",
+        "contentType": "application/json",
+        "headers": {
+          "type": "object",
+          "properties": {
+            "Nats-Msg-Id": {
+              "type": "string",
+              "description": "The event id (JetStream deduplication)."
+            }
+          }
+        },
+        "payload": {
+          "$ref": "#/components/schemas/RestreamDestinationUpdated"
+        }
+      },
+      "RestreamDestinationRemoved": {
+        "name": "RestreamDestinationRemoved",
+        "title": "RestreamDestinationRemoved v1",
+        "contentType": "application/json",
+        "headers": {
+          "type": "object",
+          "properties": {
+            "Nats-Msg-Id": {
+              "type": "string",
+              "description": "The event id (JetStream deduplication)."
+            }
+          }
+        },
+        "payload": {
+          "$ref": "#/components/schemas/RestreamDestinationRemoved"
+        }
+      },
+      "RestreamStarted": {
+        "name": "RestreamStarted",
+        "title": "RestreamStarted v1",
+        "contentType": "application/json",
+        "headers": {
+          "type": "object",
+          "properties": {
+            "Nats-Msg-Id": {
+              "type": "string",
+              "description": "The event id (JetStream deduplication)."
+            }
+          }
+        },
+        "payload": {
+          "$ref": "#/components/schemas/RestreamStarted"
+        }
+      },
+      "RestreamReconnecting": {
+        "name": "RestreamReconnecting",
+        "title": "RestreamReconnecting v1",
+        "contentType": "application/json",
+        "headers": {
+          "type": "object",
+          "properties": {
+            "Nats-Msg-Id": {
+              "type": "string",
+              "description": "The event id (JetStream deduplication)."
+            }
+          }
+        },
+        "payload": {
+          "$ref": "#/components/schemas/RestreamReconnecting"
+        }
+      },
+      "RestreamStopped": {
+        "name": "RestreamStopped",
+        "title": "RestreamStopped v1",
+        "contentType": "application/json",
+        "headers": {
+          "type": "object",
+          "properties": {
+            "Nats-Msg-Id": {
+              "type": "string",
+              "description": "The event id (JetStream deduplication)."
+            }
+          }
+        },
+        "payload": {
+          "$ref": "#/components/schemas/RestreamStopped"
         }
       }
     },
@@ -2375,6 +2513,206 @@ export const ASYNCAPI_DOCUMENT: Readonly<Record<string, unknown>> = {
           "avDriftMs"
         ],
         "description": "Data of `StreamIngestHealthReported` (on `evt.stream.<channelId>`), one per live session every  {@link  INGEST_HEALTH_INTERVAL_MS } , measured over the interval that just ended."
+      },
+      "RestreamDestinationAddedV1": {
+        "type": "object",
+        "properties": {
+          "channelId": {
+            "type": "string"
+          },
+          "destinationId": {
+            "type": "string"
+          },
+          "name": {
+            "type": "string",
+            "description": "Shown in the dashboard, e.g. `Twitch`; 1-64 characters."
+          },
+          "url": {
+            "type": "string",
+            "description": "Server URL, `rtmp://` or `rtmps://` ( {@link  validateRestreamUrl } ); the key is appended as the last path segment."
+          },
+          "keySealed": {
+            "type": "string",
+            "description": "The stream key sealed with AES-256-GCM (`v1.<iv>.<ciphertext+tag>`, base64url); never the key itself."
+          },
+          "keyLast4": {
+            "type": "string",
+            "description": "Last four characters of the key, for display."
+          },
+          "enabled": {
+            "type": "boolean",
+            "description": "Pushed when the channel goes live."
+          }
+        },
+        "required": [
+          "channelId",
+          "destinationId",
+          "name",
+          "url",
+          "keySealed",
+          "keyLast4",
+          "enabled"
+        ],
+        "description": "A destination was added to a channel."
+      },
+      "RestreamDestinationUpdatedV1": {
+        "type": "object",
+        "properties": {
+          "channelId": {
+            "type": "string"
+          },
+          "destinationId": {
+            "type": "string"
+          },
+          "name": {
+            "type": "string"
+          },
+          "url": {
+            "type": "string"
+          },
+          "enabled": {
+            "type": "boolean"
+          },
+          "keySealed": {
+            "type": "string",
+            "description": "A new sealed key; absent: the key is unchanged."
+          },
+          "keyLast4": {
+            "type": "string",
+            "description": "Last four characters of the new key; present with `keySealed`."
+          }
+        },
+        "required": [
+          "channelId",
+          "destinationId",
+          "name",
+          "url",
+          "enabled"
+        ],
+        "description": "A destination's settings now read as given (the key only when it was replaced)."
+      },
+      "RestreamDestinationRemovedV1": {
+        "type": "object",
+        "properties": {
+          "channelId": {
+            "type": "string"
+          },
+          "destinationId": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "channelId",
+          "destinationId"
+        ],
+        "description": "A destination was removed from its channel."
+      },
+      "RestreamStartedV1": {
+        "type": "object",
+        "properties": {
+          "channelId": {
+            "type": "string"
+          },
+          "sessionId": {
+            "type": "string"
+          },
+          "destinationId": {
+            "type": "string"
+          },
+          "attempt": {
+            "type": "number"
+          },
+          "ingestNodeId": {
+            "type": "string",
+            "description": "The ingest node that pushes."
+          }
+        },
+        "required": [
+          "channelId",
+          "sessionId",
+          "destinationId",
+          "attempt",
+          "ingestNodeId"
+        ],
+        "description": "A push to a destination is running: its server accepted the stream and media flows. `attempt` counts from 1 per session."
+      },
+      "RestreamReconnectingV1": {
+        "type": "object",
+        "properties": {
+          "channelId": {
+            "type": "string"
+          },
+          "sessionId": {
+            "type": "string"
+          },
+          "destinationId": {
+            "type": "string"
+          },
+          "attempt": {
+            "type": "number"
+          },
+          "reason": {
+            "type": "string",
+            "description": "Why, for the streamer: ffmpeg's last error line (no key, no URL path)."
+          },
+          "retryInMs": {
+            "type": "number",
+            "description": "Milliseconds until the next attempt."
+          },
+          "ingestNodeId": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "channelId",
+          "sessionId",
+          "destinationId",
+          "attempt",
+          "reason",
+          "retryInMs",
+          "ingestNodeId"
+        ],
+        "description": "A push failed (could not connect, or the connection dropped) and is retried after `retryInMs` (exponential backoff, capped). `attempt` is the attempt that failed."
+      },
+      "RestreamStoppedV1": {
+        "type": "object",
+        "properties": {
+          "channelId": {
+            "type": "string"
+          },
+          "sessionId": {
+            "type": "string"
+          },
+          "destinationId": {
+            "type": "string"
+          },
+          "reason": {
+            "$ref": "#/components/schemas/RestreamStopReason"
+          },
+          "ingestNodeId": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "channelId",
+          "sessionId",
+          "destinationId",
+          "reason",
+          "ingestNodeId"
+        ],
+        "description": "A push to a destination stopped: the session ended (`session-ended`) or its publisher dropped (`publisher-disconnected`; a reconnect within the window starts the push again), the destination was disabled, changed (`updated`: restarted with the new settings) or removed, or the node shut down."
+      },
+      "RestreamStopReason": {
+        "type": "string",
+        "enum": [
+          "session-ended",
+          "publisher-disconnected",
+          "disabled",
+          "updated",
+          "removed",
+          "node-shutdown"
+        ],
+        "description": "Why a push stopped."
       },
       "EventMeta": {
         "type": "object",
@@ -4071,6 +4409,264 @@ export const ASYNCAPI_DOCUMENT: Readonly<Record<string, unknown>> = {
           },
           "data": {
             "$ref": "#/components/schemas/StreamIngestHealthReportedV1"
+          },
+          "meta": {
+            "$ref": "#/components/schemas/EventMeta"
+          }
+        }
+      },
+      "RestreamDestinationAdded": {
+        "type": "object",
+        "description": "The envelope of a RestreamDestinationAdded event (docs/architecture.md, \"Event conventions\"): `data` is version 1 of its schema.",
+        "required": [
+          "id",
+          "type",
+          "version",
+          "occurredAt",
+          "subject",
+          "data",
+          "meta"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "description": "UUIDv7 (RFC 9562), also the JetStream Nats-Msg-Id: a retried publish is stored once."
+          },
+          "type": {
+            "type": "string",
+            "const": "RestreamDestinationAdded"
+          },
+          "version": {
+            "type": "integer",
+            "const": 1,
+            "description": "Schema version of `data`, the one described here. The log is never rewritten: an event stored at an older version keeps it, and lacks the fields added since (the platform lifts it with an upcaster when it reads it, events/src/catalogue.ts)."
+          },
+          "occurredAt": {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO-8601 UTC with milliseconds."
+          },
+          "subject": {
+            "type": "string",
+            "description": "The subject the event is stored under."
+          },
+          "data": {
+            "$ref": "#/components/schemas/RestreamDestinationAddedV1"
+          },
+          "meta": {
+            "$ref": "#/components/schemas/EventMeta"
+          }
+        }
+      },
+      "RestreamDestinationUpdated": {
+        "type": "object",
+        "description": "The envelope of a RestreamDestinationUpdated event (docs/architecture.md, \"Event conventions\"): `data` is version 1 of its schema.",
+        "required": [
+          "id",
+          "type",
+          "version",
+          "occurredAt",
+          "subject",
+          "data",
+          "meta"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "description": "UUIDv7 (RFC 9562), also the JetStream Nats-Msg-Id: a retried publish is stored once."
+          },
+          "type": {
+            "type": "string",
+            "const": "RestreamDestinationUpdated"
+          },
+          "version": {
+            "type": "integer",
+            "const": 1,
+            "description": "Schema version of `data`, the one described here. The log is never rewritten: an event stored at an older version keeps it, and lacks the fields added since (the platform lifts it with an upcaster when it reads it, events/src/catalogue.ts)."
+          },
+          "occurredAt": {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO-8601 UTC with milliseconds."
+          },
+          "subject": {
+            "type": "string",
+            "description": "The subject the event is stored under."
+          },
+          "data": {
+            "$ref": "#/components/schemas/RestreamDestinationUpdatedV1"
+          },
+          "meta": {
+            "$ref": "#/components/schemas/EventMeta"
+          }
+        }
+      },
+      "RestreamDestinationRemoved": {
+        "type": "object",
+        "description": "The envelope of a RestreamDestinationRemoved event (docs/architecture.md, \"Event conventions\"): `data` is version 1 of its schema.",
+        "required": [
+          "id",
+          "type",
+          "version",
+          "occurredAt",
+          "subject",
+          "data",
+          "meta"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "description": "UUIDv7 (RFC 9562), also the JetStream Nats-Msg-Id: a retried publish is stored once."
+          },
+          "type": {
+            "type": "string",
+            "const": "RestreamDestinationRemoved"
+          },
+          "version": {
+            "type": "integer",
+            "const": 1,
+            "description": "Schema version of `data`, the one described here. The log is never rewritten: an event stored at an older version keeps it, and lacks the fields added since (the platform lifts it with an upcaster when it reads it, events/src/catalogue.ts)."
+          },
+          "occurredAt": {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO-8601 UTC with milliseconds."
+          },
+          "subject": {
+            "type": "string",
+            "description": "The subject the event is stored under."
+          },
+          "data": {
+            "$ref": "#/components/schemas/RestreamDestinationRemovedV1"
+          },
+          "meta": {
+            "$ref": "#/components/schemas/EventMeta"
+          }
+        }
+      },
+      "RestreamStarted": {
+        "type": "object",
+        "description": "The envelope of a RestreamStarted event (docs/architecture.md, \"Event conventions\"): `data` is version 1 of its schema.",
+        "required": [
+          "id",
+          "type",
+          "version",
+          "occurredAt",
+          "subject",
+          "data",
+          "meta"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "description": "UUIDv7 (RFC 9562), also the JetStream Nats-Msg-Id: a retried publish is stored once."
+          },
+          "type": {
+            "type": "string",
+            "const": "RestreamStarted"
+          },
+          "version": {
+            "type": "integer",
+            "const": 1,
+            "description": "Schema version of `data`, the one described here. The log is never rewritten: an event stored at an older version keeps it, and lacks the fields added since (the platform lifts it with an upcaster when it reads it, events/src/catalogue.ts)."
+          },
+          "occurredAt": {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO-8601 UTC with milliseconds."
+          },
+          "subject": {
+            "type": "string",
+            "description": "The subject the event is stored under."
+          },
+          "data": {
+            "$ref": "#/components/schemas/RestreamStartedV1"
+          },
+          "meta": {
+            "$ref": "#/components/schemas/EventMeta"
+          }
+        }
+      },
+      "RestreamReconnecting": {
+        "type": "object",
+        "description": "The envelope of a RestreamReconnecting event (docs/architecture.md, \"Event conventions\"): `data` is version 1 of its schema.",
+        "required": [
+          "id",
+          "type",
+          "version",
+          "occurredAt",
+          "subject",
+          "data",
+          "meta"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "description": "UUIDv7 (RFC 9562), also the JetStream Nats-Msg-Id: a retried publish is stored once."
+          },
+          "type": {
+            "type": "string",
+            "const": "RestreamReconnecting"
+          },
+          "version": {
+            "type": "integer",
+            "const": 1,
+            "description": "Schema version of `data`, the one described here. The log is never rewritten: an event stored at an older version keeps it, and lacks the fields added since (the platform lifts it with an upcaster when it reads it, events/src/catalogue.ts)."
+          },
+          "occurredAt": {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO-8601 UTC with milliseconds."
+          },
+          "subject": {
+            "type": "string",
+            "description": "The subject the event is stored under."
+          },
+          "data": {
+            "$ref": "#/components/schemas/RestreamReconnectingV1"
+          },
+          "meta": {
+            "$ref": "#/components/schemas/EventMeta"
+          }
+        }
+      },
+      "RestreamStopped": {
+        "type": "object",
+        "description": "The envelope of a RestreamStopped event (docs/architecture.md, \"Event conventions\"): `data` is version 1 of its schema.",
+        "required": [
+          "id",
+          "type",
+          "version",
+          "occurredAt",
+          "subject",
+          "data",
+          "meta"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "description": "UUIDv7 (RFC 9562), also the JetStream Nats-Msg-Id: a retried publish is stored once."
+          },
+          "type": {
+            "type": "string",
+            "const": "RestreamStopped"
+          },
+          "version": {
+            "type": "integer",
+            "const": 1,
+            "description": "Schema version of `data`, the one described here. The log is never rewritten: an event stored at an older version keeps it, and lacks the fields added since (the platform lifts it with an upcaster when it reads it, events/src/catalogue.ts)."
+          },
+          "occurredAt": {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO-8601 UTC with milliseconds."
+          },
+          "subject": {
+            "type": "string",
+            "description": "The subject the event is stored under."
+          },
+          "data": {
+            "$ref": "#/components/schemas/RestreamStoppedV1"
           },
           "meta": {
             "$ref": "#/components/schemas/EventMeta"

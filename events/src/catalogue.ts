@@ -9,6 +9,9 @@ import type {
   ChatSettingsChangedV1, ChatUserBannedV1, ChatUserTimedOutV1, ChatUserUnbannedV1, ModerationItemResolvedV1,
 } from './chat.js';
 import type { StreamIngestHealthReportedV1 } from './telemetry.js';
+import type {
+  RestreamDestinationAddedV1, RestreamDestinationRemovedV1, RestreamDestinationUpdatedV1, RestreamReconnectingV1, RestreamStartedV1, RestreamStoppedV1,
+} from './restream.js';
 
 /**
  * Media description of a published source, as the ingest node learned it from the RTMP
@@ -210,6 +213,12 @@ export interface EventDataByType {
   ModerationItemResolved: ModerationItemResolvedV1;
   ChannelViewersCounted: ChannelViewersCountedV1;
   StreamIngestHealthReported: StreamIngestHealthReportedV1;
+  RestreamDestinationAdded: RestreamDestinationAddedV1;
+  RestreamDestinationUpdated: RestreamDestinationUpdatedV1;
+  RestreamDestinationRemoved: RestreamDestinationRemovedV1;
+  RestreamStarted: RestreamStartedV1;
+  RestreamReconnecting: RestreamReconnectingV1;
+  RestreamStopped: RestreamStoppedV1;
 }
 
 /** Every event type name in the catalogue. */
@@ -256,6 +265,12 @@ export const CURRENT_VERSION: { readonly [K in EventType]: number } = {
   ModerationItemResolved: 1,
   ChannelViewersCounted: 1,
   StreamIngestHealthReported: 1,
+  RestreamDestinationAdded: 1,
+  RestreamDestinationUpdated: 1,
+  RestreamDestinationRemoved: 1,
+  RestreamStarted: 1,
+  RestreamReconnecting: 1,
+  RestreamStopped: 1,
 };
 
 /** A decoded, current-version domain event. A discriminated union on `type`. */
@@ -321,6 +336,12 @@ const REQUIRED_STRING_FIELDS: { readonly [K in EventType]: readonly string[] } =
   ModerationItemResolved: ['channelId', 'itemId', 'actorUserId', 'resolution'],
   ChannelViewersCounted: ['channelId'],
   StreamIngestHealthReported: ['channelId', 'sessionId'],
+  RestreamDestinationAdded: ['channelId', 'destinationId', 'name', 'url', 'keySealed', 'keyLast4'],
+  RestreamDestinationUpdated: ['channelId', 'destinationId', 'name', 'url'],
+  RestreamDestinationRemoved: ['channelId', 'destinationId'],
+  RestreamStarted: ['channelId', 'sessionId', 'destinationId', 'ingestNodeId'],
+  RestreamReconnecting: ['channelId', 'sessionId', 'destinationId', 'reason', 'ingestNodeId'],
+  RestreamStopped: ['channelId', 'sessionId', 'destinationId', 'reason', 'ingestNodeId'],
 };
 
 function isEventType(t: unknown): t is EventType {

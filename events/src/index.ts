@@ -16,5 +16,6 @@ export * from './text.js';
 export * from './telemetry.js';
 export * from './media.js';
 export * from './routing.js';
+export * from './restream.js';
 export * from './webhooks.js';
 export * from './moderation.js';

@@ -61,6 +61,12 @@ export const EVENT_SUBJECT_FAMILIES: { readonly [K in EventType]: readonly Event
   ChatMessageReported: ['channel'],
   ChatMessageHeld: ['channel'],
   ModerationItemResolved: ['channel'],
+  RestreamDestinationAdded: ['channel'],
+  RestreamDestinationUpdated: ['channel'],
+  RestreamDestinationRemoved: ['channel'],
+  RestreamStarted: ['stream'],
+  RestreamReconnecting: ['stream'],
+  RestreamStopped: ['stream'],
 };
 
 /**

@@ -24,6 +24,7 @@ import { chatRoutes } from './routes/chat.js';
 import { beaconRoutes } from './routes/beacons.js';
 import { analyticsRoutes, type AnalyticsClient } from './routes/analytics.js';
 import { playbackRoutes } from './routes/playback.js';
+import { restreamRoutes } from './routes/restream.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
 /** Dependencies and settings of {@link buildApp}. */
@@ -229,6 +230,7 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
   await userRoutes(app, ctx);
   await discoveryRoutes(app, ctx);
   await channelRoutes(app, ctx);
+  await restreamRoutes(app, ctx);
   await streamRoutes(app, ctx);
   await playbackRoutes(app, ctx);
   await notificationRoutes(app, ctx);

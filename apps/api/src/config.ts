@@ -5,10 +5,10 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { natsAuthFromEnv, type NatsAuth } from '@live/messaging';
-import { parseJwtKeys, type JwtKey } from '@live/auth';
+import { parseJwtKeys, restreamSealingKey, type JwtKey } from '@live/auth';
 import {
   ConfigError, edgePathwaysSettings, parseEdgePathways, Host, List, Port, Secret, Url, clickhouseClientSettings, databaseSettings, logSettings, natsSettings, checkSettings, parseSetting, servedOverHttps, tlsFilesOf, tlsSettings, trustProxySettings,
-  type EdgePathway,
+  restreamSettings, type EdgePathway,
 } from '@live/runtime';
 import { DEFAULT_API_CONFIG, type ApiConfig } from './context.js';
 
@@ -23,6 +23,7 @@ export const apiConfigSchema = Type.Object({
   PUBLIC_URL: Type.Optional(Url('Public origin of the platform as viewers reach it, e.g. `https://live.example.com`: the default CORS origin, and `https` turns on HSTS.', ['http', 'https'])),
   ...databaseSettings,
   ...natsSettings,
+  ...restreamSettings,
   JWT_KEYS: Secret('Access-token key ring, `kid:secret[,kid:secret…]`: the first key signs, every key verifies; each secret at least 32 characters.', 32),
   PLAYBACK_KEYS: Type.Optional(Secret('Playback-token key ring shared with the edge (same format); default: `JWT_KEYS`.', 32)),
   PLAYBACK_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 10, maximum: 86_400, default: DEFAULT_API_CONFIG.playbackTokenTtlSeconds, description: 'Lifetime of a playback token, seconds (players renew them before they expire).' }),
@@ -102,6 +103,7 @@ export function deriveApiConfig(s: ApiSettings): ApiProcessConfig {
       edgePathways: edgePathwaysOf(s.EDGE_PATHWAYS),
       edgeHealthIntervalMs: s.EDGE_HEALTH_INTERVAL_MS,
       steeringTtlSeconds: s.STEERING_TTL_SECONDS,
+      ...(s.RESTREAM_KEY_SECRET ? { restreamSealing: parseSetting('RESTREAM_KEY_SECRET', s.RESTREAM_KEY_SECRET, restreamSealingKey) } : {}),
     },
   };
 }

@@ -5,7 +5,7 @@ import { waitForProjection, type Db } from '@live/db';
 import { appendEvent, ConcurrencyError, type Messaging } from '@live/messaging';
 import { ApiError } from './errors.js';
 import { PasswordHasher } from './auth/passwords.js';
-import type { AuthUser, JwtKey } from '@live/auth';
+import type { AuthUser, JwtKey, SealingKey } from '@live/auth';
 import type { EdgePathway } from '@live/runtime';
 
 export type { AuthUser, JwtKey } from '@live/auth';
@@ -70,6 +70,8 @@ export interface ApiConfig {
   readonly edgeHealthIntervalMs: number;
   /** TTL of the steering manifest, seconds (default 2): how soon players follow a change. */
   readonly steeringTtlSeconds: number;
+  /** Seals restream destination keys (`RESTREAM_KEY_SECRET`); undefined: destinations cannot be added or given a new key. */
+  readonly restreamSealing?: SealingKey;
 }
 
 /** Defaults of {@link ApiConfig} (all but `jwtKeys`). */

@@ -13,6 +13,7 @@ export const API_ERRORS = {
   INVALID_CURSOR: { status: 400, message: 'The cursor is not one this API issued.' },
   BEACON_TIME_IN_FUTURE: { status: 400, message: 'A beacon is timestamped too far in the future (check the clock); nothing was accepted.' },
   BEACON_TOO_OLD: { status: 400, message: 'A beacon is older than the API accepts; nothing was accepted.' },
+  INVALID_RESTREAM_DESTINATION: { status: 400, message: 'The restream destination is not valid: an rtmp:// or rtmps:// URL and a stream key.' },
   ANALYTICS_RANGE_INVALID: { status: 400, message: 'The time range or interval is out of bounds.' },
   WEBHOOK_URL_INVALID: { status: 400, message: 'The webhook URL must be an absolute http:// or https:// URL without a user or password.' },
   UNAUTHENTICATED: { status: 401, message: 'Sign in first: this needs a valid access token.' },
@@ -33,6 +34,7 @@ export const API_ERRORS = {
   USER_NOT_FOUND: { status: 404, message: 'No such user.' },
   CHANNEL_NOT_FOUND: { status: 404, message: 'No such channel.' },
   STREAM_KEY_NOT_FOUND: { status: 404, message: 'No such stream key.' },
+  RESTREAM_DESTINATION_NOT_FOUND: { status: 404, message: 'No such restream destination.' },
   MODERATION_ITEM_NOT_FOUND: { status: 404, message: 'No such moderation-queue item.' },
   WEBHOOK_NOT_FOUND: { status: 404, message: 'No such webhook endpoint.' },
   WEBHOOK_DELIVERY_NOT_FOUND: { status: 404, message: 'No such delivery of this webhook endpoint.' },
@@ -41,6 +43,7 @@ export const API_ERRORS = {
   CHANNEL_EXISTS: { status: 409, message: 'You already have a channel.' },
   STREAM_KEY_REVOKED: { status: 409, message: 'The stream key is revoked.' },
   STREAM_KEY_LIMIT: { status: 409, message: 'The channel has the most active stream keys allowed; revoke one first.' },
+  RESTREAM_DESTINATION_LIMIT: { status: 409, message: 'The channel has the most restream destinations allowed (10); remove one first.' },
   STREAM_NOT_LIVE: { status: 409, message: 'The stream is not live.' },
   MODERATION_ITEM_RESOLVED: { status: 409, message: 'The moderation-queue item was already resolved.' },
   RESOLUTION_NOT_APPLICABLE: { status: 409, message: 'That resolution does not apply to this item: approve held messages, delete reported ones.' },
@@ -56,6 +59,7 @@ export const API_ERRORS = {
   INTERNAL: { status: 500, message: 'Internal error.' },
   NOT_READY: { status: 503, message: 'A dependency is unavailable.' },
   EVENT_LOG_UNAVAILABLE: { status: 503, message: 'The event log is unavailable; nothing was changed. Retry.' },
+  RESTREAM_NOT_CONFIGURED: { status: 503, message: 'Restreaming is not configured on this server (RESTREAM_KEY_SECRET); ask its operator.' },
   ANALYTICS_UNAVAILABLE: { status: 503, message: 'Analytics are unavailable (no ClickHouse configured, or it does not answer). Retry later.' },
 } as const;
 

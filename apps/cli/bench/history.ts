@@ -1,8 +1,9 @@
 /**
  * A synthetic EVENTS history for the read-model replay benchmark (`bench:replay`) and the
- * batch-invariance test: accounts, channels with stream keys, follows, broadcasts with viewer
- * counts and ingest health, and chat moderation, in proportions like a running platform's log
- * (most events are viewer counts and ingest health of live sessions). Deterministic for a seed.
+ * batch-invariance test: accounts, channels with stream keys and restream destinations, follows,
+ * broadcasts with viewer counts, ingest health and restream states, and chat moderation, in
+ * proportions like a running platform's log (most events are viewer counts and ingest health of
+ * live sessions). Deterministic for a seed.
  */
 import {
   channelSubject, domainEvent, streamEvent, userSubject, type DomainEvent, type EventClock, type EventDataByType, type EventType,
@@ -28,11 +29,12 @@ interface Sim {
   readonly clock: EventClock & { t: number };
   readonly out: DomainEvent[];
   readonly users: string[];
-  readonly channels: Array<{ id: string; owner: string; keyId: string; keyN: number; live: string | null; sessions: number }>;
+  readonly channels: Array<{ id: string; owner: string; keyId: string; keyN: number; live: string | null; sessions: number; destinations: string[] }>;
   readonly follows: Set<string>;
   readonly queue: Array<{ id: string; channelId: string; messageId: string }>;
   nextUser: number;
   nextMessage: number;
+  nextDestination: number;
 }
 
 const producer = 'bench:history';
@@ -77,7 +79,7 @@ function issueKey(s: Sim, c: Sim['channels'][number], rotate: boolean): void {
 
 function createChannel(s: Sim): void {
   const owner = pick(s, s.users);
-  const c = { id: `ch-${s.channels.length}`, owner, keyId: '', keyN: 0, live: null, sessions: 0 };
+  const c = { id: `ch-${s.channels.length}`, owner, keyId: '', keyN: 0, live: null, sessions: 0, destinations: [] as string[] };
   s.channels.push(c);
   emit(s, 'ChannelCreated', channelSubject(c.id), { channelId: c.id, ownerUserId: owner, displayName: `Channel ${s.channels.length}` });
   issueKey(s, c, false);
@@ -126,13 +128,48 @@ function liveTelemetry(s: Sim): void {
   const live = s.channels.filter((c) => c.live);
   if (live.length === 0) { startBroadcast(s, pick(s, s.channels)); return; }
   const c = pick(s, live);
-  if (s.rnd() < 0.55) {
+  const r = s.rnd();
+  if (r < 0.55) {
     emit(s, 'ChannelViewersCounted', channelSubject(c.id), { channelId: c.id, viewers: Math.floor(s.rnd() * 5000) });
+  } else if (r < 0.6 && c.destinations.length > 0) {
+    restreamState(s, c);
   } else {
     emitStream(s, 'StreamIngestHealthReported', {
       channelId: c.id, sessionId: c.live!, intervalMs: 5000, bitrateKbps: 6000, videoBitrateKbps: 5800, audioBitrateKbps: 160,
       frameRate: 30, keyframeIntervalSeconds: 2, avDriftMs: 3,
     });
+  }
+}
+
+/** A restream push of a live channel changed state (RestreamStarted / Reconnecting / Stopped). */
+function restreamState(s: Sim, c: Sim['channels'][number]): void {
+  const base = { channelId: c.id, sessionId: c.live!, destinationId: pick(s, c.destinations), ingestNodeId: 'ingest-a' };
+  const r = s.rnd();
+  const attempt = 1 + Math.floor(s.rnd() * 4);
+  if (r < 0.5) emitStream(s, 'RestreamStarted', { ...base, attempt });
+  else if (r < 0.8) emitStream(s, 'RestreamReconnecting', { ...base, attempt, reason: 'Connection refused', retryInMs: 1000 * 2 ** (attempt - 1) });
+  else emitStream(s, 'RestreamStopped', { ...base, reason: 'session-ended' });
+}
+
+/** A channel's restream destinations: one added, changed or removed. */
+function restreamChange(s: Sim, c: Sim['channels'][number]): void {
+  const sub = channelSubject(c.id);
+  const r = s.rnd();
+  if (c.destinations.length === 0 || r < 0.4) {
+    const destinationId = `d-${++s.nextDestination}`;
+    c.destinations.push(destinationId);
+    emit(s, 'RestreamDestinationAdded', sub, { channelId: c.id, destinationId, name: 'Twitch', url: 'rtmp://live.twitch.tv/app', keySealed: `v1.sealed${s.nextDestination}`, keyLast4: '1234', enabled: s.rnd() < 0.8 });
+  } else if (r < 0.8) {
+    const destinationId = pick(s, c.destinations);
+    emit(s, 'RestreamDestinationUpdated', sub, {
+      channelId: c.id, destinationId, name: `Dest ${Math.floor(s.rnd() * 100)}`, url: 'rtmps://a.rtmp.youtube.com/live2', enabled: s.rnd() < 0.7,
+      ...(s.rnd() < 0.3 ? { keySealed: `v1.resealed${s.clock.t}`, keyLast4: '5678' } : {}),
+    });
+  } else {
+    // A removed destination's later state events (a push still stopping) change nothing.
+    const destinationId = pick(s, c.destinations);
+    if (s.rnd() < 0.8) c.destinations = c.destinations.filter((d) => d !== destinationId);
+    emit(s, 'RestreamDestinationRemoved', sub, { channelId: c.id, destinationId });
   }
 }
 
@@ -180,12 +217,12 @@ function channelChange(s: Sim): void {
   } else if (r < 0.65) issueKey(s, c, true);
   else if (r < 0.7) emit(s, 'StreamKeyRevoked', sub, { channelId: c.id, keyId: c.keyId, actorUserId: c.owner });
   else if (r < 0.85) emit(s, s.rnd() < 0.6 ? 'ChannelModeratorAdded' : 'ChannelModeratorRemoved', sub, { channelId: c.id, userId: pick(s, s.users), actorUserId: c.owner });
-  else {
+  else if (r < 0.93) {
     emit(s, 'ChannelPlaybackPolicyChanged', sub, {
       channelId: c.id, visibility: pick(s, ['public', 'followers', 'allowlist'] as const), allowList: [pick(s, s.users), pick(s, s.users)],
       encryption: { enabled: s.rnd() < 0.3, rotateEverySegments: Math.floor(s.rnd() * 10) }, bindAddress: s.rnd() < 0.2, actorUserId: c.owner,
     });
-  }
+  } else restreamChange(s, c);
 }
 
 /**
@@ -195,7 +232,7 @@ function channelChange(s: Sim): void {
 export function syntheticHistory(opts: HistoryOptions): DomainEvent[] {
   const rnd = prng(opts.seed);
   const clock = { t: opts.startMs ?? Date.UTC(2026, 0, 1), now() { return this.t; }, randomBytes: (n: number) => Uint8Array.from({ length: n }, () => Math.floor(rnd() * 256)) };
-  const s: Sim = { rnd, clock, out: [], users: [], channels: [], follows: new Set(), queue: [], nextUser: 0, nextMessage: 0 };
+  const s: Sim = { rnd, clock, out: [], users: [], channels: [], follows: new Set(), queue: [], nextUser: 0, nextMessage: 0, nextDestination: 0 };
   for (let i = 0; i < opts.users; i++) register(s);
   for (let i = 0; i < opts.channels; i++) createChannel(s);
   while (s.out.length < opts.events) {

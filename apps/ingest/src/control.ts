@@ -33,7 +33,7 @@
  */
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
-import { ALL_CHANNEL_SUBJECTS, ALL_STREAM_SUBJECTS, EVENTS_STREAM, decodeEvent, type DomainEvent, type EventType } from '@live/events';
+import { ALL_CHANNEL_SUBJECTS, ALL_STREAM_SUBJECTS, EVENTS_STREAM, decodeEvent, type DomainEvent, type EventOf, type EventType } from '@live/events';
 import { followSubject, type Messaging } from '@live/messaging';
 import type { RtmpServer, RtmpSessionInfo } from './rtmp/index.js';
 
@@ -58,7 +58,9 @@ export interface ControlPlan {
 }
 
 /** Event types the listener acts on; every other event on the two filters is ignored. */
-export const CONTROL_EVENT_TYPES: ReadonlySet<EventType> = new Set<EventType>(['StreamKeyRevoked', 'StreamKeyRotated', 'StreamStopRequested']);
+export const CONTROL_EVENT_TYPES: ReadonlySet<EventType> = new Set<EventType>([
+  'StreamKeyRevoked', 'StreamKeyRotated', 'StreamStopRequested', 'RestreamDestinationAdded', 'RestreamDestinationUpdated', 'RestreamDestinationRemoved',
+]);
 
 /** Kick reason (the PublishEnded `detail`) of a revoked key. */
 export const KEY_REVOKED_REASON = 'stream key revoked';
@@ -104,6 +106,8 @@ export interface ControlListenerOptions {
   readonly deniedKeyTtlMs?: number;
   /** Delays before recreating a consumer whose iterator ended, ms, by attempt. Default 500, 1000, 2000, 5000. */
   readonly retryDelaysMs?: readonly number[];
+  /** Hears a channel's restream destinations change (restream.ts starts or stops their pushes). */
+  readonly onRestreamDestination?: (event: EventOf<'RestreamDestinationAdded' | 'RestreamDestinationUpdated' | 'RestreamDestinationRemoved'>) => void;
 }
 
 /** A running control listener. */
@@ -158,6 +162,10 @@ export async function startControlListener(opts: ControlListenerOptions): Promis
       event = decodeEvent(raw);
     } catch (err) {
       logger.warn({ err: (err as Error).message, seq: m.seq, subject: m.subject }, 'control: undecodable event ignored');
+      return;
+    }
+    if (event.type === 'RestreamDestinationAdded' || event.type === 'RestreamDestinationUpdated' || event.type === 'RestreamDestinationRemoved') {
+      opts.onRestreamDestination?.(event);
       return;
     }
     const plan = planControl(event, rtmp.sessions());

@@ -1,7 +1,8 @@
 /**
  * Ingest process: `node apps/ingest/dist/main.js` (production) or `tsx src/main.ts`. RTMP (and
  * RTMPS with `RTMPS_TLS_CERT_FILE`/`RTMPS_TLS_KEY_FILE`; renewed certificates are used without a
- * restart) publish listeners, the internal HTTP-FLV relay, `/healthz` and `/metrics`.
+ * restart) publish listeners, the internal HTTP-FLV relay, restreaming to the channels'
+ * destinations, `/healthz` and `/metrics`.
  * Configuration: environment variables validated at start ({@link ingestConfigSchema}).
  */
 import pino from 'pino';
@@ -29,6 +30,7 @@ const node = await startIngestNode({
   ...(s.RTMP_PROXY_PROTOCOL_FROM ? { proxyProtocolFrom: s.RTMP_PROXY_PROTOCOL_FROM } : {}),
   reconnectWindowMs: c.reconnectWindowMs,
   handoverTimeoutMs: s.INGEST_HANDOVER_TIMEOUT_MS,
+  ...(c.restreamSealing ? { restreamSealing: c.restreamSealing } : {}),
 });
 handleShutdown(logger, [
   { name: 'ingest node', run: () => node.close() },

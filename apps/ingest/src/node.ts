@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
+import type { SealingKey } from '@live/auth/sealed';
 import { checkStreamKey, type Db } from '@live/db';
 import { createLeaseStore, type Messaging } from '@live/messaging';
 import { applyTlsReloads, compileProxyTrust, watchTlsFiles, type TlsFilesWatcher } from '@live/runtime';
@@ -10,6 +11,7 @@ import { createRelay, createRelayServer } from './relay/index.js';
 import { KEY_ROTATED_REASON, startControlListener, type ControlListener } from './control.js';
 import { createHealthReporter } from './health-reporter.js';
 import { createPublishLifecycle, type PublishLifecycle } from './publish-lifecycle.js';
+import { createRestreamer } from './restream.js';
 
 /** The RTMP application name publishers use: `rtmp://host/live/<stream key>`. */
 export const INGEST_APP = 'live';
@@ -58,6 +60,11 @@ export interface IngestNodeOptions {
   readonly reconnectWindowMs?: number;
   /** How long to wait for another node's handover answer before deeming it dead, ms (default 1000). */
   readonly handoverTimeoutMs?: number;
+  /**
+   * Opens the channels' restream destination keys (`RESTREAM_KEY_SECRET`, the API's); without
+   * it no destination is pushed (restream.ts).
+   */
+  readonly restreamSealing?: SealingKey;
 }
 
 /** Settings of the RTMPS listener (see {@link IngestNodeOptions.rtmps}). */
@@ -130,6 +137,8 @@ export interface IngestNode {
  * With `rtmps`, a second listener accepts RTMP inside TLS; its certificate is reloaded when the
  * files change (`ingest_tls_reloads_total{result="ok"|"refused"}`, and the served certificate's
  * expiry as `ingest_tls_certificate_expiry_timestamp_seconds`).
+ * While a publish is live, each enabled restream destination of its channel gets a copy of it
+ * (restream.ts: one ffmpeg `-c copy` per destination, retried with backoff, Restream* events).
  * The RTMP bounds (`rtmpLimits`) are exported as `ingest_connections_refused_total{reason}`
  * (`per_address`, `total`: closed at TCP accept), `ingest_connections_closed_by_limit_total{reason}`
  * (`pending_bytes`, `node_pending_bytes`, `unpublished_timeout`), and the gauges
@@ -195,6 +204,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     kick: (connectionId, reason) => rtmpRef?.kick(connectionId, reason) ?? false,
   });
   lifecycleRef = lifecycle;
+  const restream = createRestreamer({ db: opts.db, messaging, logger: logger.child({ component: 'restream' }), nodeId: opts.nodeId, relay, sealing: opts.restreamSealing, registry });
   const proxyTrust = opts.proxyProtocolFrom?.length ? compileProxyTrust(opts.proxyProtocolFrom) : undefined;
   const rtmp = createRtmpServer({
     logger: logger.child({ component: 'rtmp' }),
@@ -234,6 +244,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     async onPublishStarted(s) {
       const sessionId = await lifecycle.started({ connectionId: s.sessionId, channelId: s.channelId, app: s.app, media: s.media, startedAt: s.startedAt });
       live.inc();
+      restream.sessionStarted({ connectionId: s.sessionId, channelId: s.channelId, sessionId });
       logger.info({ sessionId, connectionId: s.sessionId, streamId: s.channelId, media: s.media }, 'publish started');
     },
     async onPublishEnded(s) {
@@ -241,13 +252,17 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
       live.dec();
       bytes.inc(s.bytesReceived);
       ended.inc({ reason: s.reason });
+      // Not awaited: the pushes' RestreamStopped need not hold up the session's end.
+      void restream.sessionStopped(s.sessionId, s.reason === 'unpublished' || s.reason === 'kicked' ? 'session-ended' : 'publisher-disconnected');
       await lifecycle.ended({ connectionId: s.sessionId, reason: s.reason, ...(s.detail !== undefined ? { detail: s.detail } : {}), endedAt: s.endedAt, bytesReceived: s.bytesReceived });
       logger.info({ sessionId, connectionId: s.sessionId, streamId: s.channelId, reason: s.reason, detail: s.detail }, 'publish ended');
     },
   });
   rtmpRef = rtmp;
   rtmpStats = () => rtmp.stats();
-  control = await startControlListener({ messaging, rtmp: controlTarget(rtmp, lifecycle), logger: logger.child({ component: 'control' }), kicks });
+  control = await startControlListener({
+    messaging, rtmp: controlTarget(rtmp, lifecycle), logger: logger.child({ component: 'control' }), kicks, onRestreamDestination: (e) => restream.destinationChanged(e),
+  });
   let rtmpAddress: AddressInfo;
   let rtmpsAddress: AddressInfo | undefined;
   try {
@@ -302,6 +317,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     async close() {
       tlsFiles?.close();
       await controlListener.close();
+      await restream.close(); // first: the pushes stop as `node-shutdown`, not as their publishes' ends
       await rtmp.close();
       await lifecycle.close();
       await health.close();

@@ -130,7 +130,12 @@ interface Slot {
   chain: Promise<unknown>;
 }
 
-async function appendWithRetry(messaging: Messaging, event: EventEnvelope, logger: Logger, attempts: number): Promise<void> {
+/**
+ * Appends `event`, retrying the same envelope (JetStream stores it once) up to `attempts` times
+ * with a doubling delay (400 ms … 5 s).
+ * @throws the last append error.
+ */
+export async function appendWithRetry(messaging: Messaging, event: EventEnvelope, logger: Logger, attempts: number): Promise<void> {
   // The same envelope (same id = Nats-Msg-Id) is retried, so JetStream stores it once.
   for (let i = 1; ; i++) {
     try {

@@ -7,6 +7,7 @@ import { useChannel } from './useChannel';
 import { appSession, useSession } from './useSession';
 import { useAction } from './useAction';
 import { ModerationQueue } from './ModerationQueue';
+import { RestreamPanel } from './RestreamPanel';
 import { WebhooksPanel } from './WebhooksPanel';
 
 /** How often the dashboard re-reads the channel's live state once the stream is set up. */
@@ -250,8 +251,8 @@ function StreamSetup({ channelId }: { channelId: string }) {
 /**
  * `/dashboard` (signed in): create your channel if you have none, then set the stream's
  * title, category and tags and get the RTMP server URL and stream key for OBS (the key in
- * full only when it was just issued; otherwise masked, with how to rotate it), review the
- * chat's moderation queue, and manage the channel's webhooks.
+ * full only when it was just issued; otherwise masked, with how to rotate it), manage the
+ * restream destinations, review the chat's moderation queue, and manage the channel's webhooks.
  */
 export function DashboardPage() {
   const { status, user } = useSession();
@@ -283,6 +284,7 @@ export function DashboardPage() {
       ) : (
         <>
           <StreamSetup key={user.channelId} channelId={user.channelId} />
+          <RestreamPanel key={`restream:${user.channelId}`} channelId={user.channelId} />
           <ModerationQueue key={`queue:${user.channelId}`} channelId={user.channelId} />
           <WebhooksPanel key={`webhooks:${user.channelId}`} channelId={user.channelId} />
         </>

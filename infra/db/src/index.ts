@@ -14,6 +14,7 @@ export * from './sessions.js';
 export * from './projections.js';
 export * from './chat.js';
 export * from './playback.js';
+export * from './restream.js';
 export * from './webhooks.js';
 
 /**

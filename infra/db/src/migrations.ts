@@ -337,6 +337,32 @@ export const MIGRATIONS: Record<string, Migration> = {
       for (const c of ['tags', 'category', 'title']) await db.schema.alterTable('stream_sessions').dropColumn(c).execute();
     },
   },
+  '0009_restream_destinations': {
+    // Restreaming (events/src/restream.ts): a channel's destinations with their sealed keys
+    // (AES-256-GCM, opened only by the ingest node) and the state of their latest push.
+    async up(db: Kysely<any>) {
+      await db.schema.createTable('restream_destinations')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('channel_id', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('key_sealed', 'text', (c) => c.notNull())
+        .addColumn('key_last4', 'text', (c) => c.notNull())
+        .addColumn('enabled', 'boolean', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull().defaultTo('idle').check(sql`state in ('idle','live','reconnecting','stopped')`))
+        .addColumn('state_session_id', 'text')
+        .addColumn('state_attempt', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('state_reason', 'text')
+        .addColumn('state_at', 'timestamptz')
+        .execute();
+      await db.schema.createIndex('restream_destinations_channel_idx').on('restream_destinations').column('channel_id').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropTable('restream_destinations').ifExists().execute();
+    },
+  },
 };
 
 class InCodeProvider implements MigrationProvider {

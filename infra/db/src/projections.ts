@@ -48,8 +48,8 @@ export interface BatchProjectionOutcome {
  * Applies a batch of events of the EVENTS log, in stream order, to every Postgres read model
  * (users, channels (with their playback policy), channel_playback_allowlist, stream_keys,
  * channel_moderators, follows, notifications, stream_sessions, and the chat moderation models
- * chat_settings, chat_restrictions, chat_banned_terms, moderation_queue, chat_moderation_log)
- * in one transaction, together with the projection's offset in `projection_offsets` (name
+ * chat_settings, chat_restrictions, chat_banned_terms, moderation_queue, chat_moderation_log,
+ * and restream_destinations) in one transaction, together with the projection's offset in `projection_offsets` (name
  * {@link READ_MODELS_PROJECTION}):
  * 1. locks the offset row; events whose sequence is not above it are skipped, so redelivery
  *    and a replay over populated tables change nothing;
@@ -136,6 +136,7 @@ export const READ_MODEL_TABLES = {
   chat_banned_terms: ['channel_id', 'position'],
   moderation_queue: ['id'],
   chat_moderation_log: ['id'],
+  restream_destinations: ['id'],
   projection_offsets: ['name'],
 } as const satisfies Partial<Record<keyof Database, readonly string[]>>;
 

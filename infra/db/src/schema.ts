@@ -272,6 +272,32 @@ export interface ChatModerationLogTable {
   created_at: Date;
 }
 
+/**
+ * `restream_destinations`: a channel's restream destinations (RestreamDestination* events) and
+ * the state of the latest push to each (Restream* events of its sessions).
+ */
+export interface RestreamDestinationsTable {
+  id: string;
+  channel_id: string;
+  name: string;
+  /** `rtmp://` or `rtmps://` server URL, without the key. */
+  url: string;
+  /** The stream key sealed with AES-256-GCM (`@live/auth` `sealSecret`); never returned by the API. */
+  key_sealed: string;
+  key_last4: string;
+  enabled: boolean;
+  created_at: Date;
+  updated_at: Date;
+  /** idle: never pushed; live: pushing; reconnecting: failed, retrying; stopped: the last push stopped. */
+  state: ColumnType<'idle' | 'live' | 'reconnecting' | 'stopped', 'idle' | 'live' | 'reconnecting' | 'stopped' | undefined, 'idle' | 'live' | 'reconnecting' | 'stopped'>;
+  state_session_id: string | null;
+  /** The attempt of the latest push (1-based per session; 0 before any). */
+  state_attempt: ColumnType<number, number | undefined, number>;
+  /** Why it is reconnecting or stopped. */
+  state_reason: string | null;
+  state_at: Date | null;
+}
+
 /** Who a webhook endpoint belongs to: one channel (its owner registers it) or the platform (admins). */
 export type WebhookScope = 'channel' | 'platform';
 
@@ -363,6 +389,7 @@ export interface Database {
   chat_banned_terms: ChatBannedTermsTable;
   moderation_queue: ModerationQueueTable;
   chat_moderation_log: ChatModerationLogTable;
+  restream_destinations: RestreamDestinationsTable;
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;

@@ -8,8 +8,8 @@
 # - pnpm 10 (npm install -g; corepack is not used)
 # - Debian packages ffmpeg, chromium, prometheus (for promtool), openssl (the embedded RTMPS
 #   certificate), caddy (the HTTPS front of the production e2e), haproxy (the load balancer of the
-#   cluster profile) and systemd (systemd-analyze checks the deployment units) (apt-get; sudo when
-#   not root)
+#   cluster profile), systemd (systemd-analyze checks the deployment units), nginx and
+#   libnginx-mod-rtmp (the restream e2e's RTMP server) (apt-get; sudo when not root)
 # - nats-server v2.15.3 (go install into $(go env GOPATH)/bin; Debian's is 2.9.10)
 # - Temporal CLI v1.5.1 (go install into $(go env GOPATH)/bin)
 # - with --test, or STACK_PROFILE=cluster: MinIO, pinned module version (go install into
@@ -85,6 +85,8 @@ has_exe caddy || APT_PACKAGES_WANTED+=(caddy) # the tests validate and run infra
 has_exe haproxy /usr/sbin/haproxy "${HAPROXY_PATH:-/nonexistent}" || APT_PACKAGES_WANTED+=(haproxy) # the cluster profile's load balancer
 has_exe systemd-analyze || APT_PACKAGES_WANTED+=(systemd) # the tests verify infra/deploy/systemd's units (absent in minimal containers)
 has_exe openssl || APT_PACKAGES_WANTED+=(openssl) # the embedded stack's self-signed RTMPS certificate
+# Debian's nginx with the RTMP module: the real RTMP server the restream e2e pushes to (started by the test).
+{ has_exe nginx /usr/sbin/nginx && [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ]; } || APT_PACKAGES_WANTED+=(nginx libnginx-mod-rtmp)
 
 if [ "${#APT_PACKAGES_WANTED[@]}" -gt 0 ]; then
   wanted="${APT_PACKAGES_WANTED[*]}"
@@ -97,10 +99,10 @@ if [ "${#APT_PACKAGES_WANTED[@]}" -gt 0 ]; then
   quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${APT_PACKAGES_WANTED[@]}"
   for pkg in "${APT_PACKAGES_WANTED[@]}"; do say "installed ${pkg} (apt-get)"; done
-  # Debian's caddy and haproxy packages enable and start caddy.service (a Caddy on port 80) and
-  # haproxy.service where systemd runs; the platform starts its own when it wants one (tests, a
+  # Debian's caddy, haproxy and nginx packages enable and start caddy.service (a Caddy on port 80),
+  # haproxy.service and nginx.service where systemd runs; the platform starts its own when it wants one (tests, a
   # local front, the cluster profile).
-  for unit in caddy haproxy; do
+  for unit in caddy haproxy nginx; do
     if [[ " ${APT_PACKAGES_WANTED[*]} " == *" ${unit} "* ]] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
       $SUDO systemctl disable --now "${unit}.service" >/dev/null 2>&1 || true
     fi

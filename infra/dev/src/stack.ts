@@ -248,16 +248,18 @@ function jwtKeyRing(dataDir: string, persistent: boolean): string {
 }
 
 /**
- * The secret AES-128 HLS content keys are derived from (`CONTENT_KEY_SECRET`, base64, 32 bytes),
- * shared by the worker (which encrypts) and the edge (which serves keys): from the environment,
- * else one kept in the data dir.
+ * A random secret (32 bytes, base64) named `envName`: from the environment, else one kept in the
+ * data dir as `file` (mode 0600) when `persistent`. Used for `CONTENT_KEY_SECRET` (AES-128 HLS
+ * content keys; the worker encrypts, the edge serves keys) and `RESTREAM_KEY_SECRET` (restream
+ * destination keys; the API seals, the ingest nodes open).
  */
-function contentKeySecret(dataDir: string, persistent: boolean): string {
-  if (process.env.CONTENT_KEY_SECRET) return process.env.CONTENT_KEY_SECRET;
-  const file = join(dataDir, 'content-key-secret');
-  if (persistent && existsSync(file)) return readFileSync(file, 'utf8').trim();
+function keptSecret(dataDir: string, persistent: boolean, envName: string, file: string): string {
+  const fromEnv = process.env[envName];
+  if (fromEnv) return fromEnv;
+  const path = join(dataDir, file);
+  if (persistent && existsSync(path)) return readFileSync(path, 'utf8').trim();
   const secret = randomBytes(32).toString('base64');
-  if (persistent) writeFileSync(file, secret + '\n', { mode: 0o600 });
+  if (persistent) writeFileSync(path, secret + '\n', { mode: 0o600 });
   return secret;
 }
 
@@ -457,7 +459,8 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     const demoChannelId = await seedDemoChannel(messaging, key);
     await messaging.close();
     const jwtKeys = jwtKeyRing(dataDir, persistent);
-    const contentSecret = contentKeySecret(dataDir, persistent);
+    const contentSecret = keptSecret(dataDir, persistent, 'CONTENT_KEY_SECRET', 'content-key-secret');
+    const restreamSecret = keptSecret(dataDir, persistent, 'RESTREAM_KEY_SECRET', 'restream-key-secret');
 
     // The public ports: the apps' own in the single profile, HAProxy's in the cluster profile.
     // A persistent stack (`npm start`) prefers the conventional ports when free; a throwaway one
@@ -525,7 +528,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     };
 
     const plan = await planApps({
-      profile, mode, web: opts.web ?? true, rtmps, rtmpHost: opts.rtmpHost, jwtKeys, contentSecret, internalToken, workRoot,
+      profile, mode, web: opts.web ?? true, rtmps, rtmpHost: opts.rtmpHost, jwtKeys, contentSecret, restreamSecret, internalToken, workRoot,
       behindProxy, apiClickhouseEnv, analyticsEnv, clickhouseUrl, clickhouseWriter, externalClickhouse: externalClickhouse !== '',
       publicPorts: { rtmp: rtmpPort, rtmps: rtmpsPort, api: apiPort, edge: edgePort, chat: chatPort }, rtmpUrl, apiUrl,
       ...(persistent ? { preferIngestHttpPort: opts.ports?.ingestHttp ?? 8090 } : opts.ports?.ingestHttp ? { preferIngestHttpPort: opts.ports.ingestHttp } : {}),

@@ -190,3 +190,5 @@ export const CHROMIUM_ARGS: readonly string[] = [
   '--disable-quic',
   '--autoplay-policy=no-user-gesture-required',
 ];
+
+export { killNginx, nginxRtmpConfig, startNginxRtmp, type NginxRtmp } from './nginx-rtmp.js';

@@ -40,6 +40,8 @@ export interface PlanInput {
   readonly rtmpHost: string | undefined;
   readonly jwtKeys: string;
   readonly contentSecret: string;
+  /** `RESTREAM_KEY_SECRET` of the API (seals restream keys) and the ingest nodes (open them). */
+  readonly restreamSecret: string;
   readonly internalToken: string;
   /** Worker scratch root; each worker of the cluster profile gets a directory in it. */
   readonly workRoot: string;
@@ -189,7 +191,7 @@ function ingestEnv(i: PlanInput, ports: { rtmp: number; rtmps: number; http: num
   const httpUrl = loopback(ports.http);
   return {
     RTMP_PORT: String(ports.rtmp), RTMP_HOST: rtmpHost, HTTP_PORT: String(ports.http), HTTP_HOST: '127.0.0.1',
-    RELAY_BASE_URL: httpUrl, INGEST_NODE_ID: nodeId,
+    RELAY_BASE_URL: httpUrl, INGEST_NODE_ID: nodeId, RESTREAM_KEY_SECRET: i.restreamSecret,
     ...(i.rtmps && ports.rtmps ? { RTMPS_PORT: String(ports.rtmps), RTMPS_TLS_CERT_FILE: i.rtmps.certFile, RTMPS_TLS_KEY_FILE: i.rtmps.keyFile } : {}),
   };
 }
@@ -212,7 +214,7 @@ function steeringEdgeEnv(pathway: string, pathways: string, apiUrl: string): Rec
 }
 
 function apiEnv(i: PlanInput, port: number, proxy: Record<string, string>): Record<string, string> {
-  return { API_PORT: String(port), EDGE_PUBLIC_URL: '', JWT_KEYS: i.jwtKeys, ...proxy, ...i.apiClickhouseEnv, INGEST_PUBLIC_URL: i.rtmpUrl };
+  return { API_PORT: String(port), EDGE_PUBLIC_URL: '', JWT_KEYS: i.jwtKeys, ...proxy, ...i.apiClickhouseEnv, INGEST_PUBLIC_URL: i.rtmpUrl, RESTREAM_KEY_SECRET: i.restreamSecret };
 }
 
 function chatEnv(i: PlanInput, port: number, gatewayId: string, proxy: Record<string, string>): Record<string, string> {

@@ -8,7 +8,7 @@ import { instanceNames, planApps, type PlanInput } from '../src/topology.js';
 
 const base: PlanInput = {
   profile: 'single', mode: 'source', web: true, rtmps: { certFile: '/tls/c.pem', keyFile: '/tls/k.pem' }, rtmpHost: undefined,
-  jwtKeys: 'k1:secret', contentSecret: 'c2VjcmV0', internalToken: 'tok', workRoot: '/data/work', behindProxy: {},
+  jwtKeys: 'k1:secret', contentSecret: 'c2VjcmV0', restreamSecret: 'cmVzdHJlYW0tc2VjcmV0', internalToken: 'tok', workRoot: '/data/work', behindProxy: {},
   apiClickhouseEnv: { CLICKHOUSE_URL: 'http://127.0.0.1:8123' }, analyticsEnv: { CHDB_PATH: '/data/chdb', CLICKHOUSE_HTTP_PORT: '8123' },
   clickhouseUrl: 'http://127.0.0.1:8123', clickhouseWriter: { username: 'writer', password: 'pw' }, externalClickhouse: false,
   publicPorts: { rtmp: 11935, rtmps: 11936, api: 18080, edge: 18081, chat: 18082 }, rtmpUrl: 'rtmp://127.0.0.1:11935/live', apiUrl: 'http://127.0.0.1:18080',

@@ -3,7 +3,7 @@ export {
   type LoadConfigOptions, type SettingDescription, type SettingOptions,
 } from './config.js';
 export {
-  clickhouseClientSettings, databaseSettings, logSettings, natsSettings, servedOverHttps, storageSettings, temporalSettings, tlsFilesOf, tlsSettings, trustProxySettings, PROXY_TRUST_ITEMS,
+  clickhouseClientSettings, databaseSettings, logSettings, natsSettings, restreamSettings, servedOverHttps, storageSettings, temporalSettings, tlsFilesOf, tlsSettings, trustProxySettings, PROXY_TRUST_ITEMS,
 } from './settings.js';
 export { handleShutdown, type ShutdownHandle, type ShutdownLogger, type ShutdownOptions, type ShutdownStep } from './shutdown.js';
 export { clientAddress, compileProxyTrust, type ProxyTrust } from './proxy.js';

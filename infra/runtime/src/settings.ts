@@ -31,6 +31,14 @@ export const databaseSettings = {
   DATABASE_URL: Url('PostgreSQL connection URL of the read models (`sslmode=` and credentials as libpq takes them).', ['postgres', 'postgresql'], { secret: true }),
 };
 
+/**
+ * `RESTREAM_KEY_SECRET`: the secret restream destination keys are sealed under (AES-256-GCM,
+ * `@live/auth` `restreamSealingKey`): the API seals, the ingest nodes open. The same value on both.
+ */
+export const restreamSettings = {
+  RESTREAM_KEY_SECRET: Type.Optional(Secret('Secret restream destination keys are encrypted under (base64, or `hex:<hex>`; at least 16 bytes), the same on the API and every ingest node. Without it the API refuses to add destinations and ingest nodes push none.')),
+};
+
 /** Temporal: where the frontend is and how to reach it. */
 export const temporalSettings = {
   TEMPORAL_ADDRESS: Type.String({ minLength: 1, pattern: '^[^\\s/]+:\\d+$', patternText: 'a `host:port` address', description: 'Temporal frontend gRPC address, `host:port`.' }),

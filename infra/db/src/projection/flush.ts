@@ -139,5 +139,6 @@ export async function flushWorkingSet(trx: Transaction<Database>, ws: WorkingSet
   await writeGroups(db, ws.bannedTerms, 'channel_id');
   await writeTable(db, ws.queue, ['id']);
   await insertRows(db, 'chat_moderation_log', [...ws.moderationLog.values()], 'id');
+  await writeTable(db, ws.restreamDestinations, ['id']);
   return notified;
 }

@@ -33,6 +33,7 @@ export interface BatchNeeds {
   readonly bannedTermsChannels: Set<string>;
   readonly queueIds: Set<string>;
   readonly queueMessageIds: Set<string>;
+  readonly restreamDestinationIds: Set<string>;
 }
 
 /**
@@ -54,6 +55,7 @@ function emptyNeeds(): BatchNeeds {
     userIds: new Set(), usernamesLower: new Set(), emails: new Set(), channelIds: new Set(), streamKeyIds: new Set(), streamKeyHashes: new Set(),
     moderators: new Map(), allowlistChannels: new Set(), follows: new Map(), followedChannels: new Set(), sessionIds: new Set(), liveSessionChannels: new Set(),
     chatSettingsChannels: new Set(), restrictions: new Map(), bannedTermsChannels: new Set(), queueIds: new Set(), queueMessageIds: new Set(),
+    restreamDestinationIds: new Set(),
   };
 }
 
@@ -115,6 +117,10 @@ function addNeeds(n: BatchNeeds, e: DomainEvent): void {
     case 'ChatMessageDeleted':
       n.queueMessageIds.add(e.data.messageId);
       return;
+    case 'RestreamDestinationAdded': case 'RestreamDestinationUpdated': case 'RestreamDestinationRemoved':
+    case 'RestreamStarted': case 'RestreamReconnecting': case 'RestreamStopped':
+      n.restreamDestinationIds.add(e.data.destinationId);
+      return;
     default:
       return;
   }
@@ -149,7 +155,7 @@ function groupBy<R>(rows: readonly R[], owner: (r: R) => string): Map<string, R[
   return out;
 }
 
-/** Loads users, channels and stream keys of the batch. */
+/** Loads users, channels, stream keys and restream destinations of the batch. */
 async function loadAccounts(trx: Transaction<Database>, n: BatchNeeds, ws: WorkingSet): Promise<void> {
   if (n.userIds.size + n.usernamesLower.size + n.emails.size > 0) {
     const rows = await trx.selectFrom('users').selectAll()
@@ -164,6 +170,10 @@ async function loadAccounts(trx: Transaction<Database>, n: BatchNeeds, ws: Worki
     const rows = await trx.selectFrom('stream_keys').selectAll()
       .where((eb) => eb.or([eb('id', '=', anyOf(n.streamKeyIds)), eb('key_hash', '=', anyOf(n.streamKeyHashes))])).execute();
     ws.streamKeys.load(rows, n.streamKeyIds);
+  }
+  if (n.restreamDestinationIds.size > 0) {
+    const rows = await trx.selectFrom('restream_destinations').selectAll().where('id', '=', anyOf(n.restreamDestinationIds)).execute();
+    ws.restreamDestinations.load(rows, n.restreamDestinationIds);
   }
 }
 

@@ -7,7 +7,7 @@
 import type { Selectable } from 'kysely';
 import type {
   ChannelModeratorsTable, ChannelPlaybackAllowlistTable, ChannelsTable, ChatBannedTermsTable, ChatModerationLogTable, ChatRestrictionsTable,
-  ChatSettingsTable, FollowsTable, ModerationQueueTable, NotificationsTable, StreamKeysTable, StreamSessionsTable, UsersTable,
+  ChatSettingsTable, FollowsTable, ModerationQueueTable, NotificationsTable, RestreamDestinationsTable, StreamKeysTable, StreamSessionsTable, UsersTable,
 } from '../schema.js';
 import { GroupState, TableState } from './state.js';
 
@@ -16,6 +16,7 @@ type Bigint = number | string;
 export type UserRow = Selectable<UsersTable>;
 export type ChannelRow = Omit<Selectable<ChannelsTable>, 'search_vector'>;
 export type StreamKeyRow = Selectable<StreamKeysTable>;
+export type RestreamDestinationRow = Selectable<RestreamDestinationsTable>;
 export type ModeratorRow = Selectable<ChannelModeratorsTable>;
 export type AllowlistRow = Selectable<ChannelPlaybackAllowlistTable>;
 export type FollowRow = Selectable<FollowsTable>;
@@ -49,6 +50,7 @@ export interface WorkingSet {
   readonly restrictions: TableState<RestrictionRow>;
   readonly bannedTerms: GroupState<BannedTermRow>;
   readonly queue: TableState<QueueRow, 'messageId'>;
+  readonly restreamDestinations: TableState<RestreamDestinationRow>;
   readonly notifications: Map<string, NotificationRow>;
   readonly moderationLog: Map<string, ModerationLogRow>;
 }
@@ -67,6 +69,7 @@ export function emptyWorkingSet(): WorkingSet {
     restrictions: new TableState('chat_restrictions', (r) => pairKey(r.channel_id, r.user_id)),
     bannedTerms: new GroupState('chat_banned_terms'),
     queue: new TableState('moderation_queue', (r) => r.id, { messageId: (r) => r.message_id }),
+    restreamDestinations: new TableState('restream_destinations', (r) => r.id),
     notifications: new Map(),
     moderationLog: new Map(),
   };

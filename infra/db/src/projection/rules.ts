@@ -300,12 +300,42 @@ function applyQueueEvent(ws: WorkingSet, e: EventOf<'ChatMessageReported' | 'Cha
   }
 }
 
+/** Restream destinations: their settings (channel events) and their latest push's state (stream events). */
+function applyRestreamEvent(ws: WorkingSet, e: EventOf<'RestreamDestinationAdded' | 'RestreamDestinationUpdated' | 'RestreamDestinationRemoved' | 'RestreamStarted' | 'RestreamReconnecting' | 'RestreamStopped'>, at: Date): void {
+  const id = e.data.destinationId;
+  if (e.type === 'RestreamDestinationRemoved') return ws.restreamDestinations.delete(id);
+  const d = ws.restreamDestinations.get(id);
+  switch (e.type) {
+    case 'RestreamDestinationAdded':
+      if (d) return;
+      return ws.restreamDestinations.put({
+        id, channel_id: e.data.channelId, name: e.data.name, url: e.data.url, key_sealed: e.data.keySealed, key_last4: e.data.keyLast4,
+        enabled: e.data.enabled, created_at: at, updated_at: at, state: 'idle', state_session_id: null, state_attempt: 0, state_reason: null, state_at: null,
+      });
+    case 'RestreamDestinationUpdated':
+      if (!d) return;
+      return ws.restreamDestinations.put({
+        ...d, name: e.data.name, url: e.data.url, enabled: e.data.enabled, updated_at: at,
+        ...(e.data.keySealed !== undefined ? { key_sealed: e.data.keySealed, key_last4: e.data.keyLast4 ?? '' } : {}),
+      });
+    case 'RestreamStarted':
+      if (!d) return;
+      return ws.restreamDestinations.put({ ...d, state: 'live', state_session_id: e.data.sessionId, state_attempt: e.data.attempt, state_reason: null, state_at: at });
+    case 'RestreamReconnecting':
+      if (!d) return;
+      return ws.restreamDestinations.put({ ...d, state: 'reconnecting', state_session_id: e.data.sessionId, state_attempt: e.data.attempt, state_reason: e.data.reason, state_at: at });
+    case 'RestreamStopped':
+      if (!d) return;
+      return ws.restreamDestinations.put({ ...d, state: 'stopped', state_session_id: e.data.sessionId, state_reason: e.data.reason, state_at: at });
+  }
+}
+
 /**
  * Applies one event of the EVENTS log (at stream sequence `seq`) to the working set: users,
  * channels (with their playback policy and search text), channel_playback_allowlist,
  * stream_keys, channel_moderators, follows, notifications, stream_sessions, and the chat
  * moderation models chat_settings, chat_restrictions, chat_banned_terms, moderation_queue,
- * chat_moderation_log. Events that only analytics read change nothing.
+ * chat_moderation_log, and restream_destinations. Events that only analytics read change nothing.
  * @throws NotPrefetchedError when the batch did not load a row the event reads (prefetch.ts).
  */
 export function applyEvent(ws: WorkingSet, e: DomainEvent, seq: number): void {
@@ -346,6 +376,9 @@ export function applyEvent(ws: WorkingSet, e: DomainEvent, seq: number): void {
       // Viewers of a live session only: the column is 0 while offline (reset on publish start/end).
       return updateChannel(ws, e.data.channelId, { viewer_count: Number.isFinite(e.data.viewers) ? Math.max(0, Math.trunc(e.data.viewers)) : 0 },
         (c) => c.live_session_id !== null);
+    case 'RestreamDestinationAdded': case 'RestreamDestinationUpdated': case 'RestreamDestinationRemoved':
+    case 'RestreamStarted': case 'RestreamReconnecting': case 'RestreamStopped':
+      return applyRestreamEvent(ws, e, at);
     case 'StreamIngestHealthReported': // analytics only (ClickHouse)
     case 'ChatMessageAccepted': // only ever stored in CHAT, never on EVENTS
     case 'StreamStopRequested':
