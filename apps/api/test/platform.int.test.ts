@@ -12,6 +12,8 @@ import type { FastifyInstance } from 'fastify';
 import { EVENT_SUBJECT_FAMILIES, EVENTS_STREAM, streamEvent, subjectFamilyOf, systemClock, type DomainEvent } from '@live/events';
 import { ASYNCAPI_DOCUMENT } from '@live/events/asyncapi';
 import { Ajv } from 'ajv';
+import { randomBytes } from 'node:crypto';
+import { restreamSealingKey } from '@live/auth';
 import { createReadModelSchema, hashStreamKey, projectEvent, READ_MODEL_TABLES, readModelRows, waitForProjection, type Db } from '@live/db';
 import { appendEvent, readEvents, type Messaging } from '@live/messaging';
 import { startProjector } from '@live/projector';
@@ -42,7 +44,10 @@ beforeAll(async () => {
   ({ db, messaging: m } = backends);
   app = await buildApp({
     db, messaging: m,
-    config: { jwtKeys: [{ kid: 'k1', secret: 'platform-test-secret-0123456789abcdef' }], ingestUrl: 'rtmp://ingest.example:1935/live' },
+    config: {
+      jwtKeys: [{ kid: 'k1', secret: 'platform-test-secret-0123456789abcdef' }], ingestUrl: 'rtmp://ingest.example:1935/live',
+      restreamSealing: restreamSealingKey(randomBytes(32).toString('base64')),
+    },
   });
 }, 120_000);
 afterAll(async () => {
@@ -336,6 +341,14 @@ describe('playback policy', () => {
     const row = await db.selectFrom('channels').select(['playback_visibility', 'playback_encrypted', 'playback_key_rotation_segments']).where('id', '=', 'alice_1').executeTakeFirstOrThrow();
     expect(row).toEqual({ playback_visibility: 'allowlist', playback_encrypted: true, playback_key_rotation_segments: 6 });
     expect(await db.selectFrom('channel_playback_allowlist').selectAll().execute()).toEqual([{ channel_id: 'alice_1', user_id: bob.userId }]);
+  });
+});
+
+describe('restreaming', () => {
+  it('projects a destination the owner adds (rebuilt by the replay below)', async () => {
+    const r = await app.inject({ method: 'POST', url: '/api/channels/alice_1/restream-destinations', headers: auth(alice), payload: { name: 'Elsewhere', url: 'rtmp://restream.example/app', key: 'live_abc123' } });
+    expect(r.statusCode, r.body).toBe(201);
+    expect(await db.selectFrom('restream_destinations').select(['channel_id', 'name']).execute()).toEqual([{ channel_id: 'alice_1', name: 'Elsewhere' }]);
   });
 });
 
