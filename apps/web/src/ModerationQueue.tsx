@@ -1,7 +1,8 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useState } from 'react';
 import { errorMessage } from './api';
 import { timeAgo } from './format';
 import { moderationQueuePath, parseModerationQueue, resolutionsFor, resolvePath, type ModerationItem, type ModerationResolution } from './moderation';
+import { useApiList } from './useApiList';
 import { appSession } from './useSession';
 
 /** How often the queue is re-read while the dashboard is open, ms. */
@@ -13,28 +14,8 @@ const QUEUE_POLL_MS = 15_000;
  * {@link QUEUE_POLL_MS}. Message texts are rendered as text.
  */
 export function ModerationQueue({ channelId }: { channelId: string }) {
-  const [items, setItems] = useState<ModerationItem[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { data: items, setData: setItems, error, setError, reload: load } = useApiList(moderationQueuePath(channelId), parseModerationQueue, QUEUE_POLL_MS);
   const [busyId, setBusyId] = useState<string | null>(null);
-  const seq = useRef(0);
-
-  const load = useCallback(async () => {
-    const mine = ++seq.current;
-    try {
-      const body = await appSession().request(moderationQueuePath(channelId), { auth: 'required' });
-      if (mine !== seq.current) return;
-      setItems(parseModerationQueue(body));
-      setError(null);
-    } catch (err) {
-      if (mine === seq.current) setError(errorMessage(err));
-    }
-  }, [channelId]);
-
-  useEffect(() => {
-    void load();
-    const timer = setInterval(() => void load(), QUEUE_POLL_MS);
-    return () => clearInterval(timer);
-  }, [load]);
 
   const resolve = async (item: ModerationItem, resolution: ModerationResolution) => {
     setBusyId(item.id);

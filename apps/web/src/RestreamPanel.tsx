@@ -1,7 +1,8 @@
-import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { errorMessage } from './api';
 import { parseRestreamDestinations, restreamPath, restreamStateLabel, type RestreamDestination } from './restream';
 import { useAction } from './useAction';
+import { useApiList } from './useApiList';
 import { appSession } from './useSession';
 
 /** How often the destinations' states are re-read while the dashboard is open, ms. */
@@ -58,28 +59,8 @@ function AddDestination({ channelId, onAdded }: { channelId: string; onAdded: ()
  * Remove button each, and the add form.
  */
 export function RestreamPanel({ channelId }: { channelId: string }) {
-  const [items, setItems] = useState<RestreamDestination[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { data: items, error, setError, reload: load } = useApiList(restreamPath(channelId), parseRestreamDestinations, RESTREAM_POLL_MS);
   const [busyId, setBusyId] = useState<string | null>(null);
-  const seq = useRef(0);
-
-  const load = useCallback(async () => {
-    const mine = ++seq.current;
-    try {
-      const body = await appSession().request(restreamPath(channelId), { auth: 'required' });
-      if (mine !== seq.current) return;
-      setItems(parseRestreamDestinations(body));
-      setError(null);
-    } catch (err) {
-      if (mine === seq.current) setError(errorMessage(err));
-    }
-  }, [channelId]);
-
-  useEffect(() => {
-    void load();
-    const timer = setInterval(() => void load(), RESTREAM_POLL_MS);
-    return () => clearInterval(timer);
-  }, [load]);
 
   const act = async (d: RestreamDestination, change: 'toggle' | 'remove') => {
     setBusyId(d.id);

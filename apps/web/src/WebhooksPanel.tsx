@@ -1,6 +1,7 @@
-import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { errorMessage } from './api';
 import { timeAgo } from './format';
+import { useApiList } from './useApiList';
 import { appSession } from './useSession';
 import { useAction } from './useAction';
 import {
@@ -81,19 +82,7 @@ function AddEndpoint({ channelId, onCreated }: { channelId: string; onCreated: (
 
 /** An endpoint's delivery log with a redelivery button per delivery. */
 function DeliveryLog({ endpointId }: { endpointId: string }) {
-  const [log, setLog] = useState<WebhookDelivery[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const load = useCallback(async () => {
-    try {
-      setLog(parseDeliveryLog(await appSession().request(webhookPath(endpointId, '/deliveries?limit=20'), { auth: 'required' })));
-      setError(null);
-    } catch (err) {
-      setError(errorMessage(err));
-    }
-  }, [endpointId]);
-  useEffect(() => {
-    void load();
-  }, [load]);
+  const { data: log, error, setError, reload: load } = useApiList(webhookPath(endpointId, '/deliveries?limit=20'), parseDeliveryLog);
   const redeliver = async (d: WebhookDelivery) => {
     try {
       await appSession().request(webhookPath(endpointId, `/deliveries/${encodeURIComponent(d.id)}/redeliver`), { method: 'POST', body: {}, auth: 'required' });
@@ -201,25 +190,8 @@ function EndpointItem({ endpoint, onChanged, onSecret }: { endpoint: WebhookEndp
  * with a redelivery button.
  */
 export function WebhooksPanel({ channelId }: { channelId: string }) {
-  const [endpoints, setEndpoints] = useState<WebhookEndpoint[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { data: endpoints, error, reload: load } = useApiList(webhooksPath(channelId), parseWebhookList);
   const [secret, setSecret] = useState<string | null>(null);
-  const seq = useRef(0);
-  const load = useCallback(async () => {
-    const mine = ++seq.current;
-    try {
-      const list = parseWebhookList(await appSession().request(webhooksPath(channelId), { auth: 'required' }));
-      if (mine === seq.current) {
-        setEndpoints(list);
-        setError(null);
-      }
-    } catch (err) {
-      if (mine === seq.current) setError(errorMessage(err));
-    }
-  }, [channelId]);
-  useEffect(() => {
-    void load();
-  }, [load]);
   return (
     <section className="panel" aria-labelledby="webhooks-heading" data-testid="webhooks">
       <h2 id="webhooks-heading">Webhooks</h2>
