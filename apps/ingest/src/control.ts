@@ -35,7 +35,7 @@ import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import { ALL_CHANNEL_SUBJECTS, ALL_STREAM_SUBJECTS, EVENTS_STREAM, decodeEvent, type DomainEvent, type EventOf, type EventType } from '@live/events';
 import { followSubject, type Messaging } from '@live/messaging';
-import type { RtmpServer, RtmpSessionInfo } from './rtmp/index.js';
+import type { PublishConnectionInfo, PublishServer } from './publish-gate.js';
 
 /** Label value of `ingest_kicks_total{reason}` for each kind of control kick. */
 export type KickKind = 'key_revoked' | 'key_rotated' | 'stop_requested';
@@ -69,11 +69,11 @@ export const KEY_ROTATED_REASON = 'stream key rotated';
 
 /**
  * Decides, without side effects, which local sessions one event concerns.
- * @param sessions the RTMP server's snapshot (`RtmpServer.sessions()`), whose `keyId` is the
+ * @param sessions the node's publishers by session id (`PublishGate.sessions()`), whose `keyId` is the
  *   stream key id each publish was accepted with.
  * @returns no kicks (and no denied key) for an event the listener does not act on.
  */
-export function planControl(event: DomainEvent, sessions: ReadonlyMap<string, RtmpSessionInfo>): ControlPlan {
+export function planControl(event: DomainEvent, sessions: ReadonlyMap<string, PublishConnectionInfo>): ControlPlan {
   const byKey = (keyId: string, kind: KickKind, reason: string): ControlPlan => ({
     deniedKey: { keyId, reason },
     kicks: [...sessions.values()].filter((s) => s.keyId === keyId).map((s) => ({ sessionId: s.sessionId, channelId: s.channelId, kind, reason })),
@@ -97,8 +97,11 @@ export function planControl(event: DomainEvent, sessions: ReadonlyMap<string, Rt
 export interface ControlListenerOptions {
   /** NATS connection with JetStream; the EVENTS stream must exist (`ensureEventStreams`). */
   readonly messaging: Messaging;
-  /** The node's RTMP server: its sessions are listed and kicked. */
-  readonly rtmp: Pick<RtmpServer, 'sessions' | 'kick'>;
+  /**
+   * The node's publishers of every protocol, by broadcast session id (`PublishGate`): listed and
+   * kicked.
+   */
+  readonly publishers: PublishServer;
   readonly logger: Logger;
   /** `ingest_kicks_total`, incremented once per session kicked, labelled with its {@link KickKind}. */
   readonly kicks?: Pick<Counter<'reason'>, 'inc'>;
@@ -133,7 +136,7 @@ const MAX_DENIED_KEYS = 10_000;
  *   EVENTS stream, JetStream unavailable). Later failures are retried, never thrown.
  */
 export async function startControlListener(opts: ControlListenerOptions): Promise<ControlListener> {
-  const { messaging, rtmp, logger } = opts;
+  const { messaging, publishers, logger } = opts;
   const ttlMs = opts.deniedKeyTtlMs ?? 600_000;
   const delays = opts.retryDelaysMs ?? [500, 1000, 2000, 5000];
   const denied = new Map<string, { reason: string; until: number }>();
@@ -168,11 +171,11 @@ export async function startControlListener(opts: ControlListenerOptions): Promis
       opts.onRestreamDestination?.(event);
       return;
     }
-    const plan = planControl(event, rtmp.sessions());
+    const plan = planControl(event, publishers.sessions());
     if (plan.deniedKey) deny(plan.deniedKey.keyId, plan.deniedKey.reason);
     logger.debug({ eventType: event.type, eventId: event.id, seq: m.seq, kicks: plan.kicks.length }, 'control event');
     for (const k of plan.kicks) {
-      if (!rtmp.kick(k.sessionId, k.reason)) continue;
+      if (!publishers.kick(k.sessionId, k.reason)) continue;
       opts.kicks?.inc({ reason: k.kind });
       logger.info({ sessionId: k.sessionId, streamId: k.channelId, reason: k.reason, eventType: event.type, eventId: event.id }, 'kicked session on control event');
     }

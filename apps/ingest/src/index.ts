@@ -2,6 +2,7 @@
 export * from './node.js';
 export * from './control.js';
 export * from './publish-lifecycle.js';
+export * from './publish-gate.js';
 export * from './reconnect.js';
 export * from './rtmp/index.js';
 export * from './relay/index.js';

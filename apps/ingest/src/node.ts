@@ -3,18 +3,17 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
 import type { SealingKey } from '@live/auth/sealed';
-import { checkStreamKey, type Db } from '@live/db';
+import type { Db } from '@live/db';
 import { createLeaseStore, type Messaging } from '@live/messaging';
 import { applyTlsReloads, compileProxyTrust, watchTlsFiles, type TlsFilesWatcher } from '@live/runtime';
-import { combineMediaSinks, createRtmpServer, maskStreamKey, type AuthorizePublishResult, type RtmpLimits, type RtmpServer, type RtmpSessionInfo } from './rtmp/index.js';
+import { combineMediaSinks, createRtmpServer, type RtmpLimits, type RtmpServer } from './rtmp/index.js';
 import { createRelay, createRelayServer } from './relay/index.js';
-import { KEY_ROTATED_REASON, startControlListener, type ControlListener } from './control.js';
+import { startControlListener, type ControlListener } from './control.js';
 import { createHealthReporter } from './health-reporter.js';
 import { createPublishLifecycle, type PublishLifecycle } from './publish-lifecycle.js';
 import { createRestreamer } from './restream.js';
+import { createPublishGate, type PublishGate } from './publish-gate.js';
 
-/** The RTMP application name publishers use: `rtmp://host/live/<stream key>`. */
-export const INGEST_APP = 'live';
 
 /** Dependencies and settings of {@link startIngestNode}. */
 export interface IngestNodeOptions {
@@ -100,6 +99,11 @@ export interface IngestNode {
   /** The publish lifecycle: which session each connection publishes, sessions in their reconnect window. */
   readonly lifecycle: PublishLifecycle;
   /**
+   * The protocol-neutral publish gate (key check, channel claim, relay, events; publish-gate.ts)
+   * every protocol server of the node publishes through.
+   */
+  readonly gate: PublishGate;
+  /**
    * Stops the control listener, disconnects publishers (their StreamPublishEnded events are
    * appended) and closes listeners.
    */
@@ -152,11 +156,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
   const { logger, messaging } = opts;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const publishes = new Counter({ name: 'ingest_publish_attempts_total', help: 'Publish attempts by result', labelNames: ['result'], registers: [registry] });
-  const live = new Gauge({ name: 'ingest_sessions_live', help: 'Sessions publishing on this node', registers: [registry] });
-  const bytes = new Counter({ name: 'ingest_received_bytes_total', help: 'RTMP bytes received by ended sessions', registers: [registry] });
   const kicks = new Counter({ name: 'ingest_kicks_total', help: 'Sessions kicked by control events, by reason (key_revoked, key_rotated, stop_requested)', labelNames: ['reason'], registers: [registry] });
-  const ended = new Counter({ name: 'ingest_publishes_ended_total', help: 'Publishes ended, by reason (unpublished: the publisher stopped; disconnected, error: abnormal; kicked: control events)', labelNames: ['reason'], registers: [registry] });
   const refusedConnections = new Counter({ name: 'ingest_connections_refused_total', help: 'RTMP/RTMPS connections closed at TCP accept by a cap, by reason (per_address, total)', labelNames: ['reason'], registers: [registry] });
   const limitedConnections = new Counter({ name: 'ingest_connections_closed_by_limit_total', help: 'RTMP/RTMPS sessions closed by a bound, by reason (pending_bytes: its partial-message budget; node_pending_bytes: the node-wide one; unpublished_timeout: no publish accepted in time)', labelNames: ['reason'], registers: [registry] });
   for (const reason of ['per_address', 'total']) refusedConnections.inc({ reason }, 0);
@@ -185,8 +185,6 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     messaging, logger: logger.child({ component: 'health' }), nodeId: opts.nodeId, registry,
     ...(opts.healthIntervalMs !== undefined ? { intervalMs: opts.healthIntervalMs } : {}),
   });
-  // Set before the RTMP server listens; authorizePublish is only called once it does.
-  let control: ControlListener | undefined;
   // Set right below; the lease store only calls back once a lease is held.
   let lifecycleRef: PublishLifecycle | undefined;
 
@@ -195,74 +193,36 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     logger: logger.child({ component: 'leases' }),
     onLost: (subject, holder) => lifecycleRef?.leaseLost(subject, holder),
   });
-  // `rtmp` is assigned right below; kicks only happen once it serves connections.
-  let rtmpRef: RtmpServer | undefined;
+  // `gate` is assigned right below; kicks only happen once a server serves connections.
+  let gateRef: PublishGate | undefined;
   const lifecycle = createPublishLifecycle({
     messaging, logger: logger.child({ component: 'lifecycle' }), nodeId: opts.nodeId, relayBaseUrl: opts.relayBaseUrl,
     reconnectWindowMs: opts.reconnectWindowMs ?? 0, leases, health, registry,
     ...(opts.handoverTimeoutMs !== undefined ? { handoverTimeoutMs: opts.handoverTimeoutMs } : {}),
-    kick: (connectionId, reason) => rtmpRef?.kick(connectionId, reason) ?? false,
+    kick: (connectionId, reason) => gateRef?.kickConnection(connectionId, reason) ?? false,
   });
   lifecycleRef = lifecycle;
   const restream = createRestreamer({ db: opts.db, messaging, logger: logger.child({ component: 'restream' }), nodeId: opts.nodeId, relay, sealing: opts.restreamSealing, registry });
+  const gate = createPublishGate({ db: opts.db, logger, lifecycle, mediaSink: combineMediaSinks(relay, health), restream, registry });
+  gateRef = gate;
   const proxyTrust = opts.proxyProtocolFrom?.length ? compileProxyTrust(opts.proxyProtocolFrom) : undefined;
   const rtmp = createRtmpServer({
     logger: logger.child({ component: 'rtmp' }),
     ...(opts.rtmpLimits ? { limits: opts.rtmpLimits } : {}),
     ...(proxyTrust ? { proxyProtocol: { trusts: (peer: string) => proxyTrust(peer, 0) } } : {}),
     onLimit: (e) => (e.action === 'refused' ? refusedConnections : limitedConnections).inc({ reason: e.reason }),
-    mediaSink: combineMediaSinks(relay, health),
-    channelClaims: {
-      claim: ({ channelId, sessionId, keyId }) => lifecycle.claim({ channelId, connectionId: sessionId, ...(keyId !== undefined ? { keyId } : {}) }),
-      release: ({ channelId, sessionId, reason }) => lifecycle.release({ channelId, connectionId: sessionId, reason }),
-    },
-    async authorizePublish(req): Promise<AuthorizePublishResult> {
-      if (req.app !== INGEST_APP) {
-        publishes.inc({ result: 'bad_app' });
-        return { ok: false, code: 'BAD_APP', description: `unknown application "${req.app.slice(0, 64)}"; publish to /${INGEST_APP}` };
-      }
-      const check = await checkStreamKey(opts.db, req.streamKey, { remoteAddress: req.remoteAddress });
-      let result: AuthorizePublishResult;
-      if (!check.ok) {
-        result = { ok: false, code: check.code, description: check.description };
-      } else {
-        // The read model may still show a key as active that this node already heard was revoked
-        // or rotated (the projector lags): the control listener's deny list closes that gap.
-        const denied = control?.deniedKey(check.keyId);
-        result = denied === undefined
-          ? { ok: true, channelId: check.channelId, keyId: check.keyId }
-          : { ok: false, code: 'STREAM_KEY_DISABLED', description: denied === KEY_ROTATED_REASON ? 'stream key was rotated; use the new key' : 'stream key was revoked' };
-      }
-      if (!result.ok) {
-        publishes.inc({ result: result.code.toLowerCase() });
-        logger.info({ sessionId: req.sessionId, code: result.code, reason: result.description, streamKey: maskStreamKey(req.streamKey), remoteAddress: req.remoteAddress }, 'stream key refused');
-        return result;
-      }
-      publishes.inc({ result: 'accepted' });
-      return result;
-    },
-    async onPublishStarted(s) {
-      const sessionId = await lifecycle.started({ connectionId: s.sessionId, channelId: s.channelId, app: s.app, media: s.media, startedAt: s.startedAt });
-      live.inc();
-      restream.sessionStarted({ connectionId: s.sessionId, channelId: s.channelId, sessionId });
-      logger.info({ sessionId, connectionId: s.sessionId, streamId: s.channelId, media: s.media }, 'publish started');
-    },
-    async onPublishEnded(s) {
-      const sessionId = lifecycle.sessionOf(s.sessionId);
-      live.dec();
-      bytes.inc(s.bytesReceived);
-      ended.inc({ reason: s.reason });
-      // Not awaited: the pushes' RestreamStopped need not hold up the session's end.
-      void restream.sessionStopped(s.sessionId, s.reason === 'unpublished' || s.reason === 'kicked' ? 'session-ended' : 'publisher-disconnected');
-      await lifecycle.ended({ connectionId: s.sessionId, reason: s.reason, ...(s.detail !== undefined ? { detail: s.detail } : {}), endedAt: s.endedAt, bytesReceived: s.bytesReceived });
-      logger.info({ sessionId, connectionId: s.sessionId, streamId: s.channelId, reason: s.reason, detail: s.detail }, 'publish ended');
-    },
+    mediaSink: gate.mediaSink,
+    channelClaims: gate.claims,
+    authorizePublish: (req) => gate.authorize({ ...req, protocol: 'rtmp' }),
+    onPublishStarted: (s) => gate.started({ ...s, protocol: 'rtmp' }),
+    onPublishEnded: (s) => gate.ended(s),
   });
-  rtmpRef = rtmp;
+  gate.addServer(rtmp);
   rtmpStats = () => rtmp.stats();
-  control = await startControlListener({
-    messaging, rtmp: controlTarget(rtmp, lifecycle), logger: logger.child({ component: 'control' }), kicks, onRestreamDestination: (e) => restream.destinationChanged(e),
+  const control = await startControlListener({
+    messaging, publishers: gate, logger: logger.child({ component: 'control' }), kicks, onRestreamDestination: (e) => restream.destinationChanged(e),
   });
+  gate.setControl(control);
   let rtmpAddress: AddressInfo;
   let rtmpsAddress: AddressInfo | undefined;
   try {
@@ -314,6 +274,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     rtmp,
     control: controlListener,
     lifecycle,
+    gate,
     async close() {
       tlsFiles?.close();
       await controlListener.close();
@@ -324,35 +285,6 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
       await leases.close();
       httpServer.closeAllConnections();
       await new Promise<void>((r) => httpServer.close(() => r()));
-    },
-  };
-}
-
-/**
- * What the control listener sees of this node: sessions by their broadcast session id (a
- * reconnected connection has its own id), including the sessions waiting in their reconnect
- * window (no connection: kicking one ends it).
- */
-function controlTarget(rtmp: RtmpServer, lifecycle: PublishLifecycle): Pick<RtmpServer, 'sessions' | 'kick'> {
-  return {
-    sessions() {
-      const out = new Map<string, RtmpSessionInfo>();
-      for (const [id, info] of rtmp.sessions()) {
-        const sessionId = lifecycle.sessionOf(id) ?? id;
-        out.set(sessionId, { ...info, sessionId });
-      }
-      for (const w of lifecycle.waiting()) {
-        out.set(w.sessionId, {
-          sessionId: w.sessionId, channelId: w.channelId, ...(w.keyId !== undefined ? { keyId: w.keyId } : {}),
-          remoteAddress: '', connectedAt: new Date(0), state: 'closed', bytesReceived: 0,
-        });
-      }
-      return out;
-    },
-    kick(sessionId, reason) {
-      const connectionId = lifecycle.connectionOf(sessionId);
-      if (connectionId !== undefined) return rtmp.kick(connectionId, reason);
-      return lifecycle.stop(sessionId, reason) || rtmp.kick(sessionId, reason);
     },
   };
 }

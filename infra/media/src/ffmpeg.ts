@@ -114,6 +114,12 @@ export interface RunFfmpegOptions {
   env?: NodeJS.ProcessEnv;
   /** Called for every `-progress` block (requires `-progress pipe:1` in the args). */
   onProgress?(progress: FfmpegProgress): void;
+  /**
+   * Receives stdout as raw bytes instead of `-progress` lines, for args that write media to
+   * `pipe:1` (e.g. `-f flv pipe:1`: a remux read by the caller). `onProgress` is then not called.
+   * Must not throw.
+   */
+  onStdout?(chunk: Buffer): void;
   /** Called for every stderr line, secrets redacted. */
   onStderrLine?(line: string): void;
   /** Called once the process is spawned (for supervision and tests). */
@@ -267,7 +273,8 @@ async function pumpInto(input: Readable, stdin: Writable, stopped: () => boolean
  * - the child gets `options.env`, by default {@link ffmpegChildEnv}() (no secrets of ours);
  * - `options.stdin`, when given, is copied into ffmpeg's stdin (`-i pipe:0`) with
  *   backpressure; its end is ffmpeg's EOF (see {@link RunFfmpegOptions.stdin});
- * - stdout is parsed as `-progress` output and reported through `onProgress`;
+ * - stdout is parsed as `-progress` output and reported through `onProgress`, or handed over
+ *   raw to `onStdout` (media written to `pipe:1`);
  * - stderr lines go to `onStderrLine` and the last ones are kept (secrets redacted);
  * - abort (`signal`): writes `q` to ffmpeg's stdin, or with `options.stdin` destroys that
  *   stream and ends stdin (either way ffmpeg finishes the current segment and playlists, like
@@ -347,7 +354,8 @@ export function runFfmpeg(args: readonly string[], options: RunFfmpegOptions = {
         // ignore observer errors
       }
     });
-    child.stdout?.on('data', (c: Buffer) => stdout.push(c));
+    const onStdout = options.onStdout;
+    child.stdout?.on('data', (c: Buffer) => (onStdout ? onStdout(c) : stdout.push(c)));
     child.stderr?.on('data', (c: Buffer) => stderr.push(c));
     // EPIPE when ffmpeg already exited before reading our 'q' or input: nothing to do
     child.stdin?.on('error', () => undefined);
