@@ -93,6 +93,11 @@ export interface ChannelMetadataUpdatedV1 {
   /** BCP 47 primary language subtag, e.g. `en`, or '' when unset. */
   readonly language: string;
   readonly mature: boolean;
+  /**
+   * The channel's "about" text shown on its page (plain text, at most 300 characters). Absent in
+   * events written before it existed: the description is then unchanged.
+   */
+  readonly description?: string;
 }
 
 /** The channel owner appointed or removed a moderator. */

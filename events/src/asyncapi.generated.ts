@@ -1805,6 +1805,10 @@ export const ASYNCAPI_DOCUMENT: Readonly<Record<string, unknown>> = {
           },
           "mature": {
             "type": "boolean"
+          },
+          "description": {
+            "type": "string",
+            "description": "The channel's \"about\" text shown on its page (plain text, at most 300 characters). Absent in events written before it existed: the description is then unchanged."
           }
         },
         "required": [

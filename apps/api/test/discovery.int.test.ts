@@ -33,6 +33,8 @@ const NAMED: readonly Seed[] = [
   { id: 'zelda-runs', name: 'Hyrule Runner', title: 'Zelda any% speedrun', category: 'gaming', tags: ['speedrun', 'retro'] },
   { id: 'pasta-chef', name: 'Pasta Chef', title: 'Cooking fresh pasta', category: 'food-drink', tags: ['cooking', 'italian'], viewers: 50 },
   { id: 'art-room', name: 'Art Room', title: 'Painting landscapes', category: 'art', tags: [] },
+  { id: 'bbq-pit', name: 'Pitmaster', title: 'Smoke ribs low and slow', category: 'food-drink', tags: ['bbq'] },
+  { id: 'qa-lab', name: 'QA Lab', title: 'Testing the new build', category: 'science-technology', tags: ['testing'] },
 ];
 // Many channels for paging: even ones live with tied viewer counts, odd ones offline.
 const BULK: readonly Seed[] = Array.from({ length: 23 }, (_, i) => ({
@@ -106,6 +108,13 @@ describe('GET /api/streams/search', () => {
     expect(ids(await search(q('Minecraft speedrunn')))).toEqual(['mc-speedrun']);
     expect(ids(await search(q('speedr')))).toEqual(['mc-speedrun', 'zelda-runs']); // a prefix, as typed so far
     expect(await typoCorrections(db, 'minecrat')).toEqual([{ word: 'minecrat', corrections: ['minecraft'] }]);
+  });
+
+  it('tolerates a swapped or dropped letter that trigrams miss: "smoek", "testng"', async () => {
+    expect(ids(await search(q('smoek')))).toEqual(['bbq-pit']);
+    expect(ids(await search(q('testng')))).toEqual(['qa-lab']);
+    expect(ids(await search(q('smoek ribs')))).toEqual(['bbq-pit']);
+    expect((await typoCorrections(db, 'smoek'))[0]?.corrections).toContain('smoke');
   });
 
   it('matches whole words of titles, names and tags (full-text)', async () => {

@@ -76,7 +76,13 @@ describe('channels and stream keys', () => {
 
     const p = await app.inject({ method: 'PATCH', url: '/api/channels/alice_1', headers: auth(alice), payload: { title: 'Speedrunning Celeste', category: 'gaming', tags: ['speedrun', 'platformer'], language: 'en' } });
     expect(p.statusCode, p.body).toBe(200);
-    expect(p.json()).toMatchObject({ title: 'Speedrunning Celeste', category: 'gaming', tags: ['speedrun', 'platformer'], language: 'en', mature: false });
+    expect(p.json()).toMatchObject({ title: 'Speedrunning Celeste', category: 'gaming', tags: ['speedrun', 'platformer'], language: 'en', mature: false, description: '' });
+    // The description: cleaned, kept by later changes of other fields, shown to anyone.
+    const d = await app.inject({ method: 'PATCH', url: '/api/channels/alice_1', headers: auth(alice), payload: { description: '  Any% runs.\nNo spoilers, please.  ' } });
+    expect([d.statusCode, d.json().description], d.body).toEqual([200, 'Any% runs.\nNo spoilers, please.']);
+    await app.inject({ method: 'PATCH', url: '/api/channels/alice_1', headers: auth(alice), payload: { mature: false } });
+    const seen = await app.inject({ method: 'GET', url: '/api/channels/alice_1' });
+    expect(seen.json()).toMatchObject({ title: 'Speedrunning Celeste', description: 'Any% runs.\nNo spoilers, please.' });
   });
 
   it('refuses metadata changes by others and bad metadata, writing nothing', async () => {
@@ -88,6 +94,7 @@ describe('channels and stream keys', () => {
       [auth(alice), { title: 'evil \u202Eevil' }, 400, 'VALIDATION_FAILED'],
       [auth(alice), { tags: ['UPPER'] }, 400, 'VALIDATION_FAILED'],
       [auth(alice), { mature: 'yes' }, 400, 'VALIDATION_FAILED'],
+      [auth(alice), { description: 'x'.repeat(301) }, 400, 'VALIDATION_FAILED'],
       [auth(alice), {}, 400, 'VALIDATION_FAILED'],
     ];
     for (const [headers, payload, status, code] of cases) {

@@ -19,6 +19,7 @@ export function App() {
       <Suspense fallback={<main className="page muted">Loading player…</main>}>
         {route.name === 'live' && <PlayerPage key={`live:${route.channelId}`} target={{ kind: 'live', channelId: route.channelId }} />}
         {route.name === 'vod' && <PlayerPage key={`vod:${route.sessionId}`} target={{ kind: 'vod', sessionId: route.sessionId }} />}
+        {route.name === 'channel' && <PlayerPage key={`channel:${route.channelId}`} target={{ kind: 'live', channelId: route.channelId }} channelPage />}
       </Suspense>
       {route.name === 'search' && <SearchPage params={route} />}
       {route.name === 'signin' && <SignInPage next={route.next} />}

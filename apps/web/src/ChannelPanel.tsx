@@ -56,13 +56,18 @@ export function ChannelPanel({ channelId, handle }: { channelId: string; handle:
     <section className="channel-panel" aria-labelledby="channel-name" data-testid="channel-panel">
       <div className="channel-info">
         <h2 id="channel-name" className="channel-name">
-          {channel.displayName}
+          <Link href={hrefFor({ name: 'channel', channelId: channel.channelId })}>{channel.displayName}</Link>
         </h2>
         {channel.title !== '' && (
           <p className="channel-title" data-testid="channel-title">
             {channel.title}
           </p>
         )}
+        {channel.description ? (
+          <p className="channel-description" data-testid="channel-description">
+            {channel.description}
+          </p>
+        ) : null}
         <p className="channel-meta muted">
           {category !== '' && <span data-testid="channel-category">{category}</span>}
           {channel.tags.map((t) => (

@@ -125,12 +125,16 @@ function ObsSettings({ result }: { result: PreparedBroadcast }) {
   );
 }
 
+/** Longest channel description the API keeps, characters. */
+const DESCRIPTION_MAX_LENGTH = 300;
+
 /** The stream info form, initialised from the loaded channel (never overwritten while typing). */
 function SetupForm({ channel, onPrepared }: { channel: ChannelView; onPrepared: (r: PreparedBroadcast) => void }) {
   const { categories } = useCategories();
   const [title, setTitle] = useState(channel.title);
   const [category, setCategory] = useState(channel.category);
   const [tagsText, setTagsText] = useState(channel.tags.join(', '));
+  const [description, setDescription] = useState(channel.description ?? '');
   const { busy, error, setError, run } = useAction();
   const [saved, setSaved] = useState(false);
 
@@ -148,7 +152,7 @@ function SetupForm({ channel, onPrepared }: { channel: ChannelView; onPrepared: 
     await run(async () => {
       const body = await appSession().request('/api/streams/start', {
         method: 'POST',
-        body: { title: title.trim(), category, tags: parsed.tags },
+        body: { title: title.trim(), category, tags: parsed.tags, description: description.trim() },
         auth: 'required',
       });
       if (!isPreparedBroadcast(body)) throw new ApiError('POST /api/streams/start: unexpected response', 'shape');
@@ -186,6 +190,10 @@ function SetupForm({ channel, onPrepared }: { channel: ChannelView; onPrepared: 
         <small id="tags-hint" className="muted">
           Up to {MAX_TAGS}, separated by commas: lower-case letters, digits and “-”.
         </small>
+      </div>
+      <div className="field">
+        <label htmlFor="setup-description">About the channel</label>
+        <textarea id="setup-description" name="description" rows={3} maxLength={DESCRIPTION_MAX_LENGTH} value={description} onChange={(e) => setDescription(e.target.value)} placeholder="Shown on your channel page" />
       </div>
       <button type="submit" className="button button-primary" disabled={busy} aria-busy={busy} data-testid="go-live">
         {busy ? 'Saving…' : saved ? 'Update stream info' : 'Go live'}

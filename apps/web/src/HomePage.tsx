@@ -60,7 +60,8 @@ export function PosterImage({ src }: { src: string }) {
   return <img src={src} alt="" loading="lazy" decoding="async" draggable={false} style={POSTER_STYLE} onError={() => setFailed(src)} data-testid="card-poster" />;
 }
 
-function StreamCard({ item }: { item: StreamItem }) {
+/** One live session or recording as a card: poster, LIVE/VOD badge with the media length, title, channel, age. */
+export function StreamCard({ item }: { item: StreamItem }) {
   const live = isLive(item);
   const bucket = usePosterBucket();
   const href = hrefFor(live ? { name: 'live', channelId: item.channelId } : { name: 'vod', sessionId: item.sessionId });

@@ -3,6 +3,7 @@ import { sessionPosterPath } from '@live/media/formats';
 import { ApiError, isLive, liveMasterUrl, vodMasterUrl, withPlaybackToken, type StreamItem } from './api';
 import { ChannelPanel } from './ChannelPanel';
 import { ChatPanel } from './ChatPanel';
+import { StreamCard } from './HomePage';
 import { SeekPreview, thumbnailsVttUrl } from './SeekPreview';
 import { channelApiPath, isChannelView } from './platform';
 import { hrefFor, Link } from './router';
@@ -92,6 +93,26 @@ function LiveOverlay({ endedSessionId, last, notFound }: { endedSessionId: strin
   );
 }
 
+/** A channel page's recordings: its sessions with a VOD, newest first. */
+function ChannelRecordings({ items }: { items: readonly StreamItem[] | null }) {
+  if (items === null) return null;
+  const recordings = items.filter((i) => !isLive(i) && i.vodUrl !== null);
+  return (
+    <section aria-labelledby="recordings-heading" className="channel-recordings">
+      <h2 id="recordings-heading">Recordings</h2>
+      {recordings.length === 0 ? (
+        <p className="muted" data-testid="channel-no-recordings">No recordings yet.</p>
+      ) : (
+        <ul className="grid" data-testid="channel-recordings">
+          {recordings.map((i) => (
+            <StreamCard key={i.sessionId} item={i} />
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
 /**
  * Player page for `/watch/live/<channelId>` (plays `/live/<channelId>/master.m3u8`) and
  * `/watch/vod/<sessionId>` (plays `/sessions/<sessionId>/vod.m3u8`): video, LIVE badge, status
@@ -108,11 +129,14 @@ function LiveOverlay({ endedSessionId, last, notFound }: { endedSessionId: strin
  * ends during playback (the edge answers 404 and the API says the channel is no longer live) the
  * player stops loading and the page shows "Stream ended" with a link to the recording. A new
  * broadcast of the channel (seen by the 5 s poll of the stream list) starts playing by itself.
+ * With `channelPage` it is the channel's page `/<channelId>`: the channel's name as heading, its
+ * description under the player, and its recordings below.
  */
-export function PlayerPage({ target }: { target: PlayerTarget }) {
+export function PlayerPage({ target, channelPage = false }: { target: PlayerTarget; channelPage?: boolean }) {
   const videoRef = useRef<HTMLVideoElement>(null);
   const live = target.kind === 'live';
-  const { items } = useStreams();
+  // A live page lists the channel's own sessions (the platform-wide list may not reach them).
+  const { items } = useStreams(live ? target.channelId : undefined);
   const item = findItem(items, target);
   const channelHandle = useChannel(live ? target.channelId : null);
   const channel = channelHandle.channel;
@@ -158,9 +182,13 @@ export function PlayerPage({ target }: { target: PlayerTarget }) {
               LIVE
             </span>
           )}
-          <span>{item?.title || channel?.title || (live ? target.channelId : 'Recording')}</span>
+          <span>{channelPage ? (channel?.displayName ?? (live ? target.channelId : '')) : item?.title || channel?.title || (live ? target.channelId : 'Recording')}</span>
         </h1>
-        {item ? <div className="muted">{item.channelName}</div> : channel && <div className="muted">{channel.displayName}</div>}
+        {!channelPage && (item || channel) && (
+          <Link className="muted channel-link" href={hrefFor({ name: 'channel', channelId: item?.channelId ?? channel!.channelId })} data-testid="channel-link">
+            {item?.channelName ?? channel!.displayName}
+          </Link>
+        )}
       </div>
 
       <div className="watch-layout">
@@ -231,6 +259,7 @@ export function PlayerPage({ target }: { target: PlayerTarget }) {
           </div>
 
           {live && <ChannelPanel channelId={target.channelId} handle={channelHandle} />}
+          {channelPage && live && <ChannelRecordings items={items} />}
         </div>
         {showChat && <ChatPanel key={target.channelId} channelId={target.channelId} ownerUserId={channel?.ownerUserId ?? null} />}
       </div>

@@ -169,15 +169,17 @@ export function sortStreams(items: readonly StreamItem[]): StreamItem[] {
 }
 
 /**
- * `GET /api/streams` → the items, validated and sorted with {@link sortStreams}.
+ * `GET /api/streams` (or, with `channelId`, `GET /api/streams?channelId=`: that channel's sessions
+ * only) → the items, validated and sorted with {@link sortStreams}.
  * Items that do not have the documented shape are dropped (a newer API may add statuses).
  * @throws ApiError on network failure, non-2xx status, or a body without an `items` array.
  * @throws DOMException `AbortError` when `signal` aborts.
  */
-export async function fetchStreams(signal?: AbortSignal): Promise<StreamItem[]> {
+export async function fetchStreams(signal?: AbortSignal, channelId?: string): Promise<StreamItem[]> {
   let res: Response;
+  const url = channelId === undefined ? '/api/streams' : `/api/streams?channelId=${encodeURIComponent(channelId)}`;
   try {
-    res = await fetch('/api/streams', { signal: signal ?? null, headers: { accept: 'application/json' } });
+    res = await fetch(url, { signal: signal ?? null, headers: { accept: 'application/json' } });
   } catch (err) {
     if (signal?.aborted) throw err;
     throw new ApiError(`GET /api/streams failed: ${err instanceof Error ? err.message : String(err)}`, 'network');

@@ -60,6 +60,10 @@ export interface ChannelView {
   /** The live session's id while live (null when offline). */
   readonly sessionId?: string | null;
   readonly viewers: number;
+  /** When the live session started (ISO 8601), null when offline; absent from older APIs. */
+  readonly startedAt?: string | null;
+  /** The channel's "about" text (plain text), '' when unset; absent from older APIs. */
+  readonly description?: string;
   /** Whether the caller follows the channel (false when anonymous). */
   readonly following: boolean;
 }

@@ -6,6 +6,7 @@
  *   /search?q=&category=&live=         → channel search
  *   /signin?next=, /signup?next=       → account forms (`next`: where to go afterwards)
  *   /dashboard                         → the signed-in user's channel and stream setup
+ *   /<channelId>                       → the channel's page (player or offline banner, recordings)
  */
 
 /** Filters of `/search`: free text, a category id, and live state (null = any). */
@@ -24,6 +25,7 @@ export type Route =
   | ({ readonly name: 'search' } & SearchParams)
   | { readonly name: 'signin' | 'signup'; readonly next: string | null }
   | { readonly name: 'dashboard' }
+  | { readonly name: 'channel'; readonly channelId: string }
   | { readonly name: 'not-found'; readonly path: string };
 
 function decode(segment: string): string | null {
@@ -61,6 +63,12 @@ function parseLive(raw: string | null): boolean | null {
 }
 
 /**
+ * First path segments that are not channel pages: the app's own routes and what the edge and API
+ * serve on the same origin (a channel id never takes one of them).
+ */
+export const RESERVED_PATHS: ReadonlySet<string> = new Set(['watch', 'search', 'signin', 'signup', 'dashboard', 'api', 'live', 'sessions', 'vod', 'chat', 'metrics', 'healthz', 'assets', 'docs', 'admin', 'whip', 'whep']);
+
+/**
  * Parses `location.pathname` (and `location.search`, for the routes that read it) into a
  * {@link Route}; never throws. A trailing slash is ignored.
  */
@@ -80,6 +88,8 @@ export function parseRoute(pathname: string, search = ''): Route {
   if (m && id !== null) {
     return m[1] === 'live' ? { name: 'live', channelId: id } : { name: 'vod', sessionId: id };
   }
+  const channel = /^\/([A-Za-z0-9_-]{1,128})$/.exec(path)?.[1];
+  if (channel !== undefined && !RESERVED_PATHS.has(channel.toLowerCase())) return { name: 'channel', channelId: channel };
   return { name: 'not-found', path: pathname };
 }
 
@@ -111,6 +121,8 @@ export function hrefFor(route: Route): string {
       return `/${route.name}${queryString([['next', safeNext(route.next)]])}`;
     case 'dashboard':
       return '/dashboard';
+    case 'channel':
+      return `/${encodeURIComponent(route.channelId)}`;
     case 'not-found':
       return route.path;
   }

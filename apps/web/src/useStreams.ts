@@ -17,10 +17,11 @@ export interface StreamsState {
 }
 
 /**
- * Loads `/api/streams` now and then every {@link POLL_INTERVAL_MS} (the next poll is scheduled
- * after the previous one settles, so slow responses never overlap). Stops on unmount.
+ * Loads `/api/streams` (only `channelId`'s sessions when given) now and then every
+ * {@link POLL_INTERVAL_MS} (the next poll is scheduled after the previous one settles, so slow
+ * responses never overlap). Stops on unmount; starts over when `channelId` changes.
  */
-export function useStreams(): StreamsState {
+export function useStreams(channelId?: string): StreamsState {
   const [state, setState] = useState<StreamsState>({ items: null, error: null, loading: true });
 
   useEffect(() => {
@@ -28,7 +29,7 @@ export function useStreams(): StreamsState {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const poll = async () => {
       try {
-        const items = await fetchStreams(ctrl.signal);
+        const items = await fetchStreams(ctrl.signal, channelId);
         setState({ items, error: null, loading: false });
       } catch (err) {
         if (ctrl.signal.aborted) return;
@@ -42,7 +43,7 @@ export function useStreams(): StreamsState {
       ctrl.abort();
       clearTimeout(timer);
     };
-  }, []);
+  }, [channelId]);
 
   return state;
 }

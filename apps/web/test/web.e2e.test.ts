@@ -9,7 +9,9 @@
  * the web origin; the live stream plays with the LIVE badge; when the broadcast ends the player
  * says "Stream ended" with a link to the recording and stops requesting; an offline channel
  * shows "Offline" with its last recording, an unknown one "No such channel", neither requesting
- * playlists; with the API stopped the home page shows its error.
+ * playlists; the channel page `/<channelId>` (linked from the watch page) plays the live stream
+ * with the channel's description and lists its recordings; with the API stopped the home page
+ * shows its error.
  *
  * Set WEB_PLAYER_SCREENSHOT=/path.png to save a screenshot of the VOD player page.
  */
@@ -23,6 +25,8 @@ import { launchBrowser, measurePlayback } from './browser';
 
 /** Markup in a title must show up as text. */
 const TITLE = 'Test <b>pattern</b>';
+/** The demo channel's description, shown on its page. */
+const ABOUT = 'Colour bars and a sine tone, around the clock.';
 /** Seconds of the broadcast that becomes the VOD. */
 const VOD_SECONDS = 20;
 
@@ -52,7 +56,7 @@ describe('web app on the embedded stack', () => {
     browser = await launched;
     const { info } = t.stack;
     await appendEvent(t.messaging.js, domainEvent(systemClock, 'ChannelMetadataUpdated', channelSubject(info.demoChannelId), {
-      channelId: info.demoChannelId, title: TITLE, category: 'just-chatting', tags: ['demo'], language: 'en', mature: false,
+      channelId: info.demoChannelId, title: TITLE, category: 'just-chatting', tags: ['demo'], language: 'en', mature: false, description: ABOUT,
     }, { producer: 'web-e2e' }));
     await waitFor('the title projected', async () => {
       const res = await fetch(`${info.apiUrl}/api/streams/${info.demoChannelId}`);
@@ -152,6 +156,24 @@ describe('web app on the embedded stack', () => {
     expect(m.advancedSeconds).toBeGreaterThanOrEqual(2.5);
     expect(m.levels.map((l) => l.height).sort()).toEqual([240, 360]);
     expect(await page.evaluate(() => (window as Window & { __player?: { hls: { config: { liveSyncDurationCount: number } } | null } }).__player?.hls?.config.liveSyncDurationCount)).toBe(3);
+    await page.close();
+  }, 120_000);
+
+  it('links the watch page to the channel page, which plays the live stream and lists the channel\'s recordings', async () => {
+    const { info } = t.stack;
+    const page = await newPage();
+    await page.goto(info.demoWatchUrl);
+    await page.getByTestId('channel-link').click();
+    await page.waitForURL(`${info.webUrl}/${info.demoChannelId}`);
+    await expect.poll(() => page.getByTestId('live-badge').isVisible(), { timeout: 30_000 }).toBe(true);
+    expect(await page.getByTestId('channel-description').textContent()).toBe(ABOUT);
+    expect(await page.getByTestId('follow-sign-in').isVisible()).toBe(true);
+    const recordings = page.getByTestId('channel-recordings').getByTestId('stream-item');
+    await expect.poll(() => recordings.count(), { timeout: 30_000 }).toBeGreaterThanOrEqual(1);
+    expect(await recordings.evaluateAll((els) => els.map((e) => e.getAttribute('data-session-id')))).toContain(vodSessionId);
+    const m = await measurePlayback(page, { seconds: 3, startTimeoutMs: 45_000 });
+    expect(m.advancedSeconds).toBeGreaterThanOrEqual(1.5);
+    if (process.env.WEB_CHANNEL_SCREENSHOT) await page.screenshot({ path: process.env.WEB_CHANNEL_SCREENSHOT, fullPage: true });
     await page.close();
   }, 120_000);
 

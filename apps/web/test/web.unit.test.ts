@@ -28,8 +28,18 @@ describe('routes', () => {
     ['/watch/vod/%E0%A4%A', { name: 'not-found', path: '/watch/vod/%E0%A4%A' }],
     ['/watch/live/', { name: 'not-found', path: '/watch/live/' }],
     ['/watch/live/a/b', { name: 'not-found', path: '/watch/live/a/b' }],
+    ['/demo', { name: 'channel', channelId: 'demo' }],
+    ['/alice_01/', { name: 'channel', channelId: 'alice_01' }],
+    ['/watch', { name: 'not-found', path: '/watch' }],
+    ['/API', { name: 'not-found', path: '/API' }],
+    ['/a.b', { name: 'not-found', path: '/a.b' }],
+    ['/alice/videos', { name: 'not-found', path: '/alice/videos' }],
   ])('parses %s', (path, route) => {
     expect(parseRoute(path)).toEqual(route);
+  });
+
+  it('links a channel page by its id', () => {
+    expect(hrefFor({ name: 'channel', channelId: 'demo' })).toBe('/demo');
   });
 
   it('round-trips ids that need escaping', () => {

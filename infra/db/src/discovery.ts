@@ -31,6 +31,7 @@
 import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
 import { CATEGORIES } from '@live/events';
 import type { Database } from './schema.js';
+import { editDistanceCorrections, searchVocabulary } from './fuzzy.js';
 
 /** Longest `q` accepted, in code points (the API cleans and bounds it before it gets here). */
 export const SEARCH_QUERY_MAX_LENGTH = 100;
@@ -214,7 +215,7 @@ export async function typoCorrections(db: Kysely<Database>, q: string): Promise<
     if (row.lexeme !== null) list.push({ lexeme: row.lexeme, similarity: row.similarity ?? 0 });
     byWord.set(row.word, list);
   }
-  return [...byWord.keys()]
+  const out = [...byWord.keys()]
     .sort((a, b) => [...b].length - [...a].length || (a < b ? -1 : a > b ? 1 : 0))
     .map((word) => ({
       word,
@@ -223,6 +224,14 @@ export async function typoCorrections(db: Kysely<Database>, q: string): Promise<
         .slice(0, TYPO_MAX_CORRECTIONS)
         .map((c) => c.lexeme),
     }));
+  if (out.length === 0) return out;
+  // Words a few edits away that trigrams miss ("smoek" → "smoke", "testng" → "testing"), after
+  // the trigram ones.
+  const vocabulary = await searchVocabulary(db);
+  return out.map((c) => {
+    const edits = editDistanceCorrections(c.word, vocabulary, TYPO_MAX_CORRECTIONS).filter((w) => !c.corrections.includes(w));
+    return { word: c.word, corrections: [...c.corrections, ...edits].slice(0, TYPO_MAX_CORRECTIONS) };
+  });
 }
 
 /**

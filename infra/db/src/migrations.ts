@@ -363,6 +363,15 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.dropTable('restream_destinations').ifExists().execute();
     },
   },
+  '0013_channel_description': {
+    // The channel's "about" text (ChannelMetadataUpdated.description), shown on its page.
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('channels').addColumn('description', 'text', (c) => c.notNull().defaultTo('')).execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('channels').dropColumn('description').execute();
+    },
+  },
 };
 
 class InCodeProvider implements MigrationProvider {

@@ -17,6 +17,8 @@ export interface ChannelsTable {
   /** BCP 47 primary language subtag or ''. */
   language: Generated<string>;
   mature: Generated<boolean>;
+  /** The channel's "about" text (plain text, at most 300 characters), or ''. */
+  description: Generated<string>;
   follower_count: Generated<number>;
   /** Current viewers of the live session (0 when offline): chat room members across gateways, from ChannelViewersCounted. */
   viewer_count: Generated<number>;

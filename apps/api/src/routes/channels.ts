@@ -36,6 +36,8 @@ export const ChannelView = Type.Object({
   viewers: Type.Integer(),
   playbackUrl: Nullable(Type.String()),
   createdAt: Type.String(),
+  /** The channel's "about" text (plain text), or ''. */
+  description: Type.String(),
   /** Whether the caller follows the channel (false when anonymous). */
   following: Type.Boolean(),
 });
@@ -78,7 +80,7 @@ export async function loadChannelView(db: Db, edge: string, channelId: string, v
     channelId: c.id, displayName: c.display_name, ownerUserId: c.owner_user_id, title: c.title, category: c.category, tags: c.tags,
     language: c.language, mature: c.mature, followers: c.follower_count, live: c.live_session_id !== null, sessionId: c.live_session_id,
     startedAt: c.live_started_at ? c.live_started_at.toISOString() : null, viewers: c.viewer_count,
-    playbackUrl: c.live_session_id ? `${edge}${liveMasterPath(c.id)}` : null, createdAt: c.created_at.toISOString(), following,
+    playbackUrl: c.live_session_id ? `${edge}${liveMasterPath(c.id)}` : null, createdAt: c.created_at.toISOString(), description: c.description, following,
   };
 }
 
@@ -180,7 +182,7 @@ export async function channelRoutes(app: ApiApp, ctx: ApiContext): Promise<void>
     // When the projector is behind (it catches up from the log), answer from the event itself.
     const view = await loadChannelView(ctx.db, edge, channelId, u.userId) ?? {
       channelId, displayName, ownerUserId: u.userId, title: '', category: '', tags: [], language: '', mature: false, followers: 0,
-      live: false, sessionId: null, startedAt: null, viewers: 0, playbackUrl: null, createdAt: ev.occurredAt, following: false,
+      live: false, sessionId: null, startedAt: null, viewers: 0, playbackUrl: null, createdAt: ev.occurredAt, description: '', following: false,
     };
     return reply.status(201).send(view);
   });
@@ -203,6 +205,7 @@ export async function channelRoutes(app: ApiApp, ctx: ApiContext): Promise<void>
         tags: Type.Optional(Type.Array(Tag, { maxItems: 10, uniqueItems: true })),
         language: Type.Optional(Type.String({ pattern: '^([a-z]{2,3})?$' })),
         mature: Type.Optional(Type.Boolean()),
+        description: Type.Optional(Type.String({ maxLength: 2000, description: 'Plain text, at most 300 characters after cleaning.' })),
       }, { additionalProperties: false, minProperties: 1 }),
       response: { 200: ChannelView, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody },
     },
@@ -386,8 +389,8 @@ export async function channelRoutes(app: ApiApp, ctx: ApiContext): Promise<void>
  * current values (the event carries the whole metadata).
  * @throws ApiError CHANNEL_NOT_FOUND, VALIDATION_FAILED (unknown category, bad title text).
  */
-export async function metadataEvent(ctx: ApiContext, channelId: string, patch: { title?: string; category?: string; tags?: string[]; language?: string; mature?: boolean }) {
-  const c = await ctx.db.selectFrom('channels').select(['title', 'category', 'tags', 'language', 'mature']).where('id', '=', channelId).executeTakeFirst();
+export async function metadataEvent(ctx: ApiContext, channelId: string, patch: { title?: string; category?: string; tags?: string[]; language?: string; mature?: boolean; description?: string }) {
+  const c = await ctx.db.selectFrom('channels').select(['title', 'category', 'tags', 'language', 'mature', 'description']).where('id', '=', channelId).executeTakeFirst();
   if (!c) throw new ApiError('CHANNEL_NOT_FOUND');
   if (patch.category !== undefined && patch.category !== '' && !isCategory(patch.category)) {
     throw new ApiError('VALIDATION_FAILED', `category ${JSON.stringify(patch.category.slice(0, 64))} is not one of GET /api/categories`);
@@ -399,5 +402,6 @@ export async function metadataEvent(ctx: ApiContext, channelId: string, patch: {
     tags: patch.tags ?? c.tags,
     language: patch.language ?? c.language,
     mature: patch.mature ?? c.mature,
+    description: patch.description !== undefined ? cleanText(patch.description, 'description', { max: 300, multiline: true }) : c.description,
   }, { producer: PRODUCER });
 }

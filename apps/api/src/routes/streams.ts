@@ -140,6 +140,7 @@ export async function streamRoutes(app: ApiApp, ctx: ApiContext): Promise<void> 
         tags: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z0-9-]{1,25}$' }), { maxItems: 10, uniqueItems: true })),
         language: Type.Optional(Type.String({ pattern: '^([a-z]{2,3})?$' })),
         mature: Type.Optional(Type.Boolean()),
+        description: Type.Optional(Type.String({ maxLength: 2000, description: "The channel's about text: plain text, at most 300 characters after cleaning." })),
       }, { additionalProperties: false }),
       response: { 200: PreparedBroadcast, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody },
     },

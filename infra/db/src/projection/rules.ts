@@ -142,7 +142,7 @@ function channelCreated(ws: WorkingSet, e: EventOf<'ChannelCreated'>, at: Date):
   }
   patchChannel(ws, {
     id: e.data.channelId, slug: e.data.channelId, display_name: e.data.displayName, title: '', created_at: at, owner_user_id: e.data.ownerUserId,
-    category: '', tags: [], language: '', mature: false, follower_count: 0, viewer_count: 0, live_session_id: null, live_started_at: null,
+    category: '', tags: [], language: '', mature: false, description: '', follower_count: 0, viewer_count: 0, live_session_id: null, live_started_at: null,
     search_text: '', updated_at: at, playback_visibility: 'public', playback_encrypted: false, playback_key_rotation_segments: 0,
     playback_policy_version: 0, playback_bind_address: false,
   }, { display_name: e.data.displayName });
@@ -348,6 +348,7 @@ export function applyEvent(ws: WorkingSet, e: DomainEvent, seq: number): void {
     case 'ChannelMetadataUpdated':
       updateChannel(ws, e.data.channelId, {
         title: e.data.title, category: e.data.category, tags: [...e.data.tags], language: e.data.language, mature: e.data.mature, updated_at: at,
+        ...(e.data.description !== undefined ? { description: e.data.description } : {}),
       });
       return liveSessionMetadata(ws, e, seq);
     case 'ChannelModeratorAdded': {
