@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { sessionPosterPath } from '@live/media/formats';
 import { ApiError, isLive, liveMasterUrl, vodMasterUrl, withPlaybackToken, type StreamItem } from './api';
 import { ChannelPanel } from './ChannelPanel';
@@ -11,6 +11,48 @@ import { useChannel } from './useChannel';
 import { BEHIND_LIVE_THRESHOLD_SECONDS, usePlayer, type PlaybackState } from './usePlayer';
 import { useStreams } from './useStreams';
 import { appSession } from './useSession';
+import { applyShortcut, shortcutFor } from './shortcuts';
+import { clockDuration } from './format';
+import { countLabel } from './platform';
+
+/** How often a live page refreshes the channel (viewer count), ms. */
+const CHANNEL_REFRESH_MS = 15_000;
+/** localStorage key of the viewer's low-latency choice ('0' = off). */
+const LOW_LATENCY_KEY = 'player.lowLatency';
+
+function readLowLatency(): boolean {
+  try {
+    return localStorage.getItem(LOW_LATENCY_KEY) !== '0';
+  } catch {
+    return true; // storage blocked: the default
+  }
+}
+
+/** The current time (ms), re-rendering every second while mounted (the uptime clock). */
+function useSecondClock(): number {
+  return useSyncExternalStore((onChange) => {
+    const t = setInterval(onChange, 1000);
+    return () => clearInterval(t);
+  }, () => Math.floor(Date.now() / 1000) * 1000);
+}
+
+/** "12 viewers · 1:02:03": beside a live title; the uptime from the session's start. */
+function LiveStats({ viewers, startedAt }: { viewers: number; startedAt: string | null | undefined }) {
+  const now = useSecondClock();
+  const started = startedAt ? Date.parse(startedAt) : NaN;
+  return (
+    <span className="live-stats muted">
+      <span data-testid="viewer-count" aria-label={countLabel(viewers, 'viewer')}>
+        {countLabel(viewers, 'viewer')}
+      </span>
+      {Number.isFinite(started) && (
+        <span data-testid="uptime" title="Live for">
+          {' · '}live for {clockDuration(Math.max(0, (now - started) / 1000))}
+        </span>
+      )}
+    </span>
+  );
+}
 
 /** Which player: a channel's live stream, or a recorded session. */
 export type PlayerTarget = { readonly kind: 'live'; readonly channelId: string } | { readonly kind: 'vod'; readonly sessionId: string };
@@ -151,8 +193,37 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
   // Beacons name the broadcast session: the recording's, or the channel's session while it is live.
   const sessionId = live ? liveSession : target.sessionId;
   const hasEnded = useCallback(() => (live ? channelBroadcastEnded(target.channelId) : Promise.resolve(false)), [live, live ? target.channelId : target.sessionId]);
+  const [lowLatency, setLowLatency] = useState(readLowLatency);
+  const [theatre, setTheatre] = useState(false);
   // A playback token first (followers-only / allow-listed / encrypted channels need one).
-  const player = usePlayer(videoRef, src, { live, sessionId, playbackId: live ? target.channelId : target.sessionId, hasEnded });
+  const player = usePlayer(videoRef, src, { live, sessionId, playbackId: live ? target.channelId : target.sessionId, hasEnded, lowLatency });
+  const toggleLowLatency = (on: boolean) => {
+    setLowLatency(on);
+    try {
+      localStorage.setItem(LOW_LATENCY_KEY, on ? '1' : '0');
+    } catch {
+      // storage blocked: the choice lasts for this page
+    }
+  };
+  // Keyboard shortcuts (shortcuts.ts); typing in the chat box or a form keeps its keys.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const el = e.target instanceof HTMLElement ? e.target : null;
+      const s = shortcutFor({ key: e.key, ctrlKey: e.ctrlKey, metaKey: e.metaKey, altKey: e.altKey, ...(el ? { targetTag: el.tagName, targetEditable: el.isContentEditable } : {}) });
+      const video = videoRef.current;
+      if (!s || !video) return;
+      e.preventDefault();
+      applyShortcut(s, video, () => setTheatre((t) => !t));
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, []);
+  // The viewer count and live state stay fresh while the page is open.
+  useEffect(() => {
+    if (!live) return;
+    const t = setInterval(() => void channelHandle.reload(), CHANNEL_REFRESH_MS);
+    return () => clearInterval(t);
+  }, [live, channelHandle.reload]);
   useEffect(() => {
     if (!live || player.state !== 'ended' || src === null) return;
     setEndedSessionId(liveSession ?? channel?.sessionId ?? null);
@@ -171,7 +242,7 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
     live && item && !isLive(item) && item.vodUrl !== null ? hrefFor({ name: 'vod', sessionId: item.sessionId }) : null;
 
   return (
-    <main className={`page player-page${showChat ? ' with-chat' : ''}`}>
+    <main className={`page player-page${showChat ? ' with-chat' : ''}${theatre ? ' theatre' : ''}`}>
       <div className="player-head">
         <Link href="/" className="back">
           ← All streams
@@ -184,6 +255,7 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
           )}
           <span>{channelPage ? (channel?.displayName ?? (live ? target.channelId : '')) : item?.title || channel?.title || (live ? target.channelId : 'Recording')}</span>
         </h1>
+        {live && playable && channel?.live && <LiveStats viewers={channel.viewers} startedAt={channel.startedAt} />}
         {!channelPage && (item || channel) && (
           <Link className="muted channel-link" href={hrefFor({ name: 'channel', channelId: item?.channelId ?? channel!.channelId })} data-testid="channel-link">
             {item?.channelName ?? channel!.displayName}
@@ -246,6 +318,20 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
                 </button>
               </span>
             )}
+            {live && playable && (
+              <span className="latency" data-testid="latency" data-seconds={player.latencySeconds ?? undefined}>
+                {player.latencySeconds !== null ? `Latency ${player.latencySeconds.toFixed(1)} s` : 'Latency —'}
+              </span>
+            )}
+            {live && (
+              <label className="toggle">
+                <input type="checkbox" checked={lowLatency} onChange={(e) => toggleLowLatency(e.target.checked)} data-testid="low-latency-toggle" />
+                Low latency
+              </label>
+            )}
+            <button type="button" className="button" aria-pressed={theatre} onClick={() => setTheatre((t) => !t)} data-testid="theatre-toggle" title="Theatre mode (t)">
+              {theatre ? 'Default view' : 'Theatre mode'}
+            </button>
             {item?.vodMp4Url && (
               <a className="button" href={item.vodMp4Url} download data-testid="download-mp4">
                 Download MP4

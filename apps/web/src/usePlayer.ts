@@ -72,6 +72,12 @@ export interface PlayerState {
   /** Live: seconds of the seek-back (DVR) window, the `<video>`'s seekable range; 0 when unknown. */
   readonly dvrWindowSeconds: number;
   /**
+   * Live: how long ago (s, one decimal) the frame on screen was captured, from the playlist's
+   * EXT-X-PROGRAM-DATE-TIME (hls.js `playingDate`; assumes the viewer's clock is in sync), else
+   * the distance from the live edge (hls.js `latency`); null before playback or for VOD.
+   */
+  readonly latencySeconds: number | null;
+  /**
    * The current playback token (null before the first one, or without `playbackId`), for other
    * requests of the same stream the page makes, e.g. the VOD's thumbnails track.
    */
@@ -103,6 +109,12 @@ export interface PlayerOptions {
    * Called at most once at a time.
    */
   readonly hasEnded?: () => Promise<boolean>;
+  /**
+   * Live: low-latency mode (default true): parts, PART-HOLD-BACK behind the edge, blocking
+   * reloads. False plays as regular HLS, three target durations behind the edge (steadier on a
+   * poor connection). Changing it restarts the player.
+   */
+  readonly lowLatency?: boolean;
 }
 
 /** Behind the live edge by more than this (s): the player shows how far and offers "Go live". */
@@ -112,6 +124,19 @@ const defaultFetchToken = (id: string, signal: AbortSignal) =>
   requestPlaybackToken(id, (path, opts) => appSession().request(path, { ...opts, auth: 'optional' }), signal);
 
 const MAX_RETRY_DELAY_MS = 10_000;
+
+/**
+ * The latency readout (see {@link PlayerState.latencySeconds}) of a live hls.js player at
+ * `nowMs`: capture-to-screen from `playingDate` when the playlist has program date-times, else
+ * the distance behind the live edge (`latency`); rounded to 0.1 s; null before playback.
+ */
+export function playbackLatency(hls: Pick<Hls, 'playingDate' | 'latency'> | null, nowMs: number): number | null {
+  if (!hls) return null;
+  const date = hls.playingDate;
+  const seconds = date ? (nowMs - date.getTime()) / 1000 : hls.latency;
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 24 * 3600) return null;
+  return Math.round(seconds * 10) / 10;
+}
 
 /** Delay before the n-th (1-based) retry of a fatal network error: 1 s, 2 s, 4 s, … ≤ 10 s. */
 export function retryDelayMs(attempt: number): number {
@@ -167,7 +192,7 @@ const MANIFEST_ERRORS: ReadonlySet<string> = new Set([
 export function usePlayer(
   videoRef: RefObject<HTMLVideoElement | null>,
   src: string | null,
-  { live, sessionId = null, telemetry = true, playbackId = null, fetchPlaybackToken = defaultFetchToken, hasEnded }: PlayerOptions,
+  { live, sessionId = null, telemetry = true, playbackId = null, fetchPlaybackToken = defaultFetchToken, hasEnded, lowLatency = true }: PlayerOptions,
 ): PlayerState & { selectLevel: (level: number) => void; goLive: () => void } {
   const [state, setState] = useState<PlayerState>(initialState);
   const hlsRef = useRef<Hls | null>(null);
@@ -215,7 +240,10 @@ export function usePlayer(
       const span = seekable.length > 0 ? seekable.end(seekable.length - 1) - seekable.start(0) : 0;
       const edge = hlsRef.current?.liveSyncPosition ?? (seekable.length > 0 ? seekable.end(seekable.length - 1) : null);
       const behind = edge === null || !Number.isFinite(edge) ? null : Math.max(0, Math.round(edge - video.currentTime));
-      setState((st) => (st.behindLiveSeconds === behind && Math.abs(st.dvrWindowSeconds - Math.round(span)) < 1 ? st : { ...st, behindLiveSeconds: behind, dvrWindowSeconds: Math.round(span) }));
+      const latency = playbackLatency(hlsRef.current, Date.now());
+      setState((st) => (st.behindLiveSeconds === behind && Math.abs(st.dvrWindowSeconds - Math.round(span)) < 1 && st.latencySeconds === latency
+        ? st
+        : { ...st, behindLiveSeconds: behind, dvrWindowSeconds: Math.round(span), latencySeconds: latency }));
     };
 
     const onVideo: Record<string, () => void> = {
@@ -315,7 +343,7 @@ export function usePlayer(
           // RFC 8216 6.3.3 asks). liveSyncDurationCount must NOT be set here: a user-set value
           // overrides PART-HOLD-BACK (hls.js latency-controller) and made low-latency streams
           // play 6 s behind. Ignored for VOD (playlists with EXT-X-ENDLIST).
-          lowLatencyMode: true,
+          lowLatencyMode: lowLatency,
           // Drifted behind the target latency (after a stall): play up to 1.5x until back on it.
           maxLiveSyncPlaybackRate: 1.5,
           // Auto quality never picks a rendition larger than the player shows (its CSS size times
@@ -479,7 +507,7 @@ export function usePlayer(
       video.load();
       if (handle && window.__player === handle) delete window.__player;
     };
-  }, [videoRef, src, live, telemetry, playbackId]);
+  }, [videoRef, src, live, telemetry, playbackId, lowLatency]);
 
   const selectLevel = useCallback((level: number) => {
     const hls = hlsRef.current;
@@ -513,6 +541,7 @@ const initialState: PlayerState = {
   canSelectQuality: false,
   refused: null,
   behindLiveSeconds: null,
+  latencySeconds: null,
   dvrWindowSeconds: 0,
   playbackToken: null,
 };

@@ -156,6 +156,28 @@ describe('web app on the embedded stack', () => {
     expect(m.advancedSeconds).toBeGreaterThanOrEqual(2.5);
     expect(m.levels.map((l) => l.height).sort()).toEqual([240, 360]);
     expect(await page.evaluate(() => (window as Window & { __player?: { hls: { config: { liveSyncDurationCount: number } } | null } }).__player?.hls?.config.liveSyncDurationCount)).toBe(3);
+
+    // Beside the title: viewers and uptime; in the bar: the latency readout.
+    expect(await page.getByTestId('viewer-count').textContent()).toMatch(/^\d+ viewers?$/);
+    await expect.poll(() => page.getByTestId('uptime').textContent(), { timeout: 10_000 }).toMatch(/live for \d+:\d\d/);
+    await expect.poll(async () => Number(await page.getByTestId('latency').getAttribute('data-seconds')), { timeout: 20_000 }).toBeGreaterThan(0);
+    // Keyboard shortcuts: m mutes/unmutes, t toggles theatre mode (the player spans the page).
+    const muted = () => page.getByTestId('player-video').evaluate((v: HTMLVideoElement) => v.muted);
+    const before = await muted();
+    await page.keyboard.press('m');
+    expect(await muted()).toBe(!before);
+    await page.keyboard.press('t');
+    expect(await page.locator('main.player-page').getAttribute('class')).toContain('theatre');
+    expect(await page.getByTestId('theatre-toggle').getAttribute('aria-pressed')).toBe('true');
+    // Low latency off: the player restarts as regular HLS, and the choice is remembered.
+    await page.getByTestId('low-latency-toggle').uncheck();
+    const lowLatencyMode = () => page.evaluate(() => (window as Window & { __player?: { hls: { config: { lowLatencyMode: boolean } } | null } }).__player?.hls?.config.lowLatencyMode);
+    await expect.poll(lowLatencyMode, { timeout: 10_000 }).toBe(false);
+    await page.reload();
+    expect(await page.getByTestId('low-latency-toggle').isChecked()).toBe(false);
+    await page.getByTestId('low-latency-toggle').check();
+    await expect.poll(lowLatencyMode, { timeout: 10_000 }).toBe(true);
+    if (process.env.WEB_LIVE_SCREENSHOT) await page.screenshot({ path: process.env.WEB_LIVE_SCREENSHOT });
     await page.close();
   }, 120_000);
 
