@@ -3,6 +3,7 @@ import { sessionPosterPath } from '@live/media/formats';
 import { ApiError, isLive, liveMasterUrl, vodMasterUrl, withPlaybackToken, type StreamItem } from './api';
 import { ChannelPanel } from './ChannelPanel';
 import { ChatPanel } from './ChatPanel';
+import { ChatReplayPanel } from './ChatReplayPanel';
 import { StreamCard } from './HomePage';
 import { SeekPreview, thumbnailsVttUrl } from './SeekPreview';
 import { channelApiPath, isChannelView } from './platform';
@@ -232,6 +233,8 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
   const showOverlay = live && channelKnown && !playable;
   // A channel that does not exist has no chat room (the gateway refuses the upgrade with 404).
   const showChat = live && !channelHandle.notFound;
+  // A recording replays its broadcast's chat beside it.
+  const replay = !live && item ? item : null;
 
   const playing = player.renditions[player.playingLevel];
   const stateText =
@@ -242,7 +245,7 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
     live && item && !isLive(item) && item.vodUrl !== null ? hrefFor({ name: 'vod', sessionId: item.sessionId }) : null;
 
   return (
-    <main className={`page player-page${showChat ? ' with-chat' : ''}${theatre ? ' theatre' : ''}`}>
+    <main className={`page player-page${showChat || replay ? ' with-chat' : ''}${theatre ? ' theatre' : ''}`}>
       <div className="player-head">
         <Link href="/" className="back">
           ← All streams
@@ -348,6 +351,7 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
           {channelPage && live && <ChannelRecordings items={items} />}
         </div>
         {showChat && <ChatPanel key={target.channelId} channelId={target.channelId} ownerUserId={channel?.ownerUserId ?? null} />}
+        {replay && <ChatReplayPanel key={replay.sessionId} sessionId={replay.sessionId} startedAt={replay.startedAt} endedAt={replay.endedAt} videoRef={videoRef} />}
       </div>
     </main>
   );

@@ -17,8 +17,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { channelSubject, domainEvent, systemClock, type DomainEvent } from '@live/events';
-import { appendEvent } from '@live/messaging';
+import { channelSubject, chatSubject, domainEvent, systemClock, type DomainEvent } from '@live/events';
+import { appendChatMessage, appendEvent } from '@live/messaging';
 import { publishTestPattern, startTestStack, waitFor, type Publisher, type TestStack } from '@live/dev/testing';
 import type { StreamsResponse } from '../src/api';
 import { launchBrowser, measurePlayback } from './browser';
@@ -73,6 +73,14 @@ describe('web app on the embedded stack', () => {
     }, 150_000, 1000);
     expect(events.map((e) => e.type)).not.toContain('StreamFailed');
     vodSessionId = events.filter((e): e is Extract<DomainEvent, { type: 'VodReady' }> => e.type === 'VodReady').at(-1)!.data.sessionId;
+    // Chat of that broadcast, 2 s and 8 s after its start (for the chat replay).
+    const startedAt = Date.parse(events.find((e) => e.type === 'StreamPublishStarted' && e.data.sessionId === vodSessionId)!.occurredAt);
+    for (const [offsetMs, text] of [[2000, 'first!'], [8000, 'nice bars']] as const) {
+      const clock = { ...systemClock, now: () => startedAt + offsetMs };
+      await appendChatMessage(t.messaging, domainEvent(clock, 'ChatMessageAccepted', chatSubject(info.demoChannelId), {
+        channelId: info.demoChannelId, userId: 'u-viewer-one', username: 'viewer_one', kind: 'text', text, sessionId: vodSessionId,
+      }, { producer: 'web-e2e' }));
+    }
     await waitFor('the VOD listed with its MP4', async () => (await streams()).some((s) => s.sessionId === vodSessionId && s.vodUrl !== null && s.vodMp4Url !== null), 60_000);
 
     // Second broadcast: stays live for the rest of the file.
@@ -144,6 +152,18 @@ describe('web app on the embedded stack', () => {
     expect((await mp4.arrayBuffer()).byteLength).toBeGreaterThan(0);
 
     if (process.env.WEB_PLAYER_SCREENSHOT) await page.screenshot({ path: process.env.WEB_PLAYER_SCREENSHOT });
+
+    // Chat replay: the two messages sent during the broadcast (at 2 s and 8 s) appear as the
+    // recording reaches them, and go away again when the viewer seeks back to the start.
+    const replay = page.getByTestId('chat-replay');
+    await expect.poll(() => replay.getAttribute('data-lines'), { timeout: 30_000 }).toBe('2');
+    const video = page.getByTestId('player-video');
+    await video.evaluate((v: HTMLVideoElement) => { v.pause(); v.currentTime = 0.5; });
+    await expect.poll(() => replay.getByTestId('replay-line').count(), { timeout: 10_000 }).toBe(0);
+    await video.evaluate((v: HTMLVideoElement) => { v.currentTime = 4; });
+    await expect.poll(() => replay.getByTestId('replay-line').allTextContents(), { timeout: 10_000 }).toEqual(['0:02 viewer_one: first!']);
+    await video.evaluate((v: HTMLVideoElement) => { v.currentTime = 12; });
+    await expect.poll(() => replay.getByTestId('replay-line').count(), { timeout: 10_000 }).toBe(2);
     await page.close();
   }, 180_000);
 
