@@ -219,6 +219,21 @@ describe('web app on the embedded stack', () => {
     await page.close();
   }, 120_000);
 
+  it('a title edited during a broadcast renames that broadcast only: the earlier recording keeps its title', async () => {
+    const { info } = t.stack;
+    const renamed = 'Second run, renamed live';
+    await appendEvent(t.messaging.js, domainEvent(systemClock, 'ChannelMetadataUpdated', channelSubject(info.demoChannelId), {
+      channelId: info.demoChannelId, title: renamed, category: 'just-chatting', tags: ['demo'], language: 'en', mature: false,
+    }, { producer: 'web-e2e' }));
+    await waitFor('the live session renamed', async () => (await streams()).some((s) => s.sessionId === liveSessionId && s.title === renamed), 30_000);
+    expect((await streams()).find((s) => s.sessionId === vodSessionId)?.title).toBe(TITLE);
+    const page = await newPage();
+    await page.goto(`${info.webUrl}/watch/vod/${vodSessionId}`);
+    await expect.poll(() => page.locator('h1').textContent(), { timeout: 30_000 }).toBe(TITLE);
+    expect(await page.getByText(renamed).count()).toBe(0);
+    await page.close();
+  }, 60_000);
+
   it('switches to "Stream ended" with a link to the recording when the broadcast ends, and stops requesting', async () => {
     const { info } = t.stack;
     const page = await newPage();
