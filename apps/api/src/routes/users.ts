@@ -40,7 +40,12 @@ const PRODUCER = 'api';
 const EMAIL = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
 if (!FormatRegistry.Has('email')) FormatRegistry.Set('email', (v) => EMAIL.test(v));
 
-function strictValidator({ schema }: Parameters<FastifySchemaCompiler<unknown>>[0]): ReturnType<FastifySchemaCompiler<unknown>> {
+/**
+ * A route's `validatorCompiler` that checks strictly with TypeBox's compiler (no coercion, no
+ * stripping of unknown properties): a failure is answered VALIDATION_FAILED naming the first
+ * offending path.
+ */
+export function strictValidator({ schema }: Parameters<FastifySchemaCompiler<unknown>>[0]): ReturnType<FastifySchemaCompiler<unknown>> {
   const check = TypeCompiler.Compile(schema as TSchema);
   return (value: unknown) => {
     if (check.Check(value)) return { value };
