@@ -6,6 +6,7 @@
  *   /search?q=&category=&live=         → channel search
  *   /signin?next=, /signup?next=       → account forms (`next`: where to go afterwards)
  *   /dashboard                         → the signed-in user's channel and stream setup
+ *   /moderate/<channelId>              → a channel's chat moderation tools (its moderators)
  */
 
 /** Filters of `/search`: free text, a category id, and live state (null = any). */
@@ -24,6 +25,7 @@ export type Route =
   | ({ readonly name: 'search' } & SearchParams)
   | { readonly name: 'signin' | 'signup'; readonly next: string | null }
   | { readonly name: 'dashboard' }
+  | { readonly name: 'moderate'; readonly channelId: string }
   | { readonly name: 'not-found'; readonly path: string };
 
 function decode(segment: string): string | null {
@@ -75,6 +77,9 @@ export function parseRoute(pathname: string, search = ''): Route {
     return { name: path === '/signin' ? 'signin' : 'signup', next: safeNext(query(search).get('next')) };
   }
   if (path === '/dashboard') return { name: 'dashboard' };
+  const mod = /^\/moderate\/([^/]+)$/.exec(path);
+  const modId = mod?.[1] !== undefined ? decode(mod[1]) : null;
+  if (modId !== null) return { name: 'moderate', channelId: modId };
   const m = /^\/watch\/(live|vod)\/([^/]+)$/.exec(path);
   const id = m?.[2] !== undefined ? decode(m[2]) : null;
   if (m && id !== null) {
@@ -111,6 +116,8 @@ export function hrefFor(route: Route): string {
       return `/${route.name}${queryString([['next', safeNext(route.next)]])}`;
     case 'dashboard':
       return '/dashboard';
+    case 'moderate':
+      return `/moderate/${encodeURIComponent(route.channelId)}`;
     case 'not-found':
       return route.path;
   }

@@ -28,6 +28,8 @@ describe('routes', () => {
     ['/watch/vod/%E0%A4%A', { name: 'not-found', path: '/watch/vod/%E0%A4%A' }],
     ['/watch/live/', { name: 'not-found', path: '/watch/live/' }],
     ['/watch/live/a/b', { name: 'not-found', path: '/watch/live/a/b' }],
+    ['/moderate/c1', { name: 'moderate', channelId: 'c1' }],
+    ['/moderate/', { name: 'not-found', path: '/moderate/' }],
   ])('parses %s', (path, route) => {
     expect(parseRoute(path)).toEqual(route);
   });

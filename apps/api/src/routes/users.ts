@@ -469,6 +469,14 @@ export async function userRoutes(app: ApiApp, ctx: ApiContext): Promise<void> {
     return selfView(db, after ?? row);
   });
 
+  const publicProfile = async (row: UserRow | undefined) => {
+    if (!row) throw new ApiError('USER_NOT_FOUND');
+    return {
+      userId: row.id, username: row.username, displayName: row.display_name, bio: row.bio,
+      createdAt: row.created_at.toISOString(), channelId: await channelOf(db, row.id),
+    };
+  };
+
   app.get('/api/users/:userId', {
     validatorCompiler: strictValidator,
     schema: {
@@ -476,14 +484,17 @@ export async function userRoutes(app: ApiApp, ctx: ApiContext): Promise<void> {
       params: UserParams,
       response: { 200: PublicProfile, ...errors(400, 404) },
     },
-  }, async (req) => {
-    const row = await userById(db, req.params.userId);
-    if (!row) throw new ApiError('USER_NOT_FOUND');
-    return {
-      userId: row.id, username: row.username, displayName: row.display_name, bio: row.bio,
-      createdAt: row.created_at.toISOString(), channelId: await channelOf(db, row.id),
-    };
-  });
+  }, async (req) => publicProfile(await userById(db, req.params.userId)));
+
+  // By username (case-insensitively), for moderators naming whom to ban or appoint.
+  app.get('/api/users/by-name/:username', {
+    validatorCompiler: strictValidator,
+    schema: {
+      tags: ['users'], summary: 'A user\'s public profile, by username',
+      params: Type.Object({ username: Username }, { additionalProperties: false }),
+      response: { 200: PublicProfile, ...errors(400, 404) },
+    },
+  }, async (req) => publicProfile(await db.selectFrom('users').select(USER_COLUMNS).where('username_lower', '=', req.params.username.toLowerCase()).executeTakeFirst()));
 
   /** Admin check against the read model too: an admin demoted a second ago is refused at once. */
   async function requireCurrentAdmin(req: FastifyRequest): Promise<AuthUser> {
