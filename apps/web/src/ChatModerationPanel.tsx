@@ -247,7 +247,7 @@ function ModerationLog(props: { entries: ReturnType<typeof parseModerationLog> |
         <ol className="mod-list">
           {entries.map((e) => (
             <li key={e.id} data-testid="log-entry" data-action={e.action}>
-              <time dateTime={e.createdAt} className="muted">{timeAgo(e.createdAt)}</time> {describeLogEntry(e)}
+              <time dateTime={e.createdAt} className="muted">{timeAgo(e.createdAt)}</time> <span data-testid="log-text">{describeLogEntry(e)}</span>
             </li>
           ))}
         </ol>
