@@ -99,39 +99,41 @@ function RestrictForm({ channelId, changed }: { channelId: string; changed: () =
     });
   };
   return (
-    <form className="mod-block mod-form" onSubmit={submit} data-testid="restrict-form">
+    <div className="mod-block">
       <h3>Ban or time out</h3>
-      <label>
-        Username
-        <input value={username} onChange={(e) => setUsername(e.target.value)} required maxLength={32} autoComplete="off" />
-      </label>
-      <label>
-        Length
-        <select value={length} onChange={(e) => setLength(e.target.value)}>
-          <option value="ban">Ban (until lifted)</option>
-          {TIMEOUT_CHOICES.map((c) => (
-            <option key={c.seconds} value={String(c.seconds)}>
-              Timeout {c.label}
-            </option>
-          ))}
-          <option value="custom">Timeout, custom…</option>
-        </select>
-      </label>
-      {length === 'custom' && (
+      <form className="mod-form" onSubmit={submit} data-testid="restrict-form">
         <label>
-          Minutes
-          <input value={minutes} onChange={(e) => setMinutes(e.target.value)} inputMode="numeric" required />
+          Username
+          <input value={username} onChange={(e) => setUsername(e.target.value)} required maxLength={32} autoComplete="off" />
         </label>
-      )}
-      <label>
-        Reason (optional)
-        <input value={reason} onChange={(e) => setReason(e.target.value)} maxLength={200} />
-      </label>
-      <button type="submit" className="button button-primary" disabled={action.busy}>
-        {length === 'ban' ? 'Ban' : 'Time out'}
-      </button>
+        <label>
+          Length
+          <select value={length} onChange={(e) => setLength(e.target.value)}>
+            <option value="ban">Ban (until lifted)</option>
+            {TIMEOUT_CHOICES.map((c) => (
+              <option key={c.seconds} value={String(c.seconds)}>
+                Timeout {c.label}
+              </option>
+            ))}
+            <option value="custom">Timeout, custom…</option>
+          </select>
+        </label>
+        {length === 'custom' && (
+          <label>
+            Minutes
+            <input value={minutes} onChange={(e) => setMinutes(e.target.value)} inputMode="numeric" required />
+          </label>
+        )}
+        <label>
+          Reason (optional)
+          <input value={reason} onChange={(e) => setReason(e.target.value)} maxLength={200} />
+        </label>
+        <button type="submit" className="button button-primary" disabled={action.busy}>
+          {length === 'ban' ? 'Ban' : 'Time out'}
+        </button>
+      </form>
       <FormError error={action.error} />
-    </form>
+    </div>
   );
 }
 
