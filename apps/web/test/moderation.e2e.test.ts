@@ -15,15 +15,16 @@
  *
  * Set WEB_SCREENSHOT_DIR=/some/dir to save screenshots.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { startTestStack, type TestStack } from '@live/dev/testing';
-import { launchBrowser } from './browser.js';
+import { browserPages, chatTexts, launchBrowser, waitForChatOpen } from './browser.js';
 
 let t: TestStack;
 let browser: Browser;
 const pageErrors: string[] = [];
+const { freshPage: newPage, snap, signUp, signIn } = browserPages(() => browser, () => t.stack.info.webUrl, pageErrors);
+const freshPage = () => newPage(900);
 
 const STREAMER = 'ban_streamer';
 const SPAMMER = 'spam_sam';
@@ -38,41 +39,11 @@ afterAll(async () => {
   await t?.stop();
 }, 90_000);
 
-async function freshPage(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  return page;
-}
-
-async function snap(page: Page, name: string): Promise<void> {
-  const dir = process.env.WEB_SCREENSHOT_DIR;
-  if (dir) await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
-}
-
-async function signUp(page: Page, username: string): Promise<void> {
-  await page.goto(`${t.stack.info.webUrl}/signup`);
-  await page.getByLabel('Username', { exact: true }).fill(username);
-  await page.getByLabel('Email').fill(`${username}@example.com`);
-  await page.getByLabel('Password', { exact: true }).fill(`pw-${username}-2025`);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.getByTestId('account-name').waitFor({ timeout: 10_000 });
-}
-
-async function signIn(page: Page, username: string): Promise<void> {
-  await page.goto(`${t.stack.info.webUrl}/signin`);
-  await page.getByLabel('Username or email').fill(username);
-  await page.getByLabel('Password', { exact: true }).fill(`pw-${username}-2025`);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByTestId('account-name').waitFor({ timeout: 10_000 });
-}
-
-const chatTexts = (page: Page): Promise<string[]> => page.getByTestId('chat-panel').getByTestId('chat-text').allTextContents();
 
 /** Opens the channel page and waits until the chat is connected (and, signed in, authenticated: the input settles). */
 async function openChat(page: Page, watchUrl: string): Promise<void> {
   await page.goto(watchUrl);
-  await expect.poll(() => page.getByTestId('chat-panel').getAttribute('data-connection').catch(() => null), { timeout: 20_000 }).toBe('open');
+  await waitForChatOpen(page);
 }
 
 async function send(page: Page, text: string): Promise<void> {
