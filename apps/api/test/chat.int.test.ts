@@ -463,6 +463,10 @@ describe('sending over HTTP (POST /api/streams/{id}/chat, the WebSocket\'s rules
     alice = await register('alice_s');
     bob = await register('bob_s');
     expect((await call('POST', '/api/channels', sowner, {})).statusCode).toBe(201);
+    // Moderators name users by username (the web app's ban and appoint forms).
+    expect((await call('GET', '/api/users/by-name/ALICE_S')).json()).toMatchObject({ userId: alice.userId, username: 'alice_s' });
+    expectError(await call('GET', '/api/users/by-name/nobody_s'), 404, 'USER_NOT_FOUND');
+    expectError(await call('GET', '/api/users/by-name/a.b'), 400, 'VALIDATION_FAILED');
     const r = await send(alice, { text: '  hello from a bot  ' });
     expect(r.statusCode, r.body).toBe(201);
     const ok = r.json() as { id: string; status: string; seq: number };
