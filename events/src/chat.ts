@@ -281,6 +281,9 @@ export interface ChatLine {
   readonly at: string;
 }
 
+/** A member's ban, or timeout until `until` (ISO 8601), as the `authenticated` frame tells it. */
+export type ChatMemberRestriction = { readonly kind: 'ban' } | { readonly kind: 'timeout'; readonly until: string };
+
 /** Error codes of the chat protocol (and the HTTP chat routes). */
 export type ChatErrorCode =
   | 'BAD_FRAME' | 'UNKNOWN_TYPE' | 'INVALID_FIELD' | 'BINARY_NOT_SUPPORTED'
@@ -307,7 +310,8 @@ export type ChatServerFrame =
   /** The answer to a message sent before the room's slow-mode interval passed: how long to wait, ms. */
   | { readonly type: 'slow_mode'; readonly slowModeSeconds: number; readonly retryAfterMs: number; readonly ref?: string }
   | { readonly type: 'viewers'; readonly count: number }
-  | { readonly type: 'authenticated'; readonly userId: string; readonly username: string; readonly moderator: boolean; readonly ref?: string }
+  /** Signed in; `restriction` present when the user is banned or timed out in the room right now (`until` ISO 8601). */
+  | { readonly type: 'authenticated'; readonly userId: string; readonly username: string; readonly moderator: boolean; readonly restriction?: ChatMemberRestriction; readonly ref?: string }
   | { readonly type: 'ack'; readonly ref?: string; readonly id: string; readonly status: 'accepted' | 'held' | 'done'; readonly seq?: number }
   | { readonly type: 'error'; readonly code: ChatErrorCode; readonly message: string; readonly ref?: string; readonly retryAfterMs?: number }
   | { readonly type: 'pong'; readonly ref?: string };

@@ -19,3 +19,5 @@ export * from './routing.js';
 export * from './restream.js';
 export * from './webhooks.js';
 export * from './moderation.js';
+export * from './chat-limits.js';
+export * from './chat-send.js';

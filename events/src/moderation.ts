@@ -66,3 +66,67 @@ export function decideRestriction(clock: EventClock, request: RestrictionRequest
   const until = new Date(clock.now() + durationSeconds * 1000).toISOString();
   return { ok: true, event: domainEvent(clock, 'ChatUserTimedOut', subject, { channelId, userId, actorUserId, durationSeconds, until, reason: reason.text }, meta) };
 }
+
+// ---- restrictions in force ------------------------------------------------------------------
+
+/** Why a user may not send right now: a ban, or a timeout with the ms left. */
+export type Restriction = { readonly kind: 'ban' } | { readonly kind: 'timeout'; readonly remainingMs: number };
+
+/**
+ * The restriction in force at `now` from a stored one: `until` null is a ban, a number the
+ * end of a timeout (ms since the epoch); undefined (none stored) or a timeout that has ended
+ * is null.
+ */
+export function restrictionAt(until: number | null | undefined, now: number): Restriction | null {
+  if (until === undefined) return null;
+  if (until === null) return { kind: 'ban' };
+  return until > now ? { kind: 'timeout', remainingMs: until - now } : null;
+}
+
+/** The refusal a restricted user gets, with the wait in ms for a timeout. */
+export interface RestrictionRefusal {
+  readonly code: 'BANNED' | 'TIMED_OUT';
+  readonly message: string;
+  readonly retryAfterMs?: number;
+}
+
+/**
+ * The rule for restricted users, one for every way of taking part in a room: a banned or
+ * timed-out user may neither send (messages, emotes; over the socket or the API) nor report,
+ * and is refused with BANNED or TIMED_OUT (with the time left). Reading the room stays open.
+ */
+export function restrictionRefusal(r: Restriction): RestrictionRefusal {
+  return r.kind === 'ban'
+    ? { code: 'BANNED', message: 'you are banned from this chat' }
+    : { code: 'TIMED_OUT', message: 'you are timed out in this chat', retryAfterMs: r.remainingMs };
+}
+
+// ---- messages hidden by a ban or timeout --------------------------------------------------------
+
+/**
+ * Authors whose earlier messages are hidden in one room: user id → the latest instant (ms since
+ * the epoch) they were banned or timed out there. Built from the moderation log (`loadHiddenAuthors`
+ * of @live/db) and kept current with {@link hideAuthorMessages}.
+ */
+export type HiddenAuthors = ReadonlyMap<string, number>;
+
+/**
+ * Records a ban or timeout in `hidden`: every message its target sent up to `at` (the event's
+ * `occurredAt`, ISO 8601) is hidden from then on. Keeps the latest instant per user.
+ */
+export function hideAuthorMessages(hidden: Map<string, number>, userId: string, at: string): void {
+  const t = Date.parse(at);
+  if (Number.isNaN(t)) return;
+  if (t > (hidden.get(userId) ?? -Infinity)) hidden.set(userId, t);
+}
+
+/**
+ * Whether a stored chat line is left out of every history and replay: its author was banned or
+ * timed out in the room at or after the instant it was accepted (`at`, ISO 8601). As on Twitch,
+ * lifting the ban (or the timeout ending) does not bring those messages back; what the user
+ * sends afterwards is shown. Deleted messages are already gone from the CHAT stream.
+ */
+export function isHiddenChatLine(line: { readonly userId: string; readonly at: string }, hidden: HiddenAuthors): boolean {
+  const through = hidden.get(line.userId);
+  return through !== undefined && Date.parse(line.at) <= through;
+}

@@ -21,6 +21,7 @@ import { channelRoutes } from './routes/channels.js';
 import { streamRoutes } from './routes/streams.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { chatRoutes } from './routes/chat.js';
+import { chatSendRoutes } from './routes/chat-send.js';
 import { beaconRoutes } from './routes/beacons.js';
 import { analyticsRoutes, type AnalyticsClient } from './routes/analytics.js';
 import { playbackRoutes } from './routes/playback.js';
@@ -235,6 +236,7 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
   await playbackRoutes(app, ctx);
   await notificationRoutes(app, ctx);
   await chatRoutes(app, ctx);
+  await chatSendRoutes(app, ctx);
   await beaconRoutes(app, ctx, { registry, ...(opts.beaconRateLimit ? { rateLimit: opts.beaconRateLimit } : {}) });
   await analyticsRoutes(app, ctx, opts.analytics);
   await webhookRoutes(app, ctx);

@@ -450,3 +450,75 @@ describe('presence', () => {
     expect(otherRoom).toEqual([{ channelId: 'other_room', viewers: 1 }, { channelId: 'other_room', viewers: 0 }]);
   }, 40_000);
 });
+
+describe('sending over HTTP (POST /api/streams/{id}/chat, the WebSocket\'s rules)', () => {
+  const SC = 'sender_c';
+  let sowner: Session;
+  let alice: Session;
+  let bob: Session;
+  const send = (who: Session | undefined, body: unknown, id = SC) => call('POST', `/api/streams/${id}/chat`, who, body);
+
+  it('accepts a message into the room and refuses bad bodies with catalogue errors', async () => {
+    sowner = await register(SC);
+    alice = await register('alice_s');
+    bob = await register('bob_s');
+    expect((await call('POST', '/api/channels', sowner, {})).statusCode).toBe(201);
+    // Moderators name users by username (the web app's ban and appoint forms).
+    expect((await call('GET', '/api/users/by-name/ALICE_S')).json()).toMatchObject({ userId: alice.userId, username: 'alice_s' });
+    expectError(await call('GET', '/api/users/by-name/nobody_s'), 404, 'USER_NOT_FOUND');
+    expectError(await call('GET', '/api/users/by-name/a.b'), 400, 'VALIDATION_FAILED');
+    const r = await send(alice, { text: '  hello from a bot  ' });
+    expect(r.statusCode, r.body).toBe(201);
+    const ok = r.json() as { id: string; status: string; seq: number };
+    expect(ok).toMatchObject({ status: 'accepted' });
+    expect((await history('', SC)).messages).toEqual([expect.objectContaining({ id: ok.id, seq: ok.seq, userId: alice.userId, username: 'alice_s', text: 'hello from a bot', kind: 'message' })]);
+    const emote = await send(bob, { emote: 'gg' });
+    expect(emote.statusCode, emote.body).toBe(201);
+
+    expectError(await send(undefined, { text: 'hi' }), 401, 'UNAUTHENTICATED');
+    expectError(await send(alice, { text: 'hi' }, 'nobody_here'), 404, 'STREAM_NOT_FOUND');
+    for (const bad of [{}, { text: 'a', emote: 'gg' }, { emote: 'nope' }, { text: 5 }, { text: 'a', extra: 1 }]) expectError(await send(alice, bad), 400, 'VALIDATION_FAILED');
+    const raw = (payload: string) => app.inject({ method: 'POST', url: `/api/streams/${SC}/chat`, headers: { ...auth(alice), 'content-type': 'application/json' }, payload });
+    expectError(await raw('{"text":'), 400, 'BAD_JSON');
+    expectError(await raw(JSON.stringify({ text: 'x'.repeat(9000) })), 413, 'PAYLOAD_TOO_LARGE');
+    expectError(await send(alice, { text: 'x'.repeat(501) }), 400, 'MESSAGE_TOO_LONG');
+    expectError(await send(alice, { text: '   ' }), 400, 'INVALID_TEXT');
+    expectError(await send(alice, { text: 'hello from a bot' }), 409, 'DUPLICATE_MESSAGE');
+  });
+
+  it('refuses blocked terms and holds held ones, as the gateway does', async () => {
+    const put = await call('PUT', `/api/channels/${SC}/chat/banned-terms`, sowner, { terms: [{ pattern: 'cheap gold', action: 'block' }, { pattern: 'free\\s+coins', action: 'hold' }] });
+    expect(put.statusCode, put.body).toBe(200);
+    expectError(await send(alice, { text: 'buy CHEAP GOLD now' }), 422, 'BLOCKED_TERM');
+    const held = await send(alice, { text: 'free   coins here' });
+    expect(held.statusCode, held.body).toBe(202);
+    expect(held.json()).toMatchObject({ status: 'held', seq: null });
+    const queue = (await call('GET', `/api/moderation/queue?channelId=${SC}`, sowner)).json() as { items: Array<{ id: string; kind: string }> };
+    expect(queue.items).toEqual([expect.objectContaining({ id: held.json().id, kind: 'held' })]);
+    // The owner is not held to the room's terms.
+    expect((await send(sowner, { text: 'cheap gold is a banned term here' })).statusCode).toBe(201);
+  });
+
+  it('refuses a timed-out user with TIMED_OUT and a banned one with BANNED; their earlier messages leave the history for good', async () => {
+    const url = `/api/channels/${SC}/chat/restrictions`;
+    expect((await call('POST', url, sowner, { userId: bob.userId, durationSeconds: 600 })).statusCode).toBe(201);
+    const timedOut = await send(bob, { text: 'am I still here?' });
+    expectError(timedOut, 403, 'TIMED_OUT');
+    expect(Number(timedOut.headers['retry-after'])).toBeGreaterThan(590);
+    expect((await history('', SC)).messages.map((l) => l.userId)).not.toContain(bob.userId);
+
+    const aliceBefore = (await history('', SC)).messages.filter((l) => l.userId === alice.userId);
+    expect(aliceBefore).toHaveLength(1);
+    expect((await call('POST', url, sowner, { userId: alice.userId, reason: 'spam' })).statusCode).toBe(201);
+    expectError(await send(alice, { text: 'let me in' }), 403, 'BANNED');
+    const afterBan = (await history('', SC)).messages;
+    expect(afterBan.map((l) => l.userId)).not.toContain(alice.userId);
+    expect(afterBan.map((l) => l.userId)).toContain(sowner.userId);
+
+    // Unbanned: what she sends now is shown; what she sent before the ban stays hidden (as on Twitch).
+    expect((await call('DELETE', `${url}/${alice.userId}`, sowner)).statusCode).toBe(204);
+    const back = await send(alice, { text: 'sorry' });
+    expect(back.statusCode, back.body).toBe(201);
+    expect((await history('', SC)).messages.filter((l) => l.userId === alice.userId).map((l) => l.text)).toEqual(['sorry']);
+  });
+});

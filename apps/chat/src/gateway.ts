@@ -25,8 +25,9 @@ import type { Logger } from 'pino';
 import uWS from 'uWebSockets.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import {
-  CHAT_CLOSE, CHAT_MAX_FRAME_BYTES, CHAT_MAX_MESSAGE_LENGTH, CHAT_POLICY_SUBJECT, CHAT_STREAM, EVENTS_STREAM, PRESENCE_INTERVAL_MS,
-  channelSubject, chatPresenceSubject, chatSubject, checkText, decideRestriction, decodeEvent, domainEvent, streamSubject, subjectToken, systemClock,
+  CHAT_CLOSE, CHAT_MAX_FRAME_BYTES, CHAT_POLICY_SUBJECT, CHAT_STREAM, DEFAULT_RATE_LIMIT, EVENTS_STREAM, PRESENCE_INTERVAL_MS,
+  channelSubject, chatPresenceSubject, chatSubject, checkText, decideChatSend, decideRestriction, decodeEvent, domainEvent, needsFollowerCheck,
+  restrictionRefusal, streamSubject, subjectToken, systemClock, type RateLimit,
   type ChatClientFrame, type ChatErrorCode, type ChatModerationRequest, type ChatPresenceReport, type ChatServerFrame, type DomainEvent,
   type EventClock, type EventEnvelope, type EventType,
 } from '@live/events';
@@ -34,9 +35,9 @@ import { compileBannedTerms, type BannedTermMatcher } from '@live/events/terms';
 import { isFollowing, loadChatRoom, loadGlobalBannedTerms, waitForProjection, type Db } from '@live/db';
 import { appendChatMessage, appendEvent, chatLineOf, decodeChatRecord, deleteChatMessage, followSubject, type Follower, type Messaging } from '@live/messaging';
 import { TokenError, verifyAccessToken, accessTokenExpiry, type JwtKey } from '@live/auth';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_RATE_LIMIT, containsLink, type RateLimit } from './limits.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from './limits.js';
 import { encodeFrame, errorFrame, parseClientFrame, type FrameProblem } from './protocol.js';
-import { Room, restrictionRefusal, type Member } from './room.js';
+import { Room, type Member } from './room.js';
 import { reportIdOf } from './reports.js';
 import { clientAddress, ConnectionCounter, OffenderLog, type ProxyTrust } from '@live/runtime';
 
@@ -372,54 +373,39 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
       const user = await verifyAccessToken({ jwtKeys: opts.jwtKeys }, token);
       d.user = { userId: user.userId, username: user.username, admin: user.roles.includes('admin') };
       d.tokenExpiresAt = accessTokenExpiry(token) * 1000;
-      send(ws, { type: 'authenticated', userId: user.userId, username: user.username, moderator: d.room!.isModerator(d.user), ...(ref !== undefined ? { ref } : {}) });
+      // A banned or timed-out member learns it on joining, not on their first send.
+      const now = Date.now();
+      const r = d.room!.restrictionOf(user.userId, now);
+      const restriction = r === null ? {} : { restriction: r.kind === 'ban' ? { kind: 'ban' as const } : { kind: 'timeout' as const, until: new Date(now + r.remainingMs).toISOString() } };
+      send(ws, { type: 'authenticated', userId: user.userId, username: user.username, moderator: d.room!.isModerator(d.user), ...restriction, ...(ref !== undefined ? { ref } : {}) });
     } catch (err) {
       if (!(err instanceof TokenError)) throw err;
       refuse(ws, problem(err.code, err.message, ref));
     }
   }
 
+  /** A message or emote: the checks of `decideChatSend` (@live/events, shared with the API's POST), then the append. */
   async function onChat(ws: uWS.WebSocket<SocketData>, frame: Extract<ChatClientFrame, { type: 'message' | 'emote' }>): Promise<void> {
     const d = ws.getUserData();
     const room = d.room!;
     const ref = frame.ref;
     const member = signedIn(ws, ref);
     if (!member) return;
-    const now = Date.now();
-    if (restricted(ws, room, member, ref, now)) return;
-    const wait = room.limits.take(member.userId, now);
-    if (wait > 0) return refuse(ws, problem('RATE_LIMITED', `at most ${rateLimit.capacity} messages per ${rateLimit.windowMs / 1000} s`, ref), wait);
-
-    let text: string;
-    if (frame.type === 'emote') {
-      text = frame.emote;
-    } else {
-      const t = checkText(frame.text, 'text', { min: 1, max: CHAT_MAX_MESSAGE_LENGTH });
-      if (!t.ok) return refuse(ws, problem(t.problem === 'too_long' ? 'MESSAGE_TOO_LONG' : 'INVALID_TEXT', t.message, ref));
-      text = t.text;
-    }
-    const kind = frame.type;
     const moderator = room.isModerator(member);
-    let heldBy: string | null = null;
-    if (!moderator) {
-      const s = room.settings;
-      if (s.emoteOnly && kind === 'message') return refuse(ws, problem('EMOTE_ONLY', 'this chat is in emote-only mode', ref));
-      const slow = room.limits.slowModeWait(member.userId, s.slowModeSeconds, now);
-      if (slow > 0) {
+    const follower = needsFollowerCheck(room.settings, moderator) && room.restrictionOf(member.userId, Date.now()) === null ? await follows(room, member.userId) : false;
+    const now = Date.now();
+    const decision = decideChatSend(frame.type === 'emote' ? { kind: 'emote', text: frame.emote } : { kind: 'message', text: frame.text }, {
+      userId: member.userId, moderator, restriction: room.restrictionOf(member.userId, now), settings: room.settings, limits: room.limits, rateLimit,
+      globalTerm, channelTerm: (text) => room.channelTerm(text), follower, now,
+    });
+    if (!decision.ok) {
+      if (decision.code === 'SLOW_MODE') {
         mRefused.inc({ code: 'SLOW_MODE' });
-        return send(ws, { type: 'slow_mode', slowModeSeconds: s.slowModeSeconds, retryAfterMs: Math.ceil(slow), ...(ref !== undefined ? { ref } : {}) });
+        return send(ws, { type: 'slow_mode', slowModeSeconds: room.settings.slowModeSeconds, retryAfterMs: decision.retryAfterMs ?? 0, ...(ref !== undefined ? { ref } : {}) });
       }
-      if (kind === 'message') {
-        if (s.duplicateFilter && room.limits.isDuplicate(member.userId, text, now)) return refuse(ws, problem('DUPLICATE_MESSAGE', 'you sent the same message less than 30 s ago', ref));
-        if (!s.linksAllowed && containsLink(text)) return refuse(ws, problem('LINKS_NOT_ALLOWED', 'links are not allowed in this chat', ref));
-        const g = globalTerm(text);
-        const c = room.channelTerm(text);
-        const term = g?.action === 'block' ? g : c?.action === 'block' ? c : (g ?? c);
-        if (term?.action === 'block') return refuse(ws, problem('BLOCKED_TERM', 'the message contains a blocked term', ref));
-        if (term?.action === 'hold') heldBy = term.pattern;
-      }
-      if (s.followersOnly && !(await follows(room, member.userId))) return refuse(ws, problem('FOLLOWERS_ONLY', 'this chat is for followers only', ref));
+      return refuse(ws, problem(decision.code, decision.message, ref), decision.retryAfterMs);
     }
+    const { kind, text, heldBy } = decision;
     const reservation = room.limits.reserve(member.userId, now);
     try {
       if (heldBy !== null) {

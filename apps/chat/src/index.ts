@@ -1,4 +1,3 @@
 /** The chat gateway (uWebSockets.js rooms fanned out through NATS): see gateway.ts. */
 export { startGateway, type ChatGateway, type GatewayOptions } from './gateway.js';
 export { parseClientFrame, encodeFrame, type ParsedFrame, type FrameProblem } from './protocol.js';
-export { UserLimits, containsLink, DEFAULT_RATE_LIMIT, type RateLimit } from './limits.js';

@@ -1,36 +1,15 @@
 /**
  * One chat room as a gateway holds it: the room's rules (owner, moderators, settings,
- * restrictions, banned terms), its recent history (a copy of what CHAT stores for the room), and
- * the per-user limits. Fed by the gateway from Postgres at open time and then by events; pure
+ * restrictions, banned terms), its recent history (a copy of what CHAT stores for the room, less
+ * the messages a ban or timeout hid: `isHiddenChatLine` of @live/events), and the per-user limits. Fed by the gateway from Postgres at open time and then by events; pure
  * state transitions, no I/O.
  */
 import {
-  CHAT_HISTORY_PER_ROOM, CHAT_JOIN_BACKLOG, type BannedTerm, type ChatLine, type ChatRoomSettings, type ChatServerFrame, type DomainEvent,
+  CHAT_HISTORY_PER_ROOM, CHAT_JOIN_BACKLOG, UserLimits, hideAuthorMessages, isHiddenChatLine, restrictionAt,
+  type BannedTerm, type ChatLine, type ChatRoomSettings, type ChatServerFrame, type DomainEvent, type RateLimit, type Restriction,
 } from '@live/events';
 import { compileBannedTerms, type BannedTermMatcher } from '@live/events/terms';
 import type { ChatRoomSnapshot } from '@live/db';
-import { UserLimits, type RateLimit } from './limits.js';
-
-/** Why a user may not send right now, with the ms until they may (null = until unbanned). */
-export type Restriction = { readonly kind: 'ban' } | { readonly kind: 'timeout'; readonly remainingMs: number };
-
-/** The refusal a restricted user gets, with the wait in ms for a timeout. */
-export interface RestrictionRefusal {
-  readonly code: 'BANNED' | 'TIMED_OUT';
-  readonly message: string;
-  readonly retryAfterMs?: number;
-}
-
-/**
- * The rule for restricted users, one for every way of taking part in a room: a banned or
- * timed-out user may neither send (messages, emotes) nor report, and is refused with BANNED or
- * TIMED_OUT (with the time left). Reading the room stays open to them.
- */
-export function restrictionRefusal(r: Restriction): RestrictionRefusal {
-  return r.kind === 'ban'
-    ? { code: 'BANNED', message: 'you are banned from this chat' }
-    : { code: 'TIMED_OUT', message: 'you are timed out in this chat', retryAfterMs: r.remainingMs };
-}
 
 /** The caller as far as a room's rules are concerned. */
 export interface Member {
@@ -56,6 +35,8 @@ export class Room {
   private readonly moderators: Set<string>;
   /** userId → end of timeout (ms since epoch), or null for a ban. */
   private readonly restrictions = new Map<string, number | null>();
+  /** Authors whose messages up to their latest ban or timeout are hidden (`isHiddenChatLine`). */
+  private readonly hidden = new Map<string, number>();
   private matchTerm: BannedTermMatcher;
   /** Messages oldest first, at most {@link CHAT_HISTORY_PER_ROOM}. */
   private readonly lines: ChatLine[] = [];
@@ -72,6 +53,7 @@ export class Room {
     this.viewers = snapshot.viewerCount;
     this.moderators = new Set(snapshot.moderatorIds);
     for (const r of snapshot.restrictions) this.restrictions.set(r.userId, r.until ? r.until.getTime() : null);
+    for (const h of snapshot.hiddenAuthors) this.hidden.set(h.userId, h.through.getTime());
     this.matchTerm = compileBannedTerms(snapshot.terms);
     this.limits = new UserLimits(rateLimit);
   }
@@ -90,6 +72,7 @@ export class Room {
     for (const id of snapshot.moderatorIds) this.moderators.add(id);
     this.restrictions.clear();
     for (const r of snapshot.restrictions) this.restrictions.set(r.userId, r.until ? r.until.getTime() : null);
+    for (const h of snapshot.hiddenAuthors) this.hideMessagesOf(h.userId, h.through.toISOString());
     this.matchTerm = compileBannedTerms(snapshot.terms);
     this.followerCache.clear();
   }
@@ -101,14 +84,15 @@ export class Room {
 
   /** The ban or timeout in force for `userId` at `now`, or null. */
   restrictionOf(userId: string, now: number): Restriction | null {
-    if (!this.restrictions.has(userId)) return null;
-    const until = this.restrictions.get(userId)!;
-    if (until === null) return { kind: 'ban' };
-    if (until <= now) {
-      this.restrictions.delete(userId);
-      return null;
-    }
-    return { kind: 'timeout', remainingMs: until - now };
+    const r = restrictionAt(this.restrictions.get(userId), now);
+    if (!r) this.restrictions.delete(userId);
+    return r;
+  }
+
+  /** Hides `userId`'s held messages accepted up to `at` (ISO 8601), and any that arrive later with such a time. */
+  private hideMessagesOf(userId: string, at: string): void {
+    hideAuthorMessages(this.hidden, userId, at);
+    for (let i = this.lines.length - 1; i >= 0; i--) if (isHiddenChatLine(this.lines[i]!, this.hidden)) this.lines.splice(i, 1);
   }
 
   /** The room's banned term that `text` contains, or null. */
@@ -116,10 +100,15 @@ export class Room {
     return this.matchTerm(text);
   }
 
-  /** Appends an accepted message (stream order). Returns false when already held (a redelivery). */
+  /**
+   * Appends an accepted message (stream order). Returns false when already held (a redelivery)
+   * or hidden (its author was banned or timed out after sending it): it is then neither kept nor
+   * broadcast.
+   */
   addLine(line: ChatLine): boolean {
     const last = this.lines[this.lines.length - 1];
     if (last && line.seq <= last.seq) return false;
+    if (isHiddenChatLine(line, this.hidden)) return false;
     this.lines.push(line);
     if (this.lines.length > CHAT_HISTORY_PER_ROOM) this.droppedUpTo = this.lines.shift()!.seq;
     return true;
@@ -164,9 +153,11 @@ export class Room {
     switch (e.type) {
       case 'ChatUserBanned':
         this.restrictions.set(e.data.userId, null);
+        this.hideMessagesOf(e.data.userId, at);
         return { type: 'moderation', action: 'ban', userId: e.data.userId, actorUserId: e.data.actorUserId, at };
       case 'ChatUserTimedOut':
         this.restrictions.set(e.data.userId, Date.parse(e.data.until));
+        this.hideMessagesOf(e.data.userId, at);
         return { type: 'moderation', action: 'timeout', userId: e.data.userId, durationSeconds: e.data.durationSeconds, actorUserId: e.data.actorUserId, at };
       case 'ChatUserUnbanned':
         this.restrictions.delete(e.data.userId);

@@ -238,6 +238,43 @@ describe('moderation', () => {
     expect(await mod.request({ type: 'moderate', action: { kind: 'unban', userId: 'harry' } })).toMatchObject({ status: 'done' });
   }, 30_000);
 
+  it('hides a banned user\'s messages from every join history, on every gateway and after the room reopens; tells the banned and the timed-out their state on joining', async () => {
+    await createChannel(b, 'room5', OWNER, [MOD]);
+    const mod = await connect(gwA, 'room5', MOD);
+    const jay = await connect(gwB, 'room5', 'jay');
+    const kim = await connect(gwB, 'room5', 'kim');
+    expect(await jay.request({ type: 'message', text: 'buy followers' })).toMatchObject({ type: 'ack' });
+    expect(await kim.request({ type: 'message', text: 'nice stream' })).toMatchObject({ type: 'ack' });
+    const from = jay.frames.length;
+    expect(await mod.request({ type: 'moderate', action: { kind: 'ban', userId: 'jay', reason: 'spam' } })).toMatchObject({ status: 'done' });
+    await jay.waitFor((f) => f.type === 'moderation' && f.action === 'ban', 10_000, from);
+    const texts = (c: ChatClient) => c.lines().map((l) => l.text);
+    // A third viewer joining on either gateway, and a gateway opening the room from the read models.
+    const third = await connect(gwA, 'room5');
+    expect(texts(third)).toEqual(['nice stream']);
+    expect(texts(await connect(gwB, 'room5'))).toEqual(['nice stream']);
+    const gwC = await spawnGateway(b, 'gw-c', logger);
+    onTestFinished(() => gwC.stop());
+    expect(texts(await connect(gwC, 'room5'))).toEqual(['nice stream']);
+    // The banned viewer learns it on joining, before sending anything.
+    const jayAgain = await connect(gwC, 'room5', 'jay');
+    expect(jayAgain.frames.find((f) => f.type === 'authenticated')).toMatchObject({ userId: 'jay', restriction: { kind: 'ban' } });
+    expect(await mod.request({ type: 'moderate', action: { kind: 'timeout', userId: 'kim', durationSeconds: 600 } })).toMatchObject({ status: 'done' });
+    await kim.waitFor((f) => f.type === 'moderation' && f.action === 'timeout');
+    const kimAgain = await connect(gwA, 'room5', 'kim');
+    const authed = kimAgain.frames.find((f) => f.type === 'authenticated') as { restriction?: { kind: string; until: string } };
+    expect(authed.restriction?.kind).toBe('timeout');
+    expect(Date.parse(authed.restriction!.until) - Date.now()).toBeGreaterThan(500_000);
+    expect(texts(kimAgain)).toEqual([]); // the timeout hid kim's message too
+    // Unbanned: new messages show, the old one stays hidden.
+    expect(await mod.request({ type: 'moderate', action: { kind: 'unban', userId: 'jay' } })).toMatchObject({ status: 'done' });
+    await jayAgain.waitFor((f) => f.type === 'moderation' && f.action === 'unban');
+    expect(await jayAgain.request({ type: 'message', text: 'sorry' })).toMatchObject({ type: 'ack' });
+    const late = await connect(gwB, 'room5', 'jay');
+    expect(texts(late)).toEqual(['sorry']);
+    expect(late.frames.find((f) => f.type === 'authenticated')).not.toHaveProperty('restriction');
+  }, 60_000);
+
   it('deletes a message: a tombstone reaches every member, history and the stored log', async () => {
     const mod = await connect(gwA, 'room1', MOD);
     const ivy = await connect(gwB, 'room1', 'ivy');

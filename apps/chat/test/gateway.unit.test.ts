@@ -1,10 +1,9 @@
 /** Pure parts of the gateway: frame parsing, per-user limits, link detection, room state. */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CHAT_SETTINGS, UUID_V7_PATTERN, formatUuidV7, uuidV7Time, type ChatLine, type DomainEvent } from '@live/events';
+import { DEFAULT_CHAT_SETTINGS, UUID_V7_PATTERN, containsLink, formatUuidV7, restrictionRefusal, UserLimits, uuidV7Time, type ChatLine, type DomainEvent } from '@live/events';
 import { bannedTermsProblem, compileBannedTerms } from '@live/events/terms';
-import { containsLink, UserLimits } from '../src/limits.js';
 import { parseClientFrame } from '../src/protocol.js';
-import { Room, restrictionRefusal } from '../src/room.js';
+import { Room } from '../src/room.js';
 import { reportIdOf } from '../src/reports.js';
 
 describe('parseClientFrame', () => {
@@ -128,7 +127,7 @@ describe('Room', () => {
   const line = (seq: number, id = `m${seq}`): ChatLine => ({ id, seq, kind: 'message', userId: 'u', username: 'u', text: `t${seq}`, at: '2026-01-01T00:00:00Z' });
   const room = () => new Room({
     channelId: 'c', ownerUserId: 'owner', moderatorIds: ['mod'], liveSessionId: null, viewerCount: 0, settings: DEFAULT_CHAT_SETTINGS,
-    restrictions: [{ userId: 'banned', until: null }, { userId: 'late', until: new Date(5000) }], terms: [],
+    restrictions: [{ userId: 'banned', until: null }, { userId: 'late', until: new Date(5000) }], terms: [], hiddenAuthors: [],
   }, { capacity: 20, windowMs: 5000 });
   const ev = (type: string, data: Record<string, unknown>): DomainEvent => ({
     id: 'e', type, version: 1, occurredAt: '2026-01-01T00:00:00Z', subject: 'evt.channel.c', data: { channelId: 'c', ...data }, meta: { correlationId: 'e', causationId: null, producer: 't' },
@@ -143,6 +142,24 @@ describe('Room', () => {
     expect(r.removeLine('m101')?.seq).toBe(101);
     expect(r.history(100).messages.map((l) => l.seq)[0]).toBe(103);
     expect(r.line('m101')).toBeUndefined();
+  });
+
+  it('leaves out a banned or timed-out author\'s earlier messages for good, and shows what they send after the unban', () => {
+    const r = room();
+    const at = (seq: number, userId: string, iso: string): ChatLine => ({ ...line(seq), userId, at: iso });
+    r.addLine(at(1, 'spam', '2026-01-01T00:00:00Z'));
+    r.addLine(at(2, 'kind', '2026-01-01T00:00:00Z'));
+    r.apply(ev('ChatUserBanned', { userId: 'spam', actorUserId: 'mod', reason: '' })); // occurredAt 00:00:00
+    expect(r.history(undefined).messages.map((l) => l.seq)).toEqual([2]);
+    expect(r.addLine(at(3, 'spam', '2026-01-01T00:00:00Z'))).toBe(false); // raced the ban: hidden, not broadcast
+    r.apply(ev('ChatUserUnbanned', { userId: 'spam', actorUserId: 'mod' }));
+    expect(r.addLine(at(4, 'spam', '2026-01-01T00:00:01Z'))).toBe(true);
+    expect(r.history(undefined).messages.map((l) => l.seq)).toEqual([2, 4]);
+    const reopened = new Room({
+      channelId: 'c', ownerUserId: 'owner', moderatorIds: [], liveSessionId: null, viewerCount: 0, settings: DEFAULT_CHAT_SETTINGS,
+      restrictions: [], terms: [], hiddenAuthors: [{ userId: 'spam', through: new Date('2026-01-01T00:00:00Z') }],
+    }, { capacity: 20, windowMs: 5000 });
+    expect([1, 4].map((seq) => reopened.addLine(at(seq, 'spam', seq === 1 ? '2026-01-01T00:00:00Z' : '2026-01-01T00:00:01Z')))).toEqual([false, true]);
   });
 
   it('keeps at most 1,000 lines and says when a resume cursor is older than what it holds', () => {

@@ -3,6 +3,7 @@ import { SignInPage, SignUpPage } from './AuthPages';
 import { DashboardPage } from './DashboardPage';
 import { Header } from './Header';
 import { HomePage } from './HomePage';
+import { ModeratorPage } from './ModeratorPage';
 import { Link, useRoute } from './router';
 import { SearchPage } from './SearchPage';
 
@@ -25,6 +26,7 @@ export function App() {
       {route.name === 'signin' && <SignInPage next={route.next} />}
       {route.name === 'signup' && <SignUpPage next={route.next} />}
       {route.name === 'dashboard' && <DashboardPage />}
+      {route.name === 'moderate' && <ModeratorPage key={route.channelId} channelId={route.channelId} />}
       {route.name === 'not-found' && (
         <main className="page">
           <h2>Not found</h2>

@@ -1,9 +1,10 @@
 import { useEffect, useLayoutEffect, useRef, useState, type FormEvent } from 'react';
 import { CHAT_MAX_MESSAGE_LENGTH, isEmote, type ChatLine, type ChatRoomSettings } from '@live/events';
 import {
-  CHAT_EMOTES, chatTextLength, EMOTE_GLYPHS, feedbackText, lineCount, modeBadges, MOD_TIMEOUT_SECONDS, restrictionText,
+  CHAT_EMOTES, chatTextLength, EMOTE_GLYPHS, feedbackText, lineCount, modeBadges, restrictionText,
   secondsLeft, SLOW_MODE_CHOICES, waitLabel, type ChatEntry, type ChatIdentity, type ChatState, type LineStatus,
 } from './chat';
+import { TIMEOUT_CHOICES } from './chatModeration';
 import { countLabel } from './platform';
 import { hrefFor, Link } from './router';
 import { useChat, type ChatHandle } from './useChat';
@@ -113,7 +114,7 @@ export function ChatPanel({ channelId, ownerUserId = null }: { channelId: string
         )}
       </header>
       <ModeBar settings={state.settings} />
-      {moderator && <ModeControls settings={state.settings} moderate={chat.moderate} />}
+      {moderator && <ModeControls channelId={channelId} settings={state.settings} moderate={chat.moderate} />}
 
       <MessageList state={state} me={me} signedIn={userId !== null} ownerUserId={ownerUserId} chat={chat} />
 
@@ -202,7 +203,7 @@ function ModeBar({ settings }: { settings: ChatRoomSettings }) {
   );
 }
 
-function ModeControls({ settings, moderate }: { settings: ChatRoomSettings; moderate: ChatHandle['moderate'] }) {
+function ModeControls({ channelId, settings, moderate }: { channelId: string; settings: ChatRoomSettings; moderate: ChatHandle['moderate'] }) {
   const set = (s: Partial<ChatRoomSettings>) => moderate({ kind: 'settings', settings: s });
   const choices = SLOW_MODE_CHOICES.includes(settings.slowModeSeconds) ? SLOW_MODE_CHOICES : [...SLOW_MODE_CHOICES, settings.slowModeSeconds].sort((a, b) => a - b);
   return (
@@ -230,6 +231,9 @@ function ModeControls({ settings, moderate }: { settings: ChatRoomSettings; mode
         <input type="checkbox" checked={settings.linksAllowed} onChange={(e) => set({ linksAllowed: e.target.checked })} data-testid="chat-links-allowed" />
         Links allowed
       </label>
+      <Link href={hrefFor({ name: 'moderate', channelId })} data-testid="chat-mod-tools">
+        Bans, banned terms and moderation log
+      </Link>
     </details>
   );
 }
@@ -342,20 +346,29 @@ function Entry(props: {
                 Delete
               </button>
               {line.userId === ownerUserId ? null : status === 'removed' ? (
-                <button type="button" className="chat-action" onClick={() => chat.moderate({ kind: 'unban', userId: line.userId })} data-testid="chat-unban">
+                <button type="button" className="chat-action" onClick={() => chat.moderate({ kind: 'unban', userId: line.userId })} aria-label={`Unban ${line.username}`} data-testid="chat-unban">
                   Unban
                 </button>
               ) : (
                 <>
-                  <button
-                    type="button"
+                  <select
                     className="chat-action"
-                    onClick={() => chat.moderate({ kind: 'timeout', userId: line.userId, durationSeconds: MOD_TIMEOUT_SECONDS })}
+                    value=""
+                    aria-label={`Time out ${line.username}`}
+                    onChange={(e) => {
+                      const durationSeconds = Number(e.target.value);
+                      if (durationSeconds > 0) chat.moderate({ kind: 'timeout', userId: line.userId, durationSeconds });
+                    }}
                     data-testid="chat-timeout"
                   >
-                    Timeout 10 min
-                  </button>
-                  <button type="button" className="chat-action chat-action-danger" onClick={() => chat.moderate({ kind: 'ban', userId: line.userId })} data-testid="chat-ban">
+                    <option value="">Timeout…</option>
+                    {TIMEOUT_CHOICES.map((c) => (
+                      <option key={c.seconds} value={String(c.seconds)}>
+                        {c.label}
+                      </option>
+                    ))}
+                  </select>
+                  <button type="button" className="chat-action chat-action-danger" onClick={() => chat.moderate({ kind: 'ban', userId: line.userId })} aria-label={`Ban ${line.username}`} data-testid="chat-ban">
                     Ban
                   </button>
                 </>

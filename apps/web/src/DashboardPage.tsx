@@ -7,6 +7,7 @@ import { useChannel } from './useChannel';
 import { appSession, useSession } from './useSession';
 import { useAction } from './useAction';
 import { ModerationQueue } from './ModerationQueue';
+import { ChatModerationPanel } from './ChatModerationPanel';
 import { RestreamPanel } from './RestreamPanel';
 import { WebhooksPanel } from './WebhooksPanel';
 
@@ -294,6 +295,7 @@ export function DashboardPage() {
           <StreamSetup key={user.channelId} channelId={user.channelId} />
           <RestreamPanel key={`restream:${user.channelId}`} channelId={user.channelId} />
           <ModerationQueue key={`queue:${user.channelId}`} channelId={user.channelId} />
+          <ChatModerationPanel key={`chat-mod:${user.channelId}`} channelId={user.channelId} canAppoint />
           <WebhooksPanel key={`webhooks:${user.channelId}`} channelId={user.channelId} />
         </>
       )}

@@ -9,15 +9,13 @@
  */
 import {
   CHAT_CLOSE, CHAT_MAX_MESSAGE_LENGTH, DEFAULT_CHAT_SETTINGS, EMOTES,
-  type ChatErrorCode, type ChatLine, type ChatRoomSettings, type ChatServerFrame, type Emote,
+  type ChatErrorCode, type ChatLine, type ChatMemberRestriction, type ChatRoomSettings, type ChatServerFrame, type Emote,
 } from '@live/events';
 
 /** Most chat lines (and system lines) kept in memory; older ones are dropped. */
 export const MAX_KEPT_CHAT_ENTRIES = 300;
 /** How long an informational feedback ("held for review", "report sent") is shown, ms. */
 export const INFO_FEEDBACK_MS = 8_000;
-/** Timeout offered to moderators in the message menu, seconds (10 min). */
-export const MOD_TIMEOUT_SECONDS = 600;
 /** Slow-mode intervals offered to moderators, seconds (0 = off). */
 export const SLOW_MODE_CHOICES: readonly number[] = [0, 3, 10, 30, 60, 120, 300];
 
@@ -157,8 +155,12 @@ export function parseServerFrame(data: string): ChatServerFrame | null {
       return isNum(f.retryAfterMs) && isNum(f.slowModeSeconds) ? (f as unknown as ChatServerFrame) : null;
     case 'viewers':
       return isNum(f.count) ? (f as unknown as ChatServerFrame) : null;
-    case 'authenticated':
-      return isStr(f.userId) && isStr(f.username) && typeof f.moderator === 'boolean' ? (f as unknown as ChatServerFrame) : null;
+    case 'authenticated': {
+      if (!isStr(f.userId) || !isStr(f.username) || typeof f.moderator !== 'boolean') return null;
+      // A restriction this client cannot read is dropped (the gateway still refuses on send).
+      const { restriction, ...rest } = f;
+      return (memberRestriction(restriction) ? f : rest) as unknown as ChatServerFrame;
+    }
     case 'ack':
       return isStr(f.id) && (f.status === 'accepted' || f.status === 'held' || f.status === 'done') ? (f as unknown as ChatServerFrame) : null;
     case 'error':
@@ -328,12 +330,33 @@ export function feedbackText(f: ChatFeedback | null, now: number): string | null
   return f.text;
 }
 
-/** The restriction's text at `now` ("You are timed out for 9 min 59 s."), or null when it has ended. */
+/** The `restriction` of an `authenticated` frame, when well-formed: a ban, or a timeout with an ISO 8601 `until`. */
+function memberRestriction(v: unknown): v is ChatMemberRestriction {
+  if (!isObj(v)) return false;
+  return v.kind === 'ban' || (v.kind === 'timeout' && isStr(v.until) && !Number.isNaN(Date.parse(v.until)));
+}
+
+/** The standing restriction the gateway announced on signing in (none: not banned or timed out now). */
+function restrictionOnJoin(r: ChatMemberRestriction | undefined): ChatRestriction | null {
+  if (!r) return null;
+  return r.kind === 'ban' ? { kind: 'banned', until: null } : { kind: 'timeout', until: Date.parse(r.until) };
+}
+
+/** `hh:mm` of an instant (ms since the epoch) in the browser's time zone, 24-hour clock. */
+export function clockTime(ms: number): string {
+  const d = new Date(ms);
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+}
+
+/**
+ * The restriction's text at `now` ("You are banned from this chat.", "You are timed out until
+ * 14:05 (9 min 59 s left)."), or null when it has ended. Shown in place of the send box.
+ */
 export function restrictionText(r: ChatRestriction | null, now: number): string | null {
   if (!r) return null;
   if (r.kind === 'banned') return 'You are banned from this chat.';
   const left = r.until === null ? 0 : secondsLeft(r.until, now);
-  return left > 0 ? `You are timed out for ${waitLabel(left)}.` : null;
+  return left > 0 && r.until !== null ? `You are timed out until ${clockTime(r.until)} (${waitLabel(left)} left).` : null;
 }
 
 /** Short descriptions of the room's active modes ("Slow mode 30 s", "Followers-only", …). */
@@ -457,7 +480,11 @@ function onFrame(s: ChatState, f: ChatServerFrame, now: number): ChatState {
     case 'authenticated': {
       const { state } = withoutPending(s, f.ref);
       const stale = ['AUTH_REQUIRED', 'TOKEN_EXPIRED', 'TOKEN_INVALID'].includes(s.feedback?.code ?? '');
-      return { ...state, me: { userId: f.userId, username: f.username, moderator: f.moderator }, feedback: stale ? null : s.feedback };
+      // The gateway says whether the user is banned or timed out here now: shown before they type.
+      return {
+        ...state, me: { userId: f.userId, username: f.username, moderator: f.moderator }, restriction: restrictionOnJoin(f.restriction),
+        feedback: stale ? null : s.feedback,
+      };
     }
     case 'ack': {
       const { state, sent } = withoutPending(s, f.ref);

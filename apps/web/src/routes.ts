@@ -7,6 +7,7 @@
  *   /signin?next=, /signup?next=       → account forms (`next`: where to go afterwards)
  *   /dashboard                         → the signed-in user's channel and stream setup
  *   /<channelId>                       → the channel's page (player or offline banner, recordings)
+ *   /moderate/<channelId>              → a channel's chat moderation tools (its moderators)
  */
 
 /** Filters of `/search`: free text, a category id, and live state (null = any). */
@@ -26,6 +27,7 @@ export type Route =
   | { readonly name: 'signin' | 'signup'; readonly next: string | null }
   | { readonly name: 'dashboard' }
   | { readonly name: 'channel'; readonly channelId: string }
+  | { readonly name: 'moderate'; readonly channelId: string }
   | { readonly name: 'not-found'; readonly path: string };
 
 function decode(segment: string): string | null {
@@ -66,7 +68,7 @@ function parseLive(raw: string | null): boolean | null {
  * First path segments that are not channel pages: the app's own routes and what the edge and API
  * serve on the same origin (a channel id never takes one of them).
  */
-export const RESERVED_PATHS: ReadonlySet<string> = new Set(['watch', 'search', 'signin', 'signup', 'dashboard', 'api', 'live', 'sessions', 'vod', 'chat', 'metrics', 'healthz', 'assets', 'docs', 'admin', 'whip', 'whep']);
+export const RESERVED_PATHS: ReadonlySet<string> = new Set(['watch', 'search', 'signin', 'signup', 'dashboard', 'moderate', 'api', 'live', 'sessions', 'vod', 'chat', 'metrics', 'healthz', 'assets', 'docs', 'admin', 'whip', 'whep']);
 
 /**
  * Parses `location.pathname` (and `location.search`, for the routes that read it) into a
@@ -83,6 +85,9 @@ export function parseRoute(pathname: string, search = ''): Route {
     return { name: path === '/signin' ? 'signin' : 'signup', next: safeNext(query(search).get('next')) };
   }
   if (path === '/dashboard') return { name: 'dashboard' };
+  const mod = /^\/moderate\/([^/]+)$/.exec(path);
+  const modId = mod?.[1] !== undefined ? decode(mod[1]) : null;
+  if (modId !== null) return { name: 'moderate', channelId: modId };
   const m = /^\/watch\/(live|vod)\/([^/]+)$/.exec(path);
   const id = m?.[2] !== undefined ? decode(m[2]) : null;
   if (m && id !== null) {
@@ -123,6 +128,8 @@ export function hrefFor(route: Route): string {
       return '/dashboard';
     case 'channel':
       return `/${encodeURIComponent(route.channelId)}`;
+    case 'moderate':
+      return `/moderate/${encodeURIComponent(route.channelId)}`;
     case 'not-found':
       return route.path;
   }

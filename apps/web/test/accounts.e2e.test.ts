@@ -16,17 +16,17 @@
  *
  * Set WEB_SCREENSHOT_DIR=/some/dir to save screenshots of the dashboard, search and bell.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { publishTestPattern, startTestStack, waitFor, type Publisher, type TestStack } from '@live/dev/testing';
 import { VIEWER_ID_KEY } from '../src/telemetry';
-import { launchBrowser } from './browser.js';
+import { browserPages, launchBrowser } from './browser.js';
 
 let t: TestStack;
 let browser: Browser;
 let publisher: Publisher | undefined;
 const pageErrors: string[] = [];
+const { freshPage, snap, signUp } = browserPages(() => browser, () => t.stack.info.webUrl, pageErrors);
 
 const STREAMER = 'nova_streamer';
 const CHANNEL_ID = STREAMER; // a channel's id defaults to the lower-cased username
@@ -45,29 +45,9 @@ afterAll(async () => {
   await t?.stop();
 }, 90_000);
 
-/** A page in a fresh browser context: its own localStorage, so its own sign-in. */
-async function freshPage(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  return page;
-}
-
-/** Saves a screenshot when WEB_SCREENSHOT_DIR is set. */
-async function snap(page: Page, name: string): Promise<void> {
-  const dir = process.env.WEB_SCREENSHOT_DIR;
-  if (dir) await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
-}
-
 async function signUpThroughForm(page: Page, username: string): Promise<void> {
-  await page.goto(`${t.stack.info.webUrl}/signup`);
-  await page.getByLabel('Username', { exact: true }).fill(username);
-  await page.getByLabel('Email').fill(`${username}@example.com`);
-  await page.getByLabel('Password', { exact: true }).fill(`pw-${username}-2025`);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  const name = page.getByTestId('account-name');
-  await name.waitFor({ timeout: 10_000 });
-  expect(await name.textContent()).toBe(username);
+  await signUp(page, username);
+  expect(await page.getByTestId('account-name').textContent()).toBe(username);
 }
 
 it('signs up, creates a channel and gets the stream key, is found by search, and a follower is notified live', async () => {

@@ -3,6 +3,7 @@
  * Chromium through playwright-core (never `playwright install`) and measure playback of the
  * player page through `window.__player` (see src/usePlayer.ts).
  */
+import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS } from '@live/dev/testing';
 import type { PlayerHandle } from '../src/usePlayer';
@@ -83,4 +84,62 @@ export async function measurePlayback(page: Page, { seconds, startTimeoutMs = 20
     };
   });
   return { startTime, endTime: end.endTime, advancedSeconds: end.endTime - startTime, levels: end.levels };
+}
+
+/** Pages of one test file's browser (see {@link browserPages}). */
+export interface BrowserPages {
+  /** A page in a fresh browser context (its own localStorage, so its own sign-in), 1280×`height`; its uncaught errors go to the file's list. */
+  freshPage(height?: number): Promise<Page>;
+  /** Saves a full-page screenshot as `<name>.png` in `$WEB_SCREENSHOT_DIR`, when that is set. */
+  snap(page: Page, name: string): Promise<void>;
+  /** Signs a new user up through `/signup` (password `pw-<username>-2025`) and waits until the header names them. */
+  signUp(page: Page, username: string): Promise<void>;
+  /** Signs a user made by {@link BrowserPages.signUp} in through `/signin`. */
+  signIn(page: Page, username: string): Promise<void>;
+}
+
+/**
+ * The page helpers the web e2e tests share, for `browser` and the web app at `webUrl()` (read
+ * when called: the stack starts after the helpers are made); uncaught page errors are pushed
+ * to `pageErrors` (a test then expects it empty).
+ */
+export function browserPages(browser: () => Browser, webUrl: () => string, pageErrors: string[]): BrowserPages {
+  const password = (username: string) => `pw-${username}-2025`;
+  return {
+    async freshPage(height = 800) {
+      const context = await browser().newContext({ viewport: { width: 1280, height } });
+      const page = await context.newPage();
+      page.on('pageerror', (err) => pageErrors.push(err.message));
+      return page;
+    },
+    async snap(page, name) {
+      const dir = process.env.WEB_SCREENSHOT_DIR;
+      if (dir) await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
+    },
+    async signUp(page, username) {
+      await page.goto(`${webUrl()}/signup`);
+      await page.getByLabel('Username', { exact: true }).fill(username);
+      await page.getByLabel('Email').fill(`${username}@example.com`);
+      await page.getByLabel('Password', { exact: true }).fill(password(username));
+      await page.getByRole('button', { name: 'Create account' }).click();
+      await page.getByTestId('account-name').waitFor({ timeout: 10_000 });
+    },
+    async signIn(page, username) {
+      await page.goto(`${webUrl()}/signin`);
+      await page.getByLabel('Username or email').fill(username);
+      await page.getByLabel('Password', { exact: true }).fill(password(username));
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByTestId('account-name').waitFor({ timeout: 10_000 });
+    },
+  };
+}
+
+/** The chat's message texts, in order, as the page shows them. */
+export function chatTexts(page: Page): Promise<string[]> {
+  return page.getByTestId('chat-panel').getByTestId('chat-text').allTextContents();
+}
+
+/** Waits (up to 20 s) until the page's chat says it is connected (`data-connection="open"` on the panel). */
+export async function waitForChatOpen(page: Page): Promise<void> {
+  await page.locator('[data-testid="chat-panel"][data-connection="open"]').waitFor({ timeout: 20_000 });
 }

@@ -17,15 +17,15 @@
  *
  * Set WEB_SCREENSHOT_DIR=/some/dir to save screenshots of both pages.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { startTestStack, type TestStack } from '@live/dev/testing';
-import { launchBrowser } from './browser.js';
+import { browserPages, chatTexts, launchBrowser, waitForChatOpen } from './browser.js';
 
 let t: TestStack;
 let browser: Browser;
 const pageErrors: string[] = [];
+const { freshPage, snap, signUp: signUpThroughForm } = browserPages(() => browser, () => t.stack.info.webUrl, pageErrors);
 
 const CHANNEL_ID = 'demo'; // the embedded stack's demo channel
 const CHATTER = 'chatty_cathy';
@@ -40,36 +40,6 @@ afterAll(async () => {
   await browser?.close();
   await t?.stop();
 }, 90_000);
-
-/** A page in a fresh browser context: its own localStorage, so its own sign-in. */
-async function freshPage(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  return page;
-}
-
-/** Saves a screenshot when WEB_SCREENSHOT_DIR is set. */
-async function snap(page: Page, name: string): Promise<void> {
-  const dir = process.env.WEB_SCREENSHOT_DIR;
-  if (dir) await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
-}
-
-async function signUpThroughForm(page: Page, username: string): Promise<void> {
-  await page.goto(`${t.stack.info.webUrl}/signup`);
-  await page.getByLabel('Username', { exact: true }).fill(username);
-  await page.getByLabel('Email').fill(`${username}@example.com`);
-  await page.getByLabel('Password', { exact: true }).fill(`pw-${username}-2025`);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.getByTestId('account-name').waitFor({ timeout: 10_000 });
-}
-
-/** The chat's message texts, in order, as the page shows them. */
-const chatTexts = (page: Page): Promise<string[]> => page.getByTestId('chat-panel').getByTestId('chat-text').allTextContents();
-
-async function waitForChatOpen(page: Page): Promise<void> {
-  await expect.poll(() => page.getByTestId('chat-panel').getAttribute('data-connection').catch(() => null), { timeout: 20_000 }).toBe('open');
-}
 
 it('shows messages to an anonymous viewer as literal text, live and from history, and only lets signed-in users send', async () => {
   const { webUrl } = t.stack.info;
@@ -187,8 +157,8 @@ it('lets the channel owner delete messages, turn on slow mode and time a viewer 
   // Timeout 10 min: the viewer's lines are greyed everywhere and their send box is locked.
   const second = streamer.getByTestId('chat-line').filter({ hasText: 'second' });
   await second.hover();
-  await second.getByTestId('chat-timeout').click();
-  await expect.poll(() => viewer.getByTestId('chat-restriction').textContent().catch(() => null), { timeout: 10_000 }).toMatch(/^You are timed out for (10 min|9 min \d\d s)\.$/);
+  await second.getByTestId('chat-timeout').selectOption('600');
+  await expect.poll(() => viewer.getByTestId('chat-restriction').textContent().catch(() => null), { timeout: 10_000 }).toMatch(/^You are timed out until \d\d:\d\d \((10 min|9 min \d\d s) left\)\.$/);
   expect(await input.isDisabled()).toBe(true);
   await expect.poll(() => chatTexts(viewer), { timeout: 10_000 }).toEqual(['message deleted', 'message removed by a moderator', 'Buy cheap followers at example.test']);
   expect(await streamer.getByTestId('chat-line').filter({ hasText: 'second' }).getAttribute('data-status')).toBe('removed'); // moderators still read it

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_CHAT_SETTINGS, type ChatLine, type ChatServerFrame } from '@live/events';
 import {
   canSendText, chatReconnectDelayMs, chatReducer, chatSocketUrl, chatTextLength, closeDecision, describeModeChange, feedbackText,
-  INFO_FEEDBACK_MS, INITIAL_CHAT_STATE, lineCount, MAX_KEPT_CHAT_ENTRIES, modeBadges, parseServerFrame, restrictionText, waitLabel,
+  clockTime, INFO_FEEDBACK_MS, INITIAL_CHAT_STATE, lineCount, MAX_KEPT_CHAT_ENTRIES, modeBadges, parseServerFrame, restrictionText, waitLabel,
   type ChatAction, type ChatState,
 } from '../src/chat';
 import { moderationQueuePath, parseModerationQueue, resolutionsFor, resolvePath } from '../src/moderation';
@@ -103,7 +103,7 @@ describe('moderation', () => {
     const me = run([frame({ type: 'authenticated', userId: 'u2', username: 'troll', moderator: false })], base());
     const timedOut = chatReducer(me, frame({ type: 'moderation', action: 'timeout', userId: 'u2', durationSeconds: 600, actorUserId: 'mod', at: 'x' }));
     expect(timedOut.restriction).toEqual({ kind: 'timeout', until: NOW + 600_000 });
-    expect(restrictionText(timedOut.restriction, NOW + 1000)).toBe('You are timed out for 9 min 59 s.');
+    expect(restrictionText(timedOut.restriction, NOW + 1000)).toBe(`You are timed out until ${clockTime(NOW + 600_000)} (9 min 59 s left).`);
     expect(restrictionText(timedOut.restriction, NOW + 600_000)).toBeNull();
     const banned = chatReducer(timedOut, frame({ type: 'moderation', action: 'ban', userId: 'u2', actorUserId: 'mod', at: 'x' }));
     expect(restrictionText(banned.restriction, NOW)).toBe('You are banned from this chat.');
@@ -155,6 +155,25 @@ describe('sending and its answers', () => {
     ], open());
     expect(feedbackText(s.feedback, NOW)).toBe(text);
     expect(s.feedback?.failedText).toBe('hi');
+  });
+
+  it('takes the restriction the gateway announces on signing in, so the send box is disabled before a send', () => {
+    const until = '2026-12-07T12:34:00.000Z';
+    const banned = run([frame({ type: 'authenticated', userId: 'u2', username: 'troll', moderator: false, restriction: { kind: 'ban' } })], open());
+    expect(banned.restriction).toEqual({ kind: 'banned', until: null });
+    const timedOut = run([frame({ type: 'authenticated', userId: 'u2', username: 'troll', moderator: false, restriction: { kind: 'timeout', until } })], open());
+    expect(timedOut.restriction).toEqual({ kind: 'timeout', until: Date.parse(until) });
+    expect(restrictionText(timedOut.restriction, Date.parse(until) - 60_000)).toBe(`You are timed out until ${clockTime(Date.parse(until))} (1 min left).`);
+    // Signed in again without a restriction (lifted meanwhile): none.
+    expect(run([frame({ type: 'authenticated', userId: 'u2', username: 'troll', moderator: false })], banned).restriction).toBeNull();
+    // A malformed restriction is dropped, the frame kept.
+    const f = parseServerFrame(JSON.stringify({ type: 'authenticated', userId: 'u2', username: 't', moderator: false, restriction: { kind: 'timeout', until: 'soon' } }));
+    expect(f).toEqual({ type: 'authenticated', userId: 'u2', username: 't', moderator: false });
+  });
+
+  it('writes the end of a timeout as hh:mm in the local time zone', () => {
+    expect(clockTime(new Date(2026, 11, 7, 9, 5, 59).getTime())).toBe('09:05');
+    expect(clockTime(new Date(2026, 11, 7, 23, 40).getTime())).toBe('23:40');
   });
 
   it('turns BANNED into a standing restriction', () => {

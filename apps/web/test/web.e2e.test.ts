@@ -78,7 +78,7 @@ describe('web app on the embedded stack', () => {
     for (const [offsetMs, text] of [[2000, 'first!'], [8000, 'nice bars']] as const) {
       const clock = { ...systemClock, now: () => startedAt + offsetMs };
       await appendChatMessage(t.messaging, domainEvent(clock, 'ChatMessageAccepted', chatSubject(info.demoChannelId), {
-        channelId: info.demoChannelId, userId: 'u-viewer-one', username: 'viewer_one', kind: 'text', text, sessionId: vodSessionId,
+        channelId: info.demoChannelId, userId: 'u-viewer-one', username: 'viewer_one', kind: 'message', text, sessionId: vodSessionId,
       }, { producer: 'web-e2e' }));
     }
     await waitFor('the VOD listed with its MP4', async () => (await streams()).some((s) => s.sessionId === vodSessionId && s.vodUrl !== null && s.vodMp4Url !== null), 60_000);

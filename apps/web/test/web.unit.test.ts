@@ -34,6 +34,8 @@ describe('routes', () => {
     ['/API', { name: 'not-found', path: '/API' }],
     ['/a.b', { name: 'not-found', path: '/a.b' }],
     ['/alice/videos', { name: 'not-found', path: '/alice/videos' }],
+    ['/moderate/c1', { name: 'moderate', channelId: 'c1' }],
+    ['/moderate/', { name: 'not-found', path: '/moderate/' }],
   ])('parses %s', (path, route) => {
     expect(parseRoute(path)).toEqual(route);
   });

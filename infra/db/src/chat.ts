@@ -33,6 +33,32 @@ export interface ChatRoomSnapshot {
   readonly restrictions: readonly ChatRestriction[];
   /** The channel's banned terms in list order (the global list is {@link loadGlobalBannedTerms}). */
   readonly terms: readonly BannedTerm[];
+  /** Users whose messages are hidden up to their latest ban or timeout ({@link loadHiddenAuthors}). */
+  readonly hiddenAuthors: readonly HiddenAuthor[];
+}
+
+/** A user banned or timed out in a room, with the latest instant that happened (`isHiddenChatLine` of @live/events). */
+export interface HiddenAuthor {
+  readonly userId: string;
+  readonly through: Date;
+}
+
+/**
+ * The users of a room whose messages stay hidden, with the instant of their latest ban or
+ * timeout (the event's `occurredAt`), from the moderation log (`chat_moderation_log`, kept
+ * forever: an unban removes the restriction, not the log rows, so earlier messages stay hidden).
+ * @throws the driver's error.
+ */
+export async function loadHiddenAuthors(db: Db, channelId: string): Promise<HiddenAuthor[]> {
+  const rows = await db.selectFrom('chat_moderation_log').select(['target_user_id', (eb) => eb.fn.max('created_at').as('through')])
+    .where('channel_id', '=', channelId).where('action', 'in', ['ChatUserBanned', 'ChatUserTimedOut']).where('target_user_id', 'is not', null)
+    .groupBy('target_user_id').orderBy('target_user_id').execute();
+  return rows.map((r) => ({ userId: r.target_user_id!, through: new Date(r.through) }));
+}
+
+/** {@link loadHiddenAuthors} as the map `isHiddenChatLine` of @live/events reads (user id → ms since the epoch). */
+export async function loadHiddenAuthorMap(db: Db, channelId: string): Promise<Map<string, number>> {
+  return new Map((await loadHiddenAuthors(db, channelId)).map((h) => [h.userId, h.through.getTime()]));
 }
 
 /** The settings a `chat_settings` row holds. */
@@ -74,19 +100,20 @@ export async function loadChatRestrictions(db: Db, channelId: string, now: Date 
 }
 
 /**
- * Everything a gateway needs about one room, read in parallel (five queries, no transaction:
+ * Everything a gateway needs about one room, read in parallel (six queries, no transaction:
  * each part is current as of its own read).
  * @param now the instant restrictions are checked against (default: the wall clock).
  * @returns null when no channel has that id.
  * @throws the driver's error.
  */
 export async function loadChatRoom(db: Db, channelId: string, now: Date = new Date()): Promise<ChatRoomSnapshot | null> {
-  const [channel, moderators, settings, restrictions, terms] = await Promise.all([
+  const [channel, moderators, settings, restrictions, terms, hiddenAuthors] = await Promise.all([
     db.selectFrom('channels').select(['id', 'owner_user_id', 'live_session_id', 'viewer_count']).where('id', '=', channelId).executeTakeFirst(),
     db.selectFrom('channel_moderators').select('user_id').where('channel_id', '=', channelId).orderBy('user_id').execute(),
     loadChatSettings(db, channelId),
     loadChatRestrictions(db, channelId, now),
     loadBannedTerms(db, channelId),
+    loadHiddenAuthors(db, channelId),
   ]);
   if (!channel) return null;
   return {
@@ -98,6 +125,7 @@ export async function loadChatRoom(db: Db, channelId: string, now: Date = new Da
     settings,
     restrictions,
     terms,
+    hiddenAuthors,
   };
 }
 

@@ -2,10 +2,10 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import {
   CHAT_POLICY_SUBJECT, CHAT_STREAM, MAX_BANNED_TERMS, MAX_SLOW_MODE_SECONDS, MAX_TIMEOUT_SECONDS,
-  channelSubject, chatSubject, decideRestriction, domainEvent, type BannedTerm, type ChatRoomSettings, type RestrictionRequest,
+  channelSubject, chatSubject, decideRestriction, domainEvent, isHiddenChatLine, type BannedTerm, type ChatRoomSettings, type RestrictionRequest,
 } from '@live/events';
 import { bannedTermsProblem, MAX_TERM_PATTERN_LENGTH } from '@live/events/terms';
-import { loadBannedTerms, loadChatSettings, type ModerationQueueRow } from '@live/db';
+import { loadBannedTerms, loadChatSettings, loadHiddenAuthorMap, type ModerationQueueRow } from '@live/db';
 import { appendChatMessage, deleteChatMessage, readChatHistory, type Messaging } from '@live/messaging';
 import { ApiError, ErrorBody } from '../errors.js';
 import { channelRelation, requireRole, requireUser, type ApiApp, type ApiContext, type AuthUser } from '../context.js';
@@ -110,7 +110,7 @@ export async function requireChatModerator(ctx: ApiContext, req: FastifyRequest,
  * Runs a JetStream operation of @live/messaging (CHAT reads and writes, which do not go through
  * `ctx.append`), mapping any failure to EVENT_LOG_UNAVAILABLE.
  */
-async function onLog<T>(ctx: ApiContext, req: FastifyRequest, fn: (m: Messaging) => Promise<T>): Promise<T> {
+export async function onLog<T>(ctx: ApiContext, req: FastifyRequest, fn: (m: Messaging) => Promise<T>): Promise<T> {
   if (!ctx.messaging) throw new ApiError('EVENT_LOG_UNAVAILABLE');
   try {
     return await fn(ctx.messaging);
@@ -121,8 +121,11 @@ async function onLog<T>(ctx: ApiContext, req: FastifyRequest, fn: (m: Messaging)
   }
 }
 
-/** The channel whose room a stream id names: a channel id, or a session id of that channel. */
-async function roomOf(ctx: ApiContext, id: string): Promise<string> {
+/**
+ * The channel whose room a stream id names: a channel id, or a session id of that channel.
+ * @throws ApiError STREAM_NOT_FOUND.
+ */
+export async function roomOf(ctx: ApiContext, id: string): Promise<string> {
   const ch = await ctx.db.selectFrom('channels').select('id').where('id', '=', id).executeTakeFirst();
   if (ch) return ch.id;
   const s = await ctx.db.selectFrom('stream_sessions').select('channel_id').where('session_id', '=', id).executeTakeFirst();
@@ -134,7 +137,8 @@ const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringif
 
 /**
  * Chat routes (the HTTP side of the chat; messages themselves go through the chat gateways):
- * - `GET /api/streams/:id/chat` — a room's stored history (anonymous);
+ * - `GET /api/streams/:id/chat` — a room's stored history (anonymous), less the messages a ban or
+ *   timeout hid (sending, `POST` on the same path, is in chat-send.ts);
  * - `GET /api/moderation/queue`, `POST /api/moderation/queue/:itemId/resolve` — reports and held messages;
  * - `GET|PUT /api/channels/:channelId/chat/settings` — room modes (GET anonymous);
  * - `GET|PUT /api/channels/:channelId/chat/banned-terms`, `GET|PUT /api/chat/banned-terms` (global, admins);
@@ -162,7 +166,10 @@ export async function chatRoutes(app: ApiApp, ctx: ApiContext): Promise<void> {
     },
   }, async (req) => {
     const channelId = await roomOf(ctx, req.params.id);
-    const lines = await onLog(ctx, req, (m) => readChatHistory(m, channelId));
+    // Messages of an author banned or timed out after sending them are left out for everyone
+    // (isHiddenChatLine of @live/events, as the gateways' join history); deleted ones are gone from CHAT.
+    const [stored, hidden] = await Promise.all([onLog(ctx, req, (m) => readChatHistory(m, channelId)), loadHiddenAuthorMap(ctx.db, channelId)]);
+    const lines = stored.filter((l) => !isHiddenChatLine(l, hidden));
     const { before, limit } = req.query;
     const older = before === undefined ? lines : lines.filter((l) => l.seq < before);
     const messages = older.slice(-limit);

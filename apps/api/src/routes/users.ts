@@ -40,7 +40,12 @@ const PRODUCER = 'api';
 const EMAIL = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
 if (!FormatRegistry.Has('email')) FormatRegistry.Set('email', (v) => EMAIL.test(v));
 
-function strictValidator({ schema }: Parameters<FastifySchemaCompiler<unknown>>[0]): ReturnType<FastifySchemaCompiler<unknown>> {
+/**
+ * A route's `validatorCompiler` that checks strictly with TypeBox's compiler (no coercion, no
+ * stripping of unknown properties): a failure is answered VALIDATION_FAILED naming the first
+ * offending path.
+ */
+export function strictValidator({ schema }: Parameters<FastifySchemaCompiler<unknown>>[0]): ReturnType<FastifySchemaCompiler<unknown>> {
   const check = TypeCompiler.Compile(schema as TSchema);
   return (value: unknown) => {
     if (check.Check(value)) return { value };
@@ -464,6 +469,14 @@ export async function userRoutes(app: ApiApp, ctx: ApiContext): Promise<void> {
     return selfView(db, after ?? row);
   });
 
+  const publicProfile = async (row: UserRow | undefined) => {
+    if (!row) throw new ApiError('USER_NOT_FOUND');
+    return {
+      userId: row.id, username: row.username, displayName: row.display_name, bio: row.bio,
+      createdAt: row.created_at.toISOString(), channelId: await channelOf(db, row.id),
+    };
+  };
+
   app.get('/api/users/:userId', {
     validatorCompiler: strictValidator,
     schema: {
@@ -471,14 +484,17 @@ export async function userRoutes(app: ApiApp, ctx: ApiContext): Promise<void> {
       params: UserParams,
       response: { 200: PublicProfile, ...errors(400, 404) },
     },
-  }, async (req) => {
-    const row = await userById(db, req.params.userId);
-    if (!row) throw new ApiError('USER_NOT_FOUND');
-    return {
-      userId: row.id, username: row.username, displayName: row.display_name, bio: row.bio,
-      createdAt: row.created_at.toISOString(), channelId: await channelOf(db, row.id),
-    };
-  });
+  }, async (req) => publicProfile(await userById(db, req.params.userId)));
+
+  // By username (case-insensitively), for moderators naming whom to ban or appoint.
+  app.get('/api/users/by-name/:username', {
+    validatorCompiler: strictValidator,
+    schema: {
+      tags: ['users'], summary: 'A user\'s public profile, by username',
+      params: Type.Object({ username: Username }, { additionalProperties: false }),
+      response: { 200: PublicProfile, ...errors(400, 404) },
+    },
+  }, async (req) => publicProfile(await db.selectFrom('users').select(USER_COLUMNS).where('username_lower', '=', req.params.username.toLowerCase()).executeTakeFirst()));
 
   /** Admin check against the read model too: an admin demoted a second ago is refused at once. */
   async function requireCurrentAdmin(req: FastifyRequest): Promise<AuthUser> {
