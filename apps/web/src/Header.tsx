@@ -63,6 +63,11 @@ export function Header({ route }: { route: Route }) {
               <Link href="/dashboard" className="nav-link" aria-current={route.name === 'dashboard' ? 'page' : undefined}>
                 Dashboard
               </Link>
+              {user.channelId !== null && (
+                <Link href={hrefFor({ name: 'analytics', range: null })} className="nav-link" aria-current={route.name === 'analytics' ? 'page' : undefined}>
+                  Analytics
+                </Link>
+              )}
               <NotificationBell userId={user.userId} />
               <span className="account-name" data-testid="account-name" title={`@${user.username}`}>
                 {user.displayName}

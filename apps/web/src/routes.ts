@@ -6,6 +6,8 @@
  *   /search?q=&category=&live=         → channel search
  *   /signin?next=, /signup?next=       → account forms (`next`: where to go afterwards)
  *   /dashboard                         → the signed-in user's channel and stream setup
+ *   /dashboard/analytics?range=        → the signed-in user's channel analytics (`range`: `7d`,
+ *                                        `30d` or `session:<sessionId>`; absent = the latest broadcast)
  */
 
 /** Filters of `/search`: free text, a category id, and live state (null = any). */
@@ -24,6 +26,7 @@ export type Route =
   | ({ readonly name: 'search' } & SearchParams)
   | { readonly name: 'signin' | 'signup'; readonly next: string | null }
   | { readonly name: 'dashboard' }
+  | { readonly name: 'analytics'; readonly range: string | null }
   | { readonly name: 'not-found'; readonly path: string };
 
 function decode(segment: string): string | null {
@@ -75,6 +78,7 @@ export function parseRoute(pathname: string, search = ''): Route {
     return { name: path === '/signin' ? 'signin' : 'signup', next: safeNext(query(search).get('next')) };
   }
   if (path === '/dashboard') return { name: 'dashboard' };
+  if (path === '/dashboard/analytics') return { name: 'analytics', range: query(search).get('range') || null };
   const m = /^\/watch\/(live|vod)\/([^/]+)$/.exec(path);
   const id = m?.[2] !== undefined ? decode(m[2]) : null;
   if (m && id !== null) {
@@ -111,6 +115,8 @@ export function hrefFor(route: Route): string {
       return `/${route.name}${queryString([['next', safeNext(route.next)]])}`;
     case 'dashboard':
       return '/dashboard';
+    case 'analytics':
+      return `/dashboard/analytics${queryString([['range', route.range]])}`;
     case 'not-found':
       return route.path;
   }
