@@ -71,17 +71,24 @@ function peak(values: readonly (number | null)[]): { value: number; index: numbe
   return best;
 }
 
-const isEmpty = (series: readonly ChartSeries[]): boolean => series.every((s) => s.values.every((v) => v === null || v === 0));
+/** No value at all; with `zeroIsData` false, zeros count as nothing too (no viewers, no messages). */
+const isEmpty = (series: readonly ChartSeries[], zeroIsData: boolean): boolean =>
+  series.every((s) => s.values.every((v) => v === null || (!zeroIsData && v === 0)));
 
 /** A time chart over the answer's series: one row per interval, one column per series. */
 function timeChart(
   a: StreamAnalytics, time: TimeFormat,
-  spec: { id: ChartSpec['id']; title: string; kind: ChartKind; yLabel: string; unit: string; series: ChartSeries[]; format?: (v: number) => string },
+  spec: {
+    id: ChartSpec['id']; title: string; kind: ChartKind; yLabel: string; unit: string; series: ChartSeries[];
+    format?: (v: number) => string;
+    /** A measured 0 is a result (0 % stalled), not an absence of data. */
+    zeroIsData?: boolean;
+  },
 ): ChartSpec {
   const x = a.series.map((p) => Date.parse(p.t) / 1000);
   const fmt = spec.format ?? ((v: number) => `${round1(v)} ${spec.unit}`.trim());
   const every = intervalLabel(a.intervalSeconds);
-  const empty = isEmpty(spec.series);
+  const empty = isEmpty(spec.series, spec.zeroIsData ?? false);
   const first = a.series[0];
   const last = a.series[a.series.length - 1];
   const span = first && last ? `from ${time(first.t)} to ${time(last.t)}` : 'in this period';
@@ -129,12 +136,13 @@ export function ttffChart(a: StreamAnalytics, time: TimeFormat = defaultTime): C
   });
 }
 
-/** Rebuffering ratio per interval, percent (null where nothing played). */
+/** Rebuffering ratio per interval, percent (null where nothing played; 0 where playback never stalled, which is data). */
 export function rebufferingChart(a: StreamAnalytics, time: TimeFormat = defaultTime): ChartSpec {
   return timeChart(a, time, {
     id: 'rebuffering', title: 'Rebuffering ratio', kind: 'line', yLabel: '% of viewing time stalled', unit: '%',
     series: [{ label: 'Rebuffering', values: a.series.map((p) => (p.rebufferingRatio === null ? null : p.rebufferingRatio * 100)), color: CHART_COLORS[3] }],
     format: (v) => formatRatio(v / 100),
+    zeroIsData: true,
   });
 }
 

@@ -132,7 +132,10 @@ describe('chart data', () => {
     expect(r.table.rows[0]).toEqual(['720p', '75.0 %', '1.5 min']);
   });
 
-  it('marks charts without data as empty', () => {
+  it('marks charts without data as empty; a measured 0 % rebuffering is data', () => {
+    const smooth = parseStreamAnalytics({ ...BODY, series: [point(0, { concurrentViewers: 1, watchTimeSeconds: 60, rebufferingRatio: 0 }), point(1)] });
+    expect(analyticsCharts(smooth, utc).find((c) => c.id === 'rebuffering')).toMatchObject({ empty: false, summary: expect.stringContaining('highest 0.00 %') as unknown });
+    expect(analyticsCharts(smooth, utc).find((c) => c.id === 'chat')!.empty).toBe(true);
     const quiet = parseStreamAnalytics({ ...BODY, renditions: [], series: [point(0), point(1)] });
     const charts = analyticsCharts(quiet, utc);
     expect(charts.every((c) => c.empty)).toBe(true);
