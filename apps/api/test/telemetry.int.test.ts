@@ -326,7 +326,7 @@ describe('analytics routes with ClickHouse (embedded chDB)', () => {
     expect(body.renditions.map((x) => x.rendition)).toEqual(['720p', '480p']);
     // The series splits the totals by interval: watch time adds up, and TTFF is reported where the first frames were.
     expect(body.series.reduce((sum, p) => sum + p.watchTimeSeconds, 0)).toBeCloseTo(27.2, 6);
-    const ttff = body.series.flatMap((p) => (p.ttffP50Ms === null ? [] : [p.ttffP50Ms, p.ttffP95Ms]));
+    const ttff = body.series.flatMap((p) => [p.ttffP50Ms, p.ttffP95Ms].filter((v): v is number => v !== null));
     expect(ttff.length).toBeGreaterThan(0);
     for (const v of ttff) expect(v >= 400 && v <= 800, `TTFF ${v} ms`).toBe(true);
     expect(body.renditions.reduce((sum, x) => sum + x.share, 0)).toBeCloseTo(1, 6);

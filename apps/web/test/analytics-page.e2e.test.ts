@@ -2,7 +2,8 @@
  * The streamer's analytics page (/dashboard/analytics) in headless Chromium on the whole
  * embedded stack (built web app under `vite preview`, API, projector with embedded chDB): a
  * streamer signs up, creates a channel and goes live with ffmpeg; the streamer (signed in, who
- * also chats) and an anonymous viewer watch the live page, then leave. Once the analytics API
+ * also chats) and an anonymous viewer watch the live page, then leave (before going live, the
+ * page shows the empty state of a channel that never broadcast). Once the analytics API
  * has both playback sessions, the owner opens the analytics page: the latest broadcast is shown
  * with non-zero tiles (peak viewers, watch time, TTFF), every chart with data draws a canvas
  * named by a summary, the period picker switches to the last 7 and 30 days and back (the URL
@@ -81,6 +82,18 @@ it('shows the owner the broadcast\'s viewers, watch time, TTFF, rebuffering, ren
   await owner.getByRole('link', { name: 'Dashboard' }).click();
   await owner.getByTestId('create-channel').click();
   await owner.getByTestId('go-live').waitFor({ timeout: 10_000 });
+
+  // Before any broadcast: the header's link opens the last 7 days, with the empty state.
+  await owner.getByRole('navigation', { name: 'Account' }).getByRole('link', { name: 'Analytics', exact: true }).click();
+  await owner.getByTestId('analytics-view').waitFor({ timeout: 20_000 });
+  expect(await owner.getByTestId('analytics-view').getAttribute('data-range')).toBe('7d');
+  expect(await owner.getByTestId('analytics-empty').textContent()).toBe('No viewers in this period.');
+  expect(await owner.locator('.chart canvas').count()).toBe(0);
+  expect(await owner.locator('.chart[data-empty=true]').count()).toBe(6);
+  await snap(owner, 'analytics-empty-1280');
+  expect(await seriousViolations(owner)).toEqual([]);
+  await owner.getByRole('link', { name: 'Back to the dashboard' }).click();
+
   await owner.getByLabel('Title').fill('Charts test');
   await owner.getByTestId('go-live').click();
   const streamKey = ((await owner.getByTestId('stream-key').textContent()) ?? '').trim();
@@ -151,6 +164,7 @@ it('shows the owner the broadcast\'s viewers, watch time, TTFF, rebuffering, ren
   expect(await owner.locator('.analytics-caption').textContent()).toContain('one point per hour');
   expect(Number(await tile(owner, 'unique'))).toBe(2);
   expect(await owner.getByTestId('chart-viewers').locator('canvas').count()).toBe(1);
+  await snap(owner, 'analytics-7d-1280');
   await range.selectOption('30d');
   await expect.poll(() => owner.getByTestId('analytics-view').getAttribute('data-range'), { timeout: 20_000 }).toBe('30d');
   expect(await owner.locator('.analytics-caption').textContent()).toContain('one point per 6 hours');
