@@ -12,12 +12,11 @@
  *
  * Set WEB_SCREENSHOT_DIR=/some/dir to save screenshots at 1280×800 and 390×844.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import AxeBuilder from '@axe-core/playwright';
 import type { Browser, Page } from 'playwright-core';
 import { publishTestPattern, startTestStack, waitFor, type Publisher, type TestStack } from '@live/dev/testing';
-import { launchBrowser } from './browser.js';
+import { launchBrowser, saveScreenshot as snap } from './browser.js';
 
 const STREAMER = 'chart_streamer';
 const PASSWORD = `pw-${STREAMER}-2025`;
@@ -36,11 +35,6 @@ afterAll(async () => {
   await publisher?.done;
   await t?.stop();
 }, 90_000);
-
-async function snap(page: Page, name: string): Promise<void> {
-  const dir = process.env.WEB_SCREENSHOT_DIR;
-  if (dir) await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
-}
 
 /** axe-core's serious and critical violations on the page as it is now (rule id, impact, first targets). */
 async function seriousViolations(page: Page): Promise<string[]> {

@@ -3,6 +3,7 @@
  * Chromium through playwright-core (never `playwright install`) and measure playback of the
  * player page through `window.__player` (see src/usePlayer.ts).
  */
+import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS } from '@live/dev/testing';
 import type { PlayerHandle } from '../src/usePlayer';
@@ -17,6 +18,12 @@ export async function launchBrowser(): Promise<Browser> {
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: [...CHROMIUM_ARGS],
   });
+}
+
+/** Saves a full-page screenshot as `<WEB_SCREENSHOT_DIR>/<name>.png` when that variable is set; does nothing otherwise. */
+export async function saveScreenshot(page: Page, name: string): Promise<void> {
+  const dir = process.env.WEB_SCREENSHOT_DIR;
+  if (dir) await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
 }
 
 /** One rendition as hls.js parsed it from the master playlist. `bitrate` in bits per second. */
