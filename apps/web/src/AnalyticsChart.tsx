@@ -6,10 +6,12 @@
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { ChartSpec } from './analyticsCharts';
+import { isolatedIndices, type ChartSpec } from './analyticsCharts';
 
 /** Height of the plotting area and axes, CSS px. */
 const CHART_HEIGHT = 220;
+/** Most points of a line chart that are all drawn as dots. */
+const DOTTED_POINTS = 60;
 const AXIS = { stroke: '#b5bccb', grid: { stroke: '#2a2f3a', width: 1 }, ticks: { stroke: '#2a2f3a', width: 1 } };
 
 /** uPlot options for a spec at a width (px). */
@@ -21,7 +23,7 @@ function optionsFor(spec: ChartSpec, width: number): uPlot.Options {
     legend: { show: false },
     cursor: { drag: { x: false, y: false } },
     scales: {
-      x: categories ? { time: false, range: (_u, min, max) => [min - 0.5, max + 0.5] } : { time: true },
+      x: categories ? { time: false, auto: false, range: [-0.5, categories.length - 0.5] } : { time: true },
       y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
     },
     axes: [
@@ -38,7 +40,10 @@ function optionsFor(spec: ChartSpec, width: number): uPlot.Options {
         width: 2,
         fill: spec.kind === 'bars' ? `${s.color}cc` : `${s.color}22`,
         ...(spec.kind === 'bars' && bars ? { paths: bars } : {}),
-        points: { show: spec.kind === 'line' && spec.x.length <= 60 },
+        // Lines: every point when there are few, else only those standing alone between gaps.
+        points: spec.kind === 'line'
+          ? { show: true, filter: spec.x.length <= DOTTED_POINTS ? null : isolatedIndices(s.values) }
+          : { show: false },
         spanGaps: false,
       })),
     ],

@@ -174,6 +174,17 @@ export function renditionChart(a: StreamAnalytics): ChartSpec {
   };
 }
 
+/**
+ * Indices of the values that stand alone: non-null with no non-null neighbour. A line chart
+ * draws them as dots, since a line through gaps would leave them invisible.
+ */
+export function isolatedIndices(values: readonly (number | null)[]): number[] {
+  const out: number[] = [];
+  const has = (i: number): boolean => i >= 0 && i < values.length && values[i] !== null && values[i] !== undefined;
+  for (let i = 0; i < values.length; i++) if (has(i) && !has(i - 1) && !has(i + 1)) out.push(i);
+  return out;
+}
+
 /** Every chart of the page, in page order. */
 export function analyticsCharts(a: StreamAnalytics, time: TimeFormat = defaultTime): ChartSpec[] {
   return [viewersChart(a, time), watchTimeChart(a, time), ttffChart(a, time), rebufferingChart(a, time), renditionChart(a), chatChart(a, time)];

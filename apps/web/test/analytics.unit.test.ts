@@ -4,7 +4,7 @@ import { isStreamItem } from '../src/api';
 import {
   analyticsPath, formatMs, formatRatio, formatWatchTime, intervalFor, parseRangeValue, parseSessionList, parseStreamAnalytics, rangeValue, summarize,
 } from '../src/analytics';
-import { analyticsCharts, intervalLabel, renditionChart, ttffChart, viewersChart, watchTimeChart } from '../src/analyticsCharts';
+import { analyticsCharts, intervalLabel, isolatedIndices, renditionChart, ttffChart, viewersChart, watchTimeChart } from '../src/analyticsCharts';
 import { hrefFor, parseRoute } from '../src/routes';
 
 const T0 = Date.UTC(2026, 11, 7, 12, 0, 0);
@@ -141,6 +141,12 @@ describe('chart data', () => {
     expect(charts.every((c) => c.empty)).toBe(true);
     expect(charts[0]!.summary).toBe('Concurrent viewers, per minute, from 12:00 to 12:01: no data.');
     expect(renditionChart(quiet).summary).toBe('Rendition mix: no data.');
+  });
+
+  it('finds the values standing alone between gaps (drawn as dots)', () => {
+    expect(isolatedIndices([null, 5, null, 1, 2, null, 0])).toEqual([1, 6]);
+    expect(isolatedIndices([3])).toEqual([0]);
+    expect(isolatedIndices([null, null])).toEqual([]);
   });
 
   it('names intervals', () => {
