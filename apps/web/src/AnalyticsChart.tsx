@@ -23,7 +23,10 @@ function optionsFor(spec: ChartSpec, width: number): uPlot.Options {
     legend: { show: false },
     cursor: { drag: { x: false, y: false } },
     scales: {
-      x: categories ? { time: false, auto: false, range: [-0.5, categories.length - 0.5] } : { time: true },
+      // Bars get half a step of room at both ends, so that the first and last are drawn whole.
+      x: categories
+        ? { time: false, auto: false, range: [-0.5, categories.length - 0.5] }
+        : { time: true, ...(spec.kind === 'bars' ? { range: (_u, min, max): uPlot.Range.MinMax => [min - spec.step / 2, max + spec.step / 2] } : {}) },
       y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
     },
     axes: [

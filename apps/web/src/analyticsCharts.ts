@@ -30,6 +30,8 @@ export interface ChartSpec {
    */
   readonly x: readonly number[];
   readonly categories?: readonly string[];
+  /** Distance between consecutive x values: the interval in seconds for time charts, 1 for categories. */
+  readonly step: number;
   readonly series: readonly ChartSeries[];
   /** A sentence summing the chart up (its accessible name). */
   readonly summary: string;
@@ -98,7 +100,7 @@ function timeChart(
     return p && point ? `${s.label} highest ${fmt(p.value)} at ${time(point.t)}` : `no ${s.label.toLowerCase()}`;
   });
   return {
-    id: spec.id, title: spec.title, kind: spec.kind, yLabel: spec.yLabel, x, series: spec.series, empty,
+    id: spec.id, title: spec.title, kind: spec.kind, yLabel: spec.yLabel, x, step: a.intervalSeconds, series: spec.series, empty,
     summary: `${spec.title}, per ${every}, ${span}: ${empty ? 'no data' : parts.join('; ')}.`,
     table: {
       columns: [`Interval start (per ${every})`, ...spec.series.map((s) => s.label)],
@@ -161,7 +163,7 @@ export function renditionChart(a: StreamAnalytics): ChartSpec {
   const values = a.renditions.map((r) => r.share * 100);
   const empty = categories.length === 0;
   return {
-    id: 'renditions', title: 'Rendition mix', kind: 'bars', yLabel: '% of watch time', x: categories.map((_, i) => i), categories,
+    id: 'renditions', title: 'Rendition mix', kind: 'bars', yLabel: '% of watch time', x: categories.map((_, i) => i), categories, step: 1,
     series: [{ label: 'Share of watch time', values, color: CHART_COLORS[1] }],
     empty,
     summary: empty

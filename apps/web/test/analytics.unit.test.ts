@@ -108,6 +108,7 @@ describe('chart data', () => {
     expect(charts.map((c) => c.id)).toEqual(['viewers', 'watch-time', 'ttff', 'rebuffering', 'renditions', 'chat']);
     const viewers = viewersChart(a, utc);
     expect(viewers.x).toEqual([T0 / 1000, T0 / 1000 + 60, T0 / 1000 + 120]);
+    expect(viewers.step).toBe(60);
     expect(viewers.series[0]!.values).toEqual([2, 1, 0]);
     expect(watchTimeChart(a, utc).series[0]!.values).toEqual([1.5, 1, 0]);
     const ttff = ttffChart(a, utc);
@@ -126,7 +127,7 @@ describe('chart data', () => {
     expect(ttffChart(a, utc).summary).toContain('Median highest 900 ms at 12:00; 95th percentile highest 1400 ms at 12:00');
     expect(watchTimeChart(a, utc).table.rows[0]).toEqual(['12:00', '1.5 min']);
     const r = renditionChart(a);
-    expect(r).toMatchObject({ x: [0, 1], categories: ['720p', '480p'], empty: false });
+    expect(r).toMatchObject({ x: [0, 1], categories: ['720p', '480p'], step: 1, empty: false });
     expect(r.series[0]!.values).toEqual([75, 25]);
     expect(r.summary).toBe('Rendition mix, share of watch time: 720p 75.0 %, 480p 25.0 %.');
     expect(r.table.rows[0]).toEqual(['720p', '75.0 %', '1.5 min']);
