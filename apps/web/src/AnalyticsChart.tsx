@@ -32,7 +32,7 @@ function optionsFor(spec: ChartSpec, width: number): uPlot.Options {
     axes: [
       categories
         ? { ...AXIS, splits: () => categories.map((_, i) => i), values: (_u, splits) => splits.map((i) => categories[i] ?? '') }
-        : { ...AXIS },
+        : { ...AXIS, space: 100 }, // room for uPlot's second row ("12/7/26 5:38am") under adjacent ticks
       { ...AXIS, label: spec.yLabel, labelSize: 18, size: 52 },
     ],
     series: [
