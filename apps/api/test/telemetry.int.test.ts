@@ -309,7 +309,11 @@ describe('analytics routes with ClickHouse (embedded chDB)', () => {
   it("reports a session's viewers, watch time, TTFF, rebuffering and errors to its owner", async () => {
     const r = await a.inject({ method: 'GET', url: `/api/streams/${VOD}/analytics`, headers: auth(owner) });
     expect(r.statusCode, r.body).toBe(200);
-    const body = r.json() as Record<string, unknown> & { sessions: Array<{ rebufferingRatio: number; ttffMs: number | null }>; series: unknown[]; renditions: Array<{ rendition: string }> };
+    const body = r.json() as Record<string, unknown> & {
+      sessions: Array<{ rebufferingRatio: number; ttffMs: number | null }>;
+      series: Array<{ watchTimeSeconds: number; ttffP50Ms: number | null; ttffP95Ms: number | null }>;
+      renditions: Array<{ rendition: string; share: number }>;
+    };
     expect(body).toMatchObject({
       channelId, sessionId: VOD, intervalSeconds: 60, from: new Date(t0).toISOString(), to: new Date(t0 + 21 * 60_000).toISOString(),
       uniqueViewers: 2, playbackSessions: 2, watchTimeSeconds: 27.2, ttffP50Ms: 600, fatalErrors: 1, errorsPer1000Sessions: 500,
@@ -320,6 +324,12 @@ describe('analytics routes with ClickHouse (embedded chDB)', () => {
     // 21 minutes in 60-s buckets aligned to the epoch: 21, or 22 when t0 is not on a minute.
     expect(body.series.length).toBe(t0 % 60_000 === 0 ? 21 : 22);
     expect(body.renditions.map((x) => x.rendition)).toEqual(['720p', '480p']);
+    // The series splits the totals by interval: watch time adds up, and TTFF is reported where the first frames were.
+    expect(body.series.reduce((sum, p) => sum + p.watchTimeSeconds, 0)).toBeCloseTo(27.2, 6);
+    const ttff = body.series.flatMap((p) => [p.ttffP50Ms, p.ttffP95Ms].filter((v): v is number => v !== null));
+    expect(ttff.length).toBeGreaterThan(0);
+    for (const v of ttff) expect(v >= 400 && v <= 800, `TTFF ${v} ms`).toBe(true);
+    expect(body.renditions.reduce((sum, x) => sum + x.share, 0)).toBeCloseTo(1, 6);
   });
 
   it('gives admins the same view and the overview; the channel view covers its sessions', async () => {

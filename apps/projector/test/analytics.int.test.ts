@@ -138,9 +138,9 @@ const EXPECTED: StreamAnalytics = {
   chatMessages: 2,
   peakConcurrentViewers: 2,
   series: [
-    { t: new Date(s(0)).toISOString(), concurrentViewers: 2, chatMessages: 1, ingestBitrateKbps: 3500, ingestFrameRate: 29.5, rebufferingRatio: 3000 / 53_000 },
-    { t: new Date(s(60)).toISOString(), concurrentViewers: 1, chatMessages: 1, ingestBitrateKbps: 2000, ingestFrameRate: 25, rebufferingRatio: 0 },
-    { t: new Date(s(120)).toISOString(), concurrentViewers: 0, chatMessages: 0, ingestBitrateKbps: null, ingestFrameRate: null, rebufferingRatio: null },
+    { t: new Date(s(0)).toISOString(), concurrentViewers: 2, chatMessages: 1, ingestBitrateKbps: 3500, ingestFrameRate: 29.5, rebufferingRatio: 3000 / 53_000, watchTimeSeconds: 50, ttffP50Ms: 1000, ttffP95Ms: 1180 },
+    { t: new Date(s(60)).toISOString(), concurrentViewers: 1, chatMessages: 1, ingestBitrateKbps: 2000, ingestFrameRate: 25, rebufferingRatio: 0, watchTimeSeconds: 14, ttffP50Ms: null, ttffP95Ms: null },
+    { t: new Date(s(120)).toISOString(), concurrentViewers: 0, chatMessages: 0, ingestBitrateKbps: null, ingestFrameRate: null, rebufferingRatio: null, watchTimeSeconds: 0, ttffP50Ms: null, ttffP95Ms: null },
   ],
   sessions: [
     { playbackSessionId: 'pb-1', viewerId: 'viewer-1', watchTimeSeconds: 34, rebufferMs: 0, rebufferingRatio: 0, ttffMs: 800, errors: 0 },

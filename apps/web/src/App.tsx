@@ -9,6 +9,8 @@ import { SearchPage } from './SearchPage';
 
 // hls.js is most of the bundle; the home page does not need it.
 const PlayerPage = lazy(() => import('./PlayerPage').then((m) => ({ default: m.PlayerPage })));
+// uPlot and the charts only load for the analytics page.
+const AnalyticsPage = lazy(() => import('./AnalyticsPage').then((m) => ({ default: m.AnalyticsPage })));
 
 /** Root component: header plus the page for the current route. */
 export function App() {
@@ -27,6 +29,11 @@ export function App() {
       {route.name === 'signup' && <SignUpPage next={route.next} />}
       {route.name === 'dashboard' && <DashboardPage />}
       {route.name === 'moderate' && <ModeratorPage key={route.channelId} channelId={route.channelId} />}
+      {route.name === 'analytics' && (
+        <Suspense fallback={<main className="page muted">Loading analytics…</main>}>
+          <AnalyticsPage range={route.range} />
+        </Suspense>
+      )}
       {route.name === 'not-found' && (
         <main className="page">
           <h2>Not found</h2>

@@ -238,7 +238,8 @@ function StreamSetup({ channelId }: { channelId: string }) {
           ) : (
             'Offline. '
           )}
-          <Link href={hrefFor({ name: 'live', channelId })}>Open your channel page</Link>
+          <Link href={hrefFor({ name: 'live', channelId })}>Open your channel page</Link> ·{' '}
+          <Link href={hrefFor({ name: 'analytics', range: null })}>See your analytics</Link>
         </p>
         {channel ? (
           <SetupForm channel={channel} onPrepared={onPrepared} />

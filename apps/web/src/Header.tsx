@@ -44,7 +44,8 @@ function returnTo(route: Route): string | null {
 
 /**
  * The header of every page: brand, search box, and the account area — "Sign in"/"Sign up"
- * when anonymous; dashboard link, notification bell, name and "Sign out" when signed in.
+ * when anonymous; dashboard link, analytics link (for a channel owner; not on phones, where the
+ * dashboard links to it), notification bell, name and "Sign out" when signed in.
  * Below it, the session's notice (e.g. "sign in again") when there is one.
  */
 export function Header({ route }: { route: Route }) {
@@ -63,6 +64,11 @@ export function Header({ route }: { route: Route }) {
               <Link href="/dashboard" className="nav-link" aria-current={route.name === 'dashboard' ? 'page' : undefined}>
                 Dashboard
               </Link>
+              {user.channelId !== null && (
+                <Link href={hrefFor({ name: 'analytics', range: null })} className="nav-link nav-secondary" aria-current={route.name === 'analytics' ? 'page' : undefined}>
+                  Analytics
+                </Link>
+              )}
               <NotificationBell userId={user.userId} />
               <span className="account-name" data-testid="account-name" title={`@${user.username}`}>
                 {user.displayName}

@@ -8,6 +8,8 @@
  *   /dashboard                         → the signed-in user's channel and stream setup
  *   /<channelId>                       → the channel's page (player or offline banner, recordings)
  *   /moderate/<channelId>              → a channel's chat moderation tools (its moderators)
+ *   /dashboard/analytics?range=        → the signed-in user's channel analytics (`range`: `7d`,
+ *                                        `30d` or `session:<sessionId>`; absent = the latest broadcast)
  */
 
 /** Filters of `/search`: free text, a category id, and live state (null = any). */
@@ -28,6 +30,7 @@ export type Route =
   | { readonly name: 'dashboard' }
   | { readonly name: 'channel'; readonly channelId: string }
   | { readonly name: 'moderate'; readonly channelId: string }
+  | { readonly name: 'analytics'; readonly range: string | null }
   | { readonly name: 'not-found'; readonly path: string };
 
 function decode(segment: string): string | null {
@@ -88,6 +91,7 @@ export function parseRoute(pathname: string, search = ''): Route {
   const mod = /^\/moderate\/([^/]+)$/.exec(path);
   const modId = mod?.[1] !== undefined ? decode(mod[1]) : null;
   if (modId !== null) return { name: 'moderate', channelId: modId };
+  if (path === '/dashboard/analytics') return { name: 'analytics', range: query(search).get('range') || null };
   const m = /^\/watch\/(live|vod)\/([^/]+)$/.exec(path);
   const id = m?.[2] !== undefined ? decode(m[2]) : null;
   if (m && id !== null) {
@@ -130,6 +134,8 @@ export function hrefFor(route: Route): string {
       return `/${encodeURIComponent(route.channelId)}`;
     case 'moderate':
       return `/moderate/${encodeURIComponent(route.channelId)}`;
+    case 'analytics':
+      return `/dashboard/analytics${queryString([['range', route.range]])}`;
     case 'not-found':
       return route.path;
   }

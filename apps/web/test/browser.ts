@@ -20,6 +20,12 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
+/** Saves a full-page screenshot as `<WEB_SCREENSHOT_DIR>/<name>.png` when that variable is set; does nothing otherwise. */
+export async function saveScreenshot(page: Page, name: string): Promise<void> {
+  const dir = process.env.WEB_SCREENSHOT_DIR;
+  if (dir) await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
+}
+
 /** One rendition as hls.js parsed it from the master playlist. `bitrate` in bits per second. */
 export interface MeasuredLevel {
   readonly height: number;

@@ -43,6 +43,12 @@ export interface StreamAnalyticsPoint {
   readonly ingestFrameRate: number | null;
   /** Stalled ms / (stalled ms + playing ms) of the beacons in the bucket, 0..1; null when both are 0. */
   readonly rebufferingRatio: number | null;
+  /** Sum of heartbeat and session_end `playingMs` of the beacons in the bucket, seconds. */
+  readonly watchTimeSeconds: number;
+  /** Median of the first_frame `ttffMs` reported in the bucket (linear interpolation), ms; null without first frames. */
+  readonly ttffP50Ms: number | null;
+  /** 95th percentile of the first_frame `ttffMs` reported in the bucket (linear interpolation), ms; null without first frames. */
+  readonly ttffP95Ms: number | null;
 }
 
 /** One playback session (one page view) in {@link StreamAnalytics.sessions}. */
@@ -241,7 +247,10 @@ export async function streamAnalytics(client: ClickHouseClient, q: StreamAnalyti
 
   const series: Array<{ -readonly [K in keyof StreamAnalyticsPoint]: StreamAnalyticsPoint[K] }> = [];
   for (let i = 0; i < buckets; i++) {
-    series.push({ t: new Date(originMs + i * intervalMs).toISOString(), concurrentViewers: 0, chatMessages: 0, ingestBitrateKbps: null, ingestFrameRate: null, rebufferingRatio: null });
+    series.push({
+      t: new Date(originMs + i * intervalMs).toISOString(), concurrentViewers: 0, chatMessages: 0, ingestBitrateKbps: null, ingestFrameRate: null,
+      rebufferingRatio: null, watchTimeSeconds: 0, ttffP50Ms: null, ttffP95Ms: null,
+    });
   }
   // grouping(bucket, rendition_key, playback_session_id): bucket = 4, rendition = 2, session = 1; a set bit = aggregated away.
   let totals: BeaconAggregateRow | undefined;
@@ -255,6 +264,9 @@ export async function streamAnalytics(client: ClickHouseClient, q: StreamAnalyti
         if (p) {
           p.concurrentViewers = n(r.concurrent);
           p.rebufferingRatio = ratio(n(r.stall_ms), n(r.watch_ms));
+          p.watchTimeSeconds = n(r.watch_ms) / 1000;
+          p.ttffP50Ms = nullableNumber(r.ttff?.[0]);
+          p.ttffP95Ms = nullableNumber(r.ttff?.[1]);
         }
         break;
       }

@@ -61,6 +61,9 @@ export const StreamAnalyticsResponse = Type.Object({
     ingestBitrateKbps: Nullable(Type.Number()),
     ingestFrameRate: Nullable(Type.Number()),
     rebufferingRatio: Nullable(Ratio),
+    watchTimeSeconds: Type.Number({ minimum: 0, description: 'seconds played in the interval' }),
+    ttffP50Ms: Nullable(Type.Number({ description: 'median time to first frame of the playbacks that started in the interval, ms' })),
+    ttffP95Ms: Nullable(Type.Number({ description: '95th percentile time to first frame in the interval, ms' })),
   })),
   sessions: Type.Array(Type.Object({
     playbackSessionId: Type.String(),
