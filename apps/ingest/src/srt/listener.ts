@@ -128,25 +128,36 @@ export function startSrtListener(opts: SrtListenerOptions): SrtListener {
     const o = open.get(s);
     if (!o || o.reading === reading) return;
     o.reading = reading;
-    if (reading) srt.epollAdd(eid, s, SRT_EPOLL_IN | SRT_EPOLL_ERR);
-    else srt.epollRemove(eid, s);
+    if (!reading) return srt.epollRemove(eid, s);
+    try {
+      srt.epollAdd(eid, s, SRT_EPOLL_IN | SRT_EPOLL_ERR);
+    } catch (err) {
+      // The socket is gone (closed by libsrt): its connection ends as disconnected.
+      opts.logger.debug({ err }, 'SRT socket could not be polled again');
+      o.connection?.broken(false);
+    }
   };
 
   const poll = () => {
     timer = undefined;
     if (stopped) return;
     let more = false;
-    for (const ev of srt.epollPoll(eid)) {
-      if (ev.socket === listener) {
-        accept();
-        continue;
+    try {
+      for (const ev of srt.epollPoll(eid)) {
+        if (ev.socket === listener) {
+          accept();
+          continue;
+        }
+        const o = open.get(ev.socket);
+        const r = o ? readSocket(srt, ev.socket, o, buf) : 'idle';
+        if (r === 'more') more = true;
+        else if (r === 'broken') setReading(ev.socket, false);
       }
-      const o = open.get(ev.socket);
-      const r = o ? readSocket(srt, ev.socket, o, buf) : 'idle';
-      if (r === 'more') more = true;
-      else if (r === 'broken') setReading(ev.socket, false);
+      metrics.sample(srt);
+    } catch (err) {
+      // A libsrt call failed unexpectedly (not "nothing yet"): logged; the loop goes on.
+      opts.logger.error({ err }, 'SRT poll failed');
     }
-    metrics.sample(srt);
     timer = more ? setImmediate(poll) : setTimeout(poll, opts.pollIntervalMs ?? 10);
   };
   poll();
