@@ -12,10 +12,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { startServices, type RunningServices } from '@live/dev';
 import { waitFor } from '@live/dev/testing';
-import { createDb, ensureChannelWithKey, generateStreamKey, hashStreamKey, migrateToLatest, type Db } from '@live/db';
-import { appendEvent, connectMessaging, ensureEventStreams, readEvents, type Messaging } from '@live/messaging';
-import { channelSubject, domainEvent, EVENTS_STREAM, streamSubject, systemClock, type DomainEvent, type EventOf } from '@live/events';
+import { createDb, generateStreamKey, hashStreamKey, migrateToLatest, type Db } from '@live/db';
+import { appendEvent, connectMessaging, ensureEventStreams, type Messaging } from '@live/messaging';
+import { channelSubject, domainEvent, systemClock, type DomainEvent, type EventOf } from '@live/events';
 import { startIngestNode, type IngestNode } from '../src/node.js';
+import { channelWithKey, streamEvents } from './helpers/channels.js';
 import { captureLogger } from './helpers/log.js';
 
 const PASSPHRASE = 'correct-horse-battery';
@@ -51,19 +52,8 @@ afterAll(async () => {
   await services?.stop();
 }, 60_000);
 
-async function channelWithKey(slug: string): Promise<{ channelId: string; key: string; keyId: string }> {
-  const key = generateStreamKey();
-  const channelId = await ensureChannelWithKey(db, { slug, displayName: slug, title: '' }, key);
-  const row = await db.selectFrom('stream_keys').select('id').where('key_hash', '=', hashStreamKey(key)).executeTakeFirstOrThrow();
-  return { channelId, key, keyId: row.id };
-}
-
-async function streamEvents(channelId: string): Promise<DomainEvent[]> {
-  return (await readEvents(messaging.js, EVENTS_STREAM, streamSubject(channelId))).map((e) => e.event);
-}
-
 const waitEvent = <T extends DomainEvent['type']>(channelId: string, type: T) =>
-  waitFor(type, async () => (await streamEvents(channelId)).find((e): e is EventOf<T> => e.type === type), 45_000, 250);
+  waitFor(type, async () => (await streamEvents(messaging, channelId)).find((e): e is EventOf<T> => e.type === type), 45_000, 250);
 
 async function metrics(): Promise<string> {
   return (await fetch(`http://127.0.0.1:${node.httpAddress.port}/metrics`)).text();
@@ -103,7 +93,7 @@ async function sprayGarbage(count: number): Promise<void> {
 
 describe('SRT ingest', () => {
   it('publishes with the #!:: streamid: StreamPublishStarted with H.264/AAC, then StreamPublishEnded unpublished when ffmpeg finishes', { timeout: 120_000 }, async () => {
-    const { channelId, key } = await channelWithKey('srt-ac');
+    const { channelId, key } = await channelWithKey(db, 'srt-ac');
     const p = publishSrt(`#!::r=live/${key},m=publish`, { seconds: 8 });
     const started = await waitEvent(channelId, 'StreamPublishStarted');
     expect(started.data.source).toMatchObject({ video: { codec: 'h264', width: 320, height: 180 }, audio: { codec: 'aac' } });
@@ -116,7 +106,7 @@ describe('SRT ingest', () => {
   });
 
   it('publishes HEVC with the plain key (transcoded to H.264 for the relay); a rotated key kicks the SRT publisher', { timeout: 120_000 }, async () => {
-    const { channelId, key, keyId } = await channelWithKey('srt-hevc');
+    const { channelId, key, keyId } = await channelWithKey(db, 'srt-hevc');
     const p = publishSrt(`m=publish,r=live/${key}`.replace(/^/, '#!::'), { codec: 'hevc' });
     const started = await waitEvent(channelId, 'StreamPublishStarted');
     expect(started.data.source).toMatchObject({ video: { codec: 'h264', width: 320, height: 180 }, audio: { codec: 'aac' } });
@@ -126,7 +116,7 @@ describe('SRT ingest', () => {
 
     const plain = publishSrt(key, { codec: 'hevc' });
     const second = await waitFor('second start', async () =>
-      (await streamEvents(channelId)).filter((e): e is EventOf<'StreamPublishStarted'> => e.type === 'StreamPublishStarted')[1], 45_000, 250);
+      (await streamEvents(messaging, channelId)).filter((e): e is EventOf<'StreamPublishStarted'> => e.type === 'StreamPublishStarted')[1], 45_000, 250);
     const newKey = generateStreamKey();
     await appendEvent(messaging.js, domainEvent(systemClock, 'StreamKeyRotated', channelSubject(channelId), {
       channelId, oldKeyId: keyId, keyId: crypto.randomUUID(), keyHash: hashStreamKey(newKey), keyLast4: newKey.slice(-4), label: 'OBS', expiresAt: null, allowedCidrs: [], actorUserId: 'owner-1',
@@ -134,13 +124,13 @@ describe('SRT ingest', () => {
     const exit = await plain.done;
     expect(exit.code).not.toBe(0);
     const ended = await waitFor('kicked end', async () =>
-      (await streamEvents(channelId)).find((e): e is EventOf<'StreamPublishEnded'> => e.type === 'StreamPublishEnded' && e.data.sessionId === second.data.sessionId), 45_000, 250);
+      (await streamEvents(messaging, channelId)).find((e): e is EventOf<'StreamPublishEnded'> => e.type === 'StreamPublishEnded' && e.data.sessionId === second.data.sessionId), 45_000, 250);
     expect(ended.data.reason).toBe('kicked');
     expect(await metrics()).toContain('ingest_kicks_total{reason="key_rotated"} 1');
   });
 
   it('refuses a wrong key (no StreamPublishStarted), a request-mode streamid, a wrong or missing passphrase, UDP garbage and non-TS bytes; a good publish works after them', { timeout: 180_000 }, async () => {
-    const { channelId, key } = await channelWithKey('srt-bad');
+    const { channelId, key } = await channelWithKey(db, 'srt-bad');
     const wrongKey = publishSrt(`#!::r=live/${generateStreamKey()},m=publish`, { seconds: 20 });
     expect((await wrongKey.done).code).not.toBe(0);
     expect(await metrics()).toMatch(/ingest_publish_attempts_total\{protocol="srt",result="unknown_stream_key"\} [1-9]/);
@@ -166,7 +156,7 @@ describe('SRT ingest', () => {
     const notTsExit = await new Promise<number | null>((r) => notTs.once('close', r));
     expect(notTsExit).not.toBe(0);
     expect(await metrics()).toMatch(/ingest_srt_connections_closed_total\{reason="not_mpegts"\} [1-9]/);
-    expect((await streamEvents(channelId)).filter((e) => e.type === 'StreamPublishStarted')).toHaveLength(0);
+    expect((await streamEvents(messaging, channelId)).filter((e) => e.type === 'StreamPublishStarted')).toHaveLength(0);
 
     const good = publishSrt(key, { seconds: 30 });
     await sprayGarbage(300); // while it publishes

@@ -129,7 +129,7 @@ export function openSrtConnection(streamId: Buffer, remoteAddress: string, h: Sr
       input = new Readable({ read: () => hooks.setReading(true) });
       log.info({ video: codec }, 'SRT MPEG-TS program found; starting the remux');
       const remux = startFlvRemux({
-        inputArgs: ['-analyzeduration', '500000', '-f', 'mpegts', '-i', 'pipe:0'], codecArgs: srtRemuxCodecArgs(codec),
+        inputArgs: ['-analyzeduration', '1000000', '-f', 'mpegts', '-i', 'pipe:0'], codecArgs: srtRemuxCodecArgs(codec),
         stdin: input, signal: abort.signal, logger: log, onMessage: (m) => s.write(m),
       });
       remux.done.then(
