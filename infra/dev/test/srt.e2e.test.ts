@@ -67,7 +67,6 @@ describe('SRT ingest, end to end', () => {
 
     const vod = events.at(-1) as Extract<DomainEvent, { type: 'VodReady' }>;
     const mp4 = await probe(join(info.storageDir, vod.data.mp4Key));
-    console.log('DIAG', JSON.stringify(mp4), JSON.stringify(events.map((e) => [e.type, e.occurredAt ?? '', (e.data as { reason?: string }).reason ?? ''])));
     expect(Math.abs(Number(mp4.format.duration) - PUBLISH_SECONDS)).toBeLessThanOrEqual(1);
   }, 300_000);
 });
