@@ -10,8 +10,9 @@ import koffi from 'koffi';
 /** libsrt's socket id (`SRTSOCKET`, an `int`). */
 export type SrtSocket = number;
 
-/** `SRT_EPOLL_IN`, `SRT_EPOLL_ERR` of `SRT_EPOLL_OPT`. */
+/** `SRT_EPOLL_IN` of `SRT_EPOLL_OPT`: data to read, or a caller to accept on a listener. */
 export const SRT_EPOLL_IN = 0x1;
+/** `SRT_EPOLL_ERR` of `SRT_EPOLL_OPT`: the socket is broken or closed. */
 export const SRT_EPOLL_ERR = 0x8;
 /** `SRT_ERRNO` values the listener tells apart: nothing to read/accept yet (`MJ_AGAIN`). */
 export const SRT_EASYNCRCV = 6002;
