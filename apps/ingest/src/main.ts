@@ -1,6 +1,6 @@
 /**
- * Ingest process: `node apps/ingest/dist/main.js` (production) or `tsx src/main.ts`. RTMP (and
- * RTMPS with `RTMPS_TLS_CERT_FILE`/`RTMPS_TLS_KEY_FILE`; renewed certificates are used without a
+ * Ingest process: `node apps/ingest/dist/main.js` (production) or `tsx src/main.ts`. RTMP, SRT (with `SRT_PORT`) and
+ * RTMPS (with `RTMPS_TLS_CERT_FILE`/`RTMPS_TLS_KEY_FILE`; renewed certificates are used without a
  * restart) publish listeners, the internal HTTP-FLV relay, restreaming to the channels'
  * destinations, `/healthz` and `/metrics`.
  * Configuration: environment variables validated at start ({@link ingestConfigSchema}).
@@ -31,6 +31,7 @@ const node = await startIngestNode({
   reconnectWindowMs: c.reconnectWindowMs,
   handoverTimeoutMs: s.INGEST_HANDOVER_TIMEOUT_MS,
   ...(c.restreamSealing ? { restreamSealing: c.restreamSealing } : {}),
+  ...(c.srt ? { srt: c.srt } : {}),
 });
 handleShutdown(logger, [
   { name: 'ingest node', run: () => node.close() },

@@ -13,6 +13,8 @@ import { createHealthReporter } from './health-reporter.js';
 import { createPublishLifecycle, type PublishLifecycle } from './publish-lifecycle.js';
 import { createRestreamer } from './restream.js';
 import { createPublishGate, type PublishGate } from './publish-gate.js';
+import { createPublishSessions } from './publish-session.js';
+import { startSrtListener, type SrtListener, type SrtListenerOptions } from './srt/listener.js';
 
 
 /** Dependencies and settings of {@link startIngestNode}. */
@@ -64,6 +66,11 @@ export interface IngestNodeOptions {
    * it no destination is pushed (restream.ts).
    */
   readonly restreamSealing?: SealingKey;
+  /**
+   * Optional SRT listener (UDP; MPEG-TS with H.264 or HEVC and AAC; the stream key in the
+   * `streamid`): see `srt/listener.ts`.
+   */
+  readonly srt?: Pick<SrtListenerOptions, 'port' | 'host' | 'latencyMs' | 'passphrase' | 'limits'>;
 }
 
 /** Settings of the RTMPS listener (see {@link IngestNodeOptions.rtmps}). */
@@ -103,6 +110,8 @@ export interface IngestNode {
    * every protocol server of the node publishes through.
    */
   readonly gate: PublishGate;
+  /** The SRT listener; undefined when `srt` was not configured. */
+  readonly srt: SrtListener | undefined;
   /**
    * Stops the control listener, disconnects publishers (their StreamPublishEnded events are
    * appended) and closes listeners.
@@ -225,7 +234,9 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
   gate.setControl(control);
   let rtmpAddress: AddressInfo;
   let rtmpsAddress: AddressInfo | undefined;
+  let srt: SrtListener | undefined;
   try {
+    if (opts.srt) srt = startSrtListener({ ...opts.srt, sessions: createPublishSessions(gate), logger: logger.child({ component: 'srt' }), registry });
     rtmpAddress = await rtmp.listen(opts.rtmp.port, opts.rtmp.host);
     if (opts.rtmps && tlsFiles) {
       const initial = tlsFiles.current();
@@ -236,6 +247,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
       rtmpsAddress = listener.address;
     }
   } catch (err) {
+    await srt?.close();
     await control.close();
     await rtmp.close();
     await lifecycle.close();
@@ -259,12 +271,13 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     });
   } catch (err) {
     await controlListener.close();
+    await srt?.close();
     await rtmp.close();
     await lifecycle.close();
     tlsFiles?.close();
     throw err;
   }
-  logger.info({ rtmp: rtmpAddress, rtmps: rtmpsAddress, http: httpServer.address() }, 'ingest node listening');
+  logger.info({ rtmp: rtmpAddress, rtmps: rtmpsAddress, srtPort: srt?.port, http: httpServer.address() }, 'ingest node listening');
 
   return {
     rtmpAddress,
@@ -275,10 +288,12 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     control: controlListener,
     lifecycle,
     gate,
+    srt,
     async close() {
       tlsFiles?.close();
       await controlListener.close();
       await restream.close(); // first: the pushes stop as `node-shutdown`, not as their publishes' ends
+      await srt?.close();
       await rtmp.close();
       await lifecycle.close();
       await health.close();

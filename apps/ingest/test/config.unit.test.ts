@@ -54,3 +54,33 @@ describe('ingest config: RTMP bounds', () => {
     }
   });
 });
+
+describe('ingest config: SRT listener', () => {
+  it('has no SRT listener without SRT_PORT', () => {
+    expect(derive({}).srt).toBeUndefined();
+  });
+
+  it('binds RTMP_HOST by default (localhost as 127.0.0.1) with the default latency and bounds', () => {
+    expect(derive({ SRT_PORT: '9000', RTMP_HOST: '0.0.0.0' }).srt).toEqual({
+      port: 9000, host: '0.0.0.0', latencyMs: 200, limits: { maxConnections: 200, maxConnectionsPerAddress: 10, idleTimeoutMs: 10_000 },
+    });
+    expect(derive({ SRT_PORT: '0', RTMP_HOST: 'localhost' }).srt?.host).toBe('127.0.0.1');
+  });
+
+  it('reads the host, latency, passphrase and bounds', () => {
+    expect(derive({
+      SRT_PORT: '9001', SRT_HOST: '::', SRT_LATENCY_MS: '800', SRT_PASSPHRASE: 'a-long-passphrase', SRT_MAX_CONNECTIONS: '5', SRT_MAX_CONNECTIONS_PER_ADDRESS: '2', SRT_IDLE_TIMEOUT_SECONDS: '2.5',
+    }).srt).toEqual({
+      port: 9001, host: '::', latencyMs: 800, passphrase: 'a-long-passphrase', limits: { maxConnections: 5, maxConnectionsPerAddress: 2, idleTimeoutMs: 2500 },
+    });
+  });
+
+  it.each([
+    [{ SRT_PORT: '9000', SRT_PASSPHRASE: 'short' }, 'SRT_PASSPHRASE'],
+    [{ SRT_PORT: '9000', SRT_LATENCY_MS: '5' }, 'SRT_LATENCY_MS'],
+    [{ SRT_PORT: '9000', SRT_HOST: 'example.com' }, 'SRT_HOST'],
+  ])('refuses %j', (env, name) => {
+    expect(() => derive(env)).toThrow(ConfigError);
+    expect(() => derive(env)).toThrow(name);
+  });
+});

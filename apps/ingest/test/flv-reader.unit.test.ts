@@ -1,7 +1,7 @@
 /** The incremental FLV demuxer that turns ffmpeg's `-f flv pipe:1` back into publish messages. */
 import { describe, expect, it } from 'vitest';
 import { FlvFormatError, FlvReader } from '../src/remux/flv-reader.js';
-import { flvRemuxArgs } from '../src/remux/ffmpeg-remux.js';
+import { flvRemuxArgs, isEmptyAacSequenceHeader } from '../src/remux/ffmpeg-remux.js';
 import { flvHeader, flvTag, FlvTagType } from '../src/relay/flv.js';
 import { encodeAmf0, ecmaArray } from '../src/rtmp/index.js';
 
@@ -67,5 +67,16 @@ describe('flvRemuxArgs', () => {
     const args = flvRemuxArgs(['-f', 'mpegts', '-i', 'pipe:0']);
     expect(args.join(' ')).toBe('-hide_banner -loglevel warning -f mpegts -i pipe:0 -map 0:v:0? -map 0:a:0? -c:v copy -c:a copy -f flv -flvflags no_duration_filesize pipe:1');
     expect(flvRemuxArgs(['-i', 'x.sdp'], ['-c:v', 'copy', '-c:a', 'aac'])).toContain('aac');
+  });
+});
+
+describe('isEmptyAacSequenceHeader', () => {
+  it('is true only for an AAC sequence header without its AudioSpecificConfig', () => {
+    const msg = (kind: 'audio' | 'video', payload: Buffer) => ({ kind, timestamp: 0, payload, keyframe: false, sequenceHeader: payload[1] === 0 });
+    expect(isEmptyAacSequenceHeader(msg('audio', Buffer.from([0xaf, 0x00])))).toBe(true);
+    expect(isEmptyAacSequenceHeader(msg('audio', aacSequenceHeader))).toBe(false);
+    expect(isEmptyAacSequenceHeader(msg('audio', Buffer.from([0xaf, 0x01])))).toBe(false);
+    expect(isEmptyAacSequenceHeader(msg('audio', Buffer.from([0x2f, 0x00])))).toBe(false); // MP3
+    expect(isEmptyAacSequenceHeader(msg('video', Buffer.from([0xaf, 0x00])))).toBe(false);
   });
 });

@@ -10,13 +10,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { startServices, type RunningServices } from '@live/dev';
 import { publishTestPattern, waitFor, type Publisher } from '@live/dev/testing';
-import { createDb, ensureChannelWithKey, generateStreamKey, hashStreamKey, migrateToLatest, type Db } from '@live/db';
-import { appendEvent, connectMessaging, ensureEventStreams, readEvents, type Messaging } from '@live/messaging';
-import { EVENTS_STREAM, streamEvent, streamSubject, systemClock, type DomainEvent, type EventOf } from '@live/events';
+import { createDb, generateStreamKey, migrateToLatest, type Db } from '@live/db';
+import { appendEvent, connectMessaging, ensureEventStreams, type Messaging } from '@live/messaging';
+import { streamEvent, systemClock, type EventOf } from '@live/events';
 import { startIngestNode, type IngestNode } from '../src/node.js';
 import { createPublishSessions, type PublishSessions } from '../src/publish-session.js';
 import { startFlvRemux } from '../src/remux/ffmpeg-remux.js';
 import type { PublishRefusalCode } from '../src/rtmp/index.js';
+import { channelWithKey, streamEvents } from './helpers/channels.js';
 import { captureLogger } from './helpers/log.js';
 
 let services: RunningServices;
@@ -57,17 +58,6 @@ afterAll(async () => {
   await db?.destroy();
   await services?.stop();
 }, 60_000);
-
-async function channelWithKey(slug: string): Promise<{ channelId: string; key: string; keyId: string }> {
-  const key = generateStreamKey();
-  const channelId = await ensureChannelWithKey(db, { slug, displayName: slug, title: '' }, key);
-  const row = await db.selectFrom('stream_keys').select('id').where('key_hash', '=', hashStreamKey(key)).executeTakeFirstOrThrow();
-  return { channelId, key, keyId: row.id };
-}
-
-async function streamEvents(channelId: string): Promise<DomainEvent[]> {
-  return (await readEvents(messaging.js, EVENTS_STREAM, streamSubject(channelId))).map((e) => e.event);
-}
 
 /** ffmpeg writing 60 s of a 320x180 test pattern with AAC as MPEG-TS to stdout, as an SRT encoder sends it. */
 function mpegtsSource(): ChildProcess {
@@ -111,10 +101,10 @@ function publishTs(key: string): Opened {
 
 describe('a publish over a non-RTMP protocol', () => {
   it('starts a session with the media info of the remuxed stream; a stop request kicks it and StreamPublishEnded says kicked', { timeout: 120_000 }, async () => {
-    const { channelId, key } = await channelWithKey('ps-start');
+    const { channelId, key } = await channelWithKey(db, 'ps-start');
     const p = publishTs(key);
     const started = await waitFor('StreamPublishStarted', async () =>
-      (await streamEvents(channelId)).find((e): e is EventOf<'StreamPublishStarted'> => e.type === 'StreamPublishStarted'), 30_000, 250);
+      (await streamEvents(messaging, channelId)).find((e): e is EventOf<'StreamPublishStarted'> => e.type === 'StreamPublishStarted'), 30_000, 250);
     expect(started.data.sessionId).toBe(p.session.connectionId);
     expect(started.data.source).toMatchObject({ video: { codec: 'h264', width: 320, height: 180 }, audio: { codec: 'aac' } });
     expect(p.session.phase()).toBe('live');
@@ -130,17 +120,17 @@ describe('a publish over a non-RTMP protocol', () => {
     await appendEvent(messaging.js, stop);
     expect(await p.disconnected).toMatch(/stopped by owner-1/);
     const ended = await waitFor('StreamPublishEnded', async () =>
-      (await streamEvents(channelId)).find((e): e is EventOf<'StreamPublishEnded'> => e.type === 'StreamPublishEnded'), 30_000, 250);
+      (await streamEvents(messaging, channelId)).find((e): e is EventOf<'StreamPublishEnded'> => e.type === 'StreamPublishEnded'), 30_000, 250);
     expect(ended.data).toMatchObject({ sessionId: started.data.sessionId, reason: 'kicked' });
     expect(p.session.phase()).toBe('ended');
   });
 
   it('refuses a wrong key with UNKNOWN_STREAM_KEY and appends nothing', { timeout: 60_000 }, async () => {
-    const { channelId } = await channelWithKey('ps-wrong');
+    const { channelId } = await channelWithKey(db, 'ps-wrong');
     const p = publishTs(generateStreamKey());
     expect((await p.refused).code).toBe('UNKNOWN_STREAM_KEY');
     expect(p.session.phase()).toBe('ended');
-    expect(await streamEvents(channelId)).toEqual([]);
+    expect(await streamEvents(messaging, channelId)).toEqual([]);
     const metrics = await (await fetch(`http://127.0.0.1:${node.httpAddress.port}/metrics`)).text();
     expect(metrics).toMatch(/ingest_publish_attempts_total\{protocol="srt",result="unknown_stream_key"\} [1-9]/);
   });

@@ -9,7 +9,8 @@
 # - Debian packages ffmpeg, chromium, prometheus (for promtool), openssl (the embedded RTMPS
 #   certificate), caddy (the HTTPS front of the production e2e), haproxy (the load balancer of the
 #   cluster profile), systemd (systemd-analyze checks the deployment units), nginx and
-#   libnginx-mod-rtmp (the restream e2e's RTMP server) (apt-get; sudo when not root)
+#   libnginx-mod-rtmp (the restream e2e's RTMP server), libsrt1.5-gnutls (the ingest's SRT
+#   listener; ffmpeg's own SRT library) (apt-get; sudo when not root)
 # - nats-server v2.15.3 (go install into $(go env GOPATH)/bin; Debian's is 2.9.10)
 # - Temporal CLI v1.5.1 (go install into $(go env GOPATH)/bin)
 # - with --test, or STACK_PROFILE=cluster: MinIO, pinned module version (go install into
@@ -78,6 +79,8 @@ has_exe() { # name [extra candidate paths…]
   return 1
 }
 { has_exe ffmpeg "${FFMPEG_PATH:-/nonexistent}" && has_exe ffprobe "${FFPROBE_PATH:-/nonexistent}"; } || APT_PACKAGES_WANTED+=(ffmpeg)
+# The ingest's SRT listener binds Debian's libsrt (ffmpeg depends on it; checked on its own for an ffmpeg from elsewhere).
+ls /usr/lib/*-linux-gnu/libsrt-gnutls.so.1.5 >/dev/null 2>&1 || APT_PACKAGES_WANTED+=(libsrt1.5-gnutls)
 has_exe chromium || APT_PACKAGES_WANTED+=(chromium) # only the e2e tests need it
 has_exe promtool || APT_PACKAGES_WANTED+=(prometheus) # promtool checks infra/deploy's alert rules in the tests
 has_exe caddy || APT_PACKAGES_WANTED+=(caddy) # the tests validate and run infra/deploy/caddy's Caddyfiles

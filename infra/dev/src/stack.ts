@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { channelSubject, domainEvent, EVENTS_STREAM, systemClock } from '@live/events';
 import { createDb, generateStreamKey, hashStreamKey, migrateToLatest, type Db } from '@live/db';
 import { appendEvent, connectMessaging, ensureEventStreams, natsAuthFromEnv, readEvents, type Messaging, type NatsCredentials } from '@live/messaging';
-import { startServices, freePort, type RunningServices, type ServiceEndpoints } from './services/index.js';
+import { startServices, freePort, freeUdpPort, type RunningServices, type ServiceEndpoints } from './services/index.js';
 import { ManagedProcess } from './services/process.js';
 import { ensureSelfSignedCertificate } from './services/certs.js';
 import { startCaddyFront, type CaddyFront } from './services/caddy.js';
@@ -22,6 +22,16 @@ import { CLUSTER_NATS_SERVERS, planApps, type AppInstance, type StackProfile } f
 
 export { REPO_ROOT } from './paths.js';
 export { CLUSTER_INSTANCES, CLUSTER_NATS_SERVERS, instanceNames, type StackProfile } from './topology.js';
+
+/**
+ * The URL an SRT encoder (ffmpeg, OBS "Server") publishes `streamKey` to on `srtUrl`
+ * ({@link StackInfo.srtUrl}): the key in the SRT Access Control stream id
+ * `#!::r=live/<key>,m=publish`, written unencoded as OBS and ffmpeg pass it on.
+ */
+export function srtPublishUrl(srtUrl: string, streamKey: string, opts: { passphrase?: string; latencyMs?: number } = {}): string {
+  const extra = `${opts.latencyMs !== undefined ? `&latency=${opts.latencyMs * 1000}` : ''}${opts.passphrase ? `&passphrase=${opts.passphrase}` : ''}`;
+  return `${srtUrl}?streamid=#!::r=live/${streamKey},m=publish${extra}`;
+}
 
 /** The demo channel every embedded stack has, so a newcomer can publish at once. */
 export const DEMO_CHANNEL = { slug: 'demo', displayName: 'Demo channel', title: 'My first stream' } as const;
@@ -36,6 +46,12 @@ export interface StackInfo {
   rtmpsUrl: string | null;
   /** The RTMPS listener's certificate (self-signed by default: what a publisher must trust), or null. */
   rtmpsCertFile: string | null;
+  /**
+   * SRT listener to publish to (UDP; MPEG-TS with H.264/HEVC and AAC), e.g. `srt://127.0.0.1:9000`:
+   * the stream key goes in the `streamid`, as {@link srtPublishUrl} writes it. In the cluster
+   * profile it is the first ingest node's own port (HAProxy cannot proxy UDP).
+   */
+  srtUrl: string;
   /** The demo channel's stream key (OBS "Stream Key"). */
   demoStreamKey: string;
   demoChannelId: string;
@@ -120,7 +136,7 @@ export interface StartStackOptions {
   /** Start the web app (vite build + preview); default true. */
   readonly web?: boolean;
   /** Preferred ports (used when free, else any free port). */
-  readonly ports?: Partial<Record<'rtmp' | 'rtmps' | 'api' | 'edge' | 'web' | 'ingestHttp' | 'chat' | 'clickhouseHttp', number>>;
+  readonly ports?: Partial<Record<'rtmp' | 'rtmps' | 'srt' | 'api' | 'edge' | 'web' | 'ingestHttp' | 'chat' | 'clickhouseHttp', number>>;
   /** Receives every output line of the app processes at debug level (default: `logger`). */
   readonly appLogger?: Logger;
   /** Host the RTMP listener binds; default `127.0.0.1` (`0.0.0.0` accepts publishers from other machines). */
@@ -477,6 +493,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     const behindProxy: Record<string, string> = publicUrl ? { TRUST_PROXY: 'loopback', PUBLIC_URL: publicUrl } : {};
     const rtmps = opts.rtmps === false ? undefined : opts.rtmps ?? await ensureSelfSignedCertificate(join(dataDir, 'tls'), 'rtmps');
     const rtmpsPort = rtmps ? await freePort(p.rtmps) : 0;
+    const srtPort = await freeUdpPort(opts.ports?.srt ?? (persistent ? 9000 : undefined));
     const clickhouseUrl = externalClickhouse || `http://127.0.0.1:${clickhouseHttpPort}`;
     // The endpoint's users; with an external server, the operator's CLICKHOUSE_USER / CLICKHOUSE_PASSWORD (the apps read them from the environment).
     const external = { username: (opts.appEnv?.CLICKHOUSE_USER ?? process.env.CLICKHOUSE_USER) || 'default', password: opts.appEnv?.CLICKHOUSE_PASSWORD ?? process.env.CLICKHOUSE_PASSWORD ?? '' };
@@ -530,7 +547,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     const plan = await planApps({
       profile, mode, web: opts.web ?? true, rtmps, rtmpHost: opts.rtmpHost, jwtKeys, contentSecret, restreamSecret, internalToken, workRoot,
       behindProxy, apiClickhouseEnv, analyticsEnv, clickhouseUrl, clickhouseWriter, externalClickhouse: externalClickhouse !== '',
-      publicPorts: { rtmp: rtmpPort, rtmps: rtmpsPort, api: apiPort, edge: edgePort, chat: chatPort }, rtmpUrl, apiUrl,
+      publicPorts: { rtmp: rtmpPort, rtmps: rtmpsPort, api: apiPort, edge: edgePort, chat: chatPort }, srtPort, rtmpUrl, apiUrl,
       ...(persistent ? { preferIngestHttpPort: opts.ports?.ingestHttp ?? 8090 } : opts.ports?.ingestHttp ? { preferIngestHttpPort: opts.ports.ingestHttp } : {}),
     });
     const ready = plan.instances.map((spec) => waitForHttp(spec.healthUrl, spawnApp(spec), 90_000));
@@ -568,6 +585,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       rtmpUrl,
       rtmpsUrl: rtmps ? `rtmps://${rtmpPublicHost(opts.rtmpHost)}:${rtmpsPort}/live` : null,
       rtmpsCertFile: rtmps?.certFile ?? null,
+      srtUrl: `srt://${rtmpPublicHost(opts.rtmpHost)}:${plan.ingestSrtPorts[0]!}`,
       demoStreamKey: key,
       demoChannelId,
       demoPlaybackUrl: `${edgeUrl}/live/${demoChannelId}/master.m3u8`,

@@ -4,13 +4,13 @@
  * Env: STACK_PROFILE (`single`, the default, or `cluster`: three nats-servers, MinIO, two of
  * every app behind HAProxy; see `StartStackOptions.profile`), LOG_LEVEL (default info; app logs
  * at or above it are printed), DATA_DIR, STACK_FILE
- * (default `<repo>/.run/stack.json`), RTMP_HOST, RTMP_PORT, API_PORT, EDGE_PORT, WEB_PORT, and
+ * (default `<repo>/.run/stack.json`), RTMP_HOST, RTMP_PORT, SRT_PORT (UDP), API_PORT, EDGE_PORT, WEB_PORT, and
  * NATS_URL / TEMPORAL_ADDRESS / DATABASE_URL to use external servers instead of embedded ones.
  */
 import pino from 'pino';
 import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { REPO_ROOT, startStack } from './stack.js';
+import { REPO_ROOT, srtPublishUrl, startStack } from './stack.js';
 
 const level = process.env.LOG_LEVEL ?? 'info';
 const logger = pino({ name: 'stack', level });
@@ -58,7 +58,7 @@ try {
   stack = await startStack({
     logger, appLogger, persistent: true, profile,
     ...(process.env.RTMP_HOST ? { rtmpHost: process.env.RTMP_HOST } : {}),
-    ports: { rtmp: port('RTMP_PORT'), rtmps: port('RTMPS_PORT'), api: port('API_PORT'), edge: port('EDGE_PORT'), web: port('WEB_PORT') },
+    ports: { rtmp: port('RTMP_PORT'), rtmps: port('RTMPS_PORT'), srt: port('SRT_PORT'), api: port('API_PORT'), edge: port('EDGE_PORT'), web: port('WEB_PORT') },
     ...(process.env.DATA_DIR ? { dataDir: process.env.DATA_DIR } : {}),
     ...(process.env.STACK_FILE ? { stackFile: process.env.STACK_FILE } : {}),
   });
@@ -76,6 +76,9 @@ const lines = [
   `    Stream Key  ${i.demoStreamKey}`,
   ...(i.rtmpsUrl ? [`    or RTMPS    ${i.rtmpsUrl} (self-signed for localhost: ${i.rtmpsCertFile})`] : []),
   `  or: ffmpeg -re -i input.mp4 -c:v libx264 -preset veryfast -g 60 -c:a aac -f flv ${i.rtmpUrl}/${i.demoStreamKey}`,
+  '  Publish over SRT (OBS: Server below, Stream Key empty; H.264 or HEVC, AAC):',
+  `    Server      ${srtPublishUrl(i.srtUrl, i.demoStreamKey)}`,
+  `  or: ffmpeg -re -i input.mp4 -c:v libx264 -preset veryfast -g 60 -c:a aac -f mpegts '${srtPublishUrl(i.srtUrl, i.demoStreamKey)}'`,
   '',
   `  Watch         ${i.demoWatchUrl}`,
   `  All streams   ${i.webUrl}`,

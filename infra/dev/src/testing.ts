@@ -68,6 +68,15 @@ export function publishTestPattern(rtmpUrl: string, o: TestPatternFormat & { sec
 }
 
 /**
+ * Publishes the same test pattern as {@link publishTestPattern} as MPEG-TS over SRT, as OBS's
+ * SRT output does.
+ * @param srtUrl `srt://host:port?streamid=…` (see `srtPublishUrl`).
+ */
+export function publishTestPatternOverSrt(srtUrl: string, o: TestPatternFormat & { seconds: number }): Publisher {
+  return spawnPublisher(['-hide_banner', '-loglevel', 'error', '-re', ...testPatternArgs(o), '-f', 'mpegts', srtUrl]);
+}
+
+/**
  * Encodes `seconds` of the test pattern ({@link publishTestPattern}'s encoding) into an FLV file
  * in `dir`, for {@link publishClip}: the encode is paid once, not while the system under test
  * runs on the same cores (a real publisher encodes on its own machine).

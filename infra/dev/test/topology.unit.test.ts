@@ -11,7 +11,7 @@ const base: PlanInput = {
   jwtKeys: 'k1:secret', contentSecret: 'c2VjcmV0', restreamSecret: 'cmVzdHJlYW0tc2VjcmV0', internalToken: 'tok', workRoot: '/data/work', behindProxy: {},
   apiClickhouseEnv: { CLICKHOUSE_URL: 'http://127.0.0.1:8123' }, analyticsEnv: { CHDB_PATH: '/data/chdb', CLICKHOUSE_HTTP_PORT: '8123' },
   clickhouseUrl: 'http://127.0.0.1:8123', clickhouseWriter: { username: 'writer', password: 'pw' }, externalClickhouse: false,
-  publicPorts: { rtmp: 11935, rtmps: 11936, api: 18080, edge: 18081, chat: 18082 }, rtmpUrl: 'rtmp://127.0.0.1:11935/live', apiUrl: 'http://127.0.0.1:18080',
+  publicPorts: { rtmp: 11935, rtmps: 11936, api: 18080, edge: 18081, chat: 18082 }, srtPort: 19000, rtmpUrl: 'rtmp://127.0.0.1:11935/live', apiUrl: 'http://127.0.0.1:18080',
 };
 
 describe('planApps', () => {
@@ -20,7 +20,8 @@ describe('planApps', () => {
     expect(plan.instances.map((i) => i.instance)).toEqual(['projector', 'worker', 'ingest', 'edge', 'api', 'chat']);
     expect(plan.front).toBeNull();
     const env = Object.fromEntries(plan.instances.map((i) => [i.instance, i.env]));
-    expect(env.ingest).toMatchObject({ RTMP_PORT: '11935', RTMPS_PORT: '11936', INGEST_NODE_ID: 'ingest-11935' });
+    expect(env.ingest).toMatchObject({ RTMP_PORT: '11935', RTMPS_PORT: '11936', SRT_PORT: '19000', INGEST_NODE_ID: 'ingest-11935' });
+    expect(plan.ingestSrtPorts).toEqual([19000]);
     expect(env.edge).toMatchObject({ EDGE_PORT: '18081' });
     expect(env.edge).not.toHaveProperty('EDGE_PATHWAY_ID');
     expect(env.api).toMatchObject({ API_PORT: '18080', TRUST_PROXY: 'loopback', INGEST_PUBLIC_URL: base.rtmpUrl });
@@ -64,6 +65,9 @@ describe('planApps', () => {
       ['api', 18080, 2, false], ['edge', 18081, 2, false], ['chat', 18082, 2, true],
     ]);
     expect(plan.ingestHttpUrls).toHaveLength(2);
+    // SRT is UDP, which HAProxy does not proxy: each node has its own port, publishers reach it directly.
+    expect(plan.ingestSrtPorts).toEqual(['ingest-1', 'ingest-2'].map((n) => Number(env[n]!.SRT_PORT)));
+    expect(new Set(plan.ingestSrtPorts).size).toBe(2);
   });
 
   it('cluster with an external ClickHouse: no chDB owner, the projectors use the operator\'s settings', async () => {

@@ -46,7 +46,18 @@ export function flvRemuxArgs(inputArgs: readonly string[], codecArgs: readonly s
 }
 
 /**
+ * True for an AAC sequence header without its AudioSpecificConfig (`AF 00` and nothing more):
+ * ffmpeg's FLV muxer writes one when copying ADTS audio (MPEG-TS), before the ADTS→ASC
+ * conversion yields the config, then the real one at the same timestamp (E.4.2.1 of the FLV
+ * spec: AACPacketType 0 carries the AudioSpecificConfig). The remux drops the empty one.
+ */
+export function isEmptyAacSequenceHeader(m: MediaMessage): boolean {
+  return m.kind === 'audio' && m.payload.length <= 2 && (m.payload[0]! >> 4) === 10 && m.payload[1] === 0;
+}
+
+/**
  * Starts ffmpeg with {@link flvRemuxArgs} and feeds its stdout through an {@link FlvReader}.
+ * Empty AAC sequence headers are dropped ({@link isEmptyAacSequenceHeader}).
  * Output that is not FLV (a broken ffmpeg) aborts the run; `done` then rejects with the
  * `FlvFormatError`.
  * @throws BinaryNotFoundError (synchronously) when no ffmpeg is configured or on PATH.
@@ -62,7 +73,7 @@ export function startFlvRemux(opts: FlvRemuxOptions): FlvRemux {
     onStdout(chunk) {
       if (formatError) return;
       try {
-        for (const m of reader.push(chunk)) opts.onMessage(m);
+        for (const m of reader.push(chunk)) if (!isEmptyAacSequenceHeader(m)) opts.onMessage(m);
       } catch (err) {
         formatError = err as Error;
         opts.logger.error({ err: formatError.message }, 'remux output is not FLV; stopping it');

@@ -23,7 +23,7 @@ import { startEmbeddedPostgres, type PostgresHandle } from './postgres.js';
 import { isProcessAlive, onExitCleanup, PID_FILE_NAME, pidFileOwners, reapStaleServers, startWatchdog } from './process.js';
 import { startTemporalDevServer, type TemporalServerHandle } from './temporal.js';
 
-export { freePort } from './ports.js';
+export { freePort, freeUdpPort } from './ports.js';
 export { ManagedProcess, type ManagedProcessOptions } from './process.js';
 export { resolveBinary, type BinaryName } from './binaries.js';
 export { startMinio, type StartMinioOptions, type MinioHandle } from './minio.js';

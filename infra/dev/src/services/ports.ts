@@ -2,6 +2,7 @@
  * TCP port helpers for the embedded local stack: finding free ports on the loopback interface
  * and waiting for a server to accept connections. Node built-ins only.
  */
+import dgram from 'node:dgram';
 import net from 'node:net';
 
 /** Loopback address every embedded service binds to and every helper here probes. */
@@ -108,6 +109,36 @@ export async function freePort(preferred?: number): Promise<number> {
   const [port] = await reservePorts([preferred]);
   if (port === undefined) throw new Error('freePort: no port reserved');
   return port;
+}
+
+/**
+ * Finds a free UDP port on 127.0.0.1 (for the SRT listener): `preferred` when a socket can bind
+ * it right now, else an OS-assigned one this process has not handed out recently. Released
+ * before it resolves, like {@link freePort}.
+ * @throws RangeError when `preferred` is not an integer in 1..65535.
+ */
+export async function freeUdpPort(preferred?: number): Promise<number> {
+  if (preferred !== undefined) assertPort(preferred, 'preferred port');
+  const held: dgram.Socket[] = [];
+  const bindUdp = (port: number) => new Promise<dgram.Socket | null>((resolve) => {
+    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: false });
+    sock.once('error', () => { sock.close(); resolve(null); });
+    sock.bind({ port, address: LOOPBACK, exclusive: true }, () => resolve(sock));
+  });
+  try {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const sock = await bindUdp(attempt === 0 && preferred !== undefined ? preferred : 0);
+      if (!sock) continue;
+      held.push(sock);
+      const port = sock.address().port;
+      if (handedOut.has(port)) continue;
+      rememberPort(port);
+      return port;
+    }
+    throw new Error('freeUdpPort: could not find a free UDP port on 127.0.0.1');
+  } finally {
+    for (const s of held) s.close();
+  }
 }
 
 /**
