@@ -19,3 +19,4 @@ export * from './routing.js';
 export * from './restream.js';
 export * from './webhooks.js';
 export * from './moderation.js';
+export * from './recordings.js';

@@ -11,6 +11,7 @@ import { RestreamPanel } from './RestreamPanel';
 import { WebhooksPanel } from './WebhooksPanel';
 import { LiveStatus, StreamKeySettings } from './StreamControls';
 import { PlaybackPolicyEditor } from './PlaybackPolicyEditor';
+import { RecordingsLibrary } from './RecordingsLibrary';
 import { mergeKnownKey, type KnownStreamKey } from './streamKey';
 
 /** How often the dashboard re-reads the channel's live state once the stream is set up. */
@@ -186,7 +187,7 @@ function StreamSetup({ channelId }: { channelId: string }) {
  * `/dashboard` (signed in): create your channel if you have none, then see the live state (End
  * stream while live), save the stream's title, category and tags and get the RTMP server URL and
  * stream key for OBS (hidden until revealed; rotate it with confirmation), set who may watch
- * (playback policy), manage the
+ * (playback policy), rename and delete recordings and set their retention, manage the
  * restream destinations, review the chat's moderation queue, and manage the channel's webhooks.
  */
 export function DashboardPage() {
@@ -220,6 +221,7 @@ export function DashboardPage() {
         <>
           <StreamSetup key={user.channelId} channelId={user.channelId} />
           <PlaybackPolicyEditor key={`playback:${user.channelId}`} channelId={user.channelId} />
+          <RecordingsLibrary key={`recordings:${user.channelId}`} channelId={user.channelId} />
           <RestreamPanel key={`restream:${user.channelId}`} channelId={user.channelId} />
           <ModerationQueue key={`queue:${user.channelId}`} channelId={user.channelId} />
           <WebhooksPanel key={`webhooks:${user.channelId}`} channelId={user.channelId} />

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { ALL_STREAM_SUBJECTS, EVENTS_STREAM, type DomainEvent } from '@live/events';
 import { runDurableConsumer, type Messaging, type RunningConsumer } from '@live/messaging';
 import {
+  deleteRecordingWorkflowId, type deleteRecording,
   liveStreamWorkflowId, publishEndedSignal, publishInterruptedSignal, publishResumedSignal, TRANSCODE_TASK_QUEUE, type liveStream,
 } from '@live/workflows';
 
@@ -18,6 +19,8 @@ export const LIFECYCLE_CONSUMER = 'lifecycle';
  *   `StreamPublishResumed` signals `publishResumed` with the new relay URL and source (the
  *   workflow transcodes it into the same playlists; a redelivered event is acted on once).
  *   A finished workflow is fine for both (logged for a resume: nobody transcodes it).
+ * - `RecordingDeletionRequested` starts workflow `deleteRecording` with id
+ *   `recording-delete-<sessionId>` (a redelivered event finds it started and does nothing).
  * Other events are ignored.
  * @throws Temporal client errors other than the two above (the consumer naks and retries).
  */
@@ -46,6 +49,20 @@ export async function handleLifecycleEvent(client: Client, event: DomainEvent, l
       logger.info({ sessionId: d.sessionId, streamId: d.channelId }, 'publishEnded signalled');
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return; // finished already (or never started: nothing to end)
+      throw err;
+    }
+  } else if (event.type === 'RecordingDeletionRequested') {
+    const d = event.data;
+    try {
+      await client.workflow.start<typeof deleteRecording>('deleteRecording', {
+        taskQueue: TRANSCODE_TASK_QUEUE,
+        workflowId: deleteRecordingWorkflowId(d.sessionId),
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        args: [{ channelId: d.channelId, sessionId: d.sessionId, reason: d.reason, actorUserId: d.actorUserId, causationId: event.id }],
+      });
+      logger.info({ sessionId: d.sessionId, streamId: d.channelId }, 'deleteRecording workflow started');
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return;
       throw err;
     }
   } else if (event.type === 'StreamPublishInterrupted' || event.type === 'StreamPublishResumed') {
