@@ -9,6 +9,9 @@ import { useAction } from './useAction';
 import { useApiList } from './useApiList';
 import { appSession } from './useSession';
 
+/** How often the list is re-read (a recording being packaged becomes ready), ms. */
+const RECORDINGS_POLL_MS = 10_000;
+
 /** One recording: title (renamable), date, duration, state, Watch, Rename and Delete (with confirmation). */
 function RecordingItem({ r, onChanged, onError }: { r: Recording; onChanged: () => Promise<void>; onError: (m: string | null) => void }) {
   const [editing, setEditing] = useState(false);
@@ -121,11 +124,11 @@ function RetentionForm({ channelId }: { channelId: string }) {
 
 /**
  * The dashboard's Recordings section: the channel's finished sessions (title, date, media
- * duration, state) with Watch, Rename and Delete (confirmation; the API drops it at once and the
+ * duration, state; re-read every {@link RECORDINGS_POLL_MS}) with Watch, Rename and Delete (confirmation; the API drops it at once and the
  * worker removes its files), and the retention setting.
  */
 export function RecordingsLibrary({ channelId }: { channelId: string }) {
-  const { data: items, error, setError, reload } = useApiList(recordingsPath(channelId), parseRecordings);
+  const { data: items, error, setError, reload } = useApiList(recordingsPath(channelId), parseRecordings, RECORDINGS_POLL_MS);
   return (
     <section className="panel" aria-labelledby="recordings-heading" data-testid="recordings-library">
       <h2 id="recordings-heading">Recordings</h2>
