@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { ALL_CHANNEL_SUBJECTS, ALL_STREAM_SUBJECTS, EVENTS_STREAM, streamEvent, systemClock, type EventEnvelope } from '@live/events';
 import { waitForProjection, type Db } from '@live/db';
 import { appendEvent, readEvents, type Messaging } from '@live/messaging';
-import { startBackends, type Backends } from './harness.js';
+import { bearer, registerUser, startBackends, type Backends, type TestUser } from './harness.js';
 import { buildApp } from '../src/app.js';
 
 const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
@@ -23,14 +23,9 @@ let db: Db;
 let m: Messaging;
 let app: FastifyInstance;
 
-interface Session { userId: string; accessToken: string }
-async function register(username: string): Promise<Session> {
-  const r = await app.inject({ method: 'POST', url: '/api/users/register', payload: { username, email: `${username}@example.com`, password: `pw-${username}-0123456789` } });
-  expect(r.statusCode, r.body).toBe(201);
-  const b = r.json() as { user: { userId: string }; accessToken: string };
-  return { userId: b.user.userId, accessToken: b.accessToken };
-}
-const auth = (s: Session) => ({ authorization: `Bearer ${s.accessToken}` });
+type Session = TestUser;
+const register = (username: string) => registerUser(app, username);
+const auth = bearer;
 
 /** Appends a session's lifecycle (started; then ended; then its VOD) and waits for the read model. */
 async function session(channelId: string, upTo: 'live' | 'ended' | 'vod'): Promise<string> {

@@ -1,5 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { parsePlaybackPolicy, parseUsernameList, playbackPolicyBody, playbackPolicyPath, type PlaybackVisibility } from './playbackPolicy';
+import { SaveButton } from './SaveButton';
 import { useAction } from './useAction';
 import { useApiList } from './useApiList';
 import { appSession } from './useSession';
@@ -83,16 +84,7 @@ export function PlaybackPolicyEditor({ channelId }: { channelId: string }) {
             Encrypt the video (AES-128; only viewers allowed above get the keys)
           </label>
           <p className="hint">You, your moderators and admins can always watch. Changes apply to new playback at once.</p>
-          <div className="inline-actions">
-            <button type="submit" className="button button-primary" disabled={busy} aria-busy={busy}>
-              {busy ? 'Saving…' : 'Save playback settings'}
-            </button>
-            {saved && !busy && (
-              <span className="muted" role="status">
-                Saved
-              </span>
-            )}
-          </div>
+          <SaveButton label="Save playback settings" busy={busy} saved={saved} primary />
         </form>
       )}
     </section>

@@ -5,6 +5,7 @@ import { clockDuration } from './format';
 import { hrefFor, Link } from './router';
 import { TITLE_MAX_LENGTH } from './platform';
 import { parseRecordings, parseRetention, parseRetentionInput, recordingPath, recordingsPath, recordingStateLabel, retentionPath, type Recording } from './recordings';
+import { SaveButton } from './SaveButton';
 import { useAction } from './useAction';
 import { useApiList } from './useApiList';
 import { appSession } from './useSession';
@@ -108,16 +109,7 @@ function RetentionForm({ channelId }: { channelId: string }) {
           Empty keeps them forever. Checked every hour; deleted recordings cannot be restored.
         </small>
       </div>
-      <div className="inline-actions">
-        <button type="submit" className="button" disabled={busy}>
-          {busy ? 'Saving…' : 'Save retention'}
-        </button>
-        {saved && !busy && (
-          <span className="muted" role="status">
-            Saved
-          </span>
-        )}
-      </div>
+      <SaveButton label="Save retention" busy={busy} saved={saved} />
     </form>
   );
 }

@@ -92,9 +92,11 @@ it('controls the stream, the key, the playback policy and the recordings', async
   const p1 = publish(key1);
   const status = page.getByTestId('channel-status');
   await expect.poll(() => status.getAttribute('data-live'), { timeout: 60_000 }).toBe('true');
+  await snap(page, 'dashboard-live');
   await page.getByRole('button', { name: 'Rotate stream key' }).click();
   const rotateDialog = page.getByRole('dialog', { name: 'Rotate the stream key?' });
   await rotateDialog.waitFor();
+  await snap(page, 'dashboard-rotate-dialog');
   await rotateDialog.getByRole('button', { name: 'Cancel' }).click();
   await rotateDialog.waitFor({ state: 'hidden' });
   expect(await revealedKey(page)).toBe(key1);
@@ -167,6 +169,7 @@ it('controls the stream, the key, the playback policy and the recordings', async
   await expect.poll(() => page.getByLabel('Delete recordings after (days)').inputValue(), { timeout: 10_000 }).toBe('30');
   expect(await page.getByTestId('playback-policy').getByLabel(/Followers only/).isChecked()).toBe(true);
   expect(await page.getByTestId('playback-policy').getByLabel(/Encrypt the video/).isChecked()).toBe(true);
+  await page.getByTestId('recording').first().waitFor({ timeout: 15_000 });
   await snap(page, 'dashboard-desktop-after');
 
   const phone = await (await browser.newContext({ viewport: { width: 390, height: 844 }, storageState: await context.storageState() })).newPage();

@@ -83,8 +83,12 @@ const worker = await Worker.create({
 const clientConnection = await Connection.connect(temporalConnection);
 const client = new Client({ connection: clientConnection, namespace });
 const lifecycle = await startLifecycleConsumer({ client, messaging, logger });
-logger.info({ schedule: await ensureRetentionSchedule(client, `${s.RETENTION_INTERVAL_MINUTES} minutes`) }, 'recording retention schedule');
 ready = true;
+// Not awaited: readiness does not wait for it; a failure is logged and the next start tries again.
+ensureRetentionSchedule(client, `${s.RETENTION_INTERVAL_MINUTES} minutes`).then(
+  (schedule) => logger.info({ schedule }, 'recording retention schedule'),
+  (err: unknown) => logger.error({ err: (err as Error).message }, 'could not create the recording retention schedule'),
+);
 logger.info({ taskQueue: TRANSCODE_TASK_QUEUE, workflows: WORKFLOW_BUNDLE_PATH ? 'prebuilt bundle' : 'bundled from source' }, 'worker running');
 const run = worker.run();
 
