@@ -63,6 +63,15 @@ export const ASYNCAPI_DOCUMENT: Readonly<Record<string, unknown>> = {
         },
         "RestreamStopped": {
           "$ref": "#/components/messages/RestreamStopped"
+        },
+        "RecordingRenamed": {
+          "$ref": "#/components/messages/RecordingRenamed"
+        },
+        "RecordingDeletionRequested": {
+          "$ref": "#/components/messages/RecordingDeletionRequested"
+        },
+        "RecordingDeleted": {
+          "$ref": "#/components/messages/RecordingDeleted"
         }
       }
     },
@@ -137,6 +146,9 @@ export const ASYNCAPI_DOCUMENT: Readonly<Record<string, unknown>> = {
         },
         "RestreamDestinationRemoved": {
           "$ref": "#/components/messages/RestreamDestinationRemoved"
+        },
+        "RecordingRetentionSet": {
+          "$ref": "#/components/messages/RecordingRetentionSet"
         }
       }
     },
@@ -272,6 +284,15 @@ export const ASYNCAPI_DOCUMENT: Readonly<Record<string, unknown>> = {
         },
         {
           "$ref": "#/channels/streamEvents/messages/RestreamStopped"
+        },
+        {
+          "$ref": "#/channels/streamEvents/messages/RecordingRenamed"
+        },
+        {
+          "$ref": "#/channels/streamEvents/messages/RecordingDeletionRequested"
+        },
+        {
+          "$ref": "#/channels/streamEvents/messages/RecordingDeleted"
         }
       ]
     },
@@ -344,6 +365,9 @@ export const ASYNCAPI_DOCUMENT: Readonly<Record<string, unknown>> = {
         },
         {
           "$ref": "#/channels/channelEvents/messages/RestreamDestinationRemoved"
+        },
+        {
+          "$ref": "#/channels/channelEvents/messages/RecordingRetentionSet"
         }
       ]
     },
@@ -1188,6 +1212,74 @@ export const ASYNCAPI_DOCUMENT: Readonly<Record<string, unknown>> = {
         },
         "payload": {
           "$ref": "#/components/schemas/RestreamStopped"
+        }
+      },
+      "RecordingRenamed": {
+        "name": "RecordingRenamed",
+        "title": "RecordingRenamed v1",
+        "contentType": "application/json",
+        "headers": {
+          "type": "object",
+          "properties": {
+            "Nats-Msg-Id": {
+              "type": "string",
+              "description": "The event id (JetStream deduplication)."
+            }
+          }
+        },
+        "payload": {
+          "$ref": "#/components/schemas/RecordingRenamed"
+        }
+      },
+      "RecordingDeletionRequested": {
+        "name": "RecordingDeletionRequested",
+        "title": "RecordingDeletionRequested v1",
+        "contentType": "application/json",
+        "headers": {
+          "type": "object",
+          "properties": {
+            "Nats-Msg-Id": {
+              "type": "string",
+              "description": "The event id (JetStream deduplication)."
+            }
+          }
+        },
+        "payload": {
+          "$ref": "#/components/schemas/RecordingDeletionRequested"
+        }
+      },
+      "RecordingDeleted": {
+        "name": "RecordingDeleted",
+        "title": "RecordingDeleted v1",
+        "contentType": "application/json",
+        "headers": {
+          "type": "object",
+          "properties": {
+            "Nats-Msg-Id": {
+              "type": "string",
+              "description": "The event id (JetStream deduplication)."
+            }
+          }
+        },
+        "payload": {
+          "$ref": "#/components/schemas/RecordingDeleted"
+        }
+      },
+      "RecordingRetentionSet": {
+        "name": "RecordingRetentionSet",
+        "title": "RecordingRetentionSet v1",
+        "contentType": "application/json",
+        "headers": {
+          "type": "object",
+          "properties": {
+            "Nats-Msg-Id": {
+              "type": "string",
+              "description": "The event id (JetStream deduplication)."
+            }
+          }
+        },
+        "payload": {
+          "$ref": "#/components/schemas/RecordingRetentionSet"
         }
       }
     },
@@ -2717,6 +2809,126 @@ export const ASYNCAPI_DOCUMENT: Readonly<Record<string, unknown>> = {
           "node-shutdown"
         ],
         "description": "Why a push stopped."
+      },
+      "RecordingRenamedV1": {
+        "type": "object",
+        "properties": {
+          "channelId": {
+            "type": "string"
+          },
+          "sessionId": {
+            "type": "string"
+          },
+          "title": {
+            "type": "string",
+            "description": "The new title, cleaned (`checkText`), 1-140 characters."
+          },
+          "actorUserId": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "channelId",
+          "sessionId",
+          "title",
+          "actorUserId"
+        ],
+        "description": "A recording's title was changed by its channel's owner (or an admin)."
+      },
+      "RecordingDeletionRequestedV1": {
+        "type": "object",
+        "properties": {
+          "channelId": {
+            "type": "string"
+          },
+          "sessionId": {
+            "type": "string"
+          },
+          "reason": {
+            "type": "string",
+            "const": "owner"
+          },
+          "actorUserId": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "channelId",
+          "sessionId",
+          "reason",
+          "actorUserId"
+        ],
+        "description": "The owner asked to delete a recording: the read model drops it at once; the worker's lifecycle consumer starts the `deleteRecording` workflow, which removes the objects and appends  {@link  RecordingDeletedV1 } ."
+      },
+      "RecordingDeletedV1": {
+        "type": "object",
+        "properties": {
+          "channelId": {
+            "type": "string"
+          },
+          "sessionId": {
+            "type": "string"
+          },
+          "reason": {
+            "$ref": "#/components/schemas/RecordingDeletionReason"
+          },
+          "objectsDeleted": {
+            "type": "number",
+            "description": "Objects removed by this deletion (0 when an earlier attempt had removed them)."
+          },
+          "bytesFreed": {
+            "type": "number",
+            "description": "Bytes those objects held."
+          },
+          "actorUserId": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "Who asked (`owner`), null for retention."
+          }
+        },
+        "required": [
+          "channelId",
+          "sessionId",
+          "reason",
+          "objectsDeleted",
+          "bytesFreed",
+          "actorUserId"
+        ],
+        "description": "Every object of a recording (storage prefix `sessions/<sessionId>`) was removed from storage."
+      },
+      "RecordingDeletionReason": {
+        "type": "string",
+        "enum": [
+          "owner",
+          "retention"
+        ],
+        "description": "Why a recording was deleted: its owner asked, or the channel's retention limit passed."
+      },
+      "RecordingRetentionSetV1": {
+        "type": "object",
+        "properties": {
+          "channelId": {
+            "type": "string"
+          },
+          "retentionDays": {
+            "type": [
+              "number",
+              "null"
+            ],
+            "description": "Whole days,  {@link  RECORDING_RETENTION_DAYS }  bounds; null keeps recordings forever."
+          },
+          "actorUserId": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "channelId",
+          "retentionDays",
+          "actorUserId"
+        ],
+        "description": "A channel's recordings are now kept `retentionDays` days after they end (null: forever)."
       },
       "EventMeta": {
         "type": "object",
@@ -4671,6 +4883,178 @@ export const ASYNCAPI_DOCUMENT: Readonly<Record<string, unknown>> = {
           },
           "data": {
             "$ref": "#/components/schemas/RestreamStoppedV1"
+          },
+          "meta": {
+            "$ref": "#/components/schemas/EventMeta"
+          }
+        }
+      },
+      "RecordingRenamed": {
+        "type": "object",
+        "description": "The envelope of a RecordingRenamed event (docs/architecture.md, \"Event conventions\"): `data` is version 1 of its schema.",
+        "required": [
+          "id",
+          "type",
+          "version",
+          "occurredAt",
+          "subject",
+          "data",
+          "meta"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "description": "UUIDv7 (RFC 9562), also the JetStream Nats-Msg-Id: a retried publish is stored once."
+          },
+          "type": {
+            "type": "string",
+            "const": "RecordingRenamed"
+          },
+          "version": {
+            "type": "integer",
+            "const": 1,
+            "description": "Schema version of `data`, the one described here. The log is never rewritten: an event stored at an older version keeps it, and lacks the fields added since (the platform lifts it with an upcaster when it reads it, events/src/catalogue.ts)."
+          },
+          "occurredAt": {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO-8601 UTC with milliseconds."
+          },
+          "subject": {
+            "type": "string",
+            "description": "The subject the event is stored under."
+          },
+          "data": {
+            "$ref": "#/components/schemas/RecordingRenamedV1"
+          },
+          "meta": {
+            "$ref": "#/components/schemas/EventMeta"
+          }
+        }
+      },
+      "RecordingDeletionRequested": {
+        "type": "object",
+        "description": "The envelope of a RecordingDeletionRequested event (docs/architecture.md, \"Event conventions\"): `data` is version 1 of its schema.",
+        "required": [
+          "id",
+          "type",
+          "version",
+          "occurredAt",
+          "subject",
+          "data",
+          "meta"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "description": "UUIDv7 (RFC 9562), also the JetStream Nats-Msg-Id: a retried publish is stored once."
+          },
+          "type": {
+            "type": "string",
+            "const": "RecordingDeletionRequested"
+          },
+          "version": {
+            "type": "integer",
+            "const": 1,
+            "description": "Schema version of `data`, the one described here. The log is never rewritten: an event stored at an older version keeps it, and lacks the fields added since (the platform lifts it with an upcaster when it reads it, events/src/catalogue.ts)."
+          },
+          "occurredAt": {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO-8601 UTC with milliseconds."
+          },
+          "subject": {
+            "type": "string",
+            "description": "The subject the event is stored under."
+          },
+          "data": {
+            "$ref": "#/components/schemas/RecordingDeletionRequestedV1"
+          },
+          "meta": {
+            "$ref": "#/components/schemas/EventMeta"
+          }
+        }
+      },
+      "RecordingDeleted": {
+        "type": "object",
+        "description": "The envelope of a RecordingDeleted event (docs/architecture.md, \"Event conventions\"): `data` is version 1 of its schema.",
+        "required": [
+          "id",
+          "type",
+          "version",
+          "occurredAt",
+          "subject",
+          "data",
+          "meta"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "description": "UUIDv7 (RFC 9562), also the JetStream Nats-Msg-Id: a retried publish is stored once."
+          },
+          "type": {
+            "type": "string",
+            "const": "RecordingDeleted"
+          },
+          "version": {
+            "type": "integer",
+            "const": 1,
+            "description": "Schema version of `data`, the one described here. The log is never rewritten: an event stored at an older version keeps it, and lacks the fields added since (the platform lifts it with an upcaster when it reads it, events/src/catalogue.ts)."
+          },
+          "occurredAt": {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO-8601 UTC with milliseconds."
+          },
+          "subject": {
+            "type": "string",
+            "description": "The subject the event is stored under."
+          },
+          "data": {
+            "$ref": "#/components/schemas/RecordingDeletedV1"
+          },
+          "meta": {
+            "$ref": "#/components/schemas/EventMeta"
+          }
+        }
+      },
+      "RecordingRetentionSet": {
+        "type": "object",
+        "description": "The envelope of a RecordingRetentionSet event (docs/architecture.md, \"Event conventions\"): `data` is version 1 of its schema.",
+        "required": [
+          "id",
+          "type",
+          "version",
+          "occurredAt",
+          "subject",
+          "data",
+          "meta"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "description": "UUIDv7 (RFC 9562), also the JetStream Nats-Msg-Id: a retried publish is stored once."
+          },
+          "type": {
+            "type": "string",
+            "const": "RecordingRetentionSet"
+          },
+          "version": {
+            "type": "integer",
+            "const": 1,
+            "description": "Schema version of `data`, the one described here. The log is never rewritten: an event stored at an older version keeps it, and lacks the fields added since (the platform lifts it with an upcaster when it reads it, events/src/catalogue.ts)."
+          },
+          "occurredAt": {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO-8601 UTC with milliseconds."
+          },
+          "subject": {
+            "type": "string",
+            "description": "The subject the event is stored under."
+          },
+          "data": {
+            "$ref": "#/components/schemas/RecordingRetentionSetV1"
           },
           "meta": {
             "$ref": "#/components/schemas/EventMeta"

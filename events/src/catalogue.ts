@@ -12,6 +12,7 @@ import type { StreamIngestHealthReportedV1 } from './telemetry.js';
 import type {
   RestreamDestinationAddedV1, RestreamDestinationRemovedV1, RestreamDestinationUpdatedV1, RestreamReconnectingV1, RestreamStartedV1, RestreamStoppedV1,
 } from './restream.js';
+import type { RecordingDeletedV1, RecordingDeletionRequestedV1, RecordingRenamedV1, RecordingRetentionSetV1 } from './recordings.js';
 
 /**
  * Media description of a published source, as the ingest node learned it from the RTMP
@@ -219,6 +220,10 @@ export interface EventDataByType {
   RestreamStarted: RestreamStartedV1;
   RestreamReconnecting: RestreamReconnectingV1;
   RestreamStopped: RestreamStoppedV1;
+  RecordingRenamed: RecordingRenamedV1;
+  RecordingDeletionRequested: RecordingDeletionRequestedV1;
+  RecordingDeleted: RecordingDeletedV1;
+  RecordingRetentionSet: RecordingRetentionSetV1;
 }
 
 /** Every event type name in the catalogue. */
@@ -271,6 +276,10 @@ export const CURRENT_VERSION: { readonly [K in EventType]: number } = {
   RestreamStarted: 1,
   RestreamReconnecting: 1,
   RestreamStopped: 1,
+  RecordingRenamed: 1,
+  RecordingDeletionRequested: 1,
+  RecordingDeleted: 1,
+  RecordingRetentionSet: 1,
 };
 
 /** A decoded, current-version domain event. A discriminated union on `type`. */
@@ -342,6 +351,10 @@ const REQUIRED_STRING_FIELDS: { readonly [K in EventType]: readonly string[] } =
   RestreamStarted: ['channelId', 'sessionId', 'destinationId', 'ingestNodeId'],
   RestreamReconnecting: ['channelId', 'sessionId', 'destinationId', 'reason', 'ingestNodeId'],
   RestreamStopped: ['channelId', 'sessionId', 'destinationId', 'reason', 'ingestNodeId'],
+  RecordingRenamed: ['channelId', 'sessionId', 'title', 'actorUserId'],
+  RecordingDeletionRequested: ['channelId', 'sessionId', 'reason', 'actorUserId'],
+  RecordingDeleted: ['channelId', 'sessionId', 'reason'],
+  RecordingRetentionSet: ['channelId', 'actorUserId'],
 };
 
 function isEventType(t: unknown): t is EventType {

@@ -21,3 +21,4 @@ export * from './webhooks.js';
 export * from './moderation.js';
 export * from './chat-limits.js';
 export * from './chat-send.js';
+export * from './recordings.js';

@@ -67,6 +67,10 @@ export const EVENT_SUBJECT_FAMILIES: { readonly [K in EventType]: readonly Event
   RestreamStarted: ['stream'],
   RestreamReconnecting: ['stream'],
   RestreamStopped: ['stream'],
+  RecordingRenamed: ['stream'],
+  RecordingDeletionRequested: ['stream'],
+  RecordingDeleted: ['stream'],
+  RecordingRetentionSet: ['channel'],
 };
 
 /**

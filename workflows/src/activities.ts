@@ -83,3 +83,29 @@ export interface PipelineActivities {
   /** Appends an event built by the workflow (its id is fixed in history, so a retry is deduplicated). */
   appendEvent(event: EventEnvelope): Promise<void>;
 }
+
+/** What deleting a recording's objects removed. */
+export interface DeletedObjects {
+  /** Objects removed (0 when an earlier attempt had removed them all). */
+  readonly objectsDeleted: number;
+  /** Bytes those objects held. */
+  readonly bytesFreed: number;
+}
+
+/** A recording past its channel's retention (what {@link RecordingActivities.expiredRecordings} finds). */
+export interface ExpiredRecordingRef {
+  readonly channelId: string;
+  readonly sessionId: string;
+}
+
+/** The activities of recordings (deletion, retention), on the same task queue. */
+export interface RecordingActivities {
+  /**
+   * Removes every object of the session (storage prefix `sessions/<sessionId>/`, the layout of
+   * `@live/media/formats`) and says how many and how many bytes. Idempotent: a retry after a
+   * partial deletion removes the rest.
+   */
+  deleteRecordingObjects(input: { sessionId: string }): Promise<DeletedObjects>;
+  /** The recordings past their channel's retention at `nowMs` (ms since the epoch), oldest first, at most `limit`. */
+  expiredRecordings(input: { nowMs: number; limit: number }): Promise<ExpiredRecordingRef[]>;
+}

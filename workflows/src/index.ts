@@ -3,4 +3,5 @@
  * Deterministic code only: no Node built-ins, no I/O (lint rule in eslint.config.js).
  */
 export * from './live-stream.js';
+export * from './recordings.js';
 export type * from './activities.js';

@@ -1,7 +1,8 @@
 import {
   CancellationScope, condition, defineQuery, defineSignal, isCancellation, log, patched, proxyActivities, setHandler,
 } from '@temporalio/workflow';
-import { streamEvent, type EventClock, type PublishEndReason, type SourceMedia } from '@live/events';
+import { streamEvent, type PublishEndReason, type SourceMedia } from '@live/events';
+import { workflowClock } from './clock.js';
 import type { PackageVodResult, PipelineActivities, TranscodeResult } from './activities.js';
 
 /** Task queue the media pipeline runs on; scale out by adding workers on it. */
@@ -105,11 +106,6 @@ const { packageVod, appendEvent, finishLive } = proxyActivities<PipelineActiviti
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 6 },
 });
 
-/** The sandbox's Date.now and Math.random are deterministic and replay-safe. */
-const workflowClock: EventClock = {
-  now: () => Date.now(),
-  randomBytes: (n) => Uint8Array.from({ length: n }, () => Math.floor(Math.random() * 256)),
-};
 
 function failureMessage(err: unknown): string {
   let e = err as { message?: string; cause?: unknown } | undefined;

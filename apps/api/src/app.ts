@@ -26,6 +26,7 @@ import { beaconRoutes } from './routes/beacons.js';
 import { analyticsRoutes, type AnalyticsClient } from './routes/analytics.js';
 import { playbackRoutes } from './routes/playback.js';
 import { restreamRoutes } from './routes/restream.js';
+import { recordingRoutes } from './routes/recordings.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
 /** Dependencies and settings of {@link buildApp}. */
@@ -240,5 +241,6 @@ export async function buildApp(opts: ApiOptions): Promise<FastifyInstance> {
   await beaconRoutes(app, ctx, { registry, ...(opts.beaconRateLimit ? { rateLimit: opts.beaconRateLimit } : {}) });
   await analyticsRoutes(app, ctx, opts.analytics);
   await webhookRoutes(app, ctx);
+  await recordingRoutes(app, ctx);
   return app;
 }

@@ -3,6 +3,7 @@
  * (Temporal is not needed), the migrated schema, the EVENTS streams and the read-model projector.
  */
 import type { Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
 import { startServices, type RunningServices } from '@live/dev';
 import { createDb, migrateToLatest, type Db } from '@live/db';
 import { connectMessaging, ensureEventStreams, type Messaging, type RunningConsumer } from '@live/messaging';
@@ -46,4 +47,26 @@ export async function startBackends(name: string, logger: Logger, poolSize = 6):
     },
   };
   return backends;
+}
+
+/** A registered user as the tests use them: id and access token. */
+export interface TestUser {
+  readonly userId: string;
+  readonly accessToken: string;
+}
+
+/**
+ * Registers `username` through `POST /api/users/register` (email `<username>@example.com`).
+ * @throws when the API does not answer 201 (the body in the message).
+ */
+export async function registerUser(app: Pick<FastifyInstance, 'inject'>, username: string): Promise<TestUser> {
+  const r = await app.inject({ method: 'POST', url: '/api/users/register', payload: { username, email: `${username}@example.com`, password: `pw-${username}-0123456789` } });
+  if (r.statusCode !== 201) throw new Error(`register ${username}: HTTP ${r.statusCode} ${r.body}`);
+  const b = r.json() as { user: { userId: string }; accessToken: string };
+  return { userId: b.user.userId, accessToken: b.accessToken };
+}
+
+/** The `Authorization` header of `user` (none for null: anonymous). */
+export function bearer(user: TestUser | null): Record<string, string> {
+  return user ? { authorization: `Bearer ${user.accessToken}` } : {};
 }

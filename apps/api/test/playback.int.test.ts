@@ -73,7 +73,7 @@ const askToken = (who: Session | null, id = 'owner_1', payload: unknown = {}, re
 describe('playback policy', () => {
   it('is public and unencrypted until changed', async () => {
     const r = await app.inject({ method: 'GET', url: '/api/channels/owner_1/playback-policy', headers: auth(owner) });
-    expect(r.json()).toEqual({ channelId: 'owner_1', visibility: 'public', allowList: [], encryption: { enabled: false, rotateEverySegments: 0 }, bindAddress: false });
+    expect(r.json()).toEqual({ channelId: 'owner_1', visibility: 'public', allowList: [], allowListUsernames: [], encryption: { enabled: false, rotateEverySegments: 0 }, bindAddress: false });
     expect((await app.inject({ method: 'GET', url: '/api/channels/owner_1/playback-policy', headers: auth(mod) })).statusCode).toBe(200);
     expect((await app.inject({ method: 'GET', url: '/api/channels/owner_1/playback-policy', headers: auth(stranger) })).json().code).toBe('NOT_CHANNEL_OWNER');
   });
@@ -93,6 +93,8 @@ describe('playback policy', () => {
       [owner, { visibility: 'allowlist', allowList: ['../x'] }, 400, 'VALIDATION_FAILED'],
       [owner, { visibility: 'allowlist', allowList: Array.from({ length: 1001 }, (_, i) => `u${i}`) }, 400, 'VALIDATION_FAILED'],
       [owner, { visibility: 'allowlist', allowList: ['no-such-user'] }, 404, 'USER_NOT_FOUND'],
+      [owner, { visibility: 'allowlist', allowListUsernames: ['listed_4', 'nobody_here'] }, 404, 'USER_NOT_FOUND'],
+      [owner, { visibility: 'allowlist', allowListUsernames: [''] }, 400, 'VALIDATION_FAILED'],
     ];
     for (const [who, payload, status, code] of cases) {
       const r = await setPolicy(who, payload);
@@ -110,7 +112,8 @@ describe('playback policy', () => {
     const r = await setPolicy(owner, { visibility: 'allowlist', allowList: [listed.userId, follower.userId], encryption: { enabled: true, rotateEverySegments: 10 } });
     expect(r.statusCode, r.body).toBe(200);
     const sorted = [listed.userId, follower.userId].sort();
-    expect(r.json()).toEqual({ channelId: 'owner_1', visibility: 'allowlist', allowList: sorted, encryption: { enabled: true, rotateEverySegments: 10 }, bindAddress: false });
+    const names = sorted.map((id) => (id === listed.userId ? 'listed_4' : 'follower_2'));
+    expect(r.json()).toEqual({ channelId: 'owner_1', visibility: 'allowlist', allowList: sorted, allowListUsernames: names, encryption: { enabled: true, rotateEverySegments: 10 }, bindAddress: false });
     expect(await channelPlaybackPolicy(db, 'owner_1', { withAllowList: true })).toEqual({
       channelId: 'owner_1', visibility: 'allowlist', allowList: sorted, encryption: { enabled: true, rotateEverySegments: 10 }, bindAddress: false, version: before + 1,
     });
@@ -119,6 +122,12 @@ describe('playback policy', () => {
     // An admin may change it too; a new policy replaces the allow-list.
     expect((await setPolicy(admin, { visibility: 'allowlist', allowList: [listed.userId] })).statusCode).toBe(200);
     expect((await channelPlaybackPolicy(db, 'owner_1', { withAllowList: true }))?.allowList).toEqual([listed.userId]);
+    // By usernames (any case, with ids merged): what the dashboard sends; the view names them.
+    const byName = await setPolicy(owner, { visibility: 'allowlist', allowList: [listed.userId], allowListUsernames: ['FOLLOWER_2', 'listed_4'] });
+    expect(byName.statusCode, byName.body).toBe(200);
+    expect(byName.json()).toMatchObject({ allowList: sorted, allowListUsernames: names });
+    const read = await app.inject({ method: 'GET', url: '/api/channels/owner_1/playback-policy', headers: auth(owner) });
+    expect(read.json()).toMatchObject({ allowList: sorted, allowListUsernames: names });
   });
 });
 

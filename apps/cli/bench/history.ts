@@ -120,8 +120,20 @@ function endBroadcast(s: Sim, c: Sim['channels'][number]): void {
   } else {
     emitStream(s, 'StreamPublishEnded', { ...base, reason: 'unpublished', bytesReceived: 5e8, durationMs: 3_600_000 });
     emitStream(s, 'VodReady', { ...base, durationSeconds: 3600, masterPlaylistKey: `sessions/${base.sessionId}/vod.m3u8`, mp4Key: `sessions/${base.sessionId}/vod.mp4`, renditions: ['720p'] });
+    recordingChange(s, c, base.sessionId);
   }
   c.live = null;
+}
+
+/** Sometimes the owner renames the new recording, or deletes it (then the worker's RecordingDeleted follows). */
+function recordingChange(s: Sim, c: Sim['channels'][number], sessionId: string): void {
+  const base = { channelId: c.id, sessionId };
+  const r = s.rnd();
+  if (r < 0.2) emitStream(s, 'RecordingRenamed', { ...base, title: `Highlights ${s.clock.t}`, actorUserId: c.owner });
+  else if (r < 0.3) {
+    emitStream(s, 'RecordingDeletionRequested', { ...base, reason: 'owner', actorUserId: c.owner });
+    emitStream(s, 'RecordingDeleted', { ...base, reason: 'owner', objectsDeleted: 1800, bytesFreed: 5e8, actorUserId: c.owner });
+  }
 }
 
 function liveTelemetry(s: Sim): void {
@@ -216,7 +228,8 @@ function channelChange(s: Sim): void {
     emit(s, 'ChannelMetadataUpdated', sub, { channelId: c.id, title: `Stream ${Math.floor(s.rnd() * 1e6)}`, category: pick(s, ['gaming', 'music', 'talk']), tags: ['live', pick(s, ['en', 'speedrun', 'chill'])], language: 'en', mature: s.rnd() < 0.1 });
   } else if (r < 0.65) issueKey(s, c, true);
   else if (r < 0.7) emit(s, 'StreamKeyRevoked', sub, { channelId: c.id, keyId: c.keyId, actorUserId: c.owner });
-  else if (r < 0.85) emit(s, s.rnd() < 0.6 ? 'ChannelModeratorAdded' : 'ChannelModeratorRemoved', sub, { channelId: c.id, userId: pick(s, s.users), actorUserId: c.owner });
+  else if (r < 0.82) emit(s, s.rnd() < 0.6 ? 'ChannelModeratorAdded' : 'ChannelModeratorRemoved', sub, { channelId: c.id, userId: pick(s, s.users), actorUserId: c.owner });
+  else if (r < 0.85) emit(s, 'RecordingRetentionSet', sub, { channelId: c.id, retentionDays: s.rnd() < 0.3 ? null : 1 + Math.floor(s.rnd() * 90), actorUserId: c.owner });
   else if (r < 0.93) {
     emit(s, 'ChannelPlaybackPolicyChanged', sub, {
       channelId: c.id, visibility: pick(s, ['public', 'followers', 'allowlist'] as const), allowList: [pick(s, s.users), pick(s, s.users)],

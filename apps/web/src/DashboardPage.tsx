@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { ApiError, errorMessage } from './api';
-import { countLabel, isPreparedBroadcast, MAX_TAGS, parseTags, TITLE_MAX_LENGTH, type ChannelView, type PreparedBroadcast } from './platform';
+import { isPreparedBroadcast, MAX_TAGS, parseTags, TITLE_MAX_LENGTH, type ChannelView, type PreparedBroadcast } from './platform';
 import { hrefFor, Link } from './router';
 import { useCategories } from './useCategories';
 import { useChannel } from './useChannel';
@@ -10,32 +10,13 @@ import { ModerationQueue } from './ModerationQueue';
 import { ChatModerationPanel } from './ChatModerationPanel';
 import { RestreamPanel } from './RestreamPanel';
 import { WebhooksPanel } from './WebhooksPanel';
+import { LiveStatus, StreamKeySettings } from './StreamControls';
+import { PlaybackPolicyEditor } from './PlaybackPolicyEditor';
+import { RecordingsLibrary } from './RecordingsLibrary';
+import { mergeKnownKey, type KnownStreamKey } from './streamKey';
 
 /** How often the dashboard re-reads the channel's live state once the stream is set up. */
 const LIVE_POLL_MS = 5000;
-
-/** A button that copies `text` to the clipboard and says whether it worked. */
-function CopyButton({ text, label }: { text: string; label: string }) {
-  const [result, setResult] = useState<'copied' | 'failed' | null>(null);
-  const copy = async () => {
-    try {
-      await navigator.clipboard.writeText(text);
-      setResult('copied');
-    } catch {
-      setResult('failed');
-    }
-  };
-  return (
-    <>
-      <button type="button" className="button" onClick={() => void copy()} aria-label={label}>
-        Copy
-      </button>
-      <span className="muted copy-result" role="status">
-        {result === 'copied' ? 'Copied' : result === 'failed' ? 'Copy failed: select the text and copy it' : ''}
-      </span>
-    </>
-  );
-}
 
 /** Step 1 for a user without a channel: create it (its id is the lower-cased username). */
 function CreateChannel({ username }: { username: string }) {
@@ -83,45 +64,6 @@ function CreateChannel({ username }: { username: string }) {
           {busy ? 'Creating…' : 'Create channel'}
         </button>
       </form>
-    </section>
-  );
-}
-
-/** Where to publish: the RTMP server and the stream key (or its masked form) for OBS. */
-function ObsSettings({ result }: { result: PreparedBroadcast }) {
-  const channelId = result.channel.channelId;
-  return (
-    <section className="panel" aria-labelledby="obs-title" data-testid="obs-settings">
-      <h2 id="obs-title">Stream with OBS</h2>
-      <p className="muted">
-        In OBS: Settings → Stream → Service “Custom…”, then paste the server and the stream key and press “Start Streaming”.
-      </p>
-      <dl className="settings">
-        <dt>Server</dt>
-        <dd>
-          <code data-testid="ingest-url">{result.ingestUrl}</code> <CopyButton text={result.ingestUrl} label="Copy the server URL" />
-        </dd>
-        <dt>Stream key</dt>
-        {result.streamKey !== null ? (
-          <dd>
-            <code className="secret" data-testid="stream-key">
-              {result.streamKey}
-            </code>{' '}
-            <CopyButton text={result.streamKey} label="Copy the stream key" />
-            <p className="hint hint-warning" role="note">
-              This key is shown only this once: copy it into OBS now. Anyone with it can stream to your channel, so keep it secret.
-            </p>
-          </dd>
-        ) : (
-          <dd>
-            <code data-testid="stream-key-masked">{result.maskedKey}</code>
-            <p className="hint" role="note">
-              Your key was shown when it was issued and is not stored in readable form. Lost it? Rotate it in the API to get a new one
-              (this disconnects anyone using the old key): <code>POST /api/channels/{channelId}/stream-keys/{result.keyId}/rotate</code>
-            </p>
-          </dd>
-        )}
-      </dl>
     </section>
   );
 }
@@ -196,49 +138,44 @@ function SetupForm({ channel, onPrepared }: { channel: ChannelView; onPrepared: 
         <label htmlFor="setup-description">About the channel</label>
         <textarea id="setup-description" name="description" rows={3} maxLength={DESCRIPTION_MAX_LENGTH} value={description} onChange={(e) => setDescription(e.target.value)} placeholder="Shown on your channel page" />
       </div>
-      <button type="submit" className="button button-primary" disabled={busy} aria-busy={busy} data-testid="go-live">
-        {busy ? 'Saving…' : saved ? 'Update stream info' : 'Go live'}
+      <button type="submit" className="button button-primary" disabled={busy} aria-busy={busy} data-testid="save-stream-info">
+        {busy ? 'Saving…' : 'Save stream info'}
       </button>
+      {saved && !busy && error === null && (
+        <p className="muted" role="status">
+          Saved. Your stream key is below.
+        </p>
+      )}
     </form>
   );
 }
 
-/** Step 2: title, category and tags, then `POST /api/streams/start` for the OBS settings. */
+/** Step 2: live state and End stream, title, category and tags (`POST /api/streams/start`), then the OBS settings. */
 function StreamSetup({ channelId }: { channelId: string }) {
   const handle = useChannel(channelId);
   const { channel, reload, patch } = handle;
-  const [result, setResult] = useState<PreparedBroadcast | null>(null);
+  const [key, setKey] = useState<KnownStreamKey | null>(null);
 
-  // Once set up, keep the live state current (the encoder connects whenever the streamer is ready).
+  // Keep the live state current (the encoder connects whenever the streamer is ready).
   useEffect(() => {
-    if (!result) return;
     const timer = setInterval(() => void reload(), LIVE_POLL_MS);
     return () => clearInterval(timer);
-  }, [result, reload]);
+  }, [reload]);
 
   const onPrepared = useCallback(
     (body: PreparedBroadcast) => {
-      // A key shown once stays on screen until the page is left, even though later calls return null.
-      setResult((prev) => (body.streamKey === null && prev?.streamKey && prev.keyId === body.keyId ? { ...body, streamKey: prev.streamKey } : body));
+      setKey((prev) => mergeKnownKey(prev, { keyId: body.keyId, maskedKey: body.maskedKey, streamKey: body.streamKey, ingestUrl: body.ingestUrl }));
       patch(body.channel);
     },
     [patch],
   );
 
-  const liveNow = channel?.live ?? false;
   return (
     <>
       <section className="panel" aria-labelledby="go-live-heading">
-        <h2 id="go-live-heading">Go live</h2>
-        <p className="channel-status" role="status" data-testid="channel-status" data-live={liveNow}>
-          {liveNow ? (
-            <>
-              <span className="badge badge-live">LIVE</span> You’re live with {countLabel(channel?.viewers ?? 0, 'viewer')}.{' '}
-            </>
-          ) : (
-            'Offline. '
-          )}
-          <Link href={hrefFor({ name: 'live', channelId })}>Open your channel page</Link> ·{' '}
+        <h2 id="go-live-heading">Your stream</h2>
+        <LiveStatus channelId={channelId} channel={channel} onStopped={reload} />
+        <p className="muted">
           <Link href={hrefFor({ name: 'analytics', range: null })}>See your analytics</Link>
         </p>
         {channel ? (
@@ -253,15 +190,16 @@ function StreamSetup({ channelId }: { channelId: string }) {
           </p>
         )}
       </section>
-      {result && <ObsSettings result={result} />}
+      {key && <StreamKeySettings channelId={channelId} streamKey={key} onRotated={setKey} />}
     </>
   );
 }
 
 /**
- * `/dashboard` (signed in): create your channel if you have none, then set the stream's
- * title, category and tags and get the RTMP server URL and stream key for OBS (the key in
- * full only when it was just issued; otherwise masked, with how to rotate it), manage the
+ * `/dashboard` (signed in): create your channel if you have none, then see the live state (End
+ * stream while live), save the stream's title, category and tags and get the RTMP server URL and
+ * stream key for OBS (hidden until revealed; rotate it with confirmation), set who may watch
+ * (playback policy), rename and delete recordings and set their retention, manage the
  * restream destinations, review the chat's moderation queue, and manage the channel's webhooks.
  */
 export function DashboardPage() {
@@ -294,6 +232,8 @@ export function DashboardPage() {
       ) : (
         <>
           <StreamSetup key={user.channelId} channelId={user.channelId} />
+          <PlaybackPolicyEditor key={`playback:${user.channelId}`} channelId={user.channelId} />
+          <RecordingsLibrary key={`recordings:${user.channelId}`} channelId={user.channelId} />
           <RestreamPanel key={`restream:${user.channelId}`} channelId={user.channelId} />
           <ModerationQueue key={`queue:${user.channelId}`} channelId={user.channelId} />
           <ChatModerationPanel key={`chat-mod:${user.channelId}`} channelId={user.channelId} canAppoint />

@@ -65,7 +65,10 @@ it('signs up, creates a channel and gets the stream key, is found by search, and
   await expect.poll(() => streamer.getByLabel('Category').locator('option[value=gaming]').count(), { timeout: 10_000 }).toBe(1);
   await streamer.getByLabel('Category').selectOption('gaming');
   await streamer.getByLabel('Tags').fill('Speedrun, retro');
-  await streamer.getByRole('button', { name: 'Go live' }).click();
+  await streamer.getByRole('button', { name: 'Save stream info' }).click();
+  // Hidden until revealed (no character of it on the page before).
+  await streamer.getByTestId('stream-key-hidden').waitFor({ timeout: 10_000 });
+  await streamer.getByRole('button', { name: 'Reveal stream key' }).click();
   const keyLocator = streamer.getByTestId('stream-key');
   await keyLocator.waitFor({ timeout: 10_000 });
   const streamKey = (await keyLocator.textContent())?.trim() ?? '';
@@ -130,7 +133,7 @@ it('signs up, creates a channel and gets the stream key, is found by search, and
 
   // The streamer's dashboard sees the channel live (it re-reads it every 5 s).
   await streamer.getByRole('link', { name: 'Dashboard' }).click();
-  await streamer.getByRole('button', { name: 'Go live' }).click();
+  await streamer.getByRole('button', { name: 'Save stream info' }).click();
   await expect.poll(() => streamer.getByTestId('channel-status').getAttribute('data-live'), { timeout: 15_000 }).toBe('true');
   // Issued once: the key is now only shown masked, with its last 4 characters.
   expect(await streamer.getByTestId('stream-key-masked').textContent()).toBe(`********${streamKey.slice(-4)}`);

@@ -104,7 +104,7 @@ it('lets the channel owner delete messages, turn on slow mode and time a viewer 
   await signUpThroughForm(streamer, STREAMER);
   await streamer.getByRole('link', { name: 'Dashboard' }).click();
   await streamer.getByTestId('create-channel').click();
-  await streamer.getByTestId('go-live').waitFor({ timeout: 10_000 });
+  await streamer.getByTestId('save-stream-info').waitFor({ timeout: 10_000 });
   await streamer.goto(watchUrl);
   await waitForChatOpen(streamer);
   await streamer.getByTestId('chat-mod-controls').waitFor({ timeout: 10_000 }); // the owner moderates

@@ -84,7 +84,8 @@ it('adds a destination, shows its masked key and its live state, switches it off
 
   // Go live: the push to the refusing server shows as reconnecting, with its reason.
   await page.getByLabel('Title').fill('Restream test');
-  await page.getByRole('button', { name: 'Go live' }).click();
+  await page.getByRole('button', { name: 'Save stream info' }).click();
+  await page.getByRole('button', { name: 'Reveal stream key' }).click();
   const streamKey = ((await page.getByTestId('stream-key').textContent()) ?? '').trim();
   publisher = publishTestPattern(`${rtmpUrl}/${streamKey}`, { seconds: 90, width: 426, height: 240, fps: 15, videoKbps: 300 });
   await expect.poll(() => item.getAttribute('data-state'), { timeout: 60_000 }).toBe('reconnecting');

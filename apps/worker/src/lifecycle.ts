@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { ALL_STREAM_SUBJECTS, EVENTS_STREAM, type DomainEvent } from '@live/events';
 import { runDurableConsumer, type Messaging, type RunningConsumer } from '@live/messaging';
 import {
+  deleteRecordingWorkflowId, type deleteRecording,
   liveStreamWorkflowId, publishEndedSignal, publishInterruptedSignal, publishResumedSignal, TRANSCODE_TASK_QUEUE, type liveStream,
 } from '@live/workflows';
 
@@ -18,27 +19,18 @@ export const LIFECYCLE_CONSUMER = 'lifecycle';
  *   `StreamPublishResumed` signals `publishResumed` with the new relay URL and source (the
  *   workflow transcodes it into the same playlists; a redelivered event is acted on once).
  *   A finished workflow is fine for both (logged for a resume: nobody transcodes it).
+ * - `RecordingDeletionRequested` starts workflow `deleteRecording` with id
+ *   `recording-delete-<sessionId>` (a redelivered event finds it started and does nothing).
  * Other events are ignored.
  * @throws Temporal client errors other than the two above (the consumer naks and retries).
  */
 export async function handleLifecycleEvent(client: Client, event: DomainEvent, logger: Logger): Promise<void> {
   if (event.type === 'StreamPublishStarted') {
     const d = event.data;
-    try {
-      await client.workflow.start<typeof liveStream>('liveStream', {
-        taskQueue: TRANSCODE_TASK_QUEUE,
-        workflowId: liveStreamWorkflowId(d.sessionId),
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        args: [{
-          channelId: d.channelId, sessionId: d.sessionId, relayUrl: d.relayUrl, source: d.source, publishEventId: event.id,
-          ...(d.reconnectWindowSeconds ? { reconnectWindowSeconds: d.reconnectWindowSeconds } : {}),
-        }],
-      });
-      logger.info({ sessionId: d.sessionId, streamId: d.channelId }, 'liveStream workflow started');
-    } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) return;
-      throw err;
-    }
+    await startOnce(client, logger, 'liveStream', liveStreamWorkflowId(d.sessionId), [{
+      channelId: d.channelId, sessionId: d.sessionId, relayUrl: d.relayUrl, source: d.source, publishEventId: event.id,
+      ...(d.reconnectWindowSeconds ? { reconnectWindowSeconds: d.reconnectWindowSeconds } : {}),
+    } satisfies Parameters<typeof liveStream>[0]], { sessionId: d.sessionId, streamId: d.channelId });
   } else if (event.type === 'StreamPublishEnded') {
     const d = event.data;
     try {
@@ -48,6 +40,11 @@ export async function handleLifecycleEvent(client: Client, event: DomainEvent, l
       if (err instanceof WorkflowNotFoundError) return; // finished already (or never started: nothing to end)
       throw err;
     }
+  } else if (event.type === 'RecordingDeletionRequested') {
+    const d = event.data;
+    await startOnce(client, logger, 'deleteRecording', deleteRecordingWorkflowId(d.sessionId), [
+      { channelId: d.channelId, sessionId: d.sessionId, reason: d.reason, actorUserId: d.actorUserId, causationId: event.id } satisfies Parameters<typeof deleteRecording>[0],
+    ], { sessionId: d.sessionId, streamId: d.channelId });
   } else if (event.type === 'StreamPublishInterrupted' || event.type === 'StreamPublishResumed') {
     const d = event.data;
     const handle = client.workflow.getHandle(liveStreamWorkflowId(d.sessionId));
@@ -62,6 +59,21 @@ export async function handleLifecycleEvent(client: Client, event: DomainEvent, l
       if (!(err instanceof WorkflowNotFoundError)) throw err;
       if (event.type === 'StreamPublishResumed') logger.warn({ sessionId: d.sessionId, streamId: d.channelId }, 'session resumed after its workflow finished; nothing transcodes it');
     }
+  }
+}
+
+/**
+ * Starts workflow `type` with id `workflowId` on the transcode queue unless a run with that id
+ * ever started (REJECT_DUPLICATE: a redelivered event starts nothing twice).
+ * @throws Temporal client errors other than WorkflowExecutionAlreadyStartedError.
+ */
+async function startOnce(client: Client, logger: Logger, type: string, workflowId: string, args: readonly unknown[], log: Record<string, string>): Promise<void> {
+  try {
+    await client.workflow.start(type, { taskQueue: TRANSCODE_TASK_QUEUE, workflowId, workflowIdReusePolicy: 'REJECT_DUPLICATE', args: [...args] });
+    logger.info(log, `${type} workflow started`);
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return;
+    throw err;
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * Worker process: `node apps/worker/dist/main.js` (production) or `tsx src/main.ts`. A Temporal
- * worker on the `transcode` task queue (workflow `liveStream` — from the prebuilt bundle when
- * built — and the media activities) plus the lifecycle consumer that starts and signals the
- * workflows. Configuration: environment variables validated at start ({@link workerConfigSchema};
+ * worker on the `transcode` task queue (workflows `liveStream`, `deleteRecording` and
+ * `recordingRetention` — from the prebuilt bundle when built — with the media and recordings
+ * activities) plus the lifecycle consumer that starts and signals the workflows, and the
+ * `recording-retention` Schedule (created when missing). Configuration: environment variables validated at start ({@link workerConfigSchema};
  * Temporal address, namespace, TLS client certificates or API key included).
  */
 import http from 'node:http';
@@ -17,6 +18,7 @@ import { channelPlaybackPolicy, createDb } from '@live/db';
 import { handleShutdown, loadConfigOrExit } from '@live/runtime';
 import { TRANSCODE_TASK_QUEUE } from '@live/workflows';
 import { createActivities } from './activities.js';
+import { createRecordingActivities, ensureRetentionSchedule } from './recordings.js';
 import { startLifecycleConsumer } from './lifecycle.js';
 import { WORKFLOW_BUNDLE_PATH, WORKFLOWS_PATH } from './workflows-path.js';
 import { deriveWorkerConfig, workerConfigSchema } from './config.js';
@@ -47,8 +49,9 @@ server.listen(s.HTTP_PORT, s.HTTP_HOST);
 
 const messaging = await connectMessaging(s.NATS_URL, 'worker', c.natsAuth);
 await ensureEventStreams(messaging.jsm, { replicas: s.NATS_REPLICAS });
+const storage = createObjectStorage(c.storage);
 const activities = createActivities({
-  storage: createObjectStorage(c.storage),
+  storage,
   js: messaging.js,
   workDir: s.WORK_DIR,
   relayToken: s.RELAY_TOKEN,
@@ -68,7 +71,7 @@ const worker = await Worker.create({
   namespace,
   taskQueue: TRANSCODE_TASK_QUEUE,
   ...(WORKFLOW_BUNDLE_PATH ? { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } } : { workflowsPath: WORKFLOWS_PATH }),
-  activities,
+  activities: { ...activities, ...createRecordingActivities({ storage, db }) },
   maxConcurrentActivityTaskExecutions: s.ACTIVITY_SLOTS,
   // Give a running ffmpeg time to stop when the worker shuts down (activities are cancelled).
   shutdownGraceTime: '10 seconds',
@@ -81,6 +84,11 @@ const clientConnection = await Connection.connect(temporalConnection);
 const client = new Client({ connection: clientConnection, namespace });
 const lifecycle = await startLifecycleConsumer({ client, messaging, logger });
 ready = true;
+// Not awaited: readiness does not wait for it; a failure is logged and the next start tries again.
+ensureRetentionSchedule(client, `${s.RETENTION_INTERVAL_MINUTES} minutes`).then(
+  (schedule) => logger.info({ schedule }, 'recording retention schedule'),
+  (err: unknown) => logger.error({ err: (err as Error).message }, 'could not create the recording retention schedule'),
+);
 logger.info({ taskQueue: TRANSCODE_TASK_QUEUE, workflows: WORKFLOW_BUNDLE_PATH ? 'prebuilt bundle' : 'bundled from source' }, 'worker running');
 const run = worker.run();
 

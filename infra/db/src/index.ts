@@ -16,6 +16,7 @@ export * from './chat.js';
 export * from './playback.js';
 export * from './restream.js';
 export * from './webhooks.js';
+export * from './recordings.js';
 
 /**
  * Opens a pooled Kysely instance on `databaseUrl` (`postgres://user:pass@host:port/db`).

@@ -40,6 +40,8 @@ export interface ChannelsTable {
   playback_policy_version: Generated<number>;
   /** Every playback token of the channel is bound to the requester's address (default false). */
   playback_bind_address: Generated<boolean>;
+  /** Recordings are deleted this many days after they end (RecordingRetentionSet); null keeps them forever. */
+  recording_retention_days: Generated<number | null>;
 }
 
 /** `channel_playback_allowlist`: users allowed to watch an `allowlist` channel (replaced by each ChannelPlaybackPolicyChanged). */

@@ -16,7 +16,7 @@ import { appendChatMessage } from '@live/messaging';
 import { ApiError, ErrorBody, type ApiErrorCode } from '../errors.js';
 import { channelRelation, requireUser, type ApiApp, type ApiContext } from '../context.js';
 import { onLog, roomOf } from './chat.js';
-import { strictValidator } from './users.js';
+import { strictValidator } from '../validation.js';
 
 const PRODUCER = 'api';
 

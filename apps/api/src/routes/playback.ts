@@ -16,6 +16,8 @@ export const PlaybackPolicyView = Type.Object({
   channelId: Type.String(),
   visibility: Type.Union([Type.Literal('public'), Type.Literal('followers'), Type.Literal('allowlist')]),
   allowList: Type.Array(Type.String()),
+  /** The usernames of `allowList`'s users, in the same order (what people type and read). */
+  allowListUsernames: Type.Array(Type.String()),
   encryption: Type.Object({ enabled: Type.Boolean(), rotateEverySegments: Type.Integer() }),
   bindAddress: Type.Boolean(),
 });
@@ -26,6 +28,9 @@ export type PlaybackPolicyView = Static<typeof PlaybackPolicyView>;
 export const PlaybackPolicyBody = Type.Object({
   visibility: Type.Union([Type.Literal('public'), Type.Literal('followers'), Type.Literal('allowlist')]),
   allowList: Type.Optional(Type.Array(UserId, { maxItems: MAX_PLAYBACK_ALLOWLIST, uniqueItems: true, description: 'User ids allowed to watch when visibility is allowlist.' })),
+  allowListUsernames: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+    maxItems: MAX_PLAYBACK_ALLOWLIST, description: 'Usernames (any case) allowed to watch, added to allowList.',
+  })),
   encryption: Type.Optional(Type.Object({
     enabled: Type.Boolean(),
     rotateEverySegments: Type.Optional(Type.Integer({ minimum: PLAYBACK_KEY_ROTATION_BOUNDS.min, maximum: PLAYBACK_KEY_ROTATION_BOUNDS.max, description: 'A new AES-128 key every this many segments; 0 = one key per session (default 0).' })),
@@ -47,8 +52,9 @@ export const PlaybackTokenAnswer = Type.Object({
  * Signed-playback routes:
  * - `GET /api/channels/{channelId}/playback-policy` (owner, moderators, admins) and
  *   `PUT /api/channels/{channelId}/playback-policy` (owner or admin): appends
- *   ChannelPlaybackPolicyChanged and answers once the read model includes it. Allow-listed user
- *   ids must exist (USER_NOT_FOUND otherwise).
+ *   ChannelPlaybackPolicyChanged and answers once the read model includes it. Allow-listed users
+ *   come as ids (`allowList`) and/or usernames (`allowListUsernames`) and must exist
+ *   (USER_NOT_FOUND otherwise); the view lists both.
  * - `POST /api/streams/{id}/playback-token` (id = channel id or session id; body
  *   `{ bindAddress?: boolean }`): a playback token for the channel (and, for a session id, only
  *   that session), valid `playbackTokenTtlSeconds`, naming the signed-in viewer if any, carrying
@@ -69,7 +75,30 @@ export async function playbackRoutes(app: ApiApp, ctx: ApiContext): Promise<void
   async function view(channelId: string): Promise<PlaybackPolicyView> {
     const p = await channelPlaybackPolicy(ctx.db, channelId, { withAllowList: true });
     if (!p) throw new ApiError('CHANNEL_NOT_FOUND');
-    return { channelId, visibility: p.visibility, allowList: [...p.allowList], encryption: { ...p.encryption }, bindAddress: p.bindAddress };
+    const allowList = [...p.allowList];
+    return { channelId, visibility: p.visibility, allowList, allowListUsernames: await usernamesOf(allowList), encryption: { ...p.encryption }, bindAddress: p.bindAddress };
+  }
+
+  /** The usernames of `userIds`, in their order (an id without a user keeps the id). */
+  async function usernamesOf(userIds: readonly string[]): Promise<string[]> {
+    if (userIds.length === 0) return [];
+    const rows = await ctx.db.selectFrom('users').select(['id', 'username']).where('id', 'in', [...userIds]).execute();
+    const names = new Map(rows.map((r) => [r.id, r.username]));
+    return userIds.map((id) => names.get(id) ?? id);
+  }
+
+  /**
+   * The user ids of `usernames` (case-insensitive).
+   * @throws ApiError USER_NOT_FOUND naming the first unknown username.
+   */
+  async function idsOfUsernames(usernames: readonly string[]): Promise<string[]> {
+    const lower = [...new Set(usernames.map((n) => n.trim().toLowerCase()).filter((n) => n !== ''))];
+    if (lower.length === 0) return [];
+    const rows = await ctx.db.selectFrom('users').select(['id', 'username_lower']).where('username_lower', 'in', lower).execute();
+    const ids = new Map(rows.map((r) => [r.username_lower, r.id]));
+    const unknown = lower.find((n) => !ids.has(n));
+    if (unknown !== undefined) throw new ApiError('USER_NOT_FOUND', `allowListUsernames: no user ${unknown}.`);
+    return lower.map((n) => ids.get(n)!);
   }
 
   app.get('/api/channels/:channelId/playback-policy', {
@@ -89,7 +118,8 @@ export async function playbackRoutes(app: ApiApp, ctx: ApiContext): Promise<void
   }, async (req) => {
     const { channelId } = req.params;
     const u = await requireChannelManager(ctx, req, channelId);
-    const allowList = [...(req.body.allowList ?? [])].sort();
+    const allowList = [...new Set([...(req.body.allowList ?? []), ...(await idsOfUsernames(req.body.allowListUsernames ?? []))])].sort();
+    if (allowList.length > MAX_PLAYBACK_ALLOWLIST) throw new ApiError('VALIDATION_FAILED', `allowList: at most ${MAX_PLAYBACK_ALLOWLIST} users.`);
     if (allowList.length > 0) {
       const known = new Set((await ctx.db.selectFrom('users').select('id').where('id', 'in', allowList).execute()).map((r) => r.id));
       const unknown = allowList.find((id) => !known.has(id));
@@ -104,7 +134,7 @@ export async function playbackRoutes(app: ApiApp, ctx: ApiContext): Promise<void
       bindAddress: req.body.bindAddress ?? false,
     };
     await ctx.commit([domainEvent(ctx.clock, 'ChannelPlaybackPolicyChanged', channelSubject(channelId), data, { producer: PRODUCER })]);
-    return { channelId, visibility: data.visibility, allowList, encryption: { ...data.encryption }, bindAddress: data.bindAddress };
+    return { channelId, visibility: data.visibility, allowList, allowListUsernames: await usernamesOf(allowList), encryption: { ...data.encryption }, bindAddress: data.bindAddress };
   });
 
   app.post('/api/streams/:id/playback-token', {

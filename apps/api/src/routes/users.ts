@@ -12,9 +12,8 @@
  * Logs name users by `userId` only: never a password, a token or a hash.
  */
 import { createHash } from 'node:crypto';
-import type { FastifyRequest, FastifySchemaCompiler } from 'fastify';
-import { FormatRegistry, Type, type Static, type TSchema } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { FastifyRequest } from 'fastify';
+import { FormatRegistry, Type, type Static } from '@sinclair/typebox';
 import {
   domainEvent, EVENTS_STREAM, formatUuidV7, uniqueClaimSubject, userSubject,
   type EventEnvelope, type GlobalRole, type Role, type UniqueValueKind,
@@ -29,6 +28,8 @@ import { signAccessToken } from '../auth/tokens.js';
 import { issueRefreshToken, revokeRefreshFamily, revokeUserRefreshTokens, rotateRefreshToken } from '../auth/refresh.js';
 import { loginThrottleKeys, recordLoginSuccess, reserveLoginAttempt, type LoginThrottlePolicy } from '../auth/throttle.js';
 
+import { strictValidator } from '../validation.js';
+
 const PRODUCER = 'api';
 
 // ---------------------------------------------------------------------------------------------
@@ -39,20 +40,6 @@ const PRODUCER = 'api';
 // The "email" format of ajv-formats (`fast` mode): a practical subset of RFC 5321 addresses.
 const EMAIL = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
 if (!FormatRegistry.Has('email')) FormatRegistry.Set('email', (v) => EMAIL.test(v));
-
-/**
- * A route's `validatorCompiler` that checks strictly with TypeBox's compiler (no coercion, no
- * stripping of unknown properties): a failure is answered VALIDATION_FAILED naming the first
- * offending path.
- */
-export function strictValidator({ schema }: Parameters<FastifySchemaCompiler<unknown>>[0]): ReturnType<FastifySchemaCompiler<unknown>> {
-  const check = TypeCompiler.Compile(schema as TSchema);
-  return (value: unknown) => {
-    if (check.Check(value)) return { value };
-    const first = check.Errors(value).First();
-    return { error: [{ keyword: 'typebox', instancePath: first?.path ?? '', schemaPath: '', params: {}, message: first?.message ?? 'is invalid' }] };
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Schemas.

@@ -47,7 +47,7 @@ export const PREFETCH_SECONDARY_LOOKUPS: Readonly<Record<string, readonly string
 
 const SESSION_EVENTS = new Set<DomainEvent['type']>([
   'StreamPublishStarted', 'StreamPublishEnded', 'StreamFailed', 'RenditionsReady', 'TranscodeStarted', 'VodReady',
-  'StreamPublishInterrupted', 'StreamPublishResumed',
+  'StreamPublishInterrupted', 'StreamPublishResumed', 'RecordingRenamed', 'RecordingDeletionRequested', 'RecordingDeleted',
 ]);
 
 function emptyNeeds(): BatchNeeds {
@@ -76,7 +76,7 @@ function addNeeds(n: BatchNeeds, e: DomainEvent): void {
     case 'ChannelMetadataUpdated':
       n.channelIds.add(e.data.channelId); n.liveSessionChannels.add(e.data.channelId);
       return;
-    case 'ChannelCreated': case 'ChannelViewersCounted':
+    case 'ChannelCreated': case 'ChannelViewersCounted': case 'RecordingRetentionSet':
     case 'StreamPublishStarted': case 'StreamPublishEnded': case 'StreamFailed':
       n.channelIds.add(e.data.channelId);
       return;

@@ -144,7 +144,7 @@ function channelCreated(ws: WorkingSet, e: EventOf<'ChannelCreated'>, at: Date):
     id: e.data.channelId, slug: e.data.channelId, display_name: e.data.displayName, title: '', created_at: at, owner_user_id: e.data.ownerUserId,
     category: '', tags: [], language: '', mature: false, description: '', follower_count: 0, viewer_count: 0, live_session_id: null, live_started_at: null,
     search_text: '', updated_at: at, playback_visibility: 'public', playback_encrypted: false, playback_key_rotation_segments: 0,
-    playback_policy_version: 0, playback_bind_address: false,
+    playback_policy_version: 0, playback_bind_address: false, recording_retention_days: null,
   }, { display_name: e.data.displayName });
 }
 
@@ -224,6 +224,17 @@ function applyStreamEvent(ws: WorkingSet, e: DomainEvent, seq: number, at: Date)
       wentLive(ws, e);
       return;
   }
+}
+
+/**
+ * Recordings: a rename sets the session's own title; a deletion (requested by the owner, or done
+ * by retention) drops the session's row, so every read of it answers 404 from then on.
+ */
+function applyRecordingEvent(ws: WorkingSet, e: EventOf<'RecordingRenamed' | 'RecordingDeletionRequested' | 'RecordingDeleted'>, seq: number): void {
+  const s = ws.sessions.get(e.data.sessionId);
+  if (!s || Number(s.last_seq) >= seq) return;
+  if (e.type === 'RecordingRenamed') ws.sessions.put({ ...s, title: e.data.title, last_seq: seq });
+  else ws.sessions.delete(e.data.sessionId);
 }
 
 /** Room settings, bans, timeouts and banned terms, each with its moderation-log row. */
@@ -335,7 +346,8 @@ function applyRestreamEvent(ws: WorkingSet, e: EventOf<'RestreamDestinationAdded
  * channels (with their playback policy and search text), channel_playback_allowlist,
  * stream_keys, channel_moderators, follows, notifications, stream_sessions, and the chat
  * moderation models chat_settings, chat_restrictions, chat_banned_terms, moderation_queue,
- * chat_moderation_log, and restream_destinations. Events that only analytics read change nothing.
+ * chat_moderation_log, and restream_destinations; recordings (renamed, deleted) and the channel's
+ * retention. Events that only analytics read change nothing.
  * @throws NotPrefetchedError when the batch did not load a row the event reads (prefetch.ts).
  */
 export function applyEvent(ws: WorkingSet, e: DomainEvent, seq: number): void {
@@ -380,6 +392,10 @@ export function applyEvent(ws: WorkingSet, e: DomainEvent, seq: number): void {
     case 'RestreamDestinationAdded': case 'RestreamDestinationUpdated': case 'RestreamDestinationRemoved':
     case 'RestreamStarted': case 'RestreamReconnecting': case 'RestreamStopped':
       return applyRestreamEvent(ws, e, at);
+    case 'RecordingRenamed': case 'RecordingDeletionRequested': case 'RecordingDeleted':
+      return applyRecordingEvent(ws, e, seq);
+    case 'RecordingRetentionSet':
+      return updateChannel(ws, e.data.channelId, { recording_retention_days: e.data.retentionDays === null ? null : Math.max(1, Math.trunc(e.data.retentionDays)), updated_at: at });
     case 'StreamIngestHealthReported': // analytics only (ClickHouse)
     case 'ChatMessageAccepted': // only ever stored in CHAT, never on EVENTS
     case 'StreamStopRequested':
