@@ -13,6 +13,7 @@ import { createHealthReporter } from './health-reporter.js';
 import { createPublishLifecycle, type PublishLifecycle } from './publish-lifecycle.js';
 import { createRestreamer } from './restream.js';
 import { createPublishGate, type PublishGate } from './publish-gate.js';
+import { startWhipServer, type WhipIceOptions, type WhipLimits, type WhipServer } from './whip/index.js';
 
 
 /** Dependencies and settings of {@link startIngestNode}. */
@@ -64,6 +65,8 @@ export interface IngestNodeOptions {
    * it no destination is pushed (restream.ts).
    */
   readonly restreamSealing?: SealingKey;
+  /** Optional public WHIP listener (RFC 9725, `POST /whip/<channel>`; see `whip/server.ts`). */
+  readonly whip?: { port: number; host: string; ice?: WhipIceOptions; limits?: Partial<WhipLimits> };
 }
 
 /** Settings of the RTMPS listener (see {@link IngestNodeOptions.rtmps}). */
@@ -103,6 +106,8 @@ export interface IngestNode {
    * every protocol server of the node publishes through.
    */
   readonly gate: PublishGate;
+  /** Address of the WHIP listener; undefined when `whip` was not configured. */
+  readonly whipAddress: AddressInfo | undefined;
   /**
    * Stops the control listener, disconnects publishers (their StreamPublishEnded events are
    * appended) and closes listeners.
@@ -243,6 +248,16 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     throw err;
   }
   const controlListener = control;
+  let whip: WhipServer | undefined;
+  try {
+    if (opts.whip) whip = await startWhipServer({ ...opts.whip, gate, db: opts.db, registry, logger: logger.child({ component: 'whip' }) });
+  } catch (err) {
+    await control.close();
+    await rtmp.close();
+    await lifecycle.close();
+    tlsFiles?.close();
+    throw err;
+  }
 
   const relayServer = createRelayServer({ relay, token: opts.relayToken, logger: logger.child({ component: 'relay-http' }) });
   const httpServer = http.createServer((req, res) => {
@@ -259,12 +274,13 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     });
   } catch (err) {
     await controlListener.close();
+    await whip?.close();
     await rtmp.close();
     await lifecycle.close();
     tlsFiles?.close();
     throw err;
   }
-  logger.info({ rtmp: rtmpAddress, rtmps: rtmpsAddress, http: httpServer.address() }, 'ingest node listening');
+  logger.info({ rtmp: rtmpAddress, rtmps: rtmpsAddress, whip: whip?.address, http: httpServer.address() }, 'ingest node listening');
 
   return {
     rtmpAddress,
@@ -275,10 +291,12 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     control: controlListener,
     lifecycle,
     gate,
+    whipAddress: whip?.address,
     async close() {
       tlsFiles?.close();
       await controlListener.close();
       await restream.close(); // first: the pushes stop as `node-shutdown`, not as their publishes' ends
+      await whip?.close();
       await rtmp.close();
       await lifecycle.close();
       await health.close();
