@@ -14,6 +14,7 @@ import {
   DEFAULT_UNPUBLISHED_TIMEOUT_MS, type RtmpLimits,
 } from './rtmp/index.js';
 import { DEFAULT_HANDOVER_TIMEOUT_MS, DEFAULT_RECONNECT_WINDOW_SECONDS } from './reconnect.js';
+import { deriveWhipConfig, whipSettings } from './whip/config.js';
 
 /** Environment variables of `apps/ingest` (keys are the variable names). */
 export const ingestConfigSchema = Type.Object({
@@ -36,6 +37,7 @@ export const ingestConfigSchema = Type.Object({
   INGEST_HANDOVER_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 30000, default: DEFAULT_HANDOVER_TIMEOUT_MS, description: 'How long a node waits for the node holding a channel\'s publish lease to answer its handover request (core NATS `ingest.handover.<nodeId>`) before deeming it dead and taking the lease over, instead of waiting for the 30 s lease expiry.' }),
   RTMP_PROXY_PROTOCOL_FROM: Type.Optional(List('The TCP load balancers in front of the RTMP and RTMPS listeners that send the PROXY protocol (HAProxy `send-proxy-v2` or `send-proxy`, an AWS NLB with proxy protocol v2). A connection from one of them must start with a PROXY header (for RTMPS, before TLS), and the publisher it names is the address every rule sees (connection caps, stream-key CIDRs, logs); other peers connect directly. Unset: no PROXY protocol.', PROXY_TRUST_ITEMS)),
   INGEST_NODE_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,100}$', patternText: 'letters, digits, `_` or `-`', description: 'This node\'s id in StreamPublishStarted and logs.', defaultText: '`ingest-<hostname>`' })),
+  ...whipSettings,
   ...restreamSettings,
   ...databaseSettings,
   ...natsSettings,
@@ -60,6 +62,8 @@ export interface IngestProcessConfig {
   readonly reconnectWindowMs: number;
   /** Opens restream destination keys (`RESTREAM_KEY_SECRET`); undefined without it. */
   readonly restreamSealing: SealingKey | undefined;
+  /** The WHIP endpoint (`WHIP_*` settings). */
+  readonly whip: ReturnType<typeof deriveWhipConfig>;
 }
 
 /**
@@ -75,6 +79,7 @@ export function deriveIngestConfig(s: IngestSettings): IngestProcessConfig {
     relayBaseUrl: s.RELAY_BASE_URL ?? `http://${s.HTTP_HOST}:${s.HTTP_PORT}`,
     rtmps: tls ? { port: s.RTMPS_PORT, host: s.RTMPS_HOST ?? s.RTMP_HOST, ...tls } : undefined,
     reconnectWindowMs: Math.round(s.INGEST_RECONNECT_WINDOW_SECONDS * 1000),
+    whip: checkSettings('WHIP_ICE_PORT_MIN', () => deriveWhipConfig(s)),
     restreamSealing: s.RESTREAM_KEY_SECRET ? parseSetting('RESTREAM_KEY_SECRET', s.RESTREAM_KEY_SECRET, restreamSealingKey) : undefined,
     rtmpLimits: {
       maxConnections: s.RTMP_MAX_CONNECTIONS,

@@ -31,6 +31,7 @@ const node = await startIngestNode({
   reconnectWindowMs: c.reconnectWindowMs,
   handoverTimeoutMs: s.INGEST_HANDOVER_TIMEOUT_MS,
   ...(c.restreamSealing ? { restreamSealing: c.restreamSealing } : {}),
+  whip: c.whip,
 });
 handleShutdown(logger, [
   { name: 'ingest node', run: () => node.close() },
