@@ -5,7 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Host, List, Port } from '@live/runtime';
 import type { WhipIceOptions } from './peer.js';
-import { DEFAULT_WHIP_LIMITS, type WhipLimits } from './server.js';
+import { DEFAULT_WHIP_LIMITS, type WhipLimits } from './limits.js';
 
 /** Environment variables of the WHIP endpoint. */
 export const whipSettings = {

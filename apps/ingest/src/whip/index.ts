@@ -1,3 +1,4 @@
 /** WHIP ingest (RFC 9725): see `server.ts`. */
-export { startWhipServer, DEFAULT_WHIP_LIMITS, type WhipServer, type WhipServerOptions, type WhipLimits } from './server.js';
+export { startWhipServer, type WhipServer, type WhipServerOptions } from './server.js';
+export { DEFAULT_WHIP_LIMITS, type WhipLimits, type WhipTimings } from './limits.js';
 export type { WhipIceOptions } from './peer.js';

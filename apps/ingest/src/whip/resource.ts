@@ -20,17 +20,8 @@ import type { PublishSession, PublishSessions } from '../publish-session.js';
 import { startFlvRemux } from '../remux/ffmpeg-remux.js';
 import { ffmpegRtpInputArgs, ffmpegRtpSdp, ffmpegWhipCodecArgs, type ForwardPorts } from './ffmpeg-sdp.js';
 import { openWhipPeer, WhipOfferError, type WhipIceOptions, type WhipPeer } from './peer.js';
+import type { WhipTimings } from './limits.js';
 import { whipError } from './request.js';
-
-/** Timing of a WHIP session, ms. */
-export interface WhipTimings {
-  /** No video RTP within this long of the answer ends the session (`timed out`). */
-  readonly mediaTimeoutMs: number;
-  /** No RTP for this long once media flowed ends the session (`disconnected`). */
-  readonly idleTimeoutMs: number;
-  /** Period of the keyframe requests (RTCP PLI). */
-  readonly pliIntervalMs: number;
-}
 
 /** What the WHIP endpoint answers a `POST`. */
 export interface WhipAnswer {

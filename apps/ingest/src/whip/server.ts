@@ -26,22 +26,8 @@ import { uuidv7 } from '../rtmp/index.js';
 import { checkWhipOffer } from './offer.js';
 import type { WhipIceOptions } from './peer.js';
 import { bearerToken, isSdpContentType, parseWhipPath, whipError } from './request.js';
-import { openWhipResource, type WhipResource, type WhipTimings } from './resource.js';
-
-/** Bounds and timing of the WHIP endpoint; see {@link DEFAULT_WHIP_LIMITS}. */
-export interface WhipLimits extends WhipTimings {
-  /** Most WHIP sessions (set up or live) on the node. */
-  readonly maxSessions: number;
-  /** Most WHIP sessions from one address. */
-  readonly maxSessionsPerAddress: number;
-  /** Largest offer accepted, bytes (413 past it). */
-  readonly maxOfferBytes: number;
-}
-
-/** Defaults of {@link WhipLimits}. */
-export const DEFAULT_WHIP_LIMITS: WhipLimits = {
-  maxSessions: 100, maxSessionsPerAddress: 5, maxOfferBytes: 64 * 1024, mediaTimeoutMs: 15_000, idleTimeoutMs: 10_000, pliIntervalMs: 2_000,
-};
+import { DEFAULT_WHIP_LIMITS, type WhipLimits } from './limits.js';
+import { openWhipResource, type WhipResource } from './resource.js';
 
 /** Options of {@link startWhipServer}. */
 export interface WhipServerOptions {
