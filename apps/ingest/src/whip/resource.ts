@@ -9,7 +9,8 @@
  * video arrives within `mediaTimeoutMs` of the answer (detail `timed out: no media`) or nothing
  * for `idleTimeoutMs` after (`disconnected`); ICE/DTLS failure or close ends it `disconnected`;
  * `DELETE` ends it `unpublished`; a kick (key revoked or rotated, stop request) ends it `kicked`.
- * Every end frees the peer connection, its UDP ports and the ffmpeg.
+ * Every end frees the peer connection, its UDP ports and the ffmpeg; on `unpublished` and
+ * `disconnected` the publish ends once ffmpeg has flushed (at most its abort grace, ~4 s).
  */
 import { createSocket } from 'node:dgram';
 import { Readable } from 'node:stream';
@@ -125,14 +126,20 @@ async function connect(o: WhipResourceOptions, session: PublishSession, channelI
   const watchdog = startWatchdog(o.timings, (reason, detail) => teardown(reason, detail));
   let ended = false;
   const resource: WhipResource = { id: o.id, channel: o.channel, remoteAddress: o.remoteAddress, end: (r, d) => teardown(r, d) };
+  // A publisher's own end (DELETE, gone) lets ffmpeg flush what it holds (its probe and reorder
+  // queue, ~1 s) into the publish before it ends; a kick or an error ends the publish at once.
   const teardown = (reason: PublishEndReason, detail?: string) => {
     if (ended) return;
     ended = true;
     watchdog.stop();
-    session.end(reason, detail);
-    abort.abort();
     void peer?.close();
-    o.onEnded(resource, reason, detail);
+    abort.abort();
+    const finish = () => {
+      session.end(reason, detail);
+      o.onEnded(resource, reason, detail);
+    };
+    if (reason === 'unpublished' || reason === 'disconnected') void remux.done.catch(() => undefined).finally(finish);
+    else finish();
   };
   const remux = startFlvRemux({
     inputArgs: ffmpegRtpInputArgs(), codecArgs: ffmpegWhipCodecArgs(), stdin: Readable.from([ffmpegRtpSdp(ports)]),
