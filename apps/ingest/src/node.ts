@@ -153,6 +153,8 @@ export interface IngestNode {
  * (`pending_bytes`, `node_pending_bytes`, `unpublished_timeout`), and the gauges
  * `ingest_rtmp_connections` (open TCP connections counted against the caps) and
  * `ingest_pending_message_bytes` (bytes held in partial RTMP messages, node-wide).
+ * With `whip`, a public WHIP listener (RFC 9725; `whip/server.ts`) takes WebRTC publishers
+ * through the same gate: the same key rules, claim, events, health reports and kicks.
  * @throws when a listener cannot bind its port, when the RTMPS certificate or key cannot be
  *   loaded (`TlsFileError` naming the file), or the control listener cannot create its
  *   JetStream consumers (no EVENTS stream: call `ensureEventStreams` first).
@@ -230,6 +232,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
   gate.setControl(control);
   let rtmpAddress: AddressInfo;
   let rtmpsAddress: AddressInfo | undefined;
+  let whip: WhipServer | undefined;
   try {
     rtmpAddress = await rtmp.listen(opts.rtmp.port, opts.rtmp.host);
     if (opts.rtmps && tlsFiles) {
@@ -240,16 +243,6 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
       if (tlsFiles.current() !== initial) listener.setSecureContext(tlsFiles.current());
       rtmpsAddress = listener.address;
     }
-  } catch (err) {
-    await control.close();
-    await rtmp.close();
-    await lifecycle.close();
-    tlsFiles?.close();
-    throw err;
-  }
-  const controlListener = control;
-  let whip: WhipServer | undefined;
-  try {
     if (opts.whip) whip = await startWhipServer({ ...opts.whip, gate, db: opts.db, registry, logger: logger.child({ component: 'whip' }) });
   } catch (err) {
     await control.close();
@@ -258,6 +251,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     tlsFiles?.close();
     throw err;
   }
+  const controlListener = control;
 
   const relayServer = createRelayServer({ relay, token: opts.relayToken, logger: logger.child({ component: 'relay-http' }) });
   const httpServer = http.createServer((req, res) => {

@@ -12,8 +12,8 @@ import pino from 'pino';
 import { startServices, type RunningServices } from '@live/dev';
 import { publishWhip, waitFor, type WhipPublish } from '@live/dev/testing';
 import { createDb, ensureChannelWithKey, generateStreamKey, migrateToLatest, type Db } from '@live/db';
-import { connectMessaging, ensureEventStreams, readEvents, type Messaging } from '@live/messaging';
-import { EVENTS_STREAM, streamSubject, type DomainEvent, type EventOf } from '@live/events';
+import { appendEvent, connectMessaging, ensureEventStreams, readEvents, type Messaging } from '@live/messaging';
+import { EVENTS_STREAM, streamEvent, streamSubject, systemClock, type DomainEvent, type EventOf } from '@live/events';
 import { startIngestNode, type IngestNode } from '../src/node.js';
 import { captureLogger } from './helpers/log.js';
 
@@ -128,5 +128,21 @@ describe('WHIP ingest', () => {
     expect(await streamEvents(channelId)).toEqual([]);
     const { ended } = await publishAndDelete(channelId, 'whip-silent', key);
     expect(ended.data.reason).toBe('unpublished');
+  });
+
+  it('keeps one publisher per channel across protocols (409 ALREADY_LIVE) and a stop request kicks the WHIP publish', { timeout: 120_000 }, async () => {
+    const { channelId, key } = await channelWithKey('whip-kick');
+    const p = await publish('whip-kick', key, { seconds: 60, width: 320, height: 180, fps: 15, videoKbps: 300 });
+    expect(p.status, p.body).toBe(201);
+    const started = await waitFor('StreamPublishStarted', async () =>
+      (await streamEvents(channelId)).find((e): e is EventOf<'StreamPublishStarted'> => e.type === 'StreamPublishStarted'), 45_000, 250);
+    const second = await publish('whip-kick', key, { seconds: 0 });
+    expect([second.status, JSON.parse(second.body).code]).toEqual([409, 'ALREADY_LIVE']);
+    await appendEvent(messaging.js, streamEvent(systemClock, 'StreamStopRequested', { channelId, sessionId: started.data.sessionId, actorUserId: 'owner-1' }, { producer: 'test' }));
+    const ended = await waitFor('StreamPublishEnded', async () =>
+      (await streamEvents(channelId)).find((e): e is EventOf<'StreamPublishEnded'> => e.type === 'StreamPublishEnded'), 30_000, 250);
+    expect(ended.data).toMatchObject({ sessionId: started.data.sessionId, reason: 'kicked' });
+    await waitFor('resource gone', async () => (await fetch(p.resourceUrl!, { method: 'DELETE' })).status === 404, 10_000, 200);
+    expect(await metrics()).toMatch(/ingest_whip_sessions_ended_total\{reason="kicked"\} 1/);
   });
 });
