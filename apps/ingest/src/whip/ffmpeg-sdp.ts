@@ -1,8 +1,8 @@
 /**
  * The SDP (RFC 8866; RTP profile RTP/AVP, RFC 3551) that tells the remux's ffmpeg where the WHIP
  * session's media arrives: plain RTP on loopback UDP ports, H.264 (RFC 6184) and Opus (RFC 7587)
- * with the payload types the forwarder stamps on each packet. RTCP sender reports go to each
- * port + 1 (ffmpeg's default), so ffmpeg can line audio up with video.
+ * with the payload types the forwarder stamps on each packet. ffmpeg also binds each port + 1
+ * (RTCP); nothing is sent there (see `peer.ts`).
  */
 
 /** Payload type of forwarded H.264 packets. */
@@ -12,7 +12,7 @@ export const FORWARD_OPUS_PT = 111;
 
 /** Where {@link ffmpegRtpSdp} says the media arrives. */
 export interface ForwardPorts {
-  /** UDP port of the video RTP (RTCP on port + 1). */
+  /** UDP port of the video RTP (ffmpeg binds port + 1 too, for RTCP). */
   readonly video: number;
   /** UDP port of the audio RTP, undefined for a video-only session. */
   readonly audio?: number;

@@ -1,13 +1,16 @@
 /**
  * One WHIP publisher's WebRTC peer connection (werift: ICE, DTLS-SRTP, RTP/RTCP in TypeScript),
  * receive-only, forwarding what it receives as plain RTP to loopback UDP ports (see
- * `ffmpeg-sdp.ts`): H.264 packets stamped {@link FORWARD_H264_PT}, Opus ones {@link FORWARD_OPUS_PT},
- * the publisher's RTCP sender reports to each port + 1. It asks the publisher for keyframes (RTCP
+ * `ffmpeg-sdp.ts`): H.264 packets stamped {@link FORWARD_H264_PT}, Opus ones {@link FORWARD_OPUS_PT}.
+ * The publisher's RTCP sender reports are not forwarded: ffmpeg's RTP demuxer re-bases a stream's
+ * timestamps when its first report arrives, a jump of seconds mid-stream (segments of 8 s, a VOD
+ * 5 s too long); without them each stream starts at its first packet, and audio and video, sent
+ * together, stay aligned. It asks the publisher for keyframes (RTCP
  * PLI, RFC 4585 §6.3.1) at once and then every `pliIntervalMs`, so segments start on keyframes.
  */
 import dgram from 'node:dgram';
 import type { Logger } from 'pino';
-import { RTCPeerConnection, RTCRtpCodecParameters, type MediaStreamTrack, type RTCRtpTransceiver, type RtcpPacket, type RtpPacket } from 'werift';
+import { RTCPeerConnection, RTCRtpCodecParameters, type MediaStreamTrack, type RTCRtpTransceiver, type RtpPacket } from 'werift';
 import { FORWARD_H264_PT, FORWARD_OPUS_PT, type ForwardPorts } from './ffmpeg-sdp.js';
 
 /** ICE settings of the WHIP peer connections. */
@@ -109,10 +112,6 @@ function forwardTrack(o: WhipPeerOptions, socket: dgram.Socket, track: MediaStre
     const buf = rtp.serialize();
     o.onRtp(kind, buf.length);
     socket.send(buf, port, '127.0.0.1');
-  });
-  t.receiver.onRtcp.subscribe((p: RtcpPacket) => {
-    if (isClosed() || p.type !== 200) return; // sender reports only
-    socket.send(p.serialize(), port + 1, '127.0.0.1');
   });
   if (kind !== 'video') return;
   const pli = () => {
