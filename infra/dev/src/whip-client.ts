@@ -75,6 +75,9 @@ export async function publishWhip(endpoint: string, streamKey: string, o: WhipPu
   } else {
     await pc.setRemoteDescription({ type: 'answer', sdp: body });
     if (o.seconds > 0) {
+      // Media written before ICE and DTLS are up is dropped: the encoder starts once connected,
+      // so all `seconds` of it reach the ingest (as a camera's frames do once a call is up).
+      await connected(pc, 30_000);
       const [v, a] = await Promise.all([rtpInput((b) => video.writeRtp(b)), rtpInput((b) => audio.writeRtp(b))]);
       sockets.push(v, a);
       encoder = spawnEncoder(v.address().port, a.address().port, o);
@@ -89,6 +92,24 @@ export async function publishWhip(endpoint: string, streamKey: string, o: WhipPu
       return status;
     },
   };
+}
+
+/**
+ * Settles once `pc` is connected.
+ * @throws Error when it fails or is not connected within `timeoutMs`.
+ */
+async function connected(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {
+  if (pc.connectionState === 'connected') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`WHIP peer connection not connected within ${timeoutMs} ms`)), timeoutMs);
+    const sub = pc.connectionStateChange.subscribe((state) => {
+      if (state !== 'connected' && state !== 'failed') return;
+      clearTimeout(timer);
+      sub.unSubscribe();
+      if (state === 'connected') resolve();
+      else reject(new Error('WHIP peer connection failed'));
+    });
+  });
 }
 
 /** A loopback UDP socket passing every datagram (an RTP packet) to `onPacket`. */

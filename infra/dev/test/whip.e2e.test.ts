@@ -4,14 +4,41 @@
  * with the demo key as Bearer token, then DELETEs its resource; the ladder and the VOD come out
  * as for RTMP (Opus transcoded to AAC). 720p rather than RTMP's 1080p keeps the publisher's
  * real-time encode and the ladder within a shared 2-core machine. Bad input (wrong token,
- * malformed SDP) is refused with its code and leaves the stack publishing.
+ * malformed SDP) is refused with its code and leaves the stack publishing. Last, Chromium's own
+ * WebRTC stack (fake camera and microphone) publishes through a 20-line WHIP client in a page.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+import { chromium } from 'playwright-core';
 import type { DomainEvent } from '@live/events';
-import { fetchText, masterVariants, probe, publishWhip, segmentDurations, startTestStack, waitFor, type TestStack } from '../src/testing.js';
+import { CHROMIUM_ARGS, fetchText, masterVariants, probe, publishWhip, segmentDurations, startTestStack, waitFor, type TestStack } from '../src/testing.js';
 
 const PUBLISH_SECONDS = 30;
+
+/**
+ * A WHIP client as a page runs it (RFC 9725 §4.2, no trickle): camera and microphone, H.264
+ * preferred, the offer POSTed once ICE gathering completed, the answer applied; the resource URL
+ * kept in `window.whipResource`. Evaluates to `{ status, sdp }`.
+ */
+const WHIP_CLIENT = `(async () => {
+  const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 }, audio: true });
+  const pc = new RTCPeerConnection();
+  for (const track of stream.getTracks()) {
+    const tr = pc.addTransceiver(track, { direction: 'sendonly' });
+    if (track.kind === 'video') tr.setCodecPreferences(RTCRtpSender.getCapabilities('video').codecs.filter((c) => c.mimeType === 'video/H264'));
+  }
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') return resolve();
+    pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
+  });
+  const res = await fetch($URL, { method: 'POST', headers: { 'content-type': 'application/sdp', authorization: 'Bearer ' + $KEY }, body: pc.localDescription.sdp });
+  const sdp = await res.text();
+  if (res.status === 201) await pc.setRemoteDescription({ type: 'answer', sdp });
+  window.whipPc = pc;
+  window.whipResource = res.headers.get('location');
+  return { status: res.status, sdp };
+})()`;
 let t: TestStack;
 
 beforeAll(async () => { t = await startTestStack('e2e-whip'); }, 240_000);
@@ -78,4 +105,30 @@ describe('WHIP ingest, end to end', () => {
     console.log('vod', mp4.format.duration);
     expect(Math.abs(Number(mp4.format.duration) - PUBLISH_SECONDS), `VOD ${mp4.format.duration} s`).toBeLessThanOrEqual(1);
   }, 300_000);
+
+  it('takes a publish from Chromium (fake devices, H.264 and Opus through a WHIP client in the page)', async () => {
+    const { info } = t.stack;
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: [...CHROMIUM_ARGS, '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
+    });
+    try {
+      const page = await browser.newPage();
+      // The endpoint's origin: a secure context (loopback) for getUserMedia, same origin for the POST.
+      await page.goto(new URL('/whip/', info.whipUrl).href);
+      const before = (await t.channelEvents()).length;
+      const answer = await page.evaluate<{ status: number; sdp: string }>(WHIP_CLIENT.replace('$URL', JSON.stringify(info.whipUrl)).replace('$KEY', JSON.stringify(info.demoStreamKey)));
+      expect(answer.status, answer.sdp).toBe(201);
+      const started = await waitFor('StreamPublishStarted from Chromium', async () =>
+        (await t.channelEvents()).slice(before).find((e): e is Extract<DomainEvent, { type: 'StreamPublishStarted' }> => e.type === 'StreamPublishStarted'), 60_000);
+      expect(started.data.source).toMatchObject({ video: { codec: 'h264' }, audio: { codec: 'aac' } });
+      const status = await page.evaluate<number>('fetch(window.whipResource, { method: "DELETE" }).then((r) => r.status)');
+      expect(status).toBe(200);
+      const ended = await waitFor('StreamPublishEnded from Chromium', async () =>
+        (await t.channelEvents()).slice(before).find((e): e is Extract<DomainEvent, { type: 'StreamPublishEnded' }> => e.type === 'StreamPublishEnded'), 30_000);
+      expect(ended.data).toMatchObject({ sessionId: started.data.sessionId, reason: 'unpublished' });
+    } finally {
+      await browser.close();
+    }
+  }, 120_000);
 });
