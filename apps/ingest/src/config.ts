@@ -15,6 +15,7 @@ import {
 } from './rtmp/index.js';
 import { DEFAULT_HANDOVER_TIMEOUT_MS, DEFAULT_RECONNECT_WINDOW_SECONDS } from './reconnect.js';
 import { srtSettings, srtOptionsOf, type SrtProcessOptions } from './srt/config.js';
+import { deriveWhipConfig, whipSettings } from './whip/config.js';
 
 /** Environment variables of `apps/ingest` (keys are the variable names). */
 export const ingestConfigSchema = Type.Object({
@@ -38,6 +39,7 @@ export const ingestConfigSchema = Type.Object({
   RTMP_PROXY_PROTOCOL_FROM: Type.Optional(List('The TCP load balancers in front of the RTMP and RTMPS listeners that send the PROXY protocol (HAProxy `send-proxy-v2` or `send-proxy`, an AWS NLB with proxy protocol v2). A connection from one of them must start with a PROXY header (for RTMPS, before TLS), and the publisher it names is the address every rule sees (connection caps, stream-key CIDRs, logs); other peers connect directly. Unset: no PROXY protocol.', PROXY_TRUST_ITEMS)),
   INGEST_NODE_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,100}$', patternText: 'letters, digits, `_` or `-`', description: 'This node\'s id in StreamPublishStarted and logs.', defaultText: '`ingest-<hostname>`' })),
   ...srtSettings,
+  ...whipSettings,
   ...restreamSettings,
   ...databaseSettings,
   ...natsSettings,
@@ -64,6 +66,8 @@ export interface IngestProcessConfig {
   readonly restreamSealing: SealingKey | undefined;
   /** The SRT listener, when `SRT_PORT` is set. */
   readonly srt: SrtProcessOptions | undefined;
+  /** The WHIP endpoint (`WHIP_*` settings). */
+  readonly whip: ReturnType<typeof deriveWhipConfig>;
 }
 
 /**
@@ -80,6 +84,7 @@ export function deriveIngestConfig(s: IngestSettings): IngestProcessConfig {
     rtmps: tls ? { port: s.RTMPS_PORT, host: s.RTMPS_HOST ?? s.RTMP_HOST, ...tls } : undefined,
     reconnectWindowMs: Math.round(s.INGEST_RECONNECT_WINDOW_SECONDS * 1000),
     srt: srtOptionsOf(s),
+    whip: checkSettings('WHIP_ICE_PORT_MIN', () => deriveWhipConfig(s)),
     restreamSealing: s.RESTREAM_KEY_SECRET ? parseSetting('RESTREAM_KEY_SECRET', s.RESTREAM_KEY_SECRET, restreamSealingKey) : undefined,
     rtmpLimits: {
       maxConnections: s.RTMP_MAX_CONNECTIONS,

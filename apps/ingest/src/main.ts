@@ -32,6 +32,7 @@ const node = await startIngestNode({
   handoverTimeoutMs: s.INGEST_HANDOVER_TIMEOUT_MS,
   ...(c.restreamSealing ? { restreamSealing: c.restreamSealing } : {}),
   ...(c.srt ? { srt: c.srt } : {}),
+  whip: c.whip,
 });
 handleShutdown(logger, [
   { name: 'ingest node', run: () => node.close() },

@@ -15,6 +15,7 @@ import { createRestreamer } from './restream.js';
 import { createPublishGate, type PublishGate } from './publish-gate.js';
 import { createPublishSessions } from './publish-session.js';
 import { startSrtListener, type SrtListener, type SrtListenerOptions } from './srt/listener.js';
+import { startWhipServer, type WhipIceOptions, type WhipLimits, type WhipServer } from './whip/index.js';
 
 
 /** Dependencies and settings of {@link startIngestNode}. */
@@ -71,6 +72,8 @@ export interface IngestNodeOptions {
    * `streamid`): see `srt/listener.ts`.
    */
   readonly srt?: Pick<SrtListenerOptions, 'port' | 'host' | 'latencyMs' | 'passphrase' | 'limits'>;
+  /** Optional public WHIP listener (RFC 9725, `POST /whip/<channel>`; see `whip/server.ts`). */
+  readonly whip?: { port: number; host: string; ice?: WhipIceOptions; limits?: Partial<WhipLimits> };
 }
 
 /** Settings of the RTMPS listener (see {@link IngestNodeOptions.rtmps}). */
@@ -112,6 +115,8 @@ export interface IngestNode {
   readonly gate: PublishGate;
   /** The SRT listener; undefined when `srt` was not configured. */
   readonly srt: SrtListener | undefined;
+  /** Address of the WHIP listener; undefined when `whip` was not configured. */
+  readonly whipAddress: AddressInfo | undefined;
   /**
    * Stops the control listener, disconnects publishers (their StreamPublishEnded events are
    * appended) and closes listeners.
@@ -157,6 +162,8 @@ export interface IngestNode {
  * (`pending_bytes`, `node_pending_bytes`, `unpublished_timeout`), and the gauges
  * `ingest_rtmp_connections` (open TCP connections counted against the caps) and
  * `ingest_pending_message_bytes` (bytes held in partial RTMP messages, node-wide).
+ * With `whip`, a public WHIP listener (RFC 9725; `whip/server.ts`) takes WebRTC publishers
+ * through the same gate: the same key rules, claim, events, health reports and kicks.
  * @throws when a listener cannot bind its port, when the RTMPS certificate or key cannot be
  *   loaded (`TlsFileError` naming the file), or the control listener cannot create its
  *   JetStream consumers (no EVENTS stream: call `ensureEventStreams` first).
@@ -235,6 +242,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
   let rtmpAddress: AddressInfo;
   let rtmpsAddress: AddressInfo | undefined;
   let srt: SrtListener | undefined;
+  let whip: WhipServer | undefined;
   try {
     if (opts.srt) srt = startSrtListener({ ...opts.srt, sessions: createPublishSessions(gate), logger: logger.child({ component: 'srt' }), registry });
     rtmpAddress = await rtmp.listen(opts.rtmp.port, opts.rtmp.host);
@@ -246,6 +254,7 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
       if (tlsFiles.current() !== initial) listener.setSecureContext(tlsFiles.current());
       rtmpsAddress = listener.address;
     }
+    if (opts.whip) whip = await startWhipServer({ ...opts.whip, gate, db: opts.db, registry, logger: logger.child({ component: 'whip' }) });
   } catch (err) {
     await srt?.close();
     await control.close();
@@ -272,12 +281,13 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
   } catch (err) {
     await controlListener.close();
     await srt?.close();
+    await whip?.close();
     await rtmp.close();
     await lifecycle.close();
     tlsFiles?.close();
     throw err;
   }
-  logger.info({ rtmp: rtmpAddress, rtmps: rtmpsAddress, srtPort: srt?.port, http: httpServer.address() }, 'ingest node listening');
+  logger.info({ rtmp: rtmpAddress, rtmps: rtmpsAddress, srtPort: srt?.port, whip: whip?.address, http: httpServer.address() }, 'ingest node listening');
 
   return {
     rtmpAddress,
@@ -289,11 +299,13 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
     lifecycle,
     gate,
     srt,
+    whipAddress: whip?.address,
     async close() {
       tlsFiles?.close();
       await controlListener.close();
       await restream.close(); // first: the pushes stop as `node-shutdown`, not as their publishes' ends
       await srt?.close();
+      await whip?.close();
       await rtmp.close();
       await lifecycle.close();
       await health.close();

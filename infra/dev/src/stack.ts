@@ -42,6 +42,12 @@ export interface StackInfo {
   profile: StackProfile;
   /** RTMP URL to publish to (OBS "Server"), e.g. `rtmp://127.0.0.1:1935/live` (HAProxy's in the cluster profile). */
   rtmpUrl: string;
+  /**
+   * WHIP endpoint of the demo channel (RFC 9725; OBS 30+ Service "WHIP", Bearer token = the stream
+   * key), e.g. `http://127.0.0.1:8089/whip/demo`: another channel's is the same with its id or slug
+   * last. In the cluster profile it is the first ingest node's (WHIP is not behind HAProxy).
+   */
+  whipUrl: string;
   /** RTMPS URL to publish to (RTMP over TLS), or null when the stack runs without RTMPS certificates. */
   rtmpsUrl: string | null;
   /** The RTMPS listener's certificate (self-signed by default: what a publisher must trust), or null. */
@@ -136,7 +142,7 @@ export interface StartStackOptions {
   /** Start the web app (vite build + preview); default true. */
   readonly web?: boolean;
   /** Preferred ports (used when free, else any free port). */
-  readonly ports?: Partial<Record<'rtmp' | 'rtmps' | 'srt' | 'api' | 'edge' | 'web' | 'ingestHttp' | 'chat' | 'clickhouseHttp', number>>;
+  readonly ports?: Partial<Record<'rtmp' | 'rtmps' | 'srt' | 'api' | 'edge' | 'web' | 'ingestHttp' | 'chat' | 'clickhouseHttp' | 'whip', number>>;
   /** Receives every output line of the app processes at debug level (default: `logger`). */
   readonly appLogger?: Logger;
   /** Host the RTMP listener binds; default `127.0.0.1` (`0.0.0.0` accepts publishers from other machines). */
@@ -481,7 +487,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     // The public ports: the apps' own in the single profile, HAProxy's in the cluster profile.
     // A persistent stack (`npm start`) prefers the conventional ports when free; a throwaway one
     // (tests) takes OS-assigned ports, so that two running at once never race for the same port.
-    const p = { ...(persistent ? { rtmp: 1935, rtmps: 1936, api: 8080, edge: 8081, web: 5173, chat: 8082, clickhouseHttp: 8123 } : {}), ...opts.ports };
+    const p = { ...(persistent ? { rtmp: 1935, rtmps: 1936, api: 8080, edge: 8081, web: 5173, chat: 8082, clickhouseHttp: 8123, whip: 8089 } : {}), ...opts.ports };
     const [rtmpPort, apiPort, edgePort, webPort, chatPort, clickhouseHttpPort] = [
       await freePort(p.rtmp), await freePort(p.api), await freePort(p.edge), await freePort(p.web), await freePort(p.chat),
       // 8123 is ClickHouse's own HTTP port: analysts' tools find the embedded store there when it is free.
@@ -494,6 +500,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     const rtmps = opts.rtmps === false ? undefined : opts.rtmps ?? await ensureSelfSignedCertificate(join(dataDir, 'tls'), 'rtmps');
     const rtmpsPort = rtmps ? await freePort(p.rtmps) : 0;
     const srtPort = await freeUdpPort(opts.ports?.srt ?? (persistent ? 9000 : undefined));
+    const whipPort = await freePort(p.whip);
     const clickhouseUrl = externalClickhouse || `http://127.0.0.1:${clickhouseHttpPort}`;
     // The endpoint's users; with an external server, the operator's CLICKHOUSE_USER / CLICKHOUSE_PASSWORD (the apps read them from the environment).
     const external = { username: (opts.appEnv?.CLICKHOUSE_USER ?? process.env.CLICKHOUSE_USER) || 'default', password: opts.appEnv?.CLICKHOUSE_PASSWORD ?? process.env.CLICKHOUSE_PASSWORD ?? '' };
@@ -547,7 +554,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     const plan = await planApps({
       profile, mode, web: opts.web ?? true, rtmps, rtmpHost: opts.rtmpHost, jwtKeys, contentSecret, restreamSecret, internalToken, workRoot,
       behindProxy, apiClickhouseEnv, analyticsEnv, clickhouseUrl, clickhouseWriter, externalClickhouse: externalClickhouse !== '',
-      publicPorts: { rtmp: rtmpPort, rtmps: rtmpsPort, api: apiPort, edge: edgePort, chat: chatPort }, srtPort, rtmpUrl, apiUrl,
+      publicPorts: { rtmp: rtmpPort, rtmps: rtmpsPort, api: apiPort, edge: edgePort, chat: chatPort, whip: whipPort }, srtPort, rtmpUrl, apiUrl,
       ...(persistent ? { preferIngestHttpPort: opts.ports?.ingestHttp ?? 8090 } : opts.ports?.ingestHttp ? { preferIngestHttpPort: opts.ports.ingestHttp } : {}),
     });
     const ready = plan.instances.map((spec) => waitForHttp(spec.healthUrl, spawnApp(spec), 90_000));
@@ -583,6 +590,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
     const info: StackInfo = {
       profile,
       rtmpUrl,
+      whipUrl: `http://${rtmpPublicHost(opts.rtmpHost)}:${plan.ingestWhipPorts[0]!}/whip/${demoChannelId}`,
       rtmpsUrl: rtmps ? `rtmps://${rtmpPublicHost(opts.rtmpHost)}:${rtmpsPort}/live` : null,
       rtmpsCertFile: rtmps?.certFile ?? null,
       srtUrl: `srt://${rtmpPublicHost(opts.rtmpHost)}:${plan.ingestSrtPorts[0]!}`,

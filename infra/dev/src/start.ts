@@ -58,7 +58,7 @@ try {
   stack = await startStack({
     logger, appLogger, persistent: true, profile,
     ...(process.env.RTMP_HOST ? { rtmpHost: process.env.RTMP_HOST } : {}),
-    ports: { rtmp: port('RTMP_PORT'), rtmps: port('RTMPS_PORT'), srt: port('SRT_PORT'), api: port('API_PORT'), edge: port('EDGE_PORT'), web: port('WEB_PORT') },
+    ports: { rtmp: port('RTMP_PORT'), rtmps: port('RTMPS_PORT'), srt: port('SRT_PORT'), api: port('API_PORT'), edge: port('EDGE_PORT'), web: port('WEB_PORT'), whip: port('WHIP_PORT') },
     ...(process.env.DATA_DIR ? { dataDir: process.env.DATA_DIR } : {}),
     ...(process.env.STACK_FILE ? { stackFile: process.env.STACK_FILE } : {}),
   });
@@ -75,6 +75,7 @@ const lines = [
   `    Server      ${i.rtmpUrl}`,
   `    Stream Key  ${i.demoStreamKey}`,
   ...(i.rtmpsUrl ? [`    or RTMPS    ${i.rtmpsUrl} (self-signed for localhost: ${i.rtmpsCertFile})`] : []),
+  `  or WHIP (OBS 30+): Service: WHIP, Server ${i.whipUrl}, Bearer Token: the stream key`,
   `  or: ffmpeg -re -i input.mp4 -c:v libx264 -preset veryfast -g 60 -c:a aac -f flv ${i.rtmpUrl}/${i.demoStreamKey}`,
   '  Publish over SRT (OBS: Server below, Stream Key empty; H.264 or HEVC, AAC):',
   `    Server      ${srtPublishUrl(i.srtUrl, i.demoStreamKey)}`,

@@ -201,3 +201,4 @@ export const CHROMIUM_ARGS: readonly string[] = [
 ];
 
 export { killNginx, nginxRtmpConfig, startNginxRtmp, type NginxRtmp } from './nginx-rtmp.js';
+export { publishWhip, type WhipPublish, type WhipPublishOptions } from './whip-client.js';

@@ -54,7 +54,7 @@ export interface PlanInput {
   readonly clickhouseWriter: { readonly username: string; readonly password: string };
   readonly externalClickhouse: boolean;
   /** Ports publishers, viewers and the web app use: the apps' own (single) or HAProxy's (cluster). */
-  readonly publicPorts: { readonly rtmp: number; readonly rtmps: number; readonly api: number; readonly edge: number; readonly chat: number };
+  readonly publicPorts: { readonly rtmp: number; readonly rtmps: number; readonly api: number; readonly edge: number; readonly chat: number; readonly whip: number };
   /** UDP port of the single ingest node's SRT listener (the cluster's nodes take free ones: HAProxy cannot proxy UDP). */
   readonly srtPort: number;
   /** The single ingest node's HTTP port when free (8090 for `npm start`), else any free port. */
@@ -74,6 +74,8 @@ export interface AppPlan {
   readonly ingestHttpUrls: string[];
   /** Each ingest node's SRT UDP port, in instance order (publishers reach a node directly). */
   readonly ingestSrtPorts: number[];
+  /** Each ingest node's WHIP port, in instance order (WHIP is not behind HAProxy: ICE goes to the node anyway). */
+  readonly ingestWhipPorts: number[];
   /** Each edge directly, by instance name. */
   readonly edgeUrls: Record<string, string>;
 }
@@ -97,13 +99,13 @@ export async function planApps(input: PlanInput): Promise<AppPlan> {
 
 async function planSingle(i: PlanInput): Promise<AppPlan> {
   const [ingestHttpPort, workerHttpPort, projectorHttpPort] = [await freePort(i.preferIngestHttpPort), await freePort(), await freePort()];
-  const { rtmp, rtmps, api, edge, chat } = i.publicPorts;
+  const { rtmp, rtmps, api, edge, chat, whip } = i.publicPorts;
   const ingestHttpUrl = loopback(ingestHttpPort);
   return {
     instances: [
       { instance: 'projector', app: 'projector', env: { HTTP_PORT: String(projectorHttpPort), ...i.analyticsEnv }, healthUrl: `${loopback(projectorHttpPort)}/healthz` },
       { instance: 'worker', app: 'worker', env: workerEnv(i, workerHttpPort, i.workRoot), healthUrl: `${loopback(workerHttpPort)}/healthz` },
-      { instance: 'ingest', app: 'ingest', env: ingestEnv(i, { rtmp, rtmps, http: ingestHttpPort, srt: i.srtPort }, i.rtmpHost ?? '127.0.0.1', `ingest-${rtmp}`), healthUrl: `${ingestHttpUrl}/healthz` },
+      { instance: 'ingest', app: 'ingest', env: ingestEnv(i, { rtmp, rtmps, http: ingestHttpPort, srt: i.srtPort, whip }, i.rtmpHost ?? '127.0.0.1', `ingest-${rtmp}`), healthUrl: `${ingestHttpUrl}/healthz` },
       { instance: 'edge', app: 'edge', env: edgeEnv(i, edge, i.behindProxy), healthUrl: `${loopback(edge)}/healthz` },
       { instance: 'api', app: 'api', env: apiEnv(i, api, { ...i.behindProxy, ...(i.mode === 'source' ? { TRUST_PROXY: 'loopback' } : {}) }), healthUrl: `${loopback(api)}/healthz` },
       { instance: 'chat', app: 'chat', env: chatEnv(i, chat, `chat-${chat}`, i.behindProxy), healthUrl: `${loopback(chat)}/healthz` },
@@ -111,6 +113,7 @@ async function planSingle(i: PlanInput): Promise<AppPlan> {
     front: null,
     ingestHttpUrls: [ingestHttpUrl],
     ingestSrtPorts: [i.srtPort],
+    ingestWhipPorts: [whip],
     edgeUrls: { edge: loopback(edge) },
   };
 }
@@ -130,7 +133,7 @@ async function planCluster(i: PlanInput): Promise<AppPlan> {
     instances.push({ instance: 'analytics-store', app: 'projector', env: { HTTP_PORT: String(storeHttp), PROJECTOR_PROJECTIONS: 'none', ...i.analyticsEnv }, healthUrl: `${loopback(storeHttp)}/healthz` });
   }
   const projectorStore: Record<string, string> = i.externalClickhouse ? {} : { CLICKHOUSE_URL: i.clickhouseUrl, CLICKHOUSE_USER: i.clickhouseWriter.username, CLICKHOUSE_PASSWORD: i.clickhouseWriter.password };
-  const ingestNodes: Array<{ name: string; rtmp: number; rtmps: number; http: number; srt: number }> = [];
+  const ingestNodes: Array<{ name: string; rtmp: number; rtmps: number; http: number; srt: number; whip: number }> = [];
   const edges: Record<string, string> = {};
   const backends: Record<'api' | 'edge' | 'chat', Array<{ name: string; port: number }>> = { api: [], edge: [], chat: [] };
   for (const name of instanceNames('projector', 'cluster')) {
@@ -142,10 +145,10 @@ async function planCluster(i: PlanInput): Promise<AppPlan> {
     instances.push({ instance: name, app: 'worker', env: workerEnv(i, http!, join(i.workRoot, name)), healthUrl: `${loopback(http!)}/healthz` });
   }
   for (const name of instanceNames('ingest', 'cluster')) {
-    const [rtmp, rtmps, http] = await ports(3);
+    const [rtmp, rtmps, http, whip] = await ports(4);
     const srt = await freeUdpPort();
-    ingestNodes.push({ name, rtmp: rtmp!, rtmps: rtmps!, http: http!, srt });
-    instances.push({ instance: name, app: 'ingest', env: { ...ingestEnv(i, { rtmp: rtmp!, rtmps: i.rtmps ? rtmps! : 0, http: http!, srt }, '127.0.0.1', name), RTMP_PROXY_PROTOCOL_FROM: HAPROXY_SOURCE_ADDRESS }, healthUrl: `${loopback(http!)}/healthz` });
+    ingestNodes.push({ name, rtmp: rtmp!, rtmps: rtmps!, http: http!, srt, whip: whip! });
+    instances.push({ instance: name, app: 'ingest', env: { ...ingestEnv(i, { rtmp: rtmp!, rtmps: i.rtmps ? rtmps! : 0, http: http!, srt, whip: whip! }, '127.0.0.1', name), RTMP_PROXY_PROTOCOL_FROM: HAPROXY_SOURCE_ADDRESS }, healthUrl: `${loopback(http!)}/healthz` });
   }
   // Every edge is a Content Steering pathway, named after its instance; each knows them all.
   for (const name of instanceNames('edge', 'cluster')) {
@@ -186,6 +189,7 @@ async function planCluster(i: PlanInput): Promise<AppPlan> {
     },
     ingestHttpUrls: ingestNodes.map((n) => loopback(n.http)),
     ingestSrtPorts: ingestNodes.map((n) => n.srt),
+    ingestWhipPorts: ingestNodes.map((n) => n.whip),
     edgeUrls: edges,
   };
 }
@@ -194,10 +198,12 @@ function workerEnv(i: PlanInput, httpPort: number, workDir: string): Record<stri
   return { HTTP_PORT: String(httpPort), WORK_DIR: workDir, RELAY_TOKEN: i.internalToken, CONTENT_KEY_SECRET: i.contentSecret };
 }
 
-function ingestEnv(i: PlanInput, ports: { rtmp: number; rtmps: number; http: number; srt: number }, rtmpHost: string, nodeId: string): Record<string, string> {
+function ingestEnv(i: PlanInput, ports: { rtmp: number; rtmps: number; http: number; srt: number; whip: number }, rtmpHost: string, nodeId: string): Record<string, string> {
   const httpUrl = loopback(ports.http);
   return {
     RTMP_PORT: String(ports.rtmp), RTMP_HOST: rtmpHost, HTTP_PORT: String(ports.http), HTTP_HOST: '127.0.0.1', SRT_PORT: String(ports.srt),
+    // WHIP binds where RTMP does; ICE also offers loopback, for publishers on this machine.
+    WHIP_PORT: String(ports.whip), WHIP_HOST: rtmpHost, WHIP_ICE_ADDRESSES: '127.0.0.1',
     RELAY_BASE_URL: httpUrl, INGEST_NODE_ID: nodeId, RESTREAM_KEY_SECRET: i.restreamSecret,
     ...(i.rtmps && ports.rtmps ? { RTMPS_PORT: String(ports.rtmps), RTMPS_TLS_CERT_FILE: i.rtmps.certFile, RTMPS_TLS_KEY_FILE: i.rtmps.keyFile } : {}),
   };

@@ -11,7 +11,7 @@ const base: PlanInput = {
   jwtKeys: 'k1:secret', contentSecret: 'c2VjcmV0', restreamSecret: 'cmVzdHJlYW0tc2VjcmV0', internalToken: 'tok', workRoot: '/data/work', behindProxy: {},
   apiClickhouseEnv: { CLICKHOUSE_URL: 'http://127.0.0.1:8123' }, analyticsEnv: { CHDB_PATH: '/data/chdb', CLICKHOUSE_HTTP_PORT: '8123' },
   clickhouseUrl: 'http://127.0.0.1:8123', clickhouseWriter: { username: 'writer', password: 'pw' }, externalClickhouse: false,
-  publicPorts: { rtmp: 11935, rtmps: 11936, api: 18080, edge: 18081, chat: 18082 }, srtPort: 19000, rtmpUrl: 'rtmp://127.0.0.1:11935/live', apiUrl: 'http://127.0.0.1:18080',
+  publicPorts: { rtmp: 11935, rtmps: 11936, api: 18080, edge: 18081, chat: 18082, whip: 18089 }, srtPort: 19000, rtmpUrl: 'rtmp://127.0.0.1:11935/live', apiUrl: 'http://127.0.0.1:18080',
 };
 
 describe('planApps', () => {
@@ -20,8 +20,9 @@ describe('planApps', () => {
     expect(plan.instances.map((i) => i.instance)).toEqual(['projector', 'worker', 'ingest', 'edge', 'api', 'chat']);
     expect(plan.front).toBeNull();
     const env = Object.fromEntries(plan.instances.map((i) => [i.instance, i.env]));
-    expect(env.ingest).toMatchObject({ RTMP_PORT: '11935', RTMPS_PORT: '11936', SRT_PORT: '19000', INGEST_NODE_ID: 'ingest-11935' });
+    expect(env.ingest).toMatchObject({ RTMP_PORT: '11935', RTMPS_PORT: '11936', SRT_PORT: '19000', INGEST_NODE_ID: 'ingest-11935', WHIP_PORT: '18089', WHIP_HOST: '127.0.0.1', WHIP_ICE_ADDRESSES: '127.0.0.1' });
     expect(plan.ingestSrtPorts).toEqual([19000]);
+    expect(plan.ingestWhipPorts).toEqual([18089]);
     expect(env.edge).toMatchObject({ EDGE_PORT: '18081' });
     expect(env.edge).not.toHaveProperty('EDGE_PATHWAY_ID');
     expect(env.api).toMatchObject({ API_PORT: '18080', TRUST_PROXY: 'loopback', INGEST_PUBLIC_URL: base.rtmpUrl });
@@ -43,6 +44,8 @@ describe('planApps', () => {
     }
     expect(env['worker-1']!.WORK_DIR).not.toBe(env['worker-2']!.WORK_DIR);
     expect(env['ingest-1']!.INGEST_NODE_ID).toBe('ingest-1');
+    // WHIP goes to each node directly (not behind HAProxy): its own port per node.
+    expect(plan.ingestWhipPorts).toEqual(['ingest-1', 'ingest-2'].map((n) => Number(env[n]!.WHIP_PORT)));
     // Every port is distinct and none is a public one (HAProxy has those).
     const ports = plan.instances.flatMap((i) => Object.entries(i.env).filter(([k]) => /_PORT$/.test(k)).map(([, v]) => Number(v)));
     expect(new Set(ports).size).toBe(ports.length);
