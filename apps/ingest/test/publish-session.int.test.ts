@@ -5,22 +5,20 @@
  * one-publisher-per-channel rule as RTMP, and the control listener kicks such a publish too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { startServices, type RunningServices } from '@live/dev';
 import { publishTestPattern, waitFor, type Publisher } from '@live/dev/testing';
-import { createDb, generateStreamKey, migrateToLatest, type Db } from '@live/db';
-import { appendEvent, connectMessaging, ensureEventStreams, type Messaging } from '@live/messaging';
+import { generateStreamKey, type Db } from '@live/db';
+import { appendEvent, type Messaging } from '@live/messaging';
 import { streamEvent, systemClock, type EventOf } from '@live/events';
-import { startIngestNode, type IngestNode } from '../src/node.js';
+import type { IngestNode } from '../src/node.js';
 import { createPublishSessions, type PublishSessions } from '../src/publish-session.js';
 import { startFlvRemux } from '../src/remux/ffmpeg-remux.js';
 import type { PublishRefusalCode } from '../src/rtmp/index.js';
 import { channelWithKey, streamEvents } from './helpers/channels.js';
-import { captureLogger } from './helpers/log.js';
+import { startTestNode, type TestNode } from './helpers/node.js';
 
-let services: RunningServices;
+let t: TestNode;
 let db: Db;
 let messaging: Messaging;
 let node: IngestNode;
@@ -30,16 +28,8 @@ const publishers = new Set<Publisher>();
 const aborts = new Set<AbortController>();
 
 beforeAll(async () => {
-  const silent = pino({ level: 'silent' });
-  services = await startServices({ logger: silent, name: 'ingest-publish-session-int', external: { temporalAddress: '127.0.0.1:1', temporalUiUrl: null } });
-  db = createDb(services.endpoints.databaseUrl, 4);
-  await migrateToLatest(db);
-  messaging = await connectMessaging(services.endpoints.natsUrl, 'ingest-publish-session-test');
-  await ensureEventStreams(messaging.jsm);
-  node = await startIngestNode({
-    db, messaging, logger: captureLogger().logger, nodeId: 'ingest-ps', rtmp: { port: 0, host: '127.0.0.1' }, http: { port: 0, host: '127.0.0.1' },
-    relayBaseUrl: 'http://127.0.0.1:1', relayToken: randomBytes(16).toString('hex'),
-  });
+  t = await startTestNode('publish-session');
+  ({ db, messaging, node } = t);
   sessions = createPublishSessions(node.gate);
 }, 120_000);
 
@@ -53,10 +43,7 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await node?.close();
-  await messaging?.close();
-  await db?.destroy();
-  await services?.stop();
+  await t?.stop();
 }, 60_000);
 
 /** ffmpeg writing 60 s of a 320x180 test pattern with AAC as MPEG-TS to stdout, as an SRT encoder sends it. */

@@ -41,11 +41,12 @@ function collect(stream: PassThrough): { data: () => Buffer; ended: Promise<void
 }
 
 describe('relay FLV output', () => {
-  it('sends header, onMetaData, sequence headers, the GOP from the latest key frame, then live tags, rebased to 0', async () => {
+  it('sends a later subscriber header, onMetaData, sequence headers, the GOP from the latest key frame, then live tags, rebased to 0', async () => {
     const { logger } = captureLogger();
     const relay = createRelay({ logger });
     const sink = relay.openPublish(info());
     for (const m of [metadata(), avcHeader(), aacHeader(), video(1000, true), audio(1010), video(1033, false)]) sink.write(m);
+    relay.subscribe(SESSION, new PassThrough().resume()); // the first subscriber (the transcoder) got the start
     for (const m of [video(2000, true), audio(1995), audio(2018), video(2033, false)]) sink.write(m); // new GOP at 2000
 
     const out = new PassThrough();
@@ -160,7 +161,7 @@ describe('relay FLV output', () => {
 });
 
 describe('GopCache', () => {
-  it('restarts at each key frame and ignores sequence headers and data', () => {
+  it('keeps the publish from its first key frame until told to keep the latest GOP, then restarts at each key frame; ignores sequence headers and data', () => {
     const gop = new GopCache();
     gop.push(audio(0)); // nothing before the first key frame
     gop.push(video(10, true));
@@ -169,11 +170,28 @@ describe('GopCache', () => {
     gop.push(metadata());
     expect(gop.snapshot().map((m) => m.timestamp)).toEqual([10, 12]);
     gop.push(video(20, true));
-    expect(gop.snapshot().map((m) => m.timestamp)).toEqual([20]);
+    expect(gop.snapshot().map((m) => m.timestamp)).toEqual([10, 12, 20]);
+    gop.keepLatestOnly();
+    gop.push(audio(22));
+    expect(gop.snapshot().map((m) => m.timestamp)).toEqual([10, 12, 20, 22]);
+    gop.push(video(30, true));
+    expect(gop.snapshot().map((m) => m.timestamp)).toEqual([30]);
+  });
+
+  it('drops the kept start down to the current GOP when it outgrows the bound', () => {
+    const gop = new GopCache(100);
+    gop.push(video(0, true, 40));
+    gop.push(video(33, false, 40));
+    gop.push(video(66, true, 10));
+    gop.push(video(99, false, 20)); // 110 bytes: the start goes
+    expect(gop.snapshot().map((m) => m.timestamp)).toEqual([66, 99]);
+    gop.push(video(132, true, 5)); // and from then on only the latest GOP
+    expect(gop.snapshot().map((m) => m.timestamp)).toEqual([132]);
   });
 
   it('empties when a GOP outgrows its bound and resumes at the next key frame', () => {
     const gop = new GopCache(100);
+    gop.keepLatestOnly();
     gop.push(video(0, true, 10));
     gop.push(video(33, false, 200));
     expect(gop.snapshot()).toEqual([]);
@@ -181,6 +199,27 @@ describe('GopCache', () => {
     expect(gop.snapshot()).toEqual([]);
     gop.push(video(99, true, 1));
     expect(gop.snapshot().map((m) => m.timestamp)).toEqual([99]);
+  });
+});
+
+describe('relay start of a publish', () => {
+  it('gives the first subscriber the publish from its start, later ones the current GOP', async () => {
+    const { logger } = captureLogger();
+    const relay = createRelay({ logger });
+    const sink = relay.openPublish(info());
+    for (const [t, key] of [[0, true], [33, false], [2000, true], [2033, false]] as const) sink.write(video(t, key));
+    const first = new PassThrough();
+    const firstGot = collect(first);
+    relay.subscribe(SESSION, first);
+    sink.write(video(4000, true));
+    const second = new PassThrough();
+    const secondGot = collect(second);
+    relay.subscribe(SESSION, second);
+    sink.end('unpublished');
+    await Promise.all([firstGot.ended, secondGot.ended]);
+    const times = (b: Buffer) => readFlv(b).tags.filter((t) => t.type === FlvTagType.Video).map((t) => t.timestamp);
+    expect(times(firstGot.data())).toEqual([0, 33, 2000, 2033, 4000]);
+    expect(times(secondGot.data())).toEqual([0]); // rebased: its first tag is the 4000 ms key frame
   });
 });
 

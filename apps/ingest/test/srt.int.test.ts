@@ -9,35 +9,26 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import pino from 'pino';
-import { startServices, type RunningServices } from '@live/dev';
 import { waitFor } from '@live/dev/testing';
-import { createDb, generateStreamKey, hashStreamKey, migrateToLatest, type Db } from '@live/db';
-import { appendEvent, connectMessaging, ensureEventStreams, type Messaging } from '@live/messaging';
+import { generateStreamKey, hashStreamKey, type Db } from '@live/db';
+import { appendEvent, type Messaging } from '@live/messaging';
 import { channelSubject, domainEvent, systemClock, type DomainEvent, type EventOf } from '@live/events';
-import { startIngestNode, type IngestNode } from '../src/node.js';
+import type { IngestNode } from '../src/node.js';
 import { channelWithKey, streamEvents } from './helpers/channels.js';
-import { captureLogger } from './helpers/log.js';
+import { startTestNode, type TestNode } from './helpers/node.js';
 
 const PASSPHRASE = 'correct-horse-battery';
-let services: RunningServices;
+let t: TestNode;
 let db: Db;
 let messaging: Messaging;
 let node: IngestNode;
 const children = new Set<ChildProcess>();
 
 beforeAll(async () => {
-  const silent = pino({ level: 'silent' });
-  services = await startServices({ logger: silent, name: 'ingest-srt-int', external: { temporalAddress: '127.0.0.1:1', temporalUiUrl: null } });
-  db = createDb(services.endpoints.databaseUrl, 4);
-  await migrateToLatest(db);
-  messaging = await connectMessaging(services.endpoints.natsUrl, 'ingest-srt-test');
-  await ensureEventStreams(messaging.jsm);
-  node = await startIngestNode({
-    db, messaging, logger: captureLogger().logger, nodeId: 'ingest-srt', rtmp: { port: 0, host: '127.0.0.1' }, http: { port: 0, host: '127.0.0.1' },
-    relayBaseUrl: 'http://127.0.0.1:1', relayToken: randomBytes(16).toString('hex'),
+  t = await startTestNode('srt', {
     srt: { port: 0, host: '127.0.0.1', latencyMs: 120, passphrase: PASSPHRASE, limits: { idleTimeoutMs: 3000, maxProbeBytes: 64 * 1024 } },
   });
+  ({ db, messaging, node } = t);
 }, 120_000);
 
 afterEach(() => {
@@ -46,10 +37,7 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await node?.close();
-  await messaging?.close();
-  await db?.destroy();
-  await services?.stop();
+  await t?.stop();
 }, 60_000);
 
 const waitEvent = <T extends DomainEvent['type']>(channelId: string, type: T) =>

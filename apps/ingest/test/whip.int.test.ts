@@ -6,35 +6,24 @@
  * channel's URL, a session that never sends media) closes only that session, the node taking the
  * next publish.
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import pino from 'pino';
-import { startServices, type RunningServices } from '@live/dev';
 import { publishWhip, waitFor, type WhipPublish } from '@live/dev/testing';
-import { createDb, ensureChannelWithKey, generateStreamKey, migrateToLatest, type Db } from '@live/db';
-import { appendEvent, connectMessaging, ensureEventStreams, readEvents, type Messaging } from '@live/messaging';
-import { EVENTS_STREAM, streamEvent, streamSubject, systemClock, type DomainEvent, type EventOf } from '@live/events';
-import { startIngestNode, type IngestNode } from '../src/node.js';
-import { captureLogger } from './helpers/log.js';
+import { generateStreamKey, type Db } from '@live/db';
+import { appendEvent, type Messaging } from '@live/messaging';
+import { streamEvent, systemClock, type EventOf } from '@live/events';
+import type { IngestNode } from '../src/node.js';
+import { channelWithKey as channelOf, streamEvents as eventsOf } from './helpers/channels.js';
+import { startTestNode, type TestNode } from './helpers/node.js';
 
-let services: RunningServices;
+let t: TestNode;
 let db: Db;
 let messaging: Messaging;
 let node: IngestNode;
 const publishes = new Set<WhipPublish>();
 
 beforeAll(async () => {
-  const silent = pino({ level: 'silent' });
-  services = await startServices({ logger: silent, name: 'ingest-whip-int', external: { temporalAddress: '127.0.0.1:1', temporalUiUrl: null } });
-  db = createDb(services.endpoints.databaseUrl, 4);
-  await migrateToLatest(db);
-  messaging = await connectMessaging(services.endpoints.natsUrl, 'ingest-whip-test');
-  await ensureEventStreams(messaging.jsm);
-  node = await startIngestNode({
-    db, messaging, logger: captureLogger().logger, nodeId: 'ingest-whip', rtmp: { port: 0, host: '127.0.0.1' }, http: { port: 0, host: '127.0.0.1' },
-    relayBaseUrl: 'http://127.0.0.1:1', relayToken: randomBytes(16).toString('hex'),
-    whip: { port: 0, host: '127.0.0.1', ice: { hostAddresses: ['127.0.0.1'] }, limits: { mediaTimeoutMs: 3000 } },
-  });
+  t = await startTestNode('whip', { whip: { port: 0, host: '127.0.0.1', ice: { hostAddresses: ['127.0.0.1'] }, limits: { mediaTimeoutMs: 3000 } } });
+  ({ db, messaging, node } = t);
 }, 120_000);
 
 afterEach(async () => {
@@ -43,23 +32,13 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await node?.close();
-  await messaging?.close();
-  await db?.destroy();
-  await services?.stop();
+  await t?.stop();
 }, 60_000);
 
 const endpoint = (channel: string) => `http://127.0.0.1:${node.whipAddress!.port}/whip/${channel}`;
 
-async function channelWithKey(slug: string): Promise<{ channelId: string; key: string }> {
-  const key = generateStreamKey();
-  const channelId = await ensureChannelWithKey(db, { slug, displayName: slug, title: '' }, key);
-  return { channelId, key };
-}
-
-async function streamEvents(channelId: string): Promise<DomainEvent[]> {
-  return (await readEvents(messaging.js, EVENTS_STREAM, streamSubject(channelId))).map((e) => e.event);
-}
+const channelWithKey = (slug: string) => channelOf(db, slug);
+const streamEvents = (channelId: string) => eventsOf(messaging, channelId);
 
 async function publish(channel: string, key: string, o: Parameters<typeof publishWhip>[2]): Promise<WhipPublish> {
   const p = await publishWhip(endpoint(channel), key, o);

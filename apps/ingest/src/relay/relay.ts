@@ -160,6 +160,8 @@ class RelaySession implements MediaSink {
 
   subscribe(out: Writable): RelaySubscription {
     const gop = this.gop.snapshot();
+    // The first subscriber (the transcoder making the recording) got the publish from its start.
+    this.gop.keepLatestOnly();
     const sub: Subscriber = new Subscriber(out, gop.length === 0 && this.hasVideo, this.opts.maxSubscriberBufferBytes, (buffered) => {
       this.subscribers.delete(sub);
       this.logger.warn({ sessionId: this.info.sessionId, channelId: this.info.channelId, reason: 'slow subscriber', buffered }, 'relay subscriber disconnected');
