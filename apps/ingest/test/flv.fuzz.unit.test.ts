@@ -99,26 +99,50 @@ function toMessage(s: Shape, i: number): MediaMessage {
 }
 
 describe('GopCache (fuzz)', () => {
-  it('holds exactly the media since the latest key frame, within its byte bound, or nothing after an overflow', () => {
+  it('holds the media since the first key frame until keepLatestOnly, then since the latest key frame, within its byte bound, or nothing after an overflow', () => {
     fc.assert(
-      fc.property(fc.array(msgShape, { maxLength: 60 }), fc.integer({ min: 1, max: 600 }), (shapes, maxBytes) => {
+      fc.property(fc.array(msgShape, { maxLength: 60 }), fc.integer({ min: 1, max: 600 }), fc.integer({ min: -1, max: 60 }), (shapes, maxBytes, latestFrom) => {
         const cache = new GopCache(maxBytes);
         // reference model
         let model: MediaMessage[] = [];
+        let gopStart = 0;
         let overflowed = false;
+        let fromStart = true;
+        const sum = () => model.reduce((n, x) => n + x.payload.length, 0);
+        const bound = () => {
+          if (sum() <= maxBytes) return;
+          if (fromStart && gopStart > 0) {
+            fromStart = false;
+            model = model.slice(gopStart);
+            gopStart = 0;
+            if (sum() <= maxBytes || model.length === 1) return;
+          }
+          fromStart = false;
+          model = [];
+          gopStart = 0;
+          overflowed = true;
+        };
         shapes.forEach((s, i) => {
+          if (i === latestFrom) {
+            cache.keepLatestOnly();
+            fromStart = false;
+          }
           const m = toMessage(s, i);
           cache.push(m);
           if (m.kind === 'data' || m.sequenceHeader) return;
           if (m.kind === 'video' && m.keyframe) {
-            model = [m];
-            overflowed = false;
+            if (fromStart && model.length > 0 && !overflowed) {
+              gopStart = model.length;
+              model.push(m);
+              bound();
+            } else {
+              model = [m];
+              gopStart = 0;
+              overflowed = false;
+            }
           } else if (model.length > 0 && !overflowed) {
             model.push(m);
-            if (model.reduce((n, x) => n + x.payload.length, 0) > maxBytes) {
-              model = [];
-              overflowed = true;
-            }
+            bound();
           }
           const snap = cache.snapshot();
           ok(snap.length === model.length && snap.every((x, k) => x === model[k]), `snapshot after message ${i}`);

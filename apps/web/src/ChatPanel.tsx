@@ -271,7 +271,7 @@ function MessageList(props: { state: ChatState; me: ChatIdentity | null; signedI
 
   return (
     <div className="chat-list-wrap">
-      <ol className="chat-list" ref={listRef} onScroll={onScroll} data-testid="chat-list" data-lines={count} role="log" aria-label="Chat messages">
+      <ol className="chat-list" ref={listRef} onScroll={onScroll} data-testid="chat-list" data-lines={count} aria-live="polite" aria-relevant="additions" aria-label="Chat messages">
         {state.entries.length === 0 && (
           <li className="chat-empty muted">{state.connection === 'open' ? 'No messages yet. Say hello!' : 'Loading chat…'}</li>
         )}

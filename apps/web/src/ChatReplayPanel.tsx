@@ -87,7 +87,7 @@ export function ChatReplayPanel({ sessionId, startedAt, endedAt, videoRef }: { s
         {timeline && <span className="muted">{timeline.length === 0 ? 'No messages' : `${played} of ${timeline.length}`}</span>}
       </header>
       {error !== null && <p className="muted" role="status">Chat replay unavailable: {error}</p>}
-      <ol className="chat-list" ref={listRef} role="log" aria-label="Chat messages at this point of the recording">
+      <ol className="chat-list" ref={listRef} aria-label="Chat messages at this point of the recording">
         {timeline === null && error === null && <li className="chat-empty muted">Loading chat…</li>}
         {timeline !== null && played === 0 && <li className="chat-empty muted">{timeline.length === 0 ? 'Nobody chatted during this broadcast.' : 'Messages appear as the recording plays.'}</li>}
         {shown.map((l) => (

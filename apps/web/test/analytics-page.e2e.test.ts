@@ -13,10 +13,9 @@
  * Set WEB_SCREENSHOT_DIR=/some/dir to save screenshots at 1280×800 and 390×844.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import AxeBuilder from '@axe-core/playwright';
 import type { Browser, Page } from 'playwright-core';
 import { publishTestPattern, startTestStack, waitFor, type Publisher, type TestStack } from '@live/dev/testing';
-import { launchBrowser, saveScreenshot as snap } from './browser.js';
+import { launchBrowser, saveScreenshot as snap, seriousViolations } from './browser.js';
 
 const STREAMER = 'chart_streamer';
 const PASSWORD = `pw-${STREAMER}-2025`;
@@ -35,14 +34,6 @@ afterAll(async () => {
   await publisher?.done;
   await t?.stop();
 }, 90_000);
-
-/** axe-core's serious and critical violations on the page as it is now (rule id, impact, first targets). */
-async function seriousViolations(page: Page): Promise<string[]> {
-  const { violations } = await new AxeBuilder({ page }).analyze();
-  return violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
-}
 
 type PlayerWindow = Window & { __player?: { video: HTMLVideoElement }; __firstTime?: number };
 

@@ -4,6 +4,7 @@
  * player page through `window.__player` (see src/usePlayer.ts).
  */
 import { join } from 'node:path';
+import AxeBuilder from '@axe-core/playwright';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS } from '@live/dev/testing';
 import type { PlayerHandle } from '../src/usePlayer';
@@ -18,6 +19,17 @@ export async function launchBrowser(): Promise<Browser> {
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: [...CHROMIUM_ARGS],
   });
+}
+
+/**
+ * axe-core's serious and critical violations on the page as it is now (WCAG 2.x rules as axe
+ * runs them by default), as `rule (impact): first targets` lines; [] when there are none.
+ */
+export async function seriousViolations(page: Page): Promise<string[]> {
+  const { violations } = await new AxeBuilder({ page }).analyze();
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
 }
 
 /** Saves a full-page screenshot as `<WEB_SCREENSHOT_DIR>/<name>.png` when that variable is set; does nothing otherwise. */

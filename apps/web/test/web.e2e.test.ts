@@ -21,7 +21,7 @@ import { channelSubject, chatSubject, domainEvent, systemClock, type DomainEvent
 import { appendChatMessage, appendEvent } from '@live/messaging';
 import { publishTestPattern, startTestStack, waitFor, type Publisher, type TestStack } from '@live/dev/testing';
 import type { StreamsResponse } from '../src/api';
-import { launchBrowser, measurePlayback } from './browser';
+import { launchBrowser, measurePlayback, saveScreenshot, seriousViolations } from './browser';
 
 /** Markup in a title must show up as text. */
 const TITLE = 'Test <b>pattern</b>';
@@ -218,6 +218,29 @@ describe('web app on the embedded stack', () => {
     if (process.env.WEB_CHANNEL_SCREENSHOT) await page.screenshot({ path: process.env.WEB_CHANNEL_SCREENSHOT, fullPage: true });
     await page.close();
   }, 120_000);
+
+  it('has no serious or critical accessibility violations (axe-core) on the home, channel, live, recording and search pages, on a desktop and a phone', async () => {
+    const { info } = t.stack;
+    const pages: Array<[string, string, string]> = [
+      ['home', `${info.webUrl}/`, '[data-testid=stream-item]'],
+      ['channel', `${info.webUrl}/${info.demoChannelId}`, '[data-testid=channel-recordings]'],
+      ['live', info.demoWatchUrl, '[data-testid=chat-panel]'],
+      ['recording', `${info.webUrl}/watch/vod/${vodSessionId}`, '[data-testid=chat-replay]'],
+      ['search', `${info.webUrl}/search?q=demo`, 'main'],
+    ];
+    for (const viewport of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
+      // axe-core/playwright runs in a page of a context the test made (browser.newContext).
+      const context = await browser.newContext({ viewport });
+      const page = await context.newPage();
+      for (const [name, url, ready] of pages) {
+        await page.goto(url);
+        await page.locator(ready).first().waitFor({ timeout: 30_000 });
+        expect(await seriousViolations(page), `${name} at ${viewport.width}x${viewport.height}`).toEqual([]);
+        await saveScreenshot(page, `${name}-${viewport.width}`);
+      }
+      await context.close();
+    }
+  }, 180_000);
 
   it('a title edited during a broadcast renames that broadcast only: the earlier recording keeps its title', async () => {
     const { info } = t.stack;

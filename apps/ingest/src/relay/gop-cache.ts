@@ -57,7 +57,8 @@ export class GopCache {
       this.messages = this.messages.slice(this.gopStart);
       this.gopStart = 0;
       this.bytes = this.messages.reduce((n, m) => n + m.payload.length, 0);
-      if (this.bytes <= this.maxBytes) return;
+      // A lone key frame stays, whatever its size: it is what a subscriber needs first.
+      if (this.bytes <= this.maxBytes || this.messages.length === 1) return;
     }
     this.fromStart = false;
     this.messages = [];
