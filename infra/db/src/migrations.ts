@@ -363,7 +363,7 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.dropTable('restream_destinations').ifExists().execute();
     },
   },
-  '0011_recording_retention': {
+  '0010_recording_retention': {
     // A channel's recording retention (RecordingRetentionSet, events/src/recordings.ts): whole
     // days after a recording ends before the retention workflow deletes it; null keeps it forever.
     async up(db: Kysely<any>) {
@@ -373,7 +373,7 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('channels').dropColumn('recording_retention_days').execute();
     },
   },
-  '0013_channel_description': {
+  '0011_channel_description': {
     // The channel's "about" text (ChannelMetadataUpdated.description), shown on its page.
     async up(db: Kysely<any>) {
       await db.schema.alterTable('channels').addColumn('description', 'text', (c) => c.notNull().defaultTo('')).execute();

@@ -26,7 +26,7 @@ afterAll(async () => {
 
 describe('db', () => {
   it('migrates once; a second run applies nothing', async () => {
-    expect(await migrateToLatest(db)).toEqual(['0001_channels_keys_sessions', '0002_accounts_channels_follows', '0003_search_index_pending_lists', '0004_chat', '0005_playback_policy', '0006_playback_policy_version', '0007_webhooks', '0008_session_metadata', '0009_restream_destinations']);
+    expect(await migrateToLatest(db)).toEqual(['0001_channels_keys_sessions', '0002_accounts_channels_follows', '0003_search_index_pending_lists', '0004_chat', '0005_playback_policy', '0006_playback_policy_version', '0007_webhooks', '0008_session_metadata', '0009_restream_destinations', '0010_recording_retention', '0011_channel_description']);
     expect(await migrateToLatest(db)).toEqual([]);
   });
 
