@@ -130,7 +130,7 @@ export function StreamKeySettings({ channelId, streamKey, onRotated }: { channel
           ) : (
             <code data-testid="stream-key-masked">{streamKey.maskedKey}</code>
           )}
-          <ConfirmButton label="Rotate key" ariaLabel="Rotate stream key" title="Rotate the stream key?" confirmLabel="Rotate key" tone="danger" testId="rotate-key" onConfirm={rotate}>
+          <ConfirmButton label="Rotate stream key" ariaLabel="Rotate stream key" title="Rotate the stream key?" confirmLabel="Rotate key" tone="danger" testId="rotate-key" onConfirm={rotate}>
             <p>A new key replaces this one at once. Anyone streaming with the old key, you included, is disconnected: put the new key into your encoder.</p>
           </ConfirmButton>
           <p className="hint" role="note">

@@ -66,7 +66,7 @@ it('shows the owner the broadcast\'s viewers, watch time, TTFF, rebuffering, ren
   await owner.getByTestId('account-name').waitFor({ timeout: 10_000 });
   await owner.getByRole('link', { name: 'Dashboard' }).click();
   await owner.getByTestId('create-channel').click();
-  await owner.getByTestId('go-live').waitFor({ timeout: 10_000 });
+  await owner.getByTestId('save-stream-info').waitFor({ timeout: 10_000 });
 
   // Before any broadcast: the header's link opens the last 7 days, with the empty state.
   await owner.getByRole('navigation', { name: 'Account' }).getByRole('link', { name: 'Analytics', exact: true }).click();
@@ -80,7 +80,8 @@ it('shows the owner the broadcast\'s viewers, watch time, TTFF, rebuffering, ren
   await owner.getByRole('link', { name: 'Back to the dashboard' }).click();
 
   await owner.getByLabel('Title').fill('Charts test');
-  await owner.getByTestId('go-live').click();
+  await owner.getByTestId('save-stream-info').click();
+  await owner.getByRole('button', { name: 'Reveal stream key' }).click();
   const streamKey = ((await owner.getByTestId('stream-key').textContent()) ?? '').trim();
   expect(streamKey).not.toBe('');
   // The dashboard (with its OBS settings shown) passes axe too.

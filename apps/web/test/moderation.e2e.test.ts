@@ -64,7 +64,7 @@ it('bans a viewer who chatted: gone from everyone\'s history, listed with Unban 
   await signUp(streamer, STREAMER);
   await streamer.goto(dashboardUrl);
   await streamer.getByTestId('create-channel').click();
-  await streamer.getByTestId('go-live').waitFor({ timeout: 10_000 });
+  await streamer.getByTestId('save-stream-info').waitFor({ timeout: 10_000 });
   await openChat(streamer, watchUrl);
   await streamer.getByTestId('chat-mod-controls').waitFor({ timeout: 10_000 });
   await send(streamer, 'Welcome to the stream');
