@@ -4,6 +4,7 @@
  * recording starts with the publish; a reconnect gap is not subtracted). Lines before the start
  * or after the end are left out.
  */
+import { clockDuration } from './format';
 
 /** A chat line as `GET /api/streams/{id}/chat` returns it (the fields the replay reads). */
 export interface ReplaySource {
@@ -51,11 +52,7 @@ export function playedCount(timeline: readonly ReplayLine[], seconds: number): n
   return lo;
 }
 
-/** "1:02:03" / "4:05": a position in the recording. */
+/** "1:02:03" / "4:05": a position in the recording, whole seconds played (never rounded up). */
 export function replayClock(seconds: number): string {
-  const total = Math.max(0, Math.floor(seconds));
-  const h = Math.floor(total / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = String(total % 60).padStart(2, '0');
-  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
+  return clockDuration(Math.max(0, Math.floor(seconds)));
 }
