@@ -30,6 +30,8 @@ export interface ApiConfig {
   readonly ingestUrl: string;
   /** Prefix of playback URLs (the edge's public base URL); '' = same-origin paths. */
   readonly edgeBaseUrl: string;
+  /** Base of WHEP playback URLs (`<base>/<channelId>`, the ingest's WHIP listener), e.g. `https://live.example.com/whep`; '' = no WHEP. */
+  readonly whepBaseUrl: string;
   /** Usernames that become admins when they register (bootstrap of the first admin). */
   readonly adminUsernames: readonly string[];
   /** How long a command waits for the read models to include its events, ms (default 5000). */
@@ -81,6 +83,7 @@ export const DEFAULT_API_CONFIG: Omit<ApiConfig, 'jwtKeys'> = {
   streamKeyTtlDays: 30,
   ingestUrl: 'rtmp://127.0.0.1:1935/live',
   edgeBaseUrl: '',
+  whepBaseUrl: '',
   adminUsernames: [],
   projectionTimeoutMs: 5000,
   loginPairFreeFailures: 5,

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
-import { channelPlaybackPolicy, currentLiveSession, sessionChannelId, type Db } from '@live/db';
+import { channelPlaybackPolicy, currentLiveSession, playbackTokenRequired, sessionChannelId, type Db } from '@live/db';
 import {
   deriveContentKey, PLAYBACK_TOKEN_ERRORS, PlaybackTokenError, playbackKeyRing, verifyPlaybackToken,
   type JwtKey, type PlaybackKeyRing, type PlaybackTokenErrorCode,
@@ -503,7 +503,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     cold, ttlMs: () => policyMs,
     load: async (channelId) => {
       const p = await channelPlaybackPolicy(opts.db, channelId);
-      return p ? { channelId, tokenRequired: p.visibility !== 'public' || p.encryption.enabled, version: p.version } : null;
+      return p ? { channelId, tokenRequired: playbackTokenRequired(p), version: p.version } : null;
     },
   });
   // A session never changes channel: a known mapping is kept longer than an unknown one.

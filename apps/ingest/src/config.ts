@@ -16,6 +16,7 @@ import {
 import { DEFAULT_HANDOVER_TIMEOUT_MS, DEFAULT_RECONNECT_WINDOW_SECONDS } from './reconnect.js';
 import { srtSettings, srtOptionsOf, type SrtProcessOptions } from './srt/config.js';
 import { deriveWhipConfig, whipSettings } from './whip/config.js';
+import { deriveWhepConfig, whepSettings } from './whep/config.js';
 
 /** Environment variables of `apps/ingest` (keys are the variable names). */
 export const ingestConfigSchema = Type.Object({
@@ -40,6 +41,7 @@ export const ingestConfigSchema = Type.Object({
   INGEST_NODE_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,100}$', patternText: 'letters, digits, `_` or `-`', description: 'This node\'s id in StreamPublishStarted and logs.', defaultText: '`ingest-<hostname>`' })),
   ...srtSettings,
   ...whipSettings,
+  ...whepSettings,
   ...restreamSettings,
   ...databaseSettings,
   ...natsSettings,
@@ -68,6 +70,8 @@ export interface IngestProcessConfig {
   readonly srt: SrtProcessOptions | undefined;
   /** The WHIP endpoint (`WHIP_*` settings). */
   readonly whip: ReturnType<typeof deriveWhipConfig>;
+  /** WHEP playback on the WHIP listener (`WHEP_*`, `PLAYBACK_KEYS`); undefined when turned off. */
+  readonly whep: ReturnType<typeof deriveWhepConfig>;
 }
 
 /**
@@ -85,6 +89,7 @@ export function deriveIngestConfig(s: IngestSettings): IngestProcessConfig {
     reconnectWindowMs: Math.round(s.INGEST_RECONNECT_WINDOW_SECONDS * 1000),
     srt: srtOptionsOf(s),
     whip: checkSettings('WHIP_ICE_PORT_MIN', () => deriveWhipConfig(s)),
+    whep: deriveWhepConfig(s),
     restreamSealing: s.RESTREAM_KEY_SECRET ? parseSetting('RESTREAM_KEY_SECRET', s.RESTREAM_KEY_SECRET, restreamSealingKey) : undefined,
     rtmpLimits: {
       maxConnections: s.RTMP_MAX_CONNECTIONS,

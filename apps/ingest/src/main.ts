@@ -33,6 +33,7 @@ const node = await startIngestNode({
   ...(c.restreamSealing ? { restreamSealing: c.restreamSealing } : {}),
   ...(c.srt ? { srt: c.srt } : {}),
   whip: c.whip,
+  ...(c.whep ? { whep: c.whep } : {}),
 });
 handleShutdown(logger, [
   { name: 'ingest node', run: () => node.close() },

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
 import type { SealingKey } from '@live/auth/sealed';
+import type { JwtKey } from '@live/auth';
 import type { Db } from '@live/db';
 import { createLeaseStore, type Messaging } from '@live/messaging';
 import { applyTlsReloads, compileProxyTrust, watchTlsFiles, type TlsFilesWatcher } from '@live/runtime';
@@ -16,6 +17,7 @@ import { createPublishGate, type PublishGate } from './publish-gate.js';
 import { createPublishSessions } from './publish-session.js';
 import { startSrtListener, type SrtListener, type SrtListenerOptions } from './srt/listener.js';
 import { startWhipServer, type WhipIceOptions, type WhipLimits, type WhipServer } from './whip/index.js';
+import { createWhepEndpoint, type WhepLimits } from './whep/endpoint.js';
 
 
 /** Dependencies and settings of {@link startIngestNode}. */
@@ -74,6 +76,11 @@ export interface IngestNodeOptions {
   readonly srt?: Pick<SrtListenerOptions, 'port' | 'host' | 'latencyMs' | 'passphrase' | 'limits'>;
   /** Optional public WHIP listener (RFC 9725, `POST /whip/<channel>`; see `whip/server.ts`). */
   readonly whip?: { port: number; host: string; ice?: WhipIceOptions; limits?: Partial<WhipLimits> };
+  /**
+   * WHEP playback on the WHIP listener (`POST /whep/<channel>`; `whep/endpoint.ts`), with the
+   * playback-token key ring (`PLAYBACK_KEYS`, else `JWT_KEYS`: the API's); needs `whip`.
+   */
+  readonly whep?: { playbackKeys?: readonly JwtKey[]; limits?: Partial<WhepLimits> };
 }
 
 /** Settings of the RTMPS listener (see {@link IngestNodeOptions.rtmps}). */
@@ -254,7 +261,10 @@ export async function startIngestNode(opts: IngestNodeOptions): Promise<IngestNo
       if (tlsFiles.current() !== initial) listener.setSecureContext(tlsFiles.current());
       rtmpsAddress = listener.address;
     }
-    if (opts.whip) whip = await startWhipServer({ ...opts.whip, gate, db: opts.db, registry, logger: logger.child({ component: 'whip' }) });
+    if (opts.whip) {
+      const whep = opts.whep ? createWhepEndpoint({ ...opts.whep, relay, db: opts.db, registry, ice: opts.whip.ice ?? {}, logger: logger.child({ component: 'whep' }) }) : undefined;
+      whip = await startWhipServer({ ...opts.whip, gate, db: opts.db, registry, logger: logger.child({ component: 'whip' }), ...(whep ? { whep } : {}) });
+    }
   } catch (err) {
     await srt?.close();
     await control.close();

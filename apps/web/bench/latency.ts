@@ -1,6 +1,7 @@
 /**
- * bench/latency (issue 5): glass-to-glass latency of live playback in headless Chromium, regular
- * HLS and LL-HLS side by side in one run.
+ * bench/latency (issues 5, 13, 17): glass-to-glass latency of live playback in headless Chromium:
+ * regular HLS, LL-HLS with the player page's hls.js config, LL-HLS with a stock hls.js (only
+ * `lowLatencyMode: true`), and WebRTC (WHEP) side by side in one run, from one publisher.
  *
  * The publisher (ffmpeg, lavfi test pattern, `-re`, x264 `ultrafast`, 2 s GOP, over RTMP to the
  * embedded stack's demo channel, like `publishTestPattern`) burns its wall clock into every
@@ -17,7 +18,11 @@
  * - `LL-HLS`: `{ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 }`, the config of
  *   src/usePlayer.ts (parts, blocking playlist reloads, PART-HOLD-BACK, catch-up);
  * - `HLS`: `{ lowLatencyMode: false, liveSyncDurationCount: 3 }`, standard hls.js live playback
- *   of the same playlists (segments only, 3 target durations behind the live edge).
+ *   of the same playlists (segments only, 3 target durations behind the live edge);
+ * - `stock`: `{ lowLatencyMode: true }`, what a player we do not configure gets from what the
+ *   playlists advertise (PART-HOLD-BACK, hints), pinned to the same rendition;
+ * - `WHEP`: the page's own WHEP client (recvonly offer POSTed to the stack's `whepUrl`), the
+ *   source rendition (720p) forwarded by the ingest without re-encoding.
  * Every 100 ms the page draws each playing video into a canvas, decodes the cells and records
  * `Date.now() - capturedAt` (same machine, same clock). A run is a fresh page: wait for both
  * players to play, `WARMUP` s to settle, then `SECONDS` of samples. The publisher runs for the
@@ -56,15 +61,14 @@ const LEVEL = envNum('LEVEL', 480);
 const FPS = 30;
 const PART_FRAMES = 15; // the worker's parts: partFramesFor(30) = 15 frames = 0.5 s
 const SEGMENT_FRAMES = 60; // 2 s GOP
-const TARGET_LL_P50_MS = 2500;
+/** Goals (issue 17, issue 13): LL-HLS p50 with the player page's config, with a stock hls.js, WHEP p50; ms. */
+const GOALS = { ll: 1500, stock: 2000, whep: 500 } as const;
 /**
  * Extra players on the same page (env `VARIANTS`, comma-separated; default none):
- * `nocatchup`: LL-HLS without `maxLiveSyncPlaybackRate` (hls.js never speeds up to reach its target latency);
  * `countOverride`: LL-HLS with a user-set `liveSyncDurationCount: 3`, which overrides PART-HOLD-BACK
  *   (the player's config before it was fixed: about 9 s).
  */
 const VARIANT_CONFIGS: Record<string, { label: string; config: Record<string, unknown> }> = {
-  nocatchup: { label: 'LL-HLS, no catch-up', config: { lowLatencyMode: true } },
   countOverride: { label: 'LL-HLS + liveSyncDurationCount 3', config: { lowLatencyMode: true, liveSyncDurationCount: 3 } },
 };
 const VARIANTS = (process.env.VARIANTS ?? '').split(',').map((v) => v.trim()).filter((v) => v !== '');
@@ -163,10 +167,12 @@ async function segmentCaptureTimes(init: string, segment: string, tmp: string): 
 }
 
 /** The page: two players, the canvas decoder, and the sample/loads records (`window.__bench`). */
-function pageHtml(src: string, base: number, level: number): string {
+function pageHtml(src: string, whepUrl: string, base: number, level: number): string {
   return `<!doctype html><html><head><meta charset="utf-8"><title>bench/latency</title></head><body>
 <video id="ll" muted autoplay playsinline width="640" height="360"></video>
 <video id="std" muted autoplay playsinline width="640" height="360"></video>
+<video id="stock" muted autoplay playsinline width="640" height="360"></video>
+<video id="whep" muted autoplay playsinline width="640" height="360"></video>
 ${VARIANTS.map((v) => `<video id="${v}" muted autoplay playsinline width="640" height="360"></video>`).join('\n')}
 <script src="/hls.js"></script>
 <script>
@@ -205,9 +211,32 @@ function start(id, config) {
     p.loads.push({ file: url.split('?')[0].split('/').pop(), at: performance.timeOrigin + data.frag.stats.loading.end, partAt: data.part ? performance.timeOrigin + data.part.stats.loading.end : null });
   });
   hls.on(Hls.Events.ERROR, (_e, data) => { if (p.errors.length < 20) p.errors.push((data.fatal ? 'FATAL ' : '') + data.type + '/' + data.details); });
-  video.addEventListener('waiting', () => { if (bench.recording) p.stalls++; });
   hls.loadSource(${JSON.stringify(src)});
   hls.attachMedia(video);
+  sample(video, p, hls);
+}
+async function startWhep(id, url) {
+  const video = document.getElementById(id);
+  const p = bench.players[id] = { samples: [], bad: 0, loads: [], stalls: 0, level: 'source', errors: [] };
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.addTransceiver('audio', { direction: 'recvonly' });
+  const stream = new MediaStream();
+  pc.ontrack = (e) => { stream.addTrack(e.track); video.srcObject = stream; video.play().catch(() => {}); };
+  pc.onconnectionstatechange = () => { if (pc.connectionState === 'failed') p.errors.push('FATAL connection failed'); };
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') return resolve();
+    pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
+  });
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: pc.localDescription.sdp });
+  const body = await res.text();
+  if (res.status !== 201) { p.errors.push('FATAL WHEP ' + res.status + ' ' + body.slice(0, 200)); return; }
+  await pc.setRemoteDescription({ type: 'answer', sdp: body });
+  sample(video, p, null);
+}
+function sample(video, p, hls) {
+  video.addEventListener('waiting', () => { if (bench.recording) p.stalls++; });
   const canvas = document.createElement('canvas');
   canvas.width = 640; canvas.height = 360;
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
@@ -217,11 +246,13 @@ function start(id, config) {
     const now = Date.now();
     const d = decode(ctx, canvas.width, canvas.height);
     if (d === null || now - (BASE + d) < 0 || now - (BASE + d) > 120000) { p.bad++; return; }
-    p.samples.push({ latency: now - (BASE + d), hlsLatency: hls.latency, target: hls.targetLatency, currentTime: video.currentTime });
+    p.samples.push({ latency: now - (BASE + d), hlsLatency: hls ? hls.latency : 0, target: hls ? hls.targetLatency : 0, currentTime: video.currentTime });
   }, 100);
 }
 start('ll', { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 });
 start('std', { lowLatencyMode: false, liveSyncDurationCount: 3 });
+start('stock', { lowLatencyMode: true });
+startWhep('whep', ${JSON.stringify(whepUrl)}).catch((err) => bench.players.whep.errors.push('FATAL ' + err));
 ${VARIANTS.map((v) => `start(${JSON.stringify(v)}, ${JSON.stringify(VARIANT_CONFIGS[v]!.config)});`).join('\n')}
 </script></body></html>`;
 }
@@ -234,7 +265,9 @@ interface PlayerRecord {
   level: number | null;
   errors: string[];
 }
-type BenchWindow = Window & { __bench: { players: Record<'ll' | 'std', PlayerRecord> & Record<string, PlayerRecord | undefined>; recording: boolean } };
+/** The players every run has. */
+type BuiltIn = 'll' | 'std' | 'stock' | 'whep';
+type BenchWindow = Window & { __bench: { players: Record<BuiltIn, PlayerRecord> & Record<string, PlayerRecord | undefined>; recording: boolean } };
 
 /** Serves the page and hls.js on a loopback port. */
 async function servePage(html: () => string): Promise<{ server: Server; url: string }> {
@@ -291,7 +324,7 @@ async function main(): Promise<void> {
     for (const f of readdirSync(dir)) if (/^init_\d+\.mp4$/.test(f) && !appeared.has(f)) { appeared.set(f, 0); copyFileSync(join(dir, f), join(copies, f)); }
     await waitFor('4 segments', async () => (readFileSync(join(dir, 'index.m3u8'), 'utf8').match(/^#EXTINF/gm)?.length ?? 0) >= 4, 60_000, 500);
 
-    const page0 = await servePage(() => pageHtml(info.demoPlaybackUrl, base, LEVEL));
+    const page0 = await servePage(() => pageHtml(info.demoPlaybackUrl, info.whepUrl, base, LEVEL));
     pageServer = page0.server;
     browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
@@ -299,8 +332,8 @@ async function main(): Promise<void> {
         '--autoplay-policy=no-user-gesture-required', '--disable-background-timer-throttling', '--disable-renderer-backgrounding'],
     });
 
-    type Run = Record<'ll' | 'std', PlayerRecord> & { extra: Record<string, PlayerRecord | undefined>; from: number; to: number };
-    const ids = ['ll', 'std', ...VARIANTS];
+    type Run = Record<BuiltIn, PlayerRecord> & { extra: Record<string, PlayerRecord | undefined>; from: number; to: number };
+    const ids = ['ll', 'std', 'stock', 'whep', ...VARIANTS];
     const runs: Run[] = [];
     for (let r = 1; r <= RUNS; r++) {
       const page = await browser.newPage({ viewport: { width: 1300, height: 400 } });
@@ -321,13 +354,13 @@ async function main(): Promise<void> {
         const b = (window as unknown as BenchWindow).__bench;
         b.recording = false;
         // (no named functions in here: tsx's __name helper does not exist in the page)
-        return { ll: b.players.ll, std: b.players.std, extra: Object.fromEntries(extra.map((v) => [v, b.players[v]])) };
+        return { ll: b.players.ll, std: b.players.std, stock: b.players.stock, whep: b.players.whep, extra: Object.fromEntries(extra.map((v) => [v, b.players[v]])) };
       }, VARIANTS);
       const to = Date.now();
       await page.close();
       runs.push({ ...rec, from, to });
       const s = (p: PlayerRecord) => `p50 ${(median(p.samples.map((x) => x.latency)) / 1000).toFixed(2)} s, p95 ${(pct(p.samples.map((x) => x.latency), 95) / 1000).toFixed(2)} s, n ${p.samples.length} (${p.bad} undecodable), stalls ${p.stalls}${p.errors.length ? `, errors ${[...new Set(p.errors)].join(' ')}` : ''}`;
-      console.log(`run ${r}: LL-HLS ${s(rec.ll)} | HLS ${s(rec.std)}${VARIANTS.map((v) => ` | ${VARIANT_CONFIGS[v]!.label} ${rec.extra[v] ? s(rec.extra[v]) : 'n/a'}`).join('')}`);
+      console.log(`run ${r}: LL-HLS ${s(rec.ll)} | HLS ${s(rec.std)} | stock hls.js ${s(rec.stock)} | WHEP ${s(rec.whep)}${VARIANTS.map((v) => ` | ${VARIANT_CONFIGS[v]!.label} ${rec.extra[v] ? s(rec.extra[v]) : 'n/a'}`).join('')}`);
     }
     watcher.close();
     watcher = undefined;
@@ -369,6 +402,20 @@ async function main(): Promise<void> {
     rows.push([`median of ${RUNS}`, fmt(m.ll50), fmt(m.ll95), String(median(runs.map((r) => r.ll.samples.length))), fmt(m.st50), fmt(m.st95), String(median(runs.map((r) => r.std.samples.length))), '']);
     rows.push(['LL-HLS / HLS', `${(m.ll50 / m.st50).toFixed(2)}x`, `${(m.ll95 / m.st95).toFixed(2)}x`, '', '', '', '', '']);
     printTable(rows);
+    console.log('');
+    const players: Array<[BuiltIn, string, number | null]> = [
+      ['whep', 'WebRTC (WHEP), source 720p', GOALS.whep],
+      ['ll', 'LL-HLS, player page (hls.js + catch-up)', GOALS.ll],
+      ['stock', 'LL-HLS, stock hls.js (lowLatencyMode only)', GOALS.stock],
+      ['std', 'HLS (3 segments behind)', null],
+    ];
+    const p50Of = (key: BuiltIn) => median(runs.map((r) => median(r[key].samples.map((x) => x.latency))));
+    printTable([['player, same runs and publisher', 'p50 s', 'p95 s', 'n per run', 'stalls', 'goal p50', 'met'],
+      ...players.map(([key, label, goal]) => [
+        label, fmt(p50Of(key)), fmt(median(runs.map((r) => pct(r[key].samples.map((x) => x.latency), 95)))),
+        String(median(runs.map((r) => r[key].samples.length))), String(runs.reduce((a, r) => a + r[key].stalls, 0)),
+        goal === null ? '' : `≤ ${fmt(goal)} s`, goal === null ? '' : p50Of(key) <= goal ? 'yes' : 'no',
+      ])]);
     for (const v of VARIANTS) {
       const xs = runs.map((r) => r.extra[v]?.samples ?? []);
       console.log(`${VARIANT_CONFIGS[v]!.label} ${JSON.stringify(VARIANT_CONFIGS[v]!.config)}, same runs: p50 ${fmt(median(xs.map((x) => median(x.map((y) => y.latency)))))} s, `
@@ -413,7 +460,7 @@ async function main(): Promise<void> {
       '',
       `bench/latency: publisher ffmpeg -re 1280x720p30 x264 ultrafast 2.5 Mb/s, 2 s GOP, RTMP → ingest → worker (LL-HLS packager, 0.5 s parts, 2 s segments) → edge → Chromium (hls.js ${readHlsVersion()}), both players pinned to ${runs[0]?.ll.level ?? LEVEL}p;`,
       `${RUNS} runs of ${SECONDS} s after ${WARMUP} s of warm-up, medians of the per-run percentiles; samples every 100 ms; machine ${cpus.length} x ${cpus[0]?.model ?? '?'}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
-      `target LL-HLS p50 ≤ ${(TARGET_LL_P50_MS / 1000).toFixed(1)} s: ${m.ll50 <= TARGET_LL_P50_MS ? 'met' : 'NOT met'} (${fmt(m.ll50)} s)`,
+      `WHEP / LL-HLS p50: ${(p50Of('whep') / m.ll50).toFixed(2)}x`,
     ].join('\n'));
   } finally {
     watcher?.close();

@@ -9,7 +9,8 @@ import { SeekPreview, thumbnailsVttUrl } from './SeekPreview';
 import { channelApiPath, isChannelView } from './platform';
 import { hrefFor, Link } from './router';
 import { useChannel } from './useChannel';
-import { BEHIND_LIVE_THRESHOLD_SECONDS, usePlayer, type PlaybackState } from './usePlayer';
+import { BEHIND_LIVE_THRESHOLD_SECONDS, defaultFetchToken, usePlayer, type PlaybackState } from './usePlayer';
+import { useWhepPlayer } from './useWhepPlayer';
 import { useStreams } from './useStreams';
 import { appSession } from './useSession';
 import { applyShortcut, shortcutFor } from './shortcuts';
@@ -18,14 +19,27 @@ import { countLabel } from './platform';
 
 /** How often a live page refreshes the channel (viewer count), ms. */
 const CHANNEL_REFRESH_MS = 15_000;
-/** localStorage key of the viewer's low-latency choice ('0' = off). */
+/** localStorage key of the viewer's low-latency choice ('0' = off; default on). */
 const LOW_LATENCY_KEY = 'player.lowLatency';
+/** localStorage key of the viewer's real-time (WebRTC) choice ('1' = on; default off). */
+const REALTIME_KEY = 'player.realtime';
 
-function readLowLatency(): boolean {
+/** The viewer's remembered choice under `key` ('1' on, '0' off), `fallback` when unset or storage is blocked. */
+function readChoice(key: string, fallback: boolean): boolean {
   try {
-    return localStorage.getItem(LOW_LATENCY_KEY) !== '0';
+    const v = localStorage.getItem(key);
+    return v === null ? fallback : v !== '0';
   } catch {
-    return true; // storage blocked: the default
+    return fallback; // storage blocked: the default
+  }
+}
+
+/** Remembers a choice (see {@link readChoice}); blocked storage keeps it for this page only. */
+function saveChoice(key: string, on: boolean): void {
+  try {
+    localStorage.setItem(key, on ? '1' : '0');
+  } catch {
+    // storage blocked: the choice lasts for this page
   }
 }
 
@@ -194,17 +208,27 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
   // Beacons name the broadcast session: the recording's, or the channel's session while it is live.
   const sessionId = live ? liveSession : target.sessionId;
   const hasEnded = useCallback(() => (live ? channelBroadcastEnded(target.channelId) : Promise.resolve(false)), [live, live ? target.channelId : target.sessionId]);
-  const [lowLatency, setLowLatency] = useState(readLowLatency);
+  const [lowLatency, setLowLatency] = useState(() => readChoice(LOW_LATENCY_KEY, true));
+  const [realtime, setRealtime] = useState(() => readChoice(REALTIME_KEY, false));
   const [theatre, setTheatre] = useState(false);
+  // Real-time (WebRTC, WHEP) when chosen and offered; LL-HLS otherwise and when it fails.
+  const whepUrl = live && playable && item && isLive(item) ? (item.whepUrl ?? null) : null;
+  const [whepFailure, setWhepFailure] = useState<{ url: string; reason: string } | null>(null);
+  const realtimeActive = realtime && whepUrl !== null && whepFailure?.url !== whepUrl;
+  const whep = useWhepPlayer(videoRef, realtimeActive ? whepUrl : null, { playbackId: live ? target.channelId : null, fetchPlaybackToken: defaultFetchToken });
+  useEffect(() => {
+    if (whep.state === 'failed' && whepUrl) setWhepFailure({ url: whepUrl, reason: whep.failed ?? 'real-time playback failed' });
+  }, [whep.state, whepUrl]);
   // A playback token first (followers-only / allow-listed / encrypted channels need one).
-  const player = usePlayer(videoRef, src, { live, sessionId, playbackId: live ? target.channelId : target.sessionId, hasEnded, lowLatency });
+  const player = usePlayer(videoRef, realtimeActive ? null : src, { live, sessionId, playbackId: live ? target.channelId : target.sessionId, hasEnded, lowLatency });
   const toggleLowLatency = (on: boolean) => {
     setLowLatency(on);
-    try {
-      localStorage.setItem(LOW_LATENCY_KEY, on ? '1' : '0');
-    } catch {
-      // storage blocked: the choice lasts for this page
-    }
+    saveChoice(LOW_LATENCY_KEY, on);
+  };
+  const toggleRealtime = (on: boolean) => {
+    setRealtime(on);
+    setWhepFailure(null);
+    saveChoice(REALTIME_KEY, on);
   };
   // Keyboard shortcuts (shortcuts.ts); typing in the chat box or a form keeps its keys.
   useEffect(() => {
@@ -237,10 +261,12 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
   const replay = !live && item ? item : null;
 
   const playing = player.renditions[player.playingLevel];
-  const stateText =
-    STATE_LABEL[player.state] +
-    (player.state === 'playing' && playing ? ` · ${playing.label}` : '') +
-    (player.detail ? ` — ${player.detail}` : '');
+  const stateText = realtimeActive
+    ? (whep.state === 'playing' ? 'Playing · real-time (WebRTC)' : 'Connecting in real time…')
+    : STATE_LABEL[player.state] +
+      (player.state === 'playing' && playing ? ` · ${playing.label}` : '') +
+      (player.detail ? ` — ${player.detail}` : '');
+  const shownState: PlaybackState = realtimeActive ? (whep.state === 'playing' ? 'playing' : 'loading') : player.state;
   const recordingHref =
     live && item && !isLive(item) && item.vodUrl !== null ? hrefFor({ name: 'vod', sessionId: item.sessionId }) : null;
 
@@ -252,7 +278,7 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
         </Link>
         <h1>
           {live && playable && (
-            <span className={`badge badge-live${player.state === 'playing' ? ' is-on' : ''}`} data-testid="live-badge">
+            <span className={`badge badge-live${shownState === 'playing' ? ' is-on' : ''}`} data-testid="live-badge">
               LIVE
             </span>
           )}
@@ -274,6 +300,11 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
           </div>
           {!live && <SeekPreview videoRef={videoRef} vttUrl={withPlaybackToken(thumbnailsVttUrl(target.sessionId), player.playbackToken)} />}
 
+          {realtime && whepFailure && whepFailure.url === whepUrl && (
+            <p className="muted" data-testid="realtime-fallback">
+              Real-time playback is unavailable ({whepFailure.reason}); playing low-latency HLS.
+            </p>
+          )}
           {player.refused && (
             <p className="error" role="alert" data-testid="playback-refused">
               {player.refused}
@@ -282,7 +313,7 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
 
           <div className="player-bar">
             <div
-              className={`status status-${player.state}`} data-testid="player-status" data-state={player.state} role="status"
+              className={`status status-${shownState}`} data-testid="player-status" data-state={shownState} data-mode={realtimeActive ? 'webrtc' : 'hls'} role="status"
               data-detail={player.diagnostic ?? player.warning ?? undefined} title={player.diagnostic ?? player.warning ?? undefined}
             >
               {stateText}
@@ -321,7 +352,7 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
                 </button>
               </span>
             )}
-            {live && playable && (
+            {live && playable && !realtimeActive && (
               <span className="latency" data-testid="latency" data-seconds={player.latencySeconds ?? undefined}>
                 {player.latencySeconds !== null ? `Latency ${player.latencySeconds.toFixed(1)} s` : 'Latency —'}
               </span>
@@ -330,6 +361,12 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
               <label className="toggle">
                 <input type="checkbox" checked={lowLatency} onChange={(e) => toggleLowLatency(e.target.checked)} data-testid="low-latency-toggle" />
                 Low latency
+              </label>
+            )}
+            {whepUrl && (
+              <label className="toggle" title="WebRTC: under a second behind the broadcaster; falls back to low-latency HLS when it cannot play">
+                <input type="checkbox" checked={realtime} onChange={(e) => toggleRealtime(e.target.checked)} data-testid="realtime-toggle" />
+                Real-time
               </label>
             )}
             <button type="button" className="button" aria-pressed={theatre} onClick={() => setTheatre((t) => !t)} data-testid="theatre-toggle" title="Theatre mode (t)">

@@ -21,6 +21,8 @@ export interface StreamItem {
   readonly endedAt: string | null;
   /** Live master playlist, e.g. `/live/<channelId>/master.m3u8`; null when not live. */
   readonly playbackUrl: string | null;
+  /** WHEP endpoint for real-time (WebRTC) playback while live; null or absent when not offered. */
+  readonly whepUrl?: string | null;
   /** VOD master playlist, e.g. `/sessions/<sessionId>/vod.m3u8`; null until recorded. */
   readonly vodUrl: string | null;
   /** Progressive MP4 download of the recording; null when not (yet) available. */
@@ -144,6 +146,7 @@ export function isStreamItem(v: unknown): v is StreamItem {
     typeof o.startedAt === 'string' &&
     isStringOrNull(o.endedAt) &&
     isStringOrNull(o.playbackUrl) &&
+    (o.whepUrl === undefined || isStringOrNull(o.whepUrl)) &&
     isStringOrNull(o.vodUrl) &&
     isStringOrNull(o.vodMp4Url) &&
     Array.isArray(o.renditions) &&

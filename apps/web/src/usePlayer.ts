@@ -120,7 +120,8 @@ export interface PlayerOptions {
 /** Behind the live edge by more than this (s): the player shows how far and offers "Go live". */
 export const BEHIND_LIVE_THRESHOLD_SECONDS = 3;
 
-const defaultFetchToken = (id: string, signal: AbortSignal) =>
+/** Fetches a playback token through the app session (with the viewer's access token when signed in). */
+export const defaultFetchToken = (id: string, signal: AbortSignal): Promise<PlaybackToken> =>
   requestPlaybackToken(id, (path, opts) => appSession().request(path, { ...opts, auth: 'optional' }), signal);
 
 const MAX_RETRY_DELAY_MS = 10_000;

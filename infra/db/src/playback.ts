@@ -42,6 +42,21 @@ export async function channelPlaybackPolicy(db: Kysely<Database>, channelId: str
   };
 }
 
+/**
+ * Whether playing `policy`'s channel needs a playback token: a `followers` or `allowlist`
+ * channel, or an encrypted one (its keys are served to token holders only). The rule of every
+ * playback path: the edge's HLS, DASH and keys, and the ingest's WHEP.
+ */
+export function playbackTokenRequired(policy: Pick<ChannelPlaybackPolicy, 'visibility' | 'encryption'>): boolean {
+  return policy.visibility !== 'public' || policy.encryption.enabled;
+}
+
+/** The id of the channel whose id or slug is `idOrSlug`, or null when there is none. */
+export async function channelIdByIdOrSlug(db: Kysely<Database>, idOrSlug: string): Promise<string | null> {
+  const r = await db.selectFrom('channels').select('id').where((eb) => eb.or([eb('id', '=', idOrSlug), eb('slug', '=', idOrSlug)])).executeTakeFirst();
+  return r?.id ?? null;
+}
+
 /** True when `userId` is on the playback allow-list of `channelId`. */
 export async function isPlaybackAllowListed(db: Kysely<Database>, channelId: string, userId: string): Promise<boolean> {
   return !!(await db.selectFrom('channel_playback_allowlist').select('user_id').where('channel_id', '=', channelId).where('user_id', '=', userId).executeTakeFirst());

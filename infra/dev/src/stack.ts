@@ -48,6 +48,13 @@ export interface StackInfo {
    * last. In the cluster profile it is the first ingest node's (WHIP is not behind HAProxy).
    */
   whipUrl: string;
+  /**
+   * WHEP endpoint of the demo channel (the WHEP draft: `POST` an SDP offer, real-time playback of
+   * the source rendition over WebRTC; private channels take a playback token as Bearer token),
+   * e.g. `http://127.0.0.1:8089/whep/demo`, on the WHIP listener. In the cluster profile it is
+   * the first ingest node's, which serves the publishes it holds.
+   */
+  whepUrl: string;
   /** RTMPS URL to publish to (RTMP over TLS), or null when the stack runs without RTMPS certificates. */
   rtmpsUrl: string | null;
   /** The RTMPS listener's certificate (self-signed by default: what a publisher must trust), or null. */
@@ -591,6 +598,7 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       profile,
       rtmpUrl,
       whipUrl: `http://${rtmpPublicHost(opts.rtmpHost)}:${plan.ingestWhipPorts[0]!}/whip/${demoChannelId}`,
+      whepUrl: `http://${rtmpPublicHost(opts.rtmpHost)}:${plan.ingestWhipPorts[0]!}/whep/${demoChannelId}`,
       rtmpsUrl: rtmps ? `rtmps://${rtmpPublicHost(opts.rtmpHost)}:${rtmpsPort}/live` : null,
       rtmpsCertFile: rtmps?.certFile ?? null,
       srtUrl: `srt://${rtmpPublicHost(opts.rtmpHost)}:${plan.ingestSrtPorts[0]!}`,

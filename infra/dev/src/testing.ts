@@ -26,6 +26,8 @@ export interface TestPatternFormat {
   readonly height: number;
   readonly fps: number;
   readonly videoKbps: number;
+  /** B-frames between reference frames (x264 `-bf`, as OBS's default x264 uses 2); default 0, `ultrafast`'s. */
+  readonly bFrames?: number;
 }
 
 /** ffmpeg input and encoder arguments of the test pattern: testsrc2 and a 440 Hz tone, x264 `ultrafast` (2-second GOP), AAC 128 kb/s. */
@@ -36,6 +38,7 @@ function testPatternArgs(o: TestPatternFormat & { seconds: number }): string[] {
     '-t', String(o.seconds),
     '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-g', String(o.fps * 2), '-keyint_min', String(o.fps * 2), '-sc_threshold', '0',
     '-b:v', `${o.videoKbps}k`, '-maxrate', `${o.videoKbps}k`, '-bufsize', `${o.videoKbps * 2}k`,
+    ...(o.bFrames ? ['-bf', String(o.bFrames)] : []),
     '-c:a', 'aac', '-b:a', '128k', '-ar', '48000', '-ac', '2',
   ];
 }

@@ -23,6 +23,8 @@ export const StreamItem = Type.Object({
   startedAt: Type.String({ format: 'date-time' }),
   endedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   playbackUrl: Type.Union([Type.String(), Type.Null()]),
+  /** WHEP endpoint of the live stream (`<WHEP_PUBLIC_URL>/<channelId>`): real-time playback over WebRTC; null when offline or WHEP is not offered. */
+  whepUrl: Type.Union([Type.String(), Type.Null()]),
   vodUrl: Type.Union([Type.String(), Type.Null()]),
   vodMp4Url: Type.Union([Type.String(), Type.Null()]),
   durationSeconds: Type.Union([Type.Number(), Type.Null()]),
@@ -33,8 +35,8 @@ export const StreamItem = Type.Object({
 /** Static type of {@link StreamItem}. */
 export type StreamItem = Static<typeof StreamItem>;
 
-/** Renders a session listing for the API (`edge` = the playback URL prefix). */
-export function toItem(s: SessionListing, edge: string): StreamItem {
+/** Renders a session listing for the API (`edge` = the playback URL prefix, `whep` = the WHEP base URL or ''). */
+export function toItem(s: SessionListing, edge: string, whep = ''): StreamItem {
   const live = s.status === 'starting' || s.status === 'live' || s.status === 'reconnecting';
   return {
     sessionId: s.sessionId,
@@ -45,6 +47,7 @@ export function toItem(s: SessionListing, edge: string): StreamItem {
     startedAt: s.startedAt,
     endedAt: s.endedAt,
     playbackUrl: live ? `${edge}${liveMasterPath(s.channelId)}` : null,
+    whepUrl: live && whep ? `${whep}/${encodeURIComponent(s.channelId)}` : null,
     vodUrl: s.vodMasterPlaylistKey ? `${edge}/${s.vodMasterPlaylistKey}` : null,
     vodMp4Url: s.vodMp4Key ? `${edge}/${s.vodMp4Key}` : null,
     durationSeconds: s.durationSeconds,
@@ -92,6 +95,7 @@ export const PreparedBroadcast = Type.Object({
  */
 export async function streamRoutes(app: ApiApp, ctx: ApiContext): Promise<void> {
   const edge = ctx.config.edgeBaseUrl.replace(/\/$/, '');
+  const whep = ctx.config.whepBaseUrl.replace(/\/$/, '');
   const tags = ['streams'];
 
   app.get('/api/streams', {
@@ -105,7 +109,7 @@ export async function streamRoutes(app: ApiApp, ctx: ApiContext): Promise<void> 
     },
   }, async (req) => {
     const rows = await listSessions(ctx.db, { limit: req.query.limit, ...(req.query.channelId ? { channelId: req.query.channelId } : {}) });
-    return { items: rows.map((r) => toItem(r, edge)) };
+    return { items: rows.map((r) => toItem(r, edge, whep)) };
   });
 
   app.get('/api/streams/:id', {
@@ -118,16 +122,16 @@ export async function streamRoutes(app: ApiApp, ctx: ApiContext): Promise<void> 
       if (!latest) {
         return {
           sessionId: null, channelId: ch.id, channelName: ch.display_name, title: ch.title, category: ch.category, status: 'offline' as const, live: false, viewers: 0,
-          startedAt: null, endedAt: null, playbackUrl: null, vodUrl: null, vodMp4Url: null, durationSeconds: null, renditions: [], renditionDetails: [], failureReason: null,
+          startedAt: null, endedAt: null, playbackUrl: null, whepUrl: null, vodUrl: null, vodMp4Url: null, durationSeconds: null, renditions: [], renditionDetails: [], failureReason: null,
         };
       }
-      return { ...toItem(latest, edge), category: ch.category, live, viewers: live ? ch.viewer_count : 0 };
+      return { ...toItem(latest, edge, whep), category: ch.category, live, viewers: live ? ch.viewer_count : 0 };
     }
     const [s] = await listSessions(ctx.db, { limit: 1, sessionId: req.params.id });
     if (!s) throw new ApiError('STREAM_NOT_FOUND');
     const c = await ctx.db.selectFrom('channels').select(['category', 'viewer_count', 'live_session_id']).where('id', '=', s.channelId).executeTakeFirst();
     const live = c?.live_session_id === s.sessionId;
-    return { ...toItem(s, edge), category: c?.category ?? '', live, viewers: live ? (c?.viewer_count ?? 0) : 0 };
+    return { ...toItem(s, edge, whep), category: c?.category ?? '', live, viewers: live ? (c?.viewer_count ?? 0) : 0 };
   });
 
   app.post('/api/streams/start', {

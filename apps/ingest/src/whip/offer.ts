@@ -1,15 +1,15 @@
 /**
- * Checks of a WHIP publisher's SDP offer (RFC 9725 §4.2, SDP per RFC 8866, WebRTC's JSEP per
- * RFC 8829) before a peer connection is built from it: pure, so every refusal has a clear code.
- * The ingest takes H.264 video (RFC 6184, `packetization-mode=1`, whatever profile the offer
- * gives) and Opus audio (RFC 7587); video is required (the ladder is made from it), audio is
- * optional.
+ * Checks of a WHIP publisher's and a WHEP viewer's SDP offer (RFC 9725 §4.2, the WHEP draft
+ * §4.2; SDP per RFC 8866, WebRTC's JSEP per RFC 8829) before a peer connection is built from it:
+ * pure, so every refusal has a clear code. Both directions carry H.264 video (RFC 6184,
+ * `packetization-mode=1`, whatever profile the offer gives) and Opus audio (RFC 7587); video is
+ * required (the ladder is made from it, and WHEP forwards the source's), audio is optional.
  */
 
 /** Why an offer is refused: `SDP_MALFORMED` (HTTP 400) or `SDP_UNSUPPORTED_CODEC` (HTTP 406). */
 export type WhipOfferErrorCode = 'SDP_MALFORMED' | 'SDP_UNSUPPORTED_CODEC';
 
-/** Result of {@link checkWhipOffer}. */
+/** Result of {@link checkWhipOffer} and {@link checkWhepOffer}. */
 export type WhipOfferCheck =
   | { readonly ok: true; readonly video: true; readonly audio: boolean }
   | { readonly ok: false; readonly code: WhipOfferErrorCode; readonly message: string };
@@ -26,18 +26,19 @@ interface MediaSection {
 const LINE = /^[a-z]=/;
 const M_LINE = /^m=(\w+) \d+(?:\/\d+)? [\w/]+((?: \S+)+)$/;
 
-function malformed(message: string): WhipOfferCheck {
+function malformed(message: string): { readonly ok: false; readonly code: 'SDP_MALFORMED'; readonly message: string } {
   return { ok: false, code: 'SDP_MALFORMED', message };
 }
 
+/** A parsed offer's media sections, or why it is malformed. */
+type ParsedOffer = { readonly ok: true; readonly sections: readonly MediaSection[] } | { readonly ok: false; readonly code: 'SDP_MALFORMED'; readonly message: string };
+
 /**
- * Checks `sdp`, a WHIP offer: an SDP (`v=0` first, `<type>=<value>` lines), at least one media
- * section, ICE credentials (`a=ice-ufrag`, `a=ice-pwd`) and a DTLS `a=fingerprint` (session or
- * media level), a sending video section (`sendonly`/`sendrecv`) offering H.264 with
- * `packetization-mode=1`; `audio` tells whether a sending audio section offers Opus/48000/2.
- * Never throws.
+ * Parses `sdp` as far as the checks need: an SDP (`v=0` first, `<type>=<value>` lines), at least
+ * one media section, ICE credentials (`a=ice-ufrag`, `a=ice-pwd`) and a DTLS `a=fingerprint`
+ * (session or media level). Never throws.
  */
-export function checkWhipOffer(sdp: string): WhipOfferCheck {
+function parseOffer(sdp: string): ParsedOffer {
   const lines = sdp.split(/\r?\n/).filter((l) => l !== '');
   if (lines[0] !== 'v=0') return malformed('An SDP offer starts with "v=0".');
   const bad = lines.find((l) => !LINE.test(l));
@@ -68,11 +69,43 @@ export function checkWhipOffer(sdp: string): WhipOfferCheck {
   const has = (k: keyof typeof session) => session[k] || media.every((m) => m[k]);
   if (!has('ufrag') || !has('pwd')) return malformed('The offer has no ICE credentials (a=ice-ufrag, a=ice-pwd).');
   if (!has('fingerprint')) return malformed('The offer has no DTLS fingerprint (a=fingerprint).');
-  const sending = sections.filter((s) => s.direction === undefined || s.direction === 'sendonly' || s.direction === 'sendrecv');
-  const video = sending.some((s) => s.media === 'video' && s.payloadTypes.some((pt) => isH264(s, pt)));
-  if (!video) return { ok: false, code: 'SDP_UNSUPPORTED_CODEC', message: 'The offer sends no H.264 video with packetization-mode=1 (Opus audio is optional).' };
-  const audio = sending.some((s) => s.media === 'audio' && s.payloadTypes.some((pt) => /^opus\/48000(\/2)?$/i.test(s.rtpmap.get(pt) ?? '')));
+  return { ok: true, sections };
+}
+
+const isOpus = (s: MediaSection, pt: string) => /^opus\/48000(\/2)?$/i.test(s.rtpmap.get(pt) ?? '');
+
+/**
+ * The codec checks shared by both directions: the sections whose direction is `directions` (or
+ * unset) must hold H.264 with `packetization-mode=1` video (else SDP_UNSUPPORTED_CODEC with
+ * `noVideo`); `audio` tells whether one of them holds Opus/48000/2.
+ */
+function checkCodecs(sdp: string, directions: readonly string[], noVideo: string): WhipOfferCheck {
+  const parsed = parseOffer(sdp);
+  if (!parsed.ok) return parsed;
+  const media = parsed.sections.filter((s) => s.direction === undefined || directions.includes(s.direction));
+  const video = media.some((s) => s.media === 'video' && s.payloadTypes.some((pt) => isH264(s, pt)));
+  if (!video) return { ok: false, code: 'SDP_UNSUPPORTED_CODEC', message: noVideo };
+  const audio = media.some((s) => s.media === 'audio' && s.payloadTypes.some((pt) => isOpus(s, pt)));
   return { ok: true, video, audio };
+}
+
+/**
+ * Checks `sdp`, a WHIP offer (see {@link parseOffer} for the SDP checks): a sending video section
+ * (`sendonly`/`sendrecv`) offering H.264 with `packetization-mode=1`; `audio` tells whether a
+ * sending audio section offers Opus/48000/2. Never throws.
+ */
+export function checkWhipOffer(sdp: string): WhipOfferCheck {
+  return checkCodecs(sdp, ['sendonly', 'sendrecv'], 'The offer sends no H.264 video with packetization-mode=1 (Opus audio is optional).');
+}
+
+/**
+ * Checks `sdp`, a WHEP viewer's offer (the WHEP draft §4.2; SDP checks of {@link parseOffer}): a
+ * receiving video section (`recvonly`/`sendrecv`) that accepts H.264 with `packetization-mode=1`
+ * (the source rendition is forwarded as is, so no other codec will do); `audio` tells whether a
+ * receiving audio section accepts Opus/48000/2. Never throws.
+ */
+export function checkWhepOffer(sdp: string): WhipOfferCheck {
+  return checkCodecs(sdp, ['recvonly', 'sendrecv'], 'The offer receives no H.264 video with packetization-mode=1 (the source rendition is forwarded without re-encoding).');
 }
 
 function isH264(s: MediaSection, pt: string): boolean {

@@ -9,6 +9,9 @@
  * - `OPTIONS` → `204` with CORS headers (browser publishers; RFC 9725 §4.1);
  * - `PATCH` (trickle ICE, ICE restarts) → `405`: the answer already carries every candidate.
  *
+ * With `whep`, the same listener serves WHEP playback (`POST /whep/<channel>`, `DELETE
+ * /whep/<channel>/<id>`; `whep/endpoint.ts`).
+ *
  * Refusals carry `{ code, message }` JSON (`request.ts`): 400 SDP_MALFORMED, 406
  * SDP_UNSUPPORTED_CODEC, 401 MISSING_TOKEN / UNKNOWN_STREAM_KEY, 403 key disabled, expired,
  * address not allowed or CHANNEL_MISMATCH, 409 ALREADY_LIVE, 413, 415, 429/503 over the session
@@ -28,6 +31,7 @@ import type { WhipIceOptions } from './peer.js';
 import { bearerToken, isSdpContentType, parseWhipPath, whipError } from './request.js';
 import { DEFAULT_WHIP_LIMITS, type WhipLimits } from './limits.js';
 import { openWhipResource, type WhipResource } from './resource.js';
+import type { WhepEndpoint } from '../whep/endpoint.js';
 
 /** Options of {@link startWhipServer}. */
 export interface WhipServerOptions {
@@ -40,6 +44,8 @@ export interface WhipServerOptions {
   readonly host: string;
   readonly ice?: WhipIceOptions;
   readonly limits?: Partial<WhipLimits>;
+  /** The WHEP endpoint served on this listener too (`/whep/…`, see `whep/endpoint.ts`). */
+  readonly whep?: WhepEndpoint;
 }
 
 /** A running WHIP endpoint. */
@@ -111,7 +117,26 @@ export async function startWhipServer(o: WhipServerOptions): Promise<WhipServer>
     send(res, answer.status, { 'content-type': answer.contentType }, answer.body);
   };
 
+  const handleWhep = async (req: http.IncomingMessage, res: http.ServerResponse, whep: WhepEndpoint) => {
+    const route = parseWhipPath(new URL(req.url ?? '/', 'http://x').pathname, 'whep');
+    if (!route) return refuse(res, 'NOT_FOUND', 'Not a WHEP endpoint: POST to /whep/<channel>.');
+    if (req.method === 'OPTIONS') return send(res, 204, {});
+    if (route.kind === 'resource') {
+      if (req.method !== 'DELETE') return refuse(res, 'METHOD_NOT_ALLOWED', 'A WHEP session takes DELETE (no trickle ICE: the answer carries every candidate).', { allow: 'DELETE, OPTIONS' });
+      return whep.remove(route.channel, route.resourceId) ? send(res, 200, {}) : refuse(res, 'NOT_FOUND', 'No such WHEP session.');
+    }
+    if (req.method !== 'POST') return refuse(res, 'METHOD_NOT_ALLOWED', 'The WHEP endpoint takes POST.', { allow: 'POST, OPTIONS' });
+    if (!isSdpContentType(req.headers['content-type'])) return refuse(res, 'UNSUPPORTED_MEDIA_TYPE', 'The offer must be sent as application/sdp.');
+    const sdp = await readBody(req, limits.maxOfferBytes);
+    if (sdp === undefined) return refuse(res, 'PAYLOAD_TOO_LARGE', `The offer is larger than ${limits.maxOfferBytes} bytes.`);
+    const remoteAddress = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const reply = await whep.offer({ channel: route.channel, authorization: req.headers.authorization, remoteAddress, sdp });
+    if (res.destroyed && reply.status === 201) return whep.remove(route.channel, reply.headers.location!.split('/').pop()!);
+    send(res, reply.status, reply.headers, reply.body);
+  };
+
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (o.whep && (req.url ?? '').startsWith('/whep/')) return handleWhep(req, res, o.whep);
     const route = parseWhipPath(new URL(req.url ?? '/', 'http://x').pathname);
     if (!route) return refuse(res, 'NOT_FOUND', 'Not a WHIP endpoint: POST to /whip/<channel>.');
     if (req.method === 'OPTIONS') return send(res, 204, {});
@@ -146,6 +171,7 @@ export async function startWhipServer(o: WhipServerOptions): Promise<WhipServer>
     count: () => sessions.count(),
     async close() {
       for (const r of [...resources.values()]) r.end('disconnected', 'node shutdown');
+      o.whep?.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     },
