@@ -158,6 +158,6 @@ describe('WHEP paths, errors and settings', () => {
     expect(on.whep?.playbackKeys?.map((k) => k.kid)).toEqual(['k1']);
     expect(on.whep?.limits).toEqual({ maxViewers: 7, maxViewersPerAddress: 10 });
     expect(derive({ WHEP_ENABLED: 'false' }).whep).toBeUndefined();
-    expect(derive({}).whep).toEqual({ limits: { maxViewers: 500, maxViewersPerAddress: 10 } });
+    expect(derive({}).whep).toEqual({ limits: { maxViewers: 200, maxViewersPerAddress: 10 } });
   });
 });

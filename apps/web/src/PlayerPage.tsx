@@ -213,11 +213,11 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
   const [theatre, setTheatre] = useState(false);
   // Real-time (WebRTC, WHEP) when chosen and offered; LL-HLS otherwise and when it fails.
   const whepUrl = live && playable && item && isLive(item) ? (item.whepUrl ?? null) : null;
-  const [whepFailure, setWhepFailure] = useState<{ url: string; reason: string } | null>(null);
+  const [whepFailure, setWhepFailure] = useState<{ url: string; reason: string; diagnostic: string | null } | null>(null);
   const realtimeActive = realtime && whepUrl !== null && whepFailure?.url !== whepUrl;
   const whep = useWhepPlayer(videoRef, realtimeActive ? whepUrl : null, { playbackId: live ? target.channelId : null, fetchPlaybackToken: defaultFetchToken });
   useEffect(() => {
-    if (whep.state === 'failed' && whepUrl) setWhepFailure({ url: whepUrl, reason: whep.failed ?? 'real-time playback failed' });
+    if (whep.state === 'failed' && whepUrl) setWhepFailure({ url: whepUrl, reason: whep.failed ?? 'real-time playback failed', diagnostic: whep.diagnostic });
   }, [whep.state, whepUrl]);
   // A playback token first (followers-only / allow-listed / encrypted channels need one).
   const player = usePlayer(videoRef, realtimeActive ? null : src, { live, sessionId, playbackId: live ? target.channelId : target.sessionId, hasEnded, lowLatency });
@@ -301,7 +301,7 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
           {!live && <SeekPreview videoRef={videoRef} vttUrl={withPlaybackToken(thumbnailsVttUrl(target.sessionId), player.playbackToken)} />}
 
           {realtime && whepFailure && whepFailure.url === whepUrl && (
-            <p className="muted" data-testid="realtime-fallback">
+            <p className="muted" data-testid="realtime-fallback" data-detail={whepFailure.diagnostic ?? undefined}>
               Real-time playback is unavailable ({whepFailure.reason}); playing low-latency HLS.
             </p>
           )}
@@ -323,10 +323,10 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
               <select
                 data-testid="quality-select"
                 value={String(player.selectedLevel)}
-                disabled={!player.canSelectQuality}
+                disabled={!player.canSelectQuality || realtimeActive}
                 onChange={(e) => player.selectLevel(Number(e.target.value))}
               >
-                <option value="-1">Auto{player.selectedLevel === -1 && playing ? ` (${playing.label})` : ''}</option>
+                <option value="-1">{realtimeActive ? 'Source' : `Auto${player.selectedLevel === -1 && playing ? ` (${playing.label})` : ''}`}</option>
                 {[...player.renditions].reverse().map((r) => (
                   <option key={r.index} value={String(r.index)}>
                     {r.label}
@@ -357,7 +357,7 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
                 {player.latencySeconds !== null ? `Latency ${player.latencySeconds.toFixed(1)} s` : 'Latency —'}
               </span>
             )}
-            {live && (
+            {live && !realtimeActive && (
               <label className="toggle">
                 <input type="checkbox" checked={lowLatency} onChange={(e) => toggleLowLatency(e.target.checked)} data-testid="low-latency-toggle" />
                 Low latency

@@ -23,6 +23,8 @@ export interface WhepPlayerState {
   readonly state: 'idle' | 'connecting' | 'playing' | 'failed';
   /** Why real-time playback stopped (viewer-facing), when `failed`. */
   readonly failed: string | null;
+  /** The technical side of the failure (the server's code and message), for operators and tests; not shown as text. */
+  readonly diagnostic: string | null;
 }
 
 /** What the test harness can reach as `window.__whep`. */
@@ -37,18 +39,30 @@ declare global {
   }
 }
 
+/** What a viewer is told for the refusal codes a WHEP endpoint answers (`apps/ingest/src/whep/endpoint.ts`). */
+const REFUSAL_TEXT: Readonly<Record<string, string>> = {
+  SOURCE_NOT_WEBRTC_COMPATIBLE: 'this broadcast cannot be sent in real time',
+  TOO_MANY_SESSIONS: 'the real-time server is full',
+  TOO_MANY_SESSIONS_FROM_ADDRESS: 'too many real-time players from this address',
+  CHANNEL_OFFLINE: 'the broadcast is not available in real time here',
+  SDP_UNSUPPORTED_CODEC: 'this browser cannot play the broadcast in real time',
+};
+
 /**
- * The viewer-facing reason of a refused WHEP offer: the server's `{ code, message }` message
- * when the body is one, else the HTTP status. Pure.
+ * A refused WHEP offer: the viewer-facing `reason` (by the `{ code, message }` body's code; the
+ * server's message for codes without a text, e.g. the playback-token ones; else the HTTP
+ * status) and the `diagnostic` (code and message, or status and body start). Pure.
  */
-export function whepRefusalReason(status: number, body: string): string {
+export function whepRefusal(status: number, body: string): { reason: string; diagnostic: string } {
   try {
-    const o = JSON.parse(body) as { message?: unknown };
-    if (typeof o.message === 'string' && o.message) return o.message;
+    const o = JSON.parse(body) as { code?: unknown; message?: unknown };
+    const code = typeof o.code === 'string' ? o.code : '';
+    const message = typeof o.message === 'string' ? o.message : '';
+    if (code || message) return { reason: REFUSAL_TEXT[code] ?? (message || `the real-time server answered HTTP ${status}`), diagnostic: `${status} ${code}: ${message}` };
   } catch {
     // not JSON
   }
-  return `the real-time server answered HTTP ${status}`;
+  return { reason: `the real-time server answered HTTP ${status}`, diagnostic: `${status} ${body.slice(0, 200)}` };
 }
 
 /** Resolves when ICE gathering completed (or after a bound, with what was gathered). */
@@ -77,27 +91,27 @@ export function useWhepPlayer(
   url: string | null,
   { playbackId, fetchPlaybackToken }: { playbackId: string | null; fetchPlaybackToken: (id: string, signal: AbortSignal) => Promise<PlaybackToken> },
 ): WhepPlayerState {
-  const [state, setState] = useState<WhepPlayerState>({ state: 'idle', failed: null });
+  const [state, setState] = useState<WhepPlayerState>({ state: 'idle', failed: null, diagnostic: null });
   useEffect(() => {
     const video = videoRef.current;
     if (!video || url === null) {
-      setState({ state: 'idle', failed: null });
+      setState({ state: 'idle', failed: null, diagnostic: null });
       return;
     }
-    setState({ state: 'connecting', failed: null });
+    setState({ state: 'connecting', failed: null, diagnostic: null });
     const abort = new AbortController();
     const pc = new RTCPeerConnection();
     let resource: string | null = null;
     let token: string | null = null;
     let firstFrame: ReturnType<typeof setTimeout> | undefined;
-    const fail = (reason: string) => {
+    const fail = (reason: string, diagnostic: string | null = null) => {
       if (abort.signal.aborted) return;
-      setState({ state: 'failed', failed: reason });
+      setState({ state: 'failed', failed: reason, diagnostic });
       teardown();
     };
     const onPlaying = () => {
       clearTimeout(firstFrame);
-      if (!abort.signal.aborted) setState({ state: 'playing', failed: null });
+      if (!abort.signal.aborted) setState({ state: 'playing', failed: null, diagnostic: null });
     };
     const teardown = () => {
       clearTimeout(firstFrame);
@@ -128,7 +142,10 @@ export function useWhepPlayer(
         headers: { 'content-type': 'application/sdp', ...(token ? { authorization: `Bearer ${token}` } : {}) },
       });
       const body = await res.text();
-      if (res.status !== 201) return fail(whepRefusalReason(res.status, body));
+      if (res.status !== 201) {
+        const refusal = whepRefusal(res.status, body);
+        return fail(refusal.reason, refusal.diagnostic);
+      }
       resource = new URL(res.headers.get('location') ?? '', url).href;
       await pc.setRemoteDescription({ type: 'answer', sdp: body });
       video.muted = true;

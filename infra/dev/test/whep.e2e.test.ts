@@ -9,6 +9,7 @@
  * "Real-time" mode plays over WHEP, and falls back to LL-HLS when the publish has B-frames (422).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { channelSubject, domainEvent, systemClock } from '@live/events';
 import { appendEvent } from '@live/messaging';
@@ -140,6 +141,7 @@ describe('WHEP playback, end to end', () => {
     await expect.poll(() => status.getAttribute('data-mode'), { timeout: 20_000 }).toBe('webrtc');
     await expect.poll(() => status.getAttribute('data-state'), { timeout: 30_000 }).toBe('playing');
     expect(await page.getByTestId('realtime-fallback').count()).toBe(0);
+    if (process.env.WEB_SCREENSHOT_DIR) await page.screenshot({ path: join(process.env.WEB_SCREENSHOT_DIR, 'whep-realtime.png') });
     await page.close();
   }, 120_000);
 
@@ -191,11 +193,14 @@ describe('WHEP playback, end to end', () => {
     const page = await browser.newPage();
     await page.addInitScript(() => localStorage.setItem('player.realtime', '1'));
     await page.goto(`${info.webUrl}/watch/live/${info.demoChannelId}`);
-    await expect.poll(() => page.getByTestId('realtime-fallback').textContent(), { timeout: 30_000 }).toContain('B-frames');
+    const fallback = page.getByTestId('realtime-fallback');
+    await expect.poll(() => fallback.getAttribute('data-detail'), { timeout: 30_000 }).toContain('SOURCE_NOT_WEBRTC_COMPATIBLE');
+    expect(await fallback.textContent()).toContain('this broadcast cannot be sent in real time');
     const status = page.getByTestId('player-status');
     expect(await status.getAttribute('data-mode')).toBe('hls');
     await expect.poll(() => status.getAttribute('data-state'), { timeout: 60_000 }).toBe('playing');
     expect(await page.getByTestId('realtime-toggle').isChecked()).toBe(true);
+    if (process.env.WEB_SCREENSHOT_DIR) await page.screenshot({ path: join(process.env.WEB_SCREENSHOT_DIR, 'whep-fallback.png') });
     await page.close();
   }, 180_000);
 });

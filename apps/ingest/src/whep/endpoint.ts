@@ -35,7 +35,7 @@ export interface WhepLimits {
 }
 
 /** Defaults of {@link WhepLimits}. */
-export const DEFAULT_WHEP_LIMITS: WhepLimits = { maxViewers: 500, maxViewersPerAddress: 10, connectTimeoutMs: 15_000 };
+export const DEFAULT_WHEP_LIMITS: WhepLimits = { maxViewers: 200, maxViewersPerAddress: 10, connectTimeoutMs: 15_000 };
 
 /** What a WHEP request is answered. */
 export interface WhepReply {

@@ -115,15 +115,26 @@ export async function openWhepSource(o: WhepSourceOptions): Promise<WhepSource> 
       return;
     }
     if (m.sequenceHeader) {
-      const config = parseAvcDecoderConfig(m.payload.subarray(tag.bodyOffset));
-      Object.assign(video, { ready: true, nalLengthSize: config.nalLengthSize, sps: config.sps, pps: config.pps, profileLevelId: profileLevelId(config.sps[0]) });
+      try {
+        const config = parseAvcDecoderConfig(m.payload.subarray(tag.bodyOffset));
+        Object.assign(video, { ready: true, nalLengthSize: config.nalLengthSize, sps: config.sps, pps: config.pps, profileLevelId: profileLevelId(config.sps[0]) });
+      } catch (err) {
+        o.logger.warn({ err: (err as Error).message }, 'WHEP source: unreadable AVC sequence header ignored');
+      }
       return;
     }
     const cts = avcCompositionTime(m.payload);
     if (cts !== 0) video.bFrames = true;
     if (!live || !video.ready || sinks.size === 0) return;
     if (base === null) base = m.timestamp;
-    const nalus = accessUnitNalUnits(avccNalUnits(m.payload.subarray(tag.bodyOffset), video.nalLengthSize), video.sps, video.pps);
+    let nalus: Buffer[];
+    try {
+      nalus = accessUnitNalUnits(avccNalUnits(m.payload.subarray(tag.bodyOffset), video.nalLengthSize), video.sps, video.pps);
+    } catch (err) {
+      // One malformed access unit is dropped (viewers conceal it until the next key frame); the publish goes on.
+      o.logger.warn({ err: (err as Error).message }, 'WHEP source: malformed video frame dropped');
+      return;
+    }
     const payloads = packetizeH264(nalus, WHEP_MAX_RTP_PAYLOAD);
     const timestamp = (((m.timestamp - base) | 0) + cts) * 90 >>> 0;
     const packets = payloads.map((payload, i) => {
