@@ -1,6 +1,6 @@
 /**
  * `@live/media/formats`: the pure formats of the media pipeline, with no I/O and no ffmpeg —
- * HLS playlists (render, parse, check), low-latency rules (blocking reloads, preload hints),
+ * HLS playlists (render, parse, check), MPEG-DASH MPDs over the same segments (render, check), low-latency rules (blocking reloads, preload hints),
  * Playlist Delta Updates, AES-128 key tags and IVs, the WebVTT thumbnails track, and the one
  * storage key and URL layout of a session. Shared by the edge, worker, API and web app (which
  * bundles it for the browser); `@live/media` re-exports all of it beside the I/O parts
@@ -22,6 +22,7 @@ export {
   segmentHeadLines,
   type VariantStream,
   renderMasterPlaylist,
+  parseMasterPlaylist,
   measureBitrates,
 } from './playlist.js';
 export {
@@ -83,6 +84,29 @@ export {
   parseThumbnailsVtt,
   spriteLayoutFor,
 } from './webvtt.js';
+export {
+  MPD_NAMESPACE,
+  DASH_LIVE_PROFILE,
+  MPD_CONTENT_TYPE,
+  DashMpdError,
+  type DashRun,
+  type DashRunOutline,
+  type DashRepresentationInput,
+  type DashLiveTiming,
+  type RenderDashMpdOptions,
+  formatDashDuration,
+  formatDashFrameRate,
+  renderDashMpd,
+  dashRunsOf,
+  dashRepresentationOf,
+} from './dash.js';
+export {
+  type DashViolation,
+  type CheckDashOptions,
+  parseDashDuration,
+  checkDashMpd,
+  dashSegmentUrls,
+} from './dash-check.js';
 export {
   sessionKeyPrefix,
   archivePlaylistKey,
