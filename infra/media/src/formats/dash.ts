@@ -21,7 +21,6 @@
  * its target duration; `<UTCTiming>` carries the server's clock (direct scheme). Segments are
  * listed once complete (the playlist lists them), so there is no `availabilityTimeOffset`.
  */
-import { XMLParser } from 'fast-xml-parser';
 import type { MediaPlaylist, VariantStream } from './playlist.js';
 
 /** XML namespace of the MPD schema (ISO/IEC 23009-1 §5.3.1). */

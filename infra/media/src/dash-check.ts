@@ -4,10 +4,11 @@
  * dash.js refuse or mis-play an MPD without these (a missing `minBufferTime`, a dynamic MPD
  * without `availabilityStartTime`, a Representation without codecs or bandwidth, a
  * SegmentTemplate without `media`, a SegmentTimeline that goes backwards, a segment advertised
- * before it is available). Pure; the same shape of findings as `checkLowLatencyPlaylist`.
+ * before it is available). Pure, but outside `formats/` (which imports no package): it parses
+ * XML with fast-xml-parser. The same shape of findings as `checkLowLatencyPlaylist`.
  */
 import { XMLParser } from 'fast-xml-parser';
-import { MPD_NAMESPACE } from './dash.js';
+import { MPD_NAMESPACE } from './formats/dash.js';
 
 /** One finding of {@link checkDashMpd}: `rule` (stable id), `severity` (`error`: a SHALL players enforce, `warning`: a SHOULD), `message`. */
 export interface DashViolation {
@@ -127,6 +128,7 @@ function checkMpdAttributes(mpd: Node, out: DashViolation[]): { dynamic: boolean
   if (dynamic) {
     if (Number.isNaN(ast)) err('dynamic', 'a dynamic MPD needs availabilityStartTime (§5.3.1.2)');
     if (Number.isNaN(publish)) err('dynamic', 'a dynamic MPD needs publishTime (§5.3.1.2)');
+    if (ast > publish) err('availability-start', 'availabilityStartTime is after publishTime: nothing is available yet');
     if (list(mpd.UTCTiming).length === 0) err('utc-timing', 'a dynamic MPD needs UTCTiming (DASH-IF IOP 4.7.2)');
     if (Number.isNaN(tsbd)) out.push({ rule: 'dynamic', severity: 'warning', message: 'no timeShiftBufferDepth: players assume an unbounded window' });
     if (attr(mpd, 'minimumUpdatePeriod') !== undefined && Number.isNaN(parseDashDuration(attr(mpd, 'minimumUpdatePeriod')))) err('dynamic', 'malformed minimumUpdatePeriod');
@@ -153,8 +155,11 @@ function checkMpdAttributes(mpd: Node, out: DashViolation[]): { dynamic: boolean
  *   `segment-timeline`: positive d, r >= 0, no overlap (gaps are warnings) (§5.3.9.6);
  * - `max-segment-duration`: no segment longer than MPD@maxSegmentDuration (§5.3.1.2);
  * - `period-duration` (static): each Representation covers its Period within one segment;
- * - `availability` (dynamic): no segment ends after `now` (it would be requested before it
- *   exists), `time-shift`: the newest segment ends within timeShiftBufferDepth of `now` (warning).
+ * - `availability-start` (dynamic): availabilityStartTime not after publishTime; `availability`
+ *   (warning): the newest segment's availability time (AST + Period start + its end) is not
+ *   after `now` (players wait for it and play further behind); `time-shift` (warning): the
+ *   newest segment ends within timeShiftBufferDepth of `now`.
+ * Whether the segments exist is for the caller: {@link dashSegmentUrls} lists what to request.
  */
 export function checkDashMpd(xml: string, opts: CheckDashOptions = {}): DashViolation[] {
   const out: DashViolation[] = [];
@@ -228,7 +233,9 @@ function checkSegmentTiming(t: Template, where: string, timing: ReturnType<typeo
   if (timing.dynamic && Number.isFinite(timing.ast) && Number.isFinite(timing.now)) {
     const lastEnd = timing.ast + (timing.start + endInPeriod) * 1000;
     if (lastEnd > timing.now + 1) {
-      out.push({ rule: 'availability', severity: 'error', message: `${where}: the newest segment ends ${((lastEnd - timing.now) / 1000).toFixed(3)} s after now: requested before it exists` });
+      // Not an error (a SegmentTemplate may describe future segments; players wait for their
+      // availability time), but a player then plays that much further behind than it could.
+      out.push({ rule: 'availability', severity: 'warning', message: `${where}: the newest segment is available only ${((lastEnd - timing.now) / 1000).toFixed(3)} s after now by the MPD's clock` });
     }
     if (Number.isFinite(timing.tsbd) && lastEnd < timing.now - timing.tsbd * 1000) {
       out.push({ rule: 'time-shift', severity: 'warning', message: `${where}: the newest segment is older than timeShiftBufferDepth` });
