@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { sessionPosterPath } from '@live/media/formats';
-import { ApiError, isLive, liveMasterUrl, vodMasterUrl, withPlaybackToken, type StreamItem } from './api';
+import { ApiError, isLive, liveManifestUrl, liveMasterUrl, vodManifestUrl, vodMasterUrl, withPlaybackToken, type StreamItem } from './api';
 import { ChannelPanel } from './ChannelPanel';
 import { ChatPanel } from './ChatPanel';
 import { ChatReplayPanel } from './ChatReplayPanel';
@@ -10,6 +10,7 @@ import { channelApiPath, isChannelView } from './platform';
 import { hrefFor, Link } from './router';
 import { useChannel } from './useChannel';
 import { BEHIND_LIVE_THRESHOLD_SECONDS, usePlayer, type PlaybackState } from './usePlayer';
+import { useDashPlayer } from './useDashPlayer';
 import { useStreams } from './useStreams';
 import { appSession } from './useSession';
 import { applyShortcut, shortcutFor } from './shortcuts';
@@ -20,12 +21,24 @@ import { countLabel } from './platform';
 const CHANNEL_REFRESH_MS = 15_000;
 /** localStorage key of the viewer's low-latency choice ('0' = off). */
 const LOW_LATENCY_KEY = 'player.lowLatency';
+/** The viewer's choice of MPEG-DASH (Shaka Player) over HLS (hls.js), kept like low latency. */
+const DASH_KEY = 'player.dash';
 
-function readLowLatency(): boolean {
+/** A player choice kept in localStorage (`'1'` / `'0'`), `fallback` when unset or storage is blocked. */
+function readStoredFlag(key: string, fallback: boolean): boolean {
   try {
-    return localStorage.getItem(LOW_LATENCY_KEY) !== '0';
+    const v = localStorage.getItem(key);
+    return v === null ? fallback : v === '1';
   } catch {
-    return true; // storage blocked: the default
+    return fallback; // storage blocked: the default
+  }
+}
+
+function storeFlag(key: string, on: boolean): void {
+  try {
+    localStorage.setItem(key, on ? '1' : '0');
+  } catch {
+    // storage blocked: the choice lasts for this page
   }
 }
 
@@ -158,7 +171,8 @@ function ChannelRecordings({ items }: { items: readonly StreamItem[] | null }) {
 
 /**
  * Player page for `/watch/live/<channelId>` (plays `/live/<channelId>/master.m3u8`) and
- * `/watch/vod/<sessionId>` (plays `/sessions/<sessionId>/vod.m3u8`): video, LIVE badge, status
+ * `/watch/vod/<sessionId>` (plays `/sessions/<sessionId>/vod.m3u8`), or with the DASH toggle
+ * their MPEG-DASH manifests (`manifest.mpd`, `vod.mpd`) in Shaka Player (useDashPlayer): video, LIVE badge, status
  * line, quality selector (Auto + one entry per rendition) and the MP4 download when the API
  * lists one. Title and links come from `GET /api/streams`; playback works without it.
  * Live pages also show the channel (`GET /api/channels/<channelId>`): title, category, follower
@@ -194,17 +208,23 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
   // Beacons name the broadcast session: the recording's, or the channel's session while it is live.
   const sessionId = live ? liveSession : target.sessionId;
   const hasEnded = useCallback(() => (live ? channelBroadcastEnded(target.channelId) : Promise.resolve(false)), [live, live ? target.channelId : target.sessionId]);
-  const [lowLatency, setLowLatency] = useState(readLowLatency);
+  const [lowLatency, setLowLatency] = useState(() => readStoredFlag(LOW_LATENCY_KEY, true));
+  const [dash, setDash] = useState(() => readStoredFlag(DASH_KEY, false));
   const [theatre, setTheatre] = useState(false);
   // A playback token first (followers-only / allow-listed / encrypted channels need one).
-  const player = usePlayer(videoRef, src, { live, sessionId, playbackId: live ? target.channelId : target.sessionId, hasEnded, lowLatency });
+  const playbackId = live ? target.channelId : target.sessionId;
+  const player = usePlayer(videoRef, dash ? null : src, { live, sessionId, playbackId, hasEnded, lowLatency });
+  // DASH mode: the edge's MPD over the same segments, in Shaka Player (loaded only then).
+  const mpd = src === null ? null : live ? liveManifestUrl(target.channelId) : vodManifestUrl(target.sessionId);
+  const dashPlayer = useDashPlayer(videoRef, dash ? mpd : null, { playbackId });
+  const shown = dash ? dashPlayer : player;
   const toggleLowLatency = (on: boolean) => {
     setLowLatency(on);
-    try {
-      localStorage.setItem(LOW_LATENCY_KEY, on ? '1' : '0');
-    } catch {
-      // storage blocked: the choice lasts for this page
-    }
+    storeFlag(LOW_LATENCY_KEY, on);
+  };
+  const toggleDash = (on: boolean) => {
+    setDash(on);
+    storeFlag(DASH_KEY, on);
   };
   // Keyboard shortcuts (shortcuts.ts); typing in the chat box or a form keeps its keys.
   useEffect(() => {
@@ -236,11 +256,11 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
   // A recording replays its broadcast's chat beside it.
   const replay = !live && item ? item : null;
 
-  const playing = player.renditions[player.playingLevel];
+  const playing = dash ? undefined : player.renditions[player.playingLevel];
   const stateText =
-    STATE_LABEL[player.state] +
-    (player.state === 'playing' && playing ? ` · ${playing.label}` : '') +
-    (player.detail ? ` — ${player.detail}` : '');
+    STATE_LABEL[shown.state] +
+    (shown.state === 'playing' && playing ? ` · ${playing.label}` : '') +
+    (shown.detail ? ` — ${shown.detail}` : '');
   const recordingHref =
     live && item && !isLive(item) && item.vodUrl !== null ? hrefFor({ name: 'vod', sessionId: item.sessionId }) : null;
 
@@ -274,16 +294,16 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
           </div>
           {!live && <SeekPreview videoRef={videoRef} vttUrl={withPlaybackToken(thumbnailsVttUrl(target.sessionId), player.playbackToken)} />}
 
-          {player.refused && (
+          {shown.refused && (
             <p className="error" role="alert" data-testid="playback-refused">
-              {player.refused}
+              {shown.refused}
             </p>
           )}
 
           <div className="player-bar">
             <div
-              className={`status status-${player.state}`} data-testid="player-status" data-state={player.state} role="status"
-              data-detail={player.diagnostic ?? player.warning ?? undefined} title={player.diagnostic ?? player.warning ?? undefined}
+              className={`status status-${shown.state}`} data-testid="player-status" data-state={shown.state} role="status"
+              data-detail={shown.diagnostic ?? (dash ? undefined : player.warning) ?? undefined} title={shown.diagnostic ?? (dash ? undefined : player.warning) ?? undefined}
             >
               {stateText}
             </div>
@@ -332,6 +352,10 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
                 Low latency
               </label>
             )}
+            <label className="toggle" title="Play the MPEG-DASH manifest in Shaka Player instead of HLS">
+              <input type="checkbox" checked={dash} onChange={(e) => toggleDash(e.target.checked)} data-testid="dash-toggle" />
+              DASH
+            </label>
             <button type="button" className="button" aria-pressed={theatre} onClick={() => setTheatre((t) => !t)} data-testid="theatre-toggle" title="Theatre mode (t)">
               {theatre ? 'Default view' : 'Theatre mode'}
             </button>
