@@ -1,8 +1,9 @@
 /**
  * MPEG-DASH on the edge: `GET|HEAD /live/:channelId/manifest.mpd` (the channel's live session,
  * a dynamic MPD) and `GET|HEAD /sessions/:sessionId/vod.mpd` (a finished session's VOD, a static
- * MPD), rendered per request by `renderDashMpd` (`@live/media/formats`) from the HLS playlists
- * the packager wrote beside them: the master playlist (renditions, bandwidth, codecs) and each
+ * MPD), rendered per request (its clock: publishTime, UTCTiming) by `renderDashMpd`
+ * (`@live/media/formats`) from the HLS playlists the packager wrote beside them, parsed once per
+ * version (their ETags): the master playlist (renditions, bandwidth, codecs) and each
  * rendition's live `index.m3u8` or `vod.m3u8` (segments, durations, PROGRAM-DATE-TIME, init
  * segments). The MPD's segment URLs are the HLS segment objects, served by the ordinary routes.
  *
@@ -21,8 +22,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   DashMpdError, dashRepresentationOf, dashRunsOf, llSegmentUri, masterPlaylistKey, parseLowLatencyPlaylist, mediaPlaylistKey, MPD_CONTENT_TYPE, parseMasterPlaylist,
   parseMediaPlaylist, PlaylistParseError, renderDashMpd, sessionKeyPrefix, vodMasterKey, vodPlaylistKey,
-  LIVE_MANIFEST_MPD, VOD_MANIFEST_MPD, Mp4ParseError, parseFragment, parseInitTracks, type DashRun, type MediaPlaylist,
+  LIVE_MANIFEST_MPD, VOD_MANIFEST_MPD, Mp4ParseError, parseFragment, parseInitTracks,
+  type DashRepresentationInput, type DashRun, type MediaPlaylist, type VariantStream,
 } from '@live/media/formats';
+import { compressPlaylist, negotiatePlaylistEncoding } from './playlist-body.js';
 import type { ObjectStorage } from '@live/storage';
 import type { PlaybackTokenErrorCode } from '@live/auth';
 
@@ -38,7 +41,7 @@ export const DASH_ERRORS = {
 /** A playlist as the edge reads it (app.ts `readPlaylist`): its text and stored metadata. */
 export interface DashPlaylist {
   readonly text: string;
-  readonly info: { readonly cacheControl: string };
+  readonly info: { readonly cacheControl: string; readonly etag: string };
 }
 
 /** What a request resolved to: the session to describe and the viewer's verified token (null: none given). */
@@ -78,6 +81,8 @@ const ID = /^[A-Za-z0-9_-]{1,128}$/;
 const MOOF_PROBE_BYTES = 64 * 1024;
 /** Entries of the media-time map before it is cleared. */
 const TIMING_ENTRIES = 20_000;
+/** Sessions whose latest description is kept before the map is cleared. */
+const DESCRIBED_SESSIONS = 1000;
 
 /** Media timing read from storage, by object key (init: video timescale; segment: tfdt in that timescale). */
 function createTimingReader(storage: ObjectStorage) {
@@ -120,63 +125,94 @@ function createTimingReader(storage: ObjectStorage) {
   };
 }
 
+/** What an MPD of a session is made from: its Representations and live timing, from one version of its playlists. */
+interface SessionDescription {
+  readonly reps: readonly DashRepresentationInput[];
+  /** Longest HOLD-BACK and target duration of the media playlists (s; 0 when absent). */
+  readonly hold: number;
+  readonly target: number;
+  /** Cache-Control of the master playlist. */
+  readonly cacheControl: string;
+}
+
+/** One rendition's Representation from its media playlist `text` (null: encrypted). */
+async function describeRendition(timing: ReturnType<typeof createTimingReader>, prefix: string, v: VariantStream, text: string, live: boolean): Promise<DashRepresentationInput | null> {
+  const name = v.uri.split('/')[0]!;
+  const playlist: MediaPlaylist = parseMediaPlaylist(text);
+  if (playlist.segments.some((s) => s.key)) return null;
+  const outlines = dashRunsOf(playlist, live);
+  const initKey = (init: string) => `${prefix}/${name}/${init}`;
+  const timescale = await timing.timescale(initKey(outlines[0]!.init));
+  const runs: DashRun[] = await Promise.all(outlines.map(async (o) => {
+    const start = await timing.start(`${prefix}/${name}/${llSegmentUri(o.firstNumber)}`, initKey(o.init));
+    const scale = o.init === outlines[0]!.init ? timescale : await timing.timescale(initKey(o.init));
+    // every attempt's timeline in the first attempt's timescale
+    return { ...o, start: Math.round((start * timescale) / scale) };
+  }));
+  return dashRepresentationOf(v, timescale, runs);
+}
+
 /**
- * Renders the MPD of a session from its stored playlists: `live` reads `master.m3u8` and each
- * rendition's `index.m3u8`, else `vod.m3u8` and each `vod.m3u8`. Null when the master playlist
- * does not exist (yet). `encrypted` when a segment carries an EXT-X-KEY.
+ * Describes a session from its stored playlists: `live` reads `master.m3u8` and each rendition's
+ * `index.m3u8`, else `vod.m3u8` and each `vod.m3u8`. Null when the master playlist does not
+ * exist (yet); `encrypted` when a segment carries an EXT-X-KEY. The description of one version
+ * of the playlists (their ETags) is kept per session and reused until one of them changes.
  * @throws {DashMpdError | PlaylistParseError | Mp4ParseError} when the playlists or segments cannot be described.
  */
-async function renderSessionMpd(
-  deps: DashRouteDeps<unknown>, timing: ReturnType<typeof createTimingReader>, sessionId: string, live: boolean, token: string | null,
-): Promise<{ mpd: string; cacheControl: string } | 'encrypted' | null> {
+async function describeSession(
+  deps: DashRouteDeps<unknown>, timing: ReturnType<typeof createTimingReader>, known: Map<string, { version: string; description: SessionDescription }>,
+  sessionId: string, live: boolean,
+): Promise<SessionDescription | 'encrypted' | null> {
   const prefix = sessionKeyPrefix(sessionId);
   const fed = live && deps.watch(sessionId);
   const master = await deps.readPlaylist(live ? masterPlaylistKey(prefix) : vodMasterKey(prefix), fed);
   if (!master) return null;
   const variants = parseMasterPlaylist(master.text);
   if (variants.length === 0) throw new DashMpdError('the master playlist lists no variant');
-  let hold = 0;
-  let target = 0;
-  const reps = await Promise.all(variants.map(async (v) => {
+  const media = await Promise.all(variants.map(async (v) => {
     const name = v.uri.split('/')[0]!;
     const key = live ? mediaPlaylistKey(prefix, name) : vodPlaylistKey(prefix, name);
-    const text = (await deps.readPlaylist(key, fed))?.text;
-    if (text === undefined) throw new DashMpdError(`missing playlist ${key}`);
-    const playlist: MediaPlaylist = parseMediaPlaylist(text);
-    if (playlist.segments.some((s) => s.key)) return 'encrypted' as const;
-    hold = Math.max(hold, Number(parseLowLatencyPlaylist(text).serverControl?.['HOLD-BACK'] ?? 0));
-    target = Math.max(target, playlist.targetDuration ?? 0);
-    const outlines = dashRunsOf(playlist, live);
-    const initKey = (init: string) => `${prefix}/${name}/${init}`;
-    const timescale = await timing.timescale(initKey(outlines[0]!.init));
-    const runs: DashRun[] = await Promise.all(outlines.map(async (o) => {
-      const start = await timing.start(`${prefix}/${name}/${llSegmentUri(o.firstNumber)}`, initKey(o.init));
-      const scale = o.init === outlines[0]!.init ? timescale : await timing.timescale(initKey(o.init));
-      // every attempt's timeline in the first attempt's timescale
-      return { ...o, start: Math.round((start * timescale) / scale) };
-    }));
-    return dashRepresentationOf(v, timescale, runs);
+    const p = await deps.readPlaylist(key, fed);
+    if (!p) throw new DashMpdError(`missing playlist ${key}`);
+    return p;
   }));
-  if (reps.includes('encrypted')) return 'encrypted';
-  const now = new Date();
-  const mpd = renderDashMpd({
+  const version = [master, ...media].map((p) => p.info.etag).join(' ');
+  const id = `${live ? 'live' : 'vod'} ${sessionId}`;
+  const hit = known.get(id);
+  if (hit?.version === version) return hit.description;
+  const reps = await Promise.all(variants.map((v, i) => describeRendition(timing, prefix, v, media[i]!.text, live)));
+  if (reps.includes(null)) return 'encrypted';
+  const description: SessionDescription = {
+    reps: reps as DashRepresentationInput[], cacheControl: master.info.cacheControl,
+    hold: Math.max(...media.map((p) => Number(parseLowLatencyPlaylist(p.text).serverControl?.['HOLD-BACK'] ?? 0))),
+    target: Math.max(...media.map((p) => parseLowLatencyPlaylist(p.text).targetDuration ?? 0)),
+  };
+  if (known.size >= DESCRIBED_SESSIONS) known.clear();
+  known.set(id, { version, description });
+  return description;
+}
+
+/** The MPD of a described session at `now`, with the viewer's token in its URLs when given. */
+function renderSessionMpd(d: SessionDescription, live: boolean, token: string | null, now: Date): string {
+  const target = Math.max(1, d.target);
+  return renderDashMpd({
     type: live ? 'dynamic' : 'static',
-    representations: reps as Exclude<(typeof reps)[number], 'encrypted'>[],
-    ...(live ? { live: { now, minimumUpdatePeriod: Math.max(1, target), suggestedPresentationDelay: hold > 0 ? hold : 3 * Math.max(1, target) } } : {}),
+    representations: d.reps,
+    ...(live ? { live: { now, minimumUpdatePeriod: target, suggestedPresentationDelay: d.hold > 0 ? d.hold : 3 * target } } : {}),
     ...(token !== null ? { query: `token=${encodeURIComponent(token)}` } : {}),
   });
-  return { mpd, cacheControl: token !== null ? deps.tokenisedCacheControl : master.info.cacheControl };
 }
 
 /**
  * Registers the DASH routes on the edge (see the module comment). Answers: 200 with
  * `Content-Type: application/dash+xml` and the playlists' Cache-Control (`private, no-store`
- * with a token); the playlists' refusals (401/403 token codes, 404 CHANNEL_OFFLINE / NOT_FOUND);
+ * with a token), br or gzip by `Accept-Encoding` as the playlists (`Vary: Accept-Encoding`); the playlists' refusals (401/403 token codes, 404 CHANNEL_OFFLINE / NOT_FOUND);
  * 404 NOT_FOUND before the master playlist exists; 409 DASH_ENCRYPTED for an encrypted session;
  * 503 DASH_UNAVAILABLE when the playlists or segments cannot be described (logged).
  */
 export function registerDash<P>(app: FastifyInstance, deps: DashRouteDeps<P>): void {
   const timing = createTimingReader(deps.storage);
+  const described = new Map<string, { version: string; description: SessionDescription }>();
   const resolveLive = async (req: FastifyRequest, reply: FastifyReply, channelId: string): Promise<DashTarget | FastifyReply> => {
     // a channel not known to exist: its live session is looked up only if it does
     const policy = await deps.policyOf(channelId);
@@ -193,9 +229,9 @@ export function registerDash<P>(app: FastifyInstance, deps: DashRouteDeps<P>): v
   };
   const answer = async (req: FastifyRequest, reply: FastifyReply, target: DashTarget | FastifyReply, live: boolean): Promise<FastifyReply> => {
     if (!('sessionId' in target)) return target;
-    let out: Awaited<ReturnType<typeof renderSessionMpd>>;
+    let out: Awaited<ReturnType<typeof describeSession>>;
     try {
-      out = await renderSessionMpd(deps as DashRouteDeps<unknown>, timing, target.sessionId, live, target.token);
+      out = await describeSession(deps as DashRouteDeps<unknown>, timing, described, target.sessionId, live);
     } catch (err) {
       if (!(err instanceof DashMpdError || err instanceof PlaylistParseError || err instanceof Mp4ParseError)) throw err;
       req.log.warn({ sessionId: target.sessionId, reason: err.message }, 'MPD not rendered');
@@ -203,8 +239,13 @@ export function registerDash<P>(app: FastifyInstance, deps: DashRouteDeps<P>): v
     }
     if (out === null) return deps.sendError(reply, 'NOT_FOUND');
     if (out === 'encrypted') return deps.sendError(reply, 'DASH_ENCRYPTED');
-    reply.header('content-type', MPD_CONTENT_TYPE).header('cache-control', out.cacheControl).header('content-length', String(Buffer.byteLength(out.mpd)));
-    return reply.status(200).send(req.method === 'HEAD' ? undefined : out.mpd);
+    // compressed like the playlists (br, gzip): a long DVR window is a long SegmentTimeline
+    const encoding = negotiatePlaylistEncoding(req.headers['accept-encoding']);
+    const body = await compressPlaylist(Buffer.from(renderSessionMpd(out, live, target.token, new Date()), 'utf8'), encoding);
+    reply.header('content-type', MPD_CONTENT_TYPE).header('vary', 'accept-encoding').header('content-length', String(body.length))
+      .header('cache-control', target.token !== null ? deps.tokenisedCacheControl : out.cacheControl);
+    if (encoding !== 'identity') reply.header('content-encoding', encoding);
+    return reply.status(200).send(req.method === 'HEAD' ? undefined : body);
   };
   app.route({
     method: ['GET', 'HEAD'],

@@ -11,6 +11,7 @@ import pino from 'pino';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { brotliDecompressSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { startServices, type RunningServices } from '@live/dev';
 import { createDb, ensureChannelWithKey, migrateToLatest, type Db } from '@live/db';
@@ -92,6 +93,11 @@ describe('MPEG-DASH at the edge', () => {
     const urls = await expectAllServed(mpd, `/live/${CHANNEL}/manifest.mpd`);
     expect(urls.slice(1).map((u) => u.split('/').pop())).toEqual(listed.map((s) => s.uri));
     expect(mpd).toContain(`<S t="${await tfdtOf(listed[0]!.sequence)}"`);
+    // compressed as the playlists are: the same MPD (but for its clock) in brotli
+    const br = await app.inject({ method: 'GET', url: `/live/${CHANNEL}/manifest.mpd`, headers: { 'accept-encoding': 'br, gzip' } });
+    expect([br.headers['content-encoding'], br.headers.vary]).toEqual(['br', 'accept-encoding']);
+    const clockless = (x: string) => x.replace(/(publishTime|value)="[^"]*"/g, '');
+    expect(clockless(brotliDecompressSync(br.rawPayload).toString('utf8'))).toBe(clockless(mpd));
   });
 
   it('applies the playlists\' token checks and carries the token into every segment URL', async () => {
