@@ -2,8 +2,9 @@
  * MPEG-DASH playback for one `<video>` element with Shaka Player (its DASH-only build), loaded
  * on first use (a separate chunk: the main bundle and HLS viewers never download it). The MPD
  * is the edge's (`/live/<channelId>/manifest.mpd`, `/sessions/<sessionId>/vod.mpd`), over the
- * same segments as the HLS playlists. Shaka's own retries handle network errors; a fatal error
- * (its `error` event, or a failed `load`) ends in `error` with Shaka's code as diagnostic.
+ * same segments as the HLS playlists. Shaka's own retries handle network errors; a critical
+ * error (its `error` event with severity CRITICAL, or a failed `load`) ends in `error` with
+ * Shaka's code as diagnostic; every error is recorded on `window.__dashPlayer` for tests.
  *
  * With `playbackId`, a playback token is fetched first (as for HLS, `POST
  * /api/streams/{id}/playback-token`) and renewed before it expires; a request filter sets the
@@ -82,6 +83,8 @@ export function useDashPlayer(videoRef: RefObject<HTMLVideoElement | null>, src:
     const fail = (err: unknown) => {
       if (abort.signal.aborted) return;
       handle.errors.push(describeShakaError(err));
+      // Shaka retries RECOVERABLE (severity 1) errors itself: only CRITICAL ones (or a failed load) stop playback
+      if ((err as { severity?: unknown } | null)?.severity === 1) return;
       patch({ state: 'error', detail: 'Playback problem', diagnostic: describeShakaError(err) });
     };
     const onVideo: Record<string, () => void> = {
