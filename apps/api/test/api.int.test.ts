@@ -36,8 +36,8 @@ describe('api', () => {
     expect(r.statusCode).toBe(200);
     const body = r.json() as { items: Array<Record<string, unknown>> };
     expect(body.items.map((i) => [i.sessionId, i.status])).toEqual([['now', 'live'], ['old', 'vod']]);
-    expect(body.items[0]).toMatchObject({ playbackUrl: '/live/demo/master.m3u8', vodUrl: null, renditions: ['720p'], channelName: 'Demo <b>channel</b>' });
-    expect(body.items[1]).toMatchObject({ playbackUrl: null, vodUrl: '/sessions/old/vod.m3u8', vodMp4Url: '/sessions/old/vod.mp4', durationSeconds: 1800 });
+    expect(body.items[0]).toMatchObject({ playbackUrl: '/live/demo/master.m3u8', dashUrl: '/live/demo/manifest.mpd', vodUrl: null, vodDashUrl: null, renditions: ['720p'], channelName: 'Demo <b>channel</b>' });
+    expect(body.items[1]).toMatchObject({ playbackUrl: null, dashUrl: null, vodUrl: '/sessions/old/vod.m3u8', vodDashUrl: '/sessions/old/vod.mpd', vodMp4Url: '/sessions/old/vod.mp4', durationSeconds: 1800 });
   });
 
   it('returns one session, or STREAM_NOT_FOUND', async () => {

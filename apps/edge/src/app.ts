@@ -25,6 +25,7 @@ import { createColdLane, createLookupCache, LookupsBusyError } from './lookups.j
 import { createMediaFeed, type AnnouncementSource, type MediaFeedOptions } from './feed.js';
 import { addContentSteering, checkEdgeSteering, steeringServerUri, type EdgeSteering } from './steering.js';
 import { createPlaylistBodyCache, negotiatePlaylistEncoding, type PlaylistBodyCacheOptions } from './playlist-body.js';
+import { DASH_ERRORS, registerDash } from './dash.js';
 
 /** Dependencies and settings of {@link buildEdge}. */
 export interface EdgeOptions {
@@ -138,6 +139,7 @@ export const EDGE_ERRORS = {
   INTERNAL: { status: 500, message: 'Internal error.' },
   NOT_IMPLEMENTED: { status: 501, message: 'Unknown request method.' },
   ...PLAYBACK_TOKEN_ERRORS,
+  ...DASH_ERRORS,
 } as const;
 
 /** A code of {@link EDGE_ERRORS}. */
@@ -372,6 +374,8 @@ export function parseRange(header: string | undefined, size: number): { start: n
  * - `GET|HEAD /sessions/:sessionId/*`: any session's objects by key (VOD playlists, MP4), under
  *   the policy of the session's channel (from the `stream_sessions` read model; an unknown
  *   session is 404).
+ * - `GET|HEAD /live/:channelId/manifest.mpd`, `/sessions/:sessionId/vod.mpd`: MPEG-DASH MPDs
+ *   rendered from those playlists under the same checks (dash.ts; encrypted channels: 409).
  * - `GET|HEAD /keys/:sessionId/:index.key`: the session's AES-128 content key (16 raw bytes,
  *   derived from `contentKeySecret`, `Cache-Control: private, no-store`); a valid playback token
  *   for the session's channel is always required.
@@ -952,6 +956,15 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       requests.inc({ kind: 'key', status: 200 });
       reply.header('content-type', 'application/octet-stream').header('cache-control', CONTENT_KEY_CACHE_CONTROL).header('content-length', '16');
       return reply.status(200).send(req.method === 'HEAD' ? undefined : key);
+    },
+  });
+  // MPEG-DASH manifests rendered from the same playlists, under the same checks (dash.ts)
+  registerDash(app, {
+    storage: opts.storage, policyOf, liveSessionOf, channelOfSession, authorise, refuse, readPlaylist, sendError,
+    tokenisedCacheControl: TOKENISED_PLAYLIST_CACHE_CONTROL,
+    watch: (sessionId) => {
+      feed?.touch(sessionId);
+      return feed?.isFed(sessionId) ?? false;
     },
   });
   app.options('/*', async (_req, reply) => reply.status(204)

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { sessionPosterPath } from '@live/media/formats';
-import { ApiError, isLive, liveMasterUrl, vodMasterUrl, withPlaybackToken, type StreamItem } from './api';
+import { ApiError, isLive, liveManifestUrl, liveMasterUrl, vodManifestUrl, vodMasterUrl, withPlaybackToken, type StreamItem } from './api';
 import { ChannelPanel } from './ChannelPanel';
 import { ChatPanel } from './ChatPanel';
 import { ChatReplayPanel } from './ChatReplayPanel';
@@ -10,6 +10,7 @@ import { channelApiPath, isChannelView } from './platform';
 import { hrefFor, Link } from './router';
 import { useChannel } from './useChannel';
 import { BEHIND_LIVE_THRESHOLD_SECONDS, defaultFetchToken, usePlayer, type PlaybackState } from './usePlayer';
+import { useDashPlayer } from './useDashPlayer';
 import { useWhepPlayer } from './useWhepPlayer';
 import { useStreams } from './useStreams';
 import { appSession } from './useSession';
@@ -19,23 +20,24 @@ import { countLabel } from './platform';
 
 /** How often a live page refreshes the channel (viewer count), ms. */
 const CHANNEL_REFRESH_MS = 15_000;
-/** localStorage key of the viewer's low-latency choice ('0' = off; default on). */
+/** localStorage key of the viewer's low-latency choice ('0' = off). */
 const LOW_LATENCY_KEY = 'player.lowLatency';
-/** localStorage key of the viewer's real-time (WebRTC) choice ('1' = on; default off). */
+/** The viewer's choice of MPEG-DASH (Shaka Player) over HLS (hls.js), kept like low latency. */
+const DASH_KEY = 'player.dash';
+/** localStorage key of the viewer's real-time (WebRTC, WHEP) choice ('1' = on; default off). */
 const REALTIME_KEY = 'player.realtime';
 
-/** The viewer's remembered choice under `key` ('1' on, '0' off), `fallback` when unset or storage is blocked. */
-function readChoice(key: string, fallback: boolean): boolean {
+/** A player choice kept in localStorage (`'1'` / `'0'`), `fallback` when unset or storage is blocked. */
+function readStoredFlag(key: string, fallback: boolean): boolean {
   try {
     const v = localStorage.getItem(key);
-    return v === null ? fallback : v !== '0';
+    return v === null ? fallback : v === '1';
   } catch {
     return fallback; // storage blocked: the default
   }
 }
 
-/** Remembers a choice (see {@link readChoice}); blocked storage keeps it for this page only. */
-function saveChoice(key: string, on: boolean): void {
+function storeFlag(key: string, on: boolean): void {
   try {
     localStorage.setItem(key, on ? '1' : '0');
   } catch {
@@ -172,7 +174,8 @@ function ChannelRecordings({ items }: { items: readonly StreamItem[] | null }) {
 
 /**
  * Player page for `/watch/live/<channelId>` (plays `/live/<channelId>/master.m3u8`) and
- * `/watch/vod/<sessionId>` (plays `/sessions/<sessionId>/vod.m3u8`): video, LIVE badge, status
+ * `/watch/vod/<sessionId>` (plays `/sessions/<sessionId>/vod.m3u8`), or with the DASH toggle
+ * their MPEG-DASH manifests (`manifest.mpd`, `vod.mpd`) in Shaka Player (useDashPlayer): video, LIVE badge, status
  * line, quality selector (Auto + one entry per rendition) and the MP4 download when the API
  * lists one. Title and links come from `GET /api/streams`; playback works without it.
  * Live pages also show the channel (`GET /api/channels/<channelId>`): title, category, follower
@@ -208,10 +211,13 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
   // Beacons name the broadcast session: the recording's, or the channel's session while it is live.
   const sessionId = live ? liveSession : target.sessionId;
   const hasEnded = useCallback(() => (live ? channelBroadcastEnded(target.channelId) : Promise.resolve(false)), [live, live ? target.channelId : target.sessionId]);
-  const [lowLatency, setLowLatency] = useState(() => readChoice(LOW_LATENCY_KEY, true));
-  const [realtime, setRealtime] = useState(() => readChoice(REALTIME_KEY, false));
+  const [lowLatency, setLowLatency] = useState(() => readStoredFlag(LOW_LATENCY_KEY, true));
+  const [dash, setDash] = useState(() => readStoredFlag(DASH_KEY, false));
+  const [realtime, setRealtime] = useState(() => readStoredFlag(REALTIME_KEY, false));
   const [theatre, setTheatre] = useState(false);
-  // Real-time (WebRTC, WHEP) when chosen and offered; LL-HLS otherwise and when it fails.
+  const playbackId = live ? target.channelId : target.sessionId;
+  // Real-time (WebRTC, WHEP) when chosen and offered, before DASH and HLS; when it fails, the
+  // page falls back to the other modes (and says why).
   const whepUrl = live && playable && item && isLive(item) ? (item.whepUrl ?? null) : null;
   const [whepFailure, setWhepFailure] = useState<{ url: string; reason: string; diagnostic: string | null } | null>(null);
   const realtimeActive = realtime && whepUrl !== null && whepFailure?.url !== whepUrl;
@@ -219,16 +225,25 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
   useEffect(() => {
     if (whep.state === 'failed' && whepUrl) setWhepFailure({ url: whepUrl, reason: whep.failed ?? 'real-time playback failed', diagnostic: whep.diagnostic });
   }, [whep.state, whepUrl]);
+  const dashActive = dash && !realtimeActive;
   // A playback token first (followers-only / allow-listed / encrypted channels need one).
-  const player = usePlayer(videoRef, realtimeActive ? null : src, { live, sessionId, playbackId: live ? target.channelId : target.sessionId, hasEnded, lowLatency });
+  const player = usePlayer(videoRef, dashActive || realtimeActive ? null : src, { live, sessionId, playbackId, hasEnded, lowLatency });
+  // DASH mode: the edge's MPD over the same segments, in Shaka Player (loaded only then).
+  const mpd = src === null ? null : live ? liveManifestUrl(target.channelId) : vodManifestUrl(target.sessionId);
+  const dashPlayer = useDashPlayer(videoRef, dashActive ? mpd : null, { playbackId });
+  const shown = dashActive ? dashPlayer : player;
   const toggleLowLatency = (on: boolean) => {
     setLowLatency(on);
-    saveChoice(LOW_LATENCY_KEY, on);
+    storeFlag(LOW_LATENCY_KEY, on);
+  };
+  const toggleDash = (on: boolean) => {
+    setDash(on);
+    storeFlag(DASH_KEY, on);
   };
   const toggleRealtime = (on: boolean) => {
     setRealtime(on);
     setWhepFailure(null);
-    saveChoice(REALTIME_KEY, on);
+    storeFlag(REALTIME_KEY, on);
   };
   // Keyboard shortcuts (shortcuts.ts); typing in the chat box or a form keeps its keys.
   useEffect(() => {
@@ -260,13 +275,13 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
   // A recording replays its broadcast's chat beside it.
   const replay = !live && item ? item : null;
 
-  const playing = player.renditions[player.playingLevel];
+  const playing = dashActive || realtimeActive ? undefined : player.renditions[player.playingLevel];
+  const shownState: PlaybackState = realtimeActive ? (whep.state === 'playing' ? 'playing' : 'loading') : shown.state;
   const stateText = realtimeActive
     ? (whep.state === 'playing' ? 'Playing · real-time (WebRTC)' : 'Connecting in real time…')
-    : STATE_LABEL[player.state] +
-      (player.state === 'playing' && playing ? ` · ${playing.label}` : '') +
-      (player.detail ? ` — ${player.detail}` : '');
-  const shownState: PlaybackState = realtimeActive ? (whep.state === 'playing' ? 'playing' : 'loading') : player.state;
+    : STATE_LABEL[shown.state] +
+      (shown.state === 'playing' && playing ? ` · ${playing.label}` : '') +
+      (shown.detail ? ` — ${shown.detail}` : '');
   const recordingHref =
     live && item && !isLive(item) && item.vodUrl !== null ? hrefFor({ name: 'vod', sessionId: item.sessionId }) : null;
 
@@ -302,19 +317,19 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
 
           {realtime && whepFailure && whepFailure.url === whepUrl && (
             <p className="muted" data-testid="realtime-fallback" data-detail={whepFailure.diagnostic ?? undefined}>
-              Real-time playback is unavailable ({whepFailure.reason}); playing low-latency HLS.
+              Real-time playback is unavailable ({whepFailure.reason}); playing {dash ? 'MPEG-DASH' : 'low-latency HLS'}.
             </p>
           )}
-          {player.refused && (
+          {shown.refused && (
             <p className="error" role="alert" data-testid="playback-refused">
-              {player.refused}
+              {shown.refused}
             </p>
           )}
 
           <div className="player-bar">
             <div
-              className={`status status-${shownState}`} data-testid="player-status" data-state={shownState} data-mode={realtimeActive ? 'webrtc' : 'hls'} role="status"
-              data-detail={player.diagnostic ?? player.warning ?? undefined} title={player.diagnostic ?? player.warning ?? undefined}
+              className={`status status-${shownState}`} data-testid="player-status" data-state={shownState} data-mode={realtimeActive ? 'webrtc' : dashActive ? 'dash' : 'hls'} role="status"
+              data-detail={shown.diagnostic ?? (dashActive ? undefined : player.warning) ?? undefined} title={shown.diagnostic ?? (dashActive ? undefined : player.warning) ?? undefined}
             >
               {stateText}
             </div>
@@ -369,6 +384,10 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
                 Real-time
               </label>
             )}
+            <label className="toggle" title="Play the MPEG-DASH manifest in Shaka Player instead of HLS">
+              <input type="checkbox" checked={dash} onChange={(e) => toggleDash(e.target.checked)} data-testid="dash-toggle" />
+              DASH
+            </label>
             <button type="button" className="button" aria-pressed={theatre} onClick={() => setTheatre((t) => !t)} data-testid="theatre-toggle" title="Theatre mode (t)">
               {theatre ? 'Default view' : 'Theatre mode'}
             </button>

@@ -1,4 +1,4 @@
-import { liveMasterPath, vodMasterPath } from '@live/media/formats';
+import { liveManifestPath, liveMasterPath, vodManifestPath, vodMasterPath } from '@live/media/formats';
 /**
  * Client for the platform's HTTP API as seen from the browser (same origin; Vite proxies
  * `/api/*` to the API service): the `/api/streams` listing, and {@link callApi}, the one JSON
@@ -207,6 +207,16 @@ export async function fetchStreams(signal?: AbortSignal, channelId?: string): Pr
 /** Same-origin URL of a channel's live master playlist (served by the edge). */
 export function liveMasterUrl(channelId: string): string {
   return liveMasterPath(channelId);
+}
+
+/** Same-origin URL of a channel's live MPEG-DASH manifest (rendered by the edge). */
+export function liveManifestUrl(channelId: string): string {
+  return liveManifestPath(channelId);
+}
+
+/** Same-origin URL of a session's VOD MPEG-DASH manifest (rendered by the edge). */
+export function vodManifestUrl(sessionId: string): string {
+  return vodManifestPath(sessionId);
 }
 
 /** Same-origin URL of a session's VOD master playlist (served by the edge). */

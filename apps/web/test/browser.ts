@@ -6,7 +6,8 @@
 import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { CHROMIUM_ARGS } from '@live/dev/testing';
+import type { DomainEvent } from '@live/events';
+import { CHROMIUM_ARGS, waitFor } from '@live/dev/testing';
 import type { PlayerHandle } from '../src/usePlayer';
 
 /**
@@ -160,4 +161,19 @@ export function chatTexts(page: Page): Promise<string[]> {
 /** Waits (up to 20 s) until the page's chat says it is connected (`data-connection="open"` on the panel). */
 export async function waitForChatOpen(page: Page): Promise<void> {
   await page.locator('[data-testid="chat-panel"][data-connection="open"]').waitFor({ timeout: 20_000 });
+}
+
+/**
+ * Waits (up to 150 s) for the broadcast's recording: the channel's `VodReady` (or a
+ * `StreamFailed`) in `channelEvents()` (a TestStack's), and returns the VOD's session id.
+ * @throws when the stream failed, or on timeout (waitFor's error).
+ */
+export async function waitForVodReady(t: { channelEvents(): Promise<DomainEvent[]> }): Promise<string> {
+  const events = await waitFor('VodReady', async () => {
+    const evs = await t.channelEvents();
+    return evs.some((e) => e.type === 'VodReady' || e.type === 'StreamFailed') ? evs : undefined;
+  }, 150_000, 1000);
+  const failed = events.find((e) => e.type === 'StreamFailed');
+  if (failed) throw new Error(`the stream failed: ${JSON.stringify(failed.data)}`);
+  return events.filter((e): e is Extract<DomainEvent, { type: 'VodReady' }> => e.type === 'VodReady').at(-1)!.data.sessionId;
 }

@@ -191,7 +191,7 @@ describe('WHEP playback, end to end', () => {
     await probePage.close();
 
     const page = await browser.newPage();
-    await page.addInitScript(() => localStorage.setItem('player.realtime', '1'));
+    await page.addInitScript("localStorage.setItem('player.realtime', '1')");
     await page.goto(`${info.webUrl}/watch/live/${info.demoChannelId}`);
     const fallback = page.getByTestId('realtime-fallback');
     await expect.poll(() => fallback.getAttribute('data-detail'), { timeout: 30_000 }).toContain('SOURCE_NOT_WEBRTC_COMPATIBLE');

@@ -1,15 +1,13 @@
 import { open } from 'node:fs/promises';
+import { Mp4ParseError } from './formats/fmp4.js';
+
+export { Mp4ParseError };
 
 /** An ISO BMFF box (ISO/IEC 14496-12 §4.2): four-character `type`, byte `offset` in the file, total `size` in bytes (header included). */
 export interface Mp4Box {
   type: string;
   offset: number;
   size: number;
-}
-
-/** The bytes are not a well-formed ISO BMFF box sequence. */
-export class Mp4ParseError extends Error {
-  override readonly name = 'Mp4ParseError';
 }
 
 function readHeader(buf: Uint8Array, at: number, end: number): { type: string; size: number; headerSize: number } {

@@ -4,7 +4,7 @@ import { listSessions, type SessionListing } from '@live/db';
 import { ApiError, ErrorBody } from '../errors.js';
 import { requireChannelManager, requireUser, type ApiApp, type ApiContext } from '../context.js';
 import { issueStreamKey, loadChannelView, metadataEvent, ChannelView } from './channels.js';
-import { liveMasterPath } from '@live/media/formats';
+import { liveManifestPath, liveMasterPath, vodManifestPath } from '@live/media/formats';
 
 const IdParam = Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' });
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
@@ -27,6 +27,9 @@ export const StreamItem = Type.Object({
   whepUrl: Type.Union([Type.String(), Type.Null()]),
   vodUrl: Type.Union([Type.String(), Type.Null()]),
   vodMp4Url: Type.Union([Type.String(), Type.Null()]),
+  /** MPEG-DASH manifests over the same segments (null like playbackUrl / vodUrl); an encrypted channel's answer 409 DASH_ENCRYPTED. */
+  dashUrl: Type.Union([Type.String(), Type.Null()], { description: 'Live MPEG-DASH manifest (`<edge>/live/<channelId>/manifest.mpd`); null when not live. Unencrypted channels only.' }),
+  vodDashUrl: Type.Union([Type.String(), Type.Null()], { description: 'VOD MPEG-DASH manifest (`<edge>/sessions/<sessionId>/vod.mpd`); null until the VOD is ready. Unencrypted channels only.' }),
   durationSeconds: Type.Union([Type.Number(), Type.Null()]),
   renditions: Type.Array(Type.String()),
   renditionDetails: Type.Array(Rendition),
@@ -50,6 +53,8 @@ export function toItem(s: SessionListing, edge: string, whep = ''): StreamItem {
     whepUrl: live && whep ? `${whep}/${encodeURIComponent(s.channelId)}` : null,
     vodUrl: s.vodMasterPlaylistKey ? `${edge}/${s.vodMasterPlaylistKey}` : null,
     vodMp4Url: s.vodMp4Key ? `${edge}/${s.vodMp4Key}` : null,
+    dashUrl: live ? `${edge}${liveManifestPath(s.channelId)}` : null,
+    vodDashUrl: s.vodMasterPlaylistKey ? `${edge}${vodManifestPath(s.sessionId)}` : null,
     durationSeconds: s.durationSeconds,
     renditions: s.renditions.map((r) => r.name),
     renditionDetails: s.renditions.map((r) => ({ ...r })),
@@ -122,7 +127,7 @@ export async function streamRoutes(app: ApiApp, ctx: ApiContext): Promise<void> 
       if (!latest) {
         return {
           sessionId: null, channelId: ch.id, channelName: ch.display_name, title: ch.title, category: ch.category, status: 'offline' as const, live: false, viewers: 0,
-          startedAt: null, endedAt: null, playbackUrl: null, whepUrl: null, vodUrl: null, vodMp4Url: null, durationSeconds: null, renditions: [], renditionDetails: [], failureReason: null,
+          startedAt: null, endedAt: null, playbackUrl: null, whepUrl: null, vodUrl: null, vodMp4Url: null, dashUrl: null, vodDashUrl: null, durationSeconds: null, renditions: [], renditionDetails: [], failureReason: null,
         };
       }
       return { ...toItem(latest, edge, whep), category: ch.category, live, viewers: live ? ch.viewer_count : 0 };

@@ -1,6 +1,6 @@
 /**
  * `@live/media/formats`: the pure formats of the media pipeline, with no I/O and no ffmpeg —
- * HLS playlists (render, parse, check), low-latency rules (blocking reloads, preload hints),
+ * HLS playlists (render, parse, check), MPEG-DASH MPDs over the same segments, fragmented MP4 timing, low-latency rules (blocking reloads, preload hints),
  * Playlist Delta Updates, AES-128 key tags and IVs, the WebVTT thumbnails track, and the one
  * storage key and URL layout of a session. Shared by the edge, worker, API and web app (which
  * bundles it for the browser); `@live/media` re-exports all of it beside the I/O parts
@@ -22,6 +22,7 @@ export {
   segmentHeadLines,
   type VariantStream,
   renderMasterPlaylist,
+  parseMasterPlaylist,
   measureBitrates,
 } from './playlist.js';
 export {
@@ -84,6 +85,30 @@ export {
   spriteLayoutFor,
 } from './webvtt.js';
 export {
+  Mp4ParseError,
+  type Fmp4Track,
+  type Fmp4TrackRun,
+  type Fmp4FragmentInfo,
+  parseInitTracks,
+  parseFragment,
+} from './fmp4.js';
+export {
+  MPD_NAMESPACE,
+  DASH_LIVE_PROFILE,
+  MPD_CONTENT_TYPE,
+  DashMpdError,
+  type DashRun,
+  type DashRunOutline,
+  type DashRepresentationInput,
+  type DashLiveTiming,
+  type RenderDashMpdOptions,
+  formatDashDuration,
+  formatDashFrameRate,
+  renderDashMpd,
+  dashRunsOf,
+  dashRepresentationOf,
+} from './dash.js';
+export {
   sessionKeyPrefix,
   archivePlaylistKey,
   mediaPlaylistKey,
@@ -103,4 +128,8 @@ export {
   vodMasterPath,
   sessionPosterPath,
   thumbnailsVttPath,
+  LIVE_MANIFEST_MPD,
+  VOD_MANIFEST_MPD,
+  liveManifestPath,
+  vodManifestPath,
 } from './layout.js';

@@ -12,7 +12,9 @@
  * `<prefix>/thumbs/thumbnails.vtt` and `<prefix>/thumbs/sprite_<n>.jpg`.
  *
  * Edge paths: `/sessions/<sessionId>/<rest>` serves `<prefix>/<rest>`; `/live/<channelId>/<rest>`
- * serves the same object of the channel's current live session.
+ * serves the same object of the channel's current live session. The MPEG-DASH manifests are not
+ * stored: the edge renders `/live/<channelId>/manifest.mpd` and `/sessions/<sessionId>/vod.mpd`
+ * from the playlists beside them, and their segment URLs are the same objects' paths.
  */
 
 /** Storage key prefix of a session's objects: `sessions/<sessionId>`. */
@@ -121,4 +123,20 @@ export function sessionPosterPath(sessionId: string): string {
 /** Edge path of a VOD's thumbnails track (`thumbnailsVttKey`): `/sessions/<sessionId>/thumbs/thumbnails.vtt`. */
 export function thumbnailsVttPath(sessionId: string): string {
   return `/sessions/${encodeURIComponent(sessionId)}/thumbs/thumbnails.vtt`;
+}
+
+/** Name of a live session's MPEG-DASH manifest beside `master.m3u8` (rendered by the edge, not stored). */
+export const LIVE_MANIFEST_MPD = 'manifest.mpd';
+
+/** Name of a finished session's MPEG-DASH manifest beside `vod.m3u8` (rendered by the edge, not stored). */
+export const VOD_MANIFEST_MPD = 'vod.mpd';
+
+/** Edge path of a channel's live MPEG-DASH manifest: `/live/<channelId>/manifest.mpd` (the session live now). */
+export function liveManifestPath(channelId: string): string {
+  return `/live/${encodeURIComponent(channelId)}/${LIVE_MANIFEST_MPD}`;
+}
+
+/** Edge path of a session's VOD MPEG-DASH manifest: `/sessions/<sessionId>/vod.mpd`. */
+export function vodManifestPath(sessionId: string): string {
+  return `/sessions/${encodeURIComponent(sessionId)}/${VOD_MANIFEST_MPD}`;
 }

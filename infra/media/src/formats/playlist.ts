@@ -402,6 +402,43 @@ export function renderMasterPlaylist(variants: readonly VariantStream[]): string
 }
 
 /**
+ * Parses the variants of a master (multivariant) playlist as {@link renderMasterPlaylist}
+ * writes them (8216bis §4.4.6.2 EXT-X-STREAM-INF, each followed by its URI line): BANDWIDTH
+ * (required), AVERAGE-BANDWIDTH, RESOLUTION, CODECS (split on commas), FRAME-RATE. Variants are
+ * returned in playlist order; EXT-X-MEDIA and I-frame playlists are ignored.
+ *
+ * @throws {PlaylistParseError} without `#EXTM3U`, when a variant has no URI line, or a
+ *   BANDWIDTH / RESOLUTION / FRAME-RATE is malformed.
+ */
+export function parseMasterPlaylist(text: string): VariantStream[] {
+  const lines = text.split(/\r?\n/).map((l) => l.trim());
+  if (lines[0]?.replace(/^\uFEFF/, '') !== '#EXTM3U') throw new PlaylistParseError('missing #EXTM3U');
+  const variants: VariantStream[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    if (!lines[i]!.startsWith('#EXT-X-STREAM-INF:')) continue;
+    const a = parseAttributeList(lines[i]!.slice('#EXT-X-STREAM-INF:'.length));
+    let j = i + 1;
+    while (j < lines.length && (lines[j] === '' || lines[j]!.startsWith('#'))) j++;
+    const uri = lines[j];
+    if (uri === undefined) throw new PlaylistParseError('EXT-X-STREAM-INF without a URI line');
+    const bandwidth = Number(a.BANDWIDTH);
+    if (!a.BANDWIDTH || !Number.isInteger(bandwidth) || bandwidth <= 0) throw new PlaylistParseError(`EXT-X-STREAM-INF: bad BANDWIDTH ${JSON.stringify(a.BANDWIDTH)}`);
+    const res = a.RESOLUTION === undefined ? null : /^(\d+)x(\d+)$/.exec(a.RESOLUTION);
+    if (a.RESOLUTION !== undefined && !res) throw new PlaylistParseError(`EXT-X-STREAM-INF: bad RESOLUTION ${JSON.stringify(a.RESOLUTION)}`);
+    const v: VariantStream = { uri, bandwidth, width: res ? Number(res[1]) : 0, height: res ? Number(res[2]) : 0, codecs: a.CODECS ? a.CODECS.split(',').map((c) => c.trim()) : [] };
+    if (a['AVERAGE-BANDWIDTH'] !== undefined) v.averageBandwidth = Number(a['AVERAGE-BANDWIDTH']);
+    if (a['FRAME-RATE'] !== undefined) {
+      const fr = Number(a['FRAME-RATE']);
+      if (!(fr > 0)) throw new PlaylistParseError(`EXT-X-STREAM-INF: bad FRAME-RATE ${JSON.stringify(a['FRAME-RATE'])}`);
+      v.frameRate = fr;
+    }
+    variants.push(v);
+    i = j;
+  }
+  return variants;
+}
+
+/**
  * Measured bit rates of a segment list (8216bis §4.4.6.2 definitions), in bit/s:
  * `peak` is the largest segment bit rate (bytes x 8 / duration), `average` the total bytes x
  * 8 / total duration. Segments shorter than half the longest one (the tail segment at the
