@@ -27,7 +27,7 @@
  * authorization) and by the polling `edge`, side by side in one run (median of the runs).
  *
  * Usage: pnpm bench:edge [-- --runs 3 --seconds 10 --connections 16 --nginx-workers 1
- *   --no-uncached --only segments,parts,wakeup (any of them) --cpu-prof <dir>
+ *   --no-uncached --no-floor --only segments,parts,wakeup (any of them) --cpu-prof <dir>
  *   --wakeup-runs 5 --wakeup-parts 20 --wakeup-clients 4]
  * (`--cpu-prof <dir>`: the cached edge writes a V8 CPU profile into <dir> when it exits.)
  */
@@ -60,6 +60,8 @@ const WARMUP_SECONDS = opt('warmup', 3);
 const CONNECTIONS = opt('connections', 16);
 const NGINX_WORKERS = opt('nginx-workers', 1);
 const UNCACHED = !argv.includes('--no-uncached');
+/** Also measure bare node:http serving the files from memory (bench/node-floor.ts); `--no-floor` leaves it out. */
+const FLOOR = !argv.includes('--no-floor');
 const CPU_PROF = optText('cpu-prof');
 /** Parts of the bench to run (`--only segments,parts`); undefined: all. */
 const ONLY = optText('only')?.split(',');
@@ -72,12 +74,13 @@ const TICKS = 100; // USER_HZ on Linux (proc(5))
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const LOAD_SCRIPT = fileURLToPath(new URL('./load.ts', import.meta.url));
+const FLOOR_SCRIPT = fileURLToPath(new URL('./node-floor.ts', import.meta.url));
 const CHANNEL = 'bench-private';
 const SESSION = 'bench-session';
 const RENDITION = '720p';
 
 /** A ratio as a percentage with one decimal, `-` for NaN. */
-const pctText = (x: number): string => (Number.isNaN(x) ? '-' : `${(x * 100).toFixed(1)}%`);
+const pctText = (x: number): string => (Number.isNaN(x) ? '-' : `${(x * 100).toFixed(2)}%`);
 
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -314,9 +317,18 @@ http {
     await waitForHttp(`${nginxUrl}/sessions/${SESSION}/${RENDITION}/${segNames[0]}`, nginx, 20_000);
     const nginxPid = nginx.pid;
     servers.unshift({ name: `nginx (${NGINX_WORKERS} worker${NGINX_WORKERS > 1 ? 's' : ''})`, url: nginxUrl, edge: false, cpu: () => treeCpu(nginxPid) });
+    if (FLOOR && (runs('segments') || runs('parts'))) {
+      // Node's HTTP server alone, the same files from memory, no checks: the floor of any Node edge (bench/node-floor.ts).
+      const floorPort = await freePort();
+      const floor = new ManagedProcess({ service: 'node-floor', command: process.execPath, args: ['--import', 'tsx', FLOOR_SCRIPT, storageDir, String(floorPort)], cwd: REPO_ROOT, logger });
+      procs.push(floor);
+      const floorUrl = `http://127.0.0.1:${floorPort}`;
+      await waitForHttp(`${floorUrl}/sessions/${SESSION}/${RENDITION}/${segNames[0]}`, floor, 30_000);
+      servers.push({ name: 'node:http floor (no checks)', url: floorUrl, edge: false, cpu: () => new Map([[floor.pid, procCpu(floor.pid)]]) });
+    }
 
     // ---- sanity: every server answers the same bytes; the edge refuses a missing token ----
-    const pathOf = (server: Server, file: string) => server.name.startsWith('nginx') ? `/sessions/${SESSION}/${RENDITION}/${file}${q}` : `/live/${CHANNEL}/${RENDITION}/${file}${q}`;
+    const pathOf = (server: Server, file: string) => !server.edge ? `/sessions/${SESSION}/${RENDITION}/${file}${q}` : `/live/${CHANNEL}/${RENDITION}/${file}${q}`;
     for (const s of servers) {
       for (const f of [segNames[0]!, partNames[0]!]) {
         const r = await fetch(`${s.url}${pathOf(s, f)}`);
@@ -324,7 +336,7 @@ http {
         const expected = readFileSync(join(storageDir, 'sessions', SESSION, RENDITION, f));
         if (r.status !== 200 || !body.equals(expected)) throw new Error(`${s.name} answered ${r.status} with ${body.length} bytes for ${f}`);
       }
-      if (!s.name.startsWith('nginx')) {
+      if (s.edge) {
         const refused = await fetch(`${s.url}/live/${CHANNEL}/${RENDITION}/${segNames[0]}`);
         if (refused.status !== 401) throw new Error(`${s.name} served a private segment without a token (${refused.status})`);
       }

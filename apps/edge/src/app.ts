@@ -445,6 +445,15 @@ function headerText(v: string | string[] | undefined): string | undefined {
  * compressed once per playlist version, variant, token and encoding (playlist-body.ts;
  * `edge_playlist_bodies_made{encoding}`). The steered master playlist is sent uncompressed.
  *
+ * Fast path (fast-path.ts, not with `accessLog`): a GET or HEAD of a segment, part or init
+ * segment under `/live/` or `/sessions/` that needs no lookup, no token verification and no
+ * storage request (policy, live session and verified token cached, object held in memory) is
+ * answered from Node's `request` event before Fastify routes it, with the same headers, ranges
+ * and metrics (`edge_fast_path_answers_total` counts them); everything else is routed as below.
+ * A new route is registered with Fastify as any other (`app.route` here or in its own module);
+ * one that answers object paths under `/live/` or `/sessions/` from other storage keys than
+ * `serveKey` does must be left out in `parseFastObjectRequest`.
+ *
  * Errors are `{ code, message }` of {@link EDGE_ERRORS}, also for what Fastify (`frameworkErrors`,
  * its body parsers) and Node's HTTP parser (`clientErrorHandler`) refuse; 5xx are logged.
  *
@@ -1041,9 +1050,10 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
         this.inc(fastAnswers);
       },
     });
+    const answered = { 200: requests.labels({ kind: 'object', status: 200 }), 206: requests.labels({ kind: 'object', status: 206 }) };
     installFastPath(app, resolveInMemory, (status) => {
       fastAnswers++;
-      countRequest('object', status);
+      answered[status].inc();
     }, opts.trustProxy);
   }
   return app;

@@ -4,16 +4,17 @@
  * token and object caches), the same request is answered before routing
  * (`edge_fast_path_answers_total`) with the router's status, headers and body; ranges and HEAD
  * too; refusals, conditional requests and other client addresses (`trustProxy`, X-Forwarded-For)
- * still reach the router and are refused or answered as before.
+ * still reach the router and are refused or answered as before; over TLS as well.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { startServices, type RunningServices } from '@live/dev';
+import { makeSelfSignedCertificate, startServices, type RunningServices } from '@live/dev';
 import { createDb, ensureChannelWithKey, migrateToLatest, type Db } from '@live/db';
 import { parseJwtKeys, signPlaybackToken } from '@live/auth';
 import { createLocalStorage } from '@live/storage';
@@ -130,5 +131,31 @@ describe('the edge fast path', () => {
     await (await fetch(url)).arrayBuffer();
     expect(await edgeMetric(app, 'edge_requests_total', '{kind="object",status="200"}')).toBe(ok + 1);
     expect(await edgeMetric(app, 'edge_object_cache_lookups_total', '{result="hit"}')).toBe(hits + 1);
+  });
+
+  it('answers over HTTPS on the same server', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edge-fast-tls-'));
+    const cert = await makeSelfSignedCertificate(dir, 'edge');
+    const ca = readFileSync(cert.certFile, 'utf8');
+    const tls = await buildEdge({ db, storage, playbackKeys: ring, liveLookupCacheMs: 600_000, policyCacheMs: 600_000, objectCacheRevalidateMs: 600_000, https: { cert: ca, key: readFileSync(cert.keyFile) } });
+    try {
+      await tls.listen({ port: 0, host: '127.0.0.1' });
+      const { port } = tls.server.address() as AddressInfo;
+      const get = () => new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path: `/live/priv/720p/seg_00000.m4s?token=${token('127.0.0.1')}`, servername: 'localhost', ca, agent: false }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      const first = await get();
+      const second = await get();
+      expect([first.status, second.status, first.body.equals(segment), second.body.equals(segment)]).toEqual([200, 200, true, true]);
+      expect(await edgeMetric(tls, 'edge_fast_path_answers_total')).toBe(1);
+    } finally {
+      await tls.close();
+    }
   });
 });
