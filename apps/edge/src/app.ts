@@ -475,7 +475,17 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const requests = new Counter({ name: 'edge_requests_total', help: 'Edge object requests by kind and status', labelNames: ['kind', 'status'], registers: [registry] });
+  // The fast path counts in plain numbers, added to their series when /metrics is read (a labelled `inc` hashes its labels on every call).
+  const fastCounts = { 200: 0, 206: 0, liveObjects: 0 };
+  const requests = new Counter({
+    name: 'edge_requests_total', help: 'Edge object requests by kind and status', labelNames: ['kind', 'status'], registers: [registry],
+    collect() {
+      for (const status of [200, 206] as const) {
+        if (fastCounts[status] > 0) this.inc({ kind: 'object', status }, fastCounts[status]);
+        fastCounts[status] = 0;
+      }
+    },
+  });
   const tokenRefusals = new Counter({ name: 'edge_token_refusals_total', help: 'Playback requests refused for their playback token, by error code', labelNames: ['code'], registers: [registry] });
   const cacheMs = opts.liveLookupCacheMs ?? 1000;
   const policyMs = opts.policyCacheMs ?? 2000;
@@ -488,8 +498,13 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   // Fed by announcements: live playlists and recent parts in memory, parked reloads woken by them.
   const store = opts.announcements ? createLiveStore(opts.live) : null;
   const announcements = new Counter({ name: 'edge_announcements_total', help: 'Media announcements received, by kind (invalid: refused by the decoder)', labelNames: ['kind'], registers: [registry] });
-  const liveHits = new Counter({ name: 'edge_live_store_hits_total', help: 'Requests answered from the live store (announced playlists and parts), by kind', labelNames: ['kind'], registers: [registry] });
-  const liveObjectHits = liveHits.labels({ kind: 'object' });
+  const liveHits = new Counter({
+    name: 'edge_live_store_hits_total', help: 'Requests answered from the live store (announced playlists and parts), by kind', labelNames: ['kind'], registers: [registry],
+    collect() {
+      if (fastCounts.liveObjects > 0) this.inc({ kind: 'object' }, fastCounts.liveObjects);
+      fastCounts.liveObjects = 0;
+    },
+  });
   const feed = store && opts.announcements ? createMediaFeed({
     source: opts.announcements, store, ...(opts.live?.maxSessions !== undefined ? { maxSessions: opts.live.maxSessions } : {}),
     ...(opts.live?.idleMs !== undefined ? { idleMs: opts.live.idleMs } : {}), ...(opts.live?.freshMs !== undefined ? { freshMs: opts.live.freshMs } : {}),
@@ -646,7 +661,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     const key = r.route === 'live' ? `${sessionKeyPrefix(sessionId)}/${keyRest}` : `sessions/${id}/${keyRest}`;
     const live = store?.object(key);
     if (live) {
-      liveObjectHits.inc();
+      fastCounts.liveObjects++;
       if (r.route === 'live') feed?.touch(sessionId);
       return live;
     }
@@ -1050,10 +1065,9 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
         this.inc(fastAnswers);
       },
     });
-    const answered = { 200: requests.labels({ kind: 'object', status: 200 }), 206: requests.labels({ kind: 'object', status: 206 }) };
     installFastPath(app, resolveInMemory, (status) => {
       fastAnswers++;
-      answered[status].inc();
+      fastCounts[status]++;
     }, opts.trustProxy);
   }
   return app;
