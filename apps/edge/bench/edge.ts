@@ -27,7 +27,7 @@
  * authorization) and by the polling `edge`, side by side in one run (median of the runs).
  *
  * Usage: pnpm bench:edge [-- --runs 3 --seconds 10 --connections 16 --nginx-workers 1
- *   --no-uncached --only segments|parts|wakeup --cpu-prof <dir>
+ *   --no-uncached --no-floor --only segments,parts,wakeup (any of them) --cpu-prof <dir>
  *   --wakeup-runs 5 --wakeup-parts 20 --wakeup-clients 4]
  * (`--cpu-prof <dir>`: the cached edge writes a V8 CPU profile into <dir> when it exits.)
  */
@@ -60,19 +60,27 @@ const WARMUP_SECONDS = opt('warmup', 3);
 const CONNECTIONS = opt('connections', 16);
 const NGINX_WORKERS = opt('nginx-workers', 1);
 const UNCACHED = !argv.includes('--no-uncached');
+/** Also measure bare node:http serving the files from memory (bench/node-floor.ts); `--no-floor` leaves it out. */
+const FLOOR = !argv.includes('--no-floor');
 const CPU_PROF = optText('cpu-prof');
-const ONLY = optText('only'); // 'segments' | 'parts' | 'wakeup'
+/** Parts of the bench to run (`--only segments,parts`); undefined: all. */
+const ONLY = optText('only')?.split(',');
+const runs = (part: 'segments' | 'parts' | 'wakeup'): boolean => !ONLY || ONLY.includes(part);
 const WAKEUP_RUNS = opt('wakeup-runs', 5);
 const WAKEUP_PARTS = opt('wakeup-parts', 20);
 const WAKEUP_CLIENTS = opt('wakeup-clients', 4);
-const TARGET_RATIO = 0.7;
+const TARGET_RATIO = 1.0; // issue 17 item 4: at least nginx's requests per second
 const TICKS = 100; // USER_HZ on Linux (proc(5))
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const LOAD_SCRIPT = fileURLToPath(new URL('./load.ts', import.meta.url));
+const FLOOR_SCRIPT = fileURLToPath(new URL('./node-floor.ts', import.meta.url));
 const CHANNEL = 'bench-private';
 const SESSION = 'bench-session';
 const RENDITION = '720p';
+
+/** A ratio as a percentage with one decimal, `-` for NaN. */
+const pctText = (x: number): string => (Number.isNaN(x) ? '-' : `${(x * 100).toFixed(2)}%`);
 
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -162,6 +170,8 @@ function encodeSegments(dir: string, seconds: number, segmentSeconds: number, kb
 interface Server {
   readonly name: string;
   readonly url: string;
+  /** Whether the server has the edge's /metrics (object cache lookups). */
+  readonly edge: boolean;
   /** CPU of the server's processes so far, by pid. */
   cpu(): Map<number, number>;
 }
@@ -169,6 +179,34 @@ interface Server {
 interface Measured extends EdgeLoadResult {
   /** Server CPU µs per response. */
   readonly cpuUsPerRequest: number;
+  /** Share of the run's object requests the edge answered from memory (/metrics); NaN for nginx or without the metric. */
+  readonly cacheHitRatio: number;
+}
+
+/**
+ * The edge's object-cache lookups so far by result (`edge_object_cache_lookups_total{result}`)
+ * plus its live-store hits (`edge_live_store_hits_total{kind="object"}`, counted as `live`), read
+ * from its Prometheus /metrics; an empty map when it has no such metric.
+ */
+async function cacheLookups(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^edge_object_cache_lookups_total\{result="(\w+)"\} (\d+)/gm)) out.set(m[1]!, Number(m[2]));
+  const live = /^edge_live_store_hits_total\{kind="object"\} (\d+)/m.exec(text);
+  if (live) out.set('live', Number(live[1]));
+  return out;
+}
+
+/** Answered from memory (`hit`, `revalidated`: one stat, body from memory; `live`) over all lookups between two readings; NaN when none. */
+function hitRatio(before: Map<string, number>, after: Map<string, number>): number {
+  let hits = 0;
+  let all = 0;
+  for (const [k, v] of after) {
+    const d = v - (before.get(k) ?? 0);
+    all += d;
+    if (k === 'hit' || k === 'revalidated' || k === 'live') hits += d;
+  }
+  return all > 0 ? hits / all : Number.NaN;
 }
 
 async function main(): Promise<void> {
@@ -229,13 +267,13 @@ async function main(): Promise<void> {
       procs.push(proc);
       const url = `http://127.0.0.1:${port}`;
       await waitForHttp(`${url}/healthz`, proc, 60_000);
-      return { name, url, cpu: () => new Map([[proc.pid, procCpu(proc.pid)]]) };
+      return { name, url, edge: true, cpu: () => new Map([[proc.pid, procCpu(proc.pid)]]) };
     };
     const servers: Server[] = [];
     const profDir = CPU_PROF ? resolve(CPU_PROF) : undefined;
     if (profDir) mkdirSync(profDir, { recursive: true });
     servers.push(await startEdge('edge', {}, profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []));
-    if (UNCACHED && ONLY !== 'wakeup') servers.push(await startEdge('edge, no cache', { EDGE_CACHE_BYTES: '0' }));
+    if (UNCACHED && (runs('segments') || runs('parts'))) servers.push(await startEdge('edge, no cache', { EDGE_CACHE_BYTES: '0' }));
     const edgeCredential = services.natsCredentials?.edge;
     if (!edgeCredential) throw new Error('the embedded nats-server has no edge user');
     const natsFed = await startEdge('edge, NATS-fed', { NATS_URL: services.endpoints.natsUrl, NATS_USER: edgeCredential.user, NATS_PASSWORD: edgeCredential.password });
@@ -278,10 +316,19 @@ http {
     // nginx has no health route: the first segment is one
     await waitForHttp(`${nginxUrl}/sessions/${SESSION}/${RENDITION}/${segNames[0]}`, nginx, 20_000);
     const nginxPid = nginx.pid;
-    servers.unshift({ name: `nginx (${NGINX_WORKERS} worker${NGINX_WORKERS > 1 ? 's' : ''})`, url: nginxUrl, cpu: () => treeCpu(nginxPid) });
+    servers.unshift({ name: `nginx (${NGINX_WORKERS} worker${NGINX_WORKERS > 1 ? 's' : ''})`, url: nginxUrl, edge: false, cpu: () => treeCpu(nginxPid) });
+    if (FLOOR && (runs('segments') || runs('parts'))) {
+      // Node's HTTP server alone, the same files from memory, no checks: the floor of any Node edge (bench/node-floor.ts).
+      const floorPort = await freePort();
+      const floor = new ManagedProcess({ service: 'node-floor', command: process.execPath, args: ['--import', 'tsx', FLOOR_SCRIPT, storageDir, String(floorPort)], cwd: REPO_ROOT, logger });
+      procs.push(floor);
+      const floorUrl = `http://127.0.0.1:${floorPort}`;
+      await waitForHttp(`${floorUrl}/sessions/${SESSION}/${RENDITION}/${segNames[0]}`, floor, 30_000);
+      servers.push({ name: 'node:http floor (no checks)', url: floorUrl, edge: false, cpu: () => new Map([[floor.pid, procCpu(floor.pid)]]) });
+    }
 
     // ---- sanity: every server answers the same bytes; the edge refuses a missing token ----
-    const pathOf = (server: Server, file: string) => server.name.startsWith('nginx') ? `/sessions/${SESSION}/${RENDITION}/${file}${q}` : `/live/${CHANNEL}/${RENDITION}/${file}${q}`;
+    const pathOf = (server: Server, file: string) => !server.edge ? `/sessions/${SESSION}/${RENDITION}/${file}${q}` : `/live/${CHANNEL}/${RENDITION}/${file}${q}`;
     for (const s of servers) {
       for (const f of [segNames[0]!, partNames[0]!]) {
         const r = await fetch(`${s.url}${pathOf(s, f)}`);
@@ -289,7 +336,7 @@ http {
         const expected = readFileSync(join(storageDir, 'sessions', SESSION, RENDITION, f));
         if (r.status !== 200 || !body.equals(expected)) throw new Error(`${s.name} answered ${r.status} with ${body.length} bytes for ${f}`);
       }
-      if (!s.name.startsWith('nginx')) {
+      if (s.edge) {
         const refused = await fetch(`${s.url}/live/${CHANNEL}/${RENDITION}/${segNames[0]}`);
         if (refused.status !== 401) throw new Error(`${s.name} served a private segment without a token (${refused.status})`);
       }
@@ -298,8 +345,8 @@ http {
     const workloads = [
       { key: 'segments', name: `2 s segments (${segNames.length} files, ${kb(sizeOf(segNames))})`, files: segNames },
       { key: 'parts', name: `0.5 s parts (${partNames.length} files, ${kb(sizeOf(partNames))})`, files: partNames },
-    ].filter((w) => !ONLY || w.key === ONLY);
-    if (ONLY === 'wakeup') servers.splice(0, servers.length, ...servers.filter((x) => x.name === 'edge'));
+    ].filter((w) => runs(w.key as 'segments' | 'parts'));
+    if (workloads.length === 0) servers.splice(0, servers.length, ...servers.filter((x) => x.name === 'edge'));
     const cpus = os.cpus();
     console.log([
       '',
@@ -312,10 +359,12 @@ http {
 
     const results = new Map<string, Map<string, Measured[]>>();
     const measure = async (server: Server, files: string[], seconds: number): Promise<Measured> => {
+      const lookups = server.edge ? await cacheLookups(server.url) : new Map<string, number>();
       const before = server.cpu();
       const r = await runLoad({ url: server.url, paths: files.map((f) => pathOf(server, f)), connections: CONNECTIONS, duration: seconds });
       const cpu = cpuDelta(before, server.cpu());
-      return { ...r, cpuUsPerRequest: r.requests > 0 ? (cpu * 1e6) / r.requests : 0 };
+      const cacheHitRatio = server.edge ? hitRatio(lookups, await cacheLookups(server.url)) : Number.NaN;
+      return { ...r, cpuUsPerRequest: r.requests > 0 ? (cpu * 1e6) / r.requests : 0, cacheHitRatio };
     };
     for (const w of workloads) {
       const byServer = new Map<string, Measured[]>(servers.map((s) => [s.name, []]));
@@ -326,27 +375,27 @@ http {
         for (const s of order) {
           const m = await measure(s, w.files, SECONDS);
           byServer.get(s.name)!.push(m);
-          console.log(`${w.name.split(' (')[0]}, run ${run + 1}, ${s.name}: ${m.rps.toFixed(0)} req/s, p99 ${m.p99.toFixed(1)} ms, ${m.cpuUsPerRequest.toFixed(0)} CPU-µs/req (load generator ${(m.cpuSeconds / SECONDS).toFixed(2)} cores), errors ${m.errors}/${m.non2xx}`);
+          console.log(`${w.name.split(' (')[0]}, run ${run + 1}, ${s.name}: ${m.rps.toFixed(0)} req/s, p99 ${m.p99.toFixed(1)} ms, ${m.cpuUsPerRequest.toFixed(0)} CPU-µs/req, cache hits ${pctText(m.cacheHitRatio)} (load generator ${(m.cpuSeconds / SECONDS).toFixed(2)} cores), errors ${m.errors}/${m.non2xx}`);
         }
       }
     }
 
     // ---- table ----
-    const rows: string[][] = [['workload', 'server', 'req/s', 'MB/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'load gen cores', 'errors/non-2xx']];
+    const rows: string[][] = [['workload', 'server', 'req/s', 'MB/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'cache hits', 'load gen cores', 'errors/non-2xx']];
     const verdicts: string[] = [];
     for (const [wname, byServer] of results) {
       const med = (name: string, f: (m: Measured) => number) => median(byServer.get(name)!.map(f));
       for (const s of servers) {
         const ms = byServer.get(s.name)!;
         rows.push([wname, s.name, med(s.name, (m) => m.rps).toFixed(0), (med(s.name, (m) => m.bytesPerSecond) / 1e6).toFixed(0), med(s.name, (m) => m.p50).toFixed(1),
-          med(s.name, (m) => m.p99).toFixed(1), med(s.name, (m) => m.cpuUsPerRequest).toFixed(0), (med(s.name, (m) => m.cpuSeconds) / SECONDS).toFixed(2), `${ms.reduce((a, m) => a + m.errors, 0)}/${ms.reduce((a, m) => a + m.non2xx, 0)}`]);
+          med(s.name, (m) => m.p99).toFixed(1), med(s.name, (m) => m.cpuUsPerRequest).toFixed(0), pctText(med(s.name, (m) => m.cacheHitRatio)), (med(s.name, (m) => m.cpuSeconds) / SECONDS).toFixed(2), `${ms.reduce((a, m) => a + m.errors, 0)}/${ms.reduce((a, m) => a + m.non2xx, 0)}`]);
       }
       const ng = servers[0]!.name;
       for (const s of servers.slice(1)) {
         // ratio of each run's pair (same run, adjacent in time), then the median of those
         const ratios = byServer.get(s.name)!.map((m, i) => m.rps / byServer.get(ng)![i]!.rps);
         const cpuRatios = byServer.get(s.name)!.map((m, i) => m.cpuUsPerRequest / byServer.get(ng)![i]!.cpuUsPerRequest);
-        rows.push([wname, `${s.name} / nginx`, `${median(ratios).toFixed(2)}x`, '', '', `${(med(s.name, (m) => m.p99) / med(ng, (m) => m.p99)).toFixed(2)}x`, `${median(cpuRatios).toFixed(2)}x`, '', '']);
+        rows.push([wname, `${s.name} / nginx`, `${median(ratios).toFixed(2)}x`, '', '', `${(med(s.name, (m) => m.p99) / med(ng, (m) => m.p99)).toFixed(2)}x`, `${median(cpuRatios).toFixed(2)}x`, '', '', '']);
         if (s.name === 'edge') verdicts.push(`${wname.split(' (')[0]}: edge/nginx throughput ${median(ratios).toFixed(2)}x, target ≥ ${TARGET_RATIO}x: ${median(ratios) >= TARGET_RATIO ? 'met' : 'NOT met'}`);
       }
     }
@@ -361,12 +410,13 @@ http {
     if (results.size > 0) console.log([
       '',
       `medians of ${RUNS} runs; ratios: median of the per-run ratios (req/s, CPU) or ratio of the medians (p99).`,
+      'cache hits: share of the edge\'s object requests answered from memory (object cache, live store), from its /metrics before and after each run (edge_object_cache_lookups_total); - when the server has no such metric.',
       'server CPU µs/req: user+sys of the server\'s processes (nginx: master + workers) per response; load gen cores: CPU of the load generator (same machine, same cores).',
       ...verdicts,
     ].join('\n'));
 
     // ---- wake-up latency of parked blocking reloads: NATS-fed vs polling ----
-    if (!ONLY || ONLY === 'wakeup') {
+    if (runs('wakeup')) {
       const packagerNats = await connectMessaging(services.endpoints.natsUrl, 'bench-packager', services.natsAuth('worker'));
       try {
         const polling = servers.find((x) => x.name === 'edge')!;

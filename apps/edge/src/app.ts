@@ -1,5 +1,6 @@
 import type { SecureContextOptions } from 'node:tls';
 import type { Socket } from 'node:net';
+import type { IncomingMessage, RequestListener } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
@@ -13,7 +14,7 @@ import {
   awaitBlockingReload, decideBlockingReload, decideHintedPartRequest, masterPlaylistKey, mediaPlaylistKey, parseBlockingReloadQuery, renderPlaylistDeltaUpdate,
   sessionKeyPrefix, type BlockingReloadRequest,
 } from '@live/media/formats';
-import { ConnectionCounter, normalizeAddress, OffenderLog } from '@live/runtime';
+import { clientAddress, compileProxyTrust, ConnectionCounter, normalizeAddress, OffenderLog } from '@live/runtime';
 import {
   createPlaylistWatcher, masterPlaylistChildKeys,
   DEFAULT_MAX_BLOCKING_PER_CLIENT, DEFAULT_MAX_WATCHED_PLAYLISTS,
@@ -26,6 +27,9 @@ import { createMediaFeed, type AnnouncementSource, type MediaFeedOptions } from 
 import { addContentSteering, checkEdgeSteering, steeringServerUri, type EdgeSteering } from './steering.js';
 import { createPlaylistBodyCache, negotiatePlaylistEncoding, type PlaylistBodyCacheOptions } from './playlist-body.js';
 import { DASH_ERRORS, registerDash } from './dash.js';
+import { createFastObjectHandler, EDGE_CORS_HEADERS, parseRange, type FastObjectRequest, type MemoryObject } from './fast-path.js';
+
+export { parseRange } from './fast-path.js';
 
 /** Dependencies and settings of {@link buildEdge}. */
 export interface EdgeOptions {
@@ -346,26 +350,42 @@ export function safeKeyRest(rest: string): string | null {
 }
 
 /**
- * Parses a single-range `Range: bytes=a-b` header (RFC 9110 §14.2) against an object size.
- * @returns the inclusive byte range, `'unsatisfiable'`, or null when absent / not a single byte range (serve the whole object).
+ * Puts the fast path (fast-path.ts) in front of Fastify's router on the edge's own server: Node's
+ * `request` event first offers each request to it, and hands what it leaves to Fastify's handler
+ * as before (same server: TLS, timeouts, connection handling and `clientErrorHandler` unchanged).
+ * Not installed with `accessLog` (Fastify logs each request it routes). Once the app is closing,
+ * every request goes to Fastify (which answers 503).
  */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {
-  if (!header) return null;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === '' && m[2] === '')) return null;
-  let start: number;
-  let end: number;
-  if (m[1] === '') {
-    const suffix = Number(m[2]);
-    if (suffix === 0) return 'unsatisfiable';
-    start = Math.max(0, size - suffix);
-    end = size - 1;
-  } else {
-    start = Number(m[1]);
-    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-  }
-  if (start >= size || start > end) return 'unsatisfiable';
-  return { start, end };
+function installFastPath(
+  app: FastifyInstance, resolve: (r: FastObjectRequest, ip: string) => MemoryObject | undefined,
+  count: (status: 200 | 206) => void, trustProxy: readonly string[] | undefined,
+): void {
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  const trust = trustProxy && trustProxy.length > 0 ? compileProxyTrust(trustProxy) : null;
+  const fast = createFastObjectHandler({
+    resolve,
+    // request.ip as Fastify computes it (the same proxy-addr walk with trustProxy)
+    clientIp: trust
+      ? (req: IncomingMessage) => clientAddress(req.socket.remoteAddress ?? '', headerText(req.headers['x-forwarded-for']), trust)
+      : (req: IncomingMessage) => req.socket.remoteAddress ?? '',
+    count,
+    closing: () => closing,
+  });
+  const [route] = app.server.listeners('request') as RequestListener[];
+  if (!route) throw new Error('the edge\'s server has no request listener');
+  app.server.removeAllListeners('request');
+  app.server.on('request', (req: IncomingMessage, res: Parameters<RequestListener>[1]) => {
+    if (!fast(req, res)) route(req, res);
+  });
+}
+
+/** A header's value as one string (repeated headers joined as Node joins them). */
+function headerText(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
 }
 
 /**
@@ -429,6 +449,15 @@ export function parseRange(header: string | undefined, size: number): { start: n
  * compressed once per playlist version, variant, token and encoding (playlist-body.ts;
  * `edge_playlist_bodies_made{encoding}`). The steered master playlist is sent uncompressed.
  *
+ * Fast path (fast-path.ts, not with `accessLog`): a GET or HEAD of a segment, part or init
+ * segment under `/live/` or `/sessions/` that needs no lookup, no token verification and no
+ * storage request (policy, live session and verified token cached, object held in memory) is
+ * answered from Node's `request` event before Fastify routes it, with the same headers, ranges
+ * and metrics (`edge_fast_path_answers_total` counts them); everything else is routed as below.
+ * A new route is registered with Fastify as any other (`app.route` here or in its own module);
+ * one that answers object paths under `/live/` or `/sessions/` from other storage keys than
+ * `serveKey` does must be left out in `parseFastObjectRequest`.
+ *
  * Errors are `{ code, message }` of {@link EDGE_ERRORS}, also for what Fastify (`frameworkErrors`,
  * its body parsers) and Node's HTTP parser (`clientErrorHandler`) refuse; 5xx are logged.
  *
@@ -450,7 +479,17 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const requests = new Counter({ name: 'edge_requests_total', help: 'Edge object requests by kind and status', labelNames: ['kind', 'status'], registers: [registry] });
+  // The fast path counts in plain numbers, added to their series when /metrics is read (a labelled `inc` hashes its labels on every call).
+  const fastCounts = { 200: 0, 206: 0, liveObjects: 0 };
+  const requests = new Counter({
+    name: 'edge_requests_total', help: 'Edge object requests by kind and status', labelNames: ['kind', 'status'], registers: [registry],
+    collect() {
+      for (const status of [200, 206] as const) {
+        if (fastCounts[status] > 0) this.inc({ kind: 'object', status }, fastCounts[status]);
+        fastCounts[status] = 0;
+      }
+    },
+  });
   const tokenRefusals = new Counter({ name: 'edge_token_refusals_total', help: 'Playback requests refused for their playback token, by error code', labelNames: ['code'], registers: [registry] });
   const cacheMs = opts.liveLookupCacheMs ?? 1000;
   const policyMs = opts.policyCacheMs ?? 2000;
@@ -463,7 +502,13 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   // Fed by announcements: live playlists and recent parts in memory, parked reloads woken by them.
   const store = opts.announcements ? createLiveStore(opts.live) : null;
   const announcements = new Counter({ name: 'edge_announcements_total', help: 'Media announcements received, by kind (invalid: refused by the decoder)', labelNames: ['kind'], registers: [registry] });
-  const liveHits = new Counter({ name: 'edge_live_store_hits_total', help: 'Requests answered from the live store (announced playlists and parts), by kind', labelNames: ['kind'], registers: [registry] });
+  const liveHits = new Counter({
+    name: 'edge_live_store_hits_total', help: 'Requests answered from the live store (announced playlists and parts), by kind', labelNames: ['kind'], registers: [registry],
+    collect() {
+      if (fastCounts.liveObjects > 0) this.inc({ kind: 'object' }, fastCounts.liveObjects);
+      fastCounts.liveObjects = 0;
+    },
+  });
   const feed = store && opts.announcements ? createMediaFeed({
     source: opts.announcements, store, ...(opts.live?.maxSessions !== undefined ? { maxSessions: opts.live.maxSessions } : {}),
     ...(opts.live?.idleMs !== undefined ? { idleMs: opts.live.idleMs } : {}), ...(opts.live?.freshMs !== undefined ? { freshMs: opts.live.freshMs } : {}),
@@ -499,6 +544,15 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   const objectCache = objectCacheBytes > 0
     ? createImmutableObjectCache({ storage: opts.storage, maxBytes: objectCacheBytes, ...(opts.objectCacheRevalidateMs !== undefined ? { revalidateMs: opts.objectCacheRevalidateMs } : {}) })
     : null;
+  new Counter({
+    name: 'edge_object_cache_lookups_total', labelNames: ['result'], registers: [registry],
+    help: 'Object cache lookups of segments, parts and init segments: hit (from memory), revalidated (one storage stat, body from memory), miss (read from storage), uncacheable (served from storage), missing',
+    collect() {
+      if (!objectCache) return;
+      this.reset();
+      for (const [result, n] of Object.entries(objectCache.lookups)) this.inc({ result }, n);
+    },
+  });
   // Database lookups in two lanes: names known to exist at once, never-seen or missing ones through the cold lane (lookups.ts).
   const cold = createColdLane(opts.coldLookupConcurrency, opts.coldLookupQueue);
   new Gauge({ name: 'edge_cold_lookups_queued', help: 'Database lookups of names not known to exist waiting for a cold slot', registers: [registry], collect() { this.set(cold.queued); } });
@@ -553,25 +607,71 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
    */
   function authorise(req: FastifyRequest, channelId: string, sessionId: string | null, policy: EdgePolicy | null, required = policy?.tokenRequired ?? false): { token: string | null } | { refused: PlaybackTokenErrorCode } {
     const token = tokenOf(req);
-    if (token === undefined || token === '') return required ? { refused: 'PLAYBACK_TOKEN_MISSING' } : { token: null };
-    if (!ring) return { refused: 'PLAYBACK_TOKEN_INVALID' };
-    // A player sends the same token for every part and segment: remember what verified (with
-    // the same ring, channel, session and address the answer can only change at expiry or with
-    // a new policy version).
-    const memoKey = `${token}\n${channelId}\n${sessionId ?? ''}\n${req.ip}`;
-    const hit = verifiedTokens.get(memoKey);
-    if (hit !== undefined && hit.exp * 1000 > Date.now()) {
-      return policy && hit.policyVersion < policy.version ? { refused: 'PLAYBACK_TOKEN_STALE' } : { token };
-    }
+    const memo = memoVerdict(token, req.ip, channelId, sessionId, policy, required);
+    if (memo !== undefined) return memo;
+    if (!ring || token === undefined) return { refused: 'PLAYBACK_TOKEN_INVALID' };
     try {
       const claims = verifyPlaybackToken(token, ring, { channelId, sessionId, clientAddress: req.ip, ...(policy ? { policyVersion: policy.version } : {}) });
       if (verifiedTokens.size >= 20_000) verifiedTokens.clear();
-      verifiedTokens.set(memoKey, { exp: claims.exp, policyVersion: claims.policyVersion });
+      verifiedTokens.set(tokenMemoKey(token, channelId, sessionId, req.ip), { exp: claims.exp, policyVersion: claims.policyVersion });
       return { token };
     } catch (err) {
       if (err instanceof PlaybackTokenError) return { refused: err.code };
       throw err;
     }
+  }
+
+  /** Key of {@link verifiedTokens}. */
+  const tokenMemoKey = (token: string, channelId: string, sessionId: string | null, ip: string): string => `${token}\n${channelId}\n${sessionId ?? ''}\n${ip}`;
+
+  /**
+   * The verdict on `token` that needs no verification: no token (null; refused when
+   * `required`), a token that verified before for this channel, session and client address and
+   * has not expired (refused as stale under a newer policy version), or no ring to verify with.
+   * Undefined: the token must be verified. Synchronous and cheap (the fast path's check).
+   */
+  function memoVerdict(token: string | undefined, ip: string, channelId: string, sessionId: string | null, policy: EdgePolicy | null, required: boolean): { token: string | null } | { refused: PlaybackTokenErrorCode } | undefined {
+    if (token === undefined || token === '') return required ? { refused: 'PLAYBACK_TOKEN_MISSING' } : { token: null };
+    if (!ring) return { refused: 'PLAYBACK_TOKEN_INVALID' };
+    // A player sends the same token for every part and segment: remember what verified (with
+    // the same ring, channel, session and address the answer can only change at expiry or with
+    // a new policy version).
+    const hit = verifiedTokens.get(tokenMemoKey(token, channelId, sessionId, ip));
+    if (hit === undefined || hit.exp * 1000 <= Date.now()) return undefined;
+    return policy && hit.policyVersion < policy.version ? { refused: 'PLAYBACK_TOKEN_STALE' } : { token };
+  }
+
+  /**
+   * The object a request on the fast path (fast-path.ts) is answered with, when everything it
+   * needs is in memory: the channel's (`/live/`) or session's (`/sessions/`) policy and live
+   * session cached, the token accepted by {@link memoVerdict}, and the object held by the live
+   * store or fresh in the object cache. Undefined otherwise: the routes below answer, with the
+   * same checks, lookups and refusals, and fill these caches.
+   */
+  function resolveInMemory(r: FastObjectRequest, ip: string): MemoryObject | undefined {
+    const slash = r.rest.indexOf('/');
+    if (slash < 0) return undefined;
+    const id = r.rest.slice(0, slash);
+    const keyRest = safeKeyRest(r.rest.slice(slash + 1));
+    if (!CHANNEL_ID.test(id) || !keyRest) return undefined;
+    const now = Date.now();
+    const channelId = r.route === 'live' ? id : sessionCache.peek(id, now);
+    if (!channelId) return undefined;
+    const policy = policyCache.peek(channelId, now);
+    const sessionId = r.route === 'live' ? liveCache.peek(channelId, now) : id;
+    if (!policy || !sessionId) return undefined;
+    const verdict = memoVerdict(r.token, ip, channelId, sessionId, policy, policy.tokenRequired);
+    if (!verdict || 'refused' in verdict) return undefined;
+    const key = r.route === 'live' ? `${sessionKeyPrefix(sessionId)}/${keyRest}` : `sessions/${id}/${keyRest}`;
+    const live = store?.object(key);
+    if (live) {
+      fastCounts.liveObjects++;
+      if (r.route === 'live') feed?.touch(sessionId);
+      return live;
+    }
+    const cached = objectCache?.peek(key);
+    if (cached && r.route === 'live') feed?.touch(sessionId);
+    return cached;
   }
 
   /** The channel's live session (null: offline or no such channel). @throws LookupsBusyError. */
@@ -874,9 +974,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
 
   // callback style: no promise per response
   app.addHook('onSend', (_req, reply, payload, done) => {
-    reply.header('access-control-allow-origin', '*');
-    reply.header('access-control-expose-headers', 'content-length, content-range, etag');
-    reply.header('timing-allow-origin', '*');
+    for (let i = 0; i < EDGE_CORS_HEADERS.length; i += 2) reply.header(EDGE_CORS_HEADERS[i]!, EDGE_CORS_HEADERS[i + 1]!);
     done(null, payload);
   });
   app.setErrorHandler((err: FastifyError, req, reply) => {
@@ -971,5 +1069,19 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     .header('access-control-allow-methods', 'GET, HEAD, OPTIONS')
     .header('access-control-allow-headers', 'range, if-none-match, if-modified-since')
     .header('access-control-max-age', '86400').send());
+  if (!opts.accessLog) {
+    let fastAnswers = 0;
+    new Counter({
+      name: 'edge_fast_path_answers_total', registers: [registry], help: 'Object requests answered by the fast path (fast-path.ts: everything in memory, before routing); also counted in edge_requests_total',
+      collect() {
+        this.reset();
+        this.inc(fastAnswers);
+      },
+    });
+    installFastPath(app, resolveInMemory, (status) => {
+      fastAnswers++;
+      fastCounts[status]++;
+    }, opts.trustProxy);
+  }
   return app;
 }

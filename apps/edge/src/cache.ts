@@ -49,10 +49,33 @@ export interface ImmutableObjectCache {
    * meanwhile. Errors of storage propagate (nothing is cached then).
    */
   get(key: string): Promise<CacheLookup>;
+  /**
+   * The object under `key` when it is held and fresh (checked with storage less than
+   * `revalidateMs` ago), synchronously and counted as a `hit` (like {@link get}); undefined
+   * otherwise, counting nothing (the caller then asks {@link get}).
+   */
+  peek(key: string): CachedObject | undefined;
+  /** Lookups since creation by result (see {@link CacheLookupCounts}). */
+  readonly lookups: CacheLookupCounts;
   /** Bytes of the bodies held now. */
   bytes(): number;
   /** Objects held now. */
   size(): number;
+}
+
+/**
+ * Results of {@link ImmutableObjectCache.get} and `peek` since the cache was created (the edge's
+ * `edge_object_cache_lookups_total{result}`): `hit` answered from memory; `revalidated` one
+ * storage `stat`, body from memory; `miss` read from storage into memory; `uncacheable` exists
+ * but not kept (served from storage); `missing` storage has no such object. Requests that join a
+ * storage read already in flight for the same key are not counted again.
+ */
+export interface CacheLookupCounts {
+  hit: number;
+  revalidated: number;
+  miss: number;
+  uncacheable: number;
+  missing: number;
 }
 
 interface Entry {
@@ -88,6 +111,7 @@ export function createImmutableObjectCache(opts: ImmutableObjectCacheOptions): I
   const entries = new Map<string, Entry>();
   const loading = new Map<string, Promise<CacheLookup>>();
   let held = 0;
+  const lookups: CacheLookupCounts = { hit: 0, revalidated: 0, miss: 0, uncacheable: 0, missing: 0 };
 
   function remove(key: string): void {
     const e = entries.get(key);
@@ -110,39 +134,55 @@ export function createImmutableObjectCache(opts: ImmutableObjectCacheOptions): I
     const info = await storage.stat(key);
     if (!info) {
       remove(key);
+      lookups.missing++;
       return { kind: 'missing' };
     }
     const cached = entries.get(key);
     if (cached && cached.object.info.etag === info.etag) {
       cached.checkedAt = now();
+      lookups.revalidated++;
       return { kind: 'hit', object: cached.object };
     }
     if (!info.cacheControl.includes('immutable') || info.size > maxObjectBytes || maxBytes <= 0) {
       remove(key);
+      lookups.uncacheable++;
       return { kind: 'uncacheable', info };
     }
     const body = await storage.read(key);
     if (!body) {
       remove(key);
+      lookups.missing++;
       return { kind: 'missing' };
     }
     // Rewritten between stat and read (never for immutable names, but a key is only a name):
     // serve what was read with metadata that matches it on the next request, not now.
-    if (body.length !== info.size) return { kind: 'uncacheable', info };
+    if (body.length !== info.size) {
+      lookups.uncacheable++;
+      return { kind: 'uncacheable', info };
+    }
     const object: CachedObject = { info, body, lastModifiedHttp: info.lastModified.toUTCString() };
     insert(key, object);
+    lookups.miss++;
     return { kind: 'hit', object };
   }
 
+  /** The fresh entry of `key` (its recency refreshed and counted as a hit), or undefined. */
+  function fresh(key: string): CachedObject | undefined {
+    const e = entries.get(key);
+    if (!e || now() - e.checkedAt >= revalidateMs) return undefined;
+    // refresh recency: move to the end of the map
+    entries.delete(key);
+    entries.set(key, e);
+    lookups.hit++;
+    return e.object;
+  }
+
   return {
+    peek: fresh,
+    lookups,
     get(key) {
-      const e = entries.get(key);
-      if (e && now() - e.checkedAt < revalidateMs) {
-        // refresh recency: move to the end of the map
-        entries.delete(key);
-        entries.set(key, e);
-        return Promise.resolve({ kind: 'hit', object: e.object });
-      }
+      const object = fresh(key);
+      if (object) return Promise.resolve({ kind: 'hit', object });
       let p = loading.get(key);
       if (!p) {
         p = load(key).finally(() => loading.delete(key));

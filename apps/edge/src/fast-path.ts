@@ -1,0 +1,162 @@
+/**
+ * The edge's fast path for media objects it holds in memory (issue 17 item 4): a token-checked
+ * GET or HEAD of a segment, part or init segment that the object cache or the live store holds,
+ * for a channel (or session) whose policy and live session are cached and with a token that
+ * already verified for this client, is answered straight from Node's `request` event, before
+ * Fastify routes it: headers built once per cached object, the body written from memory. Every
+ * other request — a playlist, a first token, a cold lookup, a refusal, a conditional or
+ * unsatisfiable request, a miss, anything unusual in the URL — is handed to Fastify untouched,
+ * where the routes of app.ts answer it as before (and fill the caches the fast path reads).
+ *
+ * The answer is the one the routes give (serveKey): the same status (200, 206 for a single
+ * byte range, RFC 9110 §14), headers (Content-Type, Cache-Control, ETag, Last-Modified,
+ * Accept-Ranges, Content-Length, Content-Range, the CORS headers of the edge's onSend hook) and
+ * metrics; the server, so TLS, timeouts and connection handling, is Fastify's own.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { StorageObjectInfo } from '@live/storage';
+
+/** A media object held in memory (object cache or live store). */
+export interface MemoryObject {
+  readonly info: StorageObjectInfo;
+  readonly body: Buffer;
+  /** `info.lastModified` as an HTTP date. */
+  readonly lastModifiedHttp: string;
+}
+
+/** The routes the fast path knows: `/live/<channelId>/<rest>` and `/sessions/<sessionId>/<rest>`. */
+export type FastRoute = 'live' | 'sessions';
+
+/** A request the fast path may answer, as {@link parseFastObjectRequest} reads it. */
+export interface FastObjectRequest {
+  readonly route: FastRoute;
+  /** The path after `/live/` or `/sessions/`, not decoded (it has no `%`). */
+  readonly rest: string;
+  /** The first `token` query parameter; undefined when there is none. */
+  readonly token: string | undefined;
+}
+
+/** CORS headers of every edge answer (the onSend hook of app.ts), as `[name, value, …]`. */
+export const EDGE_CORS_HEADERS: readonly string[] = [
+  'access-control-allow-origin', '*',
+  'access-control-expose-headers', 'content-length, content-range, etag',
+  'timing-allow-origin', '*',
+];
+
+/**
+ * Reads a request URL (`req.url`: path and query) for the fast path. Returns null — leave it to
+ * the router — unless the path starts with `/live/` or `/sessions/`, names no playlist
+ * (`.m3u8`, `.mpd`) and holds no `%` (the router decodes escapes), and the query holds no `%`
+ * or `+` (the router's parser decodes them). The `token` parameter is the first one, as the
+ * router's `tokenOf` takes it; other parameters are ignored, as they are for objects. Pure.
+ */
+export function parseFastObjectRequest(url: string): FastObjectRequest | null {
+  const route: FastRoute | null = url.startsWith('/live/') ? 'live' : url.startsWith('/sessions/') ? 'sessions' : null;
+  if (route === null) return null;
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  if (path.includes('%') || path.endsWith('.m3u8') || path.endsWith('.mpd')) return null;
+  let token: string | undefined;
+  if (q >= 0) {
+    const query = url.slice(q + 1);
+    if (query.includes('%') || query.includes('+')) return null;
+    for (const param of query.split('&')) {
+      if (token === undefined && param.startsWith('token=')) token = param.slice(6);
+    }
+  }
+  return { route, rest: path.slice(route === 'live' ? 6 : 10), token };
+}
+
+/**
+ * Parses a single-range `Range: bytes=a-b` header (RFC 9110 §14.2) against an object size.
+ * @returns the inclusive byte range, `'unsatisfiable'`, or null when absent / not a single byte range (serve the whole object).
+ */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {
+  if (!header) return null;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return null;
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0) return 'unsatisfiable';
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start >= size || start > end) return 'unsatisfiable';
+  return { start, end };
+}
+
+/**
+ * The response headers of a media object (as `[name, value, …]` for `writeHead`): Content-Type,
+ * Cache-Control, ETag, Last-Modified, Accept-Ranges and the CORS headers, then Content-Length of
+ * the whole object, or of `range` with its Content-Range. Pure.
+ */
+export function objectResponseHeaders(object: MemoryObject, range?: { start: number; end: number }): string[] {
+  const { info } = object;
+  const head = [
+    'content-type', info.contentType, 'cache-control', info.cacheControl, 'etag', info.etag,
+    'last-modified', object.lastModifiedHttp, 'accept-ranges', 'bytes', ...EDGE_CORS_HEADERS,
+  ];
+  return range
+    ? [...head, 'content-range', `bytes ${range.start}-${range.end}/${info.size}`, 'content-length', String(range.end - range.start + 1)]
+    : [...head, 'content-length', String(info.size)];
+}
+
+/** What {@link createFastObjectHandler} needs from the edge. */
+export interface FastPathOptions {
+  /**
+   * The object a request may be answered with at once, or undefined to leave it to the router:
+   * the route's channel or session, policy and live session must be cached, the token (or its
+   * absence) already accepted for `clientIp` (the memo of verified tokens; nothing is verified
+   * here), and the object held in memory. Must not throw.
+   */
+  resolve(req: FastObjectRequest, clientIp: string): MemoryObject | undefined;
+  /** The client address as the router's `request.ip` gives it (honouring `trustProxy`). */
+  clientIp(req: IncomingMessage): string;
+  /** Counts an answer (`edge_requests_total{kind="object",status}`). */
+  count(status: 200 | 206): void;
+  /** True once the server is closing: the router answers (503, as Fastify does). */
+  closing(): boolean;
+}
+
+/**
+ * Creates the fast path: a function for Node's `request` event that answers the request and
+ * returns true, or returns false having touched nothing (the caller hands the request to the
+ * router). Conditional requests (`If-None-Match`, `If-Modified-Since`), requests with a body
+ * and unsatisfiable ranges are left to the router.
+ */
+export function createFastObjectHandler(opts: FastPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+  /** Full-object headers, built once per object held. */
+  const headersOf = new WeakMap<MemoryObject, string[]>();
+  return (req, res) => {
+    const method = req.method;
+    if ((method !== 'GET' && method !== 'HEAD') || opts.closing()) return false;
+    const parsed = parseFastObjectRequest(req.url ?? '');
+    if (!parsed) return false;
+    const h = req.headers;
+    if (h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined || h['content-length'] !== undefined || h['transfer-encoding'] !== undefined) return false;
+    const object = opts.resolve(parsed, opts.clientIp(req));
+    if (!object) return false;
+    const range = parseRange(h.range, object.info.size);
+    if (range === 'unsatisfiable') return false;
+    let headers: string[] | undefined;
+    if (range) headers = objectResponseHeaders(object, range);
+    else {
+      headers = headersOf.get(object);
+      if (!headers) {
+        headers = objectResponseHeaders(object);
+        headersOf.set(object, headers);
+      }
+    }
+    const status = range ? 206 : 200;
+    opts.count(status);
+    res.writeHead(status, headers);
+    if (method === 'HEAD') res.end();
+    else res.end(range ? object.body.subarray(range.start, range.end + 1) : object.body);
+    return true;
+  };
+}
