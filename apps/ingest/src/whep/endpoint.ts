@@ -14,13 +14,13 @@
  */
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { PLAYBACK_TOKEN_ERRORS, PlaybackTokenError, playbackKeyRing, verifyPlaybackToken, type JwtKey } from '@live/auth';
-import { channelIdByIdOrSlug, channelPlaybackPolicy, playbackTokenRequired, type Db } from '@live/db';
+import { playbackKeyRing, type JwtKey } from '@live/auth';
+import { channelIdByIdOrSlug, type Db } from '@live/db';
+import { authoriseWhepViewer } from './access.js';
 import type { Relay } from '../relay/index.js';
 import { uuidv7 } from '../rtmp/index.js';
 import { checkWhepOffer } from '../whip/offer.js';
 import type { WhipIceOptions } from '../whip/peer.js';
-import { bearerToken } from '../whip/request.js';
 import { openWhepSource, type WhepSource } from './source.js';
 import { openWhepViewer, WhepOfferError, type WhepViewer } from './viewer.js';
 
@@ -73,53 +73,53 @@ const SOURCE_LINGER_MS = 10_000;
 
 const json = (status: number, code: string, message: string): WhepReply => ({ status, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code, message }) });
 
+/** The open sources of this node, one per publish with viewers (or in its linger). */
+interface WhepSources {
+  /** The source of `sessionId`, opened on first use. @throws (rejects) when the session is not live here. */
+  get(sessionId: string): Promise<WhepSource>;
+  /** Closes `source` after {@link SOURCE_LINGER_MS} unless a viewer joined meanwhile (a reloading player reuses it). */
+  closeWhenIdle(source: WhepSource): void;
+  count(): number;
+  closeAll(): void;
+}
+
+function createWhepSources(relay: Relay, logger: Logger): WhepSources {
+  const sources = new Map<string, Promise<WhepSource>>();
+  return {
+    get(sessionId) {
+      let s = sources.get(sessionId);
+      if (!s) {
+        s = openWhepSource({ relay, sessionId, logger: logger.child({ sessionId }) }).then((src) => {
+          src.onClosed = () => sources.delete(sessionId);
+          return src;
+        });
+        s.catch(() => sources.delete(sessionId));
+        sources.set(sessionId, s);
+      }
+      return s;
+    },
+    closeWhenIdle(source) {
+      if (source.viewers() > 0) return;
+      setTimeout(() => {
+        if (source.viewers() === 0) source.close('no viewers');
+      }, SOURCE_LINGER_MS).unref();
+    },
+    count: () => sources.size,
+    closeAll() {
+      for (const s of sources.values()) void s.then((src) => src.close('node shutdown'), () => undefined);
+    },
+  };
+}
+
 /** Creates the WHEP endpoint. Metrics: `ingest_whep_viewers`, `ingest_whep_sources`, `ingest_whep_sessions_ended_total{reason}`. */
 export function createWhepEndpoint(o: WhepEndpointOptions): WhepEndpoint {
   const limits = { ...DEFAULT_WHEP_LIMITS, ...o.limits };
   const ring = o.playbackKeys?.length ? playbackKeyRing(o.playbackKeys) : null;
-  const sources = new Map<string, Promise<WhepSource>>();
+  const sources = createWhepSources(o.relay, o.logger);
   const viewers = new Map<string, { channel: string; address: string; viewer: WhepViewer; end(reason: string): void }>();
   const ended = new Counter({ name: 'ingest_whep_sessions_ended_total', help: 'WHEP viewer sessions ended, by reason (deleted, closed, failed, timeout, source_ended)', labelNames: ['reason'], registers: [o.registry] });
   new Gauge({ name: 'ingest_whep_viewers', help: 'WHEP viewers on this node', registers: [o.registry], collect() { this.set(viewers.size); } });
-  new Gauge({ name: 'ingest_whep_sources', help: 'Publishes this node forwards to WHEP viewers', registers: [o.registry], collect() { this.set(sources.size); } });
-
-  const sourceOf = (sessionId: string): Promise<WhepSource> => {
-    let s = sources.get(sessionId);
-    if (!s) {
-      s = openWhepSource({ relay: o.relay, sessionId, logger: o.logger.child({ sessionId }) }).then((src) => {
-        src.onClosed = () => sources.delete(sessionId);
-        return src;
-      });
-      s.catch(() => sources.delete(sessionId));
-      sources.set(sessionId, s);
-    }
-    return s;
-  };
-
-  /** A source without viewers stops after a short linger (a reloading player reuses it). */
-  const closeWhenIdle = (source: WhepSource) => {
-    if (source.viewers() > 0) return;
-    setTimeout(() => {
-      if (source.viewers() === 0) source.close('no viewers');
-    }, SOURCE_LINGER_MS).unref();
-  };
-
-  const authorise = async (channelId: string, sessionId: string, authorization: string | undefined, address: string): Promise<WhepReply | null> => {
-    const policy = await channelPlaybackPolicy(o.db, channelId);
-    if (!policy) return json(404, 'CHANNEL_NOT_FOUND', 'No such channel.');
-    const token = bearerToken(authorization);
-    if (token === undefined) {
-      return playbackTokenRequired(policy) ? json(401, 'PLAYBACK_TOKEN_MISSING', 'This stream needs a playback token: send "Authorization: Bearer <token>" with one from POST /api/streams/{id}/playback-token.') : null;
-    }
-    if (!ring) return json(401, 'PLAYBACK_TOKEN_INVALID', PLAYBACK_TOKEN_ERRORS.PLAYBACK_TOKEN_INVALID.message);
-    try {
-      verifyPlaybackToken(token, ring, { channelId, sessionId, clientAddress: address, policyVersion: policy.version });
-      return null;
-    } catch (err) {
-      if (err instanceof PlaybackTokenError) return json(err.status, err.code, err.message);
-      throw err;
-    }
-  };
+  new Gauge({ name: 'ingest_whep_sources', help: 'Publishes this node forwards to WHEP viewers', registers: [o.registry], collect() { this.set(sources.count()); } });
 
   const offer: WhepEndpoint['offer'] = async (req) => {
     const check = checkWhepOffer(req.sdp);
@@ -128,11 +128,11 @@ export function createWhepEndpoint(o: WhepEndpointOptions): WhepEndpoint {
     if (!channelId) return json(404, 'CHANNEL_NOT_FOUND', 'No such channel.');
     const live = o.relay.sessions().find((s) => s.channelId === channelId);
     if (!live) return json(404, 'CHANNEL_OFFLINE', 'The channel is not live on this node.');
-    const refused = await authorise(channelId, live.sessionId, req.authorization, req.remoteAddress);
-    if (refused) return refused;
+    const refused = await authoriseWhepViewer(o.db, ring, { channelId, sessionId: live.sessionId, authorization: req.authorization, remoteAddress: req.remoteAddress });
+    if (refused) return json(refused.status, refused.code, refused.message);
     if (viewers.size >= limits.maxViewers) return json(503, 'TOO_MANY_SESSIONS', 'This node takes no more WHEP viewers; play the LL-HLS stream instead.');
     if ([...viewers.values()].filter((v) => v.address === req.remoteAddress).length >= limits.maxViewersPerAddress) return json(429, 'TOO_MANY_SESSIONS_FROM_ADDRESS', 'Too many WHEP sessions from this address.');
-    const source = await sourceOf(live.sessionId).catch(() => undefined);
+    const source = await sources.get(live.sessionId).catch(() => undefined);
     if (!source) return json(404, 'CHANNEL_OFFLINE', 'The channel is not live on this node.');
     const st = source.status();
     if (!st.h264 || st.bFrames) {
@@ -150,7 +150,7 @@ export function createWhepEndpoint(o: WhepEndpointOptions): WhepEndpoint {
       if (!viewers.delete(id)) return;
       clearTimeout(timer);
       removeSink();
-      closeWhenIdle(source);
+      sources.closeWhenIdle(source);
       ended.inc({ reason });
       logger.info({ reason, frames: viewer.framesSent() }, 'WHEP viewer left');
       void viewer.close();
@@ -186,7 +186,7 @@ export function createWhepEndpoint(o: WhepEndpointOptions): WhepEndpoint {
     count: () => viewers.size,
     close() {
       for (const v of [...viewers.values()]) v.end('closed');
-      for (const s of sources.values()) void s.then((src) => src.close('node shutdown'), () => undefined);
+      sources.closeAll();
     },
   };
 }

@@ -5,9 +5,9 @@
  * - It subscribes to the relay like the transcoder does (FLV: sequence headers, the cached GOP,
  *   then live tags) and reads the tags back (`remux/flv-reader.ts`). What the relay writes
  *   during the subscription call is the past (the cached GOP); it only updates the codec state.
- * - Video, the source rendition as published (H.264), is packetized into RTP here without
- *   re-encoding (`h264-rtp.ts`; RTP clock 90 kHz from the FLV timestamps plus composition time),
- *   one {@link WhepFrame} per access unit, SPS/PPS in front of each IDR.
+ * - Video, the source rendition as published (H.264), is packetized into RTP without
+ *   re-encoding (`video-rtp.ts`), one {@link WhepFrame} per access unit, SPS/PPS in front of
+ *   each IDR.
  * - Audio (AAC in FLV) becomes Opus in one supervised ffmpeg (`-application lowdelay`, 20 ms
  *   frames) that sends RTP to a loopback UDP socket; each packet is fanned out as it comes.
  *
@@ -18,24 +18,14 @@
 import dgram from 'node:dgram';
 import { PassThrough, Writable } from 'node:stream';
 import type { Logger } from 'pino';
-import { RtpHeader, RtpPacket } from 'werift';
 import { runFfmpeg } from '@live/media/ffmpeg';
 import { FlvReader } from '../remux/flv-reader.js';
-import { parseAudioTagHeader, parseVideoTagHeader, type MediaMessage } from '../rtmp/index.js';
-import { parseAvcDecoderConfig } from '../rtmp/avc.js';
+import { parseAudioTagHeader, type MediaMessage } from '../rtmp/index.js';
 import { flvHeader, flvTag, FlvTagType } from '../relay/flv.js';
 import type { Relay, RelaySubscription } from '../relay/index.js';
-import { accessUnitNalUnits, avccNalUnits, avcCompositionTime, packetizeH264, profileLevelId } from './h264-rtp.js';
+import { WhepVideoPacketizer, type WhepFrame, type WhepVideoStatus } from './video-rtp.js';
 
-/** Largest RTP payload sent, bytes: 1200 leaves room for RTP, SRTP and UDP/IP headers under a 1280-byte IPv6 minimum MTU. */
-export const WHEP_MAX_RTP_PAYLOAD = 1200;
-
-/** One access unit of the source rendition as serialized RTP packets (payload type 96, SSRC 0: each sender rewrites both). */
-export interface WhepFrame {
-  /** An IDR access unit, with SPS and PPS: a viewer may start here. */
-  readonly keyframe: boolean;
-  readonly packets: readonly Buffer[];
-}
+export { WHEP_MAX_RTP_PAYLOAD, type WhepFrame } from './video-rtp.js';
 
 /** A viewer's side of the fan-out. */
 export interface WhepSink {
@@ -47,16 +37,7 @@ export interface WhepSink {
 }
 
 /** What the source knows of the published video. */
-export interface WhepSourceStatus {
-  /** The AVC sequence header arrived (SPS/PPS known). */
-  readonly ready: boolean;
-  /** Video is H.264 (anything else cannot be forwarded). */
-  readonly h264: boolean;
-  /** A frame with a non-zero composition time was seen: the stream has B-frames. */
-  readonly bFrames: boolean;
-  /** `profile-level-id` of the stream's SPS (RFC 6184 §8.1), null before the sequence header. */
-  readonly profileLevelId: string | null;
-}
+export type WhepSourceStatus = WhepVideoStatus;
 
 /** Options of {@link openWhepSource}. */
 export interface WhepSourceOptions {
@@ -96,11 +77,10 @@ export function opusRtpArgs(port: number, rtcpPort: number, bitrate: number): st
 export async function openWhepSource(o: WhepSourceOptions): Promise<WhepSource> {
   const sinks = new Set<WhepSink>();
   const reader = new FlvReader();
-  const video = { ready: false, h264: true, bFrames: false, profileLevelId: null as string | null, nalLengthSize: 4, sps: [] as Buffer[], pps: [] as Buffer[] };
+  const video = new WhepVideoPacketizer((problem, detail) => o.logger.warn({ err: detail }, `WHEP source: ${problem === 'malformed frame' ? 'malformed video frame dropped' : 'unreadable AVC sequence header ignored'}`));
   let live = false;
   let closed = false;
   let base: number | null = null;
-  let seq = Math.floor(Math.random() * 0x10000);
   let aacHeader: Buffer | undefined;
   let subscription: RelaySubscription | undefined;
   const audio = await startOpus(o, (packet) => {
@@ -108,41 +88,10 @@ export async function openWhepSource(o: WhepSourceOptions): Promise<WhepSource> 
   });
 
   const onVideo = (m: MediaMessage) => {
-    const tag = parseVideoTagHeader(m.payload);
-    if (!tag) return;
-    if (tag.codec !== 'h264') {
-      video.h264 = false;
-      return;
-    }
-    if (m.sequenceHeader) {
-      try {
-        const config = parseAvcDecoderConfig(m.payload.subarray(tag.bodyOffset));
-        Object.assign(video, { ready: true, nalLengthSize: config.nalLengthSize, sps: config.sps, pps: config.pps, profileLevelId: profileLevelId(config.sps[0]) });
-      } catch (err) {
-        o.logger.warn({ err: (err as Error).message }, 'WHEP source: unreadable AVC sequence header ignored');
-      }
-      return;
-    }
-    const cts = avcCompositionTime(m.payload);
-    if (cts !== 0) video.bFrames = true;
-    if (!live || !video.ready || sinks.size === 0) return;
-    if (base === null) base = m.timestamp;
-    let nalus: Buffer[];
-    try {
-      nalus = accessUnitNalUnits(avccNalUnits(m.payload.subarray(tag.bodyOffset), video.nalLengthSize), video.sps, video.pps);
-    } catch (err) {
-      // One malformed access unit is dropped (viewers conceal it until the next key frame); the publish goes on.
-      o.logger.warn({ err: (err as Error).message }, 'WHEP source: malformed video frame dropped');
-      return;
-    }
-    const payloads = packetizeH264(nalus, WHEP_MAX_RTP_PAYLOAD);
-    const timestamp = (((m.timestamp - base) | 0) + cts) * 90 >>> 0;
-    const packets = payloads.map((payload, i) => {
-      seq = (seq + 1) & 0xffff;
-      return new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: seq, timestamp, marker: i === payloads.length - 1, ssrc: 0 }), payload).serialize();
-    });
-    const frame: WhepFrame = { keyframe: m.keyframe, packets };
-    for (const s of sinks) s.video(frame);
+    const forward = live && sinks.size > 0 && !m.sequenceHeader && video.status().ready;
+    if (forward && base === null) base = m.timestamp;
+    const frame = video.push(m, forward ? base : null);
+    if (frame) for (const s of sinks) s.video(frame);
   };
 
   const onAudio = (m: MediaMessage) => {
@@ -172,7 +121,7 @@ export async function openWhepSource(o: WhepSourceOptions): Promise<WhepSource> 
   });
   const source: WhepSource = {
     sessionId: o.sessionId,
-    status: () => ({ ready: video.ready, h264: video.h264, bFrames: video.bFrames, profileLevelId: video.profileLevelId }),
+    status: () => video.status(),
     add(sink) {
       sinks.add(sink);
       return () => sinks.delete(sink);
