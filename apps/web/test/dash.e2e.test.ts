@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { checkDashMpd, dashSegmentUrls } from '@live/media';
+import { checkDashMpd, dashSegmentUrls } from '@live/media/dash-check';
 import { publishTestPattern, startTestStack, waitFor, type Publisher, type TestStack } from '@live/dev/testing';
 import type { DashPlayerHandle } from '../src/useDashPlayer';
 import { launchBrowser, waitForVodReady } from './browser.js';

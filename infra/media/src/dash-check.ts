@@ -6,6 +6,9 @@
  * SegmentTemplate without `media`, a SegmentTimeline that goes backwards, a segment advertised
  * before it is available). Pure, but outside `formats/` (which imports no package): it parses
  * XML with fast-xml-parser. The same shape of findings as `checkLowLatencyPlaylist`.
+ *
+ * Its own entry point, `@live/media/dash-check` (tests and tools): it needs an XML parser that no
+ * deployable should bundle.
  */
 import { XMLParser } from 'fast-xml-parser';
 import { MPD_NAMESPACE } from './formats/dash.js';

@@ -134,11 +134,4 @@ export {
   type VodThumbnailsOptions,
   type VodThumbnailsResult,
 } from './thumbnails.js';
-export {
-  type DashViolation,
-  type CheckDashOptions,
-  parseDashDuration,
-  checkDashMpd,
-  dashSegmentUrls,
-} from './dash-check.js';
 export * from './formats/index.js';

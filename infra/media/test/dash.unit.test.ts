@@ -1,12 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { checkDashMpd, dashSegmentUrls, parseDashDuration } from '../src/dash-check.js';
 import {
-  checkDashMpd,
   DashMpdError,
   dashRepresentationOf,
   dashRunsOf,
-  dashSegmentUrls,
   formatDashFrameRate,
-  parseDashDuration,
   parseMasterPlaylist,
   parseMediaPlaylist,
   PlaylistParseError,
