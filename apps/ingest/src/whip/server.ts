@@ -95,7 +95,7 @@ export async function startWhipServer(o: WhipServerOptions): Promise<WhipServer>
     if (offer === undefined) return refuse(res, 'PAYLOAD_TOO_LARGE', `The offer is larger than ${limits.maxOfferBytes} bytes.`);
     const check = checkWhipOffer(offer);
     if (!check.ok) return refuse(res, check.code, check.message);
-    const remoteAddress = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const remoteAddress = peerAddress(req);
     if (sessions.count() >= limits.maxSessions) return refuse(res, 'TOO_MANY_SESSIONS', 'This node takes no more WHIP sessions; try again later.');
     if (perAddress(remoteAddress) >= limits.maxSessionsPerAddress) return refuse(res, 'TOO_MANY_SESSIONS_FROM_ADDRESS', 'Too many WHIP sessions from this address.');
     setup.set(remoteAddress, (setup.get(remoteAddress) ?? 0) + 1);
@@ -129,7 +129,7 @@ export async function startWhipServer(o: WhipServerOptions): Promise<WhipServer>
     if (!isSdpContentType(req.headers['content-type'])) return refuse(res, 'UNSUPPORTED_MEDIA_TYPE', 'The offer must be sent as application/sdp.');
     const sdp = await readBody(req, limits.maxOfferBytes);
     if (sdp === undefined) return refuse(res, 'PAYLOAD_TOO_LARGE', `The offer is larger than ${limits.maxOfferBytes} bytes.`);
-    const remoteAddress = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const remoteAddress = peerAddress(req);
     const reply = await whep.offer({ channel: route.channel, authorization: req.headers.authorization, remoteAddress, sdp });
     if (res.destroyed && reply.status === 201) return whep.remove(route.channel, reply.headers.location!.split('/').pop()!);
     send(res, reply.status, reply.headers, reply.body);
@@ -176,6 +176,11 @@ export async function startWhipServer(o: WhipServerOptions): Promise<WhipServer>
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
+}
+
+/** The client's address as the socket gives it, an IPv4-mapped IPv6 address as plain IPv4 (what key CIDRs, token bindings and the per-address caps compare). */
+function peerAddress(req: http.IncomingMessage): string {
+  return (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
 }
 
 /** The request body as UTF-8, or undefined past `max` bytes (the rest is not read). */
