@@ -56,6 +56,13 @@ export interface EdgeOptions {
    * turns the cache off (every request reads storage).
    */
   readonly objectCacheBytes?: number;
+  /**
+   * How a media playlist's child URIs carry the viewer's token (`EDGE_PLAYLIST_TOKENS`): `define`
+   * (default; `{$token}` and EXT-X-DEFINE:QUERYPARAM, one body for every viewer,
+   * {@link referencePlaylistToken}) or `inline` (the token written into every URI,
+   * {@link rewritePlaylist}). Master playlists always get it written out.
+   */
+  readonly playlistTokens?: PlaylistTokenStyle;
   /** Milliseconds a cached object is served before storage is asked once whether it still exists (default 1000). */
   readonly objectCacheRevalidateMs?: number;
   readonly logger?: boolean | object;
@@ -202,28 +209,36 @@ const URI_TAGS = [
 const URI_ATTRIBUTE = /([:,])URI="([^"]*)"/;
 
 /**
- * Appends `token=<token>` to a URI of a playlist: with `?` or `&` as the URI already has a query
- * (`_HLS_msn`, `_HLS_part` … are kept), before any `#fragment`. URIs with a scheme
- * (`https:`, `data:`, `skd:`) are left alone, so a token never leaves for another origin.
+ * Appends the query parameter `param` (`name=value`, already encoded) to a URI of a playlist:
+ * with `?` or `&` as the URI already has a query (`_HLS_msn`, `_HLS_part` … are kept), before any
+ * `#fragment`. URIs with a scheme (`https:`, `data:`, `skd:`) are left alone, so a token never
+ * leaves for another origin.
  */
-export function withToken(uri: string, token: string): string {
+function withQueryParam(uri: string, param: string): string {
   if (uri === '' || /^[A-Za-z][A-Za-z0-9+.-]*:/.test(uri) || uri.startsWith('//')) return uri;
   const hash = uri.indexOf('#');
   const base = hash >= 0 ? uri.slice(0, hash) : uri;
   const frag = hash >= 0 ? uri.slice(hash) : '';
   const sep = !base.includes('?') ? '?' : base.endsWith('?') || base.endsWith('&') ? '' : '&';
-  return `${base}${sep}token=${encodeURIComponent(token)}${frag}`;
+  return `${base}${sep}${param}${frag}`;
 }
 
 /**
- * Rewrites an HLS playlist (master or media; RFC 8216bis §4) so that every child URI carries
- * the viewer's playback token: URI lines (variant streams, media segments), and the `URI`
- * attribute of EXT-X-MAP, EXT-X-PART, EXT-X-PRELOAD-HINT, EXT-X-RENDITION-REPORT, EXT-X-KEY,
- * EXT-X-SESSION-KEY, EXT-X-SESSION-DATA, EXT-X-MEDIA and EXT-X-I-FRAME-STREAM-INF. Everything else (comments, other
- * tags, blank lines, CRLF line ends) is kept byte for byte. See {@link withToken} for how a URI
- * is extended.
+ * Appends `token=<token>` to a URI of a playlist ({@link withQueryParam}: other query parameters
+ * kept, URIs with a scheme left alone).
  */
-export function rewritePlaylist(text: string, token: string): string {
+export function withToken(uri: string, token: string): string {
+  return withQueryParam(uri, `token=${encodeURIComponent(token)}`);
+}
+
+/**
+ * Applies `rewrite` to every child URI of an HLS playlist (master or media; RFC 8216bis §4): URI
+ * lines (variant streams, media segments), and the `URI` attribute of EXT-X-MAP, EXT-X-PART,
+ * EXT-X-PRELOAD-HINT, EXT-X-RENDITION-REPORT, EXT-X-KEY, EXT-X-SESSION-KEY, EXT-X-SESSION-DATA,
+ * EXT-X-MEDIA and EXT-X-I-FRAME-STREAM-INF. Everything else (comments, other tags, blank lines,
+ * CRLF line ends) is kept byte for byte.
+ */
+function rewriteChildUris(text: string, rewrite: (uri: string) => string): string {
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i]!;
@@ -233,9 +248,9 @@ export function rewritePlaylist(text: string, token: string): string {
     if (t === '') continue;
     let out = line;
     if (!t.startsWith('#')) {
-      out = line.replace(t, () => withToken(t, token));
+      out = line.replace(t, () => rewrite(t));
     } else if (URI_TAGS.some((tag) => t.startsWith(tag))) {
-      out = line.replace(URI_ATTRIBUTE, (_m, lead: string, uri: string) => `${lead}URI="${withToken(uri, token)}"`);
+      out = line.replace(URI_ATTRIBUTE, (_m, lead: string, uri: string) => `${lead}URI="${rewrite(uri)}"`);
     }
     if (out !== line) lines[i] = cr ? `${out}\r` : out;
   }
@@ -243,13 +258,71 @@ export function rewritePlaylist(text: string, token: string): string {
 }
 
 /**
+ * Rewrites an HLS playlist so that every child URI ({@link rewriteChildUris}) carries the viewer's
+ * playback token as `token=<token>` ({@link withToken}). The edge does this for master playlists,
+ * and for media playlists with `playlistTokens: 'inline'`.
+ */
+export function rewritePlaylist(text: string, token: string): string {
+  return rewriteChildUris(text, (uri) => withToken(uri, token));
+}
+
+/** How a media playlist's child URIs carry the viewer's token: by reference (EXT-X-DEFINE) or written out in each. */
+export type PlaylistTokenStyle = 'define' | 'inline';
+
+/** The Variable Reference a media playlist's URIs carry in `define` style (RFC 8216bis §4.3). */
+export const TOKEN_VARIABLE_REFERENCE = '{$token}';
+/** EXT-X-DEFINE:QUERYPARAM needs compatibility version 11 (RFC 8216bis §7). */
+const QUERYPARAM_MIN_VERSION = 11;
+
+/**
+ * A media playlist whose child URIs carry the viewer's token by reference (RFC 8216bis §4.4.2.3
+ * EXT-X-DEFINE, §4.3 variable substitution): `#EXT-X-DEFINE:QUERYPARAM="token"` after the
+ * EXT-X-VERSION line (raised to 11, the version QUERYPARAM needs; added after `#EXTM3U` when
+ * absent), and `token={$token}` appended to every child URI. A player takes the value from the
+ * `token` query parameter of the URL it loaded the playlist from, which the master playlist's
+ * rewritten variant URI (or the player itself) put there. So the body is the same for every
+ * viewer (rendered and compressed once per playlist version, like a public one), and a delta
+ * update stays small: the token, about 150 characters, is not written into its 30-odd URIs.
+ * hls.js, Shaka Player and Apple's players substitute variables; `EDGE_PLAYLIST_TOKENS=inline`
+ * serves players that do not. Pure; a playlist without `#EXTM3U` is returned unchanged.
+ */
+export function referencePlaylistToken(text: string): string {
+  const rewritten = rewriteChildUris(text, (uri) => withQueryParam(uri, `token=${TOKEN_VARIABLE_REFERENCE}`));
+  const define = '#EXT-X-DEFINE:QUERYPARAM="token"';
+  const version = /^#EXT-X-VERSION:(\d+)(\r?)$/m.exec(rewritten);
+  if (version) {
+    const v = Math.max(Number(version[1]), QUERYPARAM_MIN_VERSION);
+    return rewritten.replace(version[0], `#EXT-X-VERSION:${v}${version[2]}\n${define}${version[2]}`);
+  }
+  const head = /^#EXTM3U(\r?)$/m.exec(rewritten);
+  return head ? rewritten.replace(head[0], `#EXTM3U${head[1]}\n#EXT-X-VERSION:${QUERYPARAM_MIN_VERSION}${head[1]}\n${define}${head[1]}`) : text;
+}
+
+/** Whether a playlist is a media playlist (it has EXT-X-TARGETDURATION, RFC 8216bis §4.4.3.1), not a master. */
+function isMediaPlaylist(text: string): boolean {
+  return text.startsWith('#EXTM3U') && text.includes('#EXT-X-TARGETDURATION:');
+}
+
+/**
+ * The `token` of a playlist body's cache key ({@link PlaylistBodyKey}): the viewer's token, or
+ * {@link TOKEN_VARIABLE_REFERENCE} for a media playlist in `define` style (one body for every
+ * viewer; no real token contains `{`), or null without a token.
+ */
+function bodyTokenKey(text: string, token: string | null, style: PlaylistTokenStyle): string | null {
+  return token !== null && style === 'define' && isMediaPlaylist(text) ? TOKEN_VARIABLE_REFERENCE : token;
+}
+
+/**
  * The identity body of a playlist answer (before any Content-Encoding): the Playlist Delta
  * Update of `text` when `skip` (`renderPlaylistDeltaUpdate`, RFC 8216bis §6.2.5.1; `text` itself
- * when no delta applies), then rewritten with `token` when given ({@link rewritePlaylist}). Pure.
+ * when no delta applies), then, when a token is given, its child URIs made to carry it: by
+ * reference for a media playlist in `define` style ({@link referencePlaylistToken}, the default),
+ * else written out ({@link rewritePlaylist}). Pure.
  */
-export function renderPlaylistBody(text: string, opts: { skip: boolean; token: string | null }): string {
+export function renderPlaylistBody(text: string, opts: { skip: boolean; token: string | null; style?: PlaylistTokenStyle }): string {
   const shown = opts.skip ? renderPlaylistDeltaUpdate(text)?.text ?? text : text;
-  return opts.token !== null ? rewritePlaylist(shown, opts.token) : shown;
+  if (opts.token === null) return shown;
+  return bodyTokenKey(shown, opts.token, opts.style ?? 'define') === TOKEN_VARIABLE_REFERENCE ? referencePlaylistToken(shown) : rewritePlaylist(shown, opts.token);
 }
 
 /**
@@ -827,7 +900,8 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   async function sendPlaylist(req: FastifyRequest, reply: FastifyReply, info: StoredPlaylist['info'], text: string, token: string | null, skip: boolean, conditional: boolean): Promise<FastifyReply> {
     const encoding = negotiatePlaylistEncoding(req.headers['accept-encoding']);
     const variant = skip ? 'delta' : 'full';
-    const body = await bodies.body({ key: info.key, etag: info.etag, variant, token, encoding }, () => renderPlaylistBody(text, { skip, token }));
+    const style = opts.playlistTokens ?? 'define';
+    const body = await bodies.body({ key: info.key, etag: info.etag, variant, token: bodyTokenKey(text, token, style), encoding }, () => renderPlaylistBody(text, { skip, token, style }));
     reply.header('content-type', info.contentType).header('vary', 'accept-encoding')
       .header('cache-control', token !== null ? TOKENISED_PLAYLIST_CACHE_CONTROL : info.cacheControl)
       .header('content-length', String(body.length));

@@ -31,7 +31,7 @@ const app = await buildEdge({
   ...(tlsWatcher ? { https: tlsWatcher.current() } : {}),
   ...(s.TRUST_PROXY ? { trustProxy: s.TRUST_PROXY } : {}),
   maxBlockingPerClient: s.EDGE_MAX_BLOCKING_PER_CLIENT, maxWatchedPlaylists: s.EDGE_MAX_WATCHED_PLAYLISTS,
-  accessLog: s.EDGE_ACCESS_LOG, coldLookupConcurrency: s.EDGE_COLD_LOOKUP_CONCURRENCY, coldLookupQueue: s.EDGE_COLD_LOOKUP_QUEUE,
+  playlistTokens: s.EDGE_PLAYLIST_TOKENS, accessLog: s.EDGE_ACCESS_LOG, coldLookupConcurrency: s.EDGE_COLD_LOOKUP_CONCURRENCY, coldLookupQueue: s.EDGE_COLD_LOOKUP_QUEUE,
   ...(messaging ? { announcements: natsAnnouncementSource(messaging.nc), live: { maxSessions: s.EDGE_LIVE_SESSIONS, ...(c.liveBytes !== undefined ? { maxBytes: c.liveBytes } : {}) } } : {}),
   ...(s.WEB_ROOT ? { web: { root: s.WEB_ROOT, hsts: c.https, ...(mediaOrigins.length > 0 ? { mediaOrigins } : {}) } } : {}),
 });

@@ -1,8 +1,8 @@
 /**
  * Signed playback at the edge against a real PostgreSQL and local storage: private channels
  * refuse playlists, segments, parts and keys without a valid token (expired, tampered, wrong
- * stream, wrong address: each with its code), public channels play without one, playlists are
- * rewritten with the token and not publicly cacheable, content keys are the derived 16 bytes,
+ * stream, wrong address: each with its code), public channels play without one, playlists pass
+ * the token on (master: written out; media: by reference, or written out with `inline`) and not publicly cacheable, content keys are the derived 16 bytes,
  * tokens older than the channel's policy version are refused as stale.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -107,12 +107,33 @@ describe('signed playback at the edge', () => {
     expect(master.headers['cache-control']).toBe('private, no-store');
     expect(master.headers.etag).toBeUndefined();
     expect(master.body).toBe(`#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000\n720p/index.m3u8?token=${token}\n`);
+    // Media playlists carry the token by reference (EXT-X-DEFINE:QUERYPARAM): one body for every viewer.
     const media = await get(q('/live/priv/720p/index.m3u8?_HLS_msn=0', token));
+    expect(media.headers['cache-control']).toBe('private, no-store');
     expect(media.body.split('\n')).toEqual([
-      '#EXTM3U', '#EXT-X-TARGETDURATION:2', `#EXT-X-MAP:URI="init.mp4?token=${token}"`, `#EXT-X-KEY:METHOD=AES-128,URI="/keys/p1/0.key?token=${token}"`,
-      '#EXTINF:2.0,', `seg_00000.m4s?token=${token}`, `#EXT-X-PART:DURATION=0.5,URI="seg_00001.0.m4s?token=${token}"`,
-      `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="seg_00001.1.m4s?token=${token}"`, '',
+      '#EXTM3U', '#EXT-X-VERSION:11', '#EXT-X-DEFINE:QUERYPARAM="token"', '#EXT-X-TARGETDURATION:2', '#EXT-X-MAP:URI="init.mp4?token={$token}"',
+      '#EXT-X-KEY:METHOD=AES-128,URI="/keys/p1/0.key?token={$token}"', '#EXTINF:2.0,', 'seg_00000.m4s?token={$token}',
+      '#EXT-X-PART:DURATION=0.5,URI="seg_00001.0.m4s?token={$token}"', '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="seg_00001.1.m4s?token={$token}"', '',
     ]);
+    const other = signPlaybackToken({ channelId: 'priv', sessionId: 'p1', expiresAt: in10min() + 5000 }, ring);
+    expect((await get(q('/live/priv/720p/index.m3u8', other))).body).toBe(media.body);
+    // What a player does (RFC 8216bis §4.3): the value of `token` in the playlist's URL replaces {$token}; those URIs play.
+    for (const uri of ['seg_00000.m4s?token={$token}', 'seg_00001.0.m4s?token={$token}']) {
+      const url = new URL(uri.replace('{$token}', encodeURIComponent(token)), 'http://edge/live/priv/720p/index.m3u8');
+      expect((await get(url.pathname + url.search)).statusCode, uri).toBe(200);
+    }
+    // EDGE_PLAYLIST_TOKENS=inline: the token written into every URI, for players without variable substitution.
+    const inline = await buildEdge({ db, storage, liveLookupCacheMs: 0, policyCacheMs: 0, playbackKeys: ring, contentKeySecret, playlistTokens: 'inline' });
+    try {
+      const body = (await inline.inject({ method: 'GET', url: q('/live/priv/720p/index.m3u8?_HLS_msn=0', token), remoteAddress: '127.0.0.1' })).body;
+      expect(body.split('\n')).toEqual([
+        '#EXTM3U', '#EXT-X-TARGETDURATION:2', `#EXT-X-MAP:URI="init.mp4?token=${token}"`, `#EXT-X-KEY:METHOD=AES-128,URI="/keys/p1/0.key?token=${token}"`,
+        '#EXTINF:2.0,', `seg_00000.m4s?token=${token}`, `#EXT-X-PART:DURATION=0.5,URI="seg_00001.0.m4s?token=${token}"`,
+        `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="seg_00001.1.m4s?token=${token}"`, '',
+      ]);
+    } finally {
+      await inline.close();
+    }
     // A public playlist fetched without a token keeps its normal, shareable caching.
     expect((await get('/live/pub/master.m3u8')).headers['cache-control']).toBe('public, max-age=1');
   });

@@ -3,7 +3,7 @@
  * media playlist carries the viewer's token, nothing else changes.
  */
 import { describe, expect, it } from 'vitest';
-import { redactPlaybackToken, rewritePlaylist, withToken } from '../src/app.js';
+import { redactPlaybackToken, referencePlaylistToken, renderPlaylistBody, rewritePlaylist, withToken } from '../src/app.js';
 
 const T = 'p1.eyJjIjoiYSJ9.sig_-';
 
@@ -94,6 +94,33 @@ describe('rewritePlaylist', () => {
     expect(rewritePlaylist('#EXT-X-KEY:METHOD=SAMPLE-AES,KEYFORMAT="identity",URI="k.key"', T))
       .toBe(`#EXT-X-KEY:METHOD=SAMPLE-AES,KEYFORMAT="identity",URI="k.key?token=${T}"`);
     expect(rewritePlaylist('#EXT-X-DATERANGE:ID="a",X-URI="x.json"', T)).toBe('#EXT-X-DATERANGE:ID="a",X-URI="x.json"');
+  });
+
+  it('passes the token by reference in a media playlist: EXT-X-DEFINE:QUERYPARAM, version 11, {$token} in every URI', () => {
+    const media = [
+      '#EXTM3U', '#EXT-X-VERSION:9', '#EXT-X-TARGETDURATION:2', '#EXT-X-MAP:URI="init.mp4"',
+      '#EXT-X-KEY:METHOD=AES-128,URI="/keys/s1/0.key"', '#EXTINF:2.000,', 'seg_00010.m4s',
+      '#EXT-X-PART:DURATION=0.5,URI="seg_00011.0.m4s",INDEPENDENT=YES', '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="seg_00011.1.m4s"',
+      '#EXT-X-RENDITION-REPORT:URI="../360p/index.m3u8",LAST-MSN=11,LAST-PART=0', '',
+    ].join('\n');
+    expect(referencePlaylistToken(media).split('\n')).toEqual([
+      '#EXTM3U', '#EXT-X-VERSION:11', '#EXT-X-DEFINE:QUERYPARAM="token"', '#EXT-X-TARGETDURATION:2', '#EXT-X-MAP:URI="init.mp4?token={$token}"',
+      '#EXT-X-KEY:METHOD=AES-128,URI="/keys/s1/0.key?token={$token}"', '#EXTINF:2.000,', 'seg_00010.m4s?token={$token}',
+      '#EXT-X-PART:DURATION=0.5,URI="seg_00011.0.m4s?token={$token}",INDEPENDENT=YES', '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="seg_00011.1.m4s?token={$token}"',
+      '#EXT-X-RENDITION-REPORT:URI="../360p/index.m3u8?token={$token}",LAST-MSN=11,LAST-PART=0', '',
+    ]);
+    // A higher version is kept; without one, version 11 is added; CRLF line ends stay CRLF.
+    expect(referencePlaylistToken('#EXTM3U\r\n#EXT-X-VERSION:12\r\n#EXT-X-TARGETDURATION:2\r\na.m4s\r\n'))
+      .toBe('#EXTM3U\r\n#EXT-X-VERSION:12\r\n#EXT-X-DEFINE:QUERYPARAM="token"\r\n#EXT-X-TARGETDURATION:2\r\na.m4s?token={$token}\r\n');
+    expect(referencePlaylistToken('#EXTM3U\n#EXT-X-TARGETDURATION:2\nhttps://cdn.example/a.m4s\n'))
+      .toBe('#EXTM3U\n#EXT-X-VERSION:11\n#EXT-X-DEFINE:QUERYPARAM="token"\n#EXT-X-TARGETDURATION:2\nhttps://cdn.example/a.m4s\n');
+    // renderPlaylistBody: media playlists by reference (the default), masters and `inline` written out.
+    const master = '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n720p/index.m3u8\n';
+    expect(renderPlaylistBody(media, { skip: false, token: T })).toBe(referencePlaylistToken(media));
+    expect(renderPlaylistBody(media, { skip: false, token: T })).not.toContain(T);
+    expect(renderPlaylistBody(media, { skip: false, token: T, style: 'inline' })).toBe(rewritePlaylist(media, T));
+    expect(renderPlaylistBody(master, { skip: false, token: T })).toBe(rewritePlaylist(master, T));
+    expect(renderPlaylistBody(media, { skip: false, token: null })).toBe(media);
   });
 
   it('redacts tokens from logged URLs', () => {

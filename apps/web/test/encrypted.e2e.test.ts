@@ -68,11 +68,15 @@ it('plays the encrypted live stream with a token (≥ 2.5 s in 5 s), refuses its
   const variant = master.split('\n').find((l) => l && !l.startsWith('#'))!;
   const base = new URL(info.demoPlaybackUrl);
   const media = await (await fetch(new URL(variant, base))).text();
-  // one key tag per key period, without IV: each segment's IV is its Media Sequence Number (RFC 8216bis §5.2)
-  expect(media).toMatch(/^#EXT-X-KEY:METHOD=AES-128,URI="\/keys\/[^"?]+\/\d+\.key\?token=[^"]+"$/m);
+  // one key tag per key period, without IV: each segment's IV is its Media Sequence Number (RFC 8216bis §5.2);
+  // the token by reference: EXT-X-DEFINE:QUERYPARAM takes it from the media playlist's URL (RFC 8216bis §4.3)
+  expect(media).toMatch(/^#EXT-X-DEFINE:QUERYPARAM="token"$/m);
+  expect(media).toMatch(/^#EXT-X-KEY:METHOD=AES-128,URI="\/keys\/[^"?]+\/\d+\.key\?token=\{\$token\}"$/m);
+  expect(media).not.toContain(token);
   const mediaUrl = new URL(variant, base);
-  const segmentUri = media.split('\n').find((l) => l && !l.startsWith('#'))!;
-  const keyUri = /#EXT-X-KEY:METHOD=AES-128,URI="([^"]+)"/.exec(media)![1]!;
+  const substitute = (uri: string) => uri.replaceAll('{$token}', encodeURIComponent(mediaUrl.searchParams.get('token')!));
+  const segmentUri = substitute(media.split('\n').find((l) => l && !l.startsWith('#'))!);
+  const keyUri = substitute(/#EXT-X-KEY:METHOD=AES-128,URI="([^"]+)"/.exec(media)![1]!);
   const segmentUrl = new URL(segmentUri, mediaUrl);
   const keyUrl = new URL(keyUri, mediaUrl);
   expect((await fetch(segmentUrl)).status).toBe(200);

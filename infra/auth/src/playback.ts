@@ -9,8 +9,12 @@
  *
  * - `kid`: the key id in the ring (`[A-Za-z0-9_-]{1,64}`, same ring format as `JWT_KEYS`);
  * - `payload`: base64url of a small JSON object {@link PlaybackTokenClaims} (short keys);
- * - `signature`: base64url of HMAC-SHA256(secret, `"pt1." + kid + "." + payload`) (RFC 2104),
- *   32 bytes; the `pt1.` prefix separates these signatures from any other use of the same key.
+ * - `signature`: base64url of HMAC-SHA256(secret, `"pt1." + kid + "." + payload`) (RFC 2104)
+ *   truncated to its first 16 bytes (HMAC-SHA-256-128: RFC 2104 §5 allows truncation to half
+ *   the output, as RFC 4868 does for IPsec); the `pt1.` prefix separates these signatures from
+ *   any other use of the same key. The token travels in every URI of a playlist (for players
+ *   that cannot add it themselves), so every character counts: the full 32-byte form that
+ *   tokens signed before 2026-12-07 carry (43 characters) is still accepted.
  *
  * Verification is one HMAC, one `crypto.timingSafeEqual`, one base64url decode and one small
  * `JSON.parse` (the edge verifies every segment request); nothing is cached.
@@ -104,9 +108,14 @@ export const MAX_PLAYBACK_TOKEN_LENGTH = 1024;
 export const CONTENT_KEY_SECRET_MIN_BYTES = 16;
 
 const B64URL = /^[A-Za-z0-9_-]+$/;
-/** base64url characters of a 32-byte HMAC-SHA256, unpadded. */
-const SIGNATURE_CHARS = 43;
-const CANONICAL_LAST = /[AEIMQUYcgkosw048]$/;
+/** Bytes of HMAC-SHA256 a new token carries (HMAC-SHA-256-128). */
+const SIGNATURE_BYTES = 16;
+/** base64url characters of the 16-byte signature, unpadded; its last one has 4 unused bits. */
+const SIGNATURE_CHARS = 22;
+const CANONICAL_LAST = /[AQgw]$/;
+/** base64url characters of a full 32-byte HMAC-SHA256 (tokens signed before truncation); 2 unused bits. */
+const FULL_SIGNATURE_CHARS = 43;
+const FULL_CANONICAL_LAST = /[AEIMQUYcgkosw048]$/;
 const ADDRESS_TAG_BYTES = 16;
 
 /** A key ring compiled for playback: `kid → secret bytes`, plus the signing key id. */
@@ -187,7 +196,7 @@ export function signPlaybackToken(grant: PlaybackTokenGrant, keyRing: readonly J
   if (grant.viewerId) claims.v = grant.viewerId;
   if (grant.clientAddress) claims.a = addressTag(secret, grant.clientAddress);
   const payload = Buffer.from(JSON.stringify(claims), 'utf8').toString('base64url');
-  return `${ring.signingKid}.${payload}.${sign(secret, ring.signingKid, payload).toString('base64url')}`;
+  return `${ring.signingKid}.${payload}.${sign(secret, ring.signingKid, payload).subarray(0, SIGNATURE_BYTES).toString('base64url')}`;
 }
 
 /**
@@ -218,10 +227,12 @@ export function verifyPlaybackToken(token: string | undefined | null, keyRing: r
   const sigText = token.slice(d2 + 1);
   const secret = ring.keys.get(kid);
   if (!secret || !B64URL.test(payload) || !B64URL.test(sigText)) throw new PlaybackTokenError('PLAYBACK_TOKEN_INVALID');
-  // Canonical encoding only (43 characters, the unused low 2 bits of the last one zero), so no
-  // two token strings carry the same signature.
-  if (sigText.length !== SIGNATURE_CHARS || !CANONICAL_LAST.test(sigText)) throw new PlaybackTokenError('PLAYBACK_TOKEN_INVALID');
-  if (!constantTimeEqual(Buffer.from(sigText, 'base64url'), sign(secret, kid, payload))) throw new PlaybackTokenError('PLAYBACK_TOKEN_INVALID');
+  // Canonical encoding only (22 characters, or 43 for a full signature; the unused low bits of the
+  // last one zero), so no two token strings carry the same signature.
+  const full = sigText.length === FULL_SIGNATURE_CHARS;
+  if (full ? !FULL_CANONICAL_LAST.test(sigText) : sigText.length !== SIGNATURE_CHARS || !CANONICAL_LAST.test(sigText)) throw new PlaybackTokenError('PLAYBACK_TOKEN_INVALID');
+  const expected = sign(secret, kid, payload);
+  if (!constantTimeEqual(Buffer.from(sigText, 'base64url'), full ? expected : expected.subarray(0, SIGNATURE_BYTES))) throw new PlaybackTokenError('PLAYBACK_TOKEN_INVALID');
   let claims: unknown;
   try {
     claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));

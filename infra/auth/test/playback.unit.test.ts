@@ -3,7 +3,7 @@
  * the derived AES-128 keys.
  */
 import { describe, expect, it } from 'vitest';
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import {
   constantTimeEqual, contentKeyPath, deriveContentKey, normaliseClientAddress, parseContentKeySecret, parseJwtKeys,
   PlaybackTokenError, signPlaybackToken, verifyPlaybackToken, type PlaybackTokenErrorCode,
@@ -26,7 +26,7 @@ function code(fn: () => unknown): PlaybackTokenErrorCode | 'ok' {
 describe('playback tokens', () => {
   it('round-trips the claims and is URL-safe', () => {
     const t = signPlaybackToken({ channelId: 'alice', sessionId: 's1', expiresAt: exp, viewerId: 'u1', clientAddress: '192.0.2.1' }, ring);
-    expect(t).toMatch(/^p1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
+    expect(t).toMatch(/^p1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}$/); // HMAC-SHA-256-128
     expect(t).not.toContain('192.0.2.1');
     expect(verifyPlaybackToken(t, ring, { channelId: 'alice', sessionId: 's1', clientAddress: '::ffff:192.0.2.1', now }))
       .toEqual({ kid: 'p1', channelId: 'alice', sessionId: 's1', exp: exp / 1000, viewerId: 'u1', addressBound: true, policyVersion: 0 });
@@ -91,6 +91,20 @@ describe('playback tokens', () => {
       `${kid}.${Buffer.from('[1]').toString('base64url')}.${sig}`,
     ];
     for (const b of bad) expect(code(() => verifyPlaybackToken(b, ring, scope)), b).toBe('PLAYBACK_TOKEN_INVALID');
+  });
+
+  it('accepts the full 32-byte signature of tokens signed before truncation, and only an exact one', () => {
+    const t = signPlaybackToken({ channelId: 'alice', expiresAt: exp }, ring);
+    const [kid, payload] = t.split('.') as [string, string, string];
+    const full = createHmac('sha256', 'playback-secret-0123456789abcdef-0123456789').update(`pt1.${kid}.${payload}`).digest();
+    const scope = { channelId: 'alice', clientAddress: '192.0.2.1', now };
+    expect(t.endsWith(`.${full.subarray(0, 16).toString('base64url')}`)).toBe(true);
+    expect(code(() => verifyPlaybackToken(`${kid}.${payload}.${full.toString('base64url')}`, ring, scope))).toBe('ok');
+    const tail = Buffer.from(full);
+    tail[31] ^= 0x10; // the bytes past the truncation are checked too
+    expect(code(() => verifyPlaybackToken(`${kid}.${payload}.${tail.toString('base64url')}`, ring, scope))).toBe('PLAYBACK_TOKEN_INVALID');
+    const nonCanonical = full.toString('base64url').replace(/.$/, (c) => String.fromCharCode(c.charCodeAt(0) + 1));
+    expect(code(() => verifyPlaybackToken(`${kid}.${payload}.${nonCanonical}`, ring, scope))).toBe('PLAYBACK_TOKEN_INVALID');
   });
 
   it('verifies tokens of every key of the ring (rotation) and signs with the first', () => {

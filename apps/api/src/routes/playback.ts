@@ -57,7 +57,7 @@ export const PlaybackTokenAnswer = Type.Object({
  *   (USER_NOT_FOUND otherwise); the view lists both.
  * - `POST /api/streams/{id}/playback-token` (id = channel id or session id; body
  *   `{ bindAddress?: boolean }`): a playback token for the channel (and, for a session id, only
- *   that session), valid `playbackTokenTtlSeconds`, naming the signed-in viewer if any, carrying
+ *   that session), valid `playbackTokenTtlSeconds`, carrying
  *   the channel's policy version (the edge refuses it once the policy changes) and, with
  *   `bindAddress` in the body or in the channel's policy, bound to the caller's address
  *   (`request.ip`). Who gets one: anyone for a
@@ -171,10 +171,11 @@ export async function playbackRoutes(app: ApiApp, ctx: ApiContext): Promise<void
       }
     }
     const expiresAtMs = Math.floor((ctx.clock.now() + ctx.config.playbackTokenTtlSeconds * 1000) / 1000) * 1000;
+    // No viewer id: nothing verifies it, and the token travels in every URI of every playlist
+    // reload (bench:playlist), so it carries only what the edge checks.
     const token = signPlaybackToken({
       channelId, expiresAt: expiresAtMs,
       ...(sessionId ? { sessionId } : {}),
-      ...(user ? { viewerId: user.userId } : {}),
       ...(req.body.bindAddress || policy.bindAddress ? { clientAddress: req.ip } : {}),
       policyVersion: policy.version,
     }, ring);
