@@ -40,7 +40,8 @@
  * (4) the rest of the glass-to-glass median: hls.js' buffer (its hold-back behind the live
  *     edge) plus decode and display. hls.js' own `latency` and `targetLatency` are shown beside.
  *
- * Usage: pnpm bench:latency   (env RUNS=3 SECONDS=30 WARMUP=8 LEVEL=480)
+ * Usage: pnpm bench:latency   (env RUNS=3 SECONDS=30 WARMUP=8 LEVEL=480; LL_HLS_PART_HOLD_BACK_PARTS=3
+ * to run the worker with another PART-HOLD-BACK than its default)
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
@@ -297,7 +298,8 @@ async function main(): Promise<void> {
   let watcher: FSWatcher | undefined;
   try {
     console.log('starting the embedded stack …');
-    t = await startTestStack('bench-latency');
+    const phb = process.env.LL_HLS_PART_HOLD_BACK_PARTS;
+    t = await startTestStack('bench-latency', phb ? { appEnv: { LL_HLS_PART_HOLD_BACK_PARTS: phb } } : {});
     const { info } = t.stack;
     const publishSeconds = 60 + RUNS * (SECONDS + WARMUP + 30);
     const startedAfter = new Date(Date.now() - 1000).toISOString();

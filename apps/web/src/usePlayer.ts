@@ -338,7 +338,7 @@ export function usePlayer(
       if (Hls.isSupported()) {
         hls = new Hls({
           // Low-latency HLS (RFC 8216bis §6.2.5, Apple LL-HLS): with EXT-X-PART and
-          // CAN-BLOCK-RELOAD, hls.js loads parts, holds PART-HOLD-BACK (1.5 s) behind the edge
+          // CAN-BLOCK-RELOAD, hls.js loads parts, holds PART-HOLD-BACK (1.0 s by default) behind the edge
           // and reloads with _HLS_msn/_HLS_part. A playlist without parts plays as regular HLS,
           // three target durations behind the edge (hls.js' default liveSyncDurationCount, as
           // RFC 8216 6.3.3 asks). liveSyncDurationCount must NOT be set here: a user-set value

@@ -49,6 +49,8 @@ export interface ActivityDeps {
    * {@link DEFAULT_DVR_WINDOW_SECONDS}); segments that slide out stay in storage for the VOD.
    */
   readonly dvrWindowSeconds?: number;
+  /** PART-HOLD-BACK of the low-latency playlists in parts (`LL_HLS_PART_HOLD_BACK_PARTS`; default `DEFAULT_PART_HOLD_BACK_PARTS` of `@live/media`). */
+  readonly partHoldBackParts?: number;
   /**
    * Core NATS publish (`messaging.nc.publish`): the packager announces every part, segment and
    * playlist it writes on `media.<sessionId>` ({@link createMediaAnnouncer}), which the edges
@@ -243,6 +245,7 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
         ...(encryption ? { encryption } : {}),
         // every session becomes a VOD, which needs every segment: slid-out segments are archived, not deleted
         dvrWindowSeconds: deps.dvrWindowSeconds ?? DEFAULT_DVR_WINDOW_SECONDS, slidOutSegments: 'archive',
+        ...(deps.partHoldBackParts !== undefined ? { partHoldBackParts: deps.partHoldBackParts } : {}),
       });
       args = buildLowLatencyLadderArgs({
         input: ffmpegInput, inputOptions, source: input.inputSource ?? input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS, frameRate, partFrames,

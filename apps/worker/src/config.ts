@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { parseContentKeySecret } from '@live/auth';
+import { DEFAULT_PART_HOLD_BACK_PARTS } from '@live/media';
 import { natsAuthFromEnv, type NatsAuth } from '@live/messaging';
 import { storageConfigFromEnv, type ObjectStorageConfig } from '@live/storage';
 import {
@@ -28,6 +29,7 @@ export const workerConfigSchema = Type.Object({
   HTTP_HOST: Host('Interface of `/healthz` and `/metrics`.'),
   ACTIVITY_SLOTS: Type.Integer({ minimum: 1, maximum: 64, default: 6, description: 'Activities at once on this worker (transcodes plus the short packaging and event activities).' }),
   TRANSCODE_PRESET: Type.Union(TRANSCODE_PRESETS.map((p) => Type.Literal(p)), { default: 'veryfast', description: 'x264 preset of the ABR ladder: faster presets cost less CPU per stream and more bits.' }),
+  LL_HLS_PART_HOLD_BACK_PARTS: Type.Integer({ minimum: 2, maximum: 6, default: DEFAULT_PART_HOLD_BACK_PARTS, description: 'PART-HOLD-BACK of the low-latency playlists, in parts of 0.5 s: how far behind the newest part players start and stay (hls.js, Safari and Shaka take it as their target latency). 2 (1.0 s) is the minimum RFC 8216bis §4.4.3.8 allows; 3 (1.5 s) is what it recommends and gives players more buffer against late parts on a loaded machine or network.' }),
   DVR_WINDOW_SECONDS: Type.Integer({ minimum: 6, default: 7200, description: 'Seek-back window of the live playlists, seconds (at least 3 segments).' }),
   RETENTION_INTERVAL_MINUTES: Type.Integer({ minimum: 1, maximum: 10080, default: 60, description: 'How often the `recording-retention` Temporal Schedule (created at start-up when missing) deletes recordings past their channel\'s retention, minutes.' }),
   ...logSettings,

@@ -60,6 +60,7 @@ const activities = createActivities({
   ...(db ? { playbackEncryption: async (channelId: string) => (await channelPlaybackPolicy(db, channelId))?.encryption ?? null } : {}),
   ...(c.contentKeySecret ? { contentKeySecret: c.contentKeySecret } : {}),
   dvrWindowSeconds: s.DVR_WINDOW_SECONDS,
+  partHoldBackParts: s.LL_HLS_PART_HOLD_BACK_PARTS,
   publishMedia: (subject, data) => messaging.nc.publish(subject, data),
   metrics: { transcodesRunning: (d) => running.inc(d), segmentPublished: (r) => segments.inc({ rendition: r }) },
 });

@@ -103,6 +103,7 @@ export {
 } from './fmp4.js';
 export {
   createLlHlsPublisher,
+  DEFAULT_PART_HOLD_BACK_PARTS,
   dvrWindowStart,
   partTargetSeconds,
   prepareLowLatencyOutputDirs,

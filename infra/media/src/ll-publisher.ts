@@ -49,6 +49,13 @@ export interface LlHlsPublisherOptions extends HlsPublisherOptions {
   /** Parts are listed for segments starting within this many target durations of the end. Default 3 (RFC 8216bis §4.4.4.9). */
   partRetentionTargetDurations?: number;
   /**
+   * PART-HOLD-BACK in parts (multiples of PART-TARGET): how far behind the newest part players
+   * start and stay (hls.js, Safari and Shaka take it as their target latency). An integer from
+   * 2 (the minimum RFC 8216bis §4.4.3.8 allows) to 6; default
+   * {@link DEFAULT_PART_HOLD_BACK_PARTS}. Larger buys players more buffer against late parts.
+   */
+  partHoldBackParts?: number;
+  /**
    * Encrypt every part and every segment with METHOD=AES-128 (RFC 8216bis §4.4.4.4, §5.2); see
    * {@link createLlHlsPublisher}. Absent: clear media. Init segments are never encrypted.
    */
@@ -146,6 +153,15 @@ export async function prepareLowLatencyOutputDirs(outputDir: string, ladder: rea
 }
 
 /**
+ * Default PART-HOLD-BACK, in parts: 2, the minimum of RFC 8216bis §4.4.3.8 ("at least twice the
+ * Part Target Duration"; it SHOULD be three times). With 0.5 s parts that is 1.0 s: the edge
+ * holds preload-hinted parts and blocking reloads, so a player learns of a part when it is
+ * written, and two parts of buffer cover a part's publishing interval plus its request.
+ * `pnpm bench:latency` (apps/web/bench/BENCH.md) measured the glass-to-glass latency of both.
+ */
+export const DEFAULT_PART_HOLD_BACK_PARTS = 2;
+
+/**
  * The Part Target Duration (seconds) for `partFrames` at `frameRate` frames/s: one part's
  * nominal length `partFrames / frameRate` rounded UP to the millisecond. The rounding absorbs
  * the millisecond timestamps of FLV sources, which a passthrough rendition keeps: at 29.97 fps
@@ -213,7 +229,8 @@ export function partTargetSeconds(partFrames: number, frameRate: number): number
  *
  * @throws {RangeError} when no frame rate is known (`frameRate`, `source.video.frameRate` or
  *   `resume.frameRate`): PART-TARGET is derived from it; when `dvrWindowSeconds` is below
- *   3 x `segmentSeconds` or `slidOutSegments` is unknown.
+ *   3 x `segmentSeconds` or `slidOutSegments` is unknown; when `partHoldBackParts` is not an
+ *   integer from 2 to 6.
  * @throws {SegmentEncryptionError} when `encryption.rotateEverySegments` is not an integer >= 0.
  */
 export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher {
@@ -221,6 +238,8 @@ export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher 
   const frameRate = opts.frameRate ?? opts.source?.video?.frameRate ?? opts.resume?.frameRate;
   if (!frameRate || !(frameRate > 0)) throw new RangeError('createLlHlsPublisher needs a frame rate (frameRate or source.video.frameRate)');
   const partTarget = partTargetSeconds(opts.partFrames, frameRate);
+  const partHoldBackParts = opts.partHoldBackParts ?? DEFAULT_PART_HOLD_BACK_PARTS;
+  if (!Number.isInteger(partHoldBackParts) || partHoldBackParts < 2 || partHoldBackParts > 6) throw new RangeError(`partHoldBackParts must be an integer from 2 to 6, got ${partHoldBackParts}`);
   const hasAudio = opts.source ? opts.source.audio !== undefined : true;
   const initName = opts.initSegmentName ?? `init_${nextAttemptNumber(opts.resume)}.mp4`;
   const startNumber = opts.startNumber ?? nextStartNumber(opts.resume);
@@ -527,6 +546,7 @@ export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher 
           }
         : {}),
       partTarget,
+      partHoldBack: partHoldBackParts * partTarget,
       minTargetDuration: minTd,
       preloadHint: hint,
       renditionReports: reports,

@@ -148,7 +148,7 @@ function withFailures(storage: ObjectStorage, n: number, m: number): ObjectStora
   }) as ObjectStorage & { injected: () => number };
 }
 
-async function transcode(opts: { source: SourceInfo; ladder: Rendition[]; storage: ObjectStorage; keyPrefix: string; outputDir: string; resume?: PublisherState; seconds?: number; input?: string }) {
+async function transcode(opts: { source: SourceInfo; ladder: Rendition[]; storage: ObjectStorage; keyPrefix: string; outputDir: string; resume?: PublisherState; seconds?: number; input?: string; partHoldBackParts?: number }) {
   const frameRate = opts.source.video?.frameRate ?? 30;
   const partFrames = partFramesFor(frameRate);
   await prepareLowLatencyOutputDirs(opts.outputDir, opts.ladder);
@@ -156,6 +156,7 @@ async function transcode(opts: { source: SourceInfo; ladder: Rendition[]; storag
     storage: opts.storage, outputDir: opts.outputDir, keyPrefix: opts.keyPrefix, ladder: opts.ladder, source: opts.source,
     segmentSeconds: 2, partFrames, pollIntervalMs: 50,
     ...(opts.resume ? { resume: opts.resume } : {}),
+    ...(opts.partHoldBackParts !== undefined ? { partHoldBackParts: opts.partHoldBackParts } : {}),
   });
   const args = buildLowLatencyLadderArgs({
     input: opts.input ?? sourceFlv, source: opts.source, ladder: opts.ladder, outputDir: opts.outputDir, segmentSeconds: 2, frameRate, partFrames,
@@ -199,7 +200,7 @@ describe('low-latency HLS packager', () => {
     expect(w.hints.size).toBeGreaterThan(finalHints.size + 8);
 
     // the live playlist carries the LL tags, and a blocking request for its last part is served
-    expect(live).toContain('#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.00000,PART-HOLD-BACK=1.50000,HOLD-BACK=6.00000');
+    expect(live).toContain('#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.00000,PART-HOLD-BACK=1.00000,HOLD-BACK=6.00000'); // PART-HOLD-BACK: DEFAULT_PART_HOLD_BACK_PARTS (2) x 0.5 s
     expect(live).toContain('#EXT-X-PART-INF:PART-TARGET=0.50000');
     expect(live).toMatch(/#EXT-X-PART:DURATION=0\.50000,URI="seg_\d{5}\.part0\.m4s",INDEPENDENT=YES/);
     expect(live).toContain('#EXT-X-PROGRAM-DATE-TIME:');
@@ -254,6 +255,12 @@ describe('low-latency HLS packager', () => {
     expect(master).toContain('CODECS="avc1.');
   }, 120_000);
 
+  it('refuses a PART-HOLD-BACK under the 2 parts RFC 8216bis §4.4.3.8 requires, or over 6', () => {
+    const base = { storage: createLocalStorage({ rootDir: work }), outputDir: work, keyPrefix: 'x', ladder: [], frameRate: 30, segmentSeconds: 2, partFrames: 15 };
+    for (const bad of [0, 1, 2.5, 7]) expect(() => createLlHlsPublisher({ ...base, partHoldBackParts: bad }), String(bad)).toThrow(RangeError);
+    expect(() => createLlHlsPublisher({ ...base, partHoldBackParts: 3 })).not.toThrow();
+  });
+
   it('a retried attempt continues the playlists after EXT-X-DISCONTINUITY with new part names', async () => {
     const source = sourceInfoFromProbe(await ffprobe(sourceFlv));
     const ladder = selectLadder(source);
@@ -275,9 +282,11 @@ describe('low-latency HLS packager', () => {
     // attempt 2 in a fresh work dir
     const a2 = (msn: number, i: number) => llPartUri(msn, i).replace(/\.m4s$/, '.a2.m4s');
     const w2 = watch(storage, root, ladder, a2);
-    const second = await transcode({ source, ladder, storage, keyPrefix, outputDir: path.join(work, 'run-b2'), resume, seconds: 3 });
+    // (and with PART-HOLD-BACK at the recommended 3 parts: LL_HLS_PART_HOLD_BACK_PARTS=3)
+    const second = await transcode({ source, ladder, storage, keyPrefix, outputDir: path.join(work, 'run-b2'), resume, seconds: 3, partHoldBackParts: 3 });
     expect(second.result.exitCode).toBe(0);
     const live = (await storage.read(`${keyPrefix}/240p/index.m3u8`))!.toString();
+    expect(live).toContain(',PART-HOLD-BACK=1.50000,');
     const state = await second.publisher.finish();
     expect(w2.errors).toEqual([]);
     expect(w2.missing).toEqual([]);
