@@ -4,7 +4,7 @@
  * {@link buildEdge}'s options.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { parseContentKeySecret, parseJwtKeys, type JwtKey } from '@live/auth';
+import { parseContentKeySecret, playbackKeysFromSettings, type JwtKey } from '@live/auth';
 import { storageConfigFromEnv, type ObjectStorageConfig } from '@live/storage';
 import { natsAuthFromEnv, type NatsAuth } from '@live/messaging';
 import {
@@ -74,12 +74,11 @@ export interface EdgeProcessConfig {
  */
 export function deriveEdgeConfig(s: EdgeSettings): EdgeProcessConfig {
   const storage = checkSettings('STORAGE_DIR', () => storageConfigFromEnv(s, { required: true }));
-  const ring = s.PLAYBACK_KEYS ?? s.JWT_KEYS;
   const tls = tlsFilesOf(s, 'EDGE_TLS');
   return {
     settings: s,
     storage,
-    playbackKeys: ring ? parseSetting(s.PLAYBACK_KEYS ? 'PLAYBACK_KEYS' : 'JWT_KEYS', ring, parseJwtKeys) : undefined,
+    playbackKeys: checkSettings('PLAYBACK_KEYS', () => playbackKeysFromSettings(s)),
     contentKeySecret: s.CONTENT_KEY_SECRET ? parseSetting('CONTENT_KEY_SECRET', s.CONTENT_KEY_SECRET, parseContentKeySecret) : undefined,
     cacheBytes: parseSetting('EDGE_CACHE_BYTES', s.EDGE_CACHE_BYTES ?? '', parseCacheBytes),
     tls,

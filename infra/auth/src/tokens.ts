@@ -192,6 +192,25 @@ export function parseJwtKeys(text: string): JwtKey[] {
 }
 
 /**
+ * The playback-token key ring a process verifies with, from its settings: `PLAYBACK_KEYS` when
+ * set, else `JWT_KEYS` (the API signs playback tokens by the same rule), parsed as
+ * {@link parseJwtKeys}; undefined when neither is set. The edge and the ingest's WHEP endpoint
+ * read it this way.
+ * @throws TypeError whose message starts with the variable that does not parse (`PLAYBACK_KEYS: …`),
+ *   for `checkSettings` of `@live/runtime` to report as that variable's error.
+ */
+export function playbackKeysFromSettings(s: { readonly PLAYBACK_KEYS?: string | undefined; readonly JWT_KEYS?: string | undefined }): JwtKey[] | undefined {
+  const name = s.PLAYBACK_KEYS ? 'PLAYBACK_KEYS' : s.JWT_KEYS ? 'JWT_KEYS' : undefined;
+  if (name === undefined) return undefined;
+  try {
+    return parseJwtKeys(s[name]!);
+  } catch (err) {
+    const message = (err as Error).message;
+    throw new TypeError(message.startsWith(name) ? message : `${name}: ${message}`);
+  }
+}
+
+/**
  * The `exp` of an access token, seconds since the Unix epoch, read WITHOUT verifying anything:
  * call it only on a token {@link verifyAccessToken} accepted (a long-lived connection uses it to
  * know when the caller must present a fresh token).

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import {
   constantTimeEqual, contentKeyPath, deriveContentKey, normaliseClientAddress, parseContentKeySecret, parseJwtKeys,
-  PlaybackTokenError, signPlaybackToken, verifyPlaybackToken, type PlaybackTokenErrorCode,
+  PlaybackTokenError, playbackKeysFromSettings, signPlaybackToken, verifyPlaybackToken, type PlaybackTokenErrorCode,
 } from '../src/index.js';
 
 const ring = parseJwtKeys('p1:playback-secret-0123456789abcdef-0123456789');
@@ -101,7 +101,7 @@ describe('playback tokens', () => {
     expect(t.endsWith(`.${full.subarray(0, 16).toString('base64url')}`)).toBe(true);
     expect(code(() => verifyPlaybackToken(`${kid}.${payload}.${full.toString('base64url')}`, ring, scope))).toBe('ok');
     const tail = Buffer.from(full);
-    tail[31] ^= 0x10; // the bytes past the truncation are checked too
+    tail.writeUInt8(tail.readUInt8(31) ^ 0x10, 31); // the bytes past the truncation are checked too
     expect(code(() => verifyPlaybackToken(`${kid}.${payload}.${tail.toString('base64url')}`, ring, scope))).toBe('PLAYBACK_TOKEN_INVALID');
     const nonCanonical = full.toString('base64url').replace(/.$/, (c) => String.fromCharCode(c.charCodeAt(0) + 1));
     expect(code(() => verifyPlaybackToken(`${kid}.${payload}.${nonCanonical}`, ring, scope))).toBe('PLAYBACK_TOKEN_INVALID');
@@ -113,6 +113,16 @@ describe('playback tokens', () => {
     const t = signPlaybackToken({ channelId: 'alice', expiresAt: exp }, old);
     expect(verifyPlaybackToken(t, rotated, { channelId: 'alice', clientAddress: '::1', now }).kid).toBe('p1');
     expect(signPlaybackToken({ channelId: 'alice', expiresAt: exp }, rotated).startsWith('p2.')).toBe(true);
+  });
+
+  it('reads a process\'s ring from PLAYBACK_KEYS, else JWT_KEYS, and names the variable that does not parse', () => {
+    const jwt = 'a1:access-secret-0123456789abcdef-0123456789';
+    const playback = 'p1:playback-secret-0123456789abcdef-0123456789';
+    expect(playbackKeysFromSettings({ PLAYBACK_KEYS: playback, JWT_KEYS: jwt })?.map((k) => k.kid)).toEqual(['p1']);
+    expect(playbackKeysFromSettings({ JWT_KEYS: jwt })?.map((k) => k.kid)).toEqual(['a1']);
+    expect(playbackKeysFromSettings({})).toBeUndefined();
+    expect(() => playbackKeysFromSettings({ PLAYBACK_KEYS: 'p1:short', JWT_KEYS: jwt })).toThrow(/^PLAYBACK_KEYS/);
+    expect(() => playbackKeysFromSettings({ JWT_KEYS: 'no-colon' })).toThrow(/^JWT_KEYS/);
   });
 
   it('compares in constant time only equal-length byte strings', () => {

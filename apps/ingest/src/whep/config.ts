@@ -3,8 +3,8 @@
  * README's configuration table lists them) and the node option they make.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { parseJwtKeys, type JwtKey } from '@live/auth';
-import { parseSetting, Secret } from '@live/runtime';
+import { playbackKeysFromSettings, type JwtKey } from '@live/auth';
+import { checkSettings, Secret } from '@live/runtime';
 import { DEFAULT_WHEP_LIMITS, type WhepLimits } from './endpoint.js';
 
 /** Environment variables of the WHEP endpoint (served on the WHIP listener, `WHIP_PORT`). */
@@ -25,9 +25,9 @@ export type WhepSettings = Static<ReturnType<typeof Type.Object<typeof whepSetti
  */
 export function deriveWhepConfig(s: WhepSettings): { playbackKeys?: readonly JwtKey[]; limits: Partial<WhepLimits> } | undefined {
   if (!s.WHEP_ENABLED) return undefined;
-  const ring = s.PLAYBACK_KEYS ?? s.JWT_KEYS;
+  const playbackKeys = checkSettings('PLAYBACK_KEYS', () => playbackKeysFromSettings(s));
   return {
-    ...(ring ? { playbackKeys: parseSetting(s.PLAYBACK_KEYS ? 'PLAYBACK_KEYS' : 'JWT_KEYS', ring, parseJwtKeys) } : {}),
+    ...(playbackKeys ? { playbackKeys } : {}),
     limits: { maxViewers: s.WHEP_MAX_VIEWERS, maxViewersPerAddress: s.WHEP_MAX_VIEWERS_PER_ADDRESS },
   };
 }
