@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { playbackKeyRing, type JwtKey } from '@live/auth';
 import { channelIdByIdOrSlug, type Db } from '@live/db';
+import { createSessionAdmission } from '../admission.js';
 import { authoriseWhepViewer } from './access.js';
 import type { Relay } from '../relay/index.js';
 import { uuidv7 } from '../rtmp/index.js';
@@ -117,6 +118,7 @@ export function createWhepEndpoint(o: WhepEndpointOptions): WhepEndpoint {
   const ring = o.playbackKeys?.length ? playbackKeyRing(o.playbackKeys) : null;
   const sources = createWhepSources(o.relay, o.logger);
   const viewers = new Map<string, { channel: string; address: string; viewer: WhepViewer; end(reason: string): void }>();
+  const admission = createSessionAdmission({ maxSessions: limits.maxViewers, maxPerAddress: limits.maxViewersPerAddress }, () => [...viewers.values()].map((v) => v.address));
   const ended = new Counter({ name: 'ingest_whep_sessions_ended_total', help: 'WHEP viewer sessions ended, by reason (deleted, closed, failed, timeout, source_ended)', labelNames: ['reason'], registers: [o.registry] });
   new Gauge({ name: 'ingest_whep_viewers', help: 'WHEP viewers on this node', registers: [o.registry], collect() { this.set(viewers.size); } });
   new Gauge({ name: 'ingest_whep_sources', help: 'Publishes this node forwards to WHEP viewers', registers: [o.registry], collect() { this.set(sources.count()); } });
@@ -130,15 +132,21 @@ export function createWhepEndpoint(o: WhepEndpointOptions): WhepEndpoint {
     if (!live) return json(404, 'CHANNEL_OFFLINE', 'The channel is not live on this node.');
     const refused = await authoriseWhepViewer(o.db, ring, { channelId, sessionId: live.sessionId, authorization: req.authorization, remoteAddress: req.remoteAddress });
     if (refused) return json(refused.status, refused.code, refused.message);
-    if (viewers.size >= limits.maxViewers) return json(503, 'TOO_MANY_SESSIONS', 'This node takes no more WHEP viewers; play the LL-HLS stream instead.');
-    if ([...viewers.values()].filter((v) => v.address === req.remoteAddress).length >= limits.maxViewersPerAddress) return json(429, 'TOO_MANY_SESSIONS_FROM_ADDRESS', 'Too many WHEP sessions from this address.');
-    const source = await sources.get(live.sessionId).catch(() => undefined);
-    if (!source) return json(404, 'CHANNEL_OFFLINE', 'The channel is not live on this node.');
-    const st = source.status();
-    if (!st.h264 || st.bFrames) {
-      return json(422, 'SOURCE_NOT_WEBRTC_COMPATIBLE', st.h264 ? 'The stream has B-frames, which WebRTC cannot play in order; publish without B-frames (x264 bframes=0) or play the LL-HLS stream.' : 'The stream\'s video is not H.264; play the LL-HLS stream.');
+    // From here to the answer, the offer holds a slot: simultaneous offers cannot pass a cap together.
+    const slot = admission.reserve(req.remoteAddress);
+    if (slot === 'node') return json(503, 'TOO_MANY_SESSIONS', 'This node takes no more WHEP viewers; play the LL-HLS stream instead.');
+    if (slot === 'address') return json(429, 'TOO_MANY_SESSIONS_FROM_ADDRESS', 'Too many WHEP sessions from this address.');
+    try {
+      const source = await sources.get(live.sessionId).catch(() => undefined);
+      if (!source) return json(404, 'CHANNEL_OFFLINE', 'The channel is not live on this node.');
+      const st = source.status();
+      if (!st.h264 || st.bFrames) {
+        return json(422, 'SOURCE_NOT_WEBRTC_COMPATIBLE', st.h264 ? 'The stream has B-frames, which WebRTC cannot play in order; publish without B-frames (x264 bframes=0) or play the LL-HLS stream.' : 'The stream\'s video is not H.264; play the LL-HLS stream.');
+      }
+      return await accept(req, source, channelId);
+    } finally {
+      slot.release();
     }
-    return accept(req, source, channelId);
   };
 
   const accept = async (req: Parameters<WhepEndpoint['offer']>[0], source: WhepSource, channelId: string): Promise<WhepReply> => {

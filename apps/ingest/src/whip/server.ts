@@ -24,6 +24,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Db } from '@live/db';
 import type { PublishGate } from '../publish-gate.js';
+import { createSessionAdmission } from '../admission.js';
 import { createPublishSessions } from '../publish-session.js';
 import { uuidv7 } from '../rtmp/index.js';
 import { checkWhipOffer } from './offer.js';
@@ -74,10 +75,9 @@ export async function startWhipServer(o: WhipServerOptions): Promise<WhipServer>
   const limits = { ...DEFAULT_WHIP_LIMITS, ...o.limits };
   const sessions = createPublishSessions(o.gate);
   const resources = new Map<string, WhipResource>();
-  const setup = new Map<string, number>(); // sessions being set up, by address
   const ended = new Counter({ name: 'ingest_whip_sessions_ended_total', help: 'WHIP sessions ended after their 201, by reason (unpublished: DELETE; disconnected; timeout: no media; kicked; error)', labelNames: ['reason'], registers: [o.registry] });
   new Gauge({ name: 'ingest_whip_sessions', help: 'WHIP sessions set up or live on this node', registers: [o.registry], collect() { this.set(sessions.count()); } });
-  const perAddress = (addr: string) => (setup.get(addr) ?? 0) + [...resources.values()].filter((r) => r.remoteAddress === addr).length;
+  const admission = createSessionAdmission({ maxSessions: limits.maxSessions, maxPerAddress: limits.maxSessionsPerAddress }, () => [...resources.values()].map((r) => r.remoteAddress));
 
   const send = (res: http.ServerResponse, status: number, headers: Record<string, string>, body = '') => {
     res.writeHead(status, { ...CORS, ...headers, 'content-length': String(Buffer.byteLength(body)) }).end(body);
@@ -96,9 +96,9 @@ export async function startWhipServer(o: WhipServerOptions): Promise<WhipServer>
     const check = checkWhipOffer(offer);
     if (!check.ok) return refuse(res, check.code, check.message);
     const remoteAddress = peerAddress(req);
-    if (sessions.count() >= limits.maxSessions) return refuse(res, 'TOO_MANY_SESSIONS', 'This node takes no more WHIP sessions; try again later.');
-    if (perAddress(remoteAddress) >= limits.maxSessionsPerAddress) return refuse(res, 'TOO_MANY_SESSIONS_FROM_ADDRESS', 'Too many WHIP sessions from this address.');
-    setup.set(remoteAddress, (setup.get(remoteAddress) ?? 0) + 1);
+    const slot = sessions.count() >= limits.maxSessions ? 'node' : admission.reserve(remoteAddress);
+    if (slot === 'node') return refuse(res, 'TOO_MANY_SESSIONS', 'This node takes no more WHIP sessions; try again later.');
+    if (slot === 'address') return refuse(res, 'TOO_MANY_SESSIONS_FROM_ADDRESS', 'Too many WHIP sessions from this address.');
     const id = uuidv7();
     const logger = o.logger.child({ connectionId: id });
     const answer = await openWhipResource({
@@ -108,7 +108,7 @@ export async function startWhipServer(o: WhipServerOptions): Promise<WhipServer>
         ended.inc({ reason: detail?.startsWith('timed out') ? 'timeout' : reason });
         logger.info({ reason, detail }, 'WHIP session ended');
       },
-    }).finally(() => setup.set(remoteAddress, (setup.get(remoteAddress) ?? 1) - 1));
+    }).finally(() => slot.release());
     if (answer.resource) {
       resources.set(answer.resource.id, answer.resource);
       if (res.destroyed) return answer.resource.end('disconnected', 'publisher left before the answer');
