@@ -15,3 +15,15 @@ export function maskStreamKey(key: string): string {
 export function maskedStreamKeyFromLast4(last4: string): string {
   return `********${last4}`;
 }
+
+/**
+ * The URL an SRT encoder (ffmpeg, OBS "Server") publishes with `streamKey` on the SRT listener at
+ * `srtUrl` (`srt://host:port`): the key in the SRT Access Control stream id
+ * `#!::r=live/<key>,m=publish` (SRT's access-control guidelines; the ingest's
+ * `apps/ingest/src/srt/stream-id.ts` parses it), written unencoded as OBS and ffmpeg pass it on.
+ * `latencyMs` becomes SRT's `latency` in µs; `passphrase` is appended when the listener needs one.
+ */
+export function srtPublishUrl(srtUrl: string, streamKey: string, opts: { passphrase?: string; latencyMs?: number } = {}): string {
+  const extra = `${opts.latencyMs !== undefined ? `&latency=${opts.latencyMs * 1000}` : ''}${opts.passphrase ? `&passphrase=${opts.passphrase}` : ''}`;
+  return `${srtUrl}?streamid=#!::r=live/${streamKey},m=publish${extra}`;
+}

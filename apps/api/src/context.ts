@@ -28,6 +28,10 @@ export interface ApiConfig {
   readonly streamKeyTtlDays: number;
   /** RTMP URL publishers are told to use, e.g. `rtmp://127.0.0.1:1935/live`. */
   readonly ingestUrl: string;
+  /** SRT listener publishers are told to use, `srt://host:port`; '' = not offered. */
+  readonly srtIngestUrl: string;
+  /** Base of WHIP publish URLs (`<base>/<channelId>`), e.g. `https://live.example.com/whip`; '' = not offered. */
+  readonly whipIngestBaseUrl: string;
   /** Prefix of playback URLs (the edge's public base URL); '' = same-origin paths. */
   readonly edgeBaseUrl: string;
   /** Base of WHEP playback URLs (`<base>/<channelId>`, the ingest's WHIP listener), e.g. `https://live.example.com/whep`; '' = no WHEP. */
@@ -82,6 +86,8 @@ export const DEFAULT_API_CONFIG: Omit<ApiConfig, 'jwtKeys'> = {
   refreshTokenTtlSeconds: 30 * 24 * 3600,
   streamKeyTtlDays: 30,
   ingestUrl: 'rtmp://127.0.0.1:1935/live',
+  srtIngestUrl: '',
+  whipIngestBaseUrl: '',
   edgeBaseUrl: '',
   whepBaseUrl: '',
   adminUsernames: [],

@@ -45,7 +45,7 @@ beforeAll(async () => {
   app = await buildApp({
     db, messaging: m,
     config: {
-      jwtKeys: [{ kid: 'k1', secret: 'platform-test-secret-0123456789abcdef' }], ingestUrl: 'rtmp://ingest.example:1935/live',
+      jwtKeys: [{ kid: 'k1', secret: 'platform-test-secret-0123456789abcdef' }], ingestUrl: 'rtmp://ingest.example:1935/live', srtIngestUrl: 'srt://ingest.example:9000', whipIngestBaseUrl: 'https://ingest.example/whip/',
       restreamSealing: restreamSealingKey(randomBytes(32).toString('base64')),
     },
   });
@@ -112,6 +112,8 @@ describe('channels and stream keys', () => {
     const issued = r.json() as { streamKey: string; key: { keyId: string; masked: string; expiresAt: string; allowedCidrs: string[] }; ingestUrl: string };
     expect(issued.streamKey).toMatch(/^live_[A-Za-z0-9_-]{32}$/);
     expect(issued.ingestUrl).toBe('rtmp://ingest.example:1935/live');
+    // SRT and WHIP when the API knows their public URLs; WHIP's names the channel
+    expect(r.json()).toMatchObject({ srtUrl: 'srt://ingest.example:9000', whipUrl: 'https://ingest.example/whip/alice_1' });
     expect(issued.key.masked).toBe(`********${issued.streamKey.slice(-4)}`);
     expect(issued.key.allowedCidrs).toEqual(['127.0.0.0/8', '::1/128']);
     // Default expiry: 30 days.
@@ -152,7 +154,7 @@ describe('channels and stream keys', () => {
     expect(r.statusCode, r.body).toBe(200);
     const b = r.json() as { streamKey: string; keyId: string; maskedKey: string; ingestUrl: string; playbackUrl: string; channel: { title: string } };
     expect(b.streamKey).toMatch(/^live_/);
-    expect(b).toMatchObject({ ingestUrl: 'rtmp://ingest.example:1935/live', playbackUrl: '/live/alice_1/master.m3u8', maskedKey: `********${b.streamKey.slice(-4)}` });
+    expect(b).toMatchObject({ ingestUrl: 'rtmp://ingest.example:1935/live', srtUrl: 'srt://ingest.example:9000', whipUrl: 'https://ingest.example/whip/alice_1', playbackUrl: '/live/alice_1/master.m3u8', maskedKey: `********${b.streamKey.slice(-4)}` });
     expect(b.channel.title).toBe('Any% attempts');
     aliceKey = b.streamKey;
     aliceKeyId = b.keyId;

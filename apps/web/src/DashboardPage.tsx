@@ -13,7 +13,7 @@ import { WebhooksPanel } from './WebhooksPanel';
 import { LiveStatus, StreamKeySettings } from './StreamControls';
 import { PlaybackPolicyEditor } from './PlaybackPolicyEditor';
 import { RecordingsLibrary } from './RecordingsLibrary';
-import { mergeKnownKey, type KnownStreamKey } from './streamKey';
+import { mergeKnownKey, otherIngestUrls, type KnownStreamKey } from './streamKey';
 
 /** How often the dashboard re-reads the channel's live state once the stream is set up. */
 const LIVE_POLL_MS = 5000;
@@ -164,7 +164,7 @@ function StreamSetup({ channelId }: { channelId: string }) {
 
   const onPrepared = useCallback(
     (body: PreparedBroadcast) => {
-      setKey((prev) => mergeKnownKey(prev, { keyId: body.keyId, maskedKey: body.maskedKey, streamKey: body.streamKey, ingestUrl: body.ingestUrl }));
+      setKey((prev) => mergeKnownKey(prev, { keyId: body.keyId, maskedKey: body.maskedKey, streamKey: body.streamKey, ingestUrl: body.ingestUrl, ...otherIngestUrls({ ...body }) }));
       patch(body.channel);
     },
     [patch],

@@ -5,6 +5,7 @@ import { hrefFor, Link } from './router';
 import { ConfirmButton } from './ConfirmButton';
 import { useAction } from './useAction';
 import { appSession } from './useSession';
+import { srtPublishUrl } from '@live/events';
 import { HIDDEN_KEY, parseIssuedKey, rotateKeyPath, stopStreamPath, type KnownStreamKey } from './streamKey';
 
 /** A button that copies `text` to the clipboard and says whether it worked. */
@@ -140,6 +141,46 @@ export function StreamKeySettings({ channelId, streamKey, onRotated }: { channel
           </p>
         </dd>
       </dl>
+      <OtherProtocols streamKey={streamKey} revealed={revealed} />
     </section>
+  );
+}
+
+/** The placeholder shown in a URL in place of a key the page does not show. */
+const KEY_PLACEHOLDER = '<stream key>';
+
+/**
+ * The SRT and WHIP ways to publish, when the platform offers them: SRT's server URL carries the
+ * key in its `streamid` (shown only while the key is revealed; copied with the key when the page
+ * knows it), WHIP's takes the key as the Bearer token.
+ */
+function OtherProtocols({ streamKey, revealed }: { streamKey: KnownStreamKey; revealed: boolean }) {
+  const { srtUrl, whipUrl, streamKey: clear } = streamKey;
+  if (!srtUrl && !whipUrl) return null;
+  return (
+    <>
+      <h3>Other protocols</h3>
+      <dl className="settings" data-testid="other-ingest">
+        {whipUrl && (
+          <>
+            <dt>WHIP</dt>
+            <dd>
+              <code data-testid="whip-url">{whipUrl}</code> <CopyButton text={whipUrl} label="Copy the WHIP URL" />
+              <p className="hint">OBS 30 or later: Service “WHIP”, this Server, and the stream key as the Bearer Token. Real-time viewers need a stream without B-frames.</p>
+            </dd>
+          </>
+        )}
+        {srtUrl && (
+          <>
+            <dt>SRT</dt>
+            <dd>
+              <code data-testid="srt-url">{srtPublishUrl(srtUrl, revealed && clear !== null ? clear : KEY_PLACEHOLDER)}</code>{' '}
+              <CopyButton text={srtPublishUrl(srtUrl, clear ?? KEY_PLACEHOLDER)} label="Copy the SRT URL" />
+              <p className="hint">For lossy or distant links: in OBS, Service “Custom…” with this Server and an empty stream key (MPEG-TS, H.264 or HEVC, AAC).</p>
+            </dd>
+          </>
+        )}
+      </dl>
+    </>
   );
 }

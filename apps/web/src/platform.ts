@@ -72,6 +72,10 @@ export interface ChannelView {
 export interface PreparedBroadcast {
   /** RTMP server URL (OBS "Server"). */
   readonly ingestUrl: string;
+  /** SRT listener `srt://host:port`, when offered. */
+  readonly srtUrl?: string;
+  /** The channel's WHIP endpoint, when offered. */
+  readonly whipUrl?: string;
   readonly keyId: string;
   /** The key with all but its last 4 characters hidden. */
   readonly maskedKey: string;

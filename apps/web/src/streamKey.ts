@@ -12,6 +12,15 @@ export interface KnownStreamKey {
   readonly streamKey: string | null;
   /** RTMP server URL (OBS “Server”). */
   readonly ingestUrl: string;
+  /** The SRT listener, `srt://host:port` (the key goes in the `streamid`), when the platform offers SRT. */
+  readonly srtUrl?: string;
+  /** The channel's WHIP endpoint (the key is the Bearer token), when the platform offers WHIP. */
+  readonly whipUrl?: string;
+}
+
+/** The optional SRT and WHIP URLs of an API answer (`srtUrl`, `whipUrl`), those that are strings. */
+export function otherIngestUrls(o: Record<string, unknown>): { srtUrl?: string; whipUrl?: string } {
+  return { ...(typeof o.srtUrl === 'string' ? { srtUrl: o.srtUrl } : {}), ...(typeof o.whipUrl === 'string' ? { whipUrl: o.whipUrl } : {}) };
 }
 
 /** What the page shows in place of a hidden key: bullets, never any of its characters. */
@@ -27,7 +36,7 @@ export function parseIssuedKey(body: unknown): KnownStreamKey | null {
   const o = obj(body);
   const key = obj(o?.key);
   if (!o || !key || typeof o.streamKey !== 'string' || typeof o.ingestUrl !== 'string' || typeof key.keyId !== 'string' || typeof key.masked !== 'string') return null;
-  return { keyId: key.keyId, maskedKey: key.masked, streamKey: o.streamKey, ingestUrl: o.ingestUrl };
+  return { keyId: key.keyId, maskedKey: key.masked, streamKey: o.streamKey, ingestUrl: o.ingestUrl, ...otherIngestUrls(o) };
 }
 
 /** API path of the rotation of key `keyId` of channel `channelId`. */

@@ -51,7 +51,7 @@ async function signUpThroughForm(page: Page, username: string): Promise<void> {
 }
 
 it('signs up, creates a channel and gets the stream key, is found by search, and a follower is notified live', async () => {
-  const { webUrl, apiUrl, rtmpUrl } = t.stack.info;
+  const { webUrl, apiUrl, rtmpUrl, srtUrl, whipUrl } = t.stack.info;
 
   // --- the streamer ------------------------------------------------------------------------
   const streamer = await freshPage();
@@ -74,6 +74,9 @@ it('signs up, creates a channel and gets the stream key, is found by search, and
   const streamKey = (await keyLocator.textContent())?.trim() ?? '';
   expect(streamKey.length).toBeGreaterThan(16);
   expect(await streamer.getByTestId('ingest-url').textContent()).toBe(rtmpUrl);
+  // The other protocols: WHIP for this channel, SRT with the (revealed) key in its streamid.
+  expect(await streamer.getByTestId('whip-url').textContent()).toBe(whipUrl.replace(/[^/]+$/, CHANNEL_ID));
+  expect(await streamer.getByTestId('srt-url').textContent()).toBe(`${srtUrl}?streamid=#!::r=live/${streamKey},m=publish`);
   await snap(streamer, 'dashboard');
 
   // Found through the header's search box, then with the category filter too.

@@ -20,6 +20,9 @@ describe('stream key', () => {
     expect(parseIssuedKey(body)).toEqual({ keyId: 'k2', maskedKey: '********wxyz', streamKey: 'live_new_wxyz', ingestUrl: 'rtmp://h/live' });
     expect(parseIssuedKey({ ...body, streamKey: null })).toBeNull();
     expect(parseIssuedKey({ streamKey: 'x', ingestUrl: 'y' })).toBeNull();
+    // SRT and WHIP URLs come along when the platform offers them; anything but a string is dropped
+    expect(parseIssuedKey({ ...body, srtUrl: 'srt://h:9000', whipUrl: 'http://h:8089/whip/k' })).toMatchObject({ srtUrl: 'srt://h:9000', whipUrl: 'http://h:8089/whip/k' });
+    expect(parseIssuedKey({ ...body, srtUrl: 42 })).not.toHaveProperty('srtUrl');
     expect(parseIssuedKey(null)).toBeNull();
   });
   it('encodes the path parts', () => {

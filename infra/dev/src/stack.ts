@@ -23,15 +23,8 @@ import { CLUSTER_NATS_SERVERS, planApps, type AppInstance, type StackProfile } f
 export { REPO_ROOT } from './paths.js';
 export { CLUSTER_INSTANCES, CLUSTER_NATS_SERVERS, instanceNames, type StackProfile } from './topology.js';
 
-/**
- * The URL an SRT encoder (ffmpeg, OBS "Server") publishes `streamKey` to on `srtUrl`
- * ({@link StackInfo.srtUrl}): the key in the SRT Access Control stream id
- * `#!::r=live/<key>,m=publish`, written unencoded as OBS and ffmpeg pass it on.
- */
-export function srtPublishUrl(srtUrl: string, streamKey: string, opts: { passphrase?: string; latencyMs?: number } = {}): string {
-  const extra = `${opts.latencyMs !== undefined ? `&latency=${opts.latencyMs * 1000}` : ''}${opts.passphrase ? `&passphrase=${opts.passphrase}` : ''}`;
-  return `${srtUrl}?streamid=#!::r=live/${streamKey},m=publish${extra}`;
-}
+/** The URL an SRT encoder publishes a stream key to (`@live/events`' `srtPublishUrl`), here for the tests and `npm start`. */
+export { srtPublishUrl } from '@live/events';
 
 /** The demo channel every embedded stack has, so a newcomer can publish at once. */
 export const DEMO_CHANNEL = { slug: 'demo', displayName: 'Demo channel', title: 'My first stream' } as const;

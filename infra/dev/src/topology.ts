@@ -107,7 +107,7 @@ async function planSingle(i: PlanInput): Promise<AppPlan> {
       { instance: 'worker', app: 'worker', env: workerEnv(i, workerHttpPort, i.workRoot), healthUrl: `${loopback(workerHttpPort)}/healthz` },
       { instance: 'ingest', app: 'ingest', env: ingestEnv(i, { rtmp, rtmps, http: ingestHttpPort, srt: i.srtPort, whip }, i.rtmpHost ?? '127.0.0.1', `ingest-${rtmp}`), healthUrl: `${ingestHttpUrl}/healthz` },
       { instance: 'edge', app: 'edge', env: edgeEnv(i, edge, i.behindProxy), healthUrl: `${loopback(edge)}/healthz` },
-      { instance: 'api', app: 'api', env: apiEnv(i, api, whip, { ...i.behindProxy, ...(i.mode === 'source' ? { TRUST_PROXY: 'loopback' } : {}) }), healthUrl: `${loopback(api)}/healthz` },
+      { instance: 'api', app: 'api', env: apiEnv(i, api, { whip, srt: i.srtPort }, { ...i.behindProxy, ...(i.mode === 'source' ? { TRUST_PROXY: 'loopback' } : {}) }), healthUrl: `${loopback(api)}/healthz` },
       { instance: 'chat', app: 'chat', env: chatEnv(i, chat, `chat-${chat}`, i.behindProxy), healthUrl: `${loopback(chat)}/healthz` },
     ],
     front: null,
@@ -163,7 +163,7 @@ async function planCluster(i: PlanInput): Promise<AppPlan> {
   for (const name of instanceNames('api', 'cluster')) {
     const [port] = await ports(1);
     backends.api.push({ name, port: port! });
-    instances.push({ instance: name, app: 'api', env: { ...apiEnv(i, port!, ingestNodes[0]!.whip, proxied), EDGE_PATHWAYS: pathways }, healthUrl: `${loopback(port!)}/healthz` });
+    instances.push({ instance: name, app: 'api', env: { ...apiEnv(i, port!, ingestNodes[0]!, proxied), EDGE_PATHWAYS: pathways }, healthUrl: `${loopback(port!)}/healthz` });
   }
   for (const name of instanceNames('chat', 'cluster')) {
     const [port] = await ports(1);
@@ -229,14 +229,18 @@ function steeringEdgeEnv(pathway: string, pathways: string, apiUrl: string): Rec
 }
 
 /**
- * The API's settings. `whipPort`: the ingest node whose WHIP listener serves WHEP to the player
+ * The API's settings. `ingest`: the ingest node whose WHIP listener serves WHEP to the player
  * (`WHEP_PUBLIC_URL`, on the RTMP URL's host; in the cluster profile the first node's, which
  * serves the publishes it holds: a viewer of another node's publish is refused and the player
- * falls back to LL-HLS).
+ * falls back to LL-HLS), and whose SRT and WHIP listeners the dashboard names for publishing
+ * (`INGEST_SRT_PUBLIC_URL`, `INGEST_WHIP_PUBLIC_URL`).
  */
-function apiEnv(i: PlanInput, port: number, whipPort: number, proxy: Record<string, string>): Record<string, string> {
-  const whepBase = `http://${new URL(i.rtmpUrl.replace(/^rtmps?:/, 'http:')).hostname}:${whipPort}/whep`;
-  return { API_PORT: String(port), EDGE_PUBLIC_URL: '', JWT_KEYS: i.jwtKeys, ...proxy, ...i.apiClickhouseEnv, INGEST_PUBLIC_URL: i.rtmpUrl, RESTREAM_KEY_SECRET: i.restreamSecret, WHEP_PUBLIC_URL: whepBase };
+function apiEnv(i: PlanInput, port: number, ingest: { whip: number; srt: number }, proxy: Record<string, string>): Record<string, string> {
+  const host = new URL(i.rtmpUrl.replace(/^rtmps?:/, 'http:')).hostname;
+  return {
+    API_PORT: String(port), EDGE_PUBLIC_URL: '', JWT_KEYS: i.jwtKeys, ...proxy, ...i.apiClickhouseEnv, INGEST_PUBLIC_URL: i.rtmpUrl, RESTREAM_KEY_SECRET: i.restreamSecret,
+    WHEP_PUBLIC_URL: `http://${host}:${ingest.whip}/whep`, INGEST_WHIP_PUBLIC_URL: `http://${host}:${ingest.whip}/whip`, INGEST_SRT_PUBLIC_URL: `srt://${host}:${ingest.srt}`,
+  };
 }
 
 function chatEnv(i: PlanInput, port: number, gatewayId: string, proxy: Record<string, string>): Record<string, string> {

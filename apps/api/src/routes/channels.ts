@@ -58,8 +58,30 @@ export const StreamKeyView = Type.Object({
 /** Static type of {@link StreamKeyView}. */
 export type StreamKeyView = Static<typeof StreamKeyView>;
 
+/**
+ * Where a channel's encoders publish (schema properties, spread into the answers that carry a
+ * key): `ingestUrl`, the RTMP(S) server (OBS "Server"); `srtUrl`, the SRT listener
+ * `srt://host:port` (the key goes in the `streamid`, `#!::r=live/<key>,m=publish`), and
+ * `whipUrl`, the channel's WHIP endpoint (the key as the Bearer token), each only when the API
+ * knows its public URL (`INGEST_SRT_PUBLIC_URL`, `INGEST_WHIP_PUBLIC_URL`).
+ */
+export const IngestEndpointProperties = {
+  ingestUrl: Type.String(),
+  srtUrl: Type.Optional(Type.String()),
+  whipUrl: Type.Optional(Type.String()),
+};
+
+/** The values of {@link IngestEndpointProperties} for `channelId` under the API's configuration. */
+export function ingestEndpoints(config: Pick<ApiContext['config'], 'ingestUrl' | 'srtIngestUrl' | 'whipIngestBaseUrl'>, channelId: string): { ingestUrl: string; srtUrl?: string; whipUrl?: string } {
+  return {
+    ingestUrl: config.ingestUrl,
+    ...(config.srtIngestUrl ? { srtUrl: config.srtIngestUrl } : {}),
+    ...(config.whipIngestBaseUrl ? { whipUrl: `${config.whipIngestBaseUrl.replace(/\/$/, '')}/${encodeURIComponent(channelId)}` } : {}),
+  };
+}
+
 /** Answer to creating or rotating a key: the only time the key itself is shown. */
-export const IssuedStreamKey = Type.Object({ streamKey: Type.String(), key: StreamKeyView, ingestUrl: Type.String() });
+export const IssuedStreamKey = Type.Object({ streamKey: Type.String(), key: StreamKeyView, ...IngestEndpointProperties });
 
 const PageQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
@@ -277,7 +299,7 @@ export async function channelRoutes(app: ApiApp, ctx: ApiContext): Promise<void>
     const allowedCidrs = parseCidrs(req.body.allowedCidrs ?? []);
     if ((await activeKeyCount(ctx.db, req.params.channelId, new Date(ctx.clock.now()))) >= MAX_ACTIVE_STREAM_KEYS) throw new ApiError('STREAM_KEY_LIMIT');
     const issued = await issueStreamKey(ctx, req.params.channelId, u.userId, { label, expiresInDays: req.body.expiresInDays ?? ctx.config.streamKeyTtlDays, allowedCidrs });
-    return reply.status(201).send({ streamKey: issued.key, key: issued.view, ingestUrl: ctx.config.ingestUrl });
+    return reply.status(201).send({ streamKey: issued.key, key: issued.view, ...ingestEndpoints(ctx.config, req.params.channelId) });
   });
 
   const KeyParams = Type.Object({ channelId: ChannelIdParam, keyId: Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' }) });
@@ -301,7 +323,7 @@ export async function channelRoutes(app: ApiApp, ctx: ApiContext): Promise<void>
     }, { producer: PRODUCER });
     await ctx.commit([ev]);
     const view = keyView({ id: keyId, label: old.label, key_last4: keyLast4, status: 'active', created_at: new Date(ev.occurredAt), expires_at: new Date(expiresAt), revoked_at: null, allowed_cidrs: old.allowed_cidrs }, ctx.clock.now());
-    return reply.status(201).send({ streamKey: key, key: view, ingestUrl: ctx.config.ingestUrl });
+    return reply.status(201).send({ streamKey: key, key: view, ...ingestEndpoints(ctx.config, req.params.channelId) });
   });
 
   app.delete('/api/channels/:channelId/stream-keys/:keyId', {

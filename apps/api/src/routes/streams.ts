@@ -3,7 +3,7 @@ import { maskedStreamKeyFromLast4, streamEvent } from '@live/events';
 import { listSessions, type SessionListing } from '@live/db';
 import { ApiError, ErrorBody } from '../errors.js';
 import { requireChannelManager, requireUser, type ApiApp, type ApiContext } from '../context.js';
-import { issueStreamKey, loadChannelView, metadataEvent, ChannelView } from './channels.js';
+import { ingestEndpoints, IngestEndpointProperties, issueStreamKey, loadChannelView, metadataEvent, ChannelView } from './channels.js';
 import { liveManifestPath, liveMasterPath, vodManifestPath } from '@live/media/formats';
 
 const IdParam = Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' });
@@ -83,7 +83,7 @@ export type StreamState = Static<typeof StreamState>;
 /** Answer to `POST /api/streams/start`: where and with which key to publish. */
 export const PreparedBroadcast = Type.Object({
   channel: ChannelView,
-  ingestUrl: Type.String(),
+  ...IngestEndpointProperties,
   /** The key to use: its id and masked form; `streamKey` holds the key itself only when this call issued it. */
   keyId: Type.String(),
   maskedKey: Type.String(),
@@ -176,7 +176,7 @@ export async function streamRoutes(app: ApiApp, ctx: ApiContext): Promise<void> 
     const channel = await loadChannelView(ctx.db, edge, channelId, u.userId);
     if (!channel) throw new ApiError('CHANNEL_NOT_FOUND');
     return {
-      channel, ingestUrl: ctx.config.ingestUrl, keyId: key.id, maskedKey: maskedStreamKeyFromLast4(key.key_last4), streamKey,
+      channel, ...ingestEndpoints(ctx.config, channelId), keyId: key.id, maskedKey: maskedStreamKeyFromLast4(key.key_last4), streamKey,
       playbackUrl: `${edge}${liveMasterPath(channelId)}`,
     };
   });
