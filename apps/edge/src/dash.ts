@@ -11,6 +11,11 @@
  * (init segment) and the media time (`tfdt`) of the first listed segment of each packager
  * attempt, read once per object (both are immutable) and kept in a bounded map.
  *
+ * Low-latency DASH (live, when the playlists are low-latency): the MPD lists the segment being
+ * written and advertises `availabilityTimeOffset` (segment − part), a ServiceDescription and the
+ * edge's `/time` as UTCTiming (see `renderSessionMpd`); a request for that segment is answered
+ * part by part as a growing chunked body by app.ts `serveOpenSegment` (open-segment.ts).
+ *
  * Token and policy checks are the playlists' (the routes' `resolve` callbacks are the edge's
  * own); a viewer's token is carried into every segment URL. Encryption: the packager's HLS
  * encryption is AES-128 CBC over whole segments and parts (RFC 8216bis §5.2), which no DASH
@@ -212,15 +217,15 @@ async function describeSession(
 export const DASH_TIME_PATH = '/time';
 /** Low-latency MPDs: the wall-clock latency aimed at, in parts (2 x 0.5 s = 1 s behind the clock). */
 const TARGET_LATENCY_PARTS = 2;
-/** Low-latency MPDs: the playback rates a player may use to hold the target (DASH-IF IOP's example range is 0.96-1.04). */
-const LL_PLAYBACK_RATES = { min: 1, max: 1.04 } as const;
+/** Low-latency MPDs: the playback rates a player may use to hold the target (Shaka's own catch-up default is 1.1). */
+const LL_PLAYBACK_RATES = { min: 1, max: 1.1 } as const;
 
 /**
  * The low-latency settings of a live MPD (formats/dash.ts `DashLowLatency`): the target latency
  * is {@link TARGET_LATENCY_PARTS} parts, the time source the edge's {@link DASH_TIME_PATH}.
  * PlaybackRate min is 1: players only speed up to catch up (Shaka measures its latency from its
- * own live edge, which already lies `suggestedPresentationDelay` behind, and would otherwise
- * slow down to add the target a second time).
+ * own live edge, which lies one part behind the clock, and would otherwise slow down to add
+ * the target a second time).
  */
 function lowLatencyOf(ll: NonNullable<SessionDescription['lowLatency']>): DashLowLatency {
   return {
@@ -232,15 +237,19 @@ function lowLatencyOf(ll: NonNullable<SessionDescription['lowLatency']>): DashLo
 /**
  * The MPD of a described session at `now`, with the viewer's token in its URLs when given.
  * Live and low-latency: `minimumUpdatePeriod` one part (a new segment is listed once its first
- * part exists: players learn of it within a part) and `suggestedPresentationDelay` the target
- * latency less one part (a player that puts its live edge at the newest segment's early
- * availability, now − part, starts at the target); otherwise the target duration and HOLD-BACK.
+ * part exists: players learn of it within a part) and `suggestedPresentationDelay` 0:
+ * low-latency players follow the ServiceDescription (DASH-IF IOP low-latency), and Shaka, which
+ * subtracts the delay from its live edge (the newest segment's early availability, now − one
+ * part) and then holds its ServiceDescription target ± 0.5 s on top, ends up within [target,
+ * target + 1 s] of the clock instead of a second target further; a player that ignores
+ * `availabilityTimeOffset` plays a whole segment behind the clock. Otherwise: the target
+ * duration and HOLD-BACK.
  */
 function renderSessionMpd(d: SessionDescription, live: boolean, token: string | null, now: Date): string {
   const target = Math.max(1, d.target);
   const ll = live && d.lowLatency ? lowLatencyOf(d.lowLatency) : null;
   const timing = ll
-    ? { now, minimumUpdatePeriod: ll.partDuration, suggestedPresentationDelay: ll.targetLatencyMs / 1000 - ll.partDuration, lowLatency: ll }
+    ? { now, minimumUpdatePeriod: ll.partDuration, suggestedPresentationDelay: 0, lowLatency: ll }
     : { now, minimumUpdatePeriod: target, suggestedPresentationDelay: d.hold > 0 ? d.hold : 3 * target };
   return renderDashMpd({
     type: live ? 'dynamic' : 'static',
