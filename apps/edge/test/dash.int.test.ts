@@ -69,6 +69,16 @@ async function expectAllServed(mpd: string, mpdPath: string): Promise<string[]> 
   return urls;
 }
 
+/** Opens requests until one is not answered 429 (the server notices a client left on its own schedule), at most 50. */
+async function waitForStatus(open: () => Promise<{ res: IncomingMessage; req: { destroy(): void } }>): Promise<{ res: IncomingMessage; req: { destroy(): void } }> {
+  for (let i = 0; ; i++) {
+    const r = await open();
+    if (r.res.statusCode !== 429 || i >= 50) return r;
+    r.res.resume();
+    await new Promise((resolve) => r.res.once('end', resolve));
+  }
+}
+
 /** The video `tfdt` of a stored segment, read independently of the edge. */
 async function tfdtOf(msn: number): Promise<number> {
   const dir = `sessions/${SESSION}/${FEED_RENDITION.name}`;
@@ -195,6 +205,31 @@ describe('MPEG-DASH at the edge', () => {
     await ended;
     expect(Buffer.concat(chunks).equals((await storage.read(`${dir}/${name}`))!)).toBe(true);
     expect(chunks.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('holds growing answers within the blocking reloads\' bounds: one client address over its limit is answered 429', async () => {
+    const bounded = await buildEdge({ db, storage, liveLookupCacheMs: 0, policyCacheMs: 0, playbackKeys: ring, logger: false, maxBlockingPerClient: 1 });
+    try {
+      const address = await bounded.listen({ port: 0, host: '127.0.0.1' });
+      const url = `${address}/live/${CHANNEL}/${FEED_RENDITION.name}/${llSegmentUri((await openSegment()).msn)}`;
+      const open = () => new Promise<{ res: IncomingMessage; req: ReturnType<typeof httpRequest> }>((resolve, reject) => {
+        const req = httpRequest(url, (res) => resolve({ res, req })).on('error', reject);
+        req.end();
+      });
+      const held = await open();
+      expect(held.res.statusCode).toBe(200);
+      const second = await open();
+      expect(second.res.statusCode).toBe(429);
+      second.res.resume();
+      // the client leaves: its slot is given back
+      held.req.destroy();
+      await new Promise((r) => held.res.once('close', r));
+      const { res: again, req } = await waitForStatus(open);
+      expect(again.statusCode).toBe(200);
+      req.destroy();
+    } finally {
+      await bounded.close();
+    }
   });
 
   it('answers 404 at once for a segment beyond the one being written, and 409 DASH_ENCRYPTED for an encrypted rendition\'s', async () => {

@@ -27,7 +27,7 @@ type DashWindow = Window & { __dashPlayer?: DashPlayerHandle };
 
 /**
  * Upper bound of the low-latency player's median latency (wall clock minus the playhead's MPD
- * time), s: the MPD aims at 1 s (two 0.5 s parts) and Shaka holds 1 to 2 s (its target ± 0.5 s
+ * time, which is PROGRAM-DATE-TIME-anchored: not glass to glass, bench:latency measures that), s: the MPD aims at 1 s (two 0.5 s parts) and Shaka holds 1 to 2 s (its target ± 0.5 s
  * from its live edge, one part behind the clock); 0.5 s more for a stall on a loaded machine.
  * A player ignoring availabilityTimeOffset sits at least a whole segment (2 s) behind its edge.
  */
