@@ -367,9 +367,11 @@ async function main(): Promise<void> {
     for (let r = 1; r <= RUNS; r++) {
       const page = await browser.newPage({ viewport: { width: 1300, height: 400 } });
       await page.goto(page0.url);
+      // every player plays, or gave up with a fatal error (reported in its row, not the end of the bench)
       await page.waitForFunction((wanted) => wanted.every((id) => {
         const v = document.getElementById(id) as HTMLVideoElement | null;
-        return !!v && !v.paused && v.readyState >= 3 && v.currentTime > 0;
+        const fatal = (window as unknown as BenchWindow).__bench.players[id]?.errors.some((e) => e.startsWith('FATAL')) ?? false;
+        return fatal || (!!v && !v.paused && v.readyState >= 3 && v.currentTime > 0);
       }), ids, { timeout: 60_000, polling: 200 });
       await page.waitForTimeout(WARMUP * 1000);
       const from = Date.now();
