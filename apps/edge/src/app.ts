@@ -401,7 +401,10 @@ function headerText(v: string | string[] | undefined): string | undefined {
  *   the policy of the session's channel (from the `stream_sessions` read model; an unknown
  *   session is 404).
  * - `GET|HEAD /live/:channelId/manifest.mpd`, `/sessions/:sessionId/vod.mpd`: MPEG-DASH MPDs
- *   rendered from those playlists under the same checks (dash.ts; encrypted channels: 409).
+ *   rendered from those playlists under the same checks (dash.ts; encrypted channels: 409);
+ *   a live segment still being written (listed by the low-latency MPD) is answered as a growing
+ *   chunked body of its parts (`serveOpenSegment`, open-segment.ts). `GET /time`: the edge's
+ *   clock for the MPDs' UTCTiming.
  * - `GET|HEAD /keys/:sessionId/:index.key`: the session's AES-128 content key (16 raw bytes,
  *   derived from `contentKeySecret`, `Cache-Control: private, no-store`); a valid playback token
  *   for the session's channel is always required.
