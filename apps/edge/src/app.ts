@@ -2,6 +2,7 @@ import type { SecureContextOptions } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { IncomingMessage, RequestListener } from 'node:http';
 import { STATUS_CODES } from 'node:http';
+import { PassThrough } from 'node:stream';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
 import { channelPlaybackPolicy, currentLiveSession, playbackTokenRequired, sessionChannelId, type Db } from '@live/db';
@@ -12,8 +13,10 @@ import {
 import type { ObjectStorage } from '@live/storage';
 import {
   awaitBlockingReload, decideBlockingReload, decideHintedPartRequest, masterPlaylistKey, mediaPlaylistKey, parseBlockingReloadQuery, renderPlaylistDeltaUpdate,
-  sessionKeyPrefix, type BlockingReloadRequest,
+  sessionKeyPrefix, planOpenSegment, type BlockingReloadRequest,
 } from '@live/media/formats';
+import { CACHE_CONTROL, contentTypeFor } from '@live/storage';
+import { pumpOpenSegment, type OpenSegmentEnd } from './open-segment.js';
 import { clientAddress, compileProxyTrust, ConnectionCounter, normalizeAddress, OffenderLog } from '@live/runtime';
 import {
   createPlaylistWatcher, masterPlaylistChildKeys,
@@ -383,6 +386,9 @@ function sendError(reply: FastifyReply, code: EdgeErrorCode, detail?: string): F
   return reply.status(EDGE_ERRORS[code].status).header('cache-control', 'no-store').send({ code, message: detail ?? EDGE_ERRORS[code].message });
 }
 
+/** Keys of the packager's segments (`.../seg_<msn>.m4s`, `llSegmentUri`): a missing one may be the segment being written. */
+const OPEN_SEGMENT_NAME = /\/seg_\d{5,9}\.m4s$/;
+
 /** Keys of a session's master playlists (live `master.m3u8`, VOD `vod.m3u8`): steered when steering is on. */
 const MASTER_KEY = /^sessions\/[^/]+\/(?:master|vod)\.m3u8$/;
 
@@ -468,7 +474,10 @@ function headerText(v: string | string[] | undefined): string | undefined {
  *   the policy of the session's channel (from the `stream_sessions` read model; an unknown
  *   session is 404).
  * - `GET|HEAD /live/:channelId/manifest.mpd`, `/sessions/:sessionId/vod.mpd`: MPEG-DASH MPDs
- *   rendered from those playlists under the same checks (dash.ts; encrypted channels: 409).
+ *   rendered from those playlists under the same checks (dash.ts; encrypted channels: 409);
+ *   a live segment still being written (listed by the low-latency MPD) is answered as a growing
+ *   chunked body of its parts (`serveOpenSegment`, open-segment.ts). `GET /time`: the edge's
+ *   clock for the MPDs' UTCTiming.
  * - `GET|HEAD /keys/:sessionId/:index.key`: the session's AES-128 content key (16 raw bytes,
  *   derived from `contentKeySecret`, `Cache-Control: private, no-store`); a valid playback token
  *   for the session's channel is always required.
@@ -598,6 +607,10 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   const hintedParts = new Counter({
     name: 'edge_hinted_part_requests_total', labelNames: ['outcome'], registers: [registry],
     help: 'Requests for parts not written yet (RFC 8216bis §6.2.6 preload hints): held until written then served (held), listed by the time the playlist was read (listed), answered 404 at once or after the wait (gone), 503 after three target durations (timeout)',
+  });
+  const openSegments = new Counter({
+    name: 'edge_open_segment_requests_total', labelNames: ['outcome'], registers: [registry],
+    help: 'Requests for a segment still being written (low-latency DASH), by how they ended: complete (every part sent), gone (404, or cut short), timeout (a part did not come), aborted (client left), encrypted (409)',
   });
   const blockingRefusals = new Counter({
     name: 'edge_blocking_reloads_refused_total', labelNames: ['reason'], registers: [registry],
@@ -778,6 +791,8 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       info = await opts.storage.stat(key);
     }
     if (!info) {
+      // The segment being written (low-latency DASH): a growing answer of its parts.
+      if (holdHinted && kind === 'object' && OPEN_SEGMENT_NAME.test(key)) return serveOpenSegment(req, reply, key, token, session);
       // A part hinted by EXT-X-PRELOAD-HINT may be asked for before it is written: held, not 404.
       if (holdHinted && kind === 'object' && key.endsWith('.m4s')) return serveHintedPart(req, reply, key, token, session);
       requests.inc({ kind, status: 404 });
@@ -1044,6 +1059,87 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     }
     hintedParts.inc({ outcome: decision.action === 'wait' ? 'held' : 'listed' });
     return serveKey(req, reply, key, token, session, false);
+  }
+
+  /** The bytes of an immutable object: the live store's copy, the object cache's, else storage's; null when missing. */
+  async function readObjectBody(key: string): Promise<Buffer | null> {
+    const live = store?.object(key);
+    if (live) return live.body;
+    if (objectCache) {
+      const hit = await objectCache.get(key);
+      if (hit.kind === 'hit') return hit.object.body;
+    }
+    return opts.storage.read(key);
+  }
+
+  /**
+   * A segment that storage does not hold (yet), requested from a live session: low-latency DASH
+   * lists the segment being written and players request it early (open-segment.ts). Decided
+   * against the rendition's media playlist (`planOpenSegment`): the open segment (or the hinted
+   * next one without a part yet) is answered 200 with a growing chunked body of its parts, ended
+   * with its last part (HEAD: the headers only); a segment that became complete meanwhile is
+   * served as stored; 404 NOT_FOUND for one that can no longer appear or a session that is not
+   * live; 409 DASH_ENCRYPTED for an encrypted rendition (its parts are encrypted one by one).
+   * Held like the blocking reloads, within their bounds (429 per client address, 503 watched
+   * playlists), for the whole response. Counted in `edge_open_segment_requests_total{outcome}`.
+   */
+  async function serveOpenSegment(req: FastifyRequest, reply: FastifyReply, key: string, token: string | null, session: SessionContext): Promise<FastifyReply> {
+    const slash = key.lastIndexOf('/');
+    const dir = key.slice(0, slash);
+    const uri = key.slice(slash + 1);
+    const playlistKey = mediaPlaylistKey(dir.slice(0, dir.lastIndexOf('/')), dir.slice(dir.lastIndexOf('/') + 1));
+    const fed = feed?.isFed(session.sessionId) ?? false;
+    const first = await readPlaylist(playlistKey, fed);
+    const plan = first ? planOpenSegment(first.text, uri, 0) : { action: 'gone' as const };
+    const answer = (outcome: OpenSegmentEnd | 'encrypted' | 'refused', code: EdgeErrorCode): FastifyReply => {
+      openSegments.inc({ outcome });
+      requests.inc({ kind: 'object', status: EDGE_ERRORS[code].status });
+      return sendError(reply, code);
+    };
+    if (plan.action === 'encrypted') return answer('encrypted', 'DASH_ENCRYPTED');
+    if (plan.action === 'gone' || !first || !(await session.isLive())) return answer('gone', 'NOT_FOUND');
+    // complete by now (written between the stat and the playlist read): as stored
+    if (plan.action === 'rest' || (plan.action === 'send' && plan.last)) return serveKey(req, reply, key, token, session, false);
+    feed?.touch(session.sessionId);
+    if (clients.tryOpen(req.ip)) return refuseBlocking(req, reply, 'client_limit', 'TOO_MANY_BLOCKING_RELOADS');
+    const watch = (fed ? announcedWatcher! : watcher).watch(playlistKey);
+    if (!watch) {
+      clients.release(req.ip);
+      return refuseBlocking(req, reply, 'watch_limit', 'BLOCKING_RELOADS_BUSY');
+    }
+    reply.header('content-type', contentTypeFor(key)).header('cache-control', CACHE_CONTROL.segment);
+    countRequest('object', 200);
+    const release = (): void => {
+      watch.close();
+      clients.release(req.ip);
+    };
+    if (req.method === 'HEAD') {
+      release();
+      return reply.status(200).send();
+    }
+    const body = new PassThrough();
+    const abort = new AbortController();
+    reply.raw.once('close', () => abort.abort());
+    body.once('close', () => abort.abort());
+    const io = {
+      readPlaylist: async () => {
+        const p = await readPlaylist(playlistKey, fed);
+        return p ? { text: p.text, etag: p.info.etag } : null;
+      },
+      changed: (etag: string | null) => watch.changed(etag),
+      readObject: (name: string) => readObjectBody(`${dir}/${name}`),
+    };
+    pumpOpenSegment(io, uri, { text: first.text, etag: first.info.etag }, body, abort.signal).then((end) => {
+      openSegments.inc({ outcome: end });
+      // only a complete segment ends the chunked body cleanly; anything else cuts it short, so no cache keeps a partial segment
+      if (end === 'complete') body.end();
+      else body.destroy();
+    }, (err: unknown) => {
+      openSegments.inc({ outcome: 'gone' });
+      req.log.warn({ err, key }, 'open segment answer failed');
+      body.destroy();
+    }).finally(release);
+    return reply.status(200).send(body);
   }
 
   // callback style: no promise per response

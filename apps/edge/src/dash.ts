@@ -11,6 +11,11 @@
  * (init segment) and the media time (`tfdt`) of the first listed segment of each packager
  * attempt, read once per object (both are immutable) and kept in a bounded map.
  *
+ * Low-latency DASH (live, when the playlists are low-latency): the MPD lists the segment being
+ * written and advertises `availabilityTimeOffset` (segment − part), a ServiceDescription and the
+ * edge's `/time` as UTCTiming (see `renderSessionMpd`); a request for that segment is answered
+ * part by part as a growing chunked body by app.ts `serveOpenSegment` (open-segment.ts).
+ *
  * Token and policy checks are the playlists' (the routes' `resolve` callbacks are the edge's
  * own); a viewer's token is carried into every segment URL. Encryption: the packager's HLS
  * encryption is AES-128 CBC over whole segments and parts (RFC 8216bis §5.2), which no DASH
@@ -22,8 +27,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   DashMpdError, dashRepresentationOf, dashRunsOf, llSegmentUri, masterPlaylistKey, parseLowLatencyPlaylist, mediaPlaylistKey, MPD_CONTENT_TYPE, parseMasterPlaylist,
   parseMediaPlaylist, PlaylistParseError, renderDashMpd, sessionKeyPrefix, vodMasterKey, vodPlaylistKey,
-  LIVE_MANIFEST_MPD, VOD_MANIFEST_MPD, Mp4ParseError, parseFragment, parseInitTracks,
-  type DashRepresentationInput, type DashRun, type MediaPlaylist, type VariantStream,
+  LIVE_MANIFEST_MPD, VOD_MANIFEST_MPD, Mp4ParseError, parseFragment, parseInitTracks, dashOpenSegmentOf, dashLowLatencyTimingOf,
+  type DashLowLatency, type DashRepresentationInput, type DashRun, type MediaPlaylist, type VariantStream,
 } from '@live/media/formats';
 import { compressPlaylist, negotiatePlaylistEncoding } from './playlist-body.js';
 import type { ObjectStorage } from '@live/storage';
@@ -133,6 +138,21 @@ interface SessionDescription {
   readonly target: number;
   /** Cache-Control of the master playlist. */
   readonly cacheControl: string;
+  /** Live, low-latency playlists (PART-TARGET, target duration; s): the MPD is low-latency DASH. Null otherwise. */
+  readonly lowLatency: { readonly partDuration: number; readonly segmentDuration: number } | null;
+}
+
+/**
+ * Live low-latency: the open segment of `text` (its parts being written), when it follows the
+ * last run, becomes that run's `openDuration` (expected: the run's last complete segment's
+ * duration, else the target duration). Unchanged otherwise (VOD: `text` null).
+ */
+function withOpenSegment<R extends { firstNumber: number; durations: readonly number[] }>(runs: R[], text: string | null): Array<R & { openDuration?: number }> {
+  const timing = text !== null ? dashLowLatencyTimingOf(text) : null;
+  const open = timing ? dashOpenSegmentOf(text!) : null;
+  const last = runs.at(-1);
+  if (!timing || !open || !last || open.msn !== last.firstNumber + last.durations.length) return runs;
+  return [...runs.slice(0, -1), { ...last, openDuration: last.durations.at(-1) ?? timing.segmentDuration }];
 }
 
 /** One rendition's Representation from its media playlist `text` (null: encrypted). */
@@ -140,7 +160,7 @@ async function describeRendition(timing: ReturnType<typeof createTimingReader>, 
   const name = v.uri.split('/')[0]!;
   const playlist: MediaPlaylist = parseMediaPlaylist(text);
   if (playlist.segments.some((s) => s.key)) return null;
-  const outlines = dashRunsOf(playlist, live);
+  const outlines = withOpenSegment(dashRunsOf(playlist, live), live ? text : null);
   const initKey = (init: string) => `${prefix}/${name}/${init}`;
   const timescale = await timing.timescale(initKey(outlines[0]!.init));
   const runs: DashRun[] = await Promise.all(outlines.map(async (o) => {
@@ -186,25 +206,63 @@ async function describeSession(
     reps: reps as DashRepresentationInput[], cacheControl: master.info.cacheControl,
     hold: Math.max(...media.map((p) => Number(parseLowLatencyPlaylist(p.text).serverControl?.['HOLD-BACK'] ?? 0))),
     target: Math.max(...media.map((p) => parseLowLatencyPlaylist(p.text).targetDuration ?? 0)),
+    lowLatency: live ? dashLowLatencyTimingOf(media[0]!.text) : null,
   };
   if (known.size >= DESCRIBED_SESSIONS) known.clear();
   known.set(id, { version, description });
   return description;
 }
 
-/** The MPD of a described session at `now`, with the viewer's token in its URLs when given. */
+/** Path of the edge's time endpoint (`urn:mpeg:dash:utc:http-iso:2014`), named by low-latency MPDs' UTCTiming. */
+export const DASH_TIME_PATH = '/time';
+/** Low-latency MPDs: the wall-clock latency aimed at, in parts (2 x 0.5 s = 1 s behind the clock). */
+const TARGET_LATENCY_PARTS = 2;
+/** Low-latency MPDs: the playback rates a player may use to hold the target (Shaka's own catch-up default is 1.1). */
+const LL_PLAYBACK_RATES = { min: 1, max: 1.1 } as const;
+
+/**
+ * The low-latency settings of a live MPD (formats/dash.ts `DashLowLatency`): the target latency
+ * is {@link TARGET_LATENCY_PARTS} parts, the time source the edge's {@link DASH_TIME_PATH}.
+ * PlaybackRate min is 1: players only speed up to catch up (Shaka measures its latency from its
+ * own live edge, which lies one part behind the clock, and would otherwise slow down to add
+ * the target a second time).
+ */
+function lowLatencyOf(ll: NonNullable<SessionDescription['lowLatency']>): DashLowLatency {
+  return {
+    ...ll, targetLatencyMs: Math.round(TARGET_LATENCY_PARTS * ll.partDuration * 1000),
+    minPlaybackRate: LL_PLAYBACK_RATES.min, maxPlaybackRate: LL_PLAYBACK_RATES.max, timeUrl: DASH_TIME_PATH,
+  };
+}
+
+/**
+ * The MPD of a described session at `now`, with the viewer's token in its URLs when given.
+ * Live and low-latency: `minimumUpdatePeriod` one part (a new segment is listed once its first
+ * part exists: players learn of it within a part) and `suggestedPresentationDelay` 0:
+ * low-latency players follow the ServiceDescription (DASH-IF IOP low-latency), and Shaka, which
+ * subtracts the delay from its live edge (the newest segment's early availability, now − one
+ * part) and then holds its ServiceDescription target ± 0.5 s on top, ends up within [target,
+ * target + 1 s] of the clock instead of a second target further; a player that ignores
+ * `availabilityTimeOffset` plays a whole segment behind the clock. Otherwise: the target
+ * duration and HOLD-BACK.
+ */
 function renderSessionMpd(d: SessionDescription, live: boolean, token: string | null, now: Date): string {
   const target = Math.max(1, d.target);
+  const ll = live && d.lowLatency ? lowLatencyOf(d.lowLatency) : null;
+  const timing = ll
+    ? { now, minimumUpdatePeriod: ll.partDuration, suggestedPresentationDelay: 0, lowLatency: ll }
+    : { now, minimumUpdatePeriod: target, suggestedPresentationDelay: d.hold > 0 ? d.hold : 3 * target };
   return renderDashMpd({
     type: live ? 'dynamic' : 'static',
     representations: d.reps,
-    ...(live ? { live: { now, minimumUpdatePeriod: target, suggestedPresentationDelay: d.hold > 0 ? d.hold : 3 * target } } : {}),
+    ...(live ? { live: timing } : {}),
     ...(token !== null ? { query: `token=${encodeURIComponent(token)}` } : {}),
   });
 }
 
 /**
- * Registers the DASH routes on the edge (see the module comment). Answers: 200 with
+ * Registers the DASH routes on the edge (see the module comment), and `GET|HEAD /time`
+ * ({@link DASH_TIME_PATH}: the edge's clock as ISO 8601 text, `Cache-Control: no-store`, the
+ * `urn:mpeg:dash:utc:http-iso:2014` source of low-latency MPDs). MPD answers: 200 with
  * `Content-Type: application/dash+xml` and the playlists' Cache-Control (`private, no-store`
  * with a token), br or gzip by `Accept-Encoding` as the playlists (`Vary: Accept-Encoding`); the playlists' refusals (401/403 token codes, 404 CHANNEL_OFFLINE / NOT_FOUND);
  * 404 NOT_FOUND before the master playlist exists; 409 DASH_ENCRYPTED for an encrypted session;
@@ -256,6 +314,8 @@ export function registerDash<P>(app: FastifyInstance, deps: DashRouteDeps<P>): v
       return answer(req, reply, await resolveLive(req, reply, channelId), true);
     },
   });
+  // the clock of low-latency MPDs' UTCTiming (urn:mpeg:dash:utc:http-iso:2014): ISO 8601 with milliseconds
+  app.get(DASH_TIME_PATH, async (_req, reply) => reply.header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(new Date().toISOString()));
   app.route({
     method: ['GET', 'HEAD'],
     url: `/sessions/:sessionId/${VOD_MANIFEST_MPD}`,

@@ -5,6 +5,9 @@
  * the MPD conformance checker, name exactly the packager's segments (every URL they list is
  * served), and time them by the segments' own `tfdt`; the playlists' token checks apply and the
  * token reaches every segment URL; an encrypted channel's MPD is refused with its catalogue code.
+ * Low-latency DASH: the live MPD lists the segment being written with availabilityTimeOffset, and
+ * a GET of that segment over real HTTP receives its first part before the segment is complete,
+ * the rest as the packager writes it, and a body equal to the segment stored afterwards.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
@@ -12,11 +15,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliDecompressSync } from 'node:zlib';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { startServices, type RunningServices } from '@live/dev';
 import { createDb, ensureChannelWithKey, migrateToLatest, type Db } from '@live/db';
 import { parseJwtKeys, signPlaybackToken } from '@live/auth';
-import { llSegmentUri, packageVod, parseFragment, parseInitTracks, parseMediaPlaylist } from '@live/media';
+import { dashOpenSegmentOf, llSegmentUri, packageVod, parseFragment, parseInitTracks, parseMediaPlaylist } from '@live/media';
 import { checkDashMpd, dashSegmentUrls } from '@live/media/dash-check';
 import { createLocalStorage, type ObjectStorage } from '@live/storage';
 import { buildEdge } from '../src/app.js';
@@ -36,15 +40,43 @@ const work = mkdtempSync(join(tmpdir(), 'edge-dash-'));
 
 const get = (url: string) => app.inject({ method: 'GET', url });
 
-/** Every URL of the MPD is served by the edge (200), as a player would request it. */
+/** The segment being written (its parts so far), read from the stored playlist independently of the edge; null once it ended. */
+async function openSegmentOrNull(): Promise<{ msn: number; parts: readonly string[] } | null> {
+  return dashOpenSegmentOf((await storage.read(`sessions/${SESSION}/${FEED_RENDITION.name}/index.m3u8`))!.toString());
+}
+
+/** {@link openSegmentOrNull}, which must exist. */
+async function openSegment(): Promise<{ msn: number; parts: readonly string[] }> {
+  const open = await openSegmentOrNull();
+  if (!open) throw new Error('the playlist shows no open segment');
+  return open;
+}
+
+/**
+ * Every URL of the MPD is served by the edge (200), as a player would request it; the open
+ * segment (listed last, still being written: its answer grows until the segment completes) is
+ * checked by its own test.
+ */
 async function expectAllServed(mpd: string, mpdPath: string): Promise<string[]> {
   const urls = dashSegmentUrls(mpd, `${ORIGIN}${mpdPath}`);
   expect(urls.length).toBeGreaterThan(2);
+  const open = await openSegmentOrNull();
   for (const url of urls) {
+    if (open && new URL(url).pathname.endsWith(`/${llSegmentUri(open.msn)}`)) continue;
     const r = await get(url.slice(ORIGIN.length));
     expect(r.statusCode, url).toBe(200);
   }
   return urls;
+}
+
+/** Opens requests until one is not answered 429 (the server notices a client left on its own schedule), at most 50. */
+async function waitForStatus(open: () => Promise<{ res: IncomingMessage; req: { destroy(): void } }>): Promise<{ res: IncomingMessage; req: { destroy(): void } }> {
+  for (let i = 0; ; i++) {
+    const r = await open();
+    if (r.res.statusCode !== 429 || i >= 50) return r;
+    r.res.resume();
+    await new Promise((resolve) => r.res.once('end', resolve));
+  }
 }
 
 /** The video `tfdt` of a stored segment, read independently of the edge. */
@@ -92,7 +124,14 @@ describe('MPEG-DASH at the edge', () => {
     expect(mpd).toContain('type="dynamic"');
     const listed = parseMediaPlaylist((await storage.read(`sessions/${SESSION}/${FEED_RENDITION.name}/index.m3u8`))!.toString()).segments;
     const urls = await expectAllServed(mpd, `/live/${CHANNEL}/manifest.mpd`);
-    expect(urls.slice(1).map((u) => u.split('/').pop())).toEqual(listed.map((s) => s.uri));
+    // the complete segments, then the one being written (low-latency DASH)
+    expect(urls.slice(1).map((u) => u.split('/').pop())).toEqual([...listed.map((s) => s.uri), llSegmentUri((await openSegment()).msn)]);
+    expect(mpd).toContain('availabilityTimeOffset="0.5" availabilityTimeComplete="false"'); // 1 s segments, 0.5 s parts
+    expect(mpd).toContain('<Latency target="1000"/>');
+    expect(mpd).toContain('<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="/time"/>');
+    const time = await get('/time');
+    expect([time.statusCode, time.headers['cache-control']]).toEqual([200, 'no-store']);
+    expect(Math.abs(Date.parse(time.body) - Date.now())).toBeLessThan(5000);
     expect(mpd).toContain(`<S t="${await tfdtOf(listed[0]!.sequence)}"`);
     // compressed as the playlists are: the same MPD (but for its clock) in brotli
     const br = await app.inject({ method: 'GET', url: `/live/${CHANNEL}/manifest.mpd`, headers: { 'accept-encoding': 'br, gzip' } });
@@ -131,6 +170,77 @@ describe('MPEG-DASH at the edge', () => {
     expect((await get(`/sessions/${SESSION}/vod.mpd`)).json().code).toBe('NOT_FOUND'); // no VOD yet
     expect((await get('/sessions/nosuch/vod.mpd')).json().code).toBe('NOT_FOUND');
     expect((await get('/live/a.b/manifest.mpd')).json().code).toBe('BAD_PATH');
+  });
+
+  it('answers a GET of the segment being written with a growing chunked body: its first part before the segment is complete, in all the stored segment', async () => {
+    const address = await app.listen({ port: 0, host: '127.0.0.1' });
+    const open = await openSegment();
+    const name = llSegmentUri(open.msn);
+    const dir = `sessions/${SESSION}/${FEED_RENDITION.name}`;
+    expect(await storage.stat(`${dir}/${name}`)).toBeNull();
+    const firstPart = (await storage.read(`${dir}/${open.parts[0]}`))!;
+    // real HTTP (chunked transfer): the first chunk arrives while the segment is incomplete
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      httpRequest(`${address}/live/${CHANNEL}/${FEED_RENDITION.name}/${name}`, resolve).on('error', reject).end();
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['transfer-encoding']).toBe('chunked');
+    expect(res.headers['content-length']).toBeUndefined();
+    const chunks: Buffer[] = [];
+    const ended = new Promise<void>((resolve, reject) => {
+      res.on('end', resolve).on('error', reject);
+    });
+    const received = () => Buffer.concat(chunks).length;
+    const firstBytes = new Promise<void>((resolve) => {
+      res.on('data', (c: Buffer) => {
+        chunks.push(c);
+        if (received() >= firstPart.length) resolve();
+      });
+    });
+    await firstBytes;
+    expect(await storage.stat(`${dir}/${name}`)).toBeNull(); // still being written
+    expect(Buffer.concat(chunks).equals(firstPart)).toBe(true);
+    // the packager writes the segment's next parts, then cuts it at the next keyframe
+    while (!(await storage.stat(`${dir}/${name}`))) await feed.next();
+    await ended;
+    expect(Buffer.concat(chunks).equals((await storage.read(`${dir}/${name}`))!)).toBe(true);
+    expect(chunks.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('holds growing answers within the blocking reloads\' bounds: one client address over its limit is answered 429', async () => {
+    const bounded = await buildEdge({ db, storage, liveLookupCacheMs: 0, policyCacheMs: 0, playbackKeys: ring, logger: false, maxBlockingPerClient: 1 });
+    try {
+      const address = await bounded.listen({ port: 0, host: '127.0.0.1' });
+      const url = `${address}/live/${CHANNEL}/${FEED_RENDITION.name}/${llSegmentUri((await openSegment()).msn)}`;
+      const open = () => new Promise<{ res: IncomingMessage; req: ReturnType<typeof httpRequest> }>((resolve, reject) => {
+        const req = httpRequest(url, (res) => resolve({ res, req })).on('error', reject);
+        req.end();
+      });
+      const held = await open();
+      expect(held.res.statusCode).toBe(200);
+      const second = await open();
+      expect(second.res.statusCode).toBe(429);
+      second.res.resume();
+      // the client leaves: its slot is given back
+      held.req.destroy();
+      await new Promise((r) => held.res.once('close', r));
+      const { res: again, req } = await waitForStatus(open);
+      expect(again.statusCode).toBe(200);
+      req.destroy();
+    } finally {
+      await bounded.close();
+    }
+  });
+
+  it('answers 404 at once for a segment beyond the one being written, and 409 DASH_ENCRYPTED for an encrypted rendition\'s', async () => {
+    const open = await openSegment();
+    const r = await get(`/live/${CHANNEL}/${FEED_RENDITION.name}/${llSegmentUri(open.msn + 1)}`);
+    expect([r.statusCode, r.json().code]).toEqual([404, 'NOT_FOUND']);
+    const token = signPlaybackToken({ channelId: 'dashenc', expiresAt: Date.now() + 600_000 }, ring);
+    const enc = await get(`/live/dashenc/240p/${llSegmentUri(open.msn)}?token=${encodeURIComponent(token)}`);
+    expect([enc.statusCode, enc.json().code]).toEqual([409, 'DASH_ENCRYPTED']);
+    const head = await app.inject({ method: 'HEAD', url: `/live/${CHANNEL}/${FEED_RENDITION.name}/${llSegmentUri(open.msn)}` });
+    expect([head.statusCode, head.headers['content-type']]).toEqual([200, 'video/iso.segment']);
   });
 
   it('serves a conformant static MPD of the finished session\'s VOD', async () => {

@@ -109,14 +109,15 @@ describe('preload-hinted parts', () => {
       llPartUri(0, 9), // segment 0 closed with fewer parts
       llPartUri(hint.msn + 5, 0), // beyond the Advance Part Limit
       hint.uri.replace(/\.m4s$/, '.a7.m4s'), // another packager attempt's name
-      'seg_99999.m4s', // a segment: never hinted
+      'seg_99999.m4s', // a segment far beyond the one being written (answered by the open-segment path)
       'nonsense.m4s',
     ]) {
       const r = await app.inject({ method: 'GET', url: `${BASE}/${uri}` });
       expect([uri, r.statusCode, r.json()]).toEqual([uri, 404, { code: 'NOT_FOUND', message: expect.any(String) }]);
     }
     expect(await edgeMetric(app, 'edge_blocking_reloads_parked_total')).toBe(parksBefore);
-    expect(await edgeMetric(app, 'edge_hinted_part_requests_total', '{outcome="gone"}')).toBe(5);
+    expect(await edgeMetric(app, 'edge_hinted_part_requests_total', '{outcome="gone"}')).toBe(4);
+    expect(await edgeMetric(app, 'edge_open_segment_requests_total', '{outcome="gone"}')).toBe(1);
   });
 
   it('answers 503 PART_NOT_READY when the hinted part is not written within three target durations', async () => {

@@ -1,7 +1,8 @@
 /**
  * bench/latency (issues 5, 13, 17): glass-to-glass latency of live playback in headless Chromium:
  * regular HLS, LL-HLS with the player page's hls.js config, LL-HLS with a stock hls.js (only
- * `lowLatencyMode: true`), and WebRTC (WHEP) side by side in one run, from one publisher.
+ * `lowLatencyMode: true`), low-latency MPEG-DASH in Shaka Player, and WebRTC (WHEP) side by side
+ * in one run, from one publisher.
  *
  * The publisher (ffmpeg, lavfi test pattern, `-re`, x264 `ultrafast`, 2 s GOP, over RTMP to the
  * embedded stack's demo channel, like `publishTestPattern`) burns its wall clock into every
@@ -22,7 +23,11 @@
  * - `stock`: `{ lowLatencyMode: true }`, what a player we do not configure gets from what the
  *   playlists advertise (PART-HOLD-BACK, hints), pinned to the same rendition;
  * - `WHEP`: the page's own WHEP client (recvonly offer POSTed to the stack's `whepUrl`), the
- *   source rendition (720p) forwarded by the ingest without re-encoding.
+ *   source rendition (720p) forwarded by the ingest without re-encoding;
+ * - `DASH`: Shaka Player (apps/web's dependency, its DASH build) on the edge's live MPD
+ *   (`/live/<channel>/manifest.mpd`, low-latency DASH: the segment being written streamed in
+ *   chunks) with `streaming.lowLatencyMode: true` as the web app's DASH mode, ABR off and the
+ *   same rendition pinned; the MPD's ServiceDescription drives its catch-up.
  * Every 100 ms the page draws each playing video into a canvas, decodes the cells and records
  * `Date.now() - capturedAt` (same machine, same clock). A run is a fresh page: wait for both
  * players to play, `WARMUP` s to settle, then `SECONDS` of samples. The publisher runs for the
@@ -168,14 +173,16 @@ async function segmentCaptureTimes(init: string, segment: string, tmp: string): 
 }
 
 /** The page: two players, the canvas decoder, and the sample/loads records (`window.__bench`). */
-function pageHtml(src: string, whepUrl: string, base: number, level: number): string {
+function pageHtml(src: string, whepUrl: string, mpdUrl: string, base: number, level: number): string {
   return `<!doctype html><html><head><meta charset="utf-8"><title>bench/latency</title></head><body>
 <video id="ll" muted autoplay playsinline width="640" height="360"></video>
 <video id="std" muted autoplay playsinline width="640" height="360"></video>
 <video id="stock" muted autoplay playsinline width="640" height="360"></video>
 <video id="whep" muted autoplay playsinline width="640" height="360"></video>
+<video id="dash" muted autoplay playsinline width="640" height="360"></video>
 ${VARIANTS.map((v) => `<video id="${v}" muted autoplay playsinline width="640" height="360"></video>`).join('\n')}
 <script src="/hls.js"></script>
+<script src="/shaka.js"></script>
 <script>
 const BASE = ${base}, COLS = ${COLS}, ROWS = ${ROWS}, BAR = ${BAR_ROWS / HEIGHT}, LEVEL = ${level};
 const bench = window.__bench = { players: {}, recording: false };
@@ -236,6 +243,23 @@ async function startWhep(id, url) {
   await pc.setRemoteDescription({ type: 'answer', sdp: body });
   sample(video, p, null);
 }
+async function startDash(id, url) {
+  const video = document.getElementById(id);
+  const p = bench.players[id] = { samples: [], bad: 0, loads: [], stalls: 0, level: null, errors: [] };
+  shaka.polyfill.installAll();
+  const player = new shaka.Player();
+  player.addEventListener('error', (e) => { if (p.errors.length < 20) p.errors.push((e.detail && e.detail.severity === 2 ? 'FATAL ' : '') + 'shaka ' + (e.detail && e.detail.code)); });
+  player.configure({ streaming: { lowLatencyMode: true }, abr: { enabled: false } });
+  await player.attach(video);
+  await player.load(url);
+  const tracks = player.getVariantTracks();
+  const track = tracks.find((t) => t.height === LEVEL) || tracks[tracks.length - 1];
+  player.selectVariantTrack(track, true);
+  p.level = track.height;
+  video.play().catch(() => {});
+  // Shaka's latency: wall clock minus the playhead's MPD time
+  sample(video, p, { get latency() { const d = player.getPlayheadTimeAsDate(); return d ? (Date.now() - d.getTime()) / 1000 : 0; }, targetLatency: 0 });
+}
 function sample(video, p, hls) {
   video.addEventListener('waiting', () => { if (bench.recording) p.stalls++; });
   const canvas = document.createElement('canvas');
@@ -254,6 +278,7 @@ start('ll', { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 });
 start('std', { lowLatencyMode: false, liveSyncDurationCount: 3 });
 start('stock', { lowLatencyMode: true });
 startWhep('whep', ${JSON.stringify(whepUrl)}).catch((err) => bench.players.whep.errors.push('FATAL ' + err));
+startDash('dash', ${JSON.stringify(mpdUrl)}).catch((err) => bench.players.dash.errors.push('FATAL ' + err));
 ${VARIANTS.map((v) => `start(${JSON.stringify(v)}, ${JSON.stringify(VARIANT_CONFIGS[v]!.config)});`).join('\n')}
 </script></body></html>`;
 }
@@ -267,16 +292,19 @@ interface PlayerRecord {
   errors: string[];
 }
 /** The players every run has. */
-type BuiltIn = 'll' | 'std' | 'stock' | 'whep';
+type BuiltIn = 'll' | 'std' | 'stock' | 'whep' | 'dash';
 type BenchWindow = Window & { __bench: { players: Record<BuiltIn, PlayerRecord> & Record<string, PlayerRecord | undefined>; recording: boolean } };
 
 /** Serves the page and hls.js on a loopback port. */
 async function servePage(html: () => string): Promise<{ server: Server; url: string }> {
   const require = createRequire(import.meta.url);
   const hlsJs = readFileSync(require.resolve('hls.js/dist/hls.min.js'));
+  const shakaJs = readFileSync(require.resolve('shaka-player/dist/shaka-player.dash.js'));
   const server = createServer((req, res) => {
     if (req.url === '/hls.js') {
       res.writeHead(200, { 'content-type': 'text/javascript' }).end(hlsJs);
+    } else if (req.url === '/shaka.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' }).end(shakaJs);
     } else {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html());
     }
@@ -326,7 +354,8 @@ async function main(): Promise<void> {
     for (const f of readdirSync(dir)) if (/^init_\d+\.mp4$/.test(f) && !appeared.has(f)) { appeared.set(f, 0); copyFileSync(join(dir, f), join(copies, f)); }
     await waitFor('4 segments', async () => (readFileSync(join(dir, 'index.m3u8'), 'utf8').match(/^#EXTINF/gm)?.length ?? 0) >= 4, 60_000, 500);
 
-    const page0 = await servePage(() => pageHtml(info.demoPlaybackUrl, info.whepUrl, base, LEVEL));
+    const mpdUrl = `${info.edgeUrl}/live/${encodeURIComponent(info.demoChannelId)}/manifest.mpd`;
+    const page0 = await servePage(() => pageHtml(info.demoPlaybackUrl, info.whepUrl, mpdUrl, base, LEVEL));
     pageServer = page0.server;
     browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
@@ -335,14 +364,16 @@ async function main(): Promise<void> {
     });
 
     type Run = Record<BuiltIn, PlayerRecord> & { extra: Record<string, PlayerRecord | undefined>; from: number; to: number };
-    const ids = ['ll', 'std', 'stock', 'whep', ...VARIANTS];
+    const ids = ['ll', 'std', 'stock', 'whep', 'dash', ...VARIANTS];
     const runs: Run[] = [];
     for (let r = 1; r <= RUNS; r++) {
       const page = await browser.newPage({ viewport: { width: 1300, height: 400 } });
       await page.goto(page0.url);
+      // every player plays, or gave up with a fatal error (reported in its row, not the end of the bench)
       await page.waitForFunction((wanted) => wanted.every((id) => {
         const v = document.getElementById(id) as HTMLVideoElement | null;
-        return !!v && !v.paused && v.readyState >= 3 && v.currentTime > 0;
+        const fatal = (window as unknown as BenchWindow).__bench.players[id]?.errors.some((e) => e.startsWith('FATAL')) ?? false;
+        return fatal || (!!v && !v.paused && v.readyState >= 3 && v.currentTime > 0);
       }), ids, { timeout: 60_000, polling: 200 });
       await page.waitForTimeout(WARMUP * 1000);
       const from = Date.now();
@@ -356,13 +387,13 @@ async function main(): Promise<void> {
         const b = (window as unknown as BenchWindow).__bench;
         b.recording = false;
         // (no named functions in here: tsx's __name helper does not exist in the page)
-        return { ll: b.players.ll, std: b.players.std, stock: b.players.stock, whep: b.players.whep, extra: Object.fromEntries(extra.map((v) => [v, b.players[v]])) };
+        return { ll: b.players.ll, std: b.players.std, stock: b.players.stock, whep: b.players.whep, dash: b.players.dash, extra: Object.fromEntries(extra.map((v) => [v, b.players[v]])) };
       }, VARIANTS);
       const to = Date.now();
       await page.close();
       runs.push({ ...rec, from, to });
       const s = (p: PlayerRecord) => `p50 ${(median(p.samples.map((x) => x.latency)) / 1000).toFixed(2)} s, p95 ${(pct(p.samples.map((x) => x.latency), 95) / 1000).toFixed(2)} s, n ${p.samples.length} (${p.bad} undecodable), stalls ${p.stalls}${p.errors.length ? `, errors ${[...new Set(p.errors)].join(' ')}` : ''}`;
-      console.log(`run ${r}: LL-HLS ${s(rec.ll)} | HLS ${s(rec.std)} | stock hls.js ${s(rec.stock)} | WHEP ${s(rec.whep)}${VARIANTS.map((v) => ` | ${VARIANT_CONFIGS[v]!.label} ${rec.extra[v] ? s(rec.extra[v]) : 'n/a'}`).join('')}`);
+      console.log(`run ${r}: LL-HLS ${s(rec.ll)} | HLS ${s(rec.std)} | stock hls.js ${s(rec.stock)} | WHEP ${s(rec.whep)} | DASH LL ${s(rec.dash)}${VARIANTS.map((v) => ` | ${VARIANT_CONFIGS[v]!.label} ${rec.extra[v] ? s(rec.extra[v]) : 'n/a'}`).join('')}`);
     }
     watcher.close();
     watcher = undefined;
@@ -409,6 +440,7 @@ async function main(): Promise<void> {
       ['whep', 'WebRTC (WHEP), source 720p', GOALS.whep],
       ['ll', 'LL-HLS, player page (hls.js + catch-up)', GOALS.ll],
       ['stock', 'LL-HLS, stock hls.js (lowLatencyMode only)', GOALS.stock],
+      ['dash', 'DASH low-latency, Shaka', null],
       ['std', 'HLS (3 segments behind)', null],
     ];
     const p50Of = (key: BuiltIn) => median(runs.map((r) => median(r[key].samples.map((x) => x.latency))));
@@ -418,6 +450,8 @@ async function main(): Promise<void> {
         String(median(runs.map((r) => r[key].samples.length))), String(runs.reduce((a, r) => a + r[key].stalls, 0)),
         goal === null ? '' : `≤ ${fmt(goal)} s`, goal === null ? '' : p50Of(key) <= goal ? 'yes' : 'no',
       ])]);
+    const dashPlayhead = median(runs.flatMap((r) => r.dash.samples.map((x) => x.hlsLatency * 1000)));
+    console.log(`DASH low-latency, Shaka ${readPackageVersion('shaka-player')} (lowLatencyMode, ${runs[0]?.dash.level ?? LEVEL}p pinned): its playhead ${fmt(dashPlayhead)} s behind the wall clock by the MPD's timeline (p50)`);
     for (const v of VARIANTS) {
       const xs = runs.map((r) => r.extra[v]?.samples ?? []);
       console.log(`${VARIANT_CONFIGS[v]!.label} ${JSON.stringify(VARIANT_CONFIGS[v]!.config)}, same runs: p50 ${fmt(median(xs.map((x) => median(x.map((y) => y.latency)))))} s, `
@@ -472,6 +506,16 @@ async function main(): Promise<void> {
     await t?.stop();
     if (KEEP_WORK) console.log(`work dir kept: ${work}`);
     else rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The installed version of one of apps/web's dependencies ('?' when unknown). */
+function readPackageVersion(name: string): string {
+  try {
+    const require = createRequire(import.meta.url);
+    return (JSON.parse(readFileSync(require.resolve(`${name}/package.json`), 'utf8')) as { version: string }).version;
+  } catch {
+    return '?';
   }
 }
 

@@ -230,7 +230,7 @@ export function PlayerPage({ target, channelPage = false }: { target: PlayerTarg
   const player = usePlayer(videoRef, dashActive || realtimeActive ? null : src, { live, sessionId, playbackId, hasEnded, lowLatency });
   // DASH mode: the edge's MPD over the same segments, in Shaka Player (loaded only then).
   const mpd = src === null ? null : live ? liveManifestUrl(target.channelId) : vodManifestUrl(target.sessionId);
-  const dashPlayer = useDashPlayer(videoRef, dashActive ? mpd : null, { playbackId });
+  const dashPlayer = useDashPlayer(videoRef, dashActive ? mpd : null, { playbackId, lowLatency: live && lowLatency });
   const shown = dashActive ? dashPlayer : player;
   const toggleLowLatency = (on: boolean) => {
     setLowLatency(on);

@@ -10,6 +10,11 @@
  * /api/streams/{id}/playback-token`) and renewed before it expires; a request filter sets the
  * current token on every MPD and segment request (the edge writes the token of the MPD request
  * into the segment URLs, which may be older). A 401/403 answer ends in `refused`.
+ *
+ * Low latency (`lowLatency`, live only): Shaka's `streaming.lowLatencyMode` is on, so it honours
+ * the live MPD's low-latency DASH (`availabilityTimeOffset`: it requests the segment being
+ * written and appends its chunks as the edge sends them; `ServiceDescription`: its target
+ * latency and catch-up rate; `UTCTiming`: the edge's clock).
  */
 import { useEffect, useState, type RefObject } from 'react';
 import { ApiError, errorMessage, requestPlaybackToken, tokenRenewDelayMs, withPlaybackToken, type PlaybackToken } from './api';
@@ -33,6 +38,8 @@ export interface DashPlayerOptions {
   readonly playbackId?: string | null;
   /** How the token is fetched (default: through the app session). */
   readonly fetchPlaybackToken?: (id: string, signal: AbortSignal) => Promise<PlaybackToken>;
+  /** Play a live MPD in Shaka's low-latency mode (`streaming.lowLatencyMode`); default false (VOD, or the viewer turned it off). */
+  readonly lowLatency?: boolean;
 }
 
 /** The Shaka player of the page, for tests (`window.__dashPlayer`). */
@@ -40,6 +47,13 @@ export interface DashPlayerHandle {
   readonly video: HTMLVideoElement;
   /** Fatal and non-fatal Shaka errors seen, as `shaka <category>/<code>` (Shaka's `shaka.util.Error`). */
   readonly errors: string[];
+  /** Shaka's low-latency mode is on. */
+  readonly lowLatency: boolean;
+  /**
+   * Live: seconds from the playhead's wall-clock time (Shaka's `getPlayheadTimeAsDate`, the MPD's
+   * timeline) to now; null before Shaka loaded the MPD or for VOD.
+   */
+  latency(): number | null;
 }
 
 declare global {
@@ -64,7 +78,7 @@ export function describeShakaError(err: unknown): string {
  * autoplaying like the HLS player. Re-initialises when `src` or `playbackId` change; destroys
  * the player on unmount. Never throws.
  */
-export function useDashPlayer(videoRef: RefObject<HTMLVideoElement | null>, src: string | null, { playbackId = null, fetchPlaybackToken = defaultFetchToken }: DashPlayerOptions = {}): DashPlayerState {
+export function useDashPlayer(videoRef: RefObject<HTMLVideoElement | null>, src: string | null, { playbackId = null, fetchPlaybackToken = defaultFetchToken, lowLatency = false }: DashPlayerOptions = {}): DashPlayerState {
   const [state, setState] = useState<DashPlayerState>(IDLE);
   useEffect(() => {
     const video = videoRef.current;
@@ -75,7 +89,14 @@ export function useDashPlayer(videoRef: RefObject<HTMLVideoElement | null>, src:
     const patch = (p: Partial<DashPlayerState>) => setState((s) => ({ ...s, ...p }));
     setState({ ...IDLE, state: 'loading' });
     const abort = new AbortController();
-    const handle: DashPlayerHandle = { video, errors: [] };
+    let playheadDate: (() => Date | null) | undefined;
+    const handle: DashPlayerHandle = {
+      video, errors: [], lowLatency,
+      latency: () => {
+        const at = playheadDate?.();
+        return at ? (Date.now() - at.getTime()) / 1000 : null;
+      },
+    };
     window.__dashPlayer = handle;
     let token: string | null = null;
     let renewTimer: ReturnType<typeof setTimeout> | undefined;
@@ -117,6 +138,8 @@ export function useDashPlayer(videoRef: RefObject<HTMLVideoElement | null>, src:
       shaka.polyfill.installAll();
       const player = new shaka.Player();
       destroy = () => player.destroy();
+      player.configure({ streaming: { lowLatencyMode: lowLatency } });
+      playheadDate = () => (player.isLive() ? player.getPlayheadTimeAsDate() : null);
       player.addEventListener('error', (e: Event) => fail((e as Event & { detail?: unknown }).detail));
       player.getNetworkingEngine()?.registerRequestFilter((_type: unknown, request: { uris: string[] }) => {
         request.uris = request.uris.map((u) => withPlaybackToken(u, token));
@@ -135,6 +158,6 @@ export function useDashPlayer(videoRef: RefObject<HTMLVideoElement | null>, src:
       void destroy?.().catch(() => undefined);
       if (window.__dashPlayer === handle) delete window.__dashPlayer;
     };
-  }, [videoRef, src, playbackId]);
+  }, [videoRef, src, playbackId, lowLatency]);
   return state;
 }

@@ -11,7 +11,7 @@
  * deployable should bundle.
  */
 import { XMLParser } from 'fast-xml-parser';
-import { MPD_NAMESPACE } from './formats/dash.js';
+import { MPD_NAMESPACE, UTC_DIRECT_SCHEME } from './formats/dash.js';
 
 /** One finding of {@link checkDashMpd}: `rule` (stable id), `severity` (`error`: a SHALL players enforce, `warning`: a SHOULD), `message`. */
 export interface DashViolation {
@@ -63,6 +63,9 @@ interface Template {
   media: string | undefined;
   initialization: string | undefined;
   segments: Array<{ t: number; d: number }>;
+  /** `availabilityTimeOffset` (s; 0 when absent, NaN when malformed) and `availabilityTimeComplete` as written. */
+  ato: number;
+  atc: string | undefined;
 }
 
 /** Reads a SegmentTemplate and expands its SegmentTimeline; pushes timeline findings. */
@@ -97,7 +100,9 @@ function readTemplate(st: Node, where: string, out: DashViolation[]): Template {
   if (segments.length > 0 && segments[0]!.t < pto) {
     out.push({ rule: 'segment-timeline', severity: 'warning', message: `${where}: the first segment starts before presentationTimeOffset` });
   }
-  return { timescale, pto, startNumber, media: attr(st, 'media'), initialization: attr(st, 'initialization'), segments };
+  const atoAttr = attr(st, 'availabilityTimeOffset');
+  const ato = atoAttr === undefined ? 0 : /^\d+(\.\d+)?$/.test(atoAttr) ? Number(atoAttr) : Number.NaN;
+  return { timescale, pto, startNumber, media: attr(st, 'media'), initialization: attr(st, 'initialization'), segments, ato, atc: attr(st, 'availabilityTimeComplete') };
 }
 
 /** Checks `media` / `initialization` templates (ISO/IEC 23009-1 §5.3.9.4.4). */
@@ -161,7 +166,16 @@ function checkMpdAttributes(mpd: Node, out: DashViolation[]): { dynamic: boolean
  * - `availability-start` (dynamic): availabilityStartTime not after publishTime; `availability`
  *   (warning): the newest segment's availability time (AST + Period start + its end) is not
  *   after `now` (players wait for it and play further behind); `time-shift` (warning): the
- *   newest segment ends within timeShiftBufferDepth of `now`.
+ *   newest segment ends within timeShiftBufferDepth of `now`; with availabilityTimeOffset,
+ *   availability is that much earlier (§5.3.9.5.3).
+ * - low latency (any SegmentTemplate with `availabilityTimeOffset`; DASH-IF IOP "Low-latency
+ *   Modes for DASH"): `ll-availability-time-offset`: every template's offset above 0 and below its
+ *   segment duration, with `availabilityTimeComplete="false"` (chunked delivery of the segment
+ *   being written); `ll-open-segment` (dynamic): the newest listed segment ends no more than one
+ *   part (segment duration − offset) before `now`, i.e. the segment being written is listed;
+ *   `ll-service-description`: a ServiceDescription with Latency@target (ms, positive integer) and
+ *   PlaybackRate 0 < min <= 1 <= max; `ll-utc-timing`: a UTCTiming with an HTTP scheme the player
+ *   can query again (http-iso, http-xsdate, http-ntp, http-head).
  * Whether the segments exist is for the caller: {@link dashSegmentUrls} lists what to request.
  */
 export function checkDashMpd(xml: string, opts: CheckDashOptions = {}): DashViolation[] {
@@ -173,6 +187,7 @@ export function checkDashMpd(xml: string, opts: CheckDashOptions = {}): DashViol
   const periods = list(mpd.Period);
   if (periods.length === 0) out.push({ rule: 'period', severity: 'error', message: 'no Period' });
   const ids = new Set<string>();
+  const templates: TemplateAt[] = [];
   let prevStart = -Infinity;
   periods.forEach((p, pi) => {
     const id = attr(p, 'id');
@@ -183,13 +198,14 @@ export function checkDashMpd(xml: string, opts: CheckDashOptions = {}): DashViol
     prevStart = start;
     const nextStart = parseDashDuration(attr(periods[pi + 1], 'start'));
     const periodEnd = pi + 1 < periods.length ? nextStart : timing.duration;
-    checkPeriod(p, `Period ${id ?? pi}`, { ...timing, now, start, periodEnd }, out);
+    checkPeriod(p, `Period ${id ?? pi}`, { ...timing, now, start, periodEnd }, out, templates);
   });
+  if (templates.some((x) => x.t.ato !== 0)) checkLowLatency(mpd, timing.dynamic ? now : Number.NaN, templates, out);
   return out;
 }
 
 /** The checks of one Period's AdaptationSets and Representations. */
-function checkPeriod(p: Node, where: string, timing: ReturnType<typeof checkMpdAttributes> & { now: number; start: number; periodEnd: number }, out: DashViolation[]): void {
+function checkPeriod(p: Node, where: string, timing: ReturnType<typeof checkMpdAttributes> & { now: number; start: number; periodEnd: number }, out: DashViolation[], templates: TemplateAt[]): void {
   const sets = list(p.AdaptationSet);
   if (sets.length === 0) out.push({ rule: 'adaptation-set', severity: 'error', message: `${where}: no AdaptationSet` });
   const repIds = new Set<string>();
@@ -216,7 +232,61 @@ function checkPeriod(p: Node, where: string, timing: ReturnType<typeof checkMpdA
       const t = readTemplate(st, w, out);
       checkTemplateUrls(t, w, out);
       checkSegmentTiming(t, w, timing, out);
+      templates.push({ t, where: w, lastEnd: lastEndMs(t, timing) });
     }
+  }
+}
+
+/** A Representation's template as checked, where it is, and the wall-clock end of its newest segment (ms; NaN for a static MPD). */
+interface TemplateAt {
+  t: Template;
+  where: string;
+  lastEnd: number;
+}
+
+/** Wall-clock time (ms) at which a dynamic MPD's newest segment of `t` ends: AST + Period start + its end. NaN otherwise. */
+function lastEndMs(t: Template, timing: ReturnType<typeof checkMpdAttributes> & { start: number }): number {
+  const last = t.segments.at(-1);
+  if (!timing.dynamic || !last || !(t.timescale > 0)) return Number.NaN;
+  return timing.ast + (timing.start + (last.t + last.d - t.pto) / t.timescale) * 1000;
+}
+
+/** UTCTiming schemes a player can query again while it plays (ISO/IEC 23009-1 §5.8.5.7; DASH-IF IOP low-latency asks for one). */
+const REFRESHABLE_UTC = new Set(['urn:mpeg:dash:utc:http-iso:2014', 'urn:mpeg:dash:utc:http-xsdate:2014', 'urn:mpeg:dash:utc:http-ntp:2014', 'urn:mpeg:dash:utc:http-head:2014']);
+
+/**
+ * The low-latency rules, for an MPD whose SegmentTemplates carry `availabilityTimeOffset`
+ * (ISO/IEC 23009-1 §5.3.9.5.3, DASH-IF IOP "Low-latency Modes for DASH"): see {@link checkDashMpd}.
+ * `now`: the clock of a dynamic MPD (NaN for a static one: the open-segment rule is skipped).
+ */
+function checkLowLatency(mpd: Node, now: number, templates: readonly TemplateAt[], out: DashViolation[]): void {
+  const err = (rule: string, message: string) => out.push({ rule, severity: 'error', message });
+  for (const { t, where, lastEnd } of templates) {
+    const longest = t.segments.length > 0 && t.timescale > 0 ? Math.max(...t.segments.map((x) => x.d)) / t.timescale : Number.NaN;
+    if (!Number.isFinite(t.ato) || t.ato <= 0 || !(t.ato < longest)) {
+      err('ll-availability-time-offset', `${where}: availabilityTimeOffset ${Number.isNaN(t.ato) ? 'malformed' : t.ato} is not above 0 and below the segment duration (${longest} s): on every Representation of a low-latency MPD`);
+      continue;
+    }
+    if (t.atc !== 'false') err('ll-availability-time-offset', `${where}: availabilityTimeComplete must be "false" beside availabilityTimeOffset (segments delivered in chunks while being written)`);
+    // The newest listed segment should be the one being written: it ends at most one part (segment - offset) before now.
+    if (Number.isFinite(now) && Number.isFinite(lastEnd) && lastEnd + (longest - t.ato) * 1000 <= now) {
+      err('ll-open-segment', `${where}: the newest listed segment ended ${((now - lastEnd) / 1000).toFixed(3)} s before now: the segment being written is not listed, so a player cannot request it early`);
+    }
+  }
+  const sd = mpd.ServiceDescription as Node | undefined;
+  const latency = sd?.Latency as Node | undefined;
+  const target = attr(latency, 'target');
+  if (!sd || target === undefined || !/^[1-9]\d*$/.test(target)) {
+    err('ll-service-description', 'a low-latency MPD needs a ServiceDescription with Latency@target, a positive integer of milliseconds');
+  }
+  const rate = sd?.PlaybackRate as Node | undefined;
+  const min = Number(attr(rate, 'min'));
+  const max = Number(attr(rate, 'max'));
+  if (!rate || !(min > 0 && min <= 1 && max >= 1)) {
+    err('ll-service-description', `a low-latency MPD needs a ServiceDescription PlaybackRate with 0 < min <= 1 <= max (got ${attr(rate, 'min')}, ${attr(rate, 'max')})`);
+  }
+  if (!list(mpd.UTCTiming).some((u) => REFRESHABLE_UTC.has(attr(u, 'schemeIdUri') ?? ''))) {
+    err('ll-utc-timing', `a low-latency MPD needs a UTCTiming a player can query again (http-iso, http-xsdate, http-ntp or http-head), not only ${UTC_DIRECT_SCHEME}`);
   }
 }
 
@@ -235,7 +305,8 @@ function checkSegmentTiming(t: Template, where: string, timing: ReturnType<typeo
   }
   if (timing.dynamic && Number.isFinite(timing.ast) && Number.isFinite(timing.now)) {
     const lastEnd = timing.ast + (timing.start + endInPeriod) * 1000;
-    if (lastEnd > timing.now + 1) {
+    const ato = Number.isFinite(t.ato) ? t.ato : 0;
+    if (lastEnd - ato * 1000 > timing.now + 1) {
       // Not an error (a SegmentTemplate may describe future segments; players wait for their
       // availability time), but a player then plays that much further behind than it could.
       out.push({ rule: 'availability', severity: 'warning', message: `${where}: the newest segment is available only ${((lastEnd - timing.now) / 1000).toFixed(3)} s after now by the MPD's clock` });

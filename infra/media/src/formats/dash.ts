@@ -18,8 +18,19 @@
  * attempt: the PROGRAM-DATE-TIME of the first listed segment minus its media time (tfdt), so
  * every segment's MPD time equals its PROGRAM-DATE-TIME; `timeShiftBufferDepth` is the DVR
  * window the playlist lists, `suggestedPresentationDelay` its HOLD-BACK, `minimumUpdatePeriod`
- * its target duration; `<UTCTiming>` carries the server's clock (direct scheme). Segments are
- * listed once complete (the playlist lists them), so there is no `availabilityTimeOffset`.
+ * its target duration; `<UTCTiming>` carries the server's clock (direct scheme). Without
+ * `live.lowLatency`, segments are listed once complete (the playlist lists them), with no
+ * `availabilityTimeOffset`.
+ *
+ * Low-latency live (`live.lowLatency`, ISO/IEC 23009-1 §5.3.9.5.3, DASH-IF IOP "Low-latency
+ * Modes for DASH"): the segment being written is listed last in the SegmentTimeline (its
+ * `openDuration`, the expected length) and every SegmentTemplate carries
+ * `availabilityTimeOffset` = segment duration − part duration and
+ * `availabilityTimeComplete="false"`: a segment becomes available once its first part is written,
+ * and a request then receives it as a growing chunked response (the edge's open-segment
+ * answer). The MPD also carries a `<ServiceDescription>` (`<Latency target>` in ms,
+ * `<PlaybackRate min max>` for catch-up) and a `<UTCTiming>` with the edge's time endpoint
+ * (`urn:mpeg:dash:utc:http-iso:2014`) before the direct one.
  */
 import type { MediaPlaylist, VariantStream } from './playlist.js';
 
@@ -48,6 +59,12 @@ export interface DashRun {
   readonly start: number;
   readonly durations: readonly number[];
   readonly programDateTime?: string;
+  /**
+   * Live, low-latency: the segment after the listed ones (MSN `firstNumber + durations.length`)
+   * is being written (at least one of its parts exists); listed last in the timeline with this
+   * expected duration (seconds), so a player can request it before it is complete.
+   */
+  readonly openDuration?: number;
 }
 
 /**
@@ -74,7 +91,31 @@ export interface DashLiveTiming {
   readonly minimumUpdatePeriod: number;
   /** How far behind the live edge players play: the playlist's HOLD-BACK. */
   readonly suggestedPresentationDelay: number;
+  /** Low-latency DASH (see the module comment); absent: complete segments only. */
+  readonly lowLatency?: DashLowLatency;
 }
+
+/**
+ * Low-latency DASH settings of a dynamic MPD (seconds unless stated). `partDuration` and
+ * `segmentDuration` are the packager's PART-TARGET and target duration:
+ * `availabilityTimeOffset` = `segmentDuration - partDuration`.
+ */
+export interface DashLowLatency {
+  readonly segmentDuration: number;
+  readonly partDuration: number;
+  /** `<ServiceDescription><Latency target>`: wall clock minus presentation time aimed at, ms. */
+  readonly targetLatencyMs: number;
+  /** `<PlaybackRate min max>`: the rates a player may use to hold the target (e.g. 0.96, 1.04). */
+  readonly minPlaybackRate: number;
+  readonly maxPlaybackRate: number;
+  /** URL of an `urn:mpeg:dash:utc:http-iso:2014` time endpoint (absolute or relative to the MPD). */
+  readonly timeUrl?: string;
+}
+
+/** The UTCTiming scheme of an HTTP endpoint answering the time as ISO 8601 text (ISO/IEC 23009-1 §5.8.5.7). */
+export const UTC_HTTP_ISO_SCHEME = 'urn:mpeg:dash:utc:http-iso:2014';
+/** The UTCTiming scheme carrying the time in the MPD itself. */
+export const UTC_DIRECT_SCHEME = 'urn:mpeg:dash:utc:direct:2014';
 
 /** Options of {@link renderDashMpd}. */
 export interface RenderDashMpdOptions {
@@ -111,7 +152,7 @@ function escapeXml(s: string): string {
 }
 
 /**
- * The `<S>` elements of a run's SegmentTimeline: `t` of the first, then `d` per segment (ticks,
+ * The `<S>` elements of a run's SegmentTimeline (its open segment last, when it has one): `t` of the first, then `d` per segment (ticks,
  * from the cumulative durations so rounding never accumulates) with `r` for repeats.
  */
 function timelineOf(run: DashRun, timescale: number): { lines: string[]; end: number } {
@@ -123,7 +164,8 @@ function timelineOf(run: DashRun, timescale: number): { lines: string[]; end: nu
     if (!open) return;
     lines.push(`<S${open.t !== undefined ? ` t="${open.t}"` : ''} d="${open.d}"${open.r > 0 ? ` r="${open.r}"` : ''}/>`);
   };
-  for (const duration of run.durations) {
+  const durations = run.openDuration !== undefined ? [...run.durations, run.openDuration] : run.durations;
+  for (const duration of durations) {
     acc += duration;
     const next = run.start + Math.round(acc * timescale);
     const d = next - prev;
@@ -161,6 +203,18 @@ function checkInput(opts: RenderDashMpdOptions): number {
       if (!/^[A-Za-z0-9_.-]+$/.test(run.init)) throw new DashMpdError(`bad init segment name ${JSON.stringify(run.init)}`);
     }
   }
+  for (const r of reps) {
+    for (const run of r.runs) {
+      if (run.openDuration !== undefined && (opts.type !== 'dynamic' || !opts.live?.lowLatency || !(run.openDuration > 0))) {
+        throw new DashMpdError(`representation ${r.id}: an open segment is listed only in a low-latency dynamic MPD, with a positive duration`);
+      }
+    }
+  }
+  const ll = opts.live?.lowLatency;
+  if (ll && !(ll.partDuration > 0 && ll.segmentDuration > ll.partDuration && Number.isInteger(ll.targetLatencyMs) && ll.targetLatencyMs > 0
+    && ll.minPlaybackRate > 0 && ll.minPlaybackRate <= 1 && ll.maxPlaybackRate >= 1)) {
+    throw new DashMpdError('low-latency timing needs 0 < partDuration < segmentDuration, a positive integer targetLatencyMs and 0 < minPlaybackRate <= 1 <= maxPlaybackRate');
+  }
   if (opts.type === 'dynamic') {
     if (!opts.live) throw new DashMpdError('a dynamic MPD needs live timing');
     if (periods !== 1) throw new DashMpdError('a dynamic MPD lists the current attempt only');
@@ -171,18 +225,29 @@ function checkInput(opts: RenderDashMpdOptions): number {
 }
 
 /** The Representation lines of one Period. */
-function representationLines(r: DashRepresentationInput, run: DashRun, pto: number, query: string): string[] {
+function representationLines(r: DashRepresentationInput, run: DashRun, pto: number, query: string, ll: DashLowLatency | undefined): string[] {
   const attrs = [`id="${r.id}"`, `bandwidth="${Math.round(r.bandwidth)}"`, `codecs="${escapeXml(r.codecs.join(','))}"`];
   if (r.width > 0 && r.height > 0) attrs.push(`width="${r.width}"`, `height="${r.height}"`, 'sar="1:1"');
   if (r.frameRate !== undefined) attrs.push(`frameRate="${formatDashFrameRate(r.frameRate)}"`);
   const q = query ? `?${escapeXml(query)}` : '';
   const { lines } = timelineOf(run, r.timescale);
+  const lowLatency = ll ? ` availabilityTimeOffset="${Number((ll.segmentDuration - ll.partDuration).toFixed(3))}" availabilityTimeComplete="false"` : '';
   return [
     `<Representation ${attrs.join(' ')}>`,
-    `<SegmentTemplate timescale="${r.timescale}" presentationTimeOffset="${pto}" startNumber="${run.firstNumber}" initialization="${r.id}/${run.init}${q}" media="${r.id}/seg_$Number%05d$.m4s${q}">`,
+    `<SegmentTemplate timescale="${r.timescale}" presentationTimeOffset="${pto}" startNumber="${run.firstNumber}" initialization="${r.id}/${run.init}${q}" media="${r.id}/seg_$Number%05d$.m4s${q}"${lowLatency}>`,
     '<SegmentTimeline>', ...lines, '</SegmentTimeline>',
     '</SegmentTemplate>',
     '</Representation>',
+  ];
+}
+
+/** The `<ServiceDescription>` of a low-latency MPD (ISO/IEC 23009-1 Annex K; before the Periods). */
+function serviceDescriptionLines(ll: DashLowLatency): string[] {
+  return [
+    '<ServiceDescription id="0">',
+    `<Latency target="${ll.targetLatencyMs}"/>`,
+    `<PlaybackRate min="${ll.minPlaybackRate}" max="${ll.maxPlaybackRate}"/>`,
+    '</ServiceDescription>',
   ];
 }
 
@@ -203,13 +268,15 @@ function runSeconds(r: DashRepresentationInput, run: DashRun): number {
  * @throws {DashMpdError} when there is no representation or segment, representations disagree
  *   on their number of attempts, a timescale, bandwidth or duration is not positive, codecs are
  *   missing, an id or init name has characters outside `[A-Za-z0-9_.-]`, or a dynamic MPD lacks
- *   `live`, a PROGRAM-DATE-TIME, or lists more than one attempt.
+ *   `live`, a PROGRAM-DATE-TIME, or lists more than one attempt; when a run has an
+ *   `openDuration` outside a low-latency dynamic MPD, or `live.lowLatency` is out of range.
  */
 export function renderDashMpd(opts: RenderDashMpdOptions): string {
   const periods = checkInput(opts);
   const reps = opts.representations;
   const query = opts.query ?? '';
-  const maxSegment = Math.max(...reps.flatMap((r) => r.runs.flatMap((run) => run.durations)));
+  const maxSegment = Math.max(...reps.flatMap((r) => r.runs.flatMap((run) => [...run.durations, ...(run.openDuration !== undefined ? [run.openDuration] : [])])));
+  const ll = opts.type === 'dynamic' ? opts.live?.lowLatency : undefined;
   const mpd = [`xmlns="${MPD_NAMESPACE}"`, `profiles="${DASH_LIVE_PROFILE}"`, `type="${opts.type}"`, `minBufferTime="${formatDashDuration(Math.max(1, Math.ceil(maxSegment)))}"`];
   mpd.push(`maxSegmentDuration="${formatDashDuration(maxSegment)}"`);
   const body: string[] = [];
@@ -230,7 +297,7 @@ export function renderDashMpd(opts: RenderDashMpdOptions): string {
       const tallest = Math.max(...members.map((m) => m.height));
       const size = kind === 'video' && widest > 0 ? ` maxWidth="${widest}" maxHeight="${tallest}"` : '';
       body.push(`<AdaptationSet id="${setId++}" contentType="${kind}" mimeType="${kind}/mp4" segmentAlignment="true" startWithSAP="1"${size}>`);
-      for (const r of members) body.push(...representationLines(r, r.runs[k]!, pto(r), query));
+      for (const r of members) body.push(...representationLines(r, r.runs[k]!, pto(r), query, ll));
       body.push('</AdaptationSet>');
     }
     body.push('</Period>');
@@ -248,7 +315,9 @@ export function renderDashMpd(opts: RenderDashMpdOptions): string {
       `minimumUpdatePeriod="${formatDashDuration(live.minimumUpdatePeriod)}"`, `timeShiftBufferDepth="${formatDashDuration(runSeconds(first, run))}"`,
       `suggestedPresentationDelay="${formatDashDuration(live.suggestedPresentationDelay)}"`,
     );
-    body.push(`<UTCTiming schemeIdUri="urn:mpeg:dash:utc:direct:2014" value="${live.now.toISOString()}"/>`);
+    if (ll) body.unshift(...serviceDescriptionLines(ll));
+    if (ll?.timeUrl) body.push(`<UTCTiming schemeIdUri="${UTC_HTTP_ISO_SCHEME}" value="${escapeXml(ll.timeUrl)}"/>`);
+    body.push(`<UTCTiming schemeIdUri="${UTC_DIRECT_SCHEME}" value="${live.now.toISOString()}"/>`);
   }
   return ['<?xml version="1.0" encoding="UTF-8"?>', `<MPD ${mpd.join(' ')}>`, ...body, '</MPD>', ''].join('\n');
 }

@@ -107,7 +107,16 @@ export {
   renderDashMpd,
   dashRunsOf,
   dashRepresentationOf,
+  type DashLowLatency,
+  UTC_HTTP_ISO_SCHEME,
+  UTC_DIRECT_SCHEME,
 } from './dash.js';
+export {
+  type DashOpenSegment,
+  dashOpenSegmentOf,
+  planOpenSegment,
+  dashLowLatencyTimingOf,
+} from './ll-dash.js';
 export {
   sessionKeyPrefix,
   archivePlaylistKey,
