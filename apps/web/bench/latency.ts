@@ -46,7 +46,7 @@
  *     edge) plus decode and display. hls.js' own `latency` and `targetLatency` are shown beside.
  *
  * Usage: pnpm bench:latency   (env RUNS=3 SECONDS=30 WARMUP=8 LEVEL=480; LL_HLS_PART_HOLD_BACK_PARTS=3
- * to run the worker with another PART-HOLD-BACK than its default)
+ * runs the worker with another PART-HOLD-BACK than its default)
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
@@ -452,6 +452,10 @@ async function main(): Promise<void> {
       ])]);
     const dashPlayhead = median(runs.flatMap((r) => r.dash.samples.map((x) => x.hlsLatency * 1000)));
     console.log(`DASH low-latency, Shaka ${readPackageVersion('shaka-player')} (lowLatencyMode, ${runs[0]?.dash.level ?? LEVEL}p pinned): its playhead ${fmt(dashPlayhead)} s behind the wall clock by the MPD's timeline (p50)`);
+    const stockSamples = runs.flatMap((r) => r.stock.samples);
+    console.log(`LL-HLS, stock hls.js: hls.js latency ${fmt(median(stockSamples.map((y) => y.hlsLatency * 1000)))} s / targetLatency ${fmt(median(stockSamples.map((y) => y.target * 1000)))} s per run `
+      + runs.map((r) => `${fmt(median(r.stock.samples.map((y) => y.hlsLatency * 1000)))}/${fmt(median(r.stock.samples.map((y) => y.target * 1000)))}`).join(', ')
+      + ' (targetLatency above PART-HOLD-BACK: hls.js added liveSyncOnStallIncrease for stalls it counted)');
     for (const v of VARIANTS) {
       const xs = runs.map((r) => r.extra[v]?.samples ?? []);
       console.log(`${VARIANT_CONFIGS[v]!.label} ${JSON.stringify(VARIANT_CONFIGS[v]!.config)}, same runs: p50 ${fmt(median(xs.map((x) => median(x.map((y) => y.latency)))))} s, `
@@ -494,7 +498,7 @@ async function main(): Promise<void> {
     const cpus = os.cpus();
     console.log([
       '',
-      `bench/latency: publisher ffmpeg -re 1280x720p30 x264 ultrafast 2.5 Mb/s, 2 s GOP, RTMP → ingest → worker (LL-HLS packager, 0.5 s parts, 2 s segments) → edge → Chromium (hls.js ${readHlsVersion()}), both players pinned to ${runs[0]?.ll.level ?? LEVEL}p;`,
+      `bench/latency: publisher ffmpeg -re 1280x720p30 x264 ultrafast 2.5 Mb/s, 2 s GOP, RTMP → ingest → worker (LL-HLS packager, 0.5 s parts, PART-HOLD-BACK ${process.env.LL_HLS_PART_HOLD_BACK_PARTS ?? 'default (2)'} parts, 2 s segments) → edge → Chromium (hls.js ${readHlsVersion()}), both players pinned to ${runs[0]?.ll.level ?? LEVEL}p;`,
       `${RUNS} runs of ${SECONDS} s after ${WARMUP} s of warm-up, medians of the per-run percentiles; samples every 100 ms; machine ${cpus.length} x ${cpus[0]?.model ?? '?'}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
       `WHEP / LL-HLS p50: ${(p50Of('whep') / m.ll50).toFixed(2)}x`,
     ].join('\n'));
