@@ -79,8 +79,13 @@ async function playDash(page: Page, url: string): Promise<{ advanced: number; er
   })`) as number[];
   const end = await page.evaluate(() => ({ time: (window as DashWindow).__dashPlayer!.video.currentTime, errors: (window as DashWindow).__dashPlayer!.errors }));
   const sorted = [...latencies].sort((a, b) => a - b);
+  // The page's status says "playing" (a low-latency player may be rebuffering for a moment at
+  // any given instant, so wait for the state rather than read it once); the last one seen on timeout.
+  const state = () => page.getByTestId('player-status').getAttribute('data-state');
+  const status = await waitFor('the page\'s status "playing"', async () => ((await state()) === 'playing' ? 'playing' : undefined), 15_000, 100)
+    .catch(async () => state());
   return {
-    advanced: end.time - start, errors: end.errors, status: await page.getByTestId('player-status').getAttribute('data-state'), hlsRequests,
+    advanced: end.time - start, errors: end.errors, status, hlsRequests,
     latency: sorted.length > 0 ? sorted[Math.floor(sorted.length / 2)]! : null,
   };
 }
