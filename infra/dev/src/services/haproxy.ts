@@ -90,13 +90,15 @@ export async function startHaproxy(opts: HaproxyOptions): Promise<HaproxyHandle>
   const host = !opts.bindHost || opts.bindHost === '0.0.0.0' || opts.bindHost === '::' ? LOOPBACK : opts.bindHost;
   const frontends = [...(opts.tcp ?? []).map((f) => ({ ...f, scheme: 'tcp' })), ...(opts.http ?? []).map((f) => ({ ...f, scheme: 'http' }))];
   const urlHost = host.includes(':') ? `[${host}]` : host;
+  const statsUrl = `http://${LOOPBACK}:${statsPort}/stats`;
+  const timeoutMs = opts.timeoutMs ?? 15_000;
   try {
-    await waitUntilListening(proc, [...frontends.map((f) => ({ host, port: f.port })), { host: LOOPBACK, port: statsPort }], opts.timeoutMs ?? 15_000);
+    await waitUntilListening(proc, [...frontends.map((f) => ({ host, port: f.port })), { host: LOOPBACK, port: statsPort }], timeoutMs);
+    await waitUntilServing(proc, statsUrl, timeoutMs);
   } catch (err) {
     await proc.stop();
     throw err;
   }
-  const statsUrl = `http://${LOOPBACK}:${statsPort}/stats`;
   return {
     urls: Object.fromEntries(frontends.map((f) => [f.name, `${f.scheme}://${urlHost}:${f.port}`])),
     statsUrl, statsSocket, configFile, process: proc,
@@ -107,6 +109,28 @@ export async function startHaproxy(opts: HaproxyOptions): Promise<HaproxyHandle>
     },
     stop: () => proc.stop(),
   };
+}
+
+/**
+ * Waits until the statistics page answers HTTP, which HAProxy does only once every listener is
+ * bound and its event loop runs. An accepting port alone does not prove that: HAProxy listens
+ * on the ports it bound before it finds one taken and exits, and a taken port is answered by
+ * whoever holds it. Fails fast when the process exits.
+ */
+async function waitUntilServing(proc: ManagedProcess, statsUrl: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const exited = proc.exitError('starting');
+    if (exited) throw exited;
+    const ok = await fetch(statsUrl, { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false);
+    if (ok) {
+      const late = proc.exitError('starting');
+      if (late) throw late;
+      return;
+    }
+    if (Date.now() > deadline) throw new Error(`haproxy: ${statsUrl} did not answer within ${timeoutMs} ms\n${proc.tail.toString()}`);
+    await sleep(50);
+  }
 }
 
 /** Waits until every address accepts TCP connections; fails fast when the process exits. */
