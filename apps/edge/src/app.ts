@@ -306,13 +306,18 @@ function isMediaPlaylist(text: string): boolean {
   return text.startsWith('#EXTM3U') && text.includes('#EXT-X-TARGETDURATION:');
 }
 
+/** Whether a token goes into `text` by reference: a media playlist, in `define` style. */
+function tokenByReference(text: string, style: PlaylistTokenStyle): boolean {
+  return style === 'define' && isMediaPlaylist(text);
+}
+
 /**
  * The `token` of a playlist body's cache key ({@link PlaylistBodyKey}): the viewer's token, or
- * {@link TOKEN_VARIABLE_REFERENCE} for a media playlist in `define` style (one body for every
+ * {@link TOKEN_VARIABLE_REFERENCE} for a body that carries it by reference (one body for every
  * viewer; no real token contains `{`), or null without a token.
  */
 function bodyTokenKey(text: string, token: string | null, style: PlaylistTokenStyle): string | null {
-  return token !== null && style === 'define' && isMediaPlaylist(text) ? TOKEN_VARIABLE_REFERENCE : token;
+  return token !== null && tokenByReference(text, style) ? TOKEN_VARIABLE_REFERENCE : token;
 }
 
 /**
@@ -325,7 +330,7 @@ function bodyTokenKey(text: string, token: string | null, style: PlaylistTokenSt
 export function renderPlaylistBody(text: string, opts: { skip: boolean; token: string | null; style?: PlaylistTokenStyle }): string {
   const shown = opts.skip ? renderPlaylistDeltaUpdate(text)?.text ?? text : text;
   if (opts.token === null) return shown;
-  return bodyTokenKey(shown, opts.token, opts.style ?? 'define') === TOKEN_VARIABLE_REFERENCE ? referencePlaylistToken(shown) : rewritePlaylist(shown, opts.token);
+  return tokenByReference(shown, opts.style ?? 'define') ? referencePlaylistToken(shown) : rewritePlaylist(shown, opts.token);
 }
 
 /**
@@ -384,6 +389,16 @@ interface EdgePolicy {
 /** Sends the catalogue error `code`; `detail` (a fixed, non-secret reason) replaces the generic message. */
 function sendError(reply: FastifyReply, code: EdgeErrorCode, detail?: string): FastifyReply {
   return reply.status(EDGE_ERRORS[code].status).header('cache-control', 'no-store').send({ code, message: detail ?? EDGE_ERRORS[code].message });
+}
+
+/**
+ * A rendition's object key split: its directory, the object's name (as the media playlist lists
+ * it) and the key of the rendition's media playlist (`sessions/<id>/<rendition>/index.m3u8`).
+ */
+function renditionObject(key: string): { dir: string; uri: string; playlistKey: string } {
+  const slash = key.lastIndexOf('/');
+  const dir = key.slice(0, slash);
+  return { dir, uri: key.slice(slash + 1), playlistKey: mediaPlaylistKey(dir.slice(0, dir.lastIndexOf('/')), dir.slice(dir.lastIndexOf('/') + 1)) };
 }
 
 /** Keys of the packager's segments (`.../seg_<msn>.m4s`, `llSegmentUri`): a missing one may be the segment being written. */
@@ -991,13 +1006,9 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     if (!(await session.isLive())) return { refused: refuseBlocking(req, reply, 'not_live', 'SESSION_NOT_LIVE') };
     feed?.touch(session.sessionId);
     if (!first && !(await isRenditionOf(session.sessionId, key))) return { refused: refuseBlocking(req, reply, 'unknown_playlist', 'NOT_FOUND') };
-    const client = req.ip;
-    if (clients.tryOpen(client)) return { refused: refuseBlocking(req, reply, 'client_limit', 'TOO_MANY_BLOCKING_RELOADS') };
-    const watch = (fed ? announcedWatcher! : watcher).watch(key);
-    if (!watch) {
-      clients.release(client);
-      return { refused: refuseBlocking(req, reply, 'watch_limit', 'BLOCKING_RELOADS_BUSY') };
-    }
+    const held = holdOnPlaylist(req, reply, key, fed);
+    if ('refused' in held) return held;
+    const { watch } = held;
     blockingParks.inc();
     const abort = new AbortController();
     const onClose = (): void => abort.abort();
@@ -1018,9 +1029,31 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       return { result, latest };
     } finally {
       req.raw.off('close', onClose);
-      watch.close();
-      clients.release(client);
+      held.release();
     }
+  }
+
+  /**
+   * Takes the places a held request needs, within the blocking reloads' bounds: one of the
+   * client's `maxBlockingPerClient` and a watch of the playlist at `key` (the announcements' when
+   * `fed`, else the storage poll's; at most `maxWatchedPlaylists`). Refused with the reply sent
+   * (429 TOO_MANY_BLOCKING_RELOADS, 503 BLOCKING_RELOADS_BUSY); else `release()` gives both back.
+   */
+  function holdOnPlaylist(req: FastifyRequest, reply: FastifyReply, key: string, fed: boolean): { refused: FastifyReply } | { watch: NonNullable<ReturnType<typeof watcher.watch>>; release: () => void } {
+    const client = req.ip;
+    if (clients.tryOpen(client)) return { refused: refuseBlocking(req, reply, 'client_limit', 'TOO_MANY_BLOCKING_RELOADS') };
+    const watch = (fed ? announcedWatcher! : watcher).watch(key);
+    if (!watch) {
+      clients.release(client);
+      return { refused: refuseBlocking(req, reply, 'watch_limit', 'BLOCKING_RELOADS_BUSY') };
+    }
+    return {
+      watch,
+      release: () => {
+        watch.close();
+        clients.release(client);
+      },
+    };
   }
 
   /**
@@ -1034,10 +1067,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
    * Counted in `edge_hinted_part_requests_total{outcome}`.
    */
   async function serveHintedPart(req: FastifyRequest, reply: FastifyReply, key: string, token: string | null, session: SessionContext): Promise<FastifyReply> {
-    const slash = key.lastIndexOf('/');
-    const dir = key.slice(0, slash);
-    const playlistKey = mediaPlaylistKey(dir.slice(0, dir.lastIndexOf('/')), dir.slice(dir.lastIndexOf('/') + 1));
-    const uri = key.slice(slash + 1);
+    const { uri, playlistKey } = renditionObject(key);
     const fed = feed?.isFed(session.sessionId) ?? false;
     const first = await readPlaylist(playlistKey, fed);
     const decision = first ? decideHintedPartRequest(first.text, uri) : { action: 'gone' as const };
@@ -1084,10 +1114,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
    * playlists), for the whole response. Counted in `edge_open_segment_requests_total{outcome}`.
    */
   async function serveOpenSegment(req: FastifyRequest, reply: FastifyReply, key: string, token: string | null, session: SessionContext): Promise<FastifyReply> {
-    const slash = key.lastIndexOf('/');
-    const dir = key.slice(0, slash);
-    const uri = key.slice(slash + 1);
-    const playlistKey = mediaPlaylistKey(dir.slice(0, dir.lastIndexOf('/')), dir.slice(dir.lastIndexOf('/') + 1));
+    const { dir, uri, playlistKey } = renditionObject(key);
     const fed = feed?.isFed(session.sessionId) ?? false;
     const first = await readPlaylist(playlistKey, fed);
     const plan = first ? planOpenSegment(first.text, uri, 0) : { action: 'gone' as const };
@@ -1101,18 +1128,11 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     // complete by now (written between the stat and the playlist read): as stored
     if (plan.action === 'rest' || (plan.action === 'send' && plan.last)) return serveKey(req, reply, key, token, session, false);
     feed?.touch(session.sessionId);
-    if (clients.tryOpen(req.ip)) return refuseBlocking(req, reply, 'client_limit', 'TOO_MANY_BLOCKING_RELOADS');
-    const watch = (fed ? announcedWatcher! : watcher).watch(playlistKey);
-    if (!watch) {
-      clients.release(req.ip);
-      return refuseBlocking(req, reply, 'watch_limit', 'BLOCKING_RELOADS_BUSY');
-    }
+    const held = holdOnPlaylist(req, reply, playlistKey, fed);
+    if ('refused' in held) return held.refused;
+    const { watch, release } = held;
     reply.header('content-type', contentTypeFor(key)).header('cache-control', CACHE_CONTROL.segment);
     countRequest('object', 200);
-    const release = (): void => {
-      watch.close();
-      clients.release(req.ip);
-    };
     if (req.method === 'HEAD') {
       release();
       return reply.status(200).send();
