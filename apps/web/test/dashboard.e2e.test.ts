@@ -167,8 +167,9 @@ it('controls the stream, the key, the playback policy and the recordings', async
   await library.getByRole('status').filter({ hasText: 'Saved' }).waitFor({ timeout: 10_000 });
   await page.reload();
   await expect.poll(() => page.getByLabel('Delete recordings after (days)').inputValue(), { timeout: 10_000 }).toBe('30');
-  expect(await page.getByTestId('playback-policy').getByLabel(/Followers only/).isChecked()).toBe(true);
-  expect(await page.getByTestId('playback-policy').getByLabel(/Encrypt the video/).isChecked()).toBe(true);
+  // The policy loads with its own request after the page: wait for it, as for the retention.
+  await expect.poll(() => page.getByTestId('playback-policy').getByLabel(/Followers only/).isChecked(), { timeout: 10_000 }).toBe(true);
+  await expect.poll(() => page.getByTestId('playback-policy').getByLabel(/Encrypt the video/).isChecked(), { timeout: 10_000 }).toBe(true);
   await page.getByTestId('recording').first().waitFor({ timeout: 15_000 });
   await snap(page, 'dashboard-desktop-after');
 
