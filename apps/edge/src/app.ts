@@ -17,7 +17,7 @@ import {
 } from '@live/media/formats';
 import { CACHE_CONTROL, contentTypeFor } from '@live/storage';
 import { pumpOpenSegment, type OpenSegmentEnd } from './open-segment.js';
-import { clientAddress, compileProxyTrust, ConnectionCounter, normalizeAddress, OffenderLog } from '@live/runtime';
+import { clientAddress, compileProxyTrust, ConnectionCounter, normalizeAddress, OffenderLog, trustBehindLocalFront } from '@live/runtime';
 import {
   createPlaylistWatcher, masterPlaylistChildKeys,
   DEFAULT_MAX_BLOCKING_PER_CLIENT, DEFAULT_MAX_WATCHED_PLAYLISTS,
@@ -30,7 +30,7 @@ import { createMediaFeed, type AnnouncementSource, type MediaFeedOptions } from 
 import { addContentSteering, checkEdgeSteering, steeringServerUri, type EdgeSteering } from './steering.js';
 import { createPlaylistBodyCache, negotiatePlaylistEncoding, type PlaylistBodyCacheOptions } from './playlist-body.js';
 import { DASH_ERRORS, registerDash } from './dash.js';
-import { createFastObjectHandler, EDGE_CORS_HEADERS, parseRange, type FastObjectRequest, type MemoryObject } from './fast-path.js';
+import { createFastObjectHandler, EDGE_CORS_HEADERS, parseRange, type FastObjectRequest, type FastPathOptions, type MemoryObject } from './fast-path.js';
 
 export { parseRange } from './fast-path.js';
 
@@ -78,6 +78,14 @@ export interface EdgeOptions {
    * `trustProxy`), so that address-bound playback tokens see the viewer's address.
    */
   readonly trustProxy?: readonly string[];
+  /**
+   * Which server takes the viewers' connections (`EDGE_SERVER`, see listen.ts): `node` (default),
+   * Fastify's own, with the fast path on its `request` event; `uws`, the uWebSockets.js front of
+   * uws-front.ts, which answers the fast path itself and hands every other request to this app
+   * over loopback, so the app trusts that front as the nearest hop ({@link trustBehindLocalFront})
+   * and installs no fast path of its own. Listen with `listenEdge` either way.
+   */
+  readonly server?: EdgeServerKind;
   /** Serve the web app's static files too (`WEB_ROOT`, see web.ts). */
   readonly web?: WebAppOptions;
   /**
@@ -443,38 +451,52 @@ export function safeKeyRest(rest: string): string | null {
   return parts.join('/');
 }
 
+/** The servers that may take an edge's connections (`EDGE_SERVER`): see {@link EdgeOptions.server}. */
+export type EdgeServerKind = 'node' | 'uws';
+
+/** The fast path of each edge built without `accessLog`, for the uWS front (uws-front.ts). */
+const fastPaths = new WeakMap<FastifyInstance, FastPathOptions>();
+
 /**
- * Puts the fast path (fast-path.ts) in front of Fastify's router on the edge's own server: Node's
- * `request` event first offers each request to it, and hands what it leaves to Fastify's handler
- * as before (same server: TLS, timeouts, connection handling and `clientErrorHandler` unchanged).
- * Not installed with `accessLog` (Fastify logs each request it routes). Once the app is closing,
- * every request goes to Fastify (which answers 503).
+ * The fast path of an edge built by {@link buildEdge} (what the uWS front answers from memory
+ * before handing a request on); undefined when the edge logs every request (`accessLog`), so the
+ * front hands everything on.
+ */
+export function edgeFastPath(app: FastifyInstance): FastPathOptions | undefined {
+  return fastPaths.get(app);
+}
+
+/**
+ * Makes the fast path (fast-path.ts) and, unless `external` (the uWS front answers it), puts it
+ * in front of Fastify's router on the edge's own server: Node's `request` event first offers
+ * each request to it, and hands what it leaves to Fastify's handler as before (same server: TLS,
+ * timeouts, connection handling and `clientErrorHandler` unchanged). Not made with `accessLog`
+ * (Fastify logs each request it routes). Once the app is closing, every request goes to Fastify
+ * (which answers 503).
  */
 function installFastPath(
-  app: FastifyInstance, resolve: (r: FastObjectRequest, ip: string) => MemoryObject | undefined,
+  app: FastifyInstance, external: boolean, resolve: (r: FastObjectRequest, ip: string) => MemoryObject | undefined,
   count: (status: 200 | 206) => void, trustProxy: readonly string[] | undefined,
-): void {
+): FastPathOptions {
   let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;
     done();
   });
+  const options: FastPathOptions = { resolve, count, closing: () => closing };
+  if (external) return options;
   const trust = trustProxy && trustProxy.length > 0 ? compileProxyTrust(trustProxy) : null;
-  const fast = createFastObjectHandler({
-    resolve,
+  const fast = createFastObjectHandler(options, trust
     // request.ip as Fastify computes it (the same proxy-addr walk with trustProxy)
-    clientIp: trust
-      ? (req: IncomingMessage) => clientAddress(req.socket.remoteAddress ?? '', headerText(req.headers['x-forwarded-for']), trust)
-      : (req: IncomingMessage) => req.socket.remoteAddress ?? '',
-    count,
-    closing: () => closing,
-  });
+    ? (req: IncomingMessage) => clientAddress(req.socket.remoteAddress ?? '', headerText(req.headers['x-forwarded-for']), trust)
+    : (req: IncomingMessage) => req.socket.remoteAddress ?? '');
   const [route] = app.server.listeners('request') as RequestListener[];
   if (!route) throw new Error('the edge\'s server has no request listener');
   app.server.removeAllListeners('request');
   app.server.on('request', (req: IncomingMessage, res: Parameters<RequestListener>[1]) => {
     if (!fast(req, res)) route(req, res);
   });
+  return options;
 }
 
 /** A header's value as one string (repeated headers joined as Node joins them). */
@@ -567,7 +589,7 @@ function headerText(v: string | string[] | undefined): string | undefined {
 export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: redactingLogger(opts.logger ?? false), disableRequestLogging: !opts.accessLog, routerOptions: { maxParamLength: 1024 },
-    trustProxy: opts.trustProxy && opts.trustProxy.length > 0 ? [...opts.trustProxy] : false,
+    trustProxy: opts.server === 'uws' ? trustBehindLocalFront(opts.trustProxy) : opts.trustProxy && opts.trustProxy.length > 0 ? [...opts.trustProxy] : false,
     ...(opts.https ? { https: opts.https } : {}),
     // Errors raised before routing (bad URL encoding, an over-long parameter): the catalogue's JSON.
     // (no route, so no onSend hook: the CORS header is set here)
@@ -1268,10 +1290,11 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
         this.inc(fastAnswers);
       },
     });
-    installFastPath(app, resolveInMemory, (status) => {
+    const fast = installFastPath(app, opts.server === 'uws', resolveInMemory, (status) => {
       fastAnswers++;
       fastCounts[status]++;
     }, opts.trustProxy);
+    fastPaths.set(app, fast);
   }
   return app;
 }

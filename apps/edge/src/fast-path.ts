@@ -106,7 +106,7 @@ export function objectResponseHeaders(object: MemoryObject, range?: { start: num
     : [...head, 'content-length', String(info.size)];
 }
 
-/** What {@link createFastObjectHandler} needs from the edge. */
+/** What the fast path needs from the edge (the same for Node's server and the uWS front). */
 export interface FastPathOptions {
   /**
    * The object a request may be answered with at once, or undefined to leave it to the router:
@@ -115,48 +115,101 @@ export interface FastPathOptions {
    * here), and the object held in memory. Must not throw.
    */
   resolve(req: FastObjectRequest, clientIp: string): MemoryObject | undefined;
-  /** The client address as the router's `request.ip` gives it (honouring `trustProxy`). */
-  clientIp(req: IncomingMessage): string;
   /** Counts an answer (`edge_requests_total{kind="object",status}`). */
   count(status: 200 | 206): void;
   /** True once the server is closing: the router answers (503, as Fastify does). */
   closing(): boolean;
 }
 
+/** The request fields the fast path reads, whatever server received the request. */
+export interface FastRequestView {
+  readonly method: string;
+  /** Path and query, as received (`req.url`). */
+  readonly url: string;
+  /** A request header by lower-case name; undefined when absent. */
+  header(name: string): string | undefined;
+  /** The client address as the router's `request.ip` gives it (honouring `trustProxy`). */
+  clientIp(): string;
+}
+
+/** How the fast path answers a request: from `object`, whole or one byte range. */
+export interface FastAnswer {
+  readonly status: 200 | 206;
+  readonly object: MemoryObject;
+  /** The single byte range of a 206 (inclusive). */
+  readonly range: { start: number; end: number } | undefined;
+  /** HEAD: headers only. */
+  readonly head: boolean;
+}
+
 /**
- * Creates the fast path: a function for Node's `request` event that answers the request and
- * returns true, or returns false having touched nothing (the caller hands the request to the
- * router). Conditional requests (`If-None-Match`, `If-Modified-Since`), requests with a body
- * and unsatisfiable ranges are left to the router.
+ * Decides whether the fast path answers a request, and with what; null leaves it, untouched, to
+ * the router: anything but GET or HEAD, a closing server, a URL {@link parseFastObjectRequest}
+ * refuses, a conditional request (`If-None-Match`, `If-Modified-Since`), a request with a body
+ * (`Content-Length`, `Transfer-Encoding`), an object not held in memory for this client, an
+ * unsatisfiable range. Counts the answer. Never throws.
  */
-export function createFastObjectHandler(opts: FastPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
-  /** Full-object headers, built once per object held. */
-  const headersOf = new WeakMap<MemoryObject, string[]>();
-  return (req, res) => {
-    const method = req.method;
-    if ((method !== 'GET' && method !== 'HEAD') || opts.closing()) return false;
-    const parsed = parseFastObjectRequest(req.url ?? '');
-    if (!parsed) return false;
-    const h = req.headers;
-    if (h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined || h['content-length'] !== undefined || h['transfer-encoding'] !== undefined) return false;
-    const object = opts.resolve(parsed, opts.clientIp(req));
-    if (!object) return false;
-    const range = parseRange(h.range, object.info.size);
-    if (range === 'unsatisfiable') return false;
-    let headers: string[] | undefined;
-    if (range) headers = objectResponseHeaders(object, range);
-    else {
-      headers = headersOf.get(object);
-      if (!headers) {
-        headers = objectResponseHeaders(object);
-        headersOf.set(object, headers);
-      }
+export function decideFastAnswer(opts: FastPathOptions, req: FastRequestView): FastAnswer | null {
+  const method = req.method;
+  if ((method !== 'GET' && method !== 'HEAD') || opts.closing()) return null;
+  const parsed = parseFastObjectRequest(req.url);
+  if (!parsed) return null;
+  if (req.header('if-none-match') !== undefined || req.header('if-modified-since') !== undefined
+    || req.header('content-length') !== undefined || req.header('transfer-encoding') !== undefined) return null;
+  const object = opts.resolve(parsed, req.clientIp());
+  if (!object) return null;
+  const range = parseRange(req.header('range'), object.info.size);
+  if (range === 'unsatisfiable') return null;
+  const status = range ? 206 : 200;
+  opts.count(status);
+  return { status, object, range: range ?? undefined, head: method === 'HEAD' };
+}
+
+/**
+ * The response headers of a fast answer (`[name, value, …]`), the full-object list built once
+ * per object held. `contentLength` false leaves Content-Length out, for servers that write it
+ * themselves from the body (uWS).
+ */
+export function fastAnswerHeaders(contentLength: boolean): (answer: FastAnswer) => readonly string[] {
+  const whole = new WeakMap<MemoryObject, string[]>();
+  const strip = (h: string[]) => (contentLength ? h : h.slice(0, -2));
+  return ({ object, range }) => {
+    if (range) return strip(objectResponseHeaders(object, range));
+    let headers = whole.get(object);
+    if (!headers) {
+      headers = strip(objectResponseHeaders(object));
+      whole.set(object, headers);
     }
-    const status = range ? 206 : 200;
-    opts.count(status);
-    res.writeHead(status, headers);
-    if (method === 'HEAD') res.end();
-    else res.end(range ? object.body.subarray(range.start, range.end + 1) : object.body);
+    return headers;
+  };
+}
+
+/** The body of a fast answer: the object, or the sub-buffer of its range. */
+export function fastAnswerBody({ object, range }: FastAnswer): Buffer {
+  return range ? object.body.subarray(range.start, range.end + 1) : object.body;
+}
+
+/**
+ * Creates the fast path for Node's `request` event: a function that answers the request and
+ * returns true, or returns false having touched nothing (the caller hands the request to the
+ * router). `clientIp` gives the router's `request.ip` for a request.
+ */
+export function createFastObjectHandler(opts: FastPathOptions, clientIp: (req: IncomingMessage) => string): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const headersOf = fastAnswerHeaders(true);
+  return (req, res) => {
+    const h = req.headers;
+    const answer = decideFastAnswer(opts, {
+      method: req.method ?? '', url: req.url ?? '',
+      header: (name) => {
+        const v = h[name];
+        return Array.isArray(v) ? v.join(', ') : v;
+      },
+      clientIp: () => clientIp(req),
+    });
+    if (!answer) return false;
+    res.writeHead(answer.status, headersOf(answer) as string[]);
+    if (answer.head) res.end();
+    else res.end(fastAnswerBody(answer));
     return true;
   };
 }

@@ -3,7 +3,8 @@
  * storage (S3 or a local directory) as HLS with playback-token checks, the AES-128 content keys,
  * and with `WEB_ROOT` the web app's static files. Configuration: environment variables,
  * validated at start ({@link edgeConfigSchema}); HTTPS with `EDGE_TLS_CERT_FILE`/`EDGE_TLS_KEY_FILE`
- * (renewed certificates are used without a restart).
+ * (renewed certificates are used without a restart). `EDGE_SERVER` picks the server on the port
+ * (listen.ts: uWebSockets.js in front by default, Node's own with TLS).
  */
 import { createDb } from '@live/db';
 import { createObjectStorage } from '@live/storage';
@@ -13,6 +14,7 @@ import { buildEdge } from './app.js';
 import { natsAnnouncementSource } from './feed.js';
 import { deriveEdgeConfig, edgeConfigSchema } from './config.js';
 import { steeringOrigins } from './steering.js';
+import { listenEdge } from './listen.js';
 
 const c = loadConfigOrExit('edge', edgeConfigSchema, {}, deriveEdgeConfig);
 const s = c.settings;
@@ -30,16 +32,18 @@ const app = await buildEdge({
   ...(c.steering ? { steering: c.steering } : {}),
   ...(tlsWatcher ? { https: tlsWatcher.current() } : {}),
   ...(s.TRUST_PROXY ? { trustProxy: s.TRUST_PROXY } : {}),
+  server: c.server,
   maxBlockingPerClient: s.EDGE_MAX_BLOCKING_PER_CLIENT, maxWatchedPlaylists: s.EDGE_MAX_WATCHED_PLAYLISTS,
   playlistTokens: s.EDGE_PLAYLIST_TOKENS, accessLog: s.EDGE_ACCESS_LOG, coldLookupConcurrency: s.EDGE_COLD_LOOKUP_CONCURRENCY, coldLookupQueue: s.EDGE_COLD_LOOKUP_QUEUE,
   ...(messaging ? { announcements: natsAnnouncementSource(messaging.nc), live: { maxSessions: s.EDGE_LIVE_SESSIONS, ...(c.liveBytes !== undefined ? { maxBytes: c.liveBytes } : {}) } } : {}),
   ...(s.WEB_ROOT ? { web: { root: s.WEB_ROOT, hsts: c.https, ...(mediaOrigins.length > 0 ? { mediaOrigins } : {}) } } : {}),
 });
 if (tlsWatcher) applyTlsReloads(tlsWatcher, app.server as unknown as Parameters<typeof applyTlsReloads>[1]);
+const edge = await listenEdge(app, { server: c.server, host: s.EDGE_HOST, port: s.EDGE_PORT, ...(s.TRUST_PROXY ? { trustProxy: s.TRUST_PROXY } : {}) });
+app.log.info({ port: edge.port, server: c.server }, 'edge listening');
 handleShutdown(app.log, [
-  { name: 'http', run: () => app.close() },
+  { name: 'http', run: () => edge.close() },
   { name: 'tls watcher', run: () => tlsWatcher?.close() },
   { name: 'database', run: () => db.destroy() },
   { name: 'nats', run: async () => { await messaging?.close(); } },
 ]);
-await app.listen({ port: s.EDGE_PORT, host: s.EDGE_HOST });

@@ -23,7 +23,8 @@ import { parseJwtKeys, signPlaybackToken } from '@live/auth';
 import { dashOpenSegmentOf, llSegmentUri, packageVod, parseFragment, parseInitTracks, parseMediaPlaylist } from '@live/media';
 import { checkDashMpd, dashSegmentUrls } from '@live/media/dash-check';
 import { createLocalStorage, type ObjectStorage } from '@live/storage';
-import { buildEdge } from '../src/app.js';
+import { buildEdge, type EdgeServerKind } from '../src/app.js';
+import { listenEdge, type ListeningEdge } from '../src/listen.js';
 import { encodeFragments, FEED_RENDITION, startLlFeed, type LlFeed } from './ll-feed.js';
 
 const SESSION = 'dash-s';
@@ -39,6 +40,18 @@ let feed: LlFeed;
 const work = mkdtempSync(join(tmpdir(), 'edge-dash-'));
 
 const get = (url: string) => app.inject({ method: 'GET', url });
+
+/** Edges listening on real sockets, by server kind, started on first use (`app` for `node`; another app behind the uWS front). */
+const listening = new Map<EdgeServerKind, { edge: ListeningEdge; address: string }>();
+async function listenOnce(server: EdgeServerKind): Promise<string> {
+  const known = listening.get(server);
+  if (known) return known.address;
+  const edgeApp = server === 'node' ? app : await buildEdge({ db, storage: createLocalStorage({ rootDir: join(work, 'store') }), liveLookupCacheMs: 0, policyCacheMs: 0, playbackKeys: ring, logger: false, server });
+  const edge = await listenEdge(edgeApp, { server, host: '127.0.0.1', port: 0 });
+  const address = `http://127.0.0.1:${edge.port}`;
+  listening.set(server, { edge, address });
+  return address;
+}
 
 /** The segment being written (its parts so far), read from the stored playlist independently of the edge; null once it ended. */
 async function openSegmentOrNull(): Promise<{ msn: number; parts: readonly string[] } | null> {
@@ -103,6 +116,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  for (const { edge } of listening.values()) await edge.close();
   await app?.close();
   await db?.destroy();
   await services?.stop();
@@ -172,8 +186,8 @@ describe('MPEG-DASH at the edge', () => {
     expect((await get('/live/a.b/manifest.mpd')).json().code).toBe('BAD_PATH');
   });
 
-  it('answers a GET of the segment being written with a growing chunked body: its first part before the segment is complete, in all the stored segment', async () => {
-    const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  it.each<EdgeServerKind>(['node', 'uws'])('answers a GET of the segment being written with a growing chunked body: its first part before the segment is complete, in all the stored segment (%s server)', async (server) => {
+    const address = await listenOnce(server);
     const open = await openSegment();
     const name = llSegmentUri(open.msn);
     const dir = `sessions/${SESSION}/${FEED_RENDITION.name}`;

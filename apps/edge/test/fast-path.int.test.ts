@@ -4,7 +4,9 @@
  * token and object caches), the same request is answered before routing
  * (`edge_fast_path_answers_total`) with the router's status, headers and body; ranges and HEAD
  * too; refusals, conditional requests and other client addresses (`trustProxy`, X-Forwarded-For)
- * still reach the router and are refused or answered as before; over TLS as well.
+ * still reach the router and are refused or answered as before; over TLS as well. Each case runs
+ * on both servers (`EDGE_SERVER`): Node's, where the fast path sits on the `request` event, and
+ * the uWebSockets.js front, which answers it itself and hands the rest to the app on loopback.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
@@ -18,13 +20,15 @@ import { makeSelfSignedCertificate, startServices, type RunningServices } from '
 import { createDb, ensureChannelWithKey, migrateToLatest, type Db } from '@live/db';
 import { parseJwtKeys, signPlaybackToken } from '@live/auth';
 import { createLocalStorage } from '@live/storage';
-import { buildEdge } from '../src/app.js';
+import { buildEdge, type EdgeServerKind } from '../src/app.js';
+import { listenEdge, type ListeningEdge } from '../src/listen.js';
 import { edgeMetric } from './edge-metrics.js';
 
 let services: RunningServices;
 let db: Db;
 let app: FastifyInstance;
 let base: string;
+let listening: ListeningEdge | undefined;
 const storage = createLocalStorage({ rootDir: mkdtempSync(join(tmpdir(), 'edge-fast-')) });
 const ring = parseJwtKeys('fp1:edge-fast-path-test-secret-0123456789abcdef');
 const segment = Buffer.from(Array.from({ length: 4000 }, (_, i) => (i * 13) & 0xff));
@@ -39,22 +43,27 @@ beforeAll(async () => {
   await db.insertInto('stream_sessions').values({ session_id: 'p1', channel_id: 'priv', status: 'live', started_at: new Date(), renditions: '[]', last_seq: 1 }).execute();
   await storage.writeSegment('sessions/p1/720p/seg_00000.m4s', segment);
   await storage.writeSegment('sessions/p1/720p/seg_00001.m4s', segment.subarray(0, 1000));
-  // Caches long enough that a slow machine cannot expire them between two requests of a test.
-  app = await buildEdge({ db, storage, playbackKeys: ring, liveLookupCacheMs: 600_000, policyCacheMs: 600_000, objectCacheRevalidateMs: 600_000, trustProxy: ['127.0.0.1'] });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 }, 90_000);
 afterAll(async () => {
-  await app?.close();
   await db?.destroy();
   await services?.stop();
 });
 
 const fast = () => edgeMetric(app, 'edge_fast_path_answers_total');
 /** Response headers without the per-response ones Node adds (Date, Connection, Keep-Alive). */
-const headersOf = (r: Response) => Object.fromEntries([...r.headers].filter(([k]) => !['date', 'connection', 'keep-alive'].includes(k)));
+const headersOf = (r: Response) => Object.fromEntries([...r.headers].filter(([k]) => !['date', 'connection', 'keep-alive', 'uwebsockets'].includes(k)));
 
-describe('the edge fast path', () => {
+describe.each<EdgeServerKind>(['node', 'uws'])('the edge fast path (%s)', (server) => {
+  beforeAll(async () => {
+    // Caches long enough that a slow machine cannot expire them between two requests of a test.
+    app = await buildEdge({ db, storage, playbackKeys: ring, liveLookupCacheMs: 600_000, policyCacheMs: 600_000, objectCacheRevalidateMs: 600_000, trustProxy: ['127.0.0.1'], server });
+    listening = await listenEdge(app, { server, host: '127.0.0.1', port: 0, trustProxy: ['127.0.0.1'] });
+    base = `http://127.0.0.1:${listening.port}`;
+  });
+  afterAll(async () => {
+    await listening?.close();
+  });
+
   it('answers a repeated token-checked segment GET from memory with the router\'s status, headers and body', async () => {
     const url = `${base}/live/priv/720p/seg_00000.m4s?token=${token('127.0.0.1')}`;
     const before = await fast();
@@ -133,7 +142,7 @@ describe('the edge fast path', () => {
     expect(await edgeMetric(app, 'edge_object_cache_lookups_total', '{result="hit"}')).toBe(hits + 1);
   });
 
-  it('answers over HTTPS on the same server', async () => {
+  it.runIf(server === 'node')('answers over HTTPS on the same server', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'edge-fast-tls-'));
     const cert = await makeSelfSignedCertificate(dir, 'edge');
     const ca = readFileSync(cert.certFile, 'utf8');

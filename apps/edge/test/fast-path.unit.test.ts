@@ -1,6 +1,11 @@
-/** The fast path's pure parts: which request URLs it may answer, and the headers it sends. */
+/** The fast path's pure parts: which request URLs it may answer, the headers it sends; and which server answers it (`EDGE_SERVER`). */
 import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '@live/runtime';
 import { EDGE_CORS_HEADERS, objectResponseHeaders, parseFastObjectRequest } from '../src/fast-path.js';
+import { deriveEdgeConfig, edgeConfigSchema } from '../src/config.js';
 
 describe('parseFastObjectRequest', () => {
   it('reads the route, the path after it and the first token', () => {
@@ -36,5 +41,25 @@ describe('objectResponseHeaders', () => {
   it('describes a byte range (RFC 9110 §14.4)', () => {
     const h = objectResponseHeaders(object, { start: 10, end: 19 });
     expect(h.slice(-4)).toEqual(['content-range', 'bytes 10-19/1000', 'content-length', '10']);
+  });
+});
+
+describe('EDGE_SERVER', () => {
+  const base = { DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/db', STORAGE_DIR: '/tmp/edge-server-unit' };
+  // the files need only be readable for the settings
+  const dir = mkdtempSync(join(tmpdir(), 'edge-server-unit-'));
+  writeFileSync(join(dir, 'cert.pem'), 'cert');
+  writeFileSync(join(dir, 'key.pem'), 'key');
+  const tls = { EDGE_TLS_CERT_FILE: join(dir, 'cert.pem'), EDGE_TLS_KEY_FILE: join(dir, 'key.pem') };
+  const server = (env: Record<string, string>) => deriveEdgeConfig(loadConfig(edgeConfigSchema, { env: { ...base, ...env } })).server;
+  it('is the uWS front by default, and Node\'s server when the edge terminates TLS', () => {
+    expect(server({})).toBe('uws');
+    expect(server(tls)).toBe('node');
+    expect(server({ EDGE_SERVER: 'node' })).toBe('node');
+    expect(server({ EDGE_SERVER: 'uws' })).toBe('uws');
+  });
+  it('refuses the uWS front with TLS files, and unknown servers', () => {
+    expect(() => server({ ...tls, EDGE_SERVER: 'uws' })).toThrow(/^EDGE_SERVER=uws serves plain HTTP/);
+    expect(() => server({ EDGE_SERVER: 'nginx' })).toThrow(/EDGE_SERVER/);
   });
 });

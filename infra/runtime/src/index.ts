@@ -6,7 +6,7 @@ export {
   clickhouseClientSettings, databaseSettings, logSettings, natsSettings, restreamSettings, servedOverHttps, storageSettings, temporalSettings, tlsFilesOf, tlsSettings, trustProxySettings, PROXY_TRUST_ITEMS,
 } from './settings.js';
 export { handleShutdown, type ShutdownHandle, type ShutdownLogger, type ShutdownOptions, type ShutdownStep } from './shutdown.js';
-export { clientAddress, compileProxyTrust, type ProxyTrust } from './proxy.js';
+export { clientAddress, compileProxyTrust, nodeStyleAddress, trustBehindLocalFront, type ProxyTrust } from './proxy.js';
 export * from './tls.js';
 export { edgePathwaysSettings, parseEdgePathways, PATHWAY_ID, type EdgePathway } from './pathways.js';
 export { ConcurrencyLimit, QueueFullError } from './concurrency.js';

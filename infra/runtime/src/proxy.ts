@@ -29,3 +29,30 @@ export function clientAddress(peerAddress: string, forwardedFor: string | undefi
   const req = { socket: { remoteAddress: peerAddress }, headers: forwardedFor ? { 'x-forwarded-for': forwardedFor } : {} };
   return proxyaddr(req as unknown as Parameters<typeof proxyaddr>[0], trust);
 }
+
+/**
+ * The trust list of a server that is reached only through a front of its own on loopback (the
+ * edge's uWS front, which appends each viewer's TCP address to `X-Forwarded-For`): the front,
+ * hop 0, is trusted, and `entries` (`TRUST_PROXY`) apply from the next hop on, so the server's
+ * client address is the one the front would compute with `entries` itself. Only for a server
+ * bound to loopback: any local process could claim to be the front.
+ */
+export function trustBehindLocalFront(entries: readonly string[] | undefined): ProxyTrust {
+  const trust = compileProxyTrust(entries);
+  return (addr, i) => i === 0 || trust(addr, i - 1);
+}
+
+const FULL_IPV6 = /^[0-9a-f]{4}(?::[0-9a-f]{4}){7}$/i;
+
+/**
+ * A socket address as Node's `socket.remoteAddress` writes it, from the uncompressed form
+ * uWebSockets.js gives for IPv6 sockets (`getRemoteAddressAsText`): an IPv4-mapped address as
+ * `::ffff:a.b.c.d`, another IPv6 address compressed (RFC 5952), anything else unchanged.
+ * E.g. `0000:0000:0000:0000:0000:ffff:7f00:0001` → `::ffff:127.0.0.1`, `…:0001` → `::1`. Pure.
+ */
+export function nodeStyleAddress(text: string): string {
+  if (!FULL_IPV6.test(text)) return text;
+  const g = text.split(':').map((x) => parseInt(x, 16));
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return `::ffff:${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
+  return new URL(`http://[${text}]/`).hostname.slice(1, -1);
+}

@@ -1,0 +1,62 @@
+/**
+ * How an edge built by {@link buildEdge} takes connections (`EDGE_SERVER`): `node`, Fastify's own
+ * server on the port; `uws`, the uWebSockets.js front (uws-front.ts) on the port and the app on
+ * an ephemeral loopback port behind it. One function for main.ts, the tests and the benches.
+ */
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { compileProxyTrust } from '@live/runtime';
+import { edgeFastPath, type EdgeServerKind } from './app.js';
+import { startUwsFront } from './uws-front.js';
+
+/** Where and how to listen. */
+export interface EdgeListenOptions {
+  /** The server the app was built for (`EdgeOptions.server`; default `node`). */
+  readonly server?: EdgeServerKind;
+  readonly host: string;
+  /** TCP port (0: any free one). */
+  readonly port: number;
+  /** `TRUST_PROXY`, as given to buildEdge. */
+  readonly trustProxy?: readonly string[];
+}
+
+/** A listening edge. */
+export interface ListeningEdge {
+  /** The viewers' port. */
+  readonly port: number;
+  /**
+   * Stops taking connections, lets the app finish what it holds (Fastify's close, which answers
+   * 503 meanwhile) and closes every connection. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Listens as the app was built to.
+ * @throws Error when the port cannot be bound.
+ */
+export async function listenEdge(app: FastifyInstance, opts: EdgeListenOptions): Promise<ListeningEdge> {
+  if (opts.server !== 'uws') {
+    await app.listen({ host: opts.host, port: opts.port });
+    return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
+  }
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const upstream = { host: '127.0.0.1', port: (app.server.address() as AddressInfo).port };
+  const trust = opts.trustProxy && opts.trustProxy.length > 0 ? compileProxyTrust(opts.trustProxy) : null;
+  let front;
+  try {
+    front = await startUwsFront({ host: opts.host, port: opts.port, upstream, fast: edgeFastPath(app), trust, log: app.log });
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  const started = front;
+  return {
+    port: started.port,
+    async close() {
+      started.stopListening();
+      await app.close();
+      started.close();
+    },
+  };
+}
