@@ -7,11 +7,10 @@
  * media made by ffmpeg (x264, 720p): 2 s segments (~300 KB) and 0.5 s parts (~60 KB), written
  * with `@live/storage` as the packager writes them. Servers, each its own process:
  * - `edge`: apps/edge/src/main.ts as in production (DATABASE_URL, STORAGE_DIR, PLAYBACK_KEYS;
- *   `EDGE_SERVER` at its default, i.e. the uWebSockets.js front without TLS),
+ *   `EDGE_SERVER` at its default, Node's HTTP server),
  *   requests `GET /live/<channel>/<rendition>/<file>?token=<signed playback token>` (channel →
  *   live session lookup, policy, HMAC verification, address binding, on every request);
- * - `edge, EDGE_SERVER=node`: the same on Node's own HTTP server (the edge before the uWS
- *   front), unless `--no-node-server`;
+ * - `edge, EDGE_SERVER=uws`: the same behind the uWebSockets.js front, unless `--no-uws`;
  * - `edge, no cache`: the same with `EDGE_CACHE_BYTES=0` (stat + open + read per request, the
  *   edge before its in-memory cache), unless `--no-uncached`;
  * - `nginx`: Debian's nginx (installed with apt-get when missing), `root` at the storage
@@ -30,7 +29,7 @@
  * authorization) and by the polling `edge`, side by side in one run (median of the runs).
  *
  * Usage: pnpm bench:edge [-- --runs 3 --seconds 10 --connections 16 --nginx-workers 1
- *   --no-uncached --no-floor --no-node-server --only segments,parts,wakeup (any of them) --cpu-prof <dir>
+ *   --no-uncached --no-floor --no-uws --only segments,parts,wakeup (any of them) --cpu-prof <dir>
  *   --wakeup-runs 5 --wakeup-parts 20 --wakeup-clients 4]
  * (`--cpu-prof <dir>`: the cached edge writes a V8 CPU profile into <dir> when it exits.)
  */
@@ -65,8 +64,8 @@ const NGINX_WORKERS = opt('nginx-workers', 1);
 const UNCACHED = !argv.includes('--no-uncached');
 /** Also measure bare node:http serving the files from memory (bench/node-floor.ts); `--no-floor` leaves it out. */
 const FLOOR = !argv.includes('--no-floor');
-/** Also measure the edge on Node's HTTP server (`EDGE_SERVER=node`); `--no-node-server` leaves it out. */
-const NODE_SERVER = !argv.includes('--no-node-server');
+/** Also measure the edge behind the uWebSockets.js front (`EDGE_SERVER=uws`); `--no-uws` leaves it out. */
+const UWS_SERVER = !argv.includes('--no-uws');
 const CPU_PROF = optText('cpu-prof');
 /** Parts of the bench to run (`--only segments,parts`); undefined: all. */
 const ONLY = optText('only')?.split(',');
@@ -278,7 +277,7 @@ async function main(): Promise<void> {
     const profDir = CPU_PROF ? resolve(CPU_PROF) : undefined;
     if (profDir) mkdirSync(profDir, { recursive: true });
     servers.push(await startEdge('edge', {}, profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []));
-    if (NODE_SERVER && (runs('segments') || runs('parts'))) servers.push(await startEdge('edge, EDGE_SERVER=node', { EDGE_SERVER: 'node' }));
+    if (UWS_SERVER && (runs('segments') || runs('parts'))) servers.push(await startEdge('edge, EDGE_SERVER=uws', { EDGE_SERVER: 'uws' }));
     if (UNCACHED && (runs('segments') || runs('parts'))) servers.push(await startEdge('edge, no cache', { EDGE_CACHE_BYTES: '0' }));
     const edgeCredential = services.natsCredentials?.edge;
     if (!edgeCredential) throw new Error('the embedded nats-server has no edge user');
@@ -402,7 +401,7 @@ http {
         const ratios = byServer.get(s.name)!.map((m, i) => m.rps / byServer.get(ng)![i]!.rps);
         const cpuRatios = byServer.get(s.name)!.map((m, i) => m.cpuUsPerRequest / byServer.get(ng)![i]!.cpuUsPerRequest);
         rows.push([wname, `${s.name} / nginx`, `${median(ratios).toFixed(2)}x`, '', '', `${(med(s.name, (m) => m.p99) / med(ng, (m) => m.p99)).toFixed(2)}x`, `${median(cpuRatios).toFixed(2)}x`, '', '', '']);
-        if (s.name === 'edge') verdicts.push(`${wname.split(' (')[0]}: edge/nginx throughput ${median(ratios).toFixed(2)}x, target ≥ ${TARGET_RATIO}x: ${median(ratios) >= TARGET_RATIO ? 'met' : 'NOT met'}`);
+        if (s.name === 'edge' || s.name.startsWith('edge, EDGE_SERVER')) verdicts.push(`${wname.split(' (')[0]}: ${s.name}/nginx throughput ${median(ratios).toFixed(2)}x, target ≥ ${TARGET_RATIO}x: ${median(ratios) >= TARGET_RATIO ? 'met' : 'NOT met'}`);
       }
     }
     const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));

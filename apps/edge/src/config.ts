@@ -22,7 +22,7 @@ export const edgeConfigSchema = Type.Object({
   EDGE_PORT: Port('TCP port of the edge: HLS playlists, segments, keys, and the web app with `WEB_ROOT` (HTTPS with `EDGE_TLS_CERT_FILE`).', 8081),
   EDGE_HOST: Host('Interface the edge binds (`0.0.0.0` for all).'),
   ...tlsSettings('EDGE_TLS', 'the edge'),
-  EDGE_SERVER: Type.Union([Type.Literal('auto'), Type.Literal('uws'), Type.Literal('node')], { default: 'auto', description: 'The HTTP server on `EDGE_PORT`: `uws`, uWebSockets.js, which answers segments and parts held in memory itself (about half the CPU per request of Node\'s server, at or above one nginx worker: `pnpm bench:edge`) and hands every other request to the edge\'s routes on a loopback port; `node`, Node\'s own server for everything; `auto`, `uws` unless the edge terminates TLS itself (`EDGE_TLS_CERT_FILE`), which only `node` does.' }),
+  EDGE_SERVER: Type.Union([Type.Literal('node'), Type.Literal('uws')], { default: 'node', description: 'The HTTP server on `EDGE_PORT`: `node`, Node\'s own server for everything; `uws`, uWebSockets.js, which answers segments and parts held in memory itself (less CPU per request than Node\'s server: `pnpm bench:edge`) and hands every other request to the edge\'s routes on a loopback port. `uws` serves plain HTTP only (terminate TLS in front of it), and under a flood of requests it hands over (the abuse test\'s 2,000 blocking reloads on made-up names) other viewers\' playlist requests waited seconds, where `node` kept them at the usual figure: opt in only behind a proxy that bounds such floods.' }),
   PUBLIC_URL: Type.Optional(Url('Public origin of the platform, e.g. `https://live.example.com`; `https` turns on HSTS for the web app.', ['http', 'https'])),
   WEB_ROOT: Type.Optional(Type.String({ minLength: 1, description: 'Directory of the built web app (`apps/web/dist`) to serve at `/`; unset: the edge serves media only.' })),
   EDGE_PUBLIC_URL: Type.Optional(Url('Origin of playback URLs when it is not the page\'s own (a CDN): allowed in the web app\'s Content-Security-Policy.', ['http', 'https'])),
@@ -66,7 +66,7 @@ export interface EdgeProcessConfig {
   readonly natsAuth: NatsAuth | undefined;
   /** `EDGE_LIVE_BYTES` parsed (undefined: the default). */
   readonly liveBytes: number | undefined;
-  /** The server on `EDGE_PORT` (`EDGE_SERVER`, `auto` resolved). */
+  /** The server on `EDGE_PORT` (`EDGE_SERVER`). */
   readonly server: EdgeServerKind;
   /** HLS Content Steering of master playlists (`EDGE_PATHWAY_ID`, `EDGE_STEERING_URL`, `EDGE_PATHWAYS`); undefined: off. */
   readonly steering: EdgeSteering | undefined;
@@ -95,12 +95,11 @@ export function deriveEdgeConfig(s: EdgeSettings): EdgeProcessConfig {
 }
 
 /**
- * `EDGE_SERVER` resolved: `auto` is `uws` without TLS and `node` with it.
+ * `EDGE_SERVER`, checked against the TLS files.
  * @throws ConfigError for `uws` with TLS files (the uWS front serves plain HTTP).
  */
-function edgeServerOf(setting: 'auto' | EdgeServerKind, tls: boolean): EdgeServerKind {
-  if (setting === 'auto') return tls ? 'node' : 'uws';
-  if (setting === 'uws' && tls) throw new ConfigError('EDGE_SERVER', 'EDGE_SERVER=uws serves plain HTTP: with EDGE_TLS_CERT_FILE use node (or auto), or terminate TLS in front of the edge');
+function edgeServerOf(setting: EdgeServerKind, tls: boolean): EdgeServerKind {
+  if (setting === 'uws' && tls) throw new ConfigError('EDGE_SERVER', 'EDGE_SERVER=uws serves plain HTTP: with EDGE_TLS_CERT_FILE use node, or terminate TLS in front of the edge');
   return setting;
 }
 

@@ -9,6 +9,9 @@ import { compileProxyTrust } from '@live/runtime';
 import { edgeFastPath, type EdgeServerKind } from './app.js';
 import { startUwsFront } from './uws-front.js';
 
+/** Listen backlog of the app's loopback port behind the front (the kernel caps it at `net.core.somaxconn`). */
+const HANDOVER_BACKLOG = 65_535;
+
 /** Where and how to listen. */
 export interface EdgeListenOptions {
   /** The server the app was built for (`EdgeOptions.server`; default `node`). */
@@ -40,7 +43,10 @@ export async function listenEdge(app: FastifyInstance, opts: EdgeListenOptions):
     await app.listen({ host: opts.host, port: opts.port });
     return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
   }
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  // A flood of requests the front hands over opens as many loopback connections at once: a
+  // backlog as deep as the kernel allows (net.core.somaxconn caps it) keeps their SYNs from being
+  // dropped, which would hold everyone's next hand-over for a retransmission (1 s, then 3 s).
+  await app.listen({ host: '127.0.0.1', port: 0, backlog: HANDOVER_BACKLOG });
   const upstream = { host: '127.0.0.1', port: (app.server.address() as AddressInfo).port };
   const trust = opts.trustProxy && opts.trustProxy.length > 0 ? compileProxyTrust(opts.trustProxy) : null;
   let front;

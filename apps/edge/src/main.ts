@@ -4,7 +4,7 @@
  * and with `WEB_ROOT` the web app's static files. Configuration: environment variables,
  * validated at start ({@link edgeConfigSchema}); HTTPS with `EDGE_TLS_CERT_FILE`/`EDGE_TLS_KEY_FILE`
  * (renewed certificates are used without a restart). `EDGE_SERVER` picks the server on the port
- * (listen.ts: uWebSockets.js in front by default, Node's own with TLS).
+ * (listen.ts: Node's own by default, or uWebSockets.js in front).
  */
 import { createDb } from '@live/db';
 import { createObjectStorage } from '@live/storage';

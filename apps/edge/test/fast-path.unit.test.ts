@@ -52,14 +52,14 @@ describe('EDGE_SERVER', () => {
   writeFileSync(join(dir, 'key.pem'), 'key');
   const tls = { EDGE_TLS_CERT_FILE: join(dir, 'cert.pem'), EDGE_TLS_KEY_FILE: join(dir, 'key.pem') };
   const server = (env: Record<string, string>) => deriveEdgeConfig(loadConfig(edgeConfigSchema, { env: { ...base, ...env } })).server;
-  it('is the uWS front by default, and Node\'s server when the edge terminates TLS', () => {
-    expect(server({})).toBe('uws');
+  it('is Node\'s server by default, the uWS front on request', () => {
+    expect(server({})).toBe('node');
     expect(server(tls)).toBe('node');
-    expect(server({ EDGE_SERVER: 'node' })).toBe('node');
     expect(server({ EDGE_SERVER: 'uws' })).toBe('uws');
   });
   it('refuses the uWS front with TLS files, and unknown servers', () => {
     expect(() => server({ ...tls, EDGE_SERVER: 'uws' })).toThrow(/^EDGE_SERVER=uws serves plain HTTP/);
     expect(() => server({ EDGE_SERVER: 'nginx' })).toThrow(/EDGE_SERVER/);
+    expect(() => server({ EDGE_SERVER: 'auto' })).toThrow(/EDGE_SERVER/);
   });
 });
