@@ -46,10 +46,15 @@
  *     edge) plus decode and display. hls.js' own `latency` and `targetLatency` are shown beside.
  *
  * Usage: pnpm bench:latency   (env RUNS=3 SECONDS=30 WARMUP=8 LEVEL=480; LL_HLS_PART_HOLD_BACK_PARTS=3
- * runs the worker with another PART-HOLD-BACK than its default)
+ * runs the worker with another PART-HOLD-BACK than its default, LL_HLS_KEYFRAME_PARTS=2 or 1 with a
+ * keyframe every 1 s or 0.5 s in the encoded renditions instead of its default)
+ *
+ * The publisher keeps its 2 s GOP whatever LL_HLS_KEYFRAME_PARTS says: the players are pinned to
+ * an encoded rendition (480p by default; the 720p source is the passthrough rung), whose
+ * keyframes the worker's x264 places, and only WHEP plays the source's own keyframes.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -80,6 +85,8 @@ const VARIANT_CONFIGS: Record<string, { label: string; config: Record<string, un
 const VARIANTS = (process.env.VARIANTS ?? '').split(',').map((v) => v.trim()).filter((v) => v !== '');
 for (const v of VARIANTS) if (!VARIANT_CONFIGS[v]) throw new Error(`unknown VARIANTS entry ${v} (known: ${Object.keys(VARIANT_CONFIGS).join(', ')})`);
 const KEEP_WORK = process.env.KEEP_WORK === '1';
+/** The worker's settings the bench passes on to the stack from its own environment. */
+const WORKER_SETTINGS = ['LL_HLS_PART_HOLD_BACK_PARTS', 'LL_HLS_KEYFRAME_PARTS'] as const;
 
 /** Cells of the burned-in clock: 2 rows x 16 columns in the top BAR_ROWS of a 1280x720 frame. */
 const COLS = 16;
@@ -326,8 +333,9 @@ async function main(): Promise<void> {
   let watcher: FSWatcher | undefined;
   try {
     console.log('starting the embedded stack …');
-    const phb = process.env.LL_HLS_PART_HOLD_BACK_PARTS;
-    t = await startTestStack('bench-latency', phb ? { appEnv: { LL_HLS_PART_HOLD_BACK_PARTS: phb } } : {});
+    // worker settings passed through to the stack (its defaults when unset)
+    const appEnv = Object.fromEntries(WORKER_SETTINGS.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
+    t = await startTestStack('bench-latency', Object.keys(appEnv).length ? { appEnv } : {});
     const { info } = t.stack;
     const publishSeconds = 60 + RUNS * (SECONDS + WARMUP + 30);
     const startedAfter = new Date(Date.now() - 1000).toISOString();
@@ -495,10 +503,15 @@ async function main(): Promise<void> {
       ['glass-to-glass p50', ll.g.toFixed(0), st.g.toFixed(0)],
       ['hls.js `latency` (playhead behind its live edge) / `targetLatency`', `${ll.hlsLatency.toFixed(0)} / ${ll.target.toFixed(0)}`, `${st.hlsLatency.toFixed(0)} / ${st.target.toFixed(0)}`],
     ]);
+    // what the keyframe interval costs: the pinned rendition's bytes per second of media (x264 holds
+    // the rate near its target, so more keyframes show up as less quality more than as more bits)
+    const segSizes = [...appeared].filter(([n, at]) => /^seg_\d+\.m4s$/.test(n) && inWindow(at) && existsSync(join(copies, n))).map(([n]) => statSync(join(copies, n)).size);
+    const kbps = segSizes.length ? (segSizes.reduce((a, b) => a + b, 0) * 8) / (segSizes.length * (SEGMENT_FRAMES / FPS)) / 1000 : Number.NaN;
+    console.log(`${rendition} segments in the measured windows: ${Number.isFinite(kbps) ? kbps.toFixed(0) : 'n/a'} kb/s (video + audio, mean of ${segSizes.length} segments)`);
     const cpus = os.cpus();
     console.log([
       '',
-      `bench/latency: publisher ffmpeg -re 1280x720p30 x264 ultrafast 2.5 Mb/s, 2 s GOP, RTMP → ingest → worker (LL-HLS packager, 0.5 s parts, PART-HOLD-BACK ${process.env.LL_HLS_PART_HOLD_BACK_PARTS ?? 'default (2)'} parts, 2 s segments) → edge → Chromium (hls.js ${readHlsVersion()}), both players pinned to ${runs[0]?.ll.level ?? LEVEL}p;`,
+      `bench/latency: publisher ffmpeg -re 1280x720p30 x264 ultrafast 2.5 Mb/s, 2 s GOP, RTMP → ingest → worker (LL-HLS packager, 0.5 s parts, PART-HOLD-BACK ${process.env.LL_HLS_PART_HOLD_BACK_PARTS ?? 'default (2)'} parts, keyframe every ${process.env.LL_HLS_KEYFRAME_PARTS ?? 'default (4)'} parts in the encoded renditions, 2 s segments) → edge → Chromium (hls.js ${readHlsVersion()}), both players pinned to ${runs[0]?.ll.level ?? LEVEL}p;`,
       `${RUNS} runs of ${SECONDS} s after ${WARMUP} s of warm-up, medians of the per-run percentiles; samples every 100 ms; machine ${cpus.length} x ${cpus[0]?.model ?? '?'}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
       `WHEP / LL-HLS p50: ${(p50Of('whep') / m.ll50).toFixed(2)}x`,
     ].join('\n'));

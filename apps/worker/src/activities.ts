@@ -18,6 +18,7 @@ import { createLivePoster } from '@live/media';
 import type { PackageVodResult, PipelineActivities, TranscodeInput, TranscodeResult } from '@live/workflows';
 import { openRelayStream } from './relay-input.js';
 import { createMediaAnnouncer, type PublishMedia } from './announcer.js';
+import { keyframesPerSegmentFor, PART_SECONDS, PARTS_PER_SEGMENT, SEGMENT_SECONDS } from './config.js';
 
 /** Dependencies of {@link createActivities}. */
 export interface ActivityDeps {
@@ -51,6 +52,12 @@ export interface ActivityDeps {
   readonly dvrWindowSeconds?: number;
   /** PART-HOLD-BACK of the low-latency playlists in parts (`LL_HLS_PART_HOLD_BACK_PARTS`; default `DEFAULT_PART_HOLD_BACK_PARTS` of `@live/media`). */
   readonly partHoldBackParts?: number;
+  /**
+   * Keyframe interval of the encoded renditions of the low-latency playlists, in parts
+   * (`LL_HLS_KEYFRAME_PARTS`): one of `KEYFRAME_PARTS_CHOICES` (1, 2, 4); default
+   * {@link PARTS_PER_SEGMENT} (one keyframe per segment). Passthrough renditions keep the source's.
+   */
+  readonly keyframeParts?: number;
   /**
    * Core NATS publish (`messaging.nc.publish`): the packager announces every part, segment and
    * playlist it writes on `media.<sessionId>` ({@link createMediaAnnouncer}), which the edges
@@ -96,9 +103,6 @@ export function contentKeyForUri(secret: Buffer, sessionId: string, uri: string)
   if (!m || m[1] !== sessionId) throw new Error(`EXT-X-KEY URI ${JSON.stringify(uri)} is not a key of session ${sessionId}`);
   return deriveContentKey(secret, sessionId, Number(m[2]));
 }
-
-/** Segment length in seconds: the fixed GOP of every encoded rendition. */
-const SEGMENT_SECONDS = 2;
 
 /**
  * Default of {@link TranscodeInput.lowLatency}: Low-Latency HLS from our own packager
@@ -179,9 +183,11 @@ async function summaries(storage: ObjectStorage, keyPrefix: string, ladder: read
 /**
  * The media pipeline's activities (the `transcode` task queue), built from their dependencies
  * (Temporal sample `activities-dependency-injection`).
+ * @throws RangeError when `deps.keyframeParts` is not one of `KEYFRAME_PARTS_CHOICES`.
  */
 export function createActivities(deps: ActivityDeps): PipelineActivities {
   const worker = `worker@${hostname()}:${process.pid}`;
+  const keyframesPerSegment = keyframesPerSegmentFor(deps.keyframeParts ?? PARTS_PER_SEGMENT);
 
   async function emit(event: EventEnvelope): Promise<void> {
     await appendToLog(deps.js, event);
@@ -217,7 +223,7 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
     const startNumber = hasResume ? nextStartNumber(resume) : 0;
     const attemptNumber = hasResume ? nextAttemptNumber(resume) : 1;
     // 0.5 s parts (15 frames at 30 fps): 4 per 2 s segment
-    const partFrames = partFramesFor(frameRate);
+    const partFrames = partFramesFor(frameRate, PART_SECONDS);
     const publisherOptions: HlsPublisherOptions = {
       storage: deps.storage, outputDir, keyPrefix, ladder, source: input.source, frameRate,
       ...(hasResume ? { resume } : {}),
@@ -249,7 +255,7 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
       });
       args = buildLowLatencyLadderArgs({
         input: ffmpegInput, inputOptions, source: input.inputSource ?? input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS, frameRate, partFrames,
-        ...(deps.preset ? { preset: deps.preset } : {}),
+        keyframesPerSegment, ...(deps.preset ? { preset: deps.preset } : {}),
       });
     } else {
       publisher = createHlsPublisher(publisherOptions);
@@ -373,7 +379,7 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
       try {
         const publisher = createLlHlsPublisher({
           storage: deps.storage, outputDir, keyPrefix, ladder, source: input.source, frameRate, resume: state,
-          segmentSeconds: SEGMENT_SECONDS, partFrames: partFramesFor(frameRate), startNumber: nextStartNumber(state),
+          segmentSeconds: SEGMENT_SECONDS, partFrames: partFramesFor(frameRate, PART_SECONDS), startNumber: nextStartNumber(state),
           initSegmentName: `init_${nextAttemptNumber(state)}.mp4`, logger: deps.logger.child({ sessionId: input.sessionId }),
           ...(deps.publishMedia ? { announcer: createMediaAnnouncer(input.sessionId, deps.publishMedia) } : {}),
           dvrWindowSeconds: deps.dvrWindowSeconds ?? DEFAULT_DVR_WINDOW_SECONDS, slidOutSegments: 'archive',

@@ -13,6 +13,31 @@ import {
   ConfigError, Host, Port, Secret, checkSettings, databaseSettings, logSettings, natsSettings, parseSetting, storageSettings, temporalSettings,
 } from '@live/runtime';
 
+/** Segment length of the worker's playlists in seconds (HLS and LL-HLS alike). */
+export const SEGMENT_SECONDS = 2;
+
+/** Nominal Partial Segment length of the low-latency playlists in seconds (`partFramesFor`'s default: 15 frames at 30 fps). */
+export const PART_SECONDS = 0.5;
+
+/** Partial Segments per segment of the low-latency playlists: {@link SEGMENT_SECONDS} / {@link PART_SECONDS} = 4. */
+export const PARTS_PER_SEGMENT = Math.round(SEGMENT_SECONDS / PART_SECONDS);
+
+/** The values `LL_HLS_KEYFRAME_PARTS` accepts: the divisors of {@link PARTS_PER_SEGMENT} (1, 2, 4), so a segment is a whole number of GOPs. */
+export const KEYFRAME_PARTS_CHOICES: readonly number[] = Array.from({ length: PARTS_PER_SEGMENT }, (_, i) => i + 1).filter((n) => PARTS_PER_SEGMENT % n === 0);
+
+/**
+ * Keyframes per segment (`buildLowLatencyLadderArgs`' `keyframesPerSegment`) for a keyframe
+ * interval of `keyframeParts` parts (`LL_HLS_KEYFRAME_PARTS`): 4 -> 1 (a 2 s GOP), 2 -> 2 (1 s),
+ * 1 -> 4 (0.5 s).
+ * @throws RangeError, naming the choices, unless `keyframeParts` is one of {@link KEYFRAME_PARTS_CHOICES}.
+ */
+export function keyframesPerSegmentFor(keyframeParts: number): number {
+  if (!KEYFRAME_PARTS_CHOICES.includes(keyframeParts)) {
+    throw new RangeError(`the keyframe interval must be one of ${KEYFRAME_PARTS_CHOICES.join(', ')} parts (a divisor of the ${PARTS_PER_SEGMENT} parts of a segment); got ${keyframeParts}`);
+  }
+  return PARTS_PER_SEGMENT / keyframeParts;
+}
+
 /** x264 presets the worker accepts (`TRANSCODE_PRESET`). */
 export const TRANSCODE_PRESETS = ['ultrafast', 'superfast', 'veryfast'] as const;
 
@@ -30,6 +55,7 @@ export const workerConfigSchema = Type.Object({
   ACTIVITY_SLOTS: Type.Integer({ minimum: 1, maximum: 64, default: 6, description: 'Activities at once on this worker (transcodes plus the short packaging and event activities).' }),
   TRANSCODE_PRESET: Type.Union(TRANSCODE_PRESETS.map((p) => Type.Literal(p)), { default: 'veryfast', description: 'x264 preset of the ABR ladder: faster presets cost less CPU per stream and more bits.' }),
   LL_HLS_PART_HOLD_BACK_PARTS: Type.Integer({ minimum: 2, maximum: 6, default: DEFAULT_PART_HOLD_BACK_PARTS, description: 'PART-HOLD-BACK of the low-latency playlists, in parts of 0.5 s: how far behind the newest part players start and stay (hls.js, Safari and Shaka take it as their target latency). 2 (1.0 s) is the minimum RFC 8216bis §4.4.3.8 allows; 3 (1.5 s) is what it recommends and gives players more buffer against late parts on a loaded machine or network.' }),
+  LL_HLS_KEYFRAME_PARTS: Type.Integer({ minimum: 1, maximum: PARTS_PER_SEGMENT, default: PARTS_PER_SEGMENT, description: 'Keyframe interval of the encoded renditions of the low-latency playlists, in parts of 0.5 s: 1, 2 or 4 (a divisor of the 4 parts of a 2 s segment; 3 is refused). 4 is one keyframe per segment (2 s GOP); 2 (1 s) or 1 (0.5 s) mark more parts INDEPENDENT=YES, so a player that starts PART-HOLD-BACK behind the live edge decodes from a nearer keyframe and starts sooner, for more bits per second of video at the same quality. A passthrough (source) rendition keeps the publisher\'s own keyframes.' }),
   DVR_WINDOW_SECONDS: Type.Integer({ minimum: 6, default: 7200, description: 'Seek-back window of the live playlists, seconds (at least 3 segments).' }),
   RETENTION_INTERVAL_MINUTES: Type.Integer({ minimum: 1, maximum: 10080, default: 60, description: 'How often the `recording-retention` Temporal Schedule (created at start-up when missing) deletes recordings past their channel\'s retention, minutes.' }),
   ...logSettings,
@@ -56,11 +82,15 @@ export interface WorkerProcessConfig {
 }
 
 /**
- * Parses the secrets, the storage selection and the Temporal TLS files.
+ * Parses the secrets, the storage selection and the Temporal TLS files; checks that
+ * `LL_HLS_KEYFRAME_PARTS` divides the parts of a segment.
  * @throws ConfigError naming the variable.
  */
 export function deriveWorkerConfig(s: WorkerSettings): WorkerProcessConfig {
   const storage = checkSettings('STORAGE_DIR', () => storageConfigFromEnv(s, { required: true }));
+  if (!KEYFRAME_PARTS_CHOICES.includes(s.LL_HLS_KEYFRAME_PARTS)) {
+    throw new ConfigError('LL_HLS_KEYFRAME_PARTS', `LL_HLS_KEYFRAME_PARTS must be one of ${KEYFRAME_PARTS_CHOICES.join(', ')} (a divisor of the ${PARTS_PER_SEGMENT} parts of a segment); got ${s.LL_HLS_KEYFRAME_PARTS}`);
+  }
   return {
     settings: s,
     natsAuth: checkSettings('NATS_USER', () => natsAuthFromEnv(s)),

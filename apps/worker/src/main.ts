@@ -61,6 +61,7 @@ const activities = createActivities({
   ...(c.contentKeySecret ? { contentKeySecret: c.contentKeySecret } : {}),
   dvrWindowSeconds: s.DVR_WINDOW_SECONDS,
   partHoldBackParts: s.LL_HLS_PART_HOLD_BACK_PARTS,
+  keyframeParts: s.LL_HLS_KEYFRAME_PARTS,
   publishMedia: (subject, data) => messaging.nc.publish(subject, data),
   metrics: { transcodesRunning: (d) => running.inc(d), segmentPublished: (r) => segments.inc({ rendition: r }) },
 });

@@ -228,10 +228,19 @@ export function buildLadderArgs(opts: LadderArgsOptions): string[] {
   return args;
 }
 
-/** Options of {@link buildLowLatencyLadderArgs}: those of {@link buildLadderArgs} plus the part length. */
+/** Options of {@link buildLowLatencyLadderArgs}: those of {@link buildLadderArgs} plus the part length and keyframe interval. */
 export interface LowLatencyLadderArgsOptions extends Omit<LadderArgsOptions, 'initSegmentName' | 'startNumber'> {
   /** Frames per Partial Segment (e.g. 15 at 30 fps = 0.5 s); see {@link partFramesFor}. */
   partFrames: number;
+  /**
+   * Keyframes per segment of the ENCODED renditions, a positive integer; default 1 (one GOP
+   * per segment). `n` gives a fixed GOP of `segmentSeconds / n` seconds: with 2 s segments and
+   * 0.5 s parts, 2 puts a keyframe at every other part (1 s GOP) and 4 at every part (0.5 s
+   * GOP), so a low-latency player can start decoding at more parts (EXT-X-PART INDEPENDENT=YES),
+   * nearer the live edge, for more bits per second of video at the same quality. Segments still
+   * start at keyframes (`n` divides them evenly). A passthrough rendition keeps the source's GOP.
+   */
+  keyframesPerSegment?: number;
 }
 
 /** File ffmpeg writes per rendition in the low-latency mode: `<outputDir>/<name>/stream.mp4` (fragmented MP4, growing). */
@@ -256,26 +265,41 @@ export function partFramesFor(frameRate: number, partSeconds = 0.5): number {
  * +frag_keyframe+empty_moov+default_base_moof+skip_sidx+skip_trailer -frag_duration <us>
  * -flush_packets 1 <file>`.
  *
- * Each `moof`+`mdat` fragment becomes one Partial Segment (our packager cuts segments at
- * keyframes). `-frag_duration` is one part, `partFrames / frameRate` floored to the
- * millisecond, in microseconds (500000 at 30 and at 29.97 fps): the mov muxer cuts BEFORE the
- * first packet of a track whose offset from that track's first packet in the fragment reaches
- * it, so video is cut every `partFrames` frames, also for a passthrough rendition whose FLV
- * timestamps are whole milliseconds (at 29.97 fps frame 15 is at 500 or 501 ms, never below
- * 500). Audio packets reach that offset only around the same video frame, so audio does not
- * cut fragments short. A value clearly below one part (tried: 483 ms) lets audio cut early and
- * leaves one-frame fragments before keyframes (seen with ffmpeg 5.1).
+ * Keyframes: as {@link buildLadderArgs} (fixed GOP, no scene cuts, forced on input time), one
+ * GOP per segment, or `keyframesPerSegment` GOPs of `segmentSeconds / keyframesPerSegment`
+ * (`-g`/`-keyint_min` that many frames, rounded; `-force_key_frames
+ * expr:gte(t,n_forced*<segmentSeconds>/<keyframesPerSegment>)`, exact at every segment start).
  *
- * @throws {RangeError} as {@link buildLadderArgs}, or for `partFrames` < 1.
+ * Each `moof`+`mdat` fragment becomes one Partial Segment (our packager cuts segments at
+ * keyframes once a segment is nearly full; `frag_keyframe` starts a fragment at every keyframe,
+ * so every keyframe starts a part: INDEPENDENT=YES).
+ *
+ * `-frag_duration` is one part, `partFrames / frameRate` floored to the millisecond, in
+ * microseconds (500000 at 30 and at 29.97 fps): the mov muxer cuts BEFORE the first packet of
+ * a track whose offset from that track's first packet in the fragment reaches it, so video
+ * is cut every `partFrames` frames, also for a passthrough rendition whose FLV timestamps are
+ * whole milliseconds (at 29.97 fps frame 15 is at 500 or 501 ms, never below 500). Audio
+ * packets reach that offset only around the same video frame, so audio does not cut fragments
+ * short. A value clearly below one part (tried: 483 ms) lets audio cut early and leaves
+ * one-frame fragments before keyframes (seen with ffmpeg 5.1).
+ *
+ * @throws {RangeError} as {@link buildLadderArgs}, for `partFrames` < 1, or for a
+ *   `keyframesPerSegment` that is not a positive integer or leaves less than one frame per GOP.
  */
 export function buildLowLatencyLadderArgs(opts: LowLatencyLadderArgsOptions): string[] {
   if (!(opts.partFrames >= 1)) throw new RangeError('partFrames must be >= 1');
+  const keyframesPerSegment = opts.keyframesPerSegment ?? 1;
+  if (!Number.isInteger(keyframesPerSegment) || keyframesPerSegment < 1) throw new RangeError(`keyframesPerSegment must be a positive integer, got ${keyframesPerSegment}`);
   // the input and filter graph are those of the HLS mode: take them from buildLadderArgs
   const hls = buildLadderArgs({ ...opts, initSegmentName: 'init.mp4', startNumber: 0 });
   const firstMap = hls.indexOf('-map');
   const args = hls.slice(0, firstMap);
   const { ladder, source, segmentSeconds, frameRate } = opts;
-  const gop = String(Math.round(segmentSeconds * frameRate));
+  // keyframe interval: the segment, or an even division of it
+  const keyframeSeconds = segmentSeconds / keyframesPerSegment;
+  const gopFrames = Math.round(keyframeSeconds * frameRate);
+  if (gopFrames < 1) throw new RangeError(`keyframesPerSegment ${keyframesPerSegment} leaves less than one frame per keyframe interval (${segmentSeconds} s segments at ${frameRate} fps)`);
+  const gop = String(gopFrames);
   const hasAudio = source.audio !== undefined;
   const copyAudio = source.audio?.codec === 'aac';
   // one part, floored to the millisecond (see the doc comment)
@@ -296,11 +320,12 @@ export function buildLowLatencyLadderArgs(opts: LowLatencyLadderArgsOptions): st
         '-b:v', `${r.videoBitrateKbps}k`,
         '-maxrate:v', `${r.maxrateKbps}k`,
         '-bufsize:v', `${r.bufsizeKbps}k`,
-        // fixed GOP of one segment, no scene-cut keyframes, forced IDRs on input time: as in HLS mode
+        // fixed GOP of one segment (or of segmentSeconds / keyframesPerSegment), no scene-cut
+        // keyframes, forced IDRs on input time: as in HLS mode
         '-g:v', gop,
         '-keyint_min:v', gop,
         '-sc_threshold:v', '0',
-        '-force_key_frames:v', `expr:gte(t,n_forced*${segmentSeconds})`,
+        '-force_key_frames:v', `expr:gte(t,n_forced*${segmentSeconds}${keyframesPerSegment > 1 ? `/${keyframesPerSegment}` : ''})`,
       );
       if (opts.threads !== undefined) args.push('-threads:v', String(opts.threads));
     }
@@ -312,7 +337,7 @@ export function buildLowLatencyLadderArgs(opts: LowLatencyLadderArgsOptions): st
     args.push(
       '-f', 'mp4',
       // empty_moov: init segment (ftyp+moov) first, samples only in fragments;
-      // frag_keyframe: a fragment starts at every keyframe (segment boundaries);
+      // frag_keyframe: a fragment starts at every keyframe (segment boundaries, independent parts);
       // default_base_moof: offsets relative to each moof, so a part is self-contained (CMAF);
       // skip_sidx/skip_trailer: no index or mfra, nothing but init + fragments in the stream
       '-movflags', '+frag_keyframe+empty_moov+default_base_moof+skip_sidx+skip_trailer',
@@ -325,3 +350,4 @@ export function buildLowLatencyLadderArgs(opts: LowLatencyLadderArgsOptions): st
   }
   return args;
 }
+

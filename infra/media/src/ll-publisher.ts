@@ -38,7 +38,7 @@ import { createSerialPoller } from './poller.js';
 
 /** Options of {@link createLlHlsPublisher}: those of the HLS publisher plus the low-latency shape. */
 export interface LlHlsPublisherOptions extends HlsPublisherOptions {
-  /** Nominal segment length in seconds (the fixed GOP; `buildLowLatencyLadderArgs`' `segmentSeconds`). */
+  /** Nominal segment length in seconds (a whole number of fixed GOPs; `buildLowLatencyLadderArgs`' `segmentSeconds`). */
   segmentSeconds: number;
   /** Frames per part (`buildLowLatencyLadderArgs`' `partFrames`). */
   partFrames: number;

@@ -222,3 +222,48 @@ describe('buildLadderArgs', () => {
     expect(() => buildLadderArgs({ ...base, ladder, frameRate: 0 })).toThrow(RangeError);
   });
 });
+
+describe('buildLowLatencyLadderArgs keyframe interval', () => {
+  const ladder = selectLadder(source1080);
+  const base = { input: FFMPEG_STDIN_INPUT, inputOptions: { format: 'flv' }, source: source1080, ladder, outputDir: '/w/s/attempt-1', segmentSeconds: 2, frameRate: 30, partFrames: 15 };
+  /** The keyframe options of each encoded rendition: [-g, -keyint_min, -force_key_frames]. */
+  const keyframeOptions = (args: string[]) => {
+    const out: string[][] = [];
+    args.forEach((a, i) => { if (a === '-g:v') out.push([args[i + 1]!, args[i + 3]!, args[i + 7]!]); });
+    expect(args.filter((a) => a === '-keyint_min:v').length).toBe(out.length);
+    return out;
+  };
+
+  it('default: one GOP per segment (60 frames at 30 fps, forced every 2 s), as before the option existed', () => {
+    const args = buildLowLatencyLadderArgs(base);
+    expect(keyframeOptions(args)).toEqual(Array(3).fill(['60', '60', 'expr:gte(t,n_forced*2)']));
+    expect(buildLowLatencyLadderArgs({ ...base, keyframesPerSegment: 1 })).toEqual(args);
+    // the passthrough top rung keeps the source's own keyframes: no GOP options for it
+    expect(args.slice(args.indexOf('0:v:0') - 1, args.indexOf('0:v:0') + 3)).toEqual(['-map', '0:v:0', '-c:v', 'copy']);
+  });
+
+  it('2 keyframes per segment: a 1 s GOP (30 frames), forced every 2/2 s; 4: a 0.5 s GOP, one per 0.5 s part', () => {
+    const two = buildLowLatencyLadderArgs({ ...base, keyframesPerSegment: 2 });
+    expect(keyframeOptions(two)).toEqual(Array(3).fill(['30', '30', 'expr:gte(t,n_forced*2/2)']));
+    const four = buildLowLatencyLadderArgs({ ...base, keyframesPerSegment: 4 });
+    expect(keyframeOptions(four)).toEqual(Array(3).fill(['15', '15', 'expr:gte(t,n_forced*2/4)']));
+    // nothing else changes: same fragments (one per part, a new one at every keyframe), same outputs
+    const strip = (a: string[]) => a.map((x) => (/^(\d+|expr:.*)$/.test(x) ? '' : x));
+    expect(strip(four)).toEqual(strip(buildLowLatencyLadderArgs(base)));
+    expect(four[four.indexOf('-frag_duration') + 1]).toBe('500000');
+    expect(four[four.indexOf('-movflags') + 1]).toContain('+frag_keyframe');
+  });
+
+  it('at 29.97 and 25 fps the GOP is rounded to whole frames while the forced keyframes stay on the segment grid', () => {
+    const ntsc = buildLowLatencyLadderArgs({ ...base, frameRate: 30000 / 1001, keyframesPerSegment: 2 });
+    expect(keyframeOptions(ntsc)[0]).toEqual(['30', '30', 'expr:gte(t,n_forced*2/2)']);
+    const pal = buildLowLatencyLadderArgs({ ...base, frameRate: 25, partFrames: 13, keyframesPerSegment: 4 });
+    expect(keyframeOptions(pal)[0]).toEqual(['13', '13', 'expr:gte(t,n_forced*2/4)']);
+  });
+
+  it('refuses a keyframe count that is not a positive integer, or that leaves less than a frame per GOP', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN]) expect(() => buildLowLatencyLadderArgs({ ...base, keyframesPerSegment: bad }), String(bad)).toThrow(/keyframesPerSegment must be a positive integer/);
+    expect(() => buildLowLatencyLadderArgs({ ...base, frameRate: 1, keyframesPerSegment: 8 })).toThrow(/less than one frame/);
+    expect(() => buildLowLatencyLadderArgs({ ...base, keyframesPerSegment: 60 })).not.toThrow();
+  });
+});

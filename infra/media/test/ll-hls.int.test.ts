@@ -5,10 +5,12 @@
  * order; afterwards parts must concatenate byte for byte to their segment and ffprobe must
  * read a segment.
  */
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalStorage, type ObjectStorage } from '@live/storage';
 import {
@@ -17,6 +19,7 @@ import {
   createLlHlsPublisher,
   decideBlockingReload,
   ffprobe,
+  ffprobePath,
   llPartUri,
   loadPublisherState,
   nextAttemptNumber,
@@ -34,6 +37,8 @@ import {
   type Rendition,
   type SourceInfo,
 } from '../src/index.js';
+
+const execFileAsync = promisify(execFile);
 
 let work: string;
 let sourceFlv: string;
@@ -80,11 +85,13 @@ interface Watch {
   hints: Set<string>;
   /** the preload hint of the latest live playlist per key (the last one may never come true: the stream ended) */
   lastHint: Map<string, string>;
+  /** INDEPENDENT=YES or not, per part (`<rendition dir>/<part uri>`), as the live playlists listed it */
+  independent: Map<string, boolean>;
 }
 
 /** At every media playlist write: conformance errors, and every URI (segment, part, map) it names already exists. */
 function watch(storage: ObjectStorage, root: string, ladder: readonly Rendition[], partUri: (msn: number, i: number) => string): Watch {
-  const w: Watch = { checks: 0, errors: [], warnings: [], missing: [], partsSeen: 0, hints: new Set(), lastHint: new Map() };
+  const w: Watch = { checks: 0, errors: [], warnings: [], missing: [], partsSeen: 0, hints: new Set(), lastHint: new Map(), independent: new Map() };
   storage.onPlaylistWritten(({ key }) => {
     if (key.endsWith('master.m3u8')) return;
     const text = readFileSync(path.join(root, key), 'utf8');
@@ -99,6 +106,7 @@ function watch(storage: ObjectStorage, root: string, ladder: readonly Rendition[
     w.checks++;
     const pl = parseLowLatencyPlaylist(text);
     w.partsSeen = Math.max(w.partsSeen, pl.segments.reduce((n, s) => n + s.parts.length, 0) + pl.openParts.length);
+    for (const p of [...pl.segments.flatMap((s) => s.parts), ...pl.openParts]) w.independent.set(`${dir}/${p.uri}`, p.independent);
     for (const h of pl.preloadHints) {
       w.hints.add(`${dir}/${h.uri}`);
       w.lastHint.set(key, `${dir}/${h.uri}`);
@@ -148,7 +156,7 @@ function withFailures(storage: ObjectStorage, n: number, m: number): ObjectStora
   }) as ObjectStorage & { injected: () => number };
 }
 
-async function transcode(opts: { source: SourceInfo; ladder: Rendition[]; storage: ObjectStorage; keyPrefix: string; outputDir: string; resume?: PublisherState; seconds?: number; input?: string; partHoldBackParts?: number }) {
+async function transcode(opts: { source: SourceInfo; ladder: Rendition[]; storage: ObjectStorage; keyPrefix: string; outputDir: string; resume?: PublisherState; seconds?: number; input?: string; partHoldBackParts?: number; keyframesPerSegment?: number }) {
   const frameRate = opts.source.video?.frameRate ?? 30;
   const partFrames = partFramesFor(frameRate);
   await prepareLowLatencyOutputDirs(opts.outputDir, opts.ladder);
@@ -160,12 +168,19 @@ async function transcode(opts: { source: SourceInfo; ladder: Rendition[]; storag
   });
   const args = buildLowLatencyLadderArgs({
     input: opts.input ?? sourceFlv, source: opts.source, ladder: opts.ladder, outputDir: opts.outputDir, segmentSeconds: 2, frameRate, partFrames,
+    ...(opts.keyframesPerSegment !== undefined ? { keyframesPerSegment: opts.keyframesPerSegment } : {}),
     // paced like a live relay, so the packager sees the stream grow fragment by fragment
     inputOptions: { realtime: true, ...(opts.seconds ? { extra: ['-t', String(opts.seconds)] } : {}) },
   });
   publisher.start();
   const result = await runFfmpeg(args);
   return { publisher, result };
+}
+
+/** Whether each decoded video frame of `file` is a keyframe (ffprobe's `key_frame`), in order. */
+async function keyFrames(file: string): Promise<boolean[]> {
+  const { stdout } = await execFileAsync(ffprobePath(), ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'frame=key_frame', '-of', 'csv=p=0', file]);
+  return stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '').map((l) => l.startsWith('1'));
 }
 
 async function partsOf(root: string, dir: string, seg: string): Promise<string[]> {
@@ -260,6 +275,57 @@ describe('low-latency HLS packager', () => {
     for (const bad of [0, 1, 2.5, 7]) expect(() => createLlHlsPublisher({ ...base, partHoldBackParts: bad }), String(bad)).toThrow(RangeError);
     expect(() => createLlHlsPublisher({ ...base, partHoldBackParts: 3 })).not.toThrow();
   });
+
+  it.each([
+    { keyframesPerSegment: 2, encoded: [true, false, true, false] }, // LL_HLS_KEYFRAME_PARTS=2: a 1 s GOP
+    { keyframesPerSegment: 4, encoded: [true, true, true, true] }, // LL_HLS_KEYFRAME_PARTS=1: a 0.5 s GOP
+  ])('$keyframesPerSegment keyframes per segment: every part that starts with a keyframe says INDEPENDENT=YES, segments stay 2 s', async ({ keyframesPerSegment, encoded }) => {
+    const source = sourceInfoFromProbe(await ffprobe(sourceFlv));
+    const ladder = selectLadder(source); // 480p passthrough (the publisher's 2 s GOP) + 240p encoded
+    const root = path.join(work, `storage-k${keyframesPerSegment}`);
+    const storage = createLocalStorage({ rootDir: root });
+    const keyPrefix = `sessions/ll-k${keyframesPerSegment}`;
+    const w = watch(storage, root, ladder, llPartUri);
+    const { publisher, result } = await transcode({ source, ladder, storage, keyPrefix, outputDir: path.join(work, `run-k${keyframesPerSegment}`), keyframesPerSegment });
+    expect(result).toMatchObject({ exitCode: 0, aborted: false });
+    const state = await publisher.finish();
+    expect(w.errors).toEqual([]);
+    expect(w.missing).toEqual([]);
+
+    for (const r of state.renditions) {
+      const dir = `${keyPrefix}/${r.rendition.name}`;
+      const init = (await storage.read(`${dir}/init_1.mp4`))!;
+      const pl = parseMediaPlaylist((await storage.read(`${dir}/index.m3u8`))!.toString());
+      // still cut at the nominal length: 2 s segments of four 0.5 s parts (the last one ends with the input)
+      expect(pl.segments.length).toBeGreaterThanOrEqual(3);
+      expect(pl.segments.length).toBeLessThanOrEqual(4);
+      const expected = r.rendition.passthrough ? [true, false, false, false] : encoded;
+      for (const s of pl.segments.slice(0, 2)) {
+        expect(s.duration, `${r.rendition.name} ${s.uri}`).toBeCloseTo(2, 3);
+        const parts = await partsOf(root, dir, s.uri);
+        expect(parts).toEqual([0, 1, 2, 3].map((i) => llPartUri(s.sequence, i)));
+        // what the live playlists said of each part ...
+        const flags = parts.map((p) => w.independent.get(`${dir}/${p}`));
+        expect(flags, `${r.rendition.name} ${s.uri}`).toEqual(expected);
+        // ... is what the decoder finds: a keyframe first in exactly the INDEPENDENT parts, none inside a part
+        const file = path.join(work, `k${keyframesPerSegment}-${r.rendition.name}-${s.uri}.mp4`);
+        await writeFile(file, Buffer.concat([init, (await storage.read(`${dir}/${s.uri}`))!]));
+        const keys = await keyFrames(file);
+        expect(keys).toHaveLength(60);
+        expect([0, 1, 2, 3].map((k) => keys.slice(k * 15, k * 15 + 15).map((key, i) => (key ? i : -1)).filter((i) => i >= 0)), `${r.rendition.name} ${s.uri}`)
+          .toEqual(expected.map((yes) => (yes ? [0] : [])));
+        // and every INDEPENDENT part decodes on its own, from its first byte
+        for (const [k, p] of parts.entries()) {
+          if (!expected[k]) continue;
+          const partFile = path.join(work, `k${keyframesPerSegment}-${r.rendition.name}-${p}.mp4`);
+          await writeFile(partFile, Buffer.concat([init, (await storage.read(`${dir}/${p}`))!]));
+          const decoded = await runFfmpeg(['-hide_banner', '-nostats', '-v', 'error', '-xerror', '-i', partFile, '-f', 'null', '-']);
+          expect(decoded.exitCode, p).toBe(0);
+          expect(decoded.stderrTail, p).toBe('');
+        }
+      }
+    }
+  }, 120_000);
 
   it('a retried attempt continues the playlists after EXT-X-DISCONTINUITY with new part names', async () => {
     const source = sourceInfoFromProbe(await ffprobe(sourceFlv));
