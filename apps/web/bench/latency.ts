@@ -32,6 +32,10 @@
  * `Date.now() - capturedAt` (same machine, same clock). A run is a fresh page: wait for both
  * players to play, `WARMUP` s to settle, then `SECONDS` of samples. The publisher runs for the
  * whole bench. The table prints p50/p95/n per run and player and the medians over `RUNS`.
+ * Each run's line also has the load average at its start and end and, per player, its start:
+ * when the video first played (ms after the page's navigation began), hls.js' `latency` then and
+ * 1, 2, 4 and 8 s later, and the stalls since (warm-up included); and the stock player's first
+ * four loads (`<msn>.part<k>@<ms>`: from which part it started).
  *
  * Where the latency goes (LL-HLS, and HLS for whole segments): while the bench runs, the
  * storage directory of the pinned rendition is watched (inotify) for the moment each part and
@@ -212,7 +216,7 @@ function decode(ctx, w, h) {
 }
 function start(id, config) {
   const video = document.getElementById(id);
-  const p = bench.players[id] = { samples: [], bad: 0, loads: [], stalls: 0, level: null, errors: [] };
+  const p = bench.players[id] = { samples: [], bad: 0, loads: [], stalls: 0, level: null, errors: [], firstLoads: [] };
   const hls = new Hls(config);
   hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
     let idx = data.levels.findIndex((l) => l.height === LEVEL);
@@ -224,6 +228,8 @@ function start(id, config) {
   hls.on(Hls.Events.FRAG_LOADED, (_e, data) => {
     const url = data.part ? data.part.url : data.frag.url;
     p.loads.push({ file: url.split('?')[0].split('/').pop(), at: performance.timeOrigin + data.frag.stats.loading.end, partAt: data.part ? performance.timeOrigin + data.part.stats.loading.end : null });
+    // the start: which media it loaded first (with a 2 s GOP, from the segment's first part), ms after navigation
+    if (p.firstLoads.length < 4) p.firstLoads.push(url.split('?')[0].split('/').pop().replace(/^seg_0*/, '').replace(/[.]m4s$/, '') + '@' + Math.round(data.part ? data.part.stats.loading.end : data.frag.stats.loading.end));
   });
   hls.on(Hls.Events.ERROR, (_e, data) => { if (p.errors.length < 20) p.errors.push((data.fatal ? 'FATAL ' : '') + data.type + '/' + data.details); });
   hls.loadSource(${JSON.stringify(src)});
@@ -268,7 +274,14 @@ async function startDash(id, url) {
   sample(video, p, { get latency() { const d = player.getPlayheadTimeAsDate(); return d ? (Date.now() - d.getTime()) / 1000 : 0; }, targetLatency: 0 });
 }
 function sample(video, p, hls) {
-  video.addEventListener('waiting', () => { if (bench.recording) p.stalls++; });
+  video.addEventListener('waiting', () => { if (bench.recording) p.stalls++; if (p.firstPlay) p.stallsSincePlaying = (p.stallsSincePlaying || 0) + 1; });
+  // start-up: when the video first plays (ms after the page's navigation began) and how far behind its live edge hls.js then is
+  video.addEventListener('playing', () => {
+    if (p.firstPlay) return;
+    p.firstPlay = { ms: Math.round(performance.now()), hlsLatency: hls ? hls.latency : 0, trace: [] };
+    // hls.js' latency 1, 2, 4 and 8 s after the first frame played: does it stay where it started?
+    if (hls) for (const after of [1, 2, 4, 8]) setTimeout(() => p.firstPlay.trace.push(hls.latency), after * 1000);
+  });
   const canvas = document.createElement('canvas');
   canvas.width = 640; canvas.height = 360;
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
@@ -292,6 +305,12 @@ ${VARIANTS.map((v) => `start(${JSON.stringify(v)}, ${JSON.stringify(VARIANT_CONF
 
 interface PlayerRecord {
   samples: Array<{ latency: number; hlsLatency: number; target: number; currentTime: number }>;
+  /** The video's first `playing` event: ms after the page's navigation began, and hls.js' `latency` then (s; 0 without hls.js). */
+  firstPlay?: { ms: number; hlsLatency: number; trace: number[] };
+  /** hls.js players: the first 4 media loaded, `<msn>.part<k>@<ms after navigation>` (`<msn>@…` for a whole segment). */
+  firstLoads?: string[];
+  /** `waiting` events since the first `playing`, warm-up included (`stalls` counts the recorded window only). */
+  stallsSincePlaying?: number;
   bad: number;
   loads: Array<{ file: string; at: number; partAt: number | null }>;
   stalls: number;
@@ -375,6 +394,7 @@ async function main(): Promise<void> {
     const ids = ['ll', 'std', 'stock', 'whep', 'dash', ...VARIANTS];
     const runs: Run[] = [];
     for (let r = 1; r <= RUNS; r++) {
+      const loadAtStart = os.loadavg()[0]!; // the players' start-up decides where a stock hls.js stays
       const page = await browser.newPage({ viewport: { width: 1300, height: 400 } });
       await page.goto(page0.url);
       // every player plays, or gave up with a fatal error (reported in its row, not the end of the bench)
@@ -400,8 +420,10 @@ async function main(): Promise<void> {
       const to = Date.now();
       await page.close();
       runs.push({ ...rec, from, to });
-      const s = (p: PlayerRecord) => `p50 ${(median(p.samples.map((x) => x.latency)) / 1000).toFixed(2)} s, p95 ${(pct(p.samples.map((x) => x.latency), 95) / 1000).toFixed(2)} s, n ${p.samples.length} (${p.bad} undecodable), stalls ${p.stalls}${p.errors.length ? `, errors ${[...new Set(p.errors)].join(' ')}` : ''}`;
-      console.log(`run ${r}: LL-HLS ${s(rec.ll)} | HLS ${s(rec.std)} | stock hls.js ${s(rec.stock)} | WHEP ${s(rec.whep)} | DASH LL ${s(rec.dash)}${VARIANTS.map((v) => ` | ${VARIANT_CONFIGS[v]!.label} ${rec.extra[v] ? s(rec.extra[v]) : 'n/a'}`).join('')}`);
+      const s = (p: PlayerRecord) => `p50 ${(median(p.samples.map((x) => x.latency)) / 1000).toFixed(2)} s, p95 ${(pct(p.samples.map((x) => x.latency), 95) / 1000).toFixed(2)} s, n ${p.samples.length} (${p.bad} undecodable), stalls ${p.stalls}`
+        + `${p.firstPlay ? `, playing after ${p.firstPlay.ms} ms${p.firstPlay.hlsLatency ? ` at ${p.firstPlay.hlsLatency.toFixed(2)} s behind its edge (+1/2/4/8 s: ${p.firstPlay.trace.map((x) => x.toFixed(2)).join('/')})` : ''}, ${p.stallsSincePlaying ?? 0} stalls since` : ''}${p.errors.length ? `, errors ${[...new Set(p.errors)].join(' ')}` : ''}`;
+      console.log(`run ${r} stock hls.js start: first loads ${rec.stock.firstLoads?.join(' ') ?? 'n/a'}`);
+      console.log(`run ${r} (load average ${loadAtStart.toFixed(1)} at its start, ${os.loadavg()[0]!.toFixed(1)} at its end): LL-HLS ${s(rec.ll)} | HLS ${s(rec.std)} | stock hls.js ${s(rec.stock)} | WHEP ${s(rec.whep)} | DASH LL ${s(rec.dash)}${VARIANTS.map((v) => ` | ${VARIANT_CONFIGS[v]!.label} ${rec.extra[v] ? s(rec.extra[v]) : 'n/a'}`).join('')}`);
     }
     watcher.close();
     watcher = undefined;
@@ -464,6 +486,11 @@ async function main(): Promise<void> {
     console.log(`LL-HLS, stock hls.js: hls.js latency ${fmt(median(stockSamples.map((y) => y.hlsLatency * 1000)))} s / targetLatency ${fmt(median(stockSamples.map((y) => y.target * 1000)))} s per run `
       + runs.map((r) => `${fmt(median(r.stock.samples.map((y) => y.hlsLatency * 1000)))}/${fmt(median(r.stock.samples.map((y) => y.target * 1000)))}`).join(', ')
       + ' (targetLatency above PART-HOLD-BACK: hls.js added liveSyncOnStallIncrease for stalls it counted)');
+    const starts = (key: BuiltIn) => runs.map((r) => r[key].firstPlay).filter((f): f is NonNullable<PlayerRecord['firstPlay']> => f !== undefined);
+    for (const [key, label] of [['stock', 'LL-HLS, stock hls.js'], ['ll', 'LL-HLS, player page']] as const) {
+      const f = starts(key);
+      if (f.length) console.log(`${label} start-up: playing ${fmt(median(f.map((x) => x.ms)))} s after the page opened, hls.js latency then ${fmt(median(f.map((x) => x.hlsLatency * 1000)))} s (medians of ${f.length} runs; per run ${f.map((x) => `${fmt(x.ms)}/${x.hlsLatency.toFixed(2)}`).join(', ')})`);
+    }
     for (const v of VARIANTS) {
       const xs = runs.map((r) => r.extra[v]?.samples ?? []);
       console.log(`${VARIANT_CONFIGS[v]!.label} ${JSON.stringify(VARIANT_CONFIGS[v]!.config)}, same runs: p50 ${fmt(median(xs.map((x) => median(x.map((y) => y.latency)))))} s, `

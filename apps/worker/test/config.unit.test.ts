@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '@live/runtime';
+import { createActivities, type ActivityDeps } from '../src/activities.js';
 import { deriveWorkerConfig, KEYFRAME_PARTS_CHOICES, keyframesPerSegmentFor, PARTS_PER_SEGMENT, workerConfigSchema } from '../src/config.js';
 
 const BASE = { TEMPORAL_ADDRESS: '127.0.0.1:7233', NATS_URL: 'nats://127.0.0.1:4222', STORAGE_DIR: '/tmp/live-worker-config-test', WORK_DIR: '/tmp/live-worker-config-test-work', RELAY_TOKEN: 'relay-token-0123456789' };
@@ -36,5 +37,11 @@ describe('LL_HLS_KEYFRAME_PARTS', () => {
       expect(err.message, bad).toMatch(/^LL_HLS_KEYFRAME_PARTS must be an integer from 1 to 4 \(keyframe interval/);
     }
     for (const bad of [0, 3, 8, 1.5]) expect(() => keyframesPerSegmentFor(bad), String(bad)).toThrow(/must be one of 1, 2, 4 parts .*; got /);
+  });
+
+  it('the activities refuse a keyframe interval the setting would refuse (a worker built without the config)', () => {
+    const deps = { storage: {}, js: {}, workDir: '/tmp', relayToken: 'x', logger: {} } as unknown as ActivityDeps;
+    expect(() => createActivities({ ...deps, keyframeParts: 3 })).toThrow(RangeError);
+    for (const ok of [undefined, 1, 2, 4]) expect(() => createActivities({ ...deps, ...(ok !== undefined ? { keyframeParts: ok } : {}) }), String(ok)).not.toThrow();
   });
 });
