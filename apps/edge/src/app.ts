@@ -17,7 +17,7 @@ import {
 } from '@live/media/formats';
 import { CACHE_CONTROL, contentTypeFor } from '@live/storage';
 import { pumpOpenSegment, type OpenSegmentEnd } from './open-segment.js';
-import { clientAddress, compileProxyTrust, ConnectionCounter, normalizeAddress, OffenderLog, trustBehindLocalFront } from '@live/runtime';
+import { clientAddress, compileProxyTrust, ConnectionCounter, normalizeAddress, OffenderLog, trustBehindLocalFront, type ProxyTrust } from '@live/runtime';
 import {
   createPlaylistWatcher, masterPlaylistChildKeys,
   DEFAULT_MAX_BLOCKING_PER_CLIENT, DEFAULT_MAX_WATCHED_PLAYLISTS,
@@ -454,16 +454,30 @@ export function safeKeyRest(rest: string): string | null {
 /** The servers that may take an edge's connections (`EDGE_SERVER`): see {@link EdgeOptions.server}. */
 export type EdgeServerKind = 'node' | 'uws';
 
-/** The fast path of each edge built without `accessLog`, for the uWS front (uws-front.ts). */
-const fastPaths = new WeakMap<FastifyInstance, FastPathOptions>();
+/** How an edge was built, as listening needs it (listen.ts). */
+export interface EdgeBuild {
+  /** The server it was built for ({@link EdgeOptions.server}). */
+  readonly server: EdgeServerKind;
+  /** `trustProxy` compiled; null when no proxy is trusted (the TCP peer is the client). */
+  readonly trust: ProxyTrust | null;
+  /**
+   * The fast path (what the uWS front answers from memory before handing a request on);
+   * undefined when the edge logs every request (`accessLog`), so the front hands everything on.
+   */
+  readonly fast: FastPathOptions | undefined;
+}
+
+/** Each edge's {@link EdgeBuild}, recorded by {@link buildEdge}. */
+const builds = new WeakMap<FastifyInstance, EdgeBuild>();
 
 /**
- * The fast path of an edge built by {@link buildEdge} (what the uWS front answers from memory
- * before handing a request on); undefined when the edge logs every request (`accessLog`), so the
- * front hands everything on.
+ * How `app` was built by {@link buildEdge}.
+ * @throws Error for an app buildEdge did not make.
  */
-export function edgeFastPath(app: FastifyInstance): FastPathOptions | undefined {
-  return fastPaths.get(app);
+export function edgeBuildOf(app: FastifyInstance): EdgeBuild {
+  const build = builds.get(app);
+  if (!build) throw new Error('not an edge made by buildEdge');
+  return build;
 }
 
 /**
@@ -476,7 +490,7 @@ export function edgeFastPath(app: FastifyInstance): FastPathOptions | undefined 
  */
 function installFastPath(
   app: FastifyInstance, external: boolean, resolve: (r: FastObjectRequest, ip: string) => MemoryObject | undefined,
-  count: (status: 200 | 206) => void, trustProxy: readonly string[] | undefined,
+  count: (status: 200 | 206) => void, trust: ProxyTrust | null,
 ): FastPathOptions {
   let closing = false;
   app.addHook('preClose', (done) => {
@@ -485,7 +499,6 @@ function installFastPath(
   });
   const options: FastPathOptions = { resolve, count, closing: () => closing };
   if (external) return options;
-  const trust = trustProxy && trustProxy.length > 0 ? compileProxyTrust(trustProxy) : null;
   const fast = createFastObjectHandler(options, trust
     // request.ip as Fastify computes it (the same proxy-addr walk with trustProxy)
     ? (req: IncomingMessage) => clientAddress(req.socket.remoteAddress ?? '', headerText(req.headers['x-forwarded-for']), trust)
@@ -587,9 +600,11 @@ function headerText(v: string | string[] | undefined): string | undefined {
  * turns the first authorised request into a public copy for everyone who knows the URL.
  */
 export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
+  const server = opts.server ?? 'node';
+  const trust = opts.trustProxy && opts.trustProxy.length > 0 ? compileProxyTrust(opts.trustProxy) : null;
   const app = Fastify({
     logger: redactingLogger(opts.logger ?? false), disableRequestLogging: !opts.accessLog, routerOptions: { maxParamLength: 1024 },
-    trustProxy: opts.server === 'uws' ? trustBehindLocalFront(opts.trustProxy) : opts.trustProxy && opts.trustProxy.length > 0 ? [...opts.trustProxy] : false,
+    trustProxy: server === 'uws' ? trustBehindLocalFront(opts.trustProxy) : opts.trustProxy && opts.trustProxy.length > 0 ? [...opts.trustProxy] : false,
     ...(opts.https ? { https: opts.https } : {}),
     // Errors raised before routing (bad URL encoding, an over-long parameter): the catalogue's JSON.
     // (no route, so no onSend hook: the CORS header is set here)
@@ -1281,6 +1296,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     .header('access-control-allow-methods', 'GET, HEAD, OPTIONS')
     .header('access-control-allow-headers', 'range, if-none-match, if-modified-since')
     .header('access-control-max-age', '86400').send());
+  let fast: FastPathOptions | undefined;
   if (!opts.accessLog) {
     let fastAnswers = 0;
     new Counter({
@@ -1290,11 +1306,11 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
         this.inc(fastAnswers);
       },
     });
-    const fast = installFastPath(app, opts.server === 'uws', resolveInMemory, (status) => {
+    fast = installFastPath(app, server === 'uws', resolveInMemory, (status) => {
       fastAnswers++;
       fastCounts[status]++;
-    }, opts.trustProxy);
-    fastPaths.set(app, fast);
+    }, trust);
   }
+  builds.set(app, { server, trust, fast });
   return app;
 }

@@ -92,18 +92,19 @@ export function parseRange(header: string | undefined, size: number): { start: n
 
 /**
  * The response headers of a media object (as `[name, value, …]` for `writeHead`): Content-Type,
- * Cache-Control, ETag, Last-Modified, Accept-Ranges and the CORS headers, then Content-Length of
- * the whole object, or of `range` with its Content-Range. Pure.
+ * Cache-Control, ETag, Last-Modified, Accept-Ranges and the CORS headers, then Content-Range of
+ * `range`, then Content-Length of the object or the range unless `contentLength` is false (for
+ * servers that write it themselves from the body, uWS). Pure.
  */
-export function objectResponseHeaders(object: MemoryObject, range?: { start: number; end: number }): string[] {
+export function objectResponseHeaders(object: MemoryObject, range?: { start: number; end: number }, contentLength = true): string[] {
   const { info } = object;
-  const head = [
+  const headers = [
     'content-type', info.contentType, 'cache-control', info.cacheControl, 'etag', info.etag,
     'last-modified', object.lastModifiedHttp, 'accept-ranges', 'bytes', ...EDGE_CORS_HEADERS,
   ];
-  return range
-    ? [...head, 'content-range', `bytes ${range.start}-${range.end}/${info.size}`, 'content-length', String(range.end - range.start + 1)]
-    : [...head, 'content-length', String(info.size)];
+  if (range) headers.push('content-range', `bytes ${range.start}-${range.end}/${info.size}`);
+  if (contentLength) headers.push('content-length', String(range ? range.end - range.start + 1 : info.size));
+  return headers;
 }
 
 /** What the fast path needs from the edge (the same for Node's server and the uWS front). */
@@ -172,12 +173,11 @@ export function decideFastAnswer(opts: FastPathOptions, req: FastRequestView): F
  */
 export function fastAnswerHeaders(contentLength: boolean): (answer: FastAnswer) => readonly string[] {
   const whole = new WeakMap<MemoryObject, string[]>();
-  const strip = (h: string[]) => (contentLength ? h : h.slice(0, -2));
   return ({ object, range }) => {
-    if (range) return strip(objectResponseHeaders(object, range));
+    if (range) return objectResponseHeaders(object, range, contentLength);
     let headers = whole.get(object);
     if (!headers) {
-      headers = strip(objectResponseHeaders(object));
+      headers = objectResponseHeaders(object, undefined, contentLength);
       whole.set(object, headers);
     }
     return headers;

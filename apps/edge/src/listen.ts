@@ -5,22 +5,17 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { compileProxyTrust } from '@live/runtime';
-import { edgeFastPath, type EdgeServerKind } from './app.js';
+import { edgeBuildOf } from './app.js';
 import { startUwsFront } from './uws-front.js';
 
 /** Listen backlog of the app's loopback port behind the front (the kernel caps it at `net.core.somaxconn`). */
 const HANDOVER_BACKLOG = 65_535;
 
-/** Where and how to listen. */
+/** Where to listen. */
 export interface EdgeListenOptions {
-  /** The server the app was built for (`EdgeOptions.server`; default `node`). */
-  readonly server?: EdgeServerKind;
   readonly host: string;
   /** TCP port (0: any free one). */
   readonly port: number;
-  /** `TRUST_PROXY`, as given to buildEdge. */
-  readonly trustProxy?: readonly string[];
 }
 
 /** A listening edge. */
@@ -35,11 +30,12 @@ export interface ListeningEdge {
 }
 
 /**
- * Listens as the app was built to.
- * @throws Error when the port cannot be bound.
+ * Listens as the app was built to ({@link edgeBuildOf}: its server, trusted proxies and fast path).
+ * @throws Error when the port cannot be bound, or for an app buildEdge did not make.
  */
 export async function listenEdge(app: FastifyInstance, opts: EdgeListenOptions): Promise<ListeningEdge> {
-  if (opts.server !== 'uws') {
+  const { server, trust, fast } = edgeBuildOf(app);
+  if (server !== 'uws') {
     await app.listen({ host: opts.host, port: opts.port });
     return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
   }
@@ -48,10 +44,9 @@ export async function listenEdge(app: FastifyInstance, opts: EdgeListenOptions):
   // dropped, which would hold everyone's next hand-over for a retransmission (1 s, then 3 s).
   await app.listen({ host: '127.0.0.1', port: 0, backlog: HANDOVER_BACKLOG });
   const upstream = { host: '127.0.0.1', port: (app.server.address() as AddressInfo).port };
-  const trust = opts.trustProxy && opts.trustProxy.length > 0 ? compileProxyTrust(opts.trustProxy) : null;
   let front;
   try {
-    front = await startUwsFront({ host: opts.host, port: opts.port, upstream, fast: edgeFastPath(app), trust, log: app.log });
+    front = await startUwsFront({ host: opts.host, port: opts.port, upstream, fast, trust, log: app.log });
   } catch (err) {
     await app.close();
     throw err;

@@ -39,7 +39,7 @@ const app = await buildEdge({
   ...(s.WEB_ROOT ? { web: { root: s.WEB_ROOT, hsts: c.https, ...(mediaOrigins.length > 0 ? { mediaOrigins } : {}) } } : {}),
 });
 if (tlsWatcher) applyTlsReloads(tlsWatcher, app.server as unknown as Parameters<typeof applyTlsReloads>[1]);
-const edge = await listenEdge(app, { server: c.server, host: s.EDGE_HOST, port: s.EDGE_PORT, ...(s.TRUST_PROXY ? { trustProxy: s.TRUST_PROXY } : {}) });
+const edge = await listenEdge(app, { host: s.EDGE_HOST, port: s.EDGE_PORT });
 app.log.info({ port: edge.port, server: c.server }, 'edge listening');
 handleShutdown(app.log, [
   { name: 'http', run: () => edge.close() },

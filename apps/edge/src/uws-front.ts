@@ -39,7 +39,7 @@ export interface UwsFrontOptions {
   readonly port: number;
   /** The edge app's own listener on loopback, which answers everything the front does not. */
   readonly upstream: { readonly host: string; readonly port: number };
-  /** The edge's fast path ({@link edgeFastPath}); undefined: every request is handed on. */
+  /** The edge's fast path (`edgeBuildOf(app).fast`); undefined: every request is handed on. */
   readonly fast: FastPathOptions | undefined;
   /** `TRUST_PROXY` compiled, for the client address the fast path checks tokens against; null: the TCP peer. */
   readonly trust: ProxyTrust | null;
@@ -65,21 +65,33 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te'
 const NOT_COPIED_BACK = new Set([...HOP_BY_HOP, 'date', 'content-length']);
 
 /**
- * Sends a whole body from memory with `tryEnd`: what the socket does not take at once is sent
- * from `body` as the socket drains, instead of being copied into uWS's backpressure buffer (as
- * `end` would); a viewer who leaves stops it.
+ * Sends `chunk`, the part of a `total`-byte body from the response's current write offset on,
+ * with `tryEnd`: what the socket does not take now is sent from `chunk` as the socket drains,
+ * not copied into uWS's backpressure buffer (as `end` and `write` would). `sent(complete)` is
+ * called once all of `chunk` is out, at once or later, with whether the body is now complete;
+ * once `gone()` (the viewer left) nothing more is sent.
+ * @returns true when all of `chunk` went out at once.
  */
-function sendBody(res: HttpResponse, body: Buffer): void {
-  const total = body.length;
-  const [, done] = res.tryEnd(body, total);
-  if (done) return;
-  let aborted = false;
-  res.onAborted(() => { aborted = true; });
-  res.onWritable((offset) => {
-    if (aborted) return true;
-    const [ok] = res.tryEnd(body.subarray(offset), total);
-    return ok;
+function tryEndChunk(res: HttpResponse, chunk: Buffer, total: number, on: { gone(): boolean; sent(complete: boolean): void }): boolean {
+  const offset = res.getWriteOffset();
+  const [ok, done] = res.tryEnd(chunk, total);
+  if (ok || done) {
+    on.sent(done);
+    return true;
+  }
+  res.onWritable((at) => {
+    if (on.gone()) return true;
+    const [more, complete] = res.tryEnd(chunk.subarray(at - offset), total);
+    if (more || complete) on.sent(complete);
+    return more || complete;
   });
+  return false;
+}
+
+/** Sends a whole body from memory ({@link tryEndChunk}); a viewer who leaves stops it. */
+function sendBody(res: HttpResponse, body: Buffer): void {
+  let aborted = false;
+  if (!tryEndChunk(res, body, body.length, { gone: () => aborted, sent: noop })) res.onAborted(() => { aborted = true; });
 }
 
 /** A handed-on request's response, as the viewer's side sees it. */
@@ -271,9 +283,8 @@ function streamBack(res: HttpResponse, method: string, up: IncomingMessage, stat
     up.resume();
     return;
   }
-  let done = false;
   up.on('data', (chunk: Buffer) => {
-    if (state.settled || done) return;
+    if (state.settled) return;
     if (length === undefined) {
       let ok = true;
       res.cork(() => { ok = res.write(chunk); });
@@ -286,23 +297,21 @@ function streamBack(res: HttpResponse, method: string, up: IncomingMessage, stat
       }
       return;
     }
-    const offset = res.getWriteOffset();
-    let ok = true;
-    res.cork(() => { [ok, done] = res.tryEnd(chunk, length); });
-    if (done) state.settled = true; // answered: the response may not be touched again
-    if (done || ok) return;
-    up.pause();
-    res.onWritable((at) => {
-      let sent = false;
-      [sent, done] = res.tryEnd(chunk.subarray(at - offset), length);
-      if (done) state.settled = true;
-      if (sent && !done) up.resume();
-      return sent;
+    let now = true;
+    res.cork(() => {
+      now = tryEndChunk(res, chunk, length, {
+        gone: () => state.settled,
+        sent: (complete) => {
+          // complete: answered, the response may not be touched again; else the socket took it all: read on
+          if (complete) state.settled = true;
+          else up.resume();
+        },
+      });
     });
+    if (!now) up.pause();
   });
   up.on('end', () => {
-    if (state.settled || done) return;
-    done = true;
+    if (state.settled) return;
     state.settled = true;
     if (length === undefined || length === 0) res.cork(() => res.end());
     else {
@@ -312,7 +321,7 @@ function streamBack(res: HttpResponse, method: string, up: IncomingMessage, stat
     }
   });
   up.on('error', () => {
-    if (state.settled || done) return;
+    if (state.settled) return;
     state.settled = true;
     res.close();
   });

@@ -47,7 +47,7 @@ async function listenOnce(server: EdgeServerKind): Promise<string> {
   const known = listening.get(server);
   if (known) return known.address;
   const edgeApp = server === 'node' ? app : await buildEdge({ db, storage: createLocalStorage({ rootDir: join(work, 'store') }), liveLookupCacheMs: 0, policyCacheMs: 0, playbackKeys: ring, logger: false, server });
-  const edge = await listenEdge(edgeApp, { server, host: '127.0.0.1', port: 0 });
+  const edge = await listenEdge(edgeApp, { host: '127.0.0.1', port: 0 });
   const address = `http://127.0.0.1:${edge.port}`;
   listening.set(server, { edge, address });
   return address;

@@ -57,7 +57,7 @@ describe.each<EdgeServerKind>(['node', 'uws'])('the edge fast path (%s)', (serve
   beforeAll(async () => {
     // Caches long enough that a slow machine cannot expire them between two requests of a test.
     app = await buildEdge({ db, storage, playbackKeys: ring, liveLookupCacheMs: 600_000, policyCacheMs: 600_000, objectCacheRevalidateMs: 600_000, trustProxy: ['127.0.0.1'], server });
-    listening = await listenEdge(app, { server, host: '127.0.0.1', port: 0, trustProxy: ['127.0.0.1'] });
+    listening = await listenEdge(app, { host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${listening.port}`;
   });
   afterAll(async () => {

@@ -92,7 +92,7 @@ beforeAll(async () => {
   await storage.writeSegment('sessions/u2/480p/seg_00000.m4s', Buffer.alloc(1000, 7));
   // no TRUST_PROXY: X-Forwarded-For from viewers is ignored
   app = await buildEdge({ db, storage, playbackKeys: ring, logger: false, server: 'uws', blockingPollMs: 20 });
-  edge = await listenEdge(app, { server: 'uws', host: '127.0.0.1', port: 0 });
+  edge = await listenEdge(app, { host: '127.0.0.1', port: 0 });
   base = `http://127.0.0.1:${edge.port}`;
 }, 90_000);
 afterAll(async () => {
