@@ -30,6 +30,8 @@ import { createMediaFeed, type AnnouncementSource, type MediaFeedOptions } from 
 import { addContentSteering, checkEdgeSteering, steeringServerUri, type EdgeSteering } from './steering.js';
 import { createPlaylistBodyCache, negotiatePlaylistEncoding, type PlaylistBodyCacheOptions } from './playlist-body.js';
 import { DASH_ERRORS, registerDash } from './dash.js';
+import { CMSD_DYNAMIC_HEADER } from './cmsd.js';
+import { createViewerThroughput, type ViewerThroughput } from './throughput.js';
 import { createFastObjectHandler, EDGE_CORS_HEADERS, parseRange, type FastObjectRequest, type FastPathOptions, type MemoryObject } from './fast-path.js';
 
 export { parseRange } from './fast-path.js';
@@ -132,6 +134,13 @@ export interface EdgeOptions {
   readonly steering?: EdgeSteering;
   /** Bounds of the cache of rendered and compressed playlist bodies (playlist-body.ts). */
   readonly playlistBodies?: PlaylistBodyCacheOptions;
+  /**
+   * `CMSD-Dynamic` (CTA-5006; cmsd.ts, throughput.ts) on the answers for segments, parts and init
+   * segments to viewers connected directly: the throughput and round-trip time of their TCP
+   * connections as the kernel measures them (`ss`), named by `steering.pathwayId` or `edge`.
+   * Default true; readings start once `listenEdge` knows the port.
+   */
+  readonly cmsd?: boolean;
 }
 
 /**
@@ -465,6 +474,8 @@ export interface EdgeBuild {
    * undefined when the edge logs every request (`accessLog`), so the front hands everything on.
    */
   readonly fast: FastPathOptions | undefined;
+  /** The viewers' throughput for `CMSD-Dynamic` ({@link EdgeOptions.cmsd}); listening starts it. */
+  readonly throughput: ViewerThroughput | undefined;
 }
 
 /** Each edge's {@link EdgeBuild}, recorded by {@link buildEdge}. */
@@ -488,16 +499,13 @@ export function edgeBuildOf(app: FastifyInstance): EdgeBuild {
  * (Fastify logs each request it routes). Once the app is closing, every request goes to Fastify
  * (which answers 503).
  */
-function installFastPath(
-  app: FastifyInstance, external: boolean, resolve: (r: FastObjectRequest, ip: string) => MemoryObject | undefined,
-  count: (status: 200 | 206) => void, trust: ProxyTrust | null,
-): FastPathOptions {
+function installFastPath(app: FastifyInstance, external: boolean, answers: Omit<FastPathOptions, 'closing'>, trust: ProxyTrust | null): FastPathOptions {
   let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;
     done();
   });
-  const options: FastPathOptions = { resolve, count, closing: () => closing };
+  const options: FastPathOptions = { ...answers, closing: () => closing };
   if (external) return options;
   const fast = createFastObjectHandler(options, trust
     // request.ip as Fastify computes it (the same proxy-addr walk with trustProxy)
@@ -515,6 +523,12 @@ function installFastPath(
 /** A header's value as one string (repeated headers joined as Node joins them). */
 function headerText(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** The last address of an `X-Forwarded-For` value (the nearest hop's peer); '' when there is none. */
+function lastForwardedFor(v: string | undefined): string {
+  if (!v) return '';
+  return v.slice(v.lastIndexOf(',') + 1).trim();
 }
 
 /**
@@ -611,6 +625,17 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     frameworkErrors: (err, _req, reply) => sendError(reply.header('access-control-allow-origin', '*'), edgeErrorCodeOf(err)),
     clientErrorHandler,
   });
+  const throughput = opts.cmsd === false ? undefined : createViewerThroughput({ serverId: opts.steering?.pathwayId ?? 'edge', log: app.log });
+  if (throughput) app.addHook('onClose', async () => throughput.close());
+  // The viewer's TCP connection: Node's socket, or the address the uWS front appended to X-Forwarded-For.
+  const tcpPeerOf = server === 'uws'
+    ? (req: FastifyRequest) => lastForwardedFor(headerText(req.headers['x-forwarded-for']))
+    : (req: FastifyRequest) => req.socket.remoteAddress ?? '';
+  /** Adds `CMSD-Dynamic` to an object's answer when the viewer's throughput is known (throughput.ts). */
+  const addCmsd = (req: FastifyRequest, reply: FastifyReply): void => {
+    const value = throughput?.headerFor(tcpPeerOf(req), req.ip);
+    if (value) reply.header(CMSD_DYNAMIC_HEADER, value);
+  };
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // The fast path counts in plain numbers, added to their series when /metrics is read (a labelled `inc` hashes its labels on every call).
@@ -871,6 +896,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
       .header('etag', info.etag)
       .header('last-modified', cached ? cached.lastModifiedHttp : info.lastModified.toUTCString())
       .header('accept-ranges', 'bytes');
+    addCmsd(req, reply);
     if (isNotModified(req, info.etag, info.lastModified)) {
       requests.inc({ kind, status: 304 });
       return reply.status(304).send();
@@ -1169,6 +1195,7 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
     if ('refused' in held) return held.refused;
     const { watch, release } = held;
     reply.header('content-type', contentTypeFor(key)).header('cache-control', CACHE_CONTROL.segment);
+    addCmsd(req, reply);
     countRequest('object', 200);
     if (req.method === 'HEAD') {
       release();
@@ -1306,11 +1333,15 @@ export async function buildEdge(opts: EdgeOptions): Promise<FastifyInstance> {
         this.inc(fastAnswers);
       },
     });
-    fast = installFastPath(app, server === 'uws', resolveInMemory, (status) => {
-      fastAnswers++;
-      fastCounts[status]++;
+    fast = installFastPath(app, server === 'uws', {
+      resolve: resolveInMemory,
+      count: (status) => {
+        fastAnswers++;
+        fastCounts[status]++;
+      },
+      ...(throughput ? { cmsd: (peer: string, clientIp: string) => throughput.headerFor(peer, clientIp) } : {}),
     }, trust);
   }
-  builds.set(app, { server, trust, fast });
+  builds.set(app, { server, trust, fast, throughput });
   return app;
 }

@@ -15,6 +15,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { StorageObjectInfo } from '@live/storage';
+import { CMSD_DYNAMIC_HEADER } from './cmsd.js';
 
 /** A media object held in memory (object cache or live store). */
 export interface MemoryObject {
@@ -39,7 +40,7 @@ export interface FastObjectRequest {
 /** CORS headers of every edge answer (the onSend hook of app.ts), as `[name, value, …]`. */
 export const EDGE_CORS_HEADERS: readonly string[] = [
   'access-control-allow-origin', '*',
-  'access-control-expose-headers', 'content-length, content-range, etag',
+  'access-control-expose-headers', 'content-length, content-range, etag, cmsd-dynamic',
   'timing-allow-origin', '*',
 ];
 
@@ -118,6 +119,11 @@ export interface FastPathOptions {
   resolve(req: FastObjectRequest, clientIp: string): MemoryObject | undefined;
   /** Counts an answer (`edge_requests_total{kind="object",status}`). */
   count(status: 200 | 206): void;
+  /**
+   * The `CMSD-Dynamic` value for an answer on a TCP connection from `peer` to client `clientIp`
+   * (throughput.ts), or undefined for none. Absent: never. Must not throw.
+   */
+  cmsd?(peer: string, clientIp: string): string | undefined;
   /** True once the server is closing: the router answers (503, as Fastify does). */
   closing(): boolean;
 }
@@ -131,6 +137,8 @@ export interface FastRequestView {
   header(name: string): string | undefined;
   /** The client address as the router's `request.ip` gives it (honouring `trustProxy`). */
   clientIp(): string;
+  /** The address of the TCP connection's peer (the viewer, or a proxy in front of the edge). */
+  peer(): string;
 }
 
 /** How the fast path answers a request: from `object`, whole or one byte range. */
@@ -141,6 +149,8 @@ export interface FastAnswer {
   readonly range: { start: number; end: number } | undefined;
   /** HEAD: headers only. */
   readonly head: boolean;
+  /** The `CMSD-Dynamic` value to add ({@link FastPathOptions.cmsd}); undefined for none. */
+  readonly cmsd: string | undefined;
 }
 
 /**
@@ -157,13 +167,14 @@ export function decideFastAnswer(opts: FastPathOptions, req: FastRequestView): F
   if (!parsed) return null;
   if (req.header('if-none-match') !== undefined || req.header('if-modified-since') !== undefined
     || req.header('content-length') !== undefined || req.header('transfer-encoding') !== undefined) return null;
-  const object = opts.resolve(parsed, req.clientIp());
+  const clientIp = req.clientIp();
+  const object = opts.resolve(parsed, clientIp);
   if (!object) return null;
   const range = parseRange(req.header('range'), object.info.size);
   if (range === 'unsatisfiable') return null;
   const status = range ? 206 : 200;
   opts.count(status);
-  return { status, object, range: range ?? undefined, head: method === 'HEAD' };
+  return { status, object, range: range ?? undefined, head: method === 'HEAD', cmsd: opts.cmsd?.(req.peer(), clientIp) };
 }
 
 /**
@@ -205,9 +216,11 @@ export function createFastObjectHandler(opts: FastPathOptions, clientIp: (req: I
         return Array.isArray(v) ? v.join(', ') : v;
       },
       clientIp: () => clientIp(req),
+      peer: () => req.socket.remoteAddress ?? '',
     });
     if (!answer) return false;
-    res.writeHead(answer.status, headersOf(answer) as string[]);
+    const headers = headersOf(answer) as string[];
+    res.writeHead(answer.status, answer.cmsd ? [...headers, CMSD_DYNAMIC_HEADER, answer.cmsd] : headers);
     if (answer.head) res.end();
     else res.end(fastAnswerBody(answer));
     return true;

@@ -30,14 +30,17 @@ export interface ListeningEdge {
 }
 
 /**
- * Listens as the app was built to ({@link edgeBuildOf}: its server, trusted proxies and fast path).
+ * Listens as the app was built to ({@link edgeBuildOf}: its server, trusted proxies and fast path),
+ * and starts the viewers' throughput readings on the port.
  * @throws Error when the port cannot be bound, or for an app buildEdge did not make.
  */
 export async function listenEdge(app: FastifyInstance, opts: EdgeListenOptions): Promise<ListeningEdge> {
-  const { server, trust, fast } = edgeBuildOf(app);
+  const { server, trust, fast, throughput } = edgeBuildOf(app);
   if (server !== 'uws') {
     await app.listen({ host: opts.host, port: opts.port });
-    return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
+    const port = (app.server.address() as AddressInfo).port;
+    throughput?.start(port);
+    return { port, close: () => app.close() };
   }
   // A flood of requests the front hands over opens as many loopback connections at once: a
   // backlog as deep as the kernel allows (net.core.somaxconn caps it) keeps their SYNs from being
@@ -52,6 +55,7 @@ export async function listenEdge(app: FastifyInstance, opts: EdgeListenOptions):
     throw err;
   }
   const started = front;
+  throughput?.start(started.port);
   return {
     port: started.port,
     async close() {

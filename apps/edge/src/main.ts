@@ -32,7 +32,7 @@ const app = await buildEdge({
   ...(c.steering ? { steering: c.steering } : {}),
   ...(tlsWatcher ? { https: tlsWatcher.current() } : {}),
   ...(s.TRUST_PROXY ? { trustProxy: s.TRUST_PROXY } : {}),
-  server: c.server,
+  server: c.server, cmsd: s.EDGE_CMSD,
   maxBlockingPerClient: s.EDGE_MAX_BLOCKING_PER_CLIENT, maxWatchedPlaylists: s.EDGE_MAX_WATCHED_PLAYLISTS,
   playlistTokens: s.EDGE_PLAYLIST_TOKENS, accessLog: s.EDGE_ACCESS_LOG, coldLookupConcurrency: s.EDGE_COLD_LOOKUP_CONCURRENCY, coldLookupQueue: s.EDGE_COLD_LOOKUP_QUEUE,
   ...(messaging ? { announcements: natsAnnouncementSource(messaging.nc), live: { maxSessions: s.EDGE_LIVE_SESSIONS, ...(c.liveBytes !== undefined ? { maxBytes: c.liveBytes } : {}) } } : {}),

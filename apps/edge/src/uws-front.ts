@@ -29,6 +29,7 @@ import { clientAddress, nodeStyleAddress, type ProxyTrust } from '@live/runtime'
 import type uWSModule from 'uWebSockets.js';
 import { EDGE_ERRORS } from './app.js';
 import { decideFastAnswer, fastAnswerBody, fastAnswerHeaders, type FastPathOptions } from './fast-path.js';
+import { CMSD_DYNAMIC_HEADER } from './cmsd.js';
 
 type HttpResponse = uWSModule.HttpResponse;
 
@@ -141,11 +142,13 @@ export async function startUwsFront(opts: UwsFrontOptions): Promise<UwsFront> {
       const answer = decideFastAnswer(fast, {
         method, url, header,
         clientIp: () => (opts.trust ? clientAddress(peer, header('x-forwarded-for'), opts.trust) : peer),
+        peer: () => peer,
       });
       if (answer) {
         res.writeStatus(answer.status === 200 ? '200 OK' : '206 Partial Content');
         const h = headersOf(answer);
         for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i]!, h[i + 1]!);
+        if (answer.cmsd) res.writeHeader(CMSD_DYNAMIC_HEADER, answer.cmsd);
         // (uWS does not count endWithoutBody as an answer unless an abort handler is attached)
         if (answer.head) res.onAborted(noop).endWithoutBody(answer.range ? answer.range.end - answer.range.start + 1 : answer.object.info.size);
         else sendBody(res, fastAnswerBody(answer));

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { makeSelfSignedCertificate, startServices, type RunningServices } from '@live/dev';
+import { waitFor } from '@live/dev/testing';
 import { createDb, ensureChannelWithKey, migrateToLatest, type Db } from '@live/db';
 import { parseJwtKeys, signPlaybackToken } from '@live/auth';
 import { createLocalStorage } from '@live/storage';
@@ -50,8 +51,11 @@ afterAll(async () => {
 });
 
 const fast = () => edgeMetric(app, 'edge_fast_path_answers_total');
-/** Response headers without the per-response ones Node adds (Date, Connection, Keep-Alive). */
-const headersOf = (r: Response) => Object.fromEntries([...r.headers].filter(([k]) => !['date', 'connection', 'keep-alive', 'uwebsockets'].includes(k)));
+/**
+ * Response headers without the per-response ones: Node's Date, Connection and Keep-Alive, and
+ * CMSD-Dynamic, present once the edge's first TCP reading since the request began is done.
+ */
+const headersOf = (r: Response) => Object.fromEntries([...r.headers].filter(([k]) => !['date', 'connection', 'keep-alive', 'uwebsockets', 'cmsd-dynamic'].includes(k)));
 
 describe.each<EdgeServerKind>(['node', 'uws'])('the edge fast path (%s)', (server) => {
   beforeAll(async () => {
@@ -131,6 +135,36 @@ describe.each<EdgeServerKind>(['node', 'uws'])('the edge fast path (%s)', (serve
     expect((await fetch(url)).status).toBe(403);
     expect((await fetch(url, { headers: { 'x-forwarded-for': '198.51.100.7' } })).status).toBe(403);
     expect(await fast()).toBe(before + 1);
+  });
+
+  it('carries CMSD-Dynamic with the kernel\'s figures for a viewer connected directly, from the fast path and the router, and none behind a proxy', async () => {
+    const url = `${base}/live/priv/720p/seg_00000.m4s?token=${token('127.0.0.1')}`;
+    // readings start when media is asked for: ask until an answer carries one
+    let direct: Response | undefined;
+    await waitFor('an answer with CMSD-Dynamic', async () => {
+      direct = await fetch(url);
+      await direct.arrayBuffer();
+      return direct.headers.has('cmsd-dynamic');
+    }, 15_000, 50);
+    expect(direct!.headers.get('cmsd-dynamic')).toMatch(/^"edge";etp=[1-9]\d*;rtt=\d+$/);
+    expect(direct!.headers.get('access-control-expose-headers')).toContain('cmsd-dynamic');
+    // fast path and router alike (a conditional request is the router's)
+    const before = await fast();
+    const fastAnswer = await fetch(url);
+    await fastAnswer.arrayBuffer();
+    expect(await fast()).toBe(before + 1);
+    const routed = await fetch(url, { headers: { 'if-none-match': '"another"' } });
+    await routed.arrayBuffer();
+    expect(await fast()).toBe(before + 1);
+    expect([fastAnswer.headers.get('cmsd-dynamic'), routed.headers.get('cmsd-dynamic')]).toEqual([expect.stringMatching(/^"edge";etp=/), expect.stringMatching(/^"edge";etp=/)]);
+    // a viewer behind the trusted proxy: the connection is the proxy's, so no figures
+    const viaProxy = { headers: { 'x-forwarded-for': '203.0.113.5' } };
+    const proxiedUrl = `${base}/live/priv/720p/seg_00000.m4s?token=${token('203.0.113.5')}`;
+    for (const init of [viaProxy, { headers: { ...viaProxy.headers, 'if-none-match': '"another"' } }]) {
+      const r = await fetch(proxiedUrl, init);
+      await r.arrayBuffer();
+      expect([r.status, r.headers.get('cmsd-dynamic')]).toEqual([200, null]);
+    }
   });
 
   it('counts its answers in edge_requests_total and the object cache hits', async () => {

@@ -5,7 +5,9 @@
  * reloads its media playlist with blocking requests (`_HLS_msn` / `_HLS_part`), which the edge
  * answers with 200 once the part exists. And a player we do not configure (issue 17): Shaka
  * Player 5 with only `lowLatencyMode`, which fetches the part EXT-X-PRELOAD-HINT names before it
- * exists, gets every part (held by the edge until written), never a 404.
+ * exists, gets every part (held by the edge until written), never a 404; and its ABR, which
+ * times a held part from its request, plays the top rendition and stays there, with the
+ * throughput the edge reports in CMSD-Dynamic (CTA-5006).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
@@ -68,31 +70,53 @@ async function metric(url: string, series: string): Promise<number> {
   return line ? Number(line.split(' ')[1]) : 0;
 }
 
-it('plays the live stream in Shaka Player 5 (lowLatencyMode only): hinted parts are held until written, no playlist or part answered with an error', async () => {
+it('plays the live stream in Shaka Player 5 (lowLatencyMode only): hinted parts are held until written, no playlist or part answered with an error, the top rendition from CMSD-Dynamic on', async () => {
   const { info } = t.stack;
   browser ??= await launchBrowser();
   const page = await browser.newPage();
   const partStatuses: number[] = [];
+  const cmsd: string[] = []; // CMSD-Dynamic of the part answers
   const errors: string[] = []; // any playlist, part, segment or init segment answered with an error
   const responses: string[] = []; // the last ones, for the failure message
   page.on('response', (r) => {
-    if (/\.part\d+(\.a\d+)?\.m4s/.test(r.url())) partStatuses.push(r.status());
+    if (/\.part\d+(\.a\d+)?\.m4s/.test(r.url())) {
+      partStatuses.push(r.status());
+      const value = r.headers()['cmsd-dynamic'];
+      if (value) cmsd.push(value);
+    }
     if (/\.(m3u8|m4s|mp4)(\?|$)/.test(r.url()) && r.status() >= 400) errors.push(`${r.status()} ${r.url()}`);
     responses.push(`${r.status()} ${r.url()}`);
     if (responses.length > 30) responses.shift();
   });
+  // Shaka 5.2.12 fails its load (a TypeError, no request made) while the middle segment of a
+  // media playlist, which it fetches to probe the format, is the one still being written: in the
+  // first seconds of a broadcast. Wait for three complete segments in every media playlist.
+  await waitFor('three complete segments in every media playlist', async () => {
+    const master = await (await fetch(info.demoPlaybackUrl)).text();
+    const media = master.split('\n').filter((l) => l.endsWith('.m3u8'));
+    const texts = await Promise.all(media.map(async (uri) => (await fetch(new URL(uri, info.demoPlaybackUrl))).text()));
+    return texts.every((t) => (t.match(/^#EXTINF:/gm) ?? []).length >= 3);
+  }, 30_000, 250);
   // A page of the edge's own origin with nothing but a <video> and Shaka's compiled build.
   await page.goto(`${info.edgeUrl}/healthz`);
   await page.setContent('<video id="v" muted autoplay playsinline></video>');
   await page.addScriptTag({ path: createRequire(import.meta.url).resolve('shaka-player/dist/shaka-player.compiled.js') });
   const heldBefore = await metric(`${info.edgeUrl}/metrics`, 'edge_hinted_part_requests_total{outcome="held"}');
   await page.evaluate(async (url) => {
-    const w = window as unknown as { shaka: { polyfill: { installAll(): void }; Player: new () => { attach(v: HTMLMediaElement): Promise<void>; configure(c: object): void; load(u: string): Promise<void> } } };
+    type ShakaPlayer = { attach(v: HTMLMediaElement): Promise<void>; configure(c: object): void; load(u: string): Promise<void>; addEventListener(e: string, f: () => void): void; getVariantTracks(): Array<{ active: boolean; height: number | null }> };
+    const w = window as unknown as { shaka: { polyfill: { installAll(): void }; Player: new () => ShakaPlayer }; shakaHeights: number[]; shakaTop: number };
     w.shaka.polyfill.installAll();
     const player = new w.shaka.Player();
+    // the height of the variant it plays once loaded, then after each of its ABR decisions
+    w.shakaHeights = [];
+    const record = () => { w.shakaHeights.push(player.getVariantTracks().find((t) => t.active)?.height ?? 0); };
     await player.attach(document.getElementById('v') as HTMLVideoElement);
     player.configure({ streaming: { lowLatencyMode: true } });
     await player.load(url);
+    w.shakaTop = Math.max(...player.getVariantTracks().map((t) => t.height ?? 0));
+    record();
+    player.addEventListener('adaptation', record);
+    player.addEventListener('variantchanged', record);
   }, info.demoPlaybackUrl);
   const currentTime = () => page.evaluate(() => (document.getElementById('v') as HTMLVideoElement).currentTime);
   await waitFor('Shaka playing', async () => (await currentTime()) > 0, 30_000, 100);
@@ -106,4 +130,16 @@ it('plays the live stream in Shaka Player 5 (lowLatencyMode only): hinted parts 
   expect(partStatuses.every((s) => s === 200 || s === 206)).toBe(true);
   // Shaka asked for parts before they existed, and the edge held them.
   expect(await metric(`${info.edgeUrl}/metrics`, 'edge_hinted_part_requests_total{outcome="held"}')).toBeGreaterThan(heldBefore);
+  // Its ABR: timing a held part from its request, it would estimate about the bitrate it plays and
+  // never switch up; with the edge's CMSD-Dynamic throughput it plays the top rendition and stays.
+  expect(cmsd.length).toBeGreaterThan(0);
+  expect(cmsd.every((v) => /^"edge";etp=[1-9]\d*;rtt=\d+$/.test(v))).toBe(true);
+  const abr = await page.evaluate(() => {
+    const w = window as unknown as { shakaHeights: number[]; shakaTop: number };
+    return { heights: w.shakaHeights, top: w.shakaTop };
+  });
+  expect(abr.top).toBe(720);
+  const reached = abr.heights.indexOf(abr.top);
+  expect(reached, `Shaka's variants over time: ${abr.heights.join(', ')}`).toBeGreaterThanOrEqual(0);
+  expect(abr.heights.slice(reached), `Shaka's variants over time: ${abr.heights.join(', ')}`).toEqual(abr.heights.slice(reached).map(() => abr.top));
 }, 180_000);

@@ -10,7 +10,8 @@
 #   certificate), caddy (the HTTPS front of the production e2e), haproxy (the load balancer of the
 #   cluster profile), systemd (systemd-analyze checks the deployment units), nginx and
 #   libnginx-mod-rtmp (the restream e2e's RTMP server), libsrt1.5-gnutls (the ingest's SRT
-#   listener; ffmpeg's own SRT library) (apt-get; sudo when not root)
+#   listener; ffmpeg's own SRT library), iproute2 (`ss`: the edge's CMSD-Dynamic throughput)
+#   (apt-get; sudo when not root)
 # - nats-server v2.15.3 (go install into $(go env GOPATH)/bin; Debian's is 2.9.10)
 # - Temporal CLI v1.5.1 (go install into $(go env GOPATH)/bin)
 # - with --test, or STACK_PROFILE=cluster: MinIO, pinned module version (go install into
@@ -88,6 +89,7 @@ has_exe caddy || APT_PACKAGES_WANTED+=(caddy) # the tests validate and run infra
 has_exe haproxy /usr/sbin/haproxy "${HAPROXY_PATH:-/nonexistent}" || APT_PACKAGES_WANTED+=(haproxy) # the cluster profile's load balancer
 has_exe systemd-analyze || APT_PACKAGES_WANTED+=(systemd) # the tests verify infra/deploy/systemd's units (absent in minimal containers)
 has_exe openssl || APT_PACKAGES_WANTED+=(openssl) # the embedded stack's self-signed RTMPS certificate
+has_exe ss /usr/sbin/ss /bin/ss || APT_PACKAGES_WANTED+=(iproute2) # the edge reads its viewers' TCP throughput with ss (CMSD-Dynamic)
 # Debian's nginx with the RTMP module: the real RTMP server the restream e2e pushes to (started by the test).
 { has_exe nginx /usr/sbin/nginx && [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ]; } || APT_PACKAGES_WANTED+=(nginx libnginx-mod-rtmp)
 
