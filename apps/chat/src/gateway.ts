@@ -39,7 +39,7 @@ import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from './
 import { encodeFrame, errorFrame, parseClientFrame, type FrameProblem } from './protocol.js';
 import { Room, type Member } from './room.js';
 import { reportIdOf } from './reports.js';
-import { clientAddress, ConnectionCounter, OffenderLog, type ProxyTrust } from '@live/runtime';
+import { clientAddress, ConnectionCounter, nodeStyleAddress, OffenderLog, type ProxyTrust } from '@live/runtime';
 
 /** Settings and dependencies of a gateway. */
 export interface GatewayOptions {
@@ -575,7 +575,8 @@ export async function startGateway(opts: GatewayOptions): Promise<ChatGateway> {
         const extensions = req.getHeader('sec-websocket-extensions');
         const channelId = req.getParameter(0) ?? '';
         const afterRaw = req.getQuery('after');
-        const peerAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+        // Node's form (`::ffff:a.b.c.d`, compressed IPv6), as trusted proxies and caps are written
+        const peerAddress = nodeStyleAddress(Buffer.from(res.getRemoteAddressAsText()).toString());
         const remoteAddress = trustProxy ? clientAddress(peerAddress, req.getHeader('x-forwarded-for'), trustProxy) : peerAddress;
         let aborted = false;
         res.onAborted(() => { aborted = true; });

@@ -25,6 +25,11 @@ export const PARTS_PER_SEGMENT = Math.round(SEGMENT_SECONDS / PART_SECONDS);
 /** The values `LL_HLS_KEYFRAME_PARTS` accepts: the divisors of {@link PARTS_PER_SEGMENT} (1, 2, 4), so a segment is a whole number of GOPs. */
 export const KEYFRAME_PARTS_CHOICES: readonly number[] = Array.from({ length: PARTS_PER_SEGMENT }, (_, i) => i + 1).filter((n) => PARTS_PER_SEGMENT % n === 0);
 
+/** The rule a keyframe interval of `got` parts broke, for an error message: `one of 1, 2, 4<unit> (a divisor of the 4 parts of a segment); got 3`. */
+function keyframePartsRule(got: number, unit: string): string {
+  return `one of ${KEYFRAME_PARTS_CHOICES.join(', ')}${unit} (a divisor of the ${PARTS_PER_SEGMENT} parts of a segment); got ${got}`;
+}
+
 /**
  * Keyframes per segment (`buildLowLatencyLadderArgs`' `keyframesPerSegment`) for a keyframe
  * interval of `keyframeParts` parts (`LL_HLS_KEYFRAME_PARTS`): 4 -> 1 (a 2 s GOP), 2 -> 2 (1 s),
@@ -33,7 +38,7 @@ export const KEYFRAME_PARTS_CHOICES: readonly number[] = Array.from({ length: PA
  */
 export function keyframesPerSegmentFor(keyframeParts: number): number {
   if (!KEYFRAME_PARTS_CHOICES.includes(keyframeParts)) {
-    throw new RangeError(`the keyframe interval must be one of ${KEYFRAME_PARTS_CHOICES.join(', ')} parts (a divisor of the ${PARTS_PER_SEGMENT} parts of a segment); got ${keyframeParts}`);
+    throw new RangeError(`the keyframe interval must be ${keyframePartsRule(keyframeParts, ' parts')}`);
   }
   return PARTS_PER_SEGMENT / keyframeParts;
 }
@@ -89,7 +94,7 @@ export interface WorkerProcessConfig {
 export function deriveWorkerConfig(s: WorkerSettings): WorkerProcessConfig {
   const storage = checkSettings('STORAGE_DIR', () => storageConfigFromEnv(s, { required: true }));
   if (!KEYFRAME_PARTS_CHOICES.includes(s.LL_HLS_KEYFRAME_PARTS)) {
-    throw new ConfigError('LL_HLS_KEYFRAME_PARTS', `LL_HLS_KEYFRAME_PARTS must be one of ${KEYFRAME_PARTS_CHOICES.join(', ')} (a divisor of the ${PARTS_PER_SEGMENT} parts of a segment); got ${s.LL_HLS_KEYFRAME_PARTS}`);
+    throw new ConfigError('LL_HLS_KEYFRAME_PARTS', `LL_HLS_KEYFRAME_PARTS must be ${keyframePartsRule(s.LL_HLS_KEYFRAME_PARTS, '')}`);
   }
   return {
     settings: s,

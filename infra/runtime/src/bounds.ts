@@ -13,6 +13,15 @@ import { isIPv4, isIPv6 } from 'node:net';
 const IPV4_MAPPED = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i;
 
 /** The eight 16-bit groups of a valid IPv6 address (zone id dropped, embedded IPv4 tail converted). */
+/**
+ * The IPv4 address an IPv4-mapped IPv6 address carries (`::ffff:a.b.c.d`, RFC 4291 §2.5.5.2),
+ * from its eight 16-bit groups, as `a.b.c.d`; null for any other address. Pure.
+ */
+export function mappedIPv4(g: readonly number[]): string | null {
+  if (g.length !== 8 || !g.slice(0, 5).every((x) => x === 0) || g[5] !== 0xffff) return null;
+  return `${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
+}
+
 function ipv6Groups(address: string): number[] {
   let addr = address.split('%')[0]!;
   if (addr.includes('.')) {
@@ -45,7 +54,8 @@ export function normalizeAddress(address: string | undefined): string {
   if (mapped && isIPv4(mapped[1]!)) return mapped[1]!;
   if (!isIPv6(address)) return address;
   const g = ipv6Groups(address);
-  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return [g[6]! >> 8, g[6]! & 255, g[7]! >> 8, g[7]! & 255].join('.');
+  const v4 = mappedIPv4(g);
+  if (v4 !== null) return v4;
   return `${g.slice(0, 4).map((x) => x.toString(16)).join(':')}::/64`;
 }
 

@@ -6,6 +6,7 @@
  * `proxy-addr` algorithm Express and Fastify use).
  */
 import proxyaddr from '@fastify/proxy-addr';
+import { mappedIPv4 } from './bounds.js';
 
 /** A compiled trust list: `(address, hopIndex) => trusted`. */
 export type ProxyTrust = (addr: string, i: number) => boolean;
@@ -52,7 +53,7 @@ const FULL_IPV6 = /^[0-9a-f]{4}(?::[0-9a-f]{4}){7}$/i;
  */
 export function nodeStyleAddress(text: string): string {
   if (!FULL_IPV6.test(text)) return text;
-  const g = text.split(':').map((x) => parseInt(x, 16));
-  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return `::ffff:${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
+  const v4 = mappedIPv4(text.split(':').map((x) => parseInt(x, 16)));
+  if (v4 !== null) return `::ffff:${v4}`;
   return new URL(`http://[${text}]/`).hostname.slice(1, -1);
 }
