@@ -89,8 +89,9 @@ it('plays the live stream in Shaka Player 5 (lowLatencyMode only): hinted parts 
     if (responses.length > 30) responses.shift();
   });
   // Shaka 5.2.12 fails its load (a TypeError, no request made) while the middle segment of a
-  // media playlist, which it fetches to probe the format, is the one still being written: in the
-  // first seconds of a broadcast. Wait for three complete segments in every media playlist.
+  // media playlist, which it fetches to look for in-band captions (the variants declare no
+  // CLOSED-CAPTIONS), is the one still being written: in the first seconds of a broadcast (the
+  // README's known limits). Wait for three complete segments in every media playlist.
   await waitFor('three complete segments in every media playlist', async () => {
     const master = await (await fetch(info.demoPlaybackUrl)).text();
     const media = master.split('\n').filter((l) => l.endsWith('.m3u8'));
