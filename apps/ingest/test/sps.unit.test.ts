@@ -7,8 +7,8 @@ import {
   parseAvcDecoderConfig,
   parseH264Sps,
   RtmpProtocolError,
-  unescapeRbsp,
 } from '../src/rtmp/index.js';
+import { unescapeRbsp } from '@live/media/formats';
 
 /**
  * SPS NAL units captured from libx264 (ffmpeg 5.1) with

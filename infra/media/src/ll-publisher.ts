@@ -27,6 +27,7 @@ import {
   announceSafely,
   nextAttemptNumber,
   nextStartNumber,
+  renditionClosedCaptions,
   renditionCodecs,
   variantBandwidth,
   type HlsPublisher,
@@ -588,7 +589,8 @@ export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher 
       });
     }
     const key = masterPlaylistKey(keyPrefix);
-    const text = renderMasterPlaylist(variants);
+    const closedCaptions = await renditionClosedCaptions(storage, keyPrefix, renditions[0]!);
+    const text = renderMasterPlaylist(variants, closedCaptions ? { closedCaptions } : {});
     await storage.writePlaylist(key, text, { live: true });
     announceSafely(opts.announcer, logger, (a) => a.playlist('master.m3u8', text, true));
     state.masterWritten = true;

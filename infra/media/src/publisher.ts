@@ -6,6 +6,9 @@ import type { Rendition, RenditionName, SourceInfo } from './ladder.js';
 import { codecsFromInitSegment } from './mp4.js';
 import {
   archivePlaylistKey,
+  detectInbandCaptions,
+  type MasterClosedCaptions,
+  masterClosedCaptionsOf,
   masterPlaylistKey,
   measureBitrates,
   mediaPlaylistKey,
@@ -260,6 +263,28 @@ export async function renditionCodecs(
 }
 
 /**
+ * What a master playlist declares of in-band closed captions ({@link masterClosedCaptionsOf}),
+ * from a rendition's latest segment and its init segment as stored: x264 carries the source's
+ * CEA-608 captions into every encoded rendition and a passthrough keeps them, so one rendition
+ * tells. undefined when they cannot be read (missing, encrypted, not H.264): then the master
+ * says nothing of captions, as before. Never throws.
+ */
+export async function renditionClosedCaptions(storage: ObjectStorage, keyPrefix: string, r: RenditionPublishState): Promise<MasterClosedCaptions | undefined> {
+  const segment = r.segments.at(-1);
+  const init = segment?.map ?? r.initSegments.at(-1);
+  if (!segment || !init) return undefined;
+  try {
+    const [initBytes, bytes] = await Promise.all([
+      storage.read(`${keyPrefix}/${r.rendition.name}/${init}`),
+      storage.read(`${keyPrefix}/${r.rendition.name}/${segment.uri}`),
+    ]);
+    return initBytes && bytes ? masterClosedCaptionsOf(detectInbandCaptions(initBytes, bytes)) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Creates the HLS publisher: the packager loop between ffmpeg's work directory and storage.
  *
  * Each pass reads `<outputDir>/<rendition>/ffmpeg.m3u8` (ffmpeg lists a segment only once it
@@ -392,7 +417,8 @@ export function createHlsPublisher(opts: HlsPublisherOptions): HlsPublisher {
       variants.push(v);
     }
     const key = masterPlaylistKey(keyPrefix);
-    const text = renderMasterPlaylist(variants);
+    const closedCaptions = await renditionClosedCaptions(storage, keyPrefix, renditions[0]!);
+    const text = renderMasterPlaylist(variants, closedCaptions ? { closedCaptions } : {});
     await storage.writePlaylist(key, text, { live: true });
     announceSafely(opts.announcer, logger, (a) => a.playlist('master.m3u8', text, true));
     state.masterWritten = true;

@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import {
   Fmp4Splitter,
   Mp4ParseError,
+  detectInbandCaptions,
+  masterClosedCaptionsOf,
+  renderMasterPlaylist,
+  trackSampleRanges,
   buildLowLatencyLadderArgs,
   parseFragment,
   parseInitTracks,
@@ -50,8 +54,8 @@ describe('fMP4 fragments', () => {
   it('reads tracks, timing and the keyframe flag of each fragment', () => {
     const tracks = parseInitTracks(init());
     expect(tracks).toEqual([
-      { id: 1, timescale: 15360, handler: 'vide', defaultSampleDuration: 0, defaultSampleFlags: 0 },
-      { id: 2, timescale: 48000, handler: 'soun', defaultSampleDuration: 1024, defaultSampleFlags: 0 },
+      { id: 1, timescale: 15360, handler: 'vide', defaultSampleDuration: 0, defaultSampleSize: 0, defaultSampleFlags: 0 },
+      { id: 2, timescale: 48000, handler: 'soun', defaultSampleDuration: 1024, defaultSampleSize: 0, defaultSampleFlags: 0 },
     ]);
     const key = parseFragment(fragment(30720, 15, true), tracks);
     expect(key).toMatchObject({ startSeconds: 2, durationSeconds: 0.5, independent: true });
@@ -120,5 +124,111 @@ describe('buildLowLatencyLadderArgs', () => {
     expect(partTargetSeconds(15, 30000 / 1001)).toBe(0.501);
     expect(partTargetSeconds(15, 30)).toBe(0.5);
     expect(partTargetSeconds(13, 25)).toBe(0.52);
+  });
+});
+
+/** H.264 §7.4.1: 0x03 after two zero bytes wherever the next byte is 0x00–0x03. */
+function escapeRbsp(rbsp: Uint8Array): Buffer {
+  const out: number[] = [];
+  let zeros = 0;
+  for (const b of rbsp) {
+    if (zeros >= 2 && b <= 3) {
+      out.push(3);
+      zeros = 0;
+    }
+    out.push(b);
+    zeros = b === 0 ? zeros + 1 : 0;
+  }
+  return Buffer.from(out);
+}
+
+/** An SEI NAL unit (type 6) of messages `[payloadType, body]`, escaped, with its trailing bits. */
+function seiNal(...messages: Array<[number, Uint8Array]>): Buffer {
+  const rbsp = Buffer.concat([...messages.map(([type, body]) => Buffer.concat([Buffer.from([type, body.length]), body])), Buffer.from([0x80])]);
+  return Buffer.concat([Buffer.from([0x06]), escapeRbsp(rbsp)]);
+}
+
+/** An ATSC A/53 `GA94` cc_data body with `[marker, b1, b2]` triplets (CEA-708 §4.4). */
+function ga94(...triplets: Array<[number, number, number]>): Buffer {
+  return Buffer.from([0xb5, 0x00, 0x31, 0x47, 0x41, 0x39, 0x34, 0x03, 0x40 | triplets.length, 0xff, ...triplets.flat(), 0xff]);
+}
+
+/** The samples of a NAL-length-prefixed H.264 track: each sample its NAL units. */
+function avcSample(lengthSize: number, ...nals: Buffer[]): Buffer {
+  return Buffer.concat(nals.map((n) => {
+    const len = Buffer.alloc(lengthSize);
+    len.writeUIntBE(n.length, 0, lengthSize);
+    return Buffer.concat([len, n]);
+  }));
+}
+
+/** init: track 1 H.264 (`entry` sample entry with avcC of `lengthSize`), track 2 audio. */
+function avcInit(lengthSize = 4, entry = 'avc1'): Buffer {
+  const avcC = box('avcC', Buffer.from([1, 0x42, 0xc0, 0x1f, 0xfc | (lengthSize - 1), 0xe0]));
+  const stbl = box('stbl', box('stsd', u32(0, 1), box(entry, zeros(78), avcC)));
+  const trak = (id: number, handler: string, minf?: Buffer) =>
+    box('trak', box('tkhd', u32(0), zeros(8), u32(id), zeros(72)),
+      box('mdia', box('mdhd', u32(0), zeros(8), u32(90000), zeros(8)), box('hdlr', u32(0, 0), Buffer.from(handler, 'latin1'), zeros(12)), ...(minf ? [minf] : [])));
+  const mvex = box('mvex', box('trex', u32(0, 1, 1, 3000, 0, 0)), box('trex', u32(0, 2, 1, 1024, 0, 0)));
+  return Buffer.concat([box('ftyp', Buffer.from('isom'), u32(0x200)), box('moov', box('mvhd', zeros(100)), trak(1, 'vide', box('minf', stbl)), trak(2, 'soun'), mvex)]);
+}
+
+/** One fragment (default-base-is-moof): the video samples, then three 10-byte audio samples, in one mdat. */
+function avcFragment(videoSamples: Buffer[]): Buffer {
+  const build = (offset: number) => {
+    const vTrun = box('trun', u32(0x000201, videoSamples.length, offset), ...videoSamples.map((v) => u32(v.length)));
+    const videoBytes = videoSamples.reduce((n, v) => n + v.length, 0);
+    const aTrun = box('trun', u32(0x000201, 3, offset + videoBytes), u32(10), u32(10), u32(10));
+    return box('moof', box('mfhd', u32(0, 1)), box('traf', box('tfhd', u32(0x020000, 1)), box('tfdt', u32(0, 0)), vTrun), box('traf', box('tfhd', u32(0x020000, 2)), box('tfdt', u32(0, 0)), aTrun));
+  };
+  const moofSize = build(0).length;
+  return Buffer.concat([build(moofSize + 8), box('mdat', ...videoSamples, Buffer.alloc(30, 0xaa))]);
+}
+
+describe('in-band CEA-608 captions (A/53 GA94 in H.264 SEI)', () => {
+  const slice = Buffer.from([0x65, 0x88, 0x84, 0x00]);
+  // an unregistered SEI first, with escaped zeros: misread by two bytes, the GA94 message after it would be lost
+  const unregistered: [number, Uint8Array] = [5, Buffer.concat([zeros(6), Buffer.alloc(14, 0x80)])];
+  const captions = seiNal(unregistered, [4, ga94([0xfc, 0x94, 0x20], [0xfd, 0x80, 0x80])]);
+
+  it('finds the 608 fields of cc_data in the video samples, across fragments', () => {
+    const media = Buffer.concat([avcFragment([avcSample(4, seiNal(unregistered), slice)]), avcFragment([avcSample(4, captions, slice), avcSample(4, slice)])]);
+    const found = detectInbandCaptions(avcInit(), media);
+    expect(found).toEqual({ kind: 'cea-608', fields: new Set([1, 2]) });
+    expect(masterClosedCaptionsOf(found)).toEqual({ channels: ['CC1', 'CC3'] });
+    // two-byte NAL lengths (avcC lengthSizeMinusOne 1)
+    expect(detectInbandCaptions(avcInit(2), avcFragment([avcSample(2, captions, slice)]))).toMatchObject({ kind: 'cea-608' });
+  });
+
+  it('says none for SEI without valid 608 pairs, and unknown for what it cannot read', () => {
+    const onlyInvalid = seiNal([4, ga94([0xf8, 0x94, 0x20], [0xfe, 0x01, 0x02])]); // cc_valid 0; a 708 (DTVCC) pair
+    expect(detectInbandCaptions(avcInit(), avcFragment([avcSample(4, seiNal(unregistered), slice), avcSample(4, onlyInvalid, slice)]))).toEqual({ kind: 'none' });
+    expect(masterClosedCaptionsOf({ kind: 'none' })).toBe('none');
+    expect(detectInbandCaptions(avcInit(4, 'hvc1'), avcFragment([avcSample(4, captions)]))).toEqual({ kind: 'unknown' });
+    expect(detectInbandCaptions(avcInit(), Buffer.alloc(4000, 0x5a))).toEqual({ kind: 'unknown' }); // e.g. AES-128 encrypted
+    const wrongLengths = avcFragment([Buffer.concat([Buffer.from([0, 0, 0x7f, 0xff]), captions])]);
+    expect(detectInbandCaptions(avcInit(), wrongLengths)).toEqual({ kind: 'unknown' });
+    expect(masterClosedCaptionsOf({ kind: 'unknown' })).toBeUndefined();
+  });
+
+  it('locates one track\'s samples in a fragment (trun data offsets and sizes)', () => {
+    const samples = [avcSample(4, slice), avcSample(4, captions, slice)];
+    const fragment = avcFragment(samples);
+    const ranges = trackSampleRanges(fragment, 1, parseInitTracks(avcInit()));
+    expect(ranges.map((r) => fragment.subarray(r.start, r.end))).toEqual(samples);
+    expect(trackSampleRanges(fragment, 2, parseInitTracks(avcInit())).map((r) => r.end - r.start)).toEqual([10, 10, 10]);
+  });
+
+  it('declares them in the master playlist', () => {
+    const v = [{ uri: '720p/index.m3u8', bandwidth: 3_000_000, width: 1280, height: 720, codecs: ['avc1.64001f'] }];
+    expect(renderMasterPlaylist(v, { closedCaptions: 'none' })).toContain('CODECS="avc1.64001f",CLOSED-CAPTIONS=NONE\n720p/index.m3u8');
+    const withCc = renderMasterPlaylist(v, { closedCaptions: { channels: ['CC1', 'CC3'] } });
+    expect(withCc.split('\n').slice(3, 6)).toEqual([
+      '#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID="cc",NAME="CC1",DEFAULT=YES,AUTOSELECT=YES,INSTREAM-ID="CC1"',
+      '#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID="cc",NAME="CC3",DEFAULT=NO,AUTOSELECT=YES,INSTREAM-ID="CC3"',
+      '#EXT-X-STREAM-INF:BANDWIDTH=3000000,RESOLUTION=1280x720,CODECS="avc1.64001f",CLOSED-CAPTIONS="cc"',
+    ]);
+    expect(renderMasterPlaylist(v)).not.toContain('CLOSED-CAPTIONS');
+    expect(() => renderMasterPlaylist(v, { closedCaptions: { channels: [] } })).toThrow(RangeError);
   });
 });

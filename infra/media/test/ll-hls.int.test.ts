@@ -268,6 +268,10 @@ describe('low-latency HLS packager', () => {
     const master = (await storage.read(`${keyPrefix}/master.m3u8`))!.toString();
     expect(master).toContain('480p/index.m3u8');
     expect(master).toContain('CODECS="avc1.');
+    // the test pattern carries no CEA-608 captions, and the master says so: players need not probe a segment
+    const streamInfs = master.split('\n').filter((l) => l.startsWith('#EXT-X-STREAM-INF:'));
+    expect(streamInfs.length).toBeGreaterThan(0);
+    expect(streamInfs.every((l) => l.endsWith(',CLOSED-CAPTIONS=NONE'))).toBe(true);
   }, 120_000);
 
   it('refuses a PART-HOLD-BACK under the 2 parts RFC 8216bis §4.4.3.8 requires, or over 6', () => {

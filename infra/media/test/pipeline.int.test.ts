@@ -174,6 +174,7 @@ describe('live ladder pipeline', () => {
       ['240p/index.m3u8', '426x240', 'avc1.42c015,mp4a.40.2', '30.000'],
     ]);
     for (const v of infs) {
+      expect(v.attrs['CLOSED-CAPTIONS']).toBe('NONE'); // the source has no CEA-608 captions
       expect(Number(v.attrs.BANDWIDTH)).toBeGreaterThan(0);
       expect(Number(v.attrs['AVERAGE-BANDWIDTH'])).toBeLessThanOrEqual(Number(v.attrs.BANDWIDTH));
     }

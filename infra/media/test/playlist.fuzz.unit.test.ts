@@ -379,8 +379,8 @@ const mp4Arb = fc.tuple(fc.oneof(fc.array(treeArb, { maxLength: 4 }), shapedArb)
 
 describe('ISO BMFF readers (fuzz)', () => {
   const tracks = [
-    { id: 1, timescale: 15360, handler: 'vide', defaultSampleDuration: 0, defaultSampleFlags: 0 },
-    { id: 2, timescale: 48000, handler: 'soun', defaultSampleDuration: 1024, defaultSampleFlags: 0 },
+    { id: 1, timescale: 15360, handler: 'vide', defaultSampleDuration: 0, defaultSampleSize: 0, defaultSampleFlags: 0 },
+    { id: 2, timescale: 48000, handler: 'soun', defaultSampleDuration: 1024, defaultSampleSize: 0, defaultSampleFlags: 0 },
   ];
 
   it('parseInitTracks, parseFragment, codecsFromInitSegment and topLevelBoxes: a result or Mp4ParseError', async () => {
@@ -482,7 +482,7 @@ describe('inputs the properties above found (regressions)', () => {
   });
 
   it('a trun announcing 2^32 - 1 samples is read at once without per-sample fields, refused with them (it looped for ~20 s)', () => {
-    const tracks = [{ id: 1, timescale: 1000, handler: 'vide', defaultSampleDuration: 1, defaultSampleFlags: 0 }];
+    const tracks = [{ id: 1, timescale: 1000, handler: 'vide', defaultSampleDuration: 1, defaultSampleSize: 0, defaultSampleFlags: 0 }];
     const frag = (trFlags: number) => box('moof', box('traf', box('tfhd', u32(0, 1)), box('trun', u32(trFlags, 0xffffffff))));
     const t0 = performance.now();
     expect(parseFragment(frag(0), tracks).runs).toEqual([{ trackId: 1, baseDecodeTime: 0, duration: 0xffffffff, samples: 0xffffffff, firstSampleSync: true }]);

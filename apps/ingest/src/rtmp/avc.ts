@@ -3,6 +3,7 @@
  * AVC sequence header (ISO/IEC 14496-15 §5.2.4.1) and the sequence parameter set inside it
  * (ITU-T H.264 §7.3.2.1.1), down to the coded picture size after cropping.
  */
+import { unescapeRbsp } from '@live/media/formats';
 import { BitReader } from './bitreader.js';
 import { RtmpProtocolError } from './errors.js';
 
@@ -41,22 +42,6 @@ export interface AvcDecoderConfig {
 
 /** Profiles whose SPS carries chroma_format_idc and friends (H.264 §7.3.2.1.1). */
 const HIGH_PROFILES = new Set([100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135]);
-
-/** Removes emulation prevention bytes: 0x00 0x00 0x03 → 0x00 0x00 (H.264 §7.4.1). */
-export function unescapeRbsp(nal: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(nal.length);
-  let n = 0;
-  let zeros = 0;
-  for (const byte of nal) {
-    if (zeros >= 2 && byte === 3) {
-      zeros = 0;
-      continue;
-    }
-    out[n++] = byte;
-    zeros = byte === 0 ? zeros + 1 : 0;
-  }
-  return out.subarray(0, n);
-}
 
 function skipScalingList(r: BitReader, size: number): void {
   // H.264 §7.3.2.1.1.1

@@ -9,7 +9,7 @@ import { RtmpProtocolError } from './errors.js';
  */
 export class BitReader {
   private bitPos = 0;
-  constructor(private readonly buf: Buffer) {}
+  constructor(private readonly buf: Uint8Array) {}
 
   /** Bits not yet read. */
   get bitsLeft(): number {

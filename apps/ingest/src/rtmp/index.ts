@@ -42,6 +42,6 @@ export {
   type RtmpMessage,
   type OutboundMessage,
 } from './chunk.js';
-export { parseH264Sps, parseAvcDecoderConfig, avcCodecString, unescapeRbsp, type H264SpsInfo, type AvcDecoderConfig } from './avc.js';
+export { parseH264Sps, parseAvcDecoderConfig, avcCodecString, type H264SpsInfo, type AvcDecoderConfig } from './avc.js';
 export { parseAudioSpecificConfig, AAC_SAMPLE_RATES, type AudioSpecificConfig } from './aac.js';
 export { uuidv7, maskStreamKey, streamKeyFromPublishName, normalizeAppName } from './ids.js';

@@ -21,6 +21,8 @@ export {
   newTagScope,
   segmentHeadLines,
   type VariantStream,
+  type MasterClosedCaptions,
+  type RenderMasterPlaylistOptions,
   renderMasterPlaylist,
   parseMasterPlaylist,
   measureBitrates,
@@ -90,6 +92,8 @@ export {
   type Fmp4TrackRun,
   type Fmp4FragmentInfo,
   parseInitTracks,
+  avcNalLengthSize,
+  trackSampleRanges,
   parseFragment,
 } from './fmp4.js';
 export {
@@ -142,3 +146,5 @@ export {
   liveManifestPath,
   vodManifestPath,
 } from './layout.js';
+export { type InbandCaptions, detectInbandCaptions, masterClosedCaptionsOf } from './captions.js';
+export { unescapeRbsp } from './h264.js';

@@ -379,23 +379,45 @@ export interface VariantStream {
 }
 
 /**
- * Renders a master playlist (8216bis §4.4.6): `#EXTM3U`, `#EXT-X-VERSION:7`,
- * `#EXT-X-INDEPENDENT-SEGMENTS`, then per variant
- * `#EXT-X-STREAM-INF:BANDWIDTH=..,AVERAGE-BANDWIDTH=..,RESOLUTION=WxH,CODECS="..",FRAME-RATE=30.000`
- * and its URI. Variants are ordered highest first (by pixel count, then bandwidth), the
- * order players list qualities in. Ends with a newline.
- *
- * @throws {RangeError} when there are no variants.
+ * What a master playlist says of in-band closed captions (RFC 8216bis §4.4.6.2 CLOSED-CAPTIONS):
+ * `none`, every variant `CLOSED-CAPTIONS=NONE` (players need not look in the video); or the
+ * CEA-608 channels the video carries (`CC1`…`CC4`), each an `EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS`
+ * rendition (§4.4.6.1) of group `cc`, the first the default, and every variant
+ * `CLOSED-CAPTIONS="cc"`. Absent: no attribute (players may probe a segment).
  */
-export function renderMasterPlaylist(variants: readonly VariantStream[]): string {
+export type MasterClosedCaptions = 'none' | { readonly channels: readonly ('CC1' | 'CC2' | 'CC3' | 'CC4')[] };
+
+/** Options of {@link renderMasterPlaylist}. */
+export interface RenderMasterPlaylistOptions {
+  readonly closedCaptions?: MasterClosedCaptions;
+}
+
+/**
+ * Renders a master playlist (8216bis §4.4.6): `#EXTM3U`, `#EXT-X-VERSION:7`,
+ * `#EXT-X-INDEPENDENT-SEGMENTS`, the closed-caption renditions if any, then per variant
+ * `#EXT-X-STREAM-INF:BANDWIDTH=..,AVERAGE-BANDWIDTH=..,RESOLUTION=WxH,CODECS="..",FRAME-RATE=30.000`
+ * (and `CLOSED-CAPTIONS` per `opts.closedCaptions`) and its URI. Variants are ordered highest
+ * first (by pixel count, then bandwidth), the order players list qualities in. Ends with a newline.
+ *
+ * @throws {RangeError} when there are no variants, or closed captions name no channel.
+ */
+export function renderMasterPlaylist(variants: readonly VariantStream[], opts: RenderMasterPlaylistOptions = {}): string {
   if (variants.length === 0) throw new RangeError('a master playlist needs at least one variant');
+  const cc = opts.closedCaptions;
+  if (cc !== undefined && cc !== 'none' && cc.channels.length === 0) throw new RangeError('closed captions need at least one channel');
   const sorted = [...variants].sort((a, b) => b.width * b.height - a.width * a.height || b.bandwidth - a.bandwidth);
   const lines = ['#EXTM3U', '#EXT-X-VERSION:7', '#EXT-X-INDEPENDENT-SEGMENTS'];
+  if (cc !== undefined && cc !== 'none') {
+    cc.channels.forEach((ch, i) => {
+      lines.push(`#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID="cc",NAME="${ch}",DEFAULT=${i === 0 ? 'YES' : 'NO'},AUTOSELECT=YES,INSTREAM-ID="${ch}"`);
+    });
+  }
   for (const v of sorted) {
     const attrs = [`BANDWIDTH=${Math.round(v.bandwidth)}`];
     if (v.averageBandwidth !== undefined) attrs.push(`AVERAGE-BANDWIDTH=${Math.round(v.averageBandwidth)}`);
     attrs.push(`RESOLUTION=${v.width}x${v.height}`, `CODECS="${v.codecs.join(',')}"`);
     if (v.frameRate !== undefined) attrs.push(`FRAME-RATE=${v.frameRate.toFixed(3)}`);
+    if (cc !== undefined) attrs.push(cc === 'none' ? 'CLOSED-CAPTIONS=NONE' : 'CLOSED-CAPTIONS="cc"');
     lines.push(`#EXT-X-STREAM-INF:${attrs.join(',')}`, v.uri);
   }
   return lines.join('\n') + '\n';
