@@ -31,7 +31,7 @@
  * Usage: pnpm bench:edge [-- --runs 3 --seconds 10 --connections 16 --nginx-workers 1
  *   --no-uncached --no-floor --no-uws --only segments,parts,wakeup (any of them) --cpu-prof <dir>
  *   --wakeup-runs 5 --wakeup-parts 20 --wakeup-clients 4]
- * (`--cpu-prof <dir>`: the cached edge writes a V8 CPU profile into <dir> when it exits.)
+ * (`--cpu-prof <dir>`: the cached edge, and the uWS one, write a V8 CPU profile each into <dir> when they exit.)
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -276,8 +276,9 @@ async function main(): Promise<void> {
     const servers: Server[] = [];
     const profDir = CPU_PROF ? resolve(CPU_PROF) : undefined;
     if (profDir) mkdirSync(profDir, { recursive: true });
-    servers.push(await startEdge('edge', {}, profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []));
-    if (UWS_SERVER && (runs('segments') || runs('parts'))) servers.push(await startEdge('edge, EDGE_SERVER=uws', { EDGE_SERVER: 'uws' }));
+    const profArgs = profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
+    servers.push(await startEdge('edge', {}, profArgs));
+    if (UWS_SERVER && (runs('segments') || runs('parts'))) servers.push(await startEdge('edge, EDGE_SERVER=uws', { EDGE_SERVER: 'uws' }, profArgs));
     if (UNCACHED && (runs('segments') || runs('parts'))) servers.push(await startEdge('edge, no cache', { EDGE_CACHE_BYTES: '0' }));
     const edgeCredential = services.natsCredentials?.edge;
     if (!edgeCredential) throw new Error('the embedded nats-server has no edge user');
