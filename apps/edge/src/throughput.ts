@@ -80,8 +80,9 @@ export function headersByAddress(connections: readonly TcpConnectionInfo[], serv
 /**
  * Makes the readings, idle until {@link ViewerThroughput.start}: then a reading runs at most once
  * per interval, and only when a header was asked for since the last one (an idle edge spawns
- * nothing); when a viewer is missing from the last reading, at most every 200 ms. A failed reading is logged (once while failures repeat) and retried; `ENOENT` (no
- * `ss`) stops the readings for good.
+ * nothing); when a viewer is missing from the last reading, at most every 200 ms. A failed
+ * reading is logged (once while failures repeat) and retried; `ENOENT` (no `ss`) stops the
+ * readings for good.
  */
 export function createViewerThroughput(opts: ViewerThroughputOptions): ViewerThroughput {
   const intervalMs = opts.intervalMs ?? 1000;

@@ -350,4 +350,3 @@ export function buildLowLatencyLadderArgs(opts: LowLatencyLadderArgsOptions): st
   }
   return args;
 }
-

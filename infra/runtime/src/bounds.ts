@@ -12,7 +12,6 @@ import { isIPv4, isIPv6 } from 'node:net';
 
 const IPV4_MAPPED = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i;
 
-/** The eight 16-bit groups of a valid IPv6 address (zone id dropped, embedded IPv4 tail converted). */
 /**
  * The IPv4 address an IPv4-mapped IPv6 address carries (`::ffff:a.b.c.d`, RFC 4291 §2.5.5.2),
  * from its eight 16-bit groups, as `a.b.c.d`; null for any other address. Pure.
@@ -22,6 +21,7 @@ export function mappedIPv4(g: readonly number[]): string | null {
   return `${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
 }
 
+/** The eight 16-bit groups of a valid IPv6 address (zone id dropped, embedded IPv4 tail converted). */
 function ipv6Groups(address: string): number[] {
   let addr = address.split('%')[0]!;
   if (addr.includes('.')) {
