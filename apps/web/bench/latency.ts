@@ -16,8 +16,9 @@
  * One page (served by this script) holds two `<video>`s with hls.js from apps/web's dependency,
  * both pinned to the same rendition (`LEVEL`, default 480p), playing the demo channel's live
  * master playlist from the edge:
- * - `LL-HLS`: `{ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 }`, the config of
- *   src/usePlayer.ts (parts, blocking playlist reloads, PART-HOLD-BACK, catch-up);
+ * - `LL-HLS`: `{ lowLatencyMode: true }` with the player page's catch-up (src/liveCatchUp.ts,
+ *   served to the page transpiled from that file, at most 1.5x), as in src/usePlayer.ts (parts,
+ *   blocking playlist reloads, PART-HOLD-BACK, catch-up);
  * - `HLS`: `{ lowLatencyMode: false, liveSyncDurationCount: 3 }`, standard hls.js live playback
  *   of the same playlists (segments only, 3 target durations behind the live edge);
  * - `stock`: `{ lowLatencyMode: true }`, what a player we do not configure gets from what the
@@ -81,10 +82,13 @@ const GOALS = { ll: 1500, stock: 2000, whep: 500 } as const;
 /**
  * Extra players on the same page (env `VARIANTS`, comma-separated; default none):
  * `countOverride`: LL-HLS with a user-set `liveSyncDurationCount: 3`, which overrides PART-HOLD-BACK
- *   (the player's config before it was fixed: about 9 s).
+ *   (the player's config before it was fixed: about 9 s);
+ * `hlsCatchUp`: LL-HLS with hls.js' own catch-up (`maxLiveSyncPlaybackRate: 1.5`), the player
+ *   page's config before liveCatchUp.ts.
  */
 const VARIANT_CONFIGS: Record<string, { label: string; config: Record<string, unknown> }> = {
   countOverride: { label: 'LL-HLS + liveSyncDurationCount 3', config: { lowLatencyMode: true, liveSyncDurationCount: 3 } },
+  hlsCatchUp: { label: "LL-HLS, hls.js' own catch-up", config: { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 } },
 };
 const VARIANTS = (process.env.VARIANTS ?? '').split(',').map((v) => v.trim()).filter((v) => v !== '');
 for (const v of VARIANTS) if (!VARIANT_CONFIGS[v]) throw new Error(`unknown VARIANTS entry ${v} (known: ${Object.keys(VARIANT_CONFIGS).join(', ')})`);
@@ -194,7 +198,8 @@ function pageHtml(src: string, whepUrl: string, mpdUrl: string, base: number, le
 ${VARIANTS.map((v) => `<video id="${v}" muted autoplay playsinline width="640" height="360"></video>`).join('\n')}
 <script src="/hls.js"></script>
 <script src="/shaka.js"></script>
-<script>
+<script type="module">
+import { attachLiveCatchUp } from '/liveCatchUp.js';
 const BASE = ${base}, COLS = ${COLS}, ROWS = ${ROWS}, BAR = ${BAR_ROWS / HEIGHT}, LEVEL = ${level};
 const bench = window.__bench = { players: {}, recording: false };
 function decode(ctx, w, h) {
@@ -214,10 +219,11 @@ function decode(ctx, w, h) {
   const b0 = d & 255, b1 = (d >> 8) & 255, b2 = (d >> 16) & 255;
   return (b0 + 3 * b1 + 7 * b2 + 90) % 256 === c ? d : null;
 }
-function start(id, config) {
+function start(id, config, catchUp) {
   const video = document.getElementById(id);
   const p = bench.players[id] = { samples: [], bad: 0, loads: [], stalls: 0, level: null, errors: [], firstLoads: [] };
   const hls = new Hls(config);
+  if (catchUp) attachLiveCatchUp(hls, video, catchUp);
   hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
     let idx = data.levels.findIndex((l) => l.height === LEVEL);
     if (idx < 0) idx = data.levels.length - 1;
@@ -294,7 +300,7 @@ function sample(video, p, hls) {
     p.samples.push({ latency: now - (BASE + d), hlsLatency: hls ? hls.latency : 0, target: hls ? hls.targetLatency : 0, currentTime: video.currentTime });
   }, 100);
 }
-start('ll', { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 });
+start('ll', { lowLatencyMode: true }, { maxRate: 1.5 });
 start('std', { lowLatencyMode: false, liveSyncDurationCount: 3 });
 start('stock', { lowLatencyMode: true });
 startWhep('whep', ${JSON.stringify(whepUrl)}).catch((err) => bench.players.whep.errors.push('FATAL ' + err));
@@ -326,9 +332,16 @@ async function servePage(html: () => string): Promise<{ server: Server; url: str
   const require = createRequire(import.meta.url);
   const hlsJs = readFileSync(require.resolve('hls.js/dist/hls.min.js'));
   const shakaJs = readFileSync(require.resolve('shaka-player/dist/shaka-player.dash.js'));
+  // the player page's catch-up, the same source file, as an ES module
+  const ts = require('typescript') as typeof import('typescript');
+  const catchUpJs = ts.transpileModule(readFileSync(new URL('../src/liveCatchUp.ts', import.meta.url), 'utf8'), {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2020 },
+  }).outputText;
   const server = createServer((req, res) => {
     if (req.url === '/hls.js') {
       res.writeHead(200, { 'content-type': 'text/javascript' }).end(hlsJs);
+    } else if (req.url === '/liveCatchUp.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' }).end(catchUpJs);
     } else if (req.url === '/shaka.js') {
       res.writeHead(200, { 'content-type': 'text/javascript' }).end(shakaJs);
     } else {

@@ -13,6 +13,7 @@
 import Hls, { ErrorDetails, ErrorTypes, Events, type ErrorData } from 'hls.js';
 import { useCallback, useEffect, useRef, useState, type RefObject } from 'react';
 import { ApiError, errorMessage, pathwayOrigins, requestPlaybackToken, tokenRenewDelayMs, withPlaybackToken, type PlaybackToken } from './api';
+import { attachLiveCatchUp } from './liveCatchUp';
 import { attachTelemetry } from './playerTelemetry';
 import { appSession } from './useSession';
 
@@ -125,6 +126,8 @@ export const defaultFetchToken = (id: string, signal: AbortSignal): Promise<Play
   requestPlaybackToken(id, (path, opts) => appSession().request(path, { ...opts, auth: 'optional' }), signal);
 
 const MAX_RETRY_DELAY_MS = 10_000;
+/** Highest playback rate of the live catch-up (liveCatchUp.ts); audio stays intelligible at 1.5x. */
+const LIVE_CATCH_UP_MAX_RATE = 1.5;
 
 /**
  * The latency readout (see {@link PlayerState.latencySeconds}) of a live hls.js player at
@@ -283,6 +286,7 @@ export function usePlayer(
     const source = () => withPlaybackToken(src, token);
     let hls: Hls | null = null;
     let detachTelemetry: (() => void) | null = null;
+    let detachCatchUp: (() => void) | null = null;
     let handle: PlayerHandle | null = null;
 
     // Renewals form one chain of timers; a renewal forced by the edge starts a new chain and
@@ -345,8 +349,9 @@ export function usePlayer(
           // overrides PART-HOLD-BACK (hls.js latency-controller) and made low-latency streams
           // play 6 s behind. Ignored for VOD (playlists with EXT-X-ENDLIST).
           lowLatencyMode: lowLatency,
-          // Drifted behind the target latency (after a stall): play up to 1.5x until back on it.
-          maxLiveSyncPlaybackRate: 1.5,
+          // hls.js' own catch-up stays off (its default rate 1): it only speeds up with more than
+          // 1 s buffered, which a 1.0 s PART-HOLD-BACK never leaves. attachLiveCatchUp below
+          // brings the playhead back to the target latency instead (liveCatchUp.ts).
           // Auto quality never picks a rendition larger than the player shows (its CSS size times
           // the device pixel ratio): a phone or a small window does not download and decode
           // 1080p; fullscreen lifts the cap. A quality the viewer chooses is not capped.
@@ -458,6 +463,8 @@ export function usePlayer(
         });
         h.loadSource(source());
         h.attachMedia(video);
+        // Drifted behind the target latency (the start, a stall): play up to 1.5x until back on it.
+        detachCatchUp = attachLiveCatchUp(h, video, { maxRate: LIVE_CATCH_UP_MAX_RATE });
       } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
         // Native HLS cannot rewrite requests: the token in the master URL is used until the page reloads.
         video.src = source();
@@ -500,6 +507,7 @@ export function usePlayer(
     return () => {
       tokenAbort.abort();
       detachTelemetry?.(); // first: session_end reads the position before the source is removed
+      detachCatchUp?.();
       for (const t of timers) clearTimeout(t);
       for (const [name, fn] of Object.entries(onVideo)) video.removeEventListener(name, fn);
       if (hls && hlsRef.current === hls) hls.destroy(); // else already destroyed on a fatal error

@@ -35,6 +35,7 @@ import {
   type PublisherState,
   type RenditionPublishState,
 } from './publisher.js';
+import { watchOutputDirs } from './output-watch.js';
 import { createSerialPoller } from './poller.js';
 
 /** Options of {@link createLlHlsPublisher}: those of the HLS publisher plus the low-latency shape. */
@@ -177,7 +178,8 @@ export function partTargetSeconds(partFrames: number, frameRate: number): number
 /**
  * Creates the LOW-LATENCY HLS publisher (our own packager): it tails the fragmented MP4 that
  * ffmpeg writes per rendition (`buildLowLatencyLadderArgs`, `<outputDir>/<name>/stream.mp4`),
- * and for every rendition
+ * once started in a pass whenever ffmpeg writes to it (`watchOutputDirs`) and every
+ * `pollIntervalMs` (default 100), and for every rendition
  *
  * 1. uploads the init segment (`ftyp`+`moov`) as `<name>/<initSegmentName>`;
  * 2. uploads each fragment (`moof`+`mdat`) as one Partial Segment `<name>/seg_NNNNN.partK.m4s`
@@ -639,13 +641,18 @@ export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher 
     events.onError?.(err);
   });
   const poll = poller.run;
+  let unwatch: (() => void) | undefined;
 
   const publisher: HlsPublisher = {
     poll,
     start() {
       poller.start();
+      // a pass as soon as ffmpeg flushes a fragment, not up to a poll interval later
+      unwatch ??= watchOutputDirs(ladder.map((r) => path.join(outputDir, r.name)), poller.nudge, logger);
     },
     async stop() {
+      unwatch?.();
+      unwatch = undefined;
       await poller.stop();
       for (const rt of runtimes.values()) {
         // reopened (at the same offset) by the next poll, e.g. finish()'s

@@ -10,6 +10,12 @@ export interface SerialPoller<T> {
   exclusive<R>(fn: () => Promise<R>): Promise<R>;
   /** Starts the periodic passes (idempotent). A failed periodic pass goes to `onError`; the next one runs anyway. */
   start(): void;
+  /**
+   * Asks for a pass now, between the periodic ones (e.g. when the transcoder's output changed):
+   * queued unless one asked for this way is already waiting to start, so a burst of nudges costs
+   * one pass. Ignored unless started. A failed pass goes to `onError`.
+   */
+  nudge(): void;
   /** Stops the periodic passes and resolves once the pass in progress (if any) has ended. Never rejects. */
   stop(): Promise<void>;
 }
@@ -23,6 +29,7 @@ export function createSerialPoller<T>(pass: () => Promise<T>, intervalMs: number
   let chain: Promise<unknown> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
   let running = false;
+  let nudgeWaiting = false;
   const exclusive = <R>(fn: () => Promise<R>): Promise<R> => {
     const p = chain.then(fn);
     chain = p.catch(() => undefined);
@@ -39,6 +46,14 @@ export function createSerialPoller<T>(pass: () => Promise<T>, intervalMs: number
   return {
     run,
     exclusive,
+    nudge() {
+      if (!running || nudgeWaiting) return;
+      nudgeWaiting = true;
+      exclusive(() => {
+        nudgeWaiting = false; // changes from here on need a pass of their own
+        return pass();
+      }).catch(onError);
+    },
     start() {
       if (running) return;
       running = true;
