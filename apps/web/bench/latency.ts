@@ -29,7 +29,9 @@
  *   (`/live/<channel>/manifest.mpd`, low-latency DASH: the segment being written streamed in
  *   chunks) with `streaming.lowLatencyMode: true` as the web app's DASH mode, ABR off and the
  *   same rendition pinned; the MPD's ServiceDescription drives its catch-up.
- * Every 100 ms the page draws each playing video into a canvas, decodes the cells and records
+ * The stock hls.js starts last, once the others play: it never catches up, so it keeps the latency
+ * its start-up gives it, and a viewer's page starts one player, not six that compete for two cores
+ * (until 2026-12-07 all started together). Every 100 ms the page draws each playing video into a canvas, decodes the cells and records
  * `Date.now() - capturedAt` (same machine, same clock). A run is a fresh page: wait for both
  * players to play, `WARMUP` s to settle, then `SECONDS` of samples. The publisher runs for the
  * whole bench. The table prints p50/p95/n per run and player and the medians over `RUNS`.
@@ -50,7 +52,9 @@
  * (4) the rest of the glass-to-glass median: hls.js' buffer (its hold-back behind the live
  *     edge) plus decode and display. hls.js' own `latency` and `targetLatency` are shown beside.
  *
- * Usage: pnpm bench:latency   (env RUNS=3 SECONDS=30 WARMUP=8 LEVEL=480; LL_HLS_PART_HOLD_BACK_PARTS=3
+ * Usage: pnpm bench:latency   (env RUNS=3 SECONDS=30 WARMUP=8 LEVEL=480; SKIP=std,whep,dash leaves those
+ * players out, which lightens a 2-core machine where six decoders and the transcode compete;
+ * LL_HLS_PART_HOLD_BACK_PARTS=3
  * runs the worker with another PART-HOLD-BACK than its default, LL_HLS_KEYFRAME_PARTS=2 or 1 with a
  * keyframe every 1 s or 0.5 s in the encoded renditions instead of its default)
  *
@@ -93,6 +97,10 @@ const VARIANT_CONFIGS: Record<string, { label: string; config: Record<string, un
 const VARIANTS = (process.env.VARIANTS ?? '').split(',').map((v) => v.trim()).filter((v) => v !== '');
 for (const v of VARIANTS) if (!VARIANT_CONFIGS[v]) throw new Error(`unknown VARIANTS entry ${v} (known: ${Object.keys(VARIANT_CONFIGS).join(', ')})`);
 const KEEP_WORK = process.env.KEEP_WORK === '1';
+/** Built-in players left out of the page (env `SKIP`); the two LL-HLS players the goals name always run. */
+const SKIPPABLE = ['std', 'whep', 'dash'] as const;
+const SKIP = new Set((process.env.SKIP ?? '').split(',').map((v) => v.trim()).filter((v) => v !== ''));
+for (const v of SKIP) if (!(SKIPPABLE as readonly string[]).includes(v)) throw new Error(`unknown SKIP entry ${v} (known: ${SKIPPABLE.join(', ')})`);
 /** The worker's settings the bench passes on to the stack from its own environment. */
 const WORKER_SETTINGS = ['LL_HLS_PART_HOLD_BACK_PARTS', 'LL_HLS_KEYFRAME_PARTS'] as const;
 
@@ -197,7 +205,7 @@ function pageHtml(src: string, whepUrl: string, mpdUrl: string, base: number, le
 <video id="dash" muted autoplay playsinline width="640" height="360"></video>
 ${VARIANTS.map((v) => `<video id="${v}" muted autoplay playsinline width="640" height="360"></video>`).join('\n')}
 <script src="/hls.js"></script>
-<script src="/shaka.js"></script>
+${SKIP.has('dash') ? '' : '<script src="/shaka.js"></script>'}
 <script type="module">
 import { attachLiveCatchUp } from '/liveCatchUp.js';
 const BASE = ${base}, COLS = ${COLS}, ROWS = ${ROWS}, BAR = ${BAR_ROWS / HEIGHT}, LEVEL = ${level};
@@ -300,12 +308,25 @@ function sample(video, p, hls) {
     p.samples.push({ latency: now - (BASE + d), hlsLatency: hls ? hls.latency : 0, target: hls ? hls.targetLatency : 0, currentTime: video.currentTime });
   }, 100);
 }
+// The stock hls.js starts last, alone, once the others play: it never catches up, so it keeps the
+// latency its start-up gives it, and a viewer's page starts one player, not six competing for two
+// cores (the others' start-up would stall it for good).
 start('ll', { lowLatencyMode: true }, { maxRate: 1.5 });
-start('std', { lowLatencyMode: false, liveSyncDurationCount: 3 });
-start('stock', { lowLatencyMode: true });
-startWhep('whep', ${JSON.stringify(whepUrl)}).catch((err) => bench.players.whep.errors.push('FATAL ' + err));
-startDash('dash', ${JSON.stringify(mpdUrl)}).catch((err) => bench.players.dash.errors.push('FATAL ' + err));
+${SKIP.has('std') ? '' : "start('std', { lowLatencyMode: false, liveSyncDurationCount: 3 });"}
+${SKIP.has('whep') ? '' : `startWhep('whep', ${JSON.stringify(whepUrl)}).catch((err) => bench.players.whep.errors.push('FATAL ' + err));`}
+${SKIP.has('dash') ? '' : `startDash('dash', ${JSON.stringify(mpdUrl)}).catch((err) => bench.players.dash.errors.push('FATAL ' + err));`}
 ${VARIANTS.map((v) => `start(${JSON.stringify(v)}, ${JSON.stringify(VARIANT_CONFIGS[v]!.config)});`).join('\n')}
+const others = ${JSON.stringify(['ll', 'std', 'whep', 'dash', ...VARIANTS].filter((id) => !SKIP.has(id)))};
+await new Promise((resolve) => {
+  const t = setInterval(() => {
+    const ready = others.every((id) => {
+      const v = document.getElementById(id), p = bench.players[id];
+      return (p && p.errors.some((e) => e.startsWith('FATAL'))) || (v && !v.paused && v.readyState >= 3 && v.currentTime > 0);
+    });
+    if (ready) { clearInterval(t); resolve(); }
+  }, 200);
+});
+start('stock', { lowLatencyMode: true });
 </script></body></html>`;
 }
 
@@ -404,7 +425,7 @@ async function main(): Promise<void> {
     });
 
     type Run = Record<BuiltIn, PlayerRecord> & { extra: Record<string, PlayerRecord | undefined>; from: number; to: number };
-    const ids = ['ll', 'std', 'stock', 'whep', 'dash', ...VARIANTS];
+    const ids = ['ll', 'std', 'stock', 'whep', 'dash', ...VARIANTS].filter((id) => !SKIP.has(id));
     const runs: Run[] = [];
     for (let r = 1; r <= RUNS; r++) {
       const loadAtStart = os.loadavg()[0]!; // the players' start-up decides where a stock hls.js stays
@@ -432,6 +453,11 @@ async function main(): Promise<void> {
       }, VARIANTS);
       const to = Date.now();
       await page.close();
+      // a skipped player: no samples (its rows print n/a)
+      const none = (): PlayerRecord => ({ samples: [], bad: 0, loads: [], stalls: 0, level: null, errors: [] });
+      rec.std ??= none();
+      rec.whep ??= none();
+      rec.dash ??= none();
       runs.push({ ...rec, from, to });
       const s = (p: PlayerRecord) => `p50 ${(median(p.samples.map((x) => x.latency)) / 1000).toFixed(2)} s, p95 ${(pct(p.samples.map((x) => x.latency), 95) / 1000).toFixed(2)} s, n ${p.samples.length} (${p.bad} undecodable), stalls ${p.stalls}`
         + `${p.firstPlay ? `, playing after ${p.firstPlay.ms} ms${p.firstPlay.hlsLatency ? ` at ${p.firstPlay.hlsLatency.toFixed(2)} s behind its edge (+1/2/4/8 s: ${p.firstPlay.trace.map((x) => x.toFixed(2)).join('/')})` : ''}, ${p.stallsSincePlaying ?? 0} stalls since` : ''}${p.errors.length ? `, errors ${[...new Set(p.errors)].join(' ')}` : ''}`;
@@ -491,7 +517,7 @@ async function main(): Promise<void> {
       ...players.map(([key, label, goal]) => [
         label, fmt(p50Of(key)), fmt(median(runs.map((r) => pct(r[key].samples.map((x) => x.latency), 95)))),
         String(median(runs.map((r) => r[key].samples.length))), String(runs.reduce((a, r) => a + r[key].stalls, 0)),
-        goal === null ? '' : `≤ ${fmt(goal)} s`, goal === null ? '' : p50Of(key) <= goal ? 'yes' : 'no',
+        goal === null ? '' : `≤ ${fmt(goal)} s`, goal === null || SKIP.has(key) ? '' : p50Of(key) <= goal ? 'yes' : 'no',
       ])]);
     const dashPlayhead = median(runs.flatMap((r) => r.dash.samples.map((x) => x.hlsLatency * 1000)));
     console.log(`DASH low-latency, Shaka ${readPackageVersion('shaka-player')} (lowLatencyMode, ${runs[0]?.dash.level ?? LEVEL}p pinned): its playhead ${fmt(dashPlayhead)} s behind the wall clock by the MPD's timeline (p50)`);

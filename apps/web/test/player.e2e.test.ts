@@ -7,7 +7,8 @@
  * Player 5 with only `lowLatencyMode`, which fetches the part EXT-X-PRELOAD-HINT names before it
  * exists, gets every part (held by the edge until written), never a 404; and its ABR, which
  * times a held part from its request, plays the top rendition and stays there, with the
- * throughput the edge reports in CMSD-Dynamic (CTA-5006).
+ * throughput the edge reports in CMSD-Dynamic (CTA-5006). The player page's own catch-up
+ * (liveCatchUp.ts) brings it to its target latency and holds it there.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
@@ -62,6 +63,43 @@ it('plays a live stream in headless Chromium: playback advances ≥ 2.5 s in 5 s
   // Once more than CAN-SKIP-UNTIL (12 s) is listed, its reloads are answered with delta playlists.
   await waitFor('a reload of hls.js answered with a Playlist Delta Update (EXT-X-SKIP)', async () => deltas.length > 0, 45_000, 250);
   if (process.env.WEB_PLAYER_SCREENSHOT) await page.screenshot({ path: process.env.WEB_PLAYER_SCREENSHOT });
+  await page.close(); // its player would go on taking CPU from the next test's
+}, 180_000);
+
+it("catches up to its target latency on the player page, speeding up where hls.js' own rule (more than 1 s buffered) would not", async () => {
+  const { info } = t.stack;
+  browser ??= await launchBrowser();
+  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  // every rate change of the <video>, with the forward buffer at that moment as hls.js'
+  // latency-controller measures it (end of the last buffered range - currentTime), added before the app runs
+  await page.addInitScript(() => {
+    const w = window as unknown as { rateChanges: Array<{ rate: number; buffer: number }> };
+    w.rateChanges = [];
+    document.addEventListener('ratechange', (e) => {
+      const v = e.target as HTMLVideoElement;
+      const b = v.buffered;
+      w.rateChanges.push({ rate: v.playbackRate, buffer: b.length ? b.end(b.length - 1) - v.currentTime : 0 });
+    }, true);
+  });
+  await page.goto(info.demoWatchUrl);
+  await measurePlayback(page, { seconds: 0, startTimeoutMs: 30_000 });
+  const spedUpUnder1s = () => page.evaluate(() =>
+    (window as unknown as { rateChanges: Array<{ rate: number; buffer: number }> }).rateChanges.filter((c) => c.rate > 1 && c.buffer < 0.9).length);
+  // from the start (about 2 s behind its edge) towards the 1.0 s PART-HOLD-BACK, it goes on
+  // speeding up with 0.5-1 s buffered, which hls.js' maxLiveSyncPlaybackRate never does
+  await waitFor('a rate above 1 set with less than 0.9 s buffered', async () => (await spedUpUnder1s()) > 0, 60_000, 250);
+  // then it holds its target: hls.js' latency (playhead behind its estimated live edge) within
+  // 0.15 s of targetLatency over 5 s (with hls.js' own catch-up it stayed about 0.3 s behind)
+  const distance = () => page.evaluate(() => {
+    const hls = (window as unknown as { __player: { hls: { latency: number; targetLatency: number | null } } }).__player.hls;
+    return hls.latency - (hls.targetLatency ?? Number.NaN);
+  });
+  await waitFor('within 0.15 s of the target latency', async () => (await distance()) <= 0.15, 60_000, 250);
+  const samples: number[] = [];
+  await waitFor('20 samples of the distance to the target', async () => { samples.push(await distance()); return samples.length >= 20; }, 30_000, 250);
+  samples.sort((a, b) => a - b);
+  expect(samples[10], `distance to the target latency, s: ${samples.map((x) => x.toFixed(2)).join(' ')}`).toBeLessThanOrEqual(0.15);
+  await page.close();
 }, 180_000);
 
 /** A sample of a Prometheus text exposition (0 when the series has no sample). */
