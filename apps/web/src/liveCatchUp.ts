@@ -8,8 +8,9 @@
  * is 0.15-0.65 s shorter than the latency (the age of the last playlist and the part still being
  * fetched), so that rule stops catching up at about 1.2-1.4 s and the playhead never reaches the
  * target the server advertises. This module keeps hls.js' rate curve and range but requires only
- * one part target (`minBuffer`) of forward buffer, which leaves the same half part of margin at the
- * low point of the buffer's saw-tooth that hls.js' rule leaves at its own equilibrium.
+ * one part target (`minBuffer`) of forward buffer. The cost: the low point of the buffer's
+ * saw-tooth is about 0.4 s instead of 0.7 s, so a part that much late stalls the player; hls.js
+ * then adds `liveSyncOnStallIncrease` to its `targetLatency`, which this follows.
  *
  * Pure (`catchUpRate`) apart from {@link attachLiveCatchUp}, which reads hls.js and sets the
  * `<video>`'s `playbackRate`.
