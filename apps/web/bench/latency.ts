@@ -292,7 +292,9 @@ function sample(video, p, hls) {
   // start-up: when the video first plays (ms after the page's navigation began) and how far behind its live edge hls.js then is
   video.addEventListener('playing', () => {
     if (p.firstPlay) return;
-    p.firstPlay = { ms: Math.round(performance.now()), hlsLatency: hls ? hls.latency : 0, trace: [] };
+    p.firstPlay = { ms: Math.round(performance.now()), hlsLatency: 0, trace: [] };
+    // hls.js updates its latency on timeupdate (its listener runs before this one): read it then, not now
+    if (hls) video.addEventListener('timeupdate', () => { p.firstPlay.hlsLatency = hls.latency; }, { once: true });
     // hls.js' latency 1, 2, 4 and 8 s after the first frame played: does it stay where it started?
     if (hls) for (const after of [1, 2, 4, 8]) setTimeout(() => p.firstPlay.trace.push(hls.latency), after * 1000);
   });
@@ -332,7 +334,7 @@ start('stock', { lowLatencyMode: true });
 
 interface PlayerRecord {
   samples: Array<{ latency: number; hlsLatency: number; target: number; currentTime: number }>;
-  /** The video's first `playing` event: ms after the page's navigation began, and hls.js' `latency` then (s; 0 without hls.js). */
+  /** The video's first `playing` event: ms after the page's navigation began, and hls.js' `latency` at the `timeupdate` after it (s; 0 without hls.js). */
   firstPlay?: { ms: number; hlsLatency: number; trace: number[] };
   /** hls.js players: the first 4 media loaded, `<msn>.part<k>@<ms after navigation>` (`<msn>@…` for a whole segment). */
   firstLoads?: string[];
