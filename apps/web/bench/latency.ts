@@ -94,13 +94,21 @@ const VARIANT_CONFIGS: Record<string, { label: string; config: Record<string, un
   countOverride: { label: 'LL-HLS + liveSyncDurationCount 3', config: { lowLatencyMode: true, liveSyncDurationCount: 3 } },
   hlsCatchUp: { label: "LL-HLS, hls.js' own catch-up", config: { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 } },
 };
-const VARIANTS = (process.env.VARIANTS ?? '').split(',').map((v) => v.trim()).filter((v) => v !== '');
-for (const v of VARIANTS) if (!VARIANT_CONFIGS[v]) throw new Error(`unknown VARIANTS entry ${v} (known: ${Object.keys(VARIANT_CONFIGS).join(', ')})`);
+/**
+ * The comma-separated entries of env `name` (none when unset).
+ * @throws {Error} naming an entry that is not in `known`.
+ */
+function envList(name: string, known: readonly string[]): string[] {
+  const entries = (process.env[name] ?? '').split(',').map((v) => v.trim()).filter((v) => v !== '');
+  for (const v of entries) if (!known.includes(v)) throw new Error(`unknown ${name} entry ${v} (known: ${known.join(', ')})`);
+  return entries;
+}
+const VARIANTS = envList('VARIANTS', Object.keys(VARIANT_CONFIGS));
 const KEEP_WORK = process.env.KEEP_WORK === '1';
 /** Built-in players left out of the page (env `SKIP`); the two LL-HLS players the goals name always run. */
-const SKIPPABLE = ['std', 'whep', 'dash'] as const;
-const SKIP = new Set((process.env.SKIP ?? '').split(',').map((v) => v.trim()).filter((v) => v !== ''));
-for (const v of SKIP) if (!(SKIPPABLE as readonly string[]).includes(v)) throw new Error(`unknown SKIP entry ${v} (known: ${SKIPPABLE.join(', ')})`);
+const SKIP = new Set(envList('SKIP', ['std', 'whep', 'dash']));
+/** The players on the page: the built-in ones not skipped, then the variants. */
+const PLAYER_IDS = ['ll', 'std', 'stock', 'whep', 'dash', ...VARIANTS].filter((id) => !SKIP.has(id));
 /** The worker's settings the bench passes on to the stack from its own environment. */
 const WORKER_SETTINGS = ['LL_HLS_PART_HOLD_BACK_PARTS', 'LL_HLS_KEYFRAME_PARTS'] as const;
 
@@ -210,6 +218,11 @@ ${SKIP.has('dash') ? '' : '<script src="/shaka.js"></script>'}
 import { attachLiveCatchUp } from '/liveCatchUp.js';
 const BASE = ${base}, COLS = ${COLS}, ROWS = ${ROWS}, BAR = ${BAR_ROWS / HEIGHT}, LEVEL = ${level};
 const bench = window.__bench = { players: {}, recording: false };
+// a player plays, or gave up with a fatal error (reported in its row, not the end of the bench)
+bench.started = (id) => {
+  const v = document.getElementById(id), p = bench.players[id];
+  return !!(p && p.errors.some((e) => e.startsWith('FATAL'))) || (!!v && !v.paused && v.readyState >= 3 && v.currentTime > 0);
+};
 function decode(ctx, w, h) {
   const bar = ctx.getImageData(0, 0, w, Math.ceil(h * BAR)).data;
   const bw = w, cellW = w / COLS, cellH = (h * BAR) / ROWS;
@@ -318,14 +331,10 @@ ${SKIP.has('std') ? '' : "start('std', { lowLatencyMode: false, liveSyncDuration
 ${SKIP.has('whep') ? '' : `startWhep('whep', ${JSON.stringify(whepUrl)}).catch((err) => bench.players.whep.errors.push('FATAL ' + err));`}
 ${SKIP.has('dash') ? '' : `startDash('dash', ${JSON.stringify(mpdUrl)}).catch((err) => bench.players.dash.errors.push('FATAL ' + err));`}
 ${VARIANTS.map((v) => `start(${JSON.stringify(v)}, ${JSON.stringify(VARIANT_CONFIGS[v]!.config)});`).join('\n')}
-const others = ${JSON.stringify(['ll', 'std', 'whep', 'dash', ...VARIANTS].filter((id) => !SKIP.has(id)))};
+const others = ${JSON.stringify(PLAYER_IDS.filter((id) => id !== 'stock'))};
 await new Promise((resolve) => {
   const t = setInterval(() => {
-    const ready = others.every((id) => {
-      const v = document.getElementById(id), p = bench.players[id];
-      return (p && p.errors.some((e) => e.startsWith('FATAL'))) || (v && !v.paused && v.readyState >= 3 && v.currentTime > 0);
-    });
-    if (ready) { clearInterval(t); resolve(); }
+    if (others.every(bench.started)) { clearInterval(t); resolve(); }
   }, 200);
 });
 start('stock', { lowLatencyMode: true });
@@ -348,7 +357,9 @@ interface PlayerRecord {
 }
 /** The players every run has. */
 type BuiltIn = 'll' | 'std' | 'stock' | 'whep' | 'dash';
-type BenchWindow = Window & { __bench: { players: Record<BuiltIn, PlayerRecord> & Record<string, PlayerRecord | undefined>; recording: boolean } };
+type BenchWindow = Window & {
+  __bench: { players: Record<BuiltIn, PlayerRecord> & Record<string, PlayerRecord | undefined>; recording: boolean; started(id: string): boolean };
+};
 
 /** Serves the page and hls.js on a loopback port. */
 async function servePage(html: () => string): Promise<{ server: Server; url: string }> {
@@ -427,18 +438,13 @@ async function main(): Promise<void> {
     });
 
     type Run = Record<BuiltIn, PlayerRecord> & { extra: Record<string, PlayerRecord | undefined>; from: number; to: number };
-    const ids = ['ll', 'std', 'stock', 'whep', 'dash', ...VARIANTS].filter((id) => !SKIP.has(id));
     const runs: Run[] = [];
     for (let r = 1; r <= RUNS; r++) {
       const loadAtStart = os.loadavg()[0]!; // the players' start-up decides where a stock hls.js stays
       const page = await browser.newPage({ viewport: { width: 1300, height: 400 } });
       await page.goto(page0.url);
-      // every player plays, or gave up with a fatal error (reported in its row, not the end of the bench)
-      await page.waitForFunction((wanted) => wanted.every((id) => {
-        const v = document.getElementById(id) as HTMLVideoElement | null;
-        const fatal = (window as unknown as BenchWindow).__bench.players[id]?.errors.some((e) => e.startsWith('FATAL')) ?? false;
-        return fatal || (!!v && !v.paused && v.readyState >= 3 && v.currentTime > 0);
-      }), ids, { timeout: 60_000, polling: 200 });
+      // every player plays, or gave up with a fatal error (the page's own test, `started`)
+      await page.waitForFunction((wanted) => wanted.every((id) => (window as unknown as BenchWindow).__bench.started(id)), PLAYER_IDS, { timeout: 60_000, polling: 200 });
       await page.waitForTimeout(WARMUP * 1000);
       const from = Date.now();
       await page.evaluate(() => {
