@@ -4,8 +4,9 @@
  * gzip / brotli, at 10 min and 2 h of DVR, for a clear public channel and an encrypted one.
  *
  * The playlists are synthetic but rendered by the packager's own renderer
- * (`renderLowLatencyPlaylist`): 2 s segments of four 0.5 s parts, parts listed for the last three
- * segments, an open segment with two parts, a preload hint, three rendition reports (the four-rung
+ * (`renderLowLatencyPlaylist`): 2 s segments of four 0.5 s parts (`--parts-per-segment 6`: six of
+ * 1/3 s, the worker's `LL_HLS_PARTS_PER_SEGMENT=6`), parts listed for the last three
+ * segments, an open segment half full, a preload hint, three rendition reports (the four-rung
  * ladder), PROGRAM-DATE-TIME on the first segment, media sequence numbers as after `age` of
  * broadcast. Encrypted: AES-128 with a key every `--rotate` segments (0 = one key, the channel
  * default); once without a token (the key tags alone, as the issue measured them) and once with
@@ -17,7 +18,7 @@
  *
  * "before" is the playlist as the packager wrote it before issue 17: an EXT-X-KEY with IV on
  * every segment, no CAN-SKIP-UNTIL, served in full and uncompressed. The last columns: the
- * bitrate of a viewer reloading every part (0.5 s, 2 reloads/s) and its share of the 240p
+ * bitrate of a viewer reloading every part (0.5 s, 2 reloads/s; 3 with 1/3 s parts) and its share of the 240p
  * rendition (the smallest rung of the ladder: 400 kbit/s video + 128 kbit/s audio); the goal is at
  * most 8 KB per reload before compression with delta, and at most 2 % of 240p on the wire.
  * µs/update: CPU time to render and compress one playlist version once (median of 20), which the
@@ -28,7 +29,7 @@
  * token by reference, `{$token}` and EXT-X-DEFINE:QUERYPARAM, one body for every viewer) and
  * `inline` (written into every URI). The goals are judged on the default.
  *
- * Usage: pnpm bench:playlist [-- --rotate 0]
+ * Usage: pnpm bench:playlist [-- --rotate 0 --parts-per-segment 4]
  */
 import { signPlaybackToken } from '@live/auth';
 import { llPartUri, llSegmentUri, renderLowLatencyPlaylist, segmentKeying, STANDARD_LADDER, type LlPlaylistSegment, type PlaylistPart } from '@live/media';
@@ -36,7 +37,6 @@ import { renderPlaylistBody, type PlaylistTokenStyle } from '../src/app.js';
 import { createPlaylistBodyCache, type PlaylistEncoding } from '../src/playlist-body.js';
 
 const SEGMENT_SECONDS = 2;
-const RELOADS_PER_SECOND = 2; // one reload per 0.5 s part
 const rung240 = STANDARD_LADDER.find((r) => r.name === '240p')!;
 const KBPS_240P = rung240.videoBitrateKbps + rung240.audioBitrateKbps;
 const arg = (name: string, fallback: number) => {
@@ -44,8 +44,16 @@ const arg = (name: string, fallback: number) => {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const ROTATE = arg('rotate', 0);
+/** Parts per segment (the worker's `LL_HLS_PARTS_PER_SEGMENT`): 4 parts of 0.5 s by default. */
+const PARTS = arg('parts-per-segment', 4);
+if (!Number.isInteger(PARTS) || PARTS < 2 || PARTS > 6) throw new Error(`--parts-per-segment must be an integer from 2 to 6, got ${PARTS}`);
+const PART_SECONDS = SEGMENT_SECONDS / PARTS;
+/** One blocking reload per part. */
+const RELOADS_PER_SECOND = 1 / PART_SECONDS;
+/** The open segment: half its parts written, the next one hinted. */
+const OPEN_PARTS = Math.floor(PARTS / 2);
 
-const parts = (msn: number, n: number): PlaylistPart[] => Array.from({ length: n }, (_, i) => ({ uri: llPartUri(msn, i), duration: 0.5, independent: i === 0 }));
+const parts = (msn: number, n: number): PlaylistPart[] => Array.from({ length: n }, (_, i) => ({ uri: llPartUri(msn, i), duration: PART_SECONDS, independent: i === 0 }));
 
 /** The live playlist after `ageSeconds` of broadcast with a DVR window of the same length. */
 function livePlaylist(ageSeconds: number, encrypted: boolean, before: boolean): string {
@@ -56,12 +64,12 @@ function livePlaylist(ageSeconds: number, encrypted: boolean, before: boolean): 
     uri: llSegmentUri(s), duration: SEGMENT_SECONDS, sequence: s, discontinuity: false, map: 'init_1.mp4',
     ...(s === 0 ? { programDateTime: new Date(start).toISOString() } : {}),
     ...(encrypted ? { key: keying(s).tag } : {}),
-    ...(s >= n - 3 ? { parts: parts(s, 4) } : {}),
+    ...(s >= n - 3 ? { parts: parts(s, PARTS) } : {}),
   }));
   return renderLowLatencyPlaylist({
-    segments, open: { sequence: n, parts: parts(n, 2), discontinuity: false, map: 'init_1.mp4', ...(encrypted ? { key: keying(n).tag } : {}) },
-    partTarget: 0.5, minTargetDuration: SEGMENT_SECONDS, preloadHint: llPartUri(n, 2), playlistType: null,
-    renditionReports: ['1080p', '720p', '480p'].map((name) => ({ uri: `../${name}/index.m3u8`, lastMsn: n, lastPart: 1 })),
+    segments, open: { sequence: n, parts: parts(n, OPEN_PARTS), discontinuity: false, map: 'init_1.mp4', ...(encrypted ? { key: keying(n).tag } : {}) },
+    partTarget: Math.ceil(PART_SECONDS * 1000) / 1000, minTargetDuration: SEGMENT_SECONDS, preloadHint: llPartUri(n, OPEN_PARTS), playlistType: null,
+    renditionReports: ['1080p', '720p', '480p'].map((name) => ({ uri: `../${name}/index.m3u8`, lastMsn: n, lastPart: OPEN_PARTS - 1 })),
     ...(before ? { explicitIv: true, canSkipUntil: null } : {}),
   });
 }
@@ -105,7 +113,7 @@ async function main(): Promise<void> {
     }
   }
   const kbps = (bytes: number) => (bytes * 8 * RELOADS_PER_SECOND) / 1000;
-  console.log(`bench:playlist — bytes per live media playlist reload (2 s segments, 0.5 s parts, ${RELOADS_PER_SECOND} reloads/s; 240p = ${KBPS_240P} kbit/s)\n`);
+  console.log(`bench:playlist — bytes per live media playlist reload (2 s segments, ${PARTS} parts of ${Number(PART_SECONDS.toFixed(3))} s, ${Number(RELOADS_PER_SECOND.toFixed(2))} reloads/s; 240p = ${KBPS_240P} kbit/s)\n`);
   console.log('| DVR | channel | playlist | delta | encoding | bytes per reload | kbit/s per viewer | % of 240p | µs/update |');
   console.log('|---|---|---|---|---|---:|---:|---:|---:|');
   for (const r of rows) {

@@ -54,9 +54,10 @@
  *
  * Usage: pnpm bench:latency   (env RUNS=3 SECONDS=30 WARMUP=8 LEVEL=480; SKIP=std,whep,dash leaves those
  * players out, which lightens a 2-core machine where six decoders and the transcode compete;
+ * LL_HLS_PARTS_PER_SEGMENT=6 runs the worker with parts of 1/3 s instead of 0.5 s;
  * LL_HLS_PART_HOLD_BACK_PARTS=3
  * runs the worker with another PART-HOLD-BACK than its default, LL_HLS_KEYFRAME_PARTS=2 or 1 with a
- * keyframe every 1 s or 0.5 s in the encoded renditions instead of its default)
+ * keyframe every 2 or 1 parts in the encoded renditions instead of one per segment)
  *
  * The publisher keeps its 2 s GOP whatever LL_HLS_KEYFRAME_PARTS says: the players are pinned to
  * an encoded rendition (480p by default; the 720p source is the passthrough rung), whose
@@ -79,8 +80,13 @@ const SECONDS = envNum('SECONDS', 30);
 const WARMUP = envNum('WARMUP', 8);
 const LEVEL = envNum('LEVEL', 480);
 const FPS = 30;
-const PART_FRAMES = 15; // the worker's parts: partFramesFor(30) = 15 frames = 0.5 s
 const SEGMENT_FRAMES = 60; // 2 s GOP
+/** Parts per 2 s segment the worker runs with (its `LL_HLS_PARTS_PER_SEGMENT`, passed on; 4 by default). */
+const PARTS_PER_SEGMENT = envNum('LL_HLS_PARTS_PER_SEGMENT', 4);
+/** Frames per part: the worker's `partFramesFor(30, 2 / PARTS_PER_SEGMENT)` (15 frames = 0.5 s by default, 10 with 6 parts). */
+const PART_FRAMES = Math.round(SEGMENT_FRAMES / PARTS_PER_SEGMENT);
+/** The part length as the tables name it: `0.5 s`, `0.33 s`. */
+const PART_LABEL = `${Number((PART_FRAMES / FPS).toFixed(2))} s`;
 /** Goals (issue 17, issue 13): LL-HLS p50 with the player page's config, with a stock hls.js, WHEP p50; ms. */
 const GOALS = { ll: 1500, stock: 2000, whep: 500 } as const;
 /**
@@ -110,7 +116,7 @@ const SKIP = new Set(envList('SKIP', ['std', 'whep', 'dash']));
 /** The players on the page: the built-in ones not skipped, then the variants. */
 const PLAYER_IDS = ['ll', 'std', 'stock', 'whep', 'dash', ...VARIANTS].filter((id) => !SKIP.has(id));
 /** The worker's settings the bench passes on to the stack from its own environment. */
-const WORKER_SETTINGS = ['LL_HLS_PART_HOLD_BACK_PARTS', 'LL_HLS_KEYFRAME_PARTS'] as const;
+const WORKER_SETTINGS = ['LL_HLS_PARTS_PER_SEGMENT', 'LL_HLS_PART_HOLD_BACK_PARTS', 'LL_HLS_KEYFRAME_PARTS'] as const;
 
 /** Cells of the burned-in clock: 2 rows x 16 columns in the top BAR_ROWS of a 1280x720 frame. */
 const COLS = 16;
@@ -569,7 +575,7 @@ async function main(): Promise<void> {
     const st = breakdown('std', SEGMENT_FRAMES, (f) => /^seg_\d+\.m4s$/.test(f));
     console.log('');
     printTable([
-      ['where the glass-to-glass median goes (ms)', 'LL-HLS (per 0.5 s part)', 'HLS (per 2 s segment)'],
+      ['where the glass-to-glass median goes (ms)', `LL-HLS (per ${PART_LABEL} part)`, 'HLS (per 2 s segment)'],
       ['(1) frames waiting for their part/segment to fill (mean)', ll.fill.toFixed(0), st.fill.toFixed(0)],
       ['(2) last frame captured → file in storage (encode, RTMP, relay, transcode, packager)', `${ll.a.toFixed(0)} (n ${ll.n})`, `${st.a.toFixed(0)} (n ${st.n})`],
       ['(3) file in storage → loaded by hls.js (edge blocking reload / polling, request)', `${ll.b.toFixed(0)} (n ${ll.nd})`, `${st.b.toFixed(0)} (n ${st.nd})`],
@@ -585,7 +591,7 @@ async function main(): Promise<void> {
     const cpus = os.cpus();
     console.log([
       '',
-      `bench/latency: publisher ffmpeg -re 1280x720p30 x264 ultrafast 2.5 Mb/s, 2 s GOP, RTMP → ingest → worker (LL-HLS packager, 0.5 s parts, PART-HOLD-BACK ${process.env.LL_HLS_PART_HOLD_BACK_PARTS ?? 'default (2)'} parts, keyframe every ${process.env.LL_HLS_KEYFRAME_PARTS ?? 'default (4)'} parts in the encoded renditions, 2 s segments) → edge → Chromium (hls.js ${readHlsVersion()}), both players pinned to ${runs[0]?.ll.level ?? LEVEL}p;`,
+      `bench/latency: publisher ffmpeg -re 1280x720p30 x264 ultrafast 2.5 Mb/s, 2 s GOP, RTMP → ingest → worker (LL-HLS packager, ${PART_LABEL} parts (${PARTS_PER_SEGMENT} per segment), PART-HOLD-BACK ${process.env.LL_HLS_PART_HOLD_BACK_PARTS ?? 'default (2)'} parts, keyframe every ${process.env.LL_HLS_KEYFRAME_PARTS ?? `default (${PARTS_PER_SEGMENT})`} parts in the encoded renditions, 2 s segments) → edge → Chromium (hls.js ${readHlsVersion()}), both players pinned to ${runs[0]?.ll.level ?? LEVEL}p;`,
       `${RUNS} runs of ${SECONDS} s after ${WARMUP} s of warm-up, medians of the per-run percentiles; samples every 100 ms; machine ${cpus.length} x ${cpus[0]?.model ?? '?'}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
       `WHEP / LL-HLS p50: ${(p50Of('whep') / m.ll50).toFixed(2)}x`,
     ].join('\n'));

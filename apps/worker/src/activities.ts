@@ -18,7 +18,7 @@ import { createLivePoster } from '@live/media';
 import type { PackageVodResult, PipelineActivities, TranscodeInput, TranscodeResult } from '@live/workflows';
 import { openRelayStream } from './relay-input.js';
 import { createMediaAnnouncer, type PublishMedia } from './announcer.js';
-import { keyframesPerSegmentFor, PART_SECONDS, PARTS_PER_SEGMENT, SEGMENT_SECONDS } from './config.js';
+import { lowLatencyLayout, SEGMENT_SECONDS, type LowLatencyLayout } from './config.js';
 
 /** Dependencies of {@link createActivities}. */
 export interface ActivityDeps {
@@ -53,9 +53,14 @@ export interface ActivityDeps {
   /** PART-HOLD-BACK of the low-latency playlists in parts (`LL_HLS_PART_HOLD_BACK_PARTS`; default `DEFAULT_PART_HOLD_BACK_PARTS` of `@live/media`). */
   readonly partHoldBackParts?: number;
   /**
+   * Partial Segments per segment of the low-latency playlists (`LL_HLS_PARTS_PER_SEGMENT`), 2 to
+   * `MAX_PARTS_PER_SEGMENT`; default `DEFAULT_PARTS_PER_SEGMENT` (4: parts of 0.5 s).
+   */
+  readonly partsPerSegment?: number;
+  /**
    * Keyframe interval of the encoded renditions of the low-latency playlists, in parts
-   * (`LL_HLS_KEYFRAME_PARTS`): one of `KEYFRAME_PARTS_CHOICES` (1, 2, 4); default
-   * {@link PARTS_PER_SEGMENT} (one keyframe per segment). Passthrough renditions keep the source's.
+   * (`LL_HLS_KEYFRAME_PARTS`): a divisor of the parts per segment (`keyframePartsChoices`);
+   * default one keyframe per segment. Passthrough renditions keep the source's.
    */
   readonly keyframeParts?: number;
   /**
@@ -183,11 +188,12 @@ async function summaries(storage: ObjectStorage, keyPrefix: string, ladder: read
 /**
  * The media pipeline's activities (the `transcode` task queue), built from their dependencies
  * (Temporal sample `activities-dependency-injection`).
- * @throws RangeError when `deps.keyframeParts` is not one of `KEYFRAME_PARTS_CHOICES`.
+ * @throws RangeError when `deps.partsPerSegment` or `deps.keyframeParts` is out of range ({@link lowLatencyLayout}).
  */
 export function createActivities(deps: ActivityDeps): PipelineActivities {
   const worker = `worker@${hostname()}:${process.pid}`;
-  const keyframesPerSegment = keyframesPerSegmentFor(deps.keyframeParts ?? PARTS_PER_SEGMENT);
+  const layout: LowLatencyLayout = lowLatencyLayout(deps.partsPerSegment, deps.keyframeParts);
+  const { keyframesPerSegment } = layout;
 
   async function emit(event: EventEnvelope): Promise<void> {
     await appendToLog(deps.js, event);
@@ -222,8 +228,8 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
     }
     const startNumber = hasResume ? nextStartNumber(resume) : 0;
     const attemptNumber = hasResume ? nextAttemptNumber(resume) : 1;
-    // 0.5 s parts (15 frames at 30 fps): 4 per 2 s segment
-    const partFrames = partFramesFor(frameRate, PART_SECONDS);
+    // by default 0.5 s parts (15 frames at 30 fps): 4 per 2 s segment
+    const partFrames = partFramesFor(frameRate, layout.partSeconds);
     const publisherOptions: HlsPublisherOptions = {
       storage: deps.storage, outputDir, keyPrefix, ladder, source: input.source, frameRate,
       ...(hasResume ? { resume } : {}),
@@ -379,7 +385,7 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
       try {
         const publisher = createLlHlsPublisher({
           storage: deps.storage, outputDir, keyPrefix, ladder, source: input.source, frameRate, resume: state,
-          segmentSeconds: SEGMENT_SECONDS, partFrames: partFramesFor(frameRate, PART_SECONDS), startNumber: nextStartNumber(state),
+          segmentSeconds: SEGMENT_SECONDS, partFrames: partFramesFor(frameRate, layout.partSeconds), startNumber: nextStartNumber(state),
           initSegmentName: `init_${nextAttemptNumber(state)}.mp4`, logger: deps.logger.child({ sessionId: input.sessionId }),
           ...(deps.publishMedia ? { announcer: createMediaAnnouncer(input.sessionId, deps.publishMedia) } : {}),
           dvrWindowSeconds: deps.dvrWindowSeconds ?? DEFAULT_DVR_WINDOW_SECONDS, slidOutSegments: 'archive',

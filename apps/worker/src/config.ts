@@ -16,31 +16,54 @@ import {
 /** Segment length of the worker's playlists in seconds (HLS and LL-HLS alike). */
 export const SEGMENT_SECONDS = 2;
 
-/** Nominal Partial Segment length of the low-latency playlists in seconds (`partFramesFor`'s default: 15 frames at 30 fps). */
-export const PART_SECONDS = 0.5;
+/** Partial Segments per segment of the low-latency playlists by default (`LL_HLS_PARTS_PER_SEGMENT`): 4, i.e. parts of 0.5 s. */
+export const DEFAULT_PARTS_PER_SEGMENT = 4;
 
-/** Partial Segments per segment of the low-latency playlists: {@link SEGMENT_SECONDS} / {@link PART_SECONDS} = 4. */
-export const PARTS_PER_SEGMENT = Math.round(SEGMENT_SECONDS / PART_SECONDS);
+/** The most Partial Segments per segment `LL_HLS_PARTS_PER_SEGMENT` accepts: 6, parts of 1/3 s (10 frames at 30 fps). */
+export const MAX_PARTS_PER_SEGMENT = 6;
 
-/** The values `LL_HLS_KEYFRAME_PARTS` accepts: the divisors of {@link PARTS_PER_SEGMENT} (1, 2, 4), so a segment is a whole number of GOPs. */
-export const KEYFRAME_PARTS_CHOICES: readonly number[] = Array.from({ length: PARTS_PER_SEGMENT }, (_, i) => i + 1).filter((n) => PARTS_PER_SEGMENT % n === 0);
+/**
+ * The shape of a low-latency playlist's segments, from the two settings that define it:
+ * `partsPerSegment` Partial Segments per {@link SEGMENT_SECONDS} s segment, and a keyframe
+ * every `keyframeParts` parts in the encoded renditions.
+ */
+export interface LowLatencyLayout {
+  /** Partial Segments per segment, 2 to {@link MAX_PARTS_PER_SEGMENT}. */
+  readonly partsPerSegment: number;
+  /** Nominal Partial Segment length in seconds: `SEGMENT_SECONDS / partsPerSegment` (0.5 for 4 parts, 1/3 for 6); `partFramesFor` turns it into frames. */
+  readonly partSeconds: number;
+  /** Keyframe interval in parts, a divisor of `partsPerSegment` (default: `partsPerSegment`, one keyframe per segment). */
+  readonly keyframeParts: number;
+  /** Keyframes per segment (`buildLowLatencyLadderArgs`' `keyframesPerSegment`): `partsPerSegment / keyframeParts`. */
+  readonly keyframesPerSegment: number;
+}
+
+/** The keyframe intervals, in parts, a segment of `partsPerSegment` parts allows: its divisors (4 parts: 1, 2, 4; 6 parts: 1, 2, 3, 6), so a segment is a whole number of GOPs. */
+export function keyframePartsChoices(partsPerSegment: number): number[] {
+  return Array.from({ length: partsPerSegment }, (_, i) => i + 1).filter((n) => partsPerSegment % n === 0);
+}
 
 /** The rule a keyframe interval of `got` parts broke, for an error message: `one of 1, 2, 4<unit> (a divisor of the 4 parts of a segment); got 3`. */
-function keyframePartsRule(got: number, unit: string): string {
-  return `one of ${KEYFRAME_PARTS_CHOICES.join(', ')}${unit} (a divisor of the ${PARTS_PER_SEGMENT} parts of a segment); got ${got}`;
+function keyframePartsRule(partsPerSegment: number, got: number, unit: string): string {
+  return `one of ${keyframePartsChoices(partsPerSegment).join(', ')}${unit} (a divisor of the ${partsPerSegment} parts of a segment); got ${got}`;
 }
 
 /**
- * Keyframes per segment (`buildLowLatencyLadderArgs`' `keyframesPerSegment`) for a keyframe
- * interval of `keyframeParts` parts (`LL_HLS_KEYFRAME_PARTS`): 4 -> 1 (a 2 s GOP), 2 -> 2 (1 s),
- * 1 -> 4 (0.5 s).
- * @throws RangeError, naming the choices, unless `keyframeParts` is one of {@link KEYFRAME_PARTS_CHOICES}.
+ * The low-latency layout of `partsPerSegment` parts per segment (default
+ * {@link DEFAULT_PARTS_PER_SEGMENT}) with a keyframe every `keyframeParts` parts (default: one
+ * per segment). 4 parts: 0.5 s parts, keyframe interval 4 -> 1 keyframe per segment (a 2 s GOP),
+ * 2 -> 2 (1 s), 1 -> 4 (0.5 s). 6 parts: 1/3 s parts, intervals 6, 3, 2 or 1.
+ * @throws RangeError when `partsPerSegment` is not an integer from 2 to {@link MAX_PARTS_PER_SEGMENT},
+ *   or, naming the choices, when `keyframeParts` does not divide it.
  */
-export function keyframesPerSegmentFor(keyframeParts: number): number {
-  if (!KEYFRAME_PARTS_CHOICES.includes(keyframeParts)) {
-    throw new RangeError(`the keyframe interval must be ${keyframePartsRule(keyframeParts, ' parts')}`);
+export function lowLatencyLayout(partsPerSegment = DEFAULT_PARTS_PER_SEGMENT, keyframeParts = partsPerSegment): LowLatencyLayout {
+  if (!Number.isInteger(partsPerSegment) || partsPerSegment < 2 || partsPerSegment > MAX_PARTS_PER_SEGMENT) {
+    throw new RangeError(`the parts per segment must be an integer from 2 to ${MAX_PARTS_PER_SEGMENT}; got ${partsPerSegment}`);
   }
-  return PARTS_PER_SEGMENT / keyframeParts;
+  if (!keyframePartsChoices(partsPerSegment).includes(keyframeParts)) {
+    throw new RangeError(`the keyframe interval must be ${keyframePartsRule(partsPerSegment, keyframeParts, ' parts')}`);
+  }
+  return { partsPerSegment, partSeconds: SEGMENT_SECONDS / partsPerSegment, keyframeParts, keyframesPerSegment: partsPerSegment / keyframeParts };
 }
 
 /** x264 presets the worker accepts (`TRANSCODE_PRESET`). */
@@ -59,8 +82,9 @@ export const workerConfigSchema = Type.Object({
   HTTP_HOST: Host('Interface of `/healthz` and `/metrics`.'),
   ACTIVITY_SLOTS: Type.Integer({ minimum: 1, maximum: 64, default: 6, description: 'Activities at once on this worker (transcodes plus the short packaging and event activities).' }),
   TRANSCODE_PRESET: Type.Union(TRANSCODE_PRESETS.map((p) => Type.Literal(p)), { default: 'veryfast', description: 'x264 preset of the ABR ladder: faster presets cost less CPU per stream and more bits.' }),
-  LL_HLS_PART_HOLD_BACK_PARTS: Type.Integer({ minimum: 2, maximum: 6, default: DEFAULT_PART_HOLD_BACK_PARTS, description: 'PART-HOLD-BACK of the low-latency playlists, in parts of 0.5 s: how far behind the newest part players start and stay (hls.js, Safari and Shaka take it as their target latency). 2 (1.0 s) is the minimum RFC 8216bis §4.4.3.8 allows; 3 (1.5 s) is what it recommends and gives players more buffer against late parts on a loaded machine or network.' }),
-  LL_HLS_KEYFRAME_PARTS: Type.Integer({ minimum: 1, maximum: PARTS_PER_SEGMENT, default: PARTS_PER_SEGMENT, description: 'Keyframe interval of the encoded renditions of the low-latency playlists, in parts of 0.5 s: 1, 2 or 4 (a divisor of the 4 parts of a 2 s segment; 3 is refused). 4 is one keyframe per segment (2 s GOP); 2 (1 s) or 1 (0.5 s) mark more parts INDEPENDENT=YES, so a player that starts PART-HOLD-BACK behind the live edge decodes from a nearer keyframe and starts sooner, for more bits per second of video at the same quality. A passthrough (source) rendition keeps the publisher\'s own keyframes.' }),
+  LL_HLS_PARTS_PER_SEGMENT: Type.Integer({ minimum: 2, maximum: MAX_PARTS_PER_SEGMENT, default: DEFAULT_PARTS_PER_SEGMENT, description: 'How many Partial Segments each 2 s segment of the low-latency playlists has: 4 gives parts of 0.5 s (PART-TARGET 0.5), 6 parts of 1/3 s (10 frames at 30 fps, the part length of RFC 8216bis\' examples). Shorter parts lower the latency of every player, ours and third-party ones alike (PART-HOLD-BACK is counted in parts), for more requests per viewer: one part and one blocking playlist reload per part. Every worker of a cluster must use the same value (a retry on another worker continues the same playlists).' }),
+  LL_HLS_PART_HOLD_BACK_PARTS: Type.Integer({ minimum: 2, maximum: 6, default: DEFAULT_PART_HOLD_BACK_PARTS, description: 'PART-HOLD-BACK of the low-latency playlists, in parts (`LL_HLS_PARTS_PER_SEGMENT`): how far behind the newest part players start and stay (hls.js, Safari and Shaka take it as their target latency). 2 (1.0 s with 0.5 s parts) is the minimum RFC 8216bis §4.4.3.8 allows; 3 (1.5 s) is what it recommends and gives players more buffer against late parts on a loaded machine or network.' }),
+  LL_HLS_KEYFRAME_PARTS: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PARTS_PER_SEGMENT, description: 'Keyframe interval of the encoded renditions of the low-latency playlists, in parts: a divisor of `LL_HLS_PARTS_PER_SEGMENT` (with 4 parts of 0.5 s: 1, 2 or 4; 3 is refused). Unset: one keyframe per 2 s segment. Fewer parts (1 s or 0.5 s GOPs with 0.5 s parts) mark more parts INDEPENDENT=YES, so a player that starts PART-HOLD-BACK behind the live edge decodes from a nearer keyframe and starts sooner, for more bits per second of video at the same quality. A passthrough (source) rendition keeps the publisher\'s own keyframes.' })),
   DVR_WINDOW_SECONDS: Type.Integer({ minimum: 6, default: 7200, description: 'Seek-back window of the live playlists, seconds (at least 3 segments).' }),
   RETENTION_INTERVAL_MINUTES: Type.Integer({ minimum: 1, maximum: 10080, default: 60, description: 'How often the `recording-retention` Temporal Schedule (created at start-up when missing) deletes recordings past their channel\'s retention, minutes.' }),
   ...logSettings,
@@ -80,6 +104,8 @@ export interface TemporalConnectionConfig {
 /** What `main.ts` starts the worker with. */
 export interface WorkerProcessConfig {
   readonly settings: WorkerSettings;
+  /** The low-latency playlists' parts and keyframes (`LL_HLS_PARTS_PER_SEGMENT`, `LL_HLS_KEYFRAME_PARTS`). */
+  readonly lowLatency: LowLatencyLayout;
   readonly natsAuth: NatsAuth | undefined;
   readonly storage: ObjectStorageConfig;
   readonly contentKeySecret: Buffer | undefined;
@@ -88,16 +114,19 @@ export interface WorkerProcessConfig {
 
 /**
  * Parses the secrets, the storage selection and the Temporal TLS files; checks that
- * `LL_HLS_KEYFRAME_PARTS` divides the parts of a segment.
+ * `LL_HLS_KEYFRAME_PARTS` divides `LL_HLS_PARTS_PER_SEGMENT`.
  * @throws ConfigError naming the variable.
  */
 export function deriveWorkerConfig(s: WorkerSettings): WorkerProcessConfig {
   const storage = checkSettings('STORAGE_DIR', () => storageConfigFromEnv(s, { required: true }));
-  if (!KEYFRAME_PARTS_CHOICES.includes(s.LL_HLS_KEYFRAME_PARTS)) {
-    throw new ConfigError('LL_HLS_KEYFRAME_PARTS', `LL_HLS_KEYFRAME_PARTS must be ${keyframePartsRule(s.LL_HLS_KEYFRAME_PARTS, '')}`);
+  const parts = s.LL_HLS_PARTS_PER_SEGMENT;
+  const keyframeParts = s.LL_HLS_KEYFRAME_PARTS ?? parts;
+  if (!keyframePartsChoices(parts).includes(keyframeParts)) {
+    throw new ConfigError('LL_HLS_KEYFRAME_PARTS', `LL_HLS_KEYFRAME_PARTS must be ${keyframePartsRule(parts, keyframeParts, '')}`);
   }
   return {
     settings: s,
+    lowLatency: lowLatencyLayout(parts, keyframeParts),
     natsAuth: checkSettings('NATS_USER', () => natsAuthFromEnv(s)),
     storage,
     contentKeySecret: s.CONTENT_KEY_SECRET ? parseSetting('CONTENT_KEY_SECRET', s.CONTENT_KEY_SECRET, parseContentKeySecret) : undefined,

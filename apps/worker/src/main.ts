@@ -61,7 +61,8 @@ const activities = createActivities({
   ...(c.contentKeySecret ? { contentKeySecret: c.contentKeySecret } : {}),
   dvrWindowSeconds: s.DVR_WINDOW_SECONDS,
   partHoldBackParts: s.LL_HLS_PART_HOLD_BACK_PARTS,
-  keyframeParts: s.LL_HLS_KEYFRAME_PARTS,
+  partsPerSegment: c.lowLatency.partsPerSegment,
+  keyframeParts: c.lowLatency.keyframeParts,
   publishMedia: (subject, data) => messaging.nc.publish(subject, data),
   metrics: { transcodesRunning: (d) => running.inc(d), segmentPublished: (r) => segments.inc({ rendition: r }) },
 });
