@@ -87,11 +87,13 @@ interface Watch {
   lastHint: Map<string, string>;
   /** INDEPENDENT=YES or not, per part (`<rendition dir>/<part uri>`), as the live playlists listed it */
   independent: Map<string, boolean>;
+  /** every PART-TARGET the live playlists gave */
+  partTargets: Set<number | undefined>;
 }
 
 /** At every media playlist write: conformance errors, and every URI (segment, part, map) it names already exists. */
 function watch(storage: ObjectStorage, root: string, ladder: readonly Rendition[], partUri: (msn: number, i: number) => string): Watch {
-  const w: Watch = { checks: 0, errors: [], warnings: [], missing: [], partsSeen: 0, hints: new Set(), lastHint: new Map(), independent: new Map() };
+  const w: Watch = { checks: 0, errors: [], warnings: [], missing: [], partsSeen: 0, hints: new Set(), lastHint: new Map(), independent: new Map(), partTargets: new Set() };
   storage.onPlaylistWritten(({ key }) => {
     if (key.endsWith('master.m3u8')) return;
     const text = readFileSync(path.join(root, key), 'utf8');
@@ -105,6 +107,7 @@ function watch(storage: ObjectStorage, root: string, ladder: readonly Rendition[
     if (text.includes('#EXT-X-ENDLIST')) return;
     w.checks++;
     const pl = parseLowLatencyPlaylist(text);
+    w.partTargets.add(pl.partTarget);
     w.partsSeen = Math.max(w.partsSeen, pl.segments.reduce((n, s) => n + s.parts.length, 0) + pl.openParts.length);
     for (const p of [...pl.segments.flatMap((s) => s.parts), ...pl.openParts]) w.independent.set(`${dir}/${p.uri}`, p.independent);
     for (const h of pl.preloadHints) {
@@ -156,9 +159,9 @@ function withFailures(storage: ObjectStorage, n: number, m: number): ObjectStora
   }) as ObjectStorage & { injected: () => number };
 }
 
-async function transcode(opts: { source: SourceInfo; ladder: Rendition[]; storage: ObjectStorage; keyPrefix: string; outputDir: string; resume?: PublisherState; seconds?: number; input?: string; partHoldBackParts?: number; keyframesPerSegment?: number }) {
+async function transcode(opts: { source: SourceInfo; ladder: Rendition[]; storage: ObjectStorage; keyPrefix: string; outputDir: string; resume?: PublisherState; seconds?: number; input?: string; partHoldBackParts?: number; keyframesPerSegment?: number; partSeconds?: number }) {
   const frameRate = opts.source.video?.frameRate ?? 30;
-  const partFrames = partFramesFor(frameRate);
+  const partFrames = partFramesFor(frameRate, opts.partSeconds);
   await prepareLowLatencyOutputDirs(opts.outputDir, opts.ladder);
   const publisher = createLlHlsPublisher({
     storage: opts.storage, outputDir: opts.outputDir, keyPrefix: opts.keyPrefix, ladder: opts.ladder, source: opts.source,
@@ -283,45 +286,52 @@ describe('low-latency HLS packager', () => {
   it.each([
     { keyframesPerSegment: 2, encoded: [true, false, true, false] }, // LL_HLS_KEYFRAME_PARTS=2: a 1 s GOP
     { keyframesPerSegment: 4, encoded: [true, true, true, true] }, // LL_HLS_KEYFRAME_PARTS=1: a 0.5 s GOP
-  ])('$keyframesPerSegment keyframes per segment: every part that starts with a keyframe says INDEPENDENT=YES, segments stay 2 s', async ({ keyframesPerSegment, encoded }) => {
+    // LL_HLS_PARTS_PER_SEGMENT=6 (parts of 1/3 s, 10 frames) with LL_HLS_KEYFRAME_PARTS=2: a 2/3 s GOP
+    { keyframesPerSegment: 3, encoded: [true, false, true, false, true, false] },
+  ])('$encoded.length parts, $keyframesPerSegment keyframes per segment: every part that starts with a keyframe says INDEPENDENT=YES, segments stay 2 s', async ({ keyframesPerSegment, encoded }) => {
+    const partsPerSegment = encoded.length;
+    const framesPerPart = 60 / partsPerSegment;
+    const tag = `${partsPerSegment}p-k${keyframesPerSegment}`;
     const source = sourceInfoFromProbe(await ffprobe(sourceFlv));
     const ladder = selectLadder(source); // 480p passthrough (the publisher's 2 s GOP) + 240p encoded
-    const root = path.join(work, `storage-k${keyframesPerSegment}`);
+    const root = path.join(work, `storage-${tag}`);
     const storage = createLocalStorage({ rootDir: root });
-    const keyPrefix = `sessions/ll-k${keyframesPerSegment}`;
+    const keyPrefix = `sessions/ll-${tag}`;
     const w = watch(storage, root, ladder, llPartUri);
-    const { publisher, result } = await transcode({ source, ladder, storage, keyPrefix, outputDir: path.join(work, `run-k${keyframesPerSegment}`), keyframesPerSegment });
+    const { publisher, result } = await transcode({ source, ladder, storage, keyPrefix, outputDir: path.join(work, `run-${tag}`), keyframesPerSegment, partSeconds: 2 / partsPerSegment });
     expect(result).toMatchObject({ exitCode: 0, aborted: false });
     const state = await publisher.finish();
     expect(w.errors).toEqual([]);
     expect(w.missing).toEqual([]);
+    // PART-TARGET: a part's frames at 30 fps, rounded up to the millisecond (0.5 s, or 0.334 s for 10 frames)
+    expect([...w.partTargets]).toEqual([Math.ceil((framesPerPart / 30) * 1000) / 1000]);
 
     for (const r of state.renditions) {
       const dir = `${keyPrefix}/${r.rendition.name}`;
       const init = (await storage.read(`${dir}/init_1.mp4`))!;
       const pl = parseMediaPlaylist((await storage.read(`${dir}/index.m3u8`))!.toString());
-      // still cut at the nominal length: 2 s segments of four 0.5 s parts (the last one ends with the input)
+      // still cut at the nominal length: 2 s segments of `partsPerSegment` parts (the last one ends with the input)
       expect(pl.segments.length).toBeGreaterThanOrEqual(3);
       expect(pl.segments.length).toBeLessThanOrEqual(4);
-      const expected = r.rendition.passthrough ? [true, false, false, false] : encoded;
+      const expected = r.rendition.passthrough ? encoded.map((_, k) => k === 0) : encoded;
       for (const s of pl.segments.slice(0, 2)) {
         expect(s.duration, `${r.rendition.name} ${s.uri}`).toBeCloseTo(2, 3);
         const parts = await partsOf(root, dir, s.uri);
-        expect(parts).toEqual([0, 1, 2, 3].map((i) => llPartUri(s.sequence, i)));
+        expect(parts).toEqual(encoded.map((_, i) => llPartUri(s.sequence, i)));
         // what the live playlists said of each part ...
         const flags = parts.map((p) => w.independent.get(`${dir}/${p}`));
         expect(flags, `${r.rendition.name} ${s.uri}`).toEqual(expected);
         // ... is what the decoder finds: a keyframe first in exactly the INDEPENDENT parts, none inside a part
-        const file = path.join(work, `k${keyframesPerSegment}-${r.rendition.name}-${s.uri}.mp4`);
+        const file = path.join(work, `${tag}-${r.rendition.name}-${s.uri}.mp4`);
         await writeFile(file, Buffer.concat([init, (await storage.read(`${dir}/${s.uri}`))!]));
         const keys = await keyFrames(file);
         expect(keys).toHaveLength(60);
-        expect([0, 1, 2, 3].map((k) => keys.slice(k * 15, k * 15 + 15).map((key, i) => (key ? i : -1)).filter((i) => i >= 0)), `${r.rendition.name} ${s.uri}`)
+        expect(encoded.map((_, k) => keys.slice(k * framesPerPart, (k + 1) * framesPerPart).map((key, i) => (key ? i : -1)).filter((i) => i >= 0)), `${r.rendition.name} ${s.uri}`)
           .toEqual(expected.map((yes) => (yes ? [0] : [])));
         // and every INDEPENDENT part decodes on its own, from its first byte
         for (const [k, p] of parts.entries()) {
           if (!expected[k]) continue;
-          const partFile = path.join(work, `k${keyframesPerSegment}-${r.rendition.name}-${p}.mp4`);
+          const partFile = path.join(work, `${tag}-${r.rendition.name}-${p}.mp4`);
           await writeFile(partFile, Buffer.concat([init, (await storage.read(`${dir}/${p}`))!]));
           const decoded = await runFfmpeg(['-hide_banner', '-nostats', '-v', 'error', '-xerror', '-i', partFile, '-f', 'null', '-']);
           expect(decoded.exitCode, p).toBe(0);
