@@ -28,7 +28,7 @@ import { Agent, request as httpRequest, STATUS_CODES, type IncomingMessage, type
 import { clientAddress, nodeStyleAddress, type ProxyTrust } from '@live/runtime';
 import type uWSModule from 'uWebSockets.js';
 import { EDGE_ERRORS } from './app.js';
-import { decideFastAnswer, fastAnswerBody, fastAnswerHeaders, type FastPathOptions } from './fast-path.js';
+import { decideFastAnswer, fastAnswerBody, fastAnswerHeaders, type FastAnswer, type FastPathOptions, type FastRequestView, type MemoryObject } from './fast-path.js';
 import { CMSD_DYNAMIC_HEADER } from './cmsd.js';
 
 type HttpResponse = uWSModule.HttpResponse;
@@ -80,19 +80,89 @@ function tryEndChunk(res: HttpResponse, chunk: Buffer, total: number, on: { gone
     on.sent(done);
     return true;
   }
+  sendRestWhenWritable(res, chunk, offset, total, on);
+  return false;
+}
+
+/**
+ * After a `tryEnd` of `chunk` (which began at body offset `offset`) that the socket did not take
+ * whole: sends the rest of `chunk` each time the socket drains, until it is out (`sent(complete)`)
+ * or `gone()`.
+ */
+function sendRestWhenWritable(res: HttpResponse, chunk: Buffer, offset: number, total: number, on: { gone(): boolean; sent(complete: boolean): void }): void {
   res.onWritable((at) => {
     if (on.gone()) return true;
     const [more, complete] = res.tryEnd(chunk.subarray(at - offset), total);
     if (more || complete) on.sent(complete);
     return more || complete;
   });
-  return false;
 }
 
-/** Sends a whole body from memory ({@link tryEndChunk}); a viewer who leaves stops it. */
+/**
+ * Sends a whole body from memory as a response's first body bytes: at once when the socket takes
+ * it (the common case, with no closure made), otherwise the rest as the socket drains
+ * ({@link sendRestWhenWritable}); a viewer who leaves stops it.
+ */
 function sendBody(res: HttpResponse, body: Buffer): void {
+  const [ok, done] = res.tryEnd(body, body.length);
+  if (ok || done) return;
   let aborted = false;
-  if (!tryEndChunk(res, body, body.length, { gone: () => aborted, sent: noop })) res.onAborted(() => { aborted = true; });
+  res.onAborted(() => { aborted = true; });
+  sendRestWhenWritable(res, body, 0, body.length, { gone: () => aborted, sent: noop });
+}
+
+/**
+ * The fast path's view of a uWS request ({@link FastRequestView}), one object per request with
+ * its methods on the prototype: no closure is made per request (tsx's `keepNames` would also name
+ * each one with `Object.defineProperty`). Valid only while the route handler runs (uWS' request is
+ * stack-bound).
+ */
+class UwsRequestView implements FastRequestView {
+  constructor(
+    private readonly req: uWSModule.HttpRequest,
+    readonly method: string,
+    readonly url: string,
+    private readonly peerAddress: string,
+    private readonly trust: ProxyTrust | null | undefined,
+  ) {}
+
+  header(name: string): string | undefined {
+    const v = this.req.getHeader(name);
+    return v === '' ? undefined : v;
+  }
+
+  clientIp(): string {
+    return this.trust ? clientAddress(this.peerAddress, this.header('x-forwarded-for'), this.trust) : this.peerAddress;
+  }
+
+  peer(): string {
+    return this.peerAddress;
+  }
+}
+
+/** Status lines of the fast answers, as the bytes uWS writes (no conversion per request). */
+const STATUS_200 = Buffer.from('200 OK');
+const STATUS_206 = Buffer.from('206 Partial Content');
+const CMSD_HEADER_NAME = Buffer.from(CMSD_DYNAMIC_HEADER);
+
+/**
+ * The headers of a fast answer as bytes (`[name, value, …]`, Content-Length left to uWS): built
+ * and encoded (UTF-8, as uWS writes a string) once per object held for whole-object answers (uWS otherwise measures and copies
+ * every header string as UTF-8 on every answer), per answer for a byte range.
+ */
+function fastAnswerHeaderBytes(): (answer: FastAnswer) => readonly Buffer[] {
+  const strings = fastAnswerHeaders(false);
+  const whole = new WeakMap<MemoryObject, Buffer[]>();
+  const encode = (answer: FastAnswer): Buffer[] => strings(answer).map((v) => Buffer.from(v));
+  return (answer) => {
+    if (answer.range) return encode(answer);
+    let headers = whole.get(answer.object);
+    if (!headers) {
+      headers = encode(answer);
+      whole.set(answer.object, headers);
+    }
+    return headers;
+  };
 }
 
 /** A handed-on request's response, as the viewer's side sees it. */
@@ -126,7 +196,7 @@ export async function startUwsFront(opts: UwsFrontOptions): Promise<UwsFront> {
   process.env.UWS_HTTP_MAX_HEADERS_SIZE ??= '16384';
   const uWS = (await import('uWebSockets.js')).default;
   const agent = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo' });
-  const headersOf = fastAnswerHeaders(false);
+  const headersOf = fastAnswerHeaderBytes();
   const handOn = createHandOn(opts, agent);
   const fast = opts.fast;
   const app = uWS.App().any('/*', (res, req) => {
@@ -135,20 +205,12 @@ export async function startUwsFront(opts: UwsFrontOptions): Promise<UwsFront> {
     const url = query ? `${req.getUrl()}?${query}` : req.getUrl();
     const peer = nodeStyleAddress(Buffer.from(res.getRemoteAddressAsText()).toString());
     if (fast) {
-      const header = (name: string): string | undefined => {
-        const v = req.getHeader(name);
-        return v === '' ? undefined : v;
-      };
-      const answer = decideFastAnswer(fast, {
-        method, url, header,
-        clientIp: () => (opts.trust ? clientAddress(peer, header('x-forwarded-for'), opts.trust) : peer),
-        peer: () => peer,
-      });
+      const answer = decideFastAnswer(fast, new UwsRequestView(req, method, url, peer, opts.trust));
       if (answer) {
-        res.writeStatus(answer.status === 200 ? '200 OK' : '206 Partial Content');
+        res.writeStatus(answer.status === 200 ? STATUS_200 : STATUS_206);
         const h = headersOf(answer);
         for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i]!, h[i + 1]!);
-        if (answer.cmsd) res.writeHeader(CMSD_DYNAMIC_HEADER, answer.cmsd);
+        if (answer.cmsd) res.writeHeader(CMSD_HEADER_NAME, answer.cmsd);
         // (uWS does not count endWithoutBody as an answer unless an abort handler is attached)
         if (answer.head) res.onAborted(noop).endWithoutBody(answer.range ? answer.range.end - answer.range.start + 1 : answer.object.info.size);
         else sendBody(res, fastAnswerBody(answer));

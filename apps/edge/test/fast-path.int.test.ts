@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { get, type IncomingMessage } from 'node:http';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +24,7 @@ import { parseJwtKeys, signPlaybackToken } from '@live/auth';
 import { createLocalStorage } from '@live/storage';
 import { buildEdge, type EdgeServerKind } from '../src/app.js';
 import { listenEdge, type ListeningEdge } from '../src/listen.js';
+import { readSlowly } from './slow-reader.js';
 import { edgeMetric } from './edge-metrics.js';
 
 let services: RunningServices;
@@ -33,6 +35,8 @@ let listening: ListeningEdge | undefined;
 const storage = createLocalStorage({ rootDir: mkdtempSync(join(tmpdir(), 'edge-fast-')) });
 const ring = parseJwtKeys('fp1:edge-fast-path-test-secret-0123456789abcdef');
 const segment = Buffer.from(Array.from({ length: 4000 }, (_, i) => (i * 13) & 0xff));
+/** More than loopback's socket buffers hold (4 MiB send, 6 MiB receive at most): the answer must wait for the reader. */
+const large = Buffer.from(Array.from({ length: 16 * 1024 * 1024 }, (_, i) => (i * 31 + (i >> 12)) & 0xff));
 const token = (clientAddress: string) => signPlaybackToken({ channelId: 'priv', sessionId: 'p1', expiresAt: Date.now() + 600_000, clientAddress }, ring);
 
 beforeAll(async () => {
@@ -44,6 +48,7 @@ beforeAll(async () => {
   await db.insertInto('stream_sessions').values({ session_id: 'p1', channel_id: 'priv', status: 'live', started_at: new Date(), renditions: '[]', last_seq: 1 }).execute();
   await storage.writeSegment('sessions/p1/720p/seg_00000.m4s', segment);
   await storage.writeSegment('sessions/p1/720p/seg_00001.m4s', segment.subarray(0, 1000));
+  await storage.writeSegment('sessions/p1/720p/seg_00002.m4s', large);
 }, 90_000);
 afterAll(async () => {
   await db?.destroy();
@@ -87,6 +92,18 @@ describe.each<EdgeServerKind>(['node', 'uws'])('the edge fast path (%s)', (serve
     const again = await fetch(bySession);
     expect(Buffer.from(await again.arrayBuffer()).equals(segment)).toBe(true);
     expect(await fast()).toBe(before + 2);
+  });
+
+  it('sends an object larger than the socket takes at once to a slow reader, whole, from memory', async () => {
+    const url = `${base}/live/priv/720p/seg_00002.m4s?token=${token('127.0.0.1')}`;
+    await (await fetch(url)).arrayBuffer();
+    const before = await fast();
+    const res = await new Promise<IncomingMessage>((resolve, reject) => get(url, resolve).on('error', reject));
+    expect([res.statusCode, res.headers['content-length']]).toEqual([200, String(large.length)]);
+    // the sockets fill up and the edge waits
+    const body = await readSlowly(res);
+    expect(await fast()).toBe(before + 1);
+    expect(body.equals(large)).toBe(true);
   });
 
   it('answers byte ranges and HEAD like the router', async () => {
