@@ -146,9 +146,10 @@ const STATUS_206 = Buffer.from('206 Partial Content');
 const CMSD_HEADER_NAME = Buffer.from(CMSD_DYNAMIC_HEADER);
 
 /**
- * The headers of a fast answer as bytes (`[name, value, …]`, Content-Length left to uWS): built
- * and encoded (UTF-8, as uWS writes a string) once per object held for whole-object answers (uWS otherwise measures and copies
- * every header string as UTF-8 on every answer), per answer for a byte range.
+ * The headers of a fast answer as bytes (`[name, value, …]`, Content-Length left to uWS),
+ * encoded as UTF-8 (what uWS writes for a string): once per object held for whole-object
+ * answers (uWS would otherwise measure and copy every header string on every answer), per
+ * answer for a byte range.
  */
 function fastAnswerHeaderBytes(): (answer: FastAnswer) => readonly Buffer[] {
   const strings = fastAnswerHeaders(false);
