@@ -43,6 +43,7 @@ const execFileAsync = promisify(execFile);
 let work: string;
 let sourceFlv: string;
 let ntscFlv: string;
+let pal25Flv: string;
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'live-llhls-int-'));
@@ -69,6 +70,18 @@ beforeAll(async () => {
     '-g', '60', '-keyint_min', '60', '-sc_threshold', '0',
     '-c:a', 'aac', '-b:a', '96k',
     '-f', 'flv', ntscFlv,
+  ]);
+  // 25 fps, 2 s GOP: with 6 parts per segment (LL_HLS_PARTS_PER_SEGMENT=6) a part is 8 frames, which do not divide a 50-frame segment
+  pal25Flv = path.join(work, 'pal25.flv');
+  await runFfmpeg([
+    '-hide_banner', '-nostats', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', 'testsrc2=size=854x480:rate=25',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-t', '4.5',
+    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-b:v', '1200k',
+    '-g', '50', '-keyint_min', '50', '-sc_threshold', '0',
+    '-c:a', 'aac', '-b:a', '96k',
+    '-f', 'flv', pal25Flv,
   ]);
 }, 60_000);
 
@@ -337,6 +350,37 @@ describe('low-latency HLS packager', () => {
           expect(decoded.exitCode, p).toBe(0);
           expect(decoded.stderrTail, p).toBe('');
         }
+      }
+    }
+  }, 120_000);
+
+  it('25 fps with 6 parts per segment (8-frame parts that do not divide a 2 s segment): conforming playlists, 2 s segments cut on the keyframes, a short last part', async () => {
+    const source = sourceInfoFromProbe(await ffprobe(pal25Flv));
+    expect(source.video?.frameRate).toBe(25);
+    const ladder = selectLadder(source);
+    const root = path.join(work, 'storage-pal');
+    const storage = createLocalStorage({ rootDir: root });
+    const keyPrefix = 'sessions/ll-pal';
+    const w = watch(storage, root, ladder, llPartUri);
+    const { publisher, result } = await transcode({ source, ladder, storage, keyPrefix, outputDir: path.join(work, 'run-pal'), input: pal25Flv, partSeconds: 1 / 3 });
+    expect(result).toMatchObject({ exitCode: 0, aborted: false });
+    const state = await publisher.finish();
+    expect(w.checks).toBeGreaterThan(5);
+    expect(w.errors).toEqual([]);
+    expect(w.missing).toEqual([]);
+    // 8 frames at 25 fps
+    expect([...w.partTargets]).toEqual([0.32]);
+    for (const r of state.renditions) {
+      const dir = `${keyPrefix}/${r.rendition.name}`;
+      const pl = parseMediaPlaylist((await storage.read(`${dir}/index.m3u8`))!.toString());
+      expect(pl.endList).toBe(true);
+      for (const s of pl.segments.slice(0, 2)) {
+        expect(s.duration, `${r.rendition.name} ${s.uri}`).toBeCloseTo(2, 3);
+        const parts = await partsOf(root, dir, s.uri);
+        const joined = Buffer.concat(await Promise.all(parts.map(async (p) => (await storage.read(`${dir}/${p}`))!)));
+        expect(joined.equals((await storage.read(`${dir}/${s.uri}`))!), s.uri).toBe(true);
+        // six parts of 8 frames and a tail of 2 (50 frames), the first INDEPENDENT (none longer than PART-TARGET: the conformance check)
+        expect(parts.map((p) => w.independent.get(`${dir}/${p}`)), `${r.rendition.name} ${s.uri}`).toEqual([true, false, false, false, false, false, false]);
       }
     }
   }, 120_000);
