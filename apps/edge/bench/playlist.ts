@@ -32,7 +32,7 @@
  * Usage: pnpm bench:playlist [-- --rotate 0 --parts-per-segment 4]
  */
 import { signPlaybackToken } from '@live/auth';
-import { llPartUri, llSegmentUri, renderLowLatencyPlaylist, segmentKeying, STANDARD_LADDER, type LlPlaylistSegment, type PlaylistPart } from '@live/media';
+import { llPartUri, llSegmentUri, partFramesFor, partTargetSeconds, renderLowLatencyPlaylist, segmentKeying, STANDARD_LADDER, type LlPlaylistSegment, type PlaylistPart } from '@live/media';
 import { renderPlaylistBody, type PlaylistTokenStyle } from '../src/app.js';
 import { createPlaylistBodyCache, type PlaylistEncoding } from '../src/playlist-body.js';
 
@@ -48,6 +48,8 @@ const ROTATE = arg('rotate', 0);
 const PARTS = arg('parts-per-segment', 4);
 if (!Number.isInteger(PARTS) || PARTS < 2 || PARTS > 6) throw new Error(`--parts-per-segment must be an integer from 2 to 6, got ${PARTS}`);
 const PART_SECONDS = SEGMENT_SECONDS / PARTS;
+/** PART-TARGET as the packager writes it for a 30 fps source (0.5, or 0.334 for 1/3 s parts). */
+const PART_TARGET = partTargetSeconds(partFramesFor(30, PART_SECONDS), 30);
 /** One blocking reload per part. */
 const RELOADS_PER_SECOND = 1 / PART_SECONDS;
 /** The open segment: half its parts written, the next one hinted. */
@@ -68,7 +70,7 @@ function livePlaylist(ageSeconds: number, encrypted: boolean, before: boolean): 
   }));
   return renderLowLatencyPlaylist({
     segments, open: { sequence: n, parts: parts(n, OPEN_PARTS), discontinuity: false, map: 'init_1.mp4', ...(encrypted ? { key: keying(n).tag } : {}) },
-    partTarget: Math.ceil(PART_SECONDS * 1000) / 1000, minTargetDuration: SEGMENT_SECONDS, preloadHint: llPartUri(n, OPEN_PARTS), playlistType: null,
+    partTarget: PART_TARGET, minTargetDuration: SEGMENT_SECONDS, preloadHint: llPartUri(n, OPEN_PARTS), playlistType: null,
     renditionReports: ['1080p', '720p', '480p'].map((name) => ({ uri: `../${name}/index.m3u8`, lastMsn: n, lastPart: OPEN_PARTS - 1 })),
     ...(before ? { explicitIv: true, canSkipUntil: null } : {}),
   });

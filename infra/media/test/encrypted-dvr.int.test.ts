@@ -38,6 +38,7 @@ import {
   sourceInfoFromProbe,
   type SegmentEncryption,
 } from '../src/index.js';
+import { makePublisherFlv } from './publisher-flv.js';
 
 let work: string;
 let sourceFlv: string;
@@ -56,16 +57,7 @@ beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'live-enc-dvr-int-'));
   sourceFlv = path.join(work, 'source.flv');
   // a 240p30 publisher with a 2 s keyframe interval + AAC: the ladder is one 240p passthrough rung (no encode)
-  await runFfmpeg([
-    '-hide_banner', '-nostats', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', 'testsrc2=size=426x240:rate=30',
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-t', '17',
-    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-b:v', '400k',
-    '-g', '60', '-keyint_min', '60', '-sc_threshold', '0',
-    '-c:a', 'aac', '-b:a', '64k',
-    '-f', 'flv', sourceFlv,
-  ]);
+  await makePublisherFlv(sourceFlv, { size: '426x240', rate: '30', seconds: 17, videoKbps: 400, audioKbps: 64, gopFrames: 60 });
 }, 60_000);
 
 afterAll(async () => {

@@ -37,6 +37,7 @@ import {
   type Rendition,
   type SourceInfo,
 } from '../src/index.js';
+import { makePublisherFlv } from './publisher-flv.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -49,40 +50,13 @@ beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'live-llhls-int-'));
   sourceFlv = path.join(work, 'source.flv');
   // a 480p30 publisher with a 2 s keyframe interval + AAC: the ladder is 480p passthrough + 240p encode
-  await runFfmpeg([
-    '-hide_banner', '-nostats', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', 'testsrc2=size=854x480:rate=30',
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-t', '6',
-    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-b:v', '1200k',
-    '-g', '60', '-keyint_min', '60', '-sc_threshold', '0',
-    '-c:a', 'aac', '-b:a', '96k',
-    '-f', 'flv', sourceFlv,
-  ]);
+  await makePublisherFlv(sourceFlv, { size: '854x480', rate: '30', seconds: 6, videoKbps: 1200, audioKbps: 96, gopFrames: 60 });
   // the same at 29.97 fps (15 frames = 0.5005 s; FLV's ms timestamps make passthrough parts 0.500/0.501 s)
   ntscFlv = path.join(work, 'ntsc.flv');
-  await runFfmpeg([
-    '-hide_banner', '-nostats', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', 'testsrc2=size=854x480:rate=30000/1001',
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-t', '4.5',
-    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-b:v', '1200k',
-    '-g', '60', '-keyint_min', '60', '-sc_threshold', '0',
-    '-c:a', 'aac', '-b:a', '96k',
-    '-f', 'flv', ntscFlv,
-  ]);
+  await makePublisherFlv(ntscFlv, { size: '854x480', rate: '30000/1001', seconds: 4.5, videoKbps: 1200, audioKbps: 96, gopFrames: 60 });
   // 25 fps, 2 s GOP: with 6 parts per segment (LL_HLS_PARTS_PER_SEGMENT=6) a part is 8 frames, which do not divide a 50-frame segment
   pal25Flv = path.join(work, 'pal25.flv');
-  await runFfmpeg([
-    '-hide_banner', '-nostats', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', 'testsrc2=size=854x480:rate=25',
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-t', '4.5',
-    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-b:v', '1200k',
-    '-g', '50', '-keyint_min', '50', '-sc_threshold', '0',
-    '-c:a', 'aac', '-b:a', '96k',
-    '-f', 'flv', pal25Flv,
-  ]);
+  await makePublisherFlv(pal25Flv, { size: '854x480', rate: '25', seconds: 4.5, videoKbps: 1200, audioKbps: 96, gopFrames: 50 });
 }, 60_000);
 
 afterAll(async () => {

@@ -30,6 +30,7 @@ import {
   type Rendition,
   type SourceInfo,
 } from '../src/index.js';
+import { makePublisherFlv } from './publisher-flv.js';
 
 let work: string;
 let sourceFlv: string;
@@ -47,16 +48,7 @@ beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'live-media-int-'));
   sourceFlv = path.join(work, 'source.flv');
   // what OBS would publish: H.264 High 1080p30 with a 2 s keyframe interval + AAC
-  await runFfmpeg([
-    '-hide_banner', '-nostats', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', 'testsrc2=size=1920x1080:rate=30',
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-t', '8',
-    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-b:v', '4000k',
-    '-g', '60', '-keyint_min', '60', '-sc_threshold', '0',
-    '-c:a', 'aac', '-b:a', '128k',
-    '-f', 'flv', sourceFlv,
-  ]);
+  await makePublisherFlv(sourceFlv, { size: '1920x1080', rate: '30', seconds: 8, videoKbps: 4000, audioKbps: 128, gopFrames: 60 });
 }, 60_000);
 
 afterAll(async () => {
