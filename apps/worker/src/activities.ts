@@ -9,9 +9,9 @@ import { contentKeyPath, deriveContentKey } from '@live/auth';
 import { appendEvent as appendToLog } from '@live/messaging';
 import {
   buildLadderArgs, buildLowLatencyLadderArgs, createHlsPublisher, createLlHlsPublisher, FFMPEG_STDIN_INPUT, FfmpegError, loadPublisherState, nextAttemptNumber,
-  nextStartNumber, packageVod as packageVodFiles, partFramesFor, prepareLowLatencyOutputDirs, runFfmpeg, selectLadder,
+  nextStartNumber, packageVod as packageVodFiles, partFramesFor, partTargetSeconds, planLowLatencyParts, prepareLowLatencyOutputDirs, runFfmpeg, selectLadder,
   UnsupportedSourceError, variantBandwidth, renditionCodecs, masterPlaylistKey, sessionKeyPrefix, type HlsPublisher, type HlsPublisherOptions, type PublisherState,
-  type Rendition, type SegmentEncryption,
+  type LowLatencyPartsPlan, type Rendition, type SegmentEncryption,
 } from '@live/media';
 import type { ObjectStorage } from '@live/storage';
 import { createLivePoster } from '@live/media';
@@ -195,6 +195,24 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
   const layout: LowLatencyLayout = lowLatencyLayout(deps.partsPerSegment, deps.keyframeParts);
   const { keyframesPerSegment } = layout;
 
+  /**
+   * The parts of an attempt ({@link planLowLatencyParts}): this worker's layout, or the
+   * PART-TARGET of the session's stored playlists (`state.partTarget`) when it differs, which
+   * happens when a retry lands on a worker set otherwise; that is logged (warn).
+   */
+  function partsFor(frameRate: number, state: PublisherState | undefined, log: Logger): LowLatencyPartsPlan {
+    const plan = planLowLatencyParts({
+      frameRate, segmentSeconds: SEGMENT_SECONDS, partSeconds: layout.partSeconds, keyframesPerSegment,
+      ...(state?.partTarget !== undefined ? { sessionPartTarget: state.partTarget } : {}),
+    });
+    if (plan.keptSessionPartTarget) {
+      const workerPartTarget = partTargetSeconds(partFramesFor(frameRate, layout.partSeconds), frameRate);
+      log.warn({ partTarget: plan.partTarget, workerPartTarget, partFrames: plan.partFrames, keyframesPerSegment: plan.keyframesPerSegment },
+        "keeping the session's PART-TARGET: this worker's LL_HLS_PARTS_PER_SEGMENT gives another, and a playlist's must not change");
+    }
+    return plan;
+  }
+
   async function emit(event: EventEnvelope): Promise<void> {
     await appendToLog(deps.js, event);
   }
@@ -228,8 +246,8 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
     }
     const startNumber = hasResume ? nextStartNumber(resume) : 0;
     const attemptNumber = hasResume ? nextAttemptNumber(resume) : 1;
-    // by default 0.5 s parts (15 frames at 30 fps): 4 per 2 s segment
-    const partFrames = partFramesFor(frameRate, layout.partSeconds);
+    // by default 0.5 s parts (15 frames at 30 fps): 4 per 2 s segment; a resumed session keeps its PART-TARGET
+    const parts = partsFor(frameRate, hasResume ? resume : undefined, log);
     const publisherOptions: HlsPublisherOptions = {
       storage: deps.storage, outputDir, keyPrefix, ladder, source: input.source, frameRate,
       ...(hasResume ? { resume } : {}),
@@ -253,15 +271,15 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
       // our packager: ffmpeg writes fragmented MP4 per rendition, fragments become LL-HLS parts
       await prepareLowLatencyOutputDirs(outputDir, ladder);
       publisher = createLlHlsPublisher({
-        ...publisherOptions, segmentSeconds: SEGMENT_SECONDS, partFrames, startNumber, initSegmentName: `init_${attemptNumber}.mp4`,
+        ...publisherOptions, segmentSeconds: SEGMENT_SECONDS, partFrames: parts.partFrames, partTarget: parts.partTarget, startNumber, initSegmentName: `init_${attemptNumber}.mp4`,
         ...(encryption ? { encryption } : {}),
         // every session becomes a VOD, which needs every segment: slid-out segments are archived, not deleted
         dvrWindowSeconds: deps.dvrWindowSeconds ?? DEFAULT_DVR_WINDOW_SECONDS, slidOutSegments: 'archive',
         ...(deps.partHoldBackParts !== undefined ? { partHoldBackParts: deps.partHoldBackParts } : {}),
       });
       args = buildLowLatencyLadderArgs({
-        input: ffmpegInput, inputOptions, source: input.inputSource ?? input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS, frameRate, partFrames,
-        keyframesPerSegment, ...(deps.preset ? { preset: deps.preset } : {}),
+        input: ffmpegInput, inputOptions, source: input.inputSource ?? input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS, frameRate,
+        partFrames: parts.partFrames, keyframesPerSegment: parts.keyframesPerSegment, ...(deps.preset ? { preset: deps.preset } : {}),
       });
     } else {
       publisher = createHlsPublisher(publisherOptions);
@@ -380,12 +398,13 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
       const state = await loadPublisherState(deps.storage, keyPrefix, ladder, { frameRate, measureBytes: false });
       if (state.ended || !state.renditions.some((r) => r.segments.length > 0)) return;
       // A publisher over the stored state with no new media: finish() writes the ENDLIST playlists.
+      const parts = partsFor(frameRate, state, deps.logger.child({ sessionId: input.sessionId }));
       const outputDir = join(deps.workDir, input.sessionId, 'finish');
       await rm(outputDir, { recursive: true, force: true });
       try {
         const publisher = createLlHlsPublisher({
           storage: deps.storage, outputDir, keyPrefix, ladder, source: input.source, frameRate, resume: state,
-          segmentSeconds: SEGMENT_SECONDS, partFrames: partFramesFor(frameRate, layout.partSeconds), startNumber: nextStartNumber(state),
+          segmentSeconds: SEGMENT_SECONDS, partFrames: parts.partFrames, partTarget: parts.partTarget, startNumber: nextStartNumber(state),
           initSegmentName: `init_${nextAttemptNumber(state)}.mp4`, logger: deps.logger.child({ sessionId: input.sessionId }),
           ...(deps.publishMedia ? { announcer: createMediaAnnouncer(input.sessionId, deps.publishMedia) } : {}),
           dvrWindowSeconds: deps.dvrWindowSeconds ?? DEFAULT_DVR_WINDOW_SECONDS, slidOutSegments: 'archive',

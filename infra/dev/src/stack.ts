@@ -187,9 +187,11 @@ export interface RunningStack {
   /**
    * Stops an app process (if it runs) and starts a new one with the same command and environment,
    * resolving when it answers its health check (operators' "restart a node"; tests of failover).
+   * `env` changes settings of the new process and of later restarts, on top of everything else
+   * (a rolling change of a setting, e.g. `{ LL_HLS_PARTS_PER_SEGMENT: '6' }`).
    * @throws when `name` is not an app of this stack, or the new process is not healthy in time.
    */
-  restartApp(name: string): Promise<ManagedProcess>;
+  restartApp(name: string, env?: Readonly<Record<string, string>>): Promise<ManagedProcess>;
   stop(): Promise<void>;
 }
 
@@ -444,6 +446,8 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
   });
   const apps = new Map<string, ManagedProcess>();
   const specs = new Map<string, AppInstance>();
+  /** Settings changed by `restartApp(name, env)`, per app instance. */
+  const restartEnv = new Map<string, Record<string, string>>();
   const extra: Array<{ name: string; stop(): Promise<void>; pid?: number }> = [];
   let stopped = false;
   let restartApp: RunningStack['restartApp'] = async () => { throw new Error('the stack is not started'); };
@@ -537,15 +541,16 @@ export async function startStack(opts: StartStackOptions): Promise<RunningStack>
       specs.set(spec.instance, spec);
       const proc = new ManagedProcess({
         service: spec.instance, command: process.execPath, args: appArgs(spec.app, mode),
-        cwd: REPO_ROOT, logger: appLogger, env: { ...process.env, ...common, ...natsEnv(spec.app), ...spec.env, ...(opts.appEnv ?? {}) },
+        cwd: REPO_ROOT, logger: appLogger, env: { ...process.env, ...common, ...natsEnv(spec.app), ...spec.env, ...(opts.appEnv ?? {}), ...restartEnv.get(spec.instance) },
       });
       apps.set(spec.instance, proc);
       return proc;
     };
-    restartApp = async (name: string) => {
+    restartApp = async (name: string, env?: Readonly<Record<string, string>>) => {
       const spec = specs.get(name);
       if (!spec) throw new Error(`no app named ${name}`);
       await apps.get(name)?.stop(stopGraceMs(spec.app));
+      if (env) restartEnv.set(name, { ...restartEnv.get(name), ...env });
       const proc = spawnApp(spec);
       await waitForHttp(spec.healthUrl, proc, 90_000);
       return proc;

@@ -2,10 +2,12 @@
  * A transcoder crash mid-broadcast (issue 2, orchestration): the worker's ffmpeg is SIGKILLed
  * while the publisher is live; the transcode activity fails, Temporal retries it with backoff,
  * and the retry continues the same playlists after an EXT-X-DISCONTINUITY (new init segment,
- * continuing media sequence numbers); the VOD spans both attempts.
+ * continuing media sequence numbers); the VOD spans both attempts. A worker restarted with
+ * another LL_HLS_PARTS_PER_SEGMENT mid-broadcast keeps the session's PART-TARGET.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DomainEvent } from '@live/events';
 import { fetchText, probe, publishTestPattern, segmentDurations, startTestStack, waitFor, type TestStack } from '../src/testing.js';
@@ -73,7 +75,7 @@ it('resumes the same playlists after the transcoder is killed mid-stream', async
   expect(Number(mp4.format.duration)).toBeLessThanOrEqual(31);
 }, 240_000);
 
-it('kills the transcoding ffmpeg when the worker shuts down mid-stream; a new worker continues', async () => {
+it('kills the transcoding ffmpeg when the worker shuts down mid-stream; a new worker set to other parts continues with the same PART-TARGET', async () => {
   const { info } = t.stack;
   const before = new Set((await channelEvents()).map((e) => (e.data as { sessionId: string }).sessionId));
   const pub = publishTestPattern(`${info.rtmpUrl}/${info.demoStreamKey}`, { seconds: 60, width: 640, height: 360, fps: 30, videoKbps: 800 });
@@ -88,13 +90,24 @@ it('kills the transcoding ffmpeg when the worker shuts down mid-stream; a new wo
     // The broadcast goes on: the playlists stay open for the retry on another worker.
     expect(await fetchText(`${info.edgeUrl}/sessions/${sessionId}/360p/index.m3u8`)).not.toContain('#EXT-X-ENDLIST');
 
-    // A new worker picks the transcode up (attempt 2) and continues the same playlists.
-    await t.stack.restartApp('worker');
+    // A new worker picks the transcode up (attempt 2) and continues the same playlists. It is
+    // set to other parts (a rolling change of the setting: 1/3 s parts, a keyframe every 2), yet
+    // keeps the session's PART-TARGET of 0.5 s, which a playlist must not change.
+    const partInf = (text: string) => text.match(/^#EXT-X-PART-INF:.*$/gm) ?? [];
+    expect(partInf(await fetchText(`${info.edgeUrl}/sessions/${sessionId}/360p/index.m3u8`))).toEqual(['#EXT-X-PART-INF:PART-TARGET=0.50000']);
+    await t.stack.restartApp('worker', { LL_HLS_PARTS_PER_SEGMENT: '6', LL_HLS_KEYFRAME_PARTS: '2' });
     await waitFor('TranscodeStarted attempt 2', async () => (await channelEvents()).some((e) => e.type === 'TranscodeStarted' && e.data.sessionId === sessionId && e.data.attempt === 2), 60_000);
-    await waitFor('segments after the discontinuity', async () => {
-      const after = (await fetchText(`${info.edgeUrl}/sessions/${sessionId}/360p/index.m3u8`)).split('#EXT-X-DISCONTINUITY')[1];
-      return after !== undefined && segmentDurations(after).length >= 1;
+    const live = await waitFor('segments after the discontinuity', async () => {
+      const text = await fetchText(`${info.edgeUrl}/sessions/${sessionId}/360p/index.m3u8`);
+      const after = text.split('#EXT-X-DISCONTINUITY')[1];
+      return after !== undefined && segmentDurations(after).length >= 1 ? text : undefined;
     }, 40_000);
+    expect(partInf(live)).toEqual(['#EXT-X-PART-INF:PART-TARGET=0.50000']);
+    const partDurations = [...live.split('#EXT-X-DISCONTINUITY')[1]!.matchAll(/^#EXT-X-PART:DURATION=([\d.]+)/gm)].map((m) => Number(m[1]));
+    expect(partDurations.length).toBeGreaterThan(0);
+    expect(Math.max(...partDurations)).toBeLessThanOrEqual(0.5);
+    // and says so in its log
+    await waitFor("the worker's warning", async () => readFileSync(t.logFile, 'utf8').includes("keeping the session's PART-TARGET"), 10_000, 200);
   } finally {
     pub.child.kill('SIGINT');
     await pub.done;

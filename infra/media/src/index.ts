@@ -105,10 +105,10 @@ export {
   createLlHlsPublisher,
   DEFAULT_PART_HOLD_BACK_PARTS,
   dvrWindowStart,
-  partTargetSeconds,
   prepareLowLatencyOutputDirs,
   type LlHlsPublisherOptions,
 } from './ll-publisher.js';
+export { partTargetSeconds, planLowLatencyParts, type LowLatencyPartsInput, type LowLatencyPartsPlan } from './part-plan.js';
 export {
   decryptAes128,
   encryptAes128,

@@ -36,6 +36,7 @@ import {
   type RenditionPublishState,
 } from './publisher.js';
 import { watchOutputDirs } from './output-watch.js';
+import { partTargetSeconds } from './part-plan.js';
 import { createSerialPoller } from './poller.js';
 
 /** Options of {@link createLlHlsPublisher}: those of the HLS publisher plus the low-latency shape. */
@@ -44,6 +45,11 @@ export interface LlHlsPublisherOptions extends HlsPublisherOptions {
   segmentSeconds: number;
   /** Frames per part (`buildLowLatencyLadderArgs`' `partFrames`). */
   partFrames: number;
+  /**
+   * PART-TARGET in seconds; default `partTargetSeconds(partFrames, frameRate)`. A resumed
+   * attempt passes the session's (`planLowLatencyParts`), which must not be below one part.
+   */
+  partTarget?: number;
   /** Init segment object name of this attempt, e.g. `init_2.mp4`; default `init_<nextAttemptNumber(resume)>.mp4`. */
   initSegmentName?: string;
   /** MSN (and file number) of this attempt's first segment; default `nextStartNumber(resume)`. */
@@ -164,18 +170,6 @@ export async function prepareLowLatencyOutputDirs(outputDir: string, ladder: rea
 export const DEFAULT_PART_HOLD_BACK_PARTS = 2;
 
 /**
- * The Part Target Duration (seconds) for `partFrames` at `frameRate` frames/s: one part's
- * nominal length `partFrames / frameRate` rounded UP to the millisecond. The rounding absorbs
- * the millisecond timestamps of FLV sources, which a passthrough rendition keeps: at 29.97 fps
- * 15 frames last 0.5005 s, but with ms timestamps the parts alternate 0.500 / 0.501 s, so
- * PART-TARGET is 0.501 (RFC 8216bis §4.4.4.9: every part <= PART-TARGET). Exact frame rates
- * (30, 25, 60) are unaffected: 15 frames at 30 fps give 0.5.
- */
-export function partTargetSeconds(partFrames: number, frameRate: number): number {
-  return Math.ceil((partFrames / frameRate) * 1000 - 1e-6) / 1000;
-}
-
-/**
  * Creates the LOW-LATENCY HLS publisher (our own packager): it tails the fragmented MP4 that
  * ffmpeg writes per rendition (`buildLowLatencyLadderArgs`, `<outputDir>/<name>/stream.mp4`),
  * once started in a pass whenever ffmpeg writes to it (`watchOutputDirs`) and every
@@ -233,14 +227,18 @@ export function partTargetSeconds(partFrames: number, frameRate: number): number
  * @throws {RangeError} when no frame rate is known (`frameRate`, `source.video.frameRate` or
  *   `resume.frameRate`): PART-TARGET is derived from it; when `dvrWindowSeconds` is below
  *   3 x `segmentSeconds` or `slidOutSegments` is unknown; when `partHoldBackParts` is not an
- *   integer from 2 to 6.
+ *   integer from 2 to 6; when `partTarget` is shorter than one part.
  * @throws {SegmentEncryptionError} when `encryption.rotateEverySegments` is not an integer >= 0.
  */
 export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher {
   const { storage, outputDir, keyPrefix, ladder, logger } = opts;
   const frameRate = opts.frameRate ?? opts.source?.video?.frameRate ?? opts.resume?.frameRate;
   if (!frameRate || !(frameRate > 0)) throw new RangeError('createLlHlsPublisher needs a frame rate (frameRate or source.video.frameRate)');
-  const partTarget = partTargetSeconds(opts.partFrames, frameRate);
+  const onePart = partTargetSeconds(opts.partFrames, frameRate);
+  const partTarget = opts.partTarget ?? onePart;
+  if (!(Number.isFinite(partTarget) && partTarget >= onePart - 1e-6)) {
+    throw new RangeError(`partTarget must be at least one part (${onePart} s: ${opts.partFrames} frames at ${frameRate} fps), got ${partTarget}`);
+  }
   const partHoldBackParts = opts.partHoldBackParts ?? DEFAULT_PART_HOLD_BACK_PARTS;
   if (!Number.isInteger(partHoldBackParts) || partHoldBackParts < 2 || partHoldBackParts > 6) throw new RangeError(`partHoldBackParts must be an integer from 2 to 6, got ${partHoldBackParts}`);
   const hasAudio = opts.source ? opts.source.audio !== undefined : true;
@@ -266,6 +264,7 @@ export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher 
     masterWritten: opts.resume?.masterWritten ?? false,
     ended: false,
     frameRate,
+    partTarget,
   };
   if (opts.resume) {
     for (const r of state.renditions) {

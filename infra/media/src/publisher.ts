@@ -62,6 +62,12 @@ export interface PublisherState {
   version: 1;
   keyPrefix: string;
   frameRate?: number;
+  /**
+   * PART-TARGET of the session's low-latency playlists, seconds (e.g. 0.5); absent for regular
+   * HLS. It must not change within a playlist, so a resumed attempt keeps it whatever part
+   * length its own worker is set to (`planLowLatencyParts`).
+   */
+  partTarget?: number;
   renditions: RenditionPublishState[];
   masterWritten: boolean;
   ended: boolean;
@@ -501,7 +507,8 @@ export interface LoadPublisherStateOptions {
  * A rendition without a playlist starts empty. PROGRAM-DATE-TIME is known only where the
  * playlist states it (start and discontinuities). With a DVR window, the segments that slid out
  * are read first from the archive playlists `<name>/archive_0.m3u8`, `archive_1.m3u8`, … (up to
- * the first missing one); EXT-X-KEY lines come back as each segment's `key`.
+ * the first missing one); EXT-X-KEY lines come back as each segment's `key`, and the first
+ * EXT-X-PART-INF found as `partTarget`.
  *
  * @throws {PlaylistParseError} when a stored playlist is not readable.
  */
@@ -523,6 +530,7 @@ export async function loadPublisherState(
     any = true;
     const pl = parseMediaPlaylist(text.toString('utf8'));
     endedAll &&= pl.endList;
+    if (state.partTarget === undefined && pl.partTarget !== undefined) state.partTarget = pl.partTarget;
     // segments that slid out of a DVR window are listed in the archive playlists (kept for VOD)
     const archived: PlaylistSegment[] = [];
     for (let chunk = 0; ; chunk++) {

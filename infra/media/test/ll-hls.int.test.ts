@@ -27,7 +27,7 @@ import {
   parseLowLatencyPlaylist,
   renderPlaylistDeltaUpdate,
   parseMediaPlaylist,
-  partFramesFor,
+  planLowLatencyParts,
   prepareLowLatencyOutputDirs,
   runFfmpeg,
   selectLadder,
@@ -148,17 +148,21 @@ function withFailures(storage: ObjectStorage, n: number, m: number): ObjectStora
 
 async function transcode(opts: { source: SourceInfo; ladder: Rendition[]; storage: ObjectStorage; keyPrefix: string; outputDir: string; resume?: PublisherState; seconds?: number; input?: string; partHoldBackParts?: number; keyframesPerSegment?: number; partSeconds?: number }) {
   const frameRate = opts.source.video?.frameRate ?? 30;
-  const partFrames = partFramesFor(frameRate, opts.partSeconds);
+  // as the worker plans an attempt: its own part length, or the resumed session's PART-TARGET
+  const parts = planLowLatencyParts({
+    frameRate, segmentSeconds: 2, partSeconds: opts.partSeconds ?? 0.5, keyframesPerSegment: opts.keyframesPerSegment ?? 1,
+    ...(opts.resume?.partTarget !== undefined ? { sessionPartTarget: opts.resume.partTarget } : {}),
+  });
   await prepareLowLatencyOutputDirs(opts.outputDir, opts.ladder);
   const publisher = createLlHlsPublisher({
     storage: opts.storage, outputDir: opts.outputDir, keyPrefix: opts.keyPrefix, ladder: opts.ladder, source: opts.source,
-    segmentSeconds: 2, partFrames, pollIntervalMs: 50,
+    segmentSeconds: 2, partFrames: parts.partFrames, partTarget: parts.partTarget, pollIntervalMs: 50,
     ...(opts.resume ? { resume: opts.resume } : {}),
     ...(opts.partHoldBackParts !== undefined ? { partHoldBackParts: opts.partHoldBackParts } : {}),
   });
   const args = buildLowLatencyLadderArgs({
-    input: opts.input ?? sourceFlv, source: opts.source, ladder: opts.ladder, outputDir: opts.outputDir, segmentSeconds: 2, frameRate, partFrames,
-    ...(opts.keyframesPerSegment !== undefined ? { keyframesPerSegment: opts.keyframesPerSegment } : {}),
+    input: opts.input ?? sourceFlv, source: opts.source, ladder: opts.ladder, outputDir: opts.outputDir, segmentSeconds: 2, frameRate,
+    partFrames: parts.partFrames, keyframesPerSegment: parts.keyframesPerSegment,
     // paced like a live relay, so the packager sees the stream grow fragment by fragment
     inputOptions: { realtime: true, ...(opts.seconds ? { extra: ['-t', String(opts.seconds)] } : {}) },
   });
@@ -401,6 +405,42 @@ describe('low-latency HLS packager', () => {
     }
     const whole = await ffprobe(path.join(root, keyPrefix, '240p', 'index.m3u8'));
     expect(whole.streams.some((s) => s.codecType === 'video')).toBe(true);
+  }, 120_000);
+
+  it("a retry on a worker set to other parts keeps the session's PART-TARGET", async () => {
+    const source = sourceInfoFromProbe(await ffprobe(sourceFlv));
+    const ladder = selectLadder(source);
+    const root = path.join(work, 'storage-parts');
+    const storage = createLocalStorage({ rootDir: root });
+    const keyPrefix = 'sessions/ll-parts';
+    // attempt 1 on a worker with 4 parts per segment (0.5 s, 15 frames); "the worker dies"
+    const w1 = watch(storage, root, ladder, llPartUri);
+    const first = await transcode({ source, ladder, storage, keyPrefix, outputDir: path.join(work, 'run-parts1'), seconds: 3 });
+    await first.publisher.stop();
+    expect(w1.errors).toEqual([]);
+    expect([...w1.partTargets]).toEqual([0.5]);
+    const resume = await loadPublisherState(storage, keyPrefix, ladder, { frameRate: 30 });
+    expect(resume.partTarget).toBe(0.5);
+    const w = watch(storage, root, ladder, (msn, i) => llPartUri(msn, i).replace(/\.m4s$/, '.a2.m4s'));
+    // attempt 2 on a worker with 6 parts per segment and a keyframe every 2 parts (LL_HLS_PARTS_PER_SEGMENT=6, LL_HLS_KEYFRAME_PARTS=2)
+    const second = await transcode({ source, ladder, storage, keyPrefix, outputDir: path.join(work, 'run-parts2'), resume, seconds: 3, partSeconds: 2 / 6, keyframesPerSegment: 3 });
+    expect(second.result.exitCode).toBe(0);
+    const state = await second.publisher.finish();
+    // every live playlist of attempt 2 says PART-TARGET=0.5 too and conforms (no part longer, none too short mid-segment)
+    expect(w.checks).toBeGreaterThan(5);
+    expect([...w.partTargets]).toEqual([0.5]);
+    expect(w.errors).toEqual([]);
+    expect(w.missing).toEqual([]);
+    for (const r of state.renditions) {
+      const dir = `${keyPrefix}/${r.rendition.name}`;
+      const pl = parseMediaPlaylist((await storage.read(`${dir}/index.m3u8`))!.toString());
+      const resumedAt = resume.renditions.find((x) => x.rendition.name === r.rendition.name)!.segments.length;
+      const full = pl.segments.slice(resumedAt).find((s) => Math.abs(s.duration - 2) < 0.01);
+      expect(full, `${r.rendition.name}: a full 2 s segment of attempt 2`).toBeDefined();
+      // 15-frame parts as in attempt 1, one keyframe per segment (a 20-frame GOP would cut parts short)
+      const parts = (await partsOf(root, dir, full!.uri)).filter((p) => p.endsWith('.a2.m4s')); // not attempt 1's parts of the same number
+      expect(parts.map((p) => w.independent.get(`${dir}/${p}`)), `${r.rendition.name} ${full!.uri}`).toEqual([true, false, false, false]);
+    }
   }, 120_000);
 
   it('loses nothing when storage writes fail now and then (29.97 fps source): the next pass retries from where it stopped', async () => {

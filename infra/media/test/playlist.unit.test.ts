@@ -37,6 +37,13 @@ seg_00004.m4s
 `;
 
 describe('parseMediaPlaylist', () => {
+  it('reads the PART-TARGET of an EXT-X-PART-INF, and only a number', () => {
+    const head = '#EXTM3U\n#EXT-X-TARGETDURATION:2\n';
+    expect(parseMediaPlaylist(`${head}#EXT-X-PART-INF:PART-TARGET=0.33400\n`).partTarget).toBe(0.334);
+    expect(parseMediaPlaylist(head).partTarget).toBeUndefined();
+    expect(() => parseMediaPlaylist(`${head}#EXT-X-PART-INF:PART-TARGET=abc\n`)).toThrow('#EXT-X-PART-INF PART-TARGET: not a number: "abc"');
+  });
+
   it('reads an ffmpeg-written playlist', () => {
     const pl = parseMediaPlaylist(FFMPEG_PLAYLIST);
     expect(pl).toMatchObject({

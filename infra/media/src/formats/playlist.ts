@@ -44,6 +44,8 @@ export interface MediaPlaylist {
    * `mediaSequence + skippedSegments`. Absent: a full playlist.
    */
   skippedSegments?: number;
+  /** PART-TARGET of an EXT-X-PART-INF (8216bis §4.4.3.7), seconds: present in a low-latency playlist. */
+  partTarget?: number;
   segments: PlaylistSegment[];
 }
 
@@ -110,7 +112,7 @@ function parseInteger(value: string, tag: string): number {
  *
  * @throws {PlaylistParseError} when the text does not start with `#EXTM3U`, a URI has no
  *   EXTINF, a numeric tag value is not a number (EXT-X-MEDIA-SEQUENCE,
- *   EXT-X-DISCONTINUITY-SEQUENCE and SKIPPED-SEGMENTS: not a decimal-integer below 2^53), or an EXT-X-KEY is neither
+ *   EXT-X-DISCONTINUITY-SEQUENCE and SKIPPED-SEGMENTS: not a decimal-integer below 2^53; PART-TARGET), or an EXT-X-KEY is neither
  *   NONE nor AES-128 with a URI (or has a malformed IV).
  */
 export function parseMediaPlaylist(text: string): MediaPlaylist {
@@ -193,6 +195,11 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
       case '#EXT-X-INDEPENDENT-SEGMENTS':
         pl.independentSegments = true;
         break;
+      case '#EXT-X-PART-INF': {
+        const partTarget = parseAttributeList(value)['PART-TARGET'];
+        if (partTarget !== undefined) pl.partTarget = parseNumber(partTarget, `${tag} PART-TARGET`);
+        break;
+      }
       default:
         break;
     }
