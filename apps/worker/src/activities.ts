@@ -8,7 +8,7 @@ import { streamEvent, systemClock, type EventEnvelope, type PlaybackEncryption, 
 import { contentKeyPath, deriveContentKey } from '@live/auth';
 import { appendEvent as appendToLog } from '@live/messaging';
 import {
-  buildLadderArgs, buildLowLatencyLadderArgs, createHlsPublisher, createLlHlsPublisher, FFMPEG_STDIN_INPUT, FfmpegError, loadPublisherState, nextAttemptNumber,
+  buildLadderArgs, buildLowLatencyLadderArgs, createHlsPublisher, createLlHlsPublisher, DEFAULT_PART_HOLD_BACK_PARTS, FFMPEG_STDIN_INPUT, FfmpegError, loadPublisherState, nextAttemptNumber,
   nextStartNumber, packageVod as packageVodFiles, partFramesFor, partTargetSeconds, planLowLatencyParts, prepareLowLatencyOutputDirs, runFfmpeg, selectLadder,
   UnsupportedSourceError, variantBandwidth, renditionCodecs, masterPlaylistKey, sessionKeyPrefix, type HlsPublisher, type HlsPublisherOptions, type PublisherState,
   type LowLatencyPartsPlan, type Rendition, type SegmentEncryption,
@@ -197,18 +197,22 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
 
   /**
    * The parts of an attempt ({@link planLowLatencyParts}): this worker's layout, or the
-   * PART-TARGET of the session's stored playlists (`state.partTarget`) when it differs, which
-   * happens when a retry lands on a worker set otherwise; that is logged (warn).
+   * PART-TARGET and PART-HOLD-BACK of the session's stored playlists (`state`) where they differ,
+   * which happens when a retry lands on a worker set otherwise; that is logged (warn).
    */
   function partsFor(frameRate: number, state: PublisherState | undefined, log: Logger): LowLatencyPartsPlan {
     const plan = planLowLatencyParts({
       frameRate, segmentSeconds: SEGMENT_SECONDS, partSeconds: layout.partSeconds, keyframesPerSegment,
+      ...(deps.partHoldBackParts !== undefined ? { partHoldBackParts: deps.partHoldBackParts } : {}),
       ...(state?.partTarget !== undefined ? { sessionPartTarget: state.partTarget } : {}),
+      ...(state?.partHoldBack !== undefined ? { sessionPartHoldBack: state.partHoldBack } : {}),
     });
-    if (plan.keptSessionPartTarget) {
+    if (plan.keptFromSession.length > 0) {
       const workerPartTarget = partTargetSeconds(partFramesFor(frameRate, layout.partSeconds), frameRate);
-      log.warn({ partTarget: plan.partTarget, workerPartTarget, partFrames: plan.partFrames, keyframesPerSegment: plan.keyframesPerSegment },
-        "keeping the session's PART-TARGET: this worker's LL_HLS_PARTS_PER_SEGMENT gives another, and a playlist's must not change");
+      log.warn({
+        partTarget: plan.partTarget, partHoldBackParts: plan.partHoldBackParts, partFrames: plan.partFrames, keyframesPerSegment: plan.keyframesPerSegment,
+        workerPartTarget, workerPartHoldBackParts: deps.partHoldBackParts ?? DEFAULT_PART_HOLD_BACK_PARTS,
+      }, `keeping the session's ${plan.keptFromSession.join(' and ')}: this worker's LL_HLS settings give others, and a playlist's must not change`);
     }
     return plan;
   }
@@ -275,7 +279,7 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
         ...(encryption ? { encryption } : {}),
         // every session becomes a VOD, which needs every segment: slid-out segments are archived, not deleted
         dvrWindowSeconds: deps.dvrWindowSeconds ?? DEFAULT_DVR_WINDOW_SECONDS, slidOutSegments: 'archive',
-        ...(deps.partHoldBackParts !== undefined ? { partHoldBackParts: deps.partHoldBackParts } : {}),
+        partHoldBackParts: parts.partHoldBackParts,
       });
       args = buildLowLatencyLadderArgs({
         input: ffmpegInput, inputOptions, source: input.inputSource ?? input.source, ladder, outputDir, segmentSeconds: SEGMENT_SECONDS, frameRate,
@@ -404,7 +408,7 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
       try {
         const publisher = createLlHlsPublisher({
           storage: deps.storage, outputDir, keyPrefix, ladder, source: input.source, frameRate, resume: state,
-          segmentSeconds: SEGMENT_SECONDS, partFrames: parts.partFrames, partTarget: parts.partTarget, startNumber: nextStartNumber(state),
+          segmentSeconds: SEGMENT_SECONDS, partFrames: parts.partFrames, partTarget: parts.partTarget, partHoldBackParts: parts.partHoldBackParts, startNumber: nextStartNumber(state),
           initSegmentName: `init_${nextAttemptNumber(state)}.mp4`, logger: deps.logger.child({ sessionId: input.sessionId }),
           ...(deps.publishMedia ? { announcer: createMediaAnnouncer(input.sessionId, deps.publishMedia) } : {}),
           dvrWindowSeconds: deps.dvrWindowSeconds ?? DEFAULT_DVR_WINDOW_SECONDS, slidOutSegments: 'archive',

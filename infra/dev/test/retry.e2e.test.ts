@@ -3,7 +3,7 @@
  * while the publisher is live; the transcode activity fails, Temporal retries it with backoff,
  * and the retry continues the same playlists after an EXT-X-DISCONTINUITY (new init segment,
  * continuing media sequence numbers); the VOD spans both attempts. A worker restarted with
- * another LL_HLS_PARTS_PER_SEGMENT mid-broadcast keeps the session's PART-TARGET.
+ * other LL_HLS settings mid-broadcast keeps the session's PART-TARGET and PART-HOLD-BACK.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -75,7 +75,7 @@ it('resumes the same playlists after the transcoder is killed mid-stream', async
   expect(Number(mp4.format.duration)).toBeLessThanOrEqual(31);
 }, 240_000);
 
-it('kills the transcoding ffmpeg when the worker shuts down mid-stream; a new worker set to other parts continues with the same PART-TARGET', async () => {
+it('kills the transcoding ffmpeg when the worker shuts down mid-stream; a new worker set to other parts continues with the same PART-TARGET and PART-HOLD-BACK', async () => {
   const { info } = t.stack;
   const before = new Set((await channelEvents()).map((e) => (e.data as { sessionId: string }).sessionId));
   const pub = publishTestPattern(`${info.rtmpUrl}/${info.demoStreamKey}`, { seconds: 60, width: 640, height: 360, fps: 30, videoKbps: 800 });
@@ -91,23 +91,26 @@ it('kills the transcoding ffmpeg when the worker shuts down mid-stream; a new wo
     expect(await fetchText(`${info.edgeUrl}/sessions/${sessionId}/360p/index.m3u8`)).not.toContain('#EXT-X-ENDLIST');
 
     // A new worker picks the transcode up (attempt 2) and continues the same playlists. It is
-    // set to other parts (a rolling change of the setting: 1/3 s parts, a keyframe every 2), yet
-    // keeps the session's PART-TARGET of 0.5 s, which a playlist must not change.
-    const partInf = (text: string) => text.match(/^#EXT-X-PART-INF:.*$/gm) ?? [];
-    expect(partInf(await fetchText(`${info.edgeUrl}/sessions/${sessionId}/360p/index.m3u8`))).toEqual(['#EXT-X-PART-INF:PART-TARGET=0.50000']);
-    await t.stack.restartApp('worker', { LL_HLS_PARTS_PER_SEGMENT: '6', LL_HLS_KEYFRAME_PARTS: '2' });
+    // set otherwise (a rolling change of the settings: 1/3 s parts, a keyframe every 2, a
+    // PART-HOLD-BACK of 3 parts), yet keeps the session's PART-TARGET of 0.5 s and PART-HOLD-BACK
+    // of 1.0 s, which a playlist must not change.
+    /** The lines of a playlist a server must not change: its PART-HOLD-BACK and EXT-X-PART-INF. */
+    const serverSettings = (text: string) => text.match(/^#EXT-X-PART-INF:.*$|PART-HOLD-BACK=[\d.]+/gm) ?? [];
+    const sessionValues = ['PART-HOLD-BACK=1.00000', '#EXT-X-PART-INF:PART-TARGET=0.50000'];
+    expect(serverSettings(await fetchText(`${info.edgeUrl}/sessions/${sessionId}/360p/index.m3u8`))).toEqual(sessionValues);
+    await t.stack.restartApp('worker', { LL_HLS_PARTS_PER_SEGMENT: '6', LL_HLS_KEYFRAME_PARTS: '2', LL_HLS_PART_HOLD_BACK_PARTS: '3' });
     await waitFor('TranscodeStarted attempt 2', async () => (await channelEvents()).some((e) => e.type === 'TranscodeStarted' && e.data.sessionId === sessionId && e.data.attempt === 2), 60_000);
     const live = await waitFor('segments after the discontinuity', async () => {
       const text = await fetchText(`${info.edgeUrl}/sessions/${sessionId}/360p/index.m3u8`);
       const after = text.split('#EXT-X-DISCONTINUITY')[1];
       return after !== undefined && segmentDurations(after).length >= 1 ? text : undefined;
     }, 40_000);
-    expect(partInf(live)).toEqual(['#EXT-X-PART-INF:PART-TARGET=0.50000']);
+    expect(serverSettings(live)).toEqual(sessionValues);
     const partDurations = [...live.split('#EXT-X-DISCONTINUITY')[1]!.matchAll(/^#EXT-X-PART:DURATION=([\d.]+)/gm)].map((m) => Number(m[1]));
     expect(partDurations.length).toBeGreaterThan(0);
     expect(Math.max(...partDurations)).toBeLessThanOrEqual(0.5);
     // and says so in its log
-    await waitFor("the worker's warning", async () => readFileSync(t.logFile, 'utf8').includes("keeping the session's PART-TARGET"), 10_000, 200);
+    await waitFor("the worker's warning", async () => readFileSync(t.logFile, 'utf8').includes("keeping the session's PART-TARGET and PART-HOLD-BACK"), 10_000, 200);
   } finally {
     pub.child.kill('SIGINT');
     await pub.done;

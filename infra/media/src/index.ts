@@ -103,12 +103,11 @@ export {
 } from './fmp4.js';
 export {
   createLlHlsPublisher,
-  DEFAULT_PART_HOLD_BACK_PARTS,
   dvrWindowStart,
   prepareLowLatencyOutputDirs,
   type LlHlsPublisherOptions,
 } from './ll-publisher.js';
-export { partTargetSeconds, planLowLatencyParts, type LowLatencyPartsInput, type LowLatencyPartsPlan } from './part-plan.js';
+export { DEFAULT_PART_HOLD_BACK_PARTS, partTargetSeconds, planLowLatencyParts, type LowLatencyPartsInput, type LowLatencyPartsPlan } from './part-plan.js';
 export {
   decryptAes128,
   encryptAes128,

@@ -36,7 +36,7 @@ import {
   type RenditionPublishState,
 } from './publisher.js';
 import { watchOutputDirs } from './output-watch.js';
-import { partTargetSeconds } from './part-plan.js';
+import { DEFAULT_PART_HOLD_BACK_PARTS, partTargetSeconds } from './part-plan.js';
 import { createSerialPoller } from './poller.js';
 
 /** Options of {@link createLlHlsPublisher}: those of the HLS publisher plus the low-latency shape. */
@@ -161,15 +161,6 @@ export async function prepareLowLatencyOutputDirs(outputDir: string, ladder: rea
 }
 
 /**
- * Default PART-HOLD-BACK, in parts: 2, the minimum of RFC 8216bis §4.4.3.8 ("at least twice the
- * Part Target Duration"; it SHOULD be three times). With 0.5 s parts that is 1.0 s: the edge
- * holds preload-hinted parts and blocking reloads, so a player learns of a part when it is
- * written, and two parts of buffer cover a part's publishing interval plus its request.
- * `pnpm bench:latency` (apps/web/bench/BENCH.md) measured the glass-to-glass latency of both.
- */
-export const DEFAULT_PART_HOLD_BACK_PARTS = 2;
-
-/**
  * Creates the LOW-LATENCY HLS publisher (our own packager): it tails the fragmented MP4 that
  * ffmpeg writes per rendition (`buildLowLatencyLadderArgs`, `<outputDir>/<name>/stream.mp4`),
  * once started in a pass whenever ffmpeg writes to it (`watchOutputDirs`) and every
@@ -265,6 +256,7 @@ export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher 
     ended: false,
     frameRate,
     partTarget,
+    partHoldBack: partHoldBackParts * partTarget,
   };
   if (opts.resume) {
     for (const r of state.renditions) {

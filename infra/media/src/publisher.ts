@@ -63,11 +63,13 @@ export interface PublisherState {
   keyPrefix: string;
   frameRate?: number;
   /**
-   * PART-TARGET of the session's low-latency playlists, seconds (e.g. 0.5); absent for regular
-   * HLS. It must not change within a playlist, so a resumed attempt keeps it whatever part
-   * length its own worker is set to (`planLowLatencyParts`).
+   * PART-TARGET and PART-HOLD-BACK of the session's low-latency playlists, seconds (e.g. 0.5 and
+   * 1.0); absent for regular HLS. A server must not change them in a playlist (RFC 8216bis
+   * §6.2.1 lists the changes it may make), so a resumed attempt keeps them whatever its own
+   * worker is set to (`planLowLatencyParts`).
    */
   partTarget?: number;
+  partHoldBack?: number;
   renditions: RenditionPublishState[];
   masterWritten: boolean;
   ended: boolean;
@@ -508,7 +510,7 @@ export interface LoadPublisherStateOptions {
  * playlist states it (start and discontinuities). With a DVR window, the segments that slid out
  * are read first from the archive playlists `<name>/archive_0.m3u8`, `archive_1.m3u8`, … (up to
  * the first missing one); EXT-X-KEY lines come back as each segment's `key`, and the first
- * EXT-X-PART-INF found as `partTarget`.
+ * PART-TARGET and PART-HOLD-BACK found as `partTarget` and `partHoldBack`.
  *
  * @throws {PlaylistParseError} when a stored playlist is not readable.
  */
@@ -531,6 +533,7 @@ export async function loadPublisherState(
     const pl = parseMediaPlaylist(text.toString('utf8'));
     endedAll &&= pl.endList;
     if (state.partTarget === undefined && pl.partTarget !== undefined) state.partTarget = pl.partTarget;
+    if (state.partHoldBack === undefined && pl.partHoldBack !== undefined) state.partHoldBack = pl.partHoldBack;
     // segments that slid out of a DVR window are listed in the archive playlists (kept for VOD)
     const archived: PlaylistSegment[] = [];
     for (let chunk = 0; ; chunk++) {

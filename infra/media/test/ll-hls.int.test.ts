@@ -76,11 +76,13 @@ interface Watch {
   independent: Map<string, boolean>;
   /** every PART-TARGET the live playlists gave */
   partTargets: Set<number | undefined>;
+  /** PART-HOLD-BACK of every live playlist written, seconds. */
+  partHoldBacks: Set<number>;
 }
 
 /** At every media playlist write: conformance errors, and every URI (segment, part, map) it names already exists. */
 function watch(storage: ObjectStorage, root: string, ladder: readonly Rendition[], partUri: (msn: number, i: number) => string): Watch {
-  const w: Watch = { checks: 0, errors: [], warnings: [], missing: [], partsSeen: 0, hints: new Set(), lastHint: new Map(), independent: new Map(), partTargets: new Set() };
+  const w: Watch = { checks: 0, errors: [], warnings: [], missing: [], partsSeen: 0, hints: new Set(), lastHint: new Map(), independent: new Map(), partTargets: new Set(), partHoldBacks: new Set() };
   storage.onPlaylistWritten(({ key }) => {
     if (key.endsWith('master.m3u8')) return;
     const text = readFileSync(path.join(root, key), 'utf8');
@@ -95,6 +97,7 @@ function watch(storage: ObjectStorage, root: string, ladder: readonly Rendition[
     w.checks++;
     const pl = parseLowLatencyPlaylist(text);
     w.partTargets.add(pl.partTarget);
+    w.partHoldBacks.add(Number(pl.serverControl?.['PART-HOLD-BACK']));
     w.partsSeen = Math.max(w.partsSeen, pl.segments.reduce((n, s) => n + s.parts.length, 0) + pl.openParts.length);
     for (const p of [...pl.segments.flatMap((s) => s.parts), ...pl.openParts]) w.independent.set(`${dir}/${p.uri}`, p.independent);
     for (const h of pl.preloadHints) {
@@ -151,14 +154,15 @@ async function transcode(opts: { source: SourceInfo; ladder: Rendition[]; storag
   // as the worker plans an attempt: its own part length, or the resumed session's PART-TARGET
   const parts = planLowLatencyParts({
     frameRate, segmentSeconds: 2, partSeconds: opts.partSeconds ?? 0.5, keyframesPerSegment: opts.keyframesPerSegment ?? 1,
+    ...(opts.partHoldBackParts !== undefined ? { partHoldBackParts: opts.partHoldBackParts } : {}),
     ...(opts.resume?.partTarget !== undefined ? { sessionPartTarget: opts.resume.partTarget } : {}),
+    ...(opts.resume?.partHoldBack !== undefined ? { sessionPartHoldBack: opts.resume.partHoldBack } : {}),
   });
   await prepareLowLatencyOutputDirs(opts.outputDir, opts.ladder);
   const publisher = createLlHlsPublisher({
     storage: opts.storage, outputDir: opts.outputDir, keyPrefix: opts.keyPrefix, ladder: opts.ladder, source: opts.source,
-    segmentSeconds: 2, partFrames: parts.partFrames, partTarget: parts.partTarget, pollIntervalMs: 50,
+    segmentSeconds: 2, partFrames: parts.partFrames, partTarget: parts.partTarget, partHoldBackParts: parts.partHoldBackParts, pollIntervalMs: 50,
     ...(opts.resume ? { resume: opts.resume } : {}),
-    ...(opts.partHoldBackParts !== undefined ? { partHoldBackParts: opts.partHoldBackParts } : {}),
   });
   const args = buildLowLatencyLadderArgs({
     input: opts.input ?? sourceFlv, source: opts.source, ladder: opts.ladder, outputDir: opts.outputDir, segmentSeconds: 2, frameRate,
@@ -384,11 +388,11 @@ describe('low-latency HLS packager', () => {
     // attempt 2 in a fresh work dir
     const a2 = (msn: number, i: number) => llPartUri(msn, i).replace(/\.m4s$/, '.a2.m4s');
     const w2 = watch(storage, root, ladder, a2);
-    // (and with PART-HOLD-BACK at the recommended 3 parts: LL_HLS_PART_HOLD_BACK_PARTS=3)
+    // (on a worker with PART-HOLD-BACK at the recommended 3 parts, LL_HLS_PART_HOLD_BACK_PARTS=3: the session's 2 parts stay)
     const second = await transcode({ source, ladder, storage, keyPrefix, outputDir: path.join(work, 'run-b2'), resume, seconds: 3, partHoldBackParts: 3 });
     expect(second.result.exitCode).toBe(0);
     const live = (await storage.read(`${keyPrefix}/240p/index.m3u8`))!.toString();
-    expect(live).toContain(',PART-HOLD-BACK=1.50000,');
+    expect(live).toContain(',PART-HOLD-BACK=1.00000,');
     const state = await second.publisher.finish();
     expect(w2.errors).toEqual([]);
     expect(w2.missing).toEqual([]);
@@ -407,28 +411,29 @@ describe('low-latency HLS packager', () => {
     expect(whole.streams.some((s) => s.codecType === 'video')).toBe(true);
   }, 120_000);
 
-  it("a retry on a worker set to other parts keeps the session's PART-TARGET", async () => {
+  it("a retry on a worker set to other parts keeps the session's PART-TARGET and PART-HOLD-BACK", async () => {
     const source = sourceInfoFromProbe(await ffprobe(sourceFlv));
     const ladder = selectLadder(source);
     const root = path.join(work, 'storage-parts');
     const storage = createLocalStorage({ rootDir: root });
     const keyPrefix = 'sessions/ll-parts';
-    // attempt 1 on a worker with 4 parts per segment (0.5 s, 15 frames); "the worker dies"
+    // attempt 1 on a worker with 4 parts per segment (0.5 s, 15 frames) and PART-HOLD-BACK of 3 parts; "the worker dies"
     const w1 = watch(storage, root, ladder, llPartUri);
-    const first = await transcode({ source, ladder, storage, keyPrefix, outputDir: path.join(work, 'run-parts1'), seconds: 3 });
+    const first = await transcode({ source, ladder, storage, keyPrefix, outputDir: path.join(work, 'run-parts1'), seconds: 3, partHoldBackParts: 3 });
     await first.publisher.stop();
     expect(w1.errors).toEqual([]);
     expect([...w1.partTargets]).toEqual([0.5]);
     const resume = await loadPublisherState(storage, keyPrefix, ladder, { frameRate: 30 });
-    expect(resume.partTarget).toBe(0.5);
+    expect(resume).toMatchObject({ partTarget: 0.5, partHoldBack: 1.5 });
     const w = watch(storage, root, ladder, (msn, i) => llPartUri(msn, i).replace(/\.m4s$/, '.a2.m4s'));
-    // attempt 2 on a worker with 6 parts per segment and a keyframe every 2 parts (LL_HLS_PARTS_PER_SEGMENT=6, LL_HLS_KEYFRAME_PARTS=2)
+    // attempt 2 on a worker with 6 parts per segment, a keyframe every 2 parts and the default hold-back (LL_HLS_PARTS_PER_SEGMENT=6, LL_HLS_KEYFRAME_PARTS=2)
     const second = await transcode({ source, ladder, storage, keyPrefix, outputDir: path.join(work, 'run-parts2'), resume, seconds: 3, partSeconds: 2 / 6, keyframesPerSegment: 3 });
     expect(second.result.exitCode).toBe(0);
     const state = await second.publisher.finish();
-    // every live playlist of attempt 2 says PART-TARGET=0.5 too and conforms (no part longer, none too short mid-segment)
+    // every live playlist of attempt 2 says PART-TARGET=0.5 and PART-HOLD-BACK=1.5 too and conforms (no part longer, none too short mid-segment)
     expect(w.checks).toBeGreaterThan(5);
     expect([...w.partTargets]).toEqual([0.5]);
+    expect([...w.partHoldBacks]).toEqual([1.5]);
     expect(w.errors).toEqual([]);
     expect(w.missing).toEqual([]);
     for (const r of state.renditions) {

@@ -1,7 +1,7 @@
 /**
  * planLowLatencyParts: a new session gets the worker's part layout; a resumed one keeps the
- * PART-TARGET its stored playlists carry (RFC 8216bis §4.4.3.7), with parts that fit it and a
- * keyframe spacing that never cuts a part short. And the publisher refuses a PART-TARGET below
+ * PART-TARGET and PART-HOLD-BACK its stored playlists carry (RFC 8216bis §6.2.1), with parts that
+ * fit it and a keyframe spacing that never cuts a part short. And the publisher refuses a PART-TARGET below
  * one part.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -14,35 +14,48 @@ import { createLlHlsPublisher, planLowLatencyParts, selectLadder } from '../src/
 const base = { frameRate: 30, segmentSeconds: 2 } as const;
 
 describe('planLowLatencyParts', () => {
+  const fresh = { keyframesPerSegment: 1, partHoldBackParts: 2, keptFromSession: [] };
   it("gives a new session the worker's layout", () => {
-    expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 1 })).toEqual({ partFrames: 15, partTarget: 0.5, keyframesPerSegment: 1, keptSessionPartTarget: false });
-    expect(planLowLatencyParts({ ...base, partSeconds: 2 / 6, keyframesPerSegment: 3 })).toEqual({ partFrames: 10, partTarget: 0.334, keyframesPerSegment: 3, keptSessionPartTarget: false });
+    expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 1 })).toEqual({ ...fresh, partFrames: 15, partTarget: 0.5 });
+    expect(planLowLatencyParts({ ...base, partSeconds: 2 / 6, keyframesPerSegment: 3, partHoldBackParts: 3 })).toEqual({ ...fresh, partFrames: 10, partTarget: 0.334, keyframesPerSegment: 3, partHoldBackParts: 3 });
     // 29.97 fps: 15 frames, PART-TARGET 0.501 (FLV's ms timestamps)
     expect(planLowLatencyParts({ frameRate: 30000 / 1001, segmentSeconds: 2, partSeconds: 0.5, keyframesPerSegment: 1 })).toMatchObject({ partFrames: 15, partTarget: 0.501 });
   });
 
-  it("keeps the worker's layout when the session's PART-TARGET is the one it gives", () => {
-    expect(planLowLatencyParts({ ...base, partSeconds: 2 / 6, keyframesPerSegment: 2, sessionPartTarget: 0.334 })).toEqual({ partFrames: 10, partTarget: 0.334, keyframesPerSegment: 2, keptSessionPartTarget: false });
+  it("keeps the worker's layout when the session's is the one it gives", () => {
+    expect(planLowLatencyParts({ ...base, partSeconds: 2 / 6, keyframesPerSegment: 2, sessionPartTarget: 0.334, sessionPartHoldBack: 0.668 }))
+      .toEqual({ ...fresh, partFrames: 10, partTarget: 0.334, keyframesPerSegment: 2 });
   });
 
-  it("keeps another PART-TARGET of the session, with parts no longer than it", () => {
-    // the session began on a 4-part worker (0.5 s); this worker is set to 6 parts with a keyframe every 2:
-    // a 20-frame GOP is no whole number of 15-frame parts, so one keyframe per segment
-    expect(planLowLatencyParts({ ...base, partSeconds: 2 / 6, keyframesPerSegment: 3, sessionPartTarget: 0.5 })).toEqual({ partFrames: 15, partTarget: 0.5, keyframesPerSegment: 1, keptSessionPartTarget: true });
+  it('keeps another PART-TARGET of the session, with parts no longer than it, and its PART-HOLD-BACK', () => {
+    // the session began on a 4-part worker (0.5 s, PART-HOLD-BACK 1.0); this worker is set to 6 parts with a keyframe
+    // every 2 and a hold-back of 3 parts: a 20-frame GOP is no whole number of 15-frame parts, so one keyframe per segment
+    expect(planLowLatencyParts({ ...base, partSeconds: 2 / 6, keyframesPerSegment: 3, partHoldBackParts: 3, sessionPartTarget: 0.5, sessionPartHoldBack: 1 }))
+      .toEqual({ partFrames: 15, partTarget: 0.5, keyframesPerSegment: 1, partHoldBackParts: 2, keptFromSession: ['PART-TARGET', 'PART-HOLD-BACK'] });
     // the other way round: 0.334 s parts kept by a 4-part worker with a keyframe every 2 parts (a 30-frame GOP: three 10-frame parts)
-    expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 2, sessionPartTarget: 0.334 })).toEqual({ partFrames: 10, partTarget: 0.334, keyframesPerSegment: 2, keptSessionPartTarget: true });
+    expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 2, sessionPartTarget: 0.334, sessionPartHoldBack: 0.668 }))
+      .toEqual({ partFrames: 10, partTarget: 0.334, keyframesPerSegment: 2, partHoldBackParts: 2, keptFromSession: ['PART-TARGET'] });
     // 25 fps: 0.5 s kept as 12 frames (0.48 s, at least 85 % of the target)
     const pal = planLowLatencyParts({ frameRate: 25, segmentSeconds: 2, partSeconds: 2 / 6, keyframesPerSegment: 1, sessionPartTarget: 0.5 });
-    expect(pal).toEqual({ partFrames: 12, partTarget: 0.5, keyframesPerSegment: 1, keptSessionPartTarget: true });
+    expect(pal).toMatchObject({ partFrames: 12, partTarget: 0.5, keyframesPerSegment: 1, keptFromSession: ['PART-TARGET'] });
     expect(pal.partFrames / 25).toBeGreaterThanOrEqual(0.85 * 0.5);
     // a reconnect at another frame rate keeps the session's 0.5 s too: 25 fps on a 4-part worker would give 0.52
-    expect(planLowLatencyParts({ frameRate: 25, segmentSeconds: 2, partSeconds: 0.5, keyframesPerSegment: 1, sessionPartTarget: 0.5 })).toMatchObject({ partFrames: 12, partTarget: 0.5, keptSessionPartTarget: true });
+    expect(planLowLatencyParts({ frameRate: 25, segmentSeconds: 2, partSeconds: 0.5, keyframesPerSegment: 1, sessionPartTarget: 0.5 })).toMatchObject({ partFrames: 12, partTarget: 0.5, keptFromSession: ['PART-TARGET'] });
   });
 
-  it('never advertises less than one part, and ignores an unusable session PART-TARGET', () => {
+  it('keeps only the PART-HOLD-BACK when the part length is the same', () => {
+    expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 1, partHoldBackParts: 2, sessionPartTarget: 0.5, sessionPartHoldBack: 1.5 }))
+      .toEqual({ ...fresh, partFrames: 15, partTarget: 0.5, partHoldBackParts: 3, keptFromSession: ['PART-HOLD-BACK'] });
+    // one that is no whole number (2 to 6) of parts is not kept
+    for (const sessionPartHoldBack of [1.2, 0.5, 3.5]) {
+      expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 1, sessionPartTarget: 0.5, sessionPartHoldBack })).toMatchObject({ partHoldBackParts: 2, keptFromSession: [] });
+    }
+  });
+
+  it('never advertises less than one part, and ignores an unusable session value', () => {
     expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 1, sessionPartTarget: 0.01 })).toMatchObject({ partFrames: 1, partTarget: 0.034 });
-    for (const sessionPartTarget of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
-      expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 1, sessionPartTarget })).toMatchObject({ partFrames: 15, partTarget: 0.5, keptSessionPartTarget: false });
+    for (const v of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 1, sessionPartTarget: v, sessionPartHoldBack: v })).toEqual({ ...fresh, partFrames: 15, partTarget: 0.5 });
     }
   });
 
@@ -62,8 +75,8 @@ describe('createLlHlsPublisher partTarget', () => {
         ladder: selectLadder({ video: { codec: 'h264', width: 854, height: 480, frameRate: 30 } }), frameRate: 30, segmentSeconds: 2, partFrames: 15,
       };
       expect(() => createLlHlsPublisher({ ...opts, partTarget: 0.4 })).toThrow('partTarget must be at least one part (0.5 s: 15 frames at 30 fps), got 0.4');
-      expect(createLlHlsPublisher({ ...opts, partTarget: 0.52 }).state().partTarget).toBe(0.52);
-      expect(createLlHlsPublisher(opts).state().partTarget).toBe(0.5);
+      expect(createLlHlsPublisher({ ...opts, partTarget: 0.52, partHoldBackParts: 3 }).state()).toMatchObject({ partTarget: 0.52, partHoldBack: 1.56 });
+      expect(createLlHlsPublisher(opts).state()).toMatchObject({ partTarget: 0.5, partHoldBack: 1 });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -37,10 +37,13 @@ seg_00004.m4s
 `;
 
 describe('parseMediaPlaylist', () => {
-  it('reads the PART-TARGET of an EXT-X-PART-INF, and only a number', () => {
+  it('reads PART-TARGET (EXT-X-PART-INF) and PART-HOLD-BACK (EXT-X-SERVER-CONTROL), and only numbers', () => {
     const head = '#EXTM3U\n#EXT-X-TARGETDURATION:2\n';
-    expect(parseMediaPlaylist(`${head}#EXT-X-PART-INF:PART-TARGET=0.33400\n`).partTarget).toBe(0.334);
-    expect(parseMediaPlaylist(head).partTarget).toBeUndefined();
+    expect(parseMediaPlaylist(`${head}#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.66800,CAN-SKIP-UNTIL=12\n#EXT-X-PART-INF:PART-TARGET=0.33400\n`))
+      .toMatchObject({ partTarget: 0.334, partHoldBack: 0.668 });
+    expect(parseMediaPlaylist(head)).not.toHaveProperty('partTarget');
+    expect(parseMediaPlaylist(`${head}#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES\n`)).not.toHaveProperty('partHoldBack');
+    expect(() => parseMediaPlaylist(`${head}#EXT-X-SERVER-CONTROL:PART-HOLD-BACK=x\n`)).toThrow('#EXT-X-SERVER-CONTROL PART-HOLD-BACK: not a number: "x"');
     expect(() => parseMediaPlaylist(`${head}#EXT-X-PART-INF:PART-TARGET=abc\n`)).toThrow('#EXT-X-PART-INF PART-TARGET: not a number: "abc"');
   });
 

@@ -46,6 +46,8 @@ export interface MediaPlaylist {
   skippedSegments?: number;
   /** PART-TARGET of an EXT-X-PART-INF (8216bis §4.4.3.7), seconds: present in a low-latency playlist. */
   partTarget?: number;
+  /** PART-HOLD-BACK of an EXT-X-SERVER-CONTROL (8216bis §4.4.3.8), seconds. */
+  partHoldBack?: number;
   segments: PlaylistSegment[];
 }
 
@@ -112,7 +114,7 @@ function parseInteger(value: string, tag: string): number {
  *
  * @throws {PlaylistParseError} when the text does not start with `#EXTM3U`, a URI has no
  *   EXTINF, a numeric tag value is not a number (EXT-X-MEDIA-SEQUENCE,
- *   EXT-X-DISCONTINUITY-SEQUENCE and SKIPPED-SEGMENTS: not a decimal-integer below 2^53; PART-TARGET), or an EXT-X-KEY is neither
+ *   EXT-X-DISCONTINUITY-SEQUENCE and SKIPPED-SEGMENTS: not a decimal-integer below 2^53; PART-TARGET, PART-HOLD-BACK), or an EXT-X-KEY is neither
  *   NONE nor AES-128 with a URI (or has a malformed IV).
  */
 export function parseMediaPlaylist(text: string): MediaPlaylist {
@@ -198,6 +200,11 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
       case '#EXT-X-PART-INF': {
         const partTarget = parseAttributeList(value)['PART-TARGET'];
         if (partTarget !== undefined) pl.partTarget = parseNumber(partTarget, `${tag} PART-TARGET`);
+        break;
+      }
+      case '#EXT-X-SERVER-CONTROL': {
+        const partHoldBack = parseAttributeList(value)['PART-HOLD-BACK'];
+        if (partHoldBack !== undefined) pl.partHoldBack = parseNumber(partHoldBack, `${tag} PART-HOLD-BACK`);
         break;
       }
       default:
