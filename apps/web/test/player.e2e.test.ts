@@ -66,6 +66,9 @@ it('plays a live stream in headless Chromium: playback advances ≥ 2.5 s in 5 s
   await page.close(); // its player would go on taking CPU from the next test's
 }, 180_000);
 
+/** A rate change of the player's <video> as the catch-up test records it; seconds (target null before hls.js has one). */
+type RateChange = { rate: number; buffer: number; latency: number; target: number | null };
+
 it("catches up to its target latency on the player page, speeding up where hls.js' own rule (more than 1 s buffered) would not", async () => {
   const { info } = t.stack;
   browser ??= await launchBrowser();
@@ -74,8 +77,7 @@ it("catches up to its target latency on the player page, speeding up where hls.j
   // latency-controller measures it (end of the last buffered range - currentTime) and hls.js'
   // latency and target then; added before the app runs (and again on a reload)
   await page.addInitScript(() => {
-    type Change = { rate: number; buffer: number; latency: number; target: number | null };
-    const w = window as unknown as { rateChanges: Change[]; __player?: { hls?: { latency: number; targetLatency: number | null } } };
+    const w = window as unknown as { rateChanges: RateChange[]; __player?: { hls?: { latency: number; targetLatency: number | null } } };
     w.rateChanges = [];
     document.addEventListener('ratechange', (e) => {
       const v = e.target as HTMLVideoElement;
@@ -88,7 +90,7 @@ it("catches up to its target latency on the player page, speeding up where hls.j
   await measurePlayback(page, { seconds: 0, startTimeoutMs: 30_000 });
   /** The player now: its rate, hls.js' latency and target, the playlist's PART-HOLD-BACK, the rate changes so far. */
   const now = () => page.evaluate(() => {
-    const w = window as unknown as { rateChanges: Array<{ rate: number; buffer: number; latency: number; target: number | null }> };
+    const w = window as unknown as { rateChanges: RateChange[] };
     const { video, hls } = window.__player!;
     return { rate: video.playbackRate, latency: hls!.latency, target: hls!.targetLatency ?? Number.NaN, partHoldBack: hls!.latestLevelDetails?.partHoldBack ?? Number.NaN, changes: w.rateChanges };
   });

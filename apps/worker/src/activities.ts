@@ -8,10 +8,10 @@ import { streamEvent, systemClock, type EventEnvelope, type PlaybackEncryption, 
 import { contentKeyPath, deriveContentKey } from '@live/auth';
 import { appendEvent as appendToLog } from '@live/messaging';
 import {
-  buildLadderArgs, buildLowLatencyLadderArgs, createHlsPublisher, createLlHlsPublisher, DEFAULT_PART_HOLD_BACK_PARTS, FFMPEG_STDIN_INPUT, FfmpegError, loadPublisherState, nextAttemptNumber,
-  nextStartNumber, packageVod as packageVodFiles, partFramesFor, partTargetSeconds, planLowLatencyParts, prepareLowLatencyOutputDirs, runFfmpeg, selectLadder,
+  buildLadderArgs, buildLowLatencyLadderArgs, createHlsPublisher, createLlHlsPublisher, FFMPEG_STDIN_INPUT, FfmpegError, loadPublisherState, nextAttemptNumber,
+  nextStartNumber, packageVod as packageVodFiles, planLowLatencyParts, prepareLowLatencyOutputDirs, runFfmpeg, selectLadder,
   UnsupportedSourceError, variantBandwidth, renditionCodecs, masterPlaylistKey, sessionKeyPrefix, type HlsPublisher, type HlsPublisherOptions, type PublisherState,
-  type LowLatencyPartsPlan, type Rendition, type SegmentEncryption,
+  type LowLatencyPartsInput, type LowLatencyPartsPlan, type Rendition, type SegmentEncryption,
 } from '@live/media';
 import type { ObjectStorage } from '@live/storage';
 import { createLivePoster } from '@live/media';
@@ -201,17 +201,16 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
    * which happens when a retry lands on a worker set otherwise; that is logged (warn).
    */
   function partsFor(frameRate: number, state: PublisherState | undefined, log: Logger): LowLatencyPartsPlan {
-    const plan = planLowLatencyParts({
+    const settings: LowLatencyPartsInput = {
       frameRate, segmentSeconds: SEGMENT_SECONDS, partSeconds: layout.partSeconds, keyframesPerSegment,
       ...(deps.partHoldBackParts !== undefined ? { partHoldBackParts: deps.partHoldBackParts } : {}),
-      ...(state?.partTarget !== undefined ? { sessionPartTarget: state.partTarget } : {}),
-      ...(state?.partHoldBack !== undefined ? { sessionPartHoldBack: state.partHoldBack } : {}),
-    });
+    };
+    const plan = planLowLatencyParts({ ...settings, ...(state ? { session: state } : {}) });
     if (plan.keptFromSession.length > 0) {
-      const workerPartTarget = partTargetSeconds(partFramesFor(frameRate, layout.partSeconds), frameRate);
+      const own = planLowLatencyParts(settings); // what a new session gets here
       log.warn({
         partTarget: plan.partTarget, partHoldBackParts: plan.partHoldBackParts, partFrames: plan.partFrames, keyframesPerSegment: plan.keyframesPerSegment,
-        workerPartTarget, workerPartHoldBackParts: deps.partHoldBackParts ?? DEFAULT_PART_HOLD_BACK_PARTS,
+        workerPartTarget: own.partTarget, workerPartHoldBackParts: own.partHoldBackParts,
       }, `keeping the session's ${plan.keptFromSession.join(' and ')}: this worker's LL_HLS settings give others, and a playlist's must not change`);
     }
     return plan;
@@ -402,14 +401,15 @@ export function createActivities(deps: ActivityDeps): PipelineActivities {
       const state = await loadPublisherState(deps.storage, keyPrefix, ladder, { frameRate, measureBytes: false });
       if (state.ended || !state.renditions.some((r) => r.segments.length > 0)) return;
       // A publisher over the stored state with no new media: finish() writes the ENDLIST playlists.
-      const parts = partsFor(frameRate, state, deps.logger.child({ sessionId: input.sessionId }));
+      const log = deps.logger.child({ sessionId: input.sessionId });
+      const parts = partsFor(frameRate, state, log);
       const outputDir = join(deps.workDir, input.sessionId, 'finish');
       await rm(outputDir, { recursive: true, force: true });
       try {
         const publisher = createLlHlsPublisher({
           storage: deps.storage, outputDir, keyPrefix, ladder, source: input.source, frameRate, resume: state,
           segmentSeconds: SEGMENT_SECONDS, partFrames: parts.partFrames, partTarget: parts.partTarget, partHoldBackParts: parts.partHoldBackParts, startNumber: nextStartNumber(state),
-          initSegmentName: `init_${nextAttemptNumber(state)}.mp4`, logger: deps.logger.child({ sessionId: input.sessionId }),
+          initSegmentName: `init_${nextAttemptNumber(state)}.mp4`, logger: log,
           ...(deps.publishMedia ? { announcer: createMediaAnnouncer(input.sessionId, deps.publishMedia) } : {}),
           dvrWindowSeconds: deps.dvrWindowSeconds ?? DEFAULT_DVR_WINDOW_SECONDS, slidOutSegments: 'archive',
         });

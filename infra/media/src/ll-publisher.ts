@@ -232,13 +232,14 @@ export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher 
   }
   const partHoldBackParts = opts.partHoldBackParts ?? DEFAULT_PART_HOLD_BACK_PARTS;
   if (!Number.isInteger(partHoldBackParts) || partHoldBackParts < 2 || partHoldBackParts > 6) throw new RangeError(`partHoldBackParts must be an integer from 2 to 6, got ${partHoldBackParts}`);
+  const partHoldBack = partHoldBackParts * partTarget;
   const hasAudio = opts.source ? opts.source.audio !== undefined : true;
   const initName = opts.initSegmentName ?? `init_${nextAttemptNumber(opts.resume)}.mp4`;
   const startNumber = opts.startNumber ?? nextStartNumber(opts.resume);
   const retention = opts.partRetentionTargetDurations ?? 3;
   const minTd = Math.max(1, Math.ceil(opts.segmentSeconds));
-  const attemptSuffix = opts.resume && opts.resume.renditions.some((r) => r.segments.length > 0) ? `.a${nextAttemptNumber(opts.resume)}` : '';
-  const partUri = (msn: number, i: number) => (attemptSuffix ? llPartUri(msn, i).replace(/\.m4s$/, `${attemptSuffix}.m4s`) : llPartUri(msn, i));
+  const attempt = opts.resume && opts.resume.renditions.some((r) => r.segments.length > 0) ? nextAttemptNumber(opts.resume) : 0;
+  const partUri = (msn: number, i: number) => llPartUri(msn, i, attempt);
   const keying = opts.encryption ? segmentKeying(opts.encryption) : undefined;
   const dvr = opts.dvrWindowSeconds;
   if (dvr !== undefined && !(Number.isFinite(dvr) && dvr >= 3 * opts.segmentSeconds)) {
@@ -256,7 +257,7 @@ export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher 
     ended: false,
     frameRate,
     partTarget,
-    partHoldBack: partHoldBackParts * partTarget,
+    partHoldBack,
   };
   if (opts.resume) {
     for (const r of state.renditions) {
@@ -540,7 +541,7 @@ export function createLlHlsPublisher(opts: LlHlsPublisherOptions): HlsPublisher 
           }
         : {}),
       partTarget,
-      partHoldBack: partHoldBackParts * partTarget,
+      partHoldBack,
       minTargetDuration: minTd,
       preloadHint: hint,
       renditionReports: reports,

@@ -47,12 +47,11 @@ export interface LowLatencyPartsInput {
   /** This worker's PART-HOLD-BACK in parts (default {@link DEFAULT_PART_HOLD_BACK_PARTS}). */
   readonly partHoldBackParts?: number;
   /**
-   * PART-TARGET and PART-HOLD-BACK of the session's stored playlists in seconds
-   * (`PublisherState.partTarget` / `partHoldBack` of the resume), absent for a new session or
+   * The resumed session's PART-TARGET and PART-HOLD-BACK in seconds, as its stored playlists
+   * carry them (the resume's `PublisherState`); absent, or without them, for a new session or
    * one with no low-latency playlist yet.
    */
-  readonly sessionPartTarget?: number;
-  readonly sessionPartHoldBack?: number;
+  readonly session?: { readonly partTarget?: number; readonly partHoldBack?: number };
 }
 
 /** The parts of one attempt (see {@link planLowLatencyParts}). */
@@ -75,7 +74,7 @@ const positive = (v: number | undefined): number | undefined => (v !== undefined
  * The part layout of one attempt. A new session (or one whose PART-TARGET is the one this
  * worker's setting gives) gets the worker's: `partFramesFor(frameRate, partSeconds)` frames,
  * {@link partTargetSeconds} of them, `keyframesPerSegment`. A session whose playlists carry
- * another PART-TARGET keeps it: parts of `floor(sessionPartTarget × frameRate)` frames (at
+ * another PART-TARGET keeps it: parts of `floor(session.partTarget × frameRate)` frames (at
  * least 1; never longer than the target, and at most one frame shorter, within the 85 % an
  * RFC 8216bis §4.4.4.9 part needs at frame rates from 20 fps up), and the worker's keyframe
  * spacing only when a GOP is a whole number of those parts, else one keyframe per segment (a
@@ -97,7 +96,7 @@ export function planLowLatencyParts(input: LowLatencyPartsInput): LowLatencyPart
   let partFrames = partFramesFor(frameRate, partSeconds);
   let partTarget = partTargetSeconds(partFrames, frameRate);
   let keyframes = keyframesPerSegment;
-  const sessionTarget = positive(input.sessionPartTarget);
+  const sessionTarget = positive(input.session?.partTarget);
   if (sessionTarget !== undefined && Math.abs(sessionTarget - partTarget) >= 1e-6) {
     partFrames = Math.max(1, Math.floor(sessionTarget * frameRate + 1e-6));
     // one part of 1 frame can be longer than a tiny target: never advertise less than a part
@@ -107,7 +106,7 @@ export function planLowLatencyParts(input: LowLatencyPartsInput): LowLatencyPart
     kept.push('PART-TARGET');
   }
   let partHoldBackParts = input.partHoldBackParts ?? DEFAULT_PART_HOLD_BACK_PARTS;
-  const sessionHoldBack = positive(input.sessionPartHoldBack);
+  const sessionHoldBack = positive(input.session?.partHoldBack);
   if (sessionHoldBack !== undefined) {
     const parts = sessionHoldBack / partTarget;
     const whole = Math.round(parts);

@@ -155,8 +155,7 @@ async function transcode(opts: { source: SourceInfo; ladder: Rendition[]; storag
   const parts = planLowLatencyParts({
     frameRate, segmentSeconds: 2, partSeconds: opts.partSeconds ?? 0.5, keyframesPerSegment: opts.keyframesPerSegment ?? 1,
     ...(opts.partHoldBackParts !== undefined ? { partHoldBackParts: opts.partHoldBackParts } : {}),
-    ...(opts.resume?.partTarget !== undefined ? { sessionPartTarget: opts.resume.partTarget } : {}),
-    ...(opts.resume?.partHoldBack !== undefined ? { sessionPartHoldBack: opts.resume.partHoldBack } : {}),
+    ...(opts.resume ? { session: opts.resume } : {}),
   });
   await prepareLowLatencyOutputDirs(opts.outputDir, opts.ladder);
   const publisher = createLlHlsPublisher({
@@ -386,7 +385,7 @@ describe('low-latency HLS packager', () => {
     expect(before).not.toContain('#EXT-X-ENDLIST');
 
     // attempt 2 in a fresh work dir
-    const a2 = (msn: number, i: number) => llPartUri(msn, i).replace(/\.m4s$/, '.a2.m4s');
+    const a2 = (msn: number, i: number) => llPartUri(msn, i, 2);
     const w2 = watch(storage, root, ladder, a2);
     // (on a worker with PART-HOLD-BACK at the recommended 3 parts, LL_HLS_PART_HOLD_BACK_PARTS=3: the session's 2 parts stay)
     const second = await transcode({ source, ladder, storage, keyPrefix, outputDir: path.join(work, 'run-b2'), resume, seconds: 3, partHoldBackParts: 3 });
@@ -425,7 +424,7 @@ describe('low-latency HLS packager', () => {
     expect([...w1.partTargets]).toEqual([0.5]);
     const resume = await loadPublisherState(storage, keyPrefix, ladder, { frameRate: 30 });
     expect(resume).toMatchObject({ partTarget: 0.5, partHoldBack: 1.5 });
-    const w = watch(storage, root, ladder, (msn, i) => llPartUri(msn, i).replace(/\.m4s$/, '.a2.m4s'));
+    const w = watch(storage, root, ladder, (msn, i) => llPartUri(msn, i, 2));
     // attempt 2 on a worker with 6 parts per segment, a keyframe every 2 parts and the default hold-back (LL_HLS_PARTS_PER_SEGMENT=6, LL_HLS_KEYFRAME_PARTS=2)
     const second = await transcode({ source, ladder, storage, keyPrefix, outputDir: path.join(work, 'run-parts2'), resume, seconds: 3, partSeconds: 2 / 6, keyframesPerSegment: 3 });
     expect(second.result.exitCode).toBe(0);

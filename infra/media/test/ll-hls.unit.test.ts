@@ -258,6 +258,8 @@ describe('requests for preload-hinted parts (8216bis §6.2.6)', () => {
     expect(parseLlPartUri(llPartUri(12, 3))).toEqual({ msn: 12, index: 3, attempt: 0 });
     expect(parseLlPartUri(llPartUri(123456, 0))).toEqual({ msn: 123456, index: 0, attempt: 0 });
     expect(parseLlPartUri('seg_00012.part3.a2.m4s')).toEqual({ msn: 12, index: 3, attempt: 2 });
+    expect(parseLlPartUri(llPartUri(12, 3, 2))).toEqual({ msn: 12, index: 3, attempt: 2 });
+    expect(llPartUri(12, 3, 2)).toBe('seg_00012.part3.a2.m4s');
     for (const other of ['seg_00012.m4s', 'index.m3u8', 'seg_12.part3.m4s', 'seg_00012.part3.a0.m4s', 'seg_00012.part3.m4s.m4s', '../seg_00012.part3.m4s']) {
       expect(parseLlPartUri(other)).toBeNull();
     }

@@ -23,39 +23,39 @@ describe('planLowLatencyParts', () => {
   });
 
   it("keeps the worker's layout when the session's is the one it gives", () => {
-    expect(planLowLatencyParts({ ...base, partSeconds: 2 / 6, keyframesPerSegment: 2, sessionPartTarget: 0.334, sessionPartHoldBack: 0.668 }))
+    expect(planLowLatencyParts({ ...base, partSeconds: 2 / 6, keyframesPerSegment: 2, session: { partTarget: 0.334, partHoldBack: 0.668 } }))
       .toEqual({ ...fresh, partFrames: 10, partTarget: 0.334, keyframesPerSegment: 2 });
   });
 
   it('keeps another PART-TARGET of the session, with parts no longer than it, and its PART-HOLD-BACK', () => {
     // the session began on a 4-part worker (0.5 s, PART-HOLD-BACK 1.0); this worker is set to 6 parts with a keyframe
     // every 2 and a hold-back of 3 parts: a 20-frame GOP is no whole number of 15-frame parts, so one keyframe per segment
-    expect(planLowLatencyParts({ ...base, partSeconds: 2 / 6, keyframesPerSegment: 3, partHoldBackParts: 3, sessionPartTarget: 0.5, sessionPartHoldBack: 1 }))
+    expect(planLowLatencyParts({ ...base, partSeconds: 2 / 6, keyframesPerSegment: 3, partHoldBackParts: 3, session: { partTarget: 0.5, partHoldBack: 1 } }))
       .toEqual({ partFrames: 15, partTarget: 0.5, keyframesPerSegment: 1, partHoldBackParts: 2, keptFromSession: ['PART-TARGET', 'PART-HOLD-BACK'] });
     // the other way round: 0.334 s parts kept by a 4-part worker with a keyframe every 2 parts (a 30-frame GOP: three 10-frame parts)
-    expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 2, sessionPartTarget: 0.334, sessionPartHoldBack: 0.668 }))
+    expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 2, session: { partTarget: 0.334, partHoldBack: 0.668 } }))
       .toEqual({ partFrames: 10, partTarget: 0.334, keyframesPerSegment: 2, partHoldBackParts: 2, keptFromSession: ['PART-TARGET'] });
     // 25 fps: 0.5 s kept as 12 frames (0.48 s, at least 85 % of the target)
-    const pal = planLowLatencyParts({ frameRate: 25, segmentSeconds: 2, partSeconds: 2 / 6, keyframesPerSegment: 1, sessionPartTarget: 0.5 });
+    const pal = planLowLatencyParts({ frameRate: 25, segmentSeconds: 2, partSeconds: 2 / 6, keyframesPerSegment: 1, session: { partTarget: 0.5 } });
     expect(pal).toMatchObject({ partFrames: 12, partTarget: 0.5, keyframesPerSegment: 1, keptFromSession: ['PART-TARGET'] });
     expect(pal.partFrames / 25).toBeGreaterThanOrEqual(0.85 * 0.5);
     // a reconnect at another frame rate keeps the session's 0.5 s too: 25 fps on a 4-part worker would give 0.52
-    expect(planLowLatencyParts({ frameRate: 25, segmentSeconds: 2, partSeconds: 0.5, keyframesPerSegment: 1, sessionPartTarget: 0.5 })).toMatchObject({ partFrames: 12, partTarget: 0.5, keptFromSession: ['PART-TARGET'] });
+    expect(planLowLatencyParts({ frameRate: 25, segmentSeconds: 2, partSeconds: 0.5, keyframesPerSegment: 1, session: { partTarget: 0.5 } })).toMatchObject({ partFrames: 12, partTarget: 0.5, keptFromSession: ['PART-TARGET'] });
   });
 
   it('keeps only the PART-HOLD-BACK when the part length is the same', () => {
-    expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 1, partHoldBackParts: 2, sessionPartTarget: 0.5, sessionPartHoldBack: 1.5 }))
+    expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 1, partHoldBackParts: 2, session: { partTarget: 0.5, partHoldBack: 1.5 } }))
       .toEqual({ ...fresh, partFrames: 15, partTarget: 0.5, partHoldBackParts: 3, keptFromSession: ['PART-HOLD-BACK'] });
     // one that is no whole number (2 to 6) of parts is not kept
-    for (const sessionPartHoldBack of [1.2, 0.5, 3.5]) {
-      expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 1, sessionPartTarget: 0.5, sessionPartHoldBack })).toMatchObject({ partHoldBackParts: 2, keptFromSession: [] });
+    for (const partHoldBack of [1.2, 0.5, 3.5]) {
+      expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 1, session: { partTarget: 0.5, partHoldBack } })).toMatchObject({ partHoldBackParts: 2, keptFromSession: [] });
     }
   });
 
   it('never advertises less than one part, and ignores an unusable session value', () => {
-    expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 1, sessionPartTarget: 0.01 })).toMatchObject({ partFrames: 1, partTarget: 0.034 });
+    expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 1, session: { partTarget: 0.01 } })).toMatchObject({ partFrames: 1, partTarget: 0.034 });
     for (const v of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
-      expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 1, sessionPartTarget: v, sessionPartHoldBack: v })).toEqual({ ...fresh, partFrames: 15, partTarget: 0.5 });
+      expect(planLowLatencyParts({ ...base, partSeconds: 0.5, keyframesPerSegment: 1, session: { partTarget: v, partHoldBack: v } })).toEqual({ ...fresh, partFrames: 15, partTarget: 0.5 });
     }
   });
 

@@ -79,10 +79,12 @@ export function spriteKey(keyPrefix: string, n: number): string {
 
 /**
  * The packager's part URI: `seg_<msn, 5 digits>.part<index>.m4s` (e.g. `seg_00012.part3.m4s`),
- * next to the segment `seg_00012.m4s` it is a byte range of.
+ * next to the segment `seg_00012.m4s` it is a byte range of; a resumed attempt's parts carry
+ * `.a<attempt>` before `.m4s` (`attempt` 2: `seg_00012.part3.a2.m4s`), so no name is reused.
+ * `attempt` 0 (the default) means no suffix. {@link parseLlPartUri} reads it back.
  */
-export function llPartUri(msn: number, index: number): string {
-  return `seg_${String(msn).padStart(5, '0')}.part${index}.m4s`;
+export function llPartUri(msn: number, index: number, attempt = 0): string {
+  return `seg_${String(msn).padStart(5, '0')}.part${index}${attempt > 0 ? `.a${attempt}` : ''}.m4s`;
 }
 
 /**
